@@ -1,0 +1,86 @@
+// Time buckets (DESIGN §3) and the per-room bucketer.
+//
+// Bucket k of duration D covers unix time [k*D, (k+1)*D). As in Shaka
+// Packager's consistent chunking, a boundary depends only on the timestamp, so
+// the publisher, the origin and every client compute the same bucket from a
+// time without talking to each other.
+//
+// The Bucketer collects a room's actions into open buckets and hands them out
+// once the watermark passes their end:
+//
+//   Bucketer b(/*bucket_ms=*/1000);
+//   b.Add(msg);                           // msg.ts_ms() decides the bucket
+//   for (ClosedBucket& c : b.Close(wm))   // non-empty buckets ending <= wm
+//     Upload(BuildSegment(..., std::move(c.messages)));
+#ifndef ROOMCAST_SEGMENTER_BUCKETER_H_
+#define ROOMCAST_SEGMENTER_BUCKETER_H_
+
+#include <cstdint>
+#include <algorithm>
+#include <deque>
+#include <limits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "roomcast/v1/message.pb.h"
+
+namespace roomcast::segmenter {
+
+// floor(ts_ms / d), also for negative times.
+constexpr int64_t BucketIndex(int64_t ts_ms, int64_t d) {
+  return ts_ms >= 0 ? ts_ms / d : -((-ts_ms + d - 1) / d);
+}
+constexpr int64_t BucketStart(int64_t k, int64_t d) { return k * d; }
+constexpr int64_t BucketEnd(int64_t k, int64_t d) { return (k + 1) * d; }
+
+// kInvalidArgument unless 100 <= d <= 60000.
+absl::Status ValidateBucketMs(int64_t d);
+// kInvalidArgument unless r is a multiple of d and d <= r <= 3600000.
+absl::Status ValidateRollupMs(int64_t d, int64_t r);
+
+// Keeps a room's receive times monotonic, and never earlier than the
+// watermark, so a message is never late for its bucket.
+class MonotonicStamper {
+ public:
+  int64_t Stamp(int64_t now_ms, int64_t floor_ms) {
+    last_ = std::max({last_, now_ms, floor_ms});
+    return last_;
+  }
+  int64_t last() const { return last_; }
+
+ private:
+  int64_t last_ = std::numeric_limits<int64_t>::min();
+};
+
+struct ClosedBucket {
+  int64_t index = 0;
+  std::vector<v1::Message> messages;  // in seq order
+};
+
+class Bucketer {
+ public:
+  explicit Bucketer(int64_t bucket_ms) : bucket_ms_(bucket_ms) {}
+
+  // Adds an action. kFailedPrecondition if its bucket is already closed or
+  // its ts/seq go backwards (the caller stamps with MonotonicStamper).
+  absl::Status Add(v1::Message m);
+
+  // Closes every bucket that ends at or before watermark_ms and returns the
+  // non-empty ones, oldest first. The watermark never moves back.
+  std::vector<ClosedBucket> Close(int64_t watermark_ms);
+
+  int64_t bucket_ms() const { return bucket_ms_; }
+  int64_t watermark_ms() const { return watermark_ms_; }
+  size_t open_messages() const;
+
+ private:
+  int64_t bucket_ms_;
+  int64_t watermark_ms_ = std::numeric_limits<int64_t>::min();
+  uint64_t last_seq_ = 0;
+  int64_t last_ts_ = std::numeric_limits<int64_t>::min();
+  std::deque<ClosedBucket> open_;  // ascending index; times are monotonic
+};
+
+}  // namespace roomcast::segmenter
+
+#endif  // ROOMCAST_SEGMENTER_BUCKETER_H_

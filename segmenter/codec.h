@@ -1,0 +1,50 @@
+// Bytes of the wire contract: deterministic encoding, content digests, and the
+// JSON rendition.
+//
+// Every immutable object must come out byte-identical when re-published after
+// a crash, so everything is serialized deterministically (map entries sorted).
+// The digest (hex SHA-256 of the .pb bytes) is the object's strong ETag.
+//
+//   EncodedObject seg = Encode(segment);
+//   // seg.bytes goes to the origin; seg.digest is the ETag it will serve.
+#ifndef ROOMCAST_SEGMENTER_CODEC_H_
+#define ROOMCAST_SEGMENTER_CODEC_H_
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::segmenter {
+
+struct EncodedObject {
+  std::string bytes;
+  std::string digest;  // lowercase hex SHA-256 of bytes
+};
+
+// Deterministic protobuf serialization.
+std::string SerializeDeterministic(const google::protobuf::Message& m);
+EncodedObject Encode(const google::protobuf::Message& m);
+
+// Lowercase hex SHA-256 (OpenSSL).
+std::string Sha256Hex(absl::string_view bytes);
+
+// A new empty message of the protobuf type stored for an object class
+// (ActionSegment, StateComponent, ...); nullptr for classes with no body.
+std::unique_ptr<google::protobuf::Message> NewMessageFor(ObjectClass cls);
+
+// Parses bytes as the type of `cls`; kInvalidArgument if they do not parse.
+absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
+    ObjectClass cls, absl::string_view bytes);
+
+// protobuf's JSON mapping with the proto field names (ts_ms, not tsMs).
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m);
+// Decode + ToJson: the origin's .json rendition of stored bytes.
+absl::StatusOr<std::string> RenderJson(ObjectClass cls, absl::string_view bytes);
+
+}  // namespace roomcast::segmenter
+
+#endif  // ROOMCAST_SEGMENTER_CODEC_H_

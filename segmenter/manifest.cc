@@ -1,0 +1,68 @@
+#include "segmenter/manifest.h"
+
+#include "segmenter/bucketer.h"
+
+namespace roomcast::segmenter {
+
+ManifestBuilder::ManifestBuilder(ManifestIdentity id) : id_(std::move(id)) {}
+
+void ManifestBuilder::AddSegment(const v1::ActionSegment& segment,
+                                 const std::string& digest) {
+  if (segment.last_seq() == 0) return;
+  v1::SegmentRef& ref = recent_.emplace_back();
+  ref.set_index(segment.index());
+  ref.set_first_seq(segment.first_seq());
+  ref.set_last_seq(segment.last_seq());
+  ref.set_count(static_cast<uint32_t>(segment.messages_size()));
+  ref.set_digest(digest);
+  if (recent_.size() > kRecentSegments) recent_.pop_front();
+  last_seq_ = segment.last_seq();
+  ++version_;
+}
+
+void ManifestBuilder::SetState(const RoomState& state) {
+  if (state.total_version() == state_version_) return;
+  state_version_ = state.total_version();
+  components_ = state.Versions();
+  ++version_;
+}
+
+void ManifestBuilder::End() {
+  if (ended_) return;
+  ended_ = true;
+  ++version_;
+}
+
+v1::Manifest ManifestBuilder::Build(int64_t server_time_ms,
+                                    int64_t watermark_ms) const {
+  v1::Manifest m;
+  m.set_room(id_.room);
+  m.set_epoch(id_.epoch);
+  m.set_version(version_);
+  m.set_server_time_ms(server_time_ms);
+  *m.mutable_config() = id_.config;
+  m.set_status(ended_ ? v1::ROOM_STATUS_ENDED : v1::ROOM_STATUS_LIVE);
+  m.set_watermark_ms(watermark_ms);
+  m.set_publisher(id_.publisher);
+  m.set_opened_ms(id_.opened_ms);
+  for (const v1::SegmentRef& r : recent_) *m.add_recent_segments() = r;
+  m.set_last_seq(last_seq_);
+  m.set_state_version(state_version_);
+  for (const v1::ComponentVersion& c : components_) *m.add_components() = c;
+
+  const int64_t d = id_.config.bucket_ms();
+  const int64_t live = d > 0 ? BucketIndex(watermark_ms, d) : 0;
+  int64_t busy = 0;
+  for (const v1::SegmentRef& r : recent_) busy += r.index() >= live - kBusyWindow;
+  v1::FollowHint* f = m.mutable_follow();
+  if (busy >= kBusyBuckets) {
+    f->set_mode(v1::FOLLOW_MODE_BUCKET_HOLD);
+    f->set_poll_ms(static_cast<uint32_t>(d));
+  } else {
+    f->set_mode(v1::FOLLOW_MODE_MANIFEST_HOLD);
+    f->set_poll_ms(kManifestPollMs);
+  }
+  return m;
+}
+
+}  // namespace roomcast::segmenter

@@ -1,0 +1,33 @@
+#include "segmenter/messages.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace roomcast::segmenter {
+
+std::string TypeName(const v1::Message& m) {
+  switch (m.body_case()) {
+    case v1::Message::kComment:
+      return "comment";
+    case v1::Message::kGift:
+      return "gift";
+    case v1::Message::kLike:
+      return "like";
+    case v1::Message::kEnter:
+      return "enter";
+    case v1::Message::kCustom:
+      return absl::StrCat("custom:", m.custom().name());
+    case v1::Message::BODY_NOT_SET:
+      break;
+  }
+  return "";
+}
+
+v1::Priority DefaultPriority(v1::Role role, const v1::Message& m) {
+  if (role == v1::ROLE_ANCHOR || role == v1::ROLE_MODERATOR ||
+      role == v1::ROLE_SERVICE || m.body_case() == v1::Message::kGift) {
+    return v1::PRIORITY_HIGH;
+  }
+  return v1::PRIORITY_NORMAL;
+}
+
+}  // namespace roomcast::segmenter

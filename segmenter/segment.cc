@@ -1,0 +1,72 @@
+#include "segmenter/segment.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/cap.h"
+
+namespace roomcast::segmenter {
+
+v1::ActionSegment EmptySegment(const std::string& room, uint64_t epoch,
+                               int64_t bucket_ms, int64_t index) {
+  v1::ActionSegment s;
+  s.set_room(room);
+  s.set_epoch(epoch);
+  s.set_bucket_ms(static_cast<uint32_t>(bucket_ms));
+  s.set_index(index);
+  return s;
+}
+
+v1::ActionSegment BuildSegment(const SegmentParams& p,
+                               std::vector<v1::Message> messages,
+                               const v1::PeerHint* hint) {
+  v1::ActionSegment s = EmptySegment(p.room, p.epoch, p.bucket_ms, p.index);
+  if (!messages.empty()) {
+    s.set_first_seq(messages.front().seq());
+    s.set_last_seq(messages.back().seq());
+  }
+  CapResult capped = ApplyCap(std::move(messages), p.limit);
+  s.mutable_messages()->Reserve(static_cast<int>(capped.kept.size()));
+  for (v1::Message& m : capped.kept) *s.add_messages() = std::move(m);
+  for (const auto& [type, n] : capped.dropped) (*s.mutable_dropped())[type] = n;
+  if (hint != nullptr) *s.mutable_peer_hint() = *hint;
+  return s;
+}
+
+absl::StatusOr<v1::ActionSegment> BuildRollup(
+    int64_t rollup_ms, int64_t rollup_index,
+    std::span<const v1::ActionSegment> buckets) {
+  if (buckets.empty()) {
+    return absl::InvalidArgumentError("a rollup needs at least one bucket");
+  }
+  const v1::ActionSegment& first = buckets.front();
+  v1::ActionSegment r =
+      EmptySegment(first.room(), first.epoch(), rollup_ms, rollup_index);
+  const int64_t start = BucketStart(rollup_index, rollup_ms);
+  const int64_t end = BucketEnd(rollup_index, rollup_ms);
+  int64_t prev_index = std::numeric_limits<int64_t>::min();
+  for (const v1::ActionSegment& b : buckets) {
+    const int64_t d = b.bucket_ms();
+    if (b.room() != first.room() || b.epoch() != first.epoch() ||
+        d != first.bucket_ms() || rollup_ms % d != 0 || b.index() <= prev_index ||
+        BucketStart(b.index(), d) < start || BucketEnd(b.index(), d) > end) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bucket ", b.index(), " (", d, " ms) of room '", b.room(),
+          "' does not belong in rollup ", rollup_index, " (", rollup_ms, " ms)"));
+    }
+    prev_index = b.index();
+    if (b.last_seq() == 0) continue;  // empty bucket
+    if (r.last_seq() != 0 && b.first_seq() != r.last_seq() + 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "seq gap in rollup ", rollup_index, ": ", r.last_seq(), " then ",
+          b.first_seq(), " (a non-empty bucket is missing)"));
+    }
+    if (r.first_seq() == 0) r.set_first_seq(b.first_seq());
+    r.set_last_seq(b.last_seq());
+    r.mutable_messages()->MergeFrom(b.messages());
+    for (const auto& [type, n] : b.dropped()) (*r.mutable_dropped())[type] += n;
+  }
+  return r;
+}
+
+}  // namespace roomcast::segmenter

@@ -1,0 +1,54 @@
+// Action segments and rollups from closed buckets.
+//
+// BuildSegment turns one closed bucket's actions into its ActionSegment
+// (cap applied, seq range, drop counts, peer hint); BuildRollup merges the
+// closed buckets of one R-ms window into the rollup at the same URL template.
+// Both are pure and deterministic: same input, same bytes.
+//
+//   SegmentParams p{.room = "lobby", .epoch = 1, .bucket_ms = 1000,
+//                   .index = k, .limit = BucketLimit(500, 1000)};
+//   v1::ActionSegment seg = BuildSegment(p, std::move(bucket.messages));
+//   EncodedObject obj = Encode(seg);
+#ifndef ROOMCAST_SEGMENTER_SEGMENT_H_
+#define ROOMCAST_SEGMENTER_SEGMENT_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "roomcast/v1/segment.pb.h"
+
+namespace roomcast::segmenter {
+
+struct SegmentParams {
+  std::string room;
+  uint64_t epoch = 0;
+  int64_t bucket_ms = 0;
+  int64_t index = 0;
+  int64_t limit = 0;  // actions kept per bucket (BucketLimit); <= 0: all
+};
+
+// `messages` in seq order, all in bucket `index`. `hint` may be null.
+v1::ActionSegment BuildSegment(const SegmentParams& p,
+                               std::vector<v1::Message> messages,
+                               const v1::PeerHint* hint = nullptr);
+
+// The empty segment of a closed bucket with no action. The origin
+// synthesizes it rather than storing it, and its bytes equal what
+// BuildSegment makes of no messages.
+v1::ActionSegment EmptySegment(const std::string& room, uint64_t epoch,
+                               int64_t bucket_ms, int64_t index);
+
+// Merges the segments of one rollup window: `rollup_index` at `rollup_ms`.
+// Every input must be a bucket segment of this room inside the window, in
+// ascending index order; empty buckets may be left out. Peer hints are not
+// carried (peer delivery is per bucket).
+absl::StatusOr<v1::ActionSegment> BuildRollup(
+    int64_t rollup_ms, int64_t rollup_index,
+    std::span<const v1::ActionSegment> buckets);
+
+}  // namespace roomcast::segmenter
+
+#endif  // ROOMCAST_SEGMENTER_SEGMENT_H_

@@ -1,0 +1,99 @@
+#include "segmenter/state.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::segmenter {
+namespace {
+
+// The last entry of a history at or before total version v, or null.
+const v1::StateComponent* AtTotal(const std::vector<v1::StateComponent>& h,
+                                  uint64_t v) {
+  auto it = std::upper_bound(h.begin(), h.end(), v,
+                             [](uint64_t v, const v1::StateComponent& c) {
+                               return v < c.total_version();
+                             });
+  return it == h.begin() ? nullptr : &*std::prev(it);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::StateComponent> RoomState::Set(const std::string& name,
+                                                  google::protobuf::Value value,
+                                                  int64_t ts_ms,
+                                                  std::string set_by) {
+  if (!IsValidId(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad component name '", name, "'"));
+  }
+  auto it = history_.find(name);
+  if (it == history_.end() && history_.size() >= kMaxComponents) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a room has at most ", kMaxComponents, " components"));
+  }
+  std::vector<v1::StateComponent>& h = history_[name];
+  v1::StateComponent c;
+  c.set_room(room_);
+  c.set_epoch(epoch_);
+  c.set_name(name);
+  c.set_version(h.empty() ? 1 : h.back().version() + 1);
+  c.set_total_version(++total_version_);
+  c.set_ts_ms(ts_ms);
+  c.set_set_by(std::move(set_by));
+  *c.mutable_value() = std::move(value);
+  h.push_back(c);
+  return c;
+}
+
+std::vector<v1::ComponentVersion> RoomState::Versions() const {
+  std::vector<v1::ComponentVersion> out;
+  out.reserve(history_.size());
+  for (const auto& [name, h] : history_) {
+    v1::ComponentVersion& cv = out.emplace_back();
+    cv.set_name(name);
+    cv.set_version(h.back().version());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::StateComponent> RoomState::Get(const std::string& name,
+                                                  uint64_t version) const {
+  auto it = history_.find(name);
+  if (it != history_.end()) {
+    for (const v1::StateComponent& c : it->second) {
+      if (c.version() == version) return c;
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("component '", name, "' has no version ", version));
+}
+
+absl::StatusOr<v1::StateSnapshot> RoomState::Snapshot(uint64_t v) const {
+  if (v == 0 || v > total_version_ || v < floor_) {
+    return absl::NotFoundError(absl::StrCat("no snapshot at total version ", v));
+  }
+  v1::StateSnapshot s;
+  s.set_room(room_);
+  s.set_epoch(epoch_);
+  s.set_total_version(v);
+  for (const auto& [name, h] : history_) {
+    if (const v1::StateComponent* c = AtTotal(h, v)) *s.add_components() = *c;
+  }
+  return s;
+}
+
+void RoomState::Compact(uint64_t v) {
+  if (v <= floor_) return;
+  floor_ = std::min(v, total_version_);
+  for (auto& [name, h] : history_) {
+    // Keep the entry in force at floor_ and everything after it.
+    const v1::StateComponent* keep = AtTotal(h, floor_);
+    if (keep == nullptr) continue;
+    h.erase(h.begin(), h.begin() + (keep - h.data()));
+  }
+}
+
+}  // namespace roomcast::segmenter

@@ -1,0 +1,64 @@
+// A room's state components and their versions (DESIGN §1, §5).
+//
+// Each Set makes a new partial version of one component (1, 2, 3, ...) and
+// bumps the room's total version by one. Both become immutable objects: the
+// component at its partial version, and the snapshot at a total version.
+// The history is kept so a snapshot can be made at any past total version;
+// Compact() drops what no snapshot from a given version on needs.
+//
+//   RoomState st("lobby", /*epoch=*/1);
+//   auto c = st.Set("title", TitleValue, now_ms, "anchor-1");  // c->version()
+//   v1::StateSnapshot snap = *st.Snapshot(st.total_version());
+#ifndef ROOMCAST_SEGMENTER_STATE_H_
+#define ROOMCAST_SEGMENTER_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "roomcast/v1/manifest.pb.h"
+#include "roomcast/v1/state.pb.h"
+
+namespace roomcast::segmenter {
+
+inline constexpr size_t kMaxComponents = 256;
+
+class RoomState {
+ public:
+  RoomState(std::string room, uint64_t epoch)
+      : room_(std::move(room)), epoch_(epoch) {}
+
+  // Sets a component. kInvalidArgument for a bad name; kResourceExhausted
+  // past kMaxComponents components.
+  absl::StatusOr<v1::StateComponent> Set(const std::string& name,
+                                         google::protobuf::Value value,
+                                         int64_t ts_ms, std::string set_by);
+
+  uint64_t total_version() const { return total_version_; }
+  // Every component's current partial version, sorted by name.
+  std::vector<v1::ComponentVersion> Versions() const;
+  // A component at a partial version; kNotFound if it never had it (or it
+  // was compacted away).
+  absl::StatusOr<v1::StateComponent> Get(const std::string& name,
+                                         uint64_t version) const;
+  // Every component as it was at total version `v` (0 < v <= current),
+  // sorted by name. kNotFound outside that range or before the compacted
+  // floor.
+  absl::StatusOr<v1::StateSnapshot> Snapshot(uint64_t v) const;
+  // Forgets values that no snapshot at total version >= v needs.
+  void Compact(uint64_t v);
+
+ private:
+  std::string room_;
+  uint64_t epoch_;
+  uint64_t total_version_ = 0;
+  uint64_t floor_ = 0;  // snapshots below this version were compacted away
+  // Each component's history, ascending version.
+  std::map<std::string, std::vector<v1::StateComponent>> history_;
+};
+
+}  // namespace roomcast::segmenter
+
+#endif  // ROOMCAST_SEGMENTER_STATE_H_

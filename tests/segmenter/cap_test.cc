@@ -1,0 +1,101 @@
+#include "segmenter/cap.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "segmenter/codec.h"
+#include "segmenter/segment.h"
+#include "tests/segmenter/test_messages.h"
+
+namespace roomcast::segmenter {
+namespace {
+
+using testing::Action;
+using testing::GiftFrom;
+using testing::LikeFrom;
+
+TEST(CapTest, BucketLimitScalesWithDuration) {
+  EXPECT_EQ(BucketLimit(500, 1000), 500);
+  EXPECT_EQ(BucketLimit(500, 250), 125);
+  EXPECT_EQ(BucketLimit(1, 100), 1);  // never zero
+  EXPECT_EQ(BucketLimit(0, 1000), 0);  // no cap
+}
+
+TEST(CapTest, UnderTheLimitEverythingIsKept) {
+  std::vector<v1::Message> in = {Action(1, 0), Action(2, 0), Action(3, 0)};
+  CapResult r = ApplyCap(in, 3);
+  EXPECT_EQ(r.kept.size(), 3u);
+  EXPECT_TRUE(r.dropped.empty());
+}
+
+TEST(CapTest, KeepsAllHighPriorityEvenAboveTheLimit) {
+  std::vector<v1::Message> in;
+  uint64_t seq = 0;
+  for (int i = 0; i < 10; ++i) in.push_back(GiftFrom(++seq, 0, "g" + std::to_string(i)));
+  in.push_back(Action(++seq, 0, "anchor-1", v1::ROLE_ANCHOR));
+  for (int i = 0; i < 50; ++i) in.push_back(Action(++seq, 0, "v" + std::to_string(i)));
+  CapResult r = ApplyCap(in, 5);
+  ASSERT_EQ(r.kept.size(), 11u);  // 10 gifts + the anchor, no comment fits
+  for (const auto& m : r.kept) EXPECT_EQ(m.priority(), v1::PRIORITY_HIGH);
+  EXPECT_EQ(r.dropped.at("comment"), 50u);
+}
+
+TEST(CapTest, KeptMessagesStayInSeqOrderAndCountsAddUp) {
+  std::vector<v1::Message> in;
+  for (uint64_t s = 1; s <= 1000; ++s) {
+    in.push_back(s % 4 ? Action(s, 0, "u" + std::to_string(s % 37))
+                       : LikeFrom(s, 0, "u" + std::to_string(s % 11)));
+  }
+  CapResult r = ApplyCap(in, 100);
+  ASSERT_EQ(r.kept.size(), 100u);
+  for (size_t i = 1; i < r.kept.size(); ++i) {
+    EXPECT_LT(r.kept[i - 1].seq(), r.kept[i].seq());
+  }
+  uint64_t dropped = 0;
+  for (auto& [type, n] : r.dropped) dropped += n;
+  EXPECT_EQ(dropped, 900u);
+  EXPECT_GT(r.dropped.at("like"), 0u);
+  EXPECT_GT(r.dropped.at("comment"), 0u);
+}
+
+TEST(CapTest, OneFloodingSenderCannotCrowdOutTheRoom) {
+  std::vector<v1::Message> in;
+  uint64_t seq = 0;
+  for (int i = 0; i < 900; ++i) in.push_back(Action(++seq, 0, "spammer"));
+  for (int i = 0; i < 20; ++i) in.push_back(Action(++seq, 0, "v" + std::to_string(i)));
+  CapResult r = ApplyCap(in, 40);
+  std::map<std::string, int> per_sender;
+  for (const auto& m : r.kept) ++per_sender[m.sender()];
+  EXPECT_EQ(per_sender.size(), 21u);  // every honest viewer got through
+  EXPECT_EQ(per_sender["spammer"], 20);
+}
+
+TEST(CapTest, SampleIsUniformAcrossSeq) {
+  // One message per sender: the sample must not favour early or late seqs.
+  std::vector<v1::Message> in;
+  for (uint64_t s = 1; s <= 10000; ++s) in.push_back(Action(s, 0, "u" + std::to_string(s)));
+  CapResult r = ApplyCap(in, 1000);
+  int first_half = 0;
+  for (const auto& m : r.kept) first_half += m.seq() <= 5000;
+  EXPECT_NEAR(first_half, 500, 75);  // ~5 sigma
+}
+
+TEST(CapTest, SegmentWithCapIsDeterministicAndAccountsForEverySeq) {
+  auto build = [] {
+    std::vector<v1::Message> in;
+    for (uint64_t s = 101; s <= 400; ++s) in.push_back(LikeFrom(s, 5000, "u" + std::to_string(s % 7)));
+    return BuildSegment({.room = "big", .epoch = 1, .bucket_ms = 1000, .index = 5,
+                         .limit = BucketLimit(50, 1000)},
+                        std::move(in));
+  };
+  v1::ActionSegment a = build();
+  EXPECT_EQ(Encode(a).bytes, Encode(build()).bytes);
+  EXPECT_EQ(a.first_seq(), 101u);
+  EXPECT_EQ(a.last_seq(), 400u);
+  EXPECT_EQ(a.messages_size(), 50);
+  EXPECT_EQ(a.dropped().at("like"), 250u);
+}
+
+}  // namespace
+}  // namespace roomcast::segmenter

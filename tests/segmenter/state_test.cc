@@ -1,0 +1,98 @@
+#include "segmenter/state.h"
+
+#include <gtest/gtest.h>
+
+namespace roomcast::segmenter {
+namespace {
+
+google::protobuf::Value Str(std::string s) {
+  google::protobuf::Value v;
+  v.set_string_value(std::move(s));
+  return v;
+}
+
+TEST(RoomStateTest, SetMakesAPartialVersionAndBumpsTheTotal) {
+  RoomState st("lobby", 2);
+  auto a = st.Set("title", Str("Hello"), 1000, "anchor");
+  auto b = st.Set("pinned", Str("first!"), 1001, "mod");
+  auto c = st.Set("title", Str("Hello again"), 1002, "anchor");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->version(), 1u);
+  EXPECT_EQ(b->version(), 1u);
+  EXPECT_EQ(c->version(), 2u);
+  EXPECT_EQ(c->total_version(), 3u);
+  EXPECT_EQ(c->room(), "lobby");
+  EXPECT_EQ(c->epoch(), 2u);
+  EXPECT_EQ(c->set_by(), "anchor");
+  EXPECT_EQ(st.total_version(), 3u);
+
+  auto versions = st.Versions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].name(), "pinned");  // sorted by name
+  EXPECT_EQ(versions[1].name(), "title");
+  EXPECT_EQ(versions[1].version(), 2u);
+}
+
+TEST(RoomStateTest, SnapshotAtAnyTotalVersion) {
+  RoomState st("lobby", 1);
+  ASSERT_TRUE(st.Set("title", Str("v1"), 1, "a").ok());   // total 1
+  ASSERT_TRUE(st.Set("pinned", Str("p1"), 2, "a").ok());  // total 2
+  ASSERT_TRUE(st.Set("title", Str("v2"), 3, "a").ok());   // total 3
+
+  auto s1 = st.Snapshot(1);
+  ASSERT_TRUE(s1.ok());
+  ASSERT_EQ(s1->components_size(), 1);
+  EXPECT_EQ(s1->components(0).value().string_value(), "v1");
+
+  auto s3 = st.Snapshot(3);
+  ASSERT_TRUE(s3.ok());
+  ASSERT_EQ(s3->components_size(), 2);
+  EXPECT_EQ(s3->components(0).name(), "pinned");
+  EXPECT_EQ(s3->components(1).value().string_value(), "v2");
+  EXPECT_EQ(s3->total_version(), 3u);
+
+  EXPECT_TRUE(absl::IsNotFound(st.Snapshot(0).status()));
+  EXPECT_TRUE(absl::IsNotFound(st.Snapshot(4).status()));
+}
+
+TEST(RoomStateTest, GetFindsEachPartialVersion) {
+  RoomState st("lobby", 1);
+  ASSERT_TRUE(st.Set("title", Str("v1"), 1, "a").ok());
+  ASSERT_TRUE(st.Set("title", Str("v2"), 2, "a").ok());
+  auto v1 = st.Get("title", 1);
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->value().string_value(), "v1");
+  EXPECT_TRUE(absl::IsNotFound(st.Get("title", 3).status()));
+  EXPECT_TRUE(absl::IsNotFound(st.Get("nope", 1).status()));
+}
+
+TEST(RoomStateTest, CompactKeepsWhatLaterSnapshotsNeed) {
+  RoomState st("lobby", 1);
+  ASSERT_TRUE(st.Set("title", Str("t1"), 1, "a").ok());   // 1
+  ASSERT_TRUE(st.Set("pinned", Str("p1"), 2, "a").ok());  // 2
+  ASSERT_TRUE(st.Set("title", Str("t2"), 3, "a").ok());   // 3
+  ASSERT_TRUE(st.Set("title", Str("t3"), 4, "a").ok());   // 4
+  auto before = st.Snapshot(3);
+  st.Compact(3);
+  EXPECT_FALSE(st.Snapshot(2).ok());
+  auto after = st.Snapshot(3);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(before->SerializeAsString(), after->SerializeAsString());
+  EXPECT_FALSE(st.Get("title", 1).ok());
+  EXPECT_TRUE(st.Get("pinned", 1).ok());  // still in force
+}
+
+TEST(RoomStateTest, RejectsBadNamesAndTooManyComponents) {
+  RoomState st("lobby", 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(st.Set("a/b", Str(""), 1, "a").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(st.Set("", Str(""), 1, "a").status()));
+  for (size_t i = 0; i < kMaxComponents; ++i) {
+    ASSERT_TRUE(st.Set("c" + std::to_string(i), Str("x"), 1, "a").ok());
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(st.Set("one-more", Str(""), 1, "a").status()));
+  EXPECT_TRUE(st.Set("c0", Str("y"), 2, "a").ok());  // existing ones still work
+  EXPECT_EQ(st.total_version(), kMaxComponents + 1);
+}
+
+}  // namespace
+}  // namespace roomcast::segmenter

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages roomcast needs to build, test and benchmark.
+# Idempotent: when everything is present it only checks and returns.
+# Usage: tools/install-deps.sh   (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build g++ ccache pkg-config
+  # libraries (DESIGN: Debian packages only)
+  protobuf-compiler libprotobuf-dev librocksdb-dev libabsl-dev
+  libcurl4-openssl-dev libboost1.81-dev libssl-dev zlib1g-dev libzstd-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real caches and references for tests and benchmarks
+  nginx varnish libnginx-mod-nchan wrk curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+# Packages such as nginx and varnish start a system service when installed;
+# tests start their own instances on loopback ports, so that is not needed.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
