@@ -1,0 +1,116 @@
+// roomcast::http: the small HTTP/1.1 server the origin and the publisher
+// share, on Boost.Beast/Asio with C++20 coroutines.
+//
+// One io_context per thread, each with its own SO_REUSEPORT acceptor (the
+// nginx model: no cross-thread hand-off on the hot path). A request is a
+// coroutine, so a handler may co_await (hold a request for seconds, wait for
+// a durable write) at the cost of a coroutine frame, not a thread.
+// Keep-alive, header/body/idle timeouts and size limits are enforced here so
+// handlers only see well-formed requests.
+//
+//   http::Server server({.listen = "127.0.0.1:0"},
+//       [](http::Request& req) -> boost::asio::awaitable<http::Response> {
+//         co_return http::Text(req, boost::beast::http::status::ok, "hi\n");
+//       });
+//   ROOMCAST_RETURN_IF_ERROR(server.Start());   // binds; server.port() valid
+//   std::cout << "listening on " << server.url() << std::endl;
+//   server.WaitForSignal();                       // SIGINT/SIGTERM -> Stop()
+#ifndef ROOMCAST_HTTP_SERVER_H_
+#define ROOMCAST_HTTP_SERVER_H_
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace roomcast::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+
+// The handler answers one request. It runs on the connection's io_context
+// thread; it may co_await anything bound to that io_context.
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks one
+  int threads = 0;                         // 0: one per core
+  size_t max_body_bytes = 1 << 20;         // larger bodies get 413
+  size_t max_header_bytes = 16 << 10;      // larger headers get 431
+  // A client that has not sent complete headers (or a body) in this long is
+  // disconnected: slow-loris protection.
+  std::chrono::milliseconds read_timeout{10'000};
+  // An idle keep-alive connection is closed after this long.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A response that cannot be written in this long closes the connection.
+  std::chrono::milliseconds write_timeout{30'000};
+  // On Stop(), in-flight requests get this long to finish.
+  std::chrono::milliseconds drain_timeout{5'000};
+};
+
+// Splits "HOST:PORT" (IPv4, name, or [IPv6]). kInvalidArgument if malformed.
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(
+    absl::string_view listen);
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving on background threads. kUnavailable if the
+  // address cannot be bound.
+  absl::Status Start();
+  uint16_t port() const { return port_; }
+  // "http://HOST:PORT".
+  std::string url() const;
+
+  // Stops accepting, lets in-flight requests finish (up to drain_timeout),
+  // then joins the threads. Idempotent; safe from any thread but a server
+  // thread.
+  void Stop();
+  // Blocks until SIGINT or SIGTERM, then Stop()s.
+  void WaitForSignal();
+
+  // The io_contexts serving connections, one per thread (for timers and
+  // work a handler wants on its own thread: use the current executor).
+  size_t threads() const { return contexts_.size(); }
+
+ private:
+  struct Worker;
+  ServerOptions options_;
+  Handler handler_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::vector<std::unique_ptr<Worker>> contexts_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+// Response helpers. Each copies version and keep-alive from the request and
+// sets Content-Length and Date.
+Response Text(const Request& req, beast_http::status status,
+              std::string body, absl::string_view content_type = "text/plain");
+// The error body of every 4xx/5xx: {"error": "...", "detail": "..."}.
+Response Error(const Request& req, beast_http::status status,
+               absl::string_view error, absl::string_view detail);
+// The current time as an IMF-fixdate (RFC 9110), e.g.
+// "Sat, 28 Nov 2026 01:24:55 GMT"; cached per second.
+std::string HttpDate();
+
+}  // namespace roomcast::http
+
+#endif  // ROOMCAST_HTTP_SERVER_H_
