@@ -82,21 +82,24 @@ class Server {
   // then joins the threads. Idempotent; safe from any thread but a server
   // thread.
   void Stop();
-  // Blocks until SIGINT or SIGTERM, then Stop()s.
+  // Blocks until SIGINT or SIGTERM, then Stop()s. The signals are caught
+  // from Start() on, so one that arrives during start-up is not lost.
   void WaitForSignal();
 
   // The io_contexts serving connections, one per thread (for timers and
   // work a handler wants on its own thread: use the current executor).
-  size_t threads() const { return contexts_.size(); }
+  size_t threads() const { return workers_.size(); }
 
  private:
+  struct Shared;  // what sessions share: options, handler, drain counters
   struct Worker;
-  ServerOptions options_;
-  Handler handler_;
+  std::shared_ptr<Shared> shared_;
   std::string host_;
   uint16_t port_ = 0;
-  std::vector<std::unique_ptr<Worker>> contexts_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<boost::asio::io_context> signal_io_;
+  std::shared_ptr<void> signals_;  // a boost::asio::signal_set
   bool stopped_ = false;
 };
 

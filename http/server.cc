@@ -1,0 +1,293 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "roomcast/v1/ingest.pb.h"
+#include "segmenter/codec.h"
+
+namespace roomcast::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Server::Shared {
+  ServerOptions options;
+  Handler handler;
+  // Requests in flight across all workers, so Stop() can drain them.
+  std::atomic<int> inflight{0};
+  std::atomic<bool> stopping{false};
+};
+
+struct Server::Worker {
+  asio::io_context io{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+};
+
+namespace {
+
+// Reads one request. Waits up to idle_timeout for its first byte, then
+// read_timeout for the rest (a slow client cannot hold the connection).
+asio::awaitable<beast::error_code> ReadRequest(
+    beast::tcp_stream& stream, beast::flat_buffer& buf,
+    beast_http::request_parser<beast_http::string_body>& parser,
+    const ServerOptions& o) {
+  if (buf.size() == 0) {
+    stream.expires_after(o.idle_timeout);
+    auto [ec, n] = co_await stream.async_read_some(buf.prepare(4096), kTuple);
+    if (ec) co_return ec;
+    buf.commit(n);
+  }
+  stream.expires_after(o.read_timeout);
+  auto [ec, n] = co_await beast_http::async_read(stream, buf, parser, kTuple);
+  co_return ec;
+}
+
+// The answer to a request the parser refused, or nullopt to just close.
+std::optional<Response> ParseFailure(beast::error_code ec) {
+  Request req;  // version 1.1, no keep-alive
+  req.keep_alive(false);
+  if (ec == beast_http::error::body_limit) {
+    return Error(req, beast_http::status::payload_too_large, "too_large",
+                 "request body exceeds the server's limit");
+  }
+  if (ec == beast_http::error::header_limit) {
+    return Error(req, beast_http::status::request_header_fields_too_large,
+                 "headers_too_large", "request headers exceed the limit");
+  }
+  if (ec == beast::error::timeout || ec == beast_http::error::end_of_stream ||
+      ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted) {
+    return std::nullopt;
+  }
+  return Error(req, beast_http::status::bad_request, "bad_request",
+               absl::StrCat("malformed HTTP request: ", ec.message()));
+}
+
+asio::awaitable<Response> CallHandler(const Handler& handler, Request& req) {
+  try {
+    co_return co_await handler(req);
+  } catch (const std::exception& e) {
+    std::cerr << "error: handler threw for " << req.target() << ": " << e.what()
+              << std::endl;
+  }
+  co_return Error(req, beast_http::status::internal_server_error, "internal",
+                  "the server failed to answer this request");
+}
+
+void Finish(const Request& req, Response& res, bool stopping) {
+  if (res.find(beast_http::field::date) == res.end()) {
+    res.set(beast_http::field::date, HttpDate());
+  }
+  if (stopping) res.keep_alive(false);
+  res.content_length(res.body().size());
+  // HEAD: the headers of the GET, Content-Length included, and no body.
+  if (req.method() == beast_http::verb::head) res.body().clear();
+}
+
+template <typename Shared>
+asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
+  const ServerOptions& o = sh->options;
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buf;
+  while (!sh->stopping) {
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+    parser.body_limit(o.max_body_bytes);
+    beast::error_code ec = co_await ReadRequest(stream, buf, parser, o);
+    if (ec) {
+      if (auto res = ParseFailure(ec)) {
+        res->set(beast_http::field::date, HttpDate());
+        stream.expires_after(o.write_timeout);
+        co_await beast_http::async_write(stream, *res, kTuple);
+      }
+      break;
+    }
+    sh->inflight++;
+    Request req = parser.release();
+    stream.expires_never();  // a handler may hold the request for a while
+    Response res = co_await CallHandler(sh->handler, req);
+    Finish(req, res, sh->stopping);
+    stream.expires_after(o.write_timeout);
+    auto [wec, n] = co_await beast_http::async_write(stream, res, kTuple);
+    sh->inflight--;
+    if (wec || !res.keep_alive()) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+template <typename Shared>
+asio::awaitable<void> Accept(tcp::acceptor& acceptor, std::shared_ptr<Shared> sh) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(acceptor.get_executor(),
+                   Session(std::move(socket), sh), asio::detached);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(
+    absl::string_view listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected HOST:PORT, got '", listen, "'"));
+  }
+  std::string host(listen.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad port in '", listen, "'"));
+  }
+  return std::pair{host, static_cast<uint16_t>(port)};
+}
+
+Server::Server(ServerOptions options, Handler handler)
+    : shared_(std::make_shared<Shared>()) {
+  shared_->options = std::move(options);
+  shared_->handler = std::move(handler);
+}
+
+Server::~Server() { Stop(); }
+
+std::string Server::url() const {
+  const bool v6 = host_.find(':') != std::string::npos;
+  return absl::StrCat("http://", v6 ? "[" : "", host_, v6 ? "]" : "", ":", port_);
+}
+
+absl::Status Server::Start() {
+  const ServerOptions& options = shared_->options;
+  auto hp = ParseHostPort(options.listen);
+  if (!hp.ok()) return hp.status();
+  host_ = hp->first;
+  beast::error_code ec;
+  const auto addr = asio::ip::make_address(host_, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address '", host_, "': ", ec.message()));
+  }
+  const int n = options.threads > 0
+                    ? options.threads
+                    : std::max(1u, std::thread::hardware_concurrency());
+  uint16_t port = hp->second;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->acceptor = std::make_unique<tcp::acceptor>(w->io);
+    tcp::endpoint ep(addr, port);
+    w->acceptor->open(ep.protocol(), ec);
+    if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      ::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                   sizeof(one));
+      w->acceptor->bind(ep, ec);
+    }
+    if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen on ", host_, ":", port, ": ", ec.message()));
+    }
+    port = w->acceptor->local_endpoint().port();  // the rest share port 0's pick
+    workers_.push_back(std::move(w));
+  }
+  port_ = port;
+  signal_io_ = std::make_unique<asio::io_context>(1);
+  auto signals = std::make_shared<asio::signal_set>(*signal_io_, SIGINT, SIGTERM);
+  signals->async_wait([](const beast::error_code&, int) {});
+  signals_ = signals;
+  for (auto& w : workers_) {
+    asio::co_spawn(w->io, Accept(*w->acceptor, shared_), asio::detached);
+    threads_.emplace_back([io = &w->io] { io->run(); });
+  }
+  return absl::OkStatus();
+}
+
+void Server::Stop() {
+  if (stopped_ || workers_.empty()) return;
+  stopped_ = true;
+  shared_->stopping = true;
+  for (auto& w : workers_) {
+    asio::post(w->io, [a = w->acceptor.get()] {
+      beast::error_code ignored;
+      a->close(ignored);
+    });
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + shared_->options.drain_timeout;
+  while (shared_->inflight > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& w : workers_) w->io.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Server::WaitForSignal() {
+  if (signal_io_ != nullptr) signal_io_->run();  // returns once a signal came
+  Stop();
+}
+
+Response Text(const Request& req, beast_http::status status, std::string body,
+              absl::string_view content_type) {
+  Response res(status, req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(beast_http::field::content_type,
+          beast::string_view(content_type.data(), content_type.size()));
+  res.set(beast_http::field::date, HttpDate());
+  res.body() = std::move(body);
+  res.content_length(res.body().size());
+  return res;
+}
+
+Response Error(const Request& req, beast_http::status status,
+               absl::string_view error, absl::string_view detail) {
+  v1::ErrorReply reply;
+  reply.set_error(std::string(error));
+  reply.set_detail(std::string(detail));
+  auto json = segmenter::ToJson(reply);
+  Response res = Text(req, status, json.ok() ? *json + "\n" : "{}\n",
+                      "application/json");
+  res.set(beast_http::field::cache_control, "no-store");
+  return res;
+}
+
+std::string HttpDate() {
+  thread_local std::time_t cached_at = 0;
+  thread_local std::string cached;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
+
+}  // namespace roomcast::http
