@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,9 +31,35 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "publisher/backoff.h"
 #include "publisher/uploader.h"
 
 namespace roomcast::publisher {
+
+struct UploadOptions {
+  // "http://127.0.0.1:8080"; a path such as "/v1/rooms/..." is appended.
+  std::string base_url;
+  // Sent as "Authorization: Bearer <write_secret>" on every PUT (never on
+  // GET). Empty: no Authorization header.
+  std::string write_secret;
+  // One attempt: TCP connect, and the whole request/response.
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{10000};
+  // The budget of one Put, all attempts and waits included. No attempt
+  // starts or runs past it.
+  std::chrono::milliseconds max_total{60000};
+  // Full-jitter exponential backoff between attempts: the n-th wait is
+  // uniform in [0, min(backoff_max, backoff_base * 2^n)].
+  std::chrono::milliseconds backoff_base{100};
+  std::chrono::milliseconds backoff_max{5000};
+  // A 429/503 Retry-After longer than this (or than the budget left) ends
+  // the call at once with kUnavailable instead of sleeping.
+  std::chrono::milliseconds max_retry_after{30000};
+  // Tests inject a strategy; null: JitteredExponentialBackOff from
+  // backoff_base / backoff_max. Called once per Put.
+  std::function<std::unique_ptr<BackOffStrategy>()> backoff_factory;
+  std::string user_agent = "roomcast-publisher/0.1";
+};
 
 struct HttpResponse {
   int status = 0;
@@ -76,13 +103,17 @@ class CurlUploader : public Uploader {
   void Return(std::unique_ptr<Handle> h);
   // One request on a pooled handle; `body` null for GET.
   absl::StatusOr<HttpResponse> Perform(const Attempt& a);
+  // The earlier of a call's own deadline and the shutdown deadline.
   std::chrono::steady_clock::time_point Deadline(
       std::chrono::steady_clock::time_point call_deadline) const;
+  // Sleeps until `wake`, or less if the shutdown deadline comes first.
+  void SleepUntil(std::chrono::steady_clock::time_point wake);
 
   const UploadOptions options_;
   std::atomic<int64_t> shutdown_deadline_ns_;  // steady_clock, ns
   std::atomic<uint64_t> attempts_{0};
   absl::Mutex mu_;
+  absl::CondVar wake_;  // signalled by SetDeadline
   std::vector<std::unique_ptr<Handle>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
