@@ -1,0 +1,50 @@
+// JWT (RFC 7519) HS256 tokens: the publisher's sender authentication
+// (DESIGN §6).
+//
+// Only HS256 is accepted; every other `alg`, `none` included, is refused, so
+// a token can never choose its own (weaker) verification. The signature is
+// checked with OpenSSL's HMAC and a constant-time compare before any claim
+// is trusted. `exp` is required.
+//
+//   absl::StatusOr<Claims> c = VerifyJwt(token, secret, NowSeconds());
+//   if (!c.ok()) return 401;                        // kUnauthenticated
+//   std::string t = MintJwt({.sub = "u1", .role = v1::ROLE_AUDIENCE,
+//                            .room = "lobby", .exp = now + 3600}, secret);
+#ifndef ROOMCAST_PUBLISHER_JWT_H_
+#define ROOMCAST_PUBLISHER_JWT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "roomcast/v1/message.pb.h"
+
+namespace roomcast::publisher {
+
+struct Claims {
+  std::string sub;                         // user id, [A-Za-z0-9_-]{1,64}
+  v1::Role role = v1::ROLE_UNSPECIFIED;    // from "role"
+  std::string room;                        // a room id, or "*" for any
+  int64_t exp = 0;                         // unix seconds
+};
+
+// "audience", "anchor", "moderator", "service"; and back (kInvalidArgument
+// for anything else).
+absl::string_view RoleName(v1::Role role);
+absl::StatusOr<v1::Role> ParseRole(absl::string_view name);
+
+// Verifies an HS256 token at time `now_s` (unix seconds). kUnauthenticated
+// with a reason for anything wrong: shape, alg, signature, claims, expiry.
+absl::StatusOr<Claims> VerifyJwt(absl::string_view token,
+                                 absl::string_view secret, int64_t now_s);
+
+// Signs claims as an HS256 token.
+std::string MintJwt(const Claims& claims, absl::string_view secret);
+
+// True if the claims allow acting in `room`.
+bool AllowsRoom(const Claims& claims, absl::string_view room);
+
+}  // namespace roomcast::publisher
+
+#endif  // ROOMCAST_PUBLISHER_JWT_H_
