@@ -300,6 +300,10 @@ absl::StatusOr<HttpResponse> CurlUploader::Perform(const Attempt& a) {
 absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
                                absl::string_view content_type) {
   const Clock::time_point call_deadline = Clock::now() + options_.max_total;
+  if (!absl::StartsWith(path, "/")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload path must start with '/': ", path));
+  }
   if (content_type.find_first_of("\r\n") != absl::string_view::npos) {
     return absl::InvalidArgumentError("content type contains a line break");
   }

@@ -4,6 +4,7 @@ add_executable(uploader_test
   ${CMAKE_CURRENT_LIST_DIR}/publisher/backoff_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/publisher/curl_uploader_test.cc)
 target_link_libraries(uploader_test PRIVATE roomcast::uploader
-  roomcast::warnings absl::synchronization absl::strings Threads::Threads
+  roomcast::warnings absl::synchronization absl::strings absl::time
+  Threads::Threads
   GTest::gmock GTest::gtest_main)
 gtest_discover_tests(uploader_test DISCOVERY_TIMEOUT 30)

@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace roomcast::publisher {
@@ -38,6 +40,7 @@ class ScriptedServer {
       kRespond,  // send status/headers/body, keep the connection
       kHang,     // read the request, never answer
       kReset,    // read only the headers, then reset the connection
+      kRespondThenClose,  // answer, then close without saying so
     };
     Kind kind = Kind::kRespond;
     int status = 200;
@@ -163,7 +166,8 @@ class ScriptedServer {
       }
       const std::string out = Render(reply);
       if (write(fd, out.data(), out.size()) !=
-          static_cast<ssize_t>(out.size())) {
+              static_cast<ssize_t>(out.size()) ||
+          reply.kind == Reply::Kind::kRespondThenClose) {
         return;
       }
     }
@@ -342,7 +346,9 @@ TEST_F(CurlUploaderTest, PersistentServerErrorsGiveUpAsUnavailable) {
 TEST_F(CurlUploaderTest, HangingServerTimesOutWithinTheBudget) {
   server_.SetDefault(OfKind(Kind::kHang));
   UploadOptions o = Options();
-  o.request_timeout = milliseconds(300);
+  // The second attempt starts ~800 ms in: it must be cut at the 1 s
+  // budget, not run its own 800 ms.
+  o.request_timeout = milliseconds(800);
   o.max_total = milliseconds(1000);
   CurlUploader up(o);
   const auto start = Clock::now();
@@ -352,8 +358,8 @@ TEST_F(CurlUploaderTest, HangingServerTimesOutWithinTheBudget) {
   const auto elapsed = Clock::now() - start;
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_TRUE(IsRetryableUploadError(s));
-  EXPECT_GE(elapsed, milliseconds(290));
-  EXPECT_LT(elapsed, milliseconds(1500)) << "max_total not enforced";
+  EXPECT_GE(elapsed, milliseconds(950));
+  EXPECT_LT(elapsed, milliseconds(1400)) << "an attempt overran max_total";
   EXPECT_GE(server_.requests().size(), 2u) << "a timeout is retryable";
 }
 
@@ -390,6 +396,29 @@ TEST_F(CurlUploaderTest, TooManyRequestsWaitsForRetryAfter) {
   EXPECT_EQ(server_.requests().size(), 2u);
 }
 
+TEST_F(CurlUploaderTest, RetryAfterAsAnHttpDateIsHonoured) {
+  ScriptedServer::Reply busy = Status(503);
+  busy.headers = {{"Retry-After",
+                   absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                                    absl::Now() + absl::Seconds(2),
+                                    absl::UTCTimeZone())}};
+  server_.Script({busy, Status(200)});
+  UploadOptions o = Options();
+  o.backoff_factory = [] {
+    return std::make_unique<FixedBackOff>(milliseconds(0));
+  };
+  CurlUploader up(o);
+  const auto start = Clock::now();
+
+  ASSERT_TRUE(up.Put(kPath, "body", kProto).ok());
+
+  // Whole seconds: the date is 1 to 2 s ahead once truncated.
+  const auto elapsed = Clock::now() - start;
+  EXPECT_GE(elapsed, milliseconds(900));
+  EXPECT_LT(elapsed, milliseconds(3000));
+  EXPECT_EQ(server_.requests().size(), 2u);
+}
+
 TEST_F(CurlUploaderTest, RetryAfterBeyondTheBudgetGivesUpAtOnce) {
   ScriptedServer::Reply busy = Status(503);
   busy.headers = {{"Retry-After", "120"}};
@@ -415,6 +444,27 @@ TEST_F(CurlUploaderTest, SequentialPutsReuseOneConnection) {
   ASSERT_EQ(reqs.size(), 5u);
   EXPECT_EQ(reqs[4].body, "segment 4");
   EXPECT_EQ(server_.connections(), 1);
+}
+
+TEST_F(CurlUploaderTest, ServerClosingAKeptAliveConnectionIsTransparent) {
+  server_.Script({OfKind(Kind::kRespondThenClose), Status(200)});
+  CurlUploader up(Options());
+
+  ASSERT_TRUE(up.Put(kPath, "first", kProto).ok());
+  std::this_thread::sleep_for(milliseconds(50));  // let the FIN land
+  ASSERT_TRUE(up.Put(kPath, "second", kProto).ok());
+
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[1].body, "second");
+  EXPECT_EQ(server_.connections(), 2);
+  EXPECT_EQ(up.attempts(), 2u) << "a dead idle connection cost a retry";
+}
+
+TEST_F(CurlUploaderTest, PathWithoutLeadingSlashIsRejectedUnsent) {
+  CurlUploader up(Options());
+  EXPECT_TRUE(absl::IsInvalidArgument(up.Put("v1/rooms/x", "b", kProto)));
+  EXPECT_TRUE(server_.requests().empty());
 }
 
 TEST_F(CurlUploaderTest, ConcurrentPutsAllLand) {
@@ -464,8 +514,8 @@ TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
 TEST_F(CurlUploaderTest, SetDeadlineAbortsARunningTransfer) {
   server_.SetDefault(OfKind(Kind::kHang));
   UploadOptions o = Options();
-  o.request_timeout = milliseconds(20000);
-  o.max_total = milliseconds(20000);
+  o.request_timeout = milliseconds(5000);
+  o.max_total = milliseconds(5000);
   CurlUploader up(o);
   const auto start = Clock::now();
   std::thread shutdown([&] {
