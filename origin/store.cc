@@ -1,0 +1,209 @@
+#include "origin/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <zlib.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "segmenter/codec.h"
+
+namespace roomcast::origin {
+namespace {
+
+constexpr char kMetaPrefix[] = "c/";
+constexpr char kWatermarkPrefix[] = "w/";
+constexpr char kExpiryPrefix[] = "x/";
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIOError()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+std::string ExpiryKey(int64_t expires_ms, const std::string& key) {
+  return absl::StrFormat("%s%020d/%s", kExpiryPrefix, expires_ms, key);
+}
+
+template <typename Msg>
+absl::StatusOr<std::vector<Msg>> LoadPrefix(rocksdb::DB* db,
+                                            const std::string& prefix) {
+  std::vector<Msg> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Msg m;
+    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("corrupt record ", it->key().ToString()));
+    }
+    out.push_back(std::move(m));
+  }
+  if (auto s = FromRocks(it->status(), "scan"); !s.ok()) return s;
+  return out;
+}
+
+}  // namespace
+
+std::string Gzip(const std::string& in) {
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return "";
+  }
+  std::string out(deflateBound(&z, in.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? out : "";
+}
+
+Store::Store(std::unique_ptr<rocksdb::DB> db, bool sync)
+    : db_(std::move(db)), sync_(sync) {}
+
+Store::~Store() {
+  if (db_) db_->Close();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
+                                                   bool sync) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.compression = rocksdb::kNoCompression;  // bodies are protobuf + gzip
+  options.IncreaseParallelism(2);
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(128 << 20);
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open store at ", dir, ": ", s.ToString()));
+  }
+  return std::unique_ptr<Store>(new Store(std::unique_ptr<rocksdb::DB>(raw), sync));
+}
+
+absl::StatusOr<std::optional<StoredObject>> Store::Get(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (auto st = FromRocks(s, "get"); !st.ok()) return st;
+  StoredObject obj;
+  if (!obj.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("corrupt object at ", key));
+  }
+  return obj;
+}
+
+absl::StatusOr<PutOutcome> Store::PutImmutable(const std::string& key,
+                                               std::string body, int64_t now_ms,
+                                               int64_t retention_s) {
+  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/true);
+}
+
+absl::StatusOr<PutOutcome> Store::PutMutable(const std::string& key,
+                                             std::string body, int64_t now_ms,
+                                             int64_t retention_s) {
+  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/false);
+}
+
+absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
+                                      int64_t now_ms, int64_t retention_s,
+                                      bool immutable) {
+  StoredObject obj;
+  obj.set_digest(segmenter::Sha256Hex(body));
+  std::string gz = Gzip(body);
+  if (!gz.empty() && gz.size() < body.size()) obj.set_gzip(std::move(gz));
+  obj.set_body(std::move(body));
+  obj.set_created_ms(now_ms);
+  obj.set_expires_ms(now_ms + retention_s * 1000);
+
+  absl::MutexLock lock(&write_mu_);
+  auto old = Get(key);
+  if (!old.ok()) return old.status();
+  PutOutcome outcome = PutOutcome::kCreated;
+  rocksdb::WriteBatch batch;
+  if (old->has_value()) {
+    if ((*old)->digest() == obj.digest()) {
+      if (immutable) return PutOutcome::kUnchanged;
+    } else if (immutable) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "immutable object ", key, " exists with other bytes (digest ",
+          (*old)->digest(), ")"));
+    }
+    outcome = PutOutcome::kReplaced;
+    obj.set_created_ms((*old)->created_ms());
+    batch.Delete(ExpiryKey((*old)->expires_ms(), key));
+  }
+  batch.Put(key, obj.SerializeAsString());
+  batch.Put(ExpiryKey(obj.expires_ms(), key), "");
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  if (auto s = FromRocks(db_->Write(wo, &batch), "put"); !s.ok()) return s;
+  return outcome;
+}
+
+absl::Status Store::PutRoomMeta(const RoomMeta& meta) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return FromRocks(db_->Put(wo, absl::StrCat(kMetaPrefix, meta.room()),
+                            meta.SerializeAsString()),
+                   "put room meta");
+}
+
+absl::StatusOr<std::vector<RoomMeta>> Store::LoadRoomMetas() const {
+  return LoadPrefix<RoomMeta>(db_.get(), kMetaPrefix);
+}
+
+absl::Status Store::PutWatermark(const v1::Watermark& wm) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return FromRocks(db_->Put(wo, absl::StrCat(kWatermarkPrefix, wm.publisher()),
+                            wm.SerializeAsString()),
+                   "put watermark");
+}
+
+absl::StatusOr<std::vector<v1::Watermark>> Store::LoadWatermarks() const {
+  return LoadPrefix<v1::Watermark>(db_.get(), kWatermarkPrefix);
+}
+
+absl::StatusOr<size_t> Store::SweepExpired(int64_t now_ms, size_t max) {
+  const std::string end = ExpiryKey(now_ms + 1, "");
+  // Held throughout, so a manifest re-PUT (which moves its index entry)
+  // cannot slip between the scan and the delete.
+  absl::MutexLock lock(&write_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  rocksdb::WriteBatch batch;
+  size_t n = 0;
+  for (it->Seek(kExpiryPrefix); it->Valid() && n < max; it->Next()) {
+    const std::string ikey = it->key().ToString();
+    if (ikey >= end) break;
+    // "x/" + 20 digits + "/" + object key.
+    batch.Delete(ikey);
+    batch.Delete(ikey.substr(2 + 20 + 1));
+    ++n;
+  }
+  if (auto s = FromRocks(it->status(), "sweep scan"); !s.ok()) return s;
+  if (n == 0) return n;
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  if (auto s = FromRocks(db_->Write(wo, &batch), "sweep"); !s.ok()) return s;
+  return n;
+}
+
+uint64_t Store::EstimatedKeys() const {
+  uint64_t n = 0;
+  db_->GetIntProperty("rocksdb.estimate-num-keys", &n);
+  return n;
+}
+
+}  // namespace roomcast::origin

@@ -1,0 +1,49 @@
+// Test support: a small blocking HTTP client on libcurl, and many GETs in
+// parallel from one thread (curl multi) for the CDN collapsing tests.
+#ifndef ROOMCAST_TESTS_SUPPORT_HTTP_CLIENT_H_
+#define ROOMCAST_TESTS_SUPPORT_HTTP_CLIENT_H_
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace roomcast::testing {
+
+struct HttpResponse {
+  long status = 0;  // 0: no answer (connection failed or timed out)
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  double seconds = 0;  // total time
+  std::string header(const std::string& name) const;
+};
+
+using Headers = std::vector<std::string>;  // "Name: value"
+
+HttpResponse Fetch(const std::string& method, const std::string& url,
+                   const std::string& body = "", const Headers& headers = {},
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+inline HttpResponse Get(const std::string& url, const Headers& headers = {}) {
+  return Fetch("GET", url, "", headers);
+}
+inline HttpResponse Put(const std::string& url, const std::string& body,
+                        const Headers& headers = {}) {
+  return Fetch("PUT", url, body, headers);
+}
+
+// GETs every URL at once (one connection each) and waits for all answers.
+std::vector<HttpResponse> ParallelGet(const std::vector<std::string>& urls,
+                                      const Headers& headers = {},
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+// Sends raw bytes on a fresh TCP connection to 127.0.0.1:port and returns
+// what comes back before the server closes (or the timeout).
+std::string RawExchange(int port, const std::string& bytes,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// The port of "http://127.0.0.1:PORT".
+int PortOf(const std::string& url);
+
+}  // namespace roomcast::testing
+
+#endif  // ROOMCAST_TESTS_SUPPORT_HTTP_CLIENT_H_
