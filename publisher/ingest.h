@@ -1,0 +1,50 @@
+// Validation of what clients send (DESIGN §6): message inputs become message
+// bodies, room-open requests become room configs. Pure functions; every
+// problem is a status a handler maps straight to an HTTP answer:
+// kInvalidArgument -> 400, kOutOfRange (too large) -> 413.
+#ifndef ROOMCAST_PUBLISHER_INGEST_H_
+#define ROOMCAST_PUBLISHER_INGEST_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/struct.pb.h"
+#include "roomcast/v1/ingest.pb.h"
+#include "roomcast/v1/manifest.pb.h"
+#include "roomcast/v1/message.pb.h"
+
+namespace roomcast::publisher {
+
+struct IngestLimits {
+  size_t max_text_bytes = 2000;       // comment text
+  size_t max_custom_bytes = 8192;     // custom data, serialized
+  size_t max_state_bytes = 65536;     // a state value, serialized
+  size_t max_batch = 1000;            // messages per POST
+  size_t max_client_msg_id = 128;
+};
+
+// True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points
+// past U+10FFFF).
+bool IsValidUtf8(absl::string_view s);
+
+// Checks `in` and sets the body of `out` from it (type, fields, priority
+// stays the caller's).
+absl::Status BuildBody(const v1::MessageInput& in, const IngestLimits& limits,
+                       v1::Message* out);
+
+// Checks a state value's size and its strings.
+absl::Status CheckStateValue(const google::protobuf::Value& v,
+                             const IngestLimits& limits);
+
+// The room config an open request asks for, defaults filled in:
+// bucket_ms 1000 (100 .. 60000), retention_s 86400, action_cap_per_s 500,
+// rollup_ms the multiple of bucket_ms nearest `rollup_ms` (at least one).
+absl::StatusOr<v1::RoomConfig> ConfigFromRequest(const v1::OpenRoomRequest& r,
+                                                 int64_t rollup_ms);
+
+}  // namespace roomcast::publisher
+
+#endif  // ROOMCAST_PUBLISHER_INGEST_H_
