@@ -1,0 +1,109 @@
+#include "tests/support/caches.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace roomcast::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+}
+
+}  // namespace
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitForPort(int port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+Cache::Cache(Kind kind, std::string origin) : kind_(kind), origin_(std::move(origin)) {}
+
+Cache::~Cache() {
+  if (proc_) proc_->Stop(SIGTERM, std::chrono::seconds(10));
+}
+
+bool Cache::Start() {
+  const int port = FreePort();
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  const std::string cdn_dir = std::string(ROOMCAST_SOURCE_DIR) + "/origin/cdn";
+  const std::string log = dir_.path() + "/stderr.log";
+  if (kind_ == Kind::kNginx) {
+    // Run as root, nginx's workers drop to "nobody": let them use the dir.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::all);
+    std::string conf = ReadFile(cdn_dir + "/nginx.conf");
+    ReplaceAll(conf, "@LISTEN@", listen);
+    ReplaceAll(conf, "@ORIGIN@", origin_);
+    ReplaceAll(conf, "@DIR@", dir_.path());
+    std::ofstream(dir_.path() + "/nginx.conf") << conf;
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"nginx", "-e", dir_.path() + "/error.log", "-p",
+                                 dir_.path(), "-c", dir_.path() + "/nginx.conf"},
+        std::map<std::string, std::string>{}, log);
+  } else {
+    const size_t colon = origin_.rfind(':');
+    std::string vcl = ReadFile(cdn_dir + "/varnish.vcl");
+    ReplaceAll(vcl, "@ORIGIN_HOST@", origin_.substr(0, colon));
+    ReplaceAll(vcl, "@ORIGIN_PORT@", origin_.substr(colon + 1));
+    std::ofstream(dir_.path() + "/roomcast.vcl") << vcl;
+    // -j none: no privilege separation, so the test needs no varnish user
+    // setup; -F: foreground, so its PID is ours to stop.
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"varnishd", "-F", "-j", "none", "-n",
+                                 dir_.path() + "/work", "-a", listen, "-f",
+                                 dir_.path() + "/roomcast.vcl", "-s", "malloc,64m",
+                                 "-p", "thread_pool_min=50", "-p",
+                                 "thread_pool_max=1000"},
+        std::map<std::string, std::string>{}, log);
+  }
+  if (!WaitForPort(port, std::chrono::seconds(20))) {
+    std::cerr << name() << " did not start:\n" << ReadFile(log)
+              << ReadFile(dir_.path() + "/error.log") << std::endl;
+    return false;
+  }
+  url_ = "http://" + listen;
+  return true;
+}
+
+}  // namespace roomcast::testing

@@ -1,0 +1,40 @@
+// Test support: a real nginx or Varnish in front of an origin, started from
+// the reference configs in origin/cdn/ on a free loopback port, and stopped
+// by PID.
+#ifndef ROOMCAST_TESTS_SUPPORT_CACHES_H_
+#define ROOMCAST_TESTS_SUPPORT_CACHES_H_
+
+#include <memory>
+#include <string>
+
+#include "tests/support/process.h"
+
+namespace roomcast::testing {
+
+class Cache {
+ public:
+  enum class Kind { kNginx, kVarnish };
+  // `origin` is "HOST:PORT".
+  Cache(Kind kind, std::string origin);
+  ~Cache();
+  // Starts the cache; false (with the reason on stderr) if it did not come up.
+  bool Start();
+  const std::string& url() const { return url_; }
+  const char* name() const { return kind_ == Kind::kNginx ? "nginx" : "varnish"; }
+
+ private:
+  Kind kind_;
+  std::string origin_;
+  TempDir dir_;
+  std::unique_ptr<Process> proc_;
+  std::string url_;
+};
+
+// A currently free TCP port on 127.0.0.1.
+int FreePort();
+// True once 127.0.0.1:port accepts connections (bounded wait).
+bool WaitForPort(int port, std::chrono::milliseconds timeout);
+
+}  // namespace roomcast::testing
+
+#endif  // ROOMCAST_TESTS_SUPPORT_CACHES_H_
