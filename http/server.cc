@@ -59,6 +59,22 @@ asio::awaitable<beast::error_code> ReadRequest(
   co_return ec;
 }
 
+// After an early error (413 while the client is still sending), closing at
+// once would reset the connection and the client could lose the answer.
+// Like nginx's lingering_close: stop sending, then read and discard for a
+// little while (bounded in time and bytes) before closing.
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::chrono::seconds(2));
+  char scratch[16384];
+  for (size_t discarded = 0; discarded < (64u << 20);) {
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+    if (rec) break;
+    discarded += n;
+  }
+}
+
 // The answer to a request the parser refused, or nullopt to just close.
 std::optional<Response> ParseFailure(beast::error_code ec) {
   Request req;  // version 1.1, no keep-alive
@@ -116,6 +132,7 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
         res->set(beast_http::field::date, HttpDate());
         stream.expires_after(o.write_timeout);
         co_await beast_http::async_write(stream, *res, kTuple);
+        co_await LingeringClose(stream);
       }
       break;
     }
