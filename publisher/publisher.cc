@@ -314,4 +314,57 @@ void Publisher::EndRoom(const Claims& who, const std::string& room,
       });
 }
 
+std::string Publisher::RenderMetrics() {
+  std::string out;
+  auto counter = [&](absl::string_view name, absl::string_view help,
+                     uint64_t v) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name,
+                    " counter\n", name, " ", v, "\n");
+  };
+  auto gauge = [&](absl::string_view name, absl::string_view help, int64_t v) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name,
+                    " gauge\n", name, " ", v, "\n");
+  };
+  const PublisherMetrics& m = metrics_;
+  counter("roomcast_publisher_messages_accepted_total",
+          "Actions acknowledged (durable)", m.messages_accepted.load());
+  counter("roomcast_publisher_messages_deduplicated_total",
+          "Retries answered from the idempotency window",
+          m.messages_deduplicated.load());
+  counter("roomcast_publisher_requests_rejected_total",
+          "Writes refused before the log", m.requests_rejected.load());
+  counter("roomcast_publisher_rate_limited_total", "429 answers",
+          m.rate_limited.load());
+  counter("roomcast_publisher_log_records_total", "Records synced to the log",
+          log_->records_written());
+  counter("roomcast_publisher_log_batches_total",
+          "Synced log writes (group commits)", log_->batches_written());
+  counter("roomcast_publisher_uploads_total", "PUTs to the origin",
+          m.uploads.load());
+  counter("roomcast_publisher_upload_errors_total", "Failed PUTs",
+          m.upload_errors.load());
+  counter("roomcast_publisher_upload_conflicts_total",
+          "409 from the origin: changed immutable bytes (a bug alarm)",
+          m.upload_conflicts.load());
+  counter("roomcast_publisher_watermark_puts_total", "Watermark advances",
+          m.watermark_puts.load());
+  gauge("roomcast_publisher_log_queue_depth", "Writes waiting for the log",
+        static_cast<int64_t>(log_->queue_depth()));
+  gauge("roomcast_publisher_outbox_objects", "Objects waiting for the origin",
+        static_cast<int64_t>(outbox_size()));
+  gauge("roomcast_publisher_watermark_lag_ms",
+        "Clock minus the published watermark", m.watermark_lag_ms.load());
+  gauge("roomcast_publisher_healthy", "1 while the log accepts writes",
+        healthy_ ? 1 : 0);
+  {
+    absl::MutexLock l(&mu_);
+    gauge("roomcast_publisher_rooms", "Rooms known", static_cast<int64_t>(rooms_.size()));
+  }
+  m.ack_latency.Render("roomcast_publisher_ack_latency_seconds",
+                       "POST to durable acknowledgement", &out);
+  m.upload_latency.Render("roomcast_publisher_upload_latency_seconds",
+                          "One PUT to the origin, retries included", &out);
+  return out;
+}
+
 }  // namespace roomcast::publisher

@@ -1,0 +1,277 @@
+#include "publisher/api.h"
+
+#include <memory>
+#include <vector>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "segmenter/codec.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::publisher {
+namespace {
+
+namespace bh = boost::beast::http;
+namespace asio = boost::asio;
+using google::protobuf::Message;
+
+constexpr absl::string_view kProtoType = "application/x-protobuf";
+
+bool IsProto(const http::Request& req) {
+  return absl::StartsWith(std::string(req[bh::field::content_type]), kProtoType);
+}
+// Protobuf if asked for, or if the request was protobuf and did not ask for
+// JSON by name.
+bool WantsProto(const http::Request& req) {
+  const std::string accept(req[bh::field::accept]);
+  return absl::StrContains(accept, kProtoType) ||
+         (IsProto(req) && !absl::StrContains(accept, "json"));
+}
+
+// Parses a body as `m`: protobuf if the request says so, JSON otherwise
+// (empty JSON body: all defaults).
+absl::Status ParseBody(const http::Request& req, Message* m) {
+  const std::string& body = req.body();
+  if (IsProto(req)) {
+    if (!m->ParseFromString(body)) return absl::InvalidArgumentError("bad protobuf body");
+    return absl::OkStatus();
+  }
+  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = false;
+  auto s = google::protobuf::util::JsonStringToMessage(body, m, o);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad JSON body: ", std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
+std::string ResultJson(const v1::PostResult& r) {
+  return absl::StrCat(R"({"seq":)", r.seq(), R"(,"ts_ms":)", r.ts_ms(),
+                      R"(,"bucket_ms":)", r.bucket_ms(), R"(,"bucket":)",
+                      r.bucket(), "}");
+}
+
+http::Response Reply(const http::Request& req, const Message& m,
+                     std::string json) {
+  http::Response res =
+      WantsProto(req)
+          ? http::Text(req, bh::status::ok, segmenter::SerializeDeterministic(m),
+                       kProtoType)
+          : http::Text(req, bh::status::ok, std::move(json) + "\n",
+                       "application/json");
+  res.set(bh::field::cache_control, "no-store");
+  return res;
+}
+
+http::Response ReplyProto(const http::Request& req, const Message& m) {
+  absl::StatusOr<std::string> json = segmenter::ToJson(m);
+  return Reply(req, m, json.ok() ? *json : "{}");
+}
+
+// co_awaits a Publisher call that reports through a callback (on the log's
+// writer thread): the result is posted back to this coroutine's executor.
+template <typename T, typename Start>
+asio::awaitable<absl::StatusOr<T>> Await(Start start) {
+  co_return co_await asio::async_initiate<
+      const asio::use_awaitable_t<>, void(absl::StatusOr<T>)>(
+      [start = std::move(start)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto ex = asio::get_associated_executor(*h);
+        start([h, ex](absl::StatusOr<T> r) mutable {
+          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+struct Target {
+  std::string path;
+  std::vector<std::string> parts;  // after "/v1/rooms/"
+};
+
+Target Split(const http::Request& req) {
+  Target t;
+  absl::string_view target(req.target().data(), req.target().size());
+  t.path = std::string(target.substr(0, target.find('?')));
+  absl::string_view rest = t.path;
+  if (absl::ConsumePrefix(&rest, "/v1/rooms/")) {
+    t.parts = absl::StrSplit(rest, '/');
+  }
+  return t;
+}
+
+}  // namespace
+
+http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
+  struct Map {
+    absl::StatusCode code;
+    bh::status status;
+    const char* error;
+  };
+  static constexpr Map kMap[] = {
+      {absl::StatusCode::kInvalidArgument, bh::status::bad_request, "bad_request"},
+      {absl::StatusCode::kUnauthenticated, bh::status::unauthorized, "unauthorized"},
+      {absl::StatusCode::kPermissionDenied, bh::status::forbidden, "forbidden"},
+      {absl::StatusCode::kNotFound, bh::status::not_found, "not_found"},
+      {absl::StatusCode::kOutOfRange, bh::status::payload_too_large, "too_large"},
+      {absl::StatusCode::kResourceExhausted, bh::status::too_many_requests, "rate_limited"},
+      {absl::StatusCode::kFailedPrecondition, bh::status::conflict, "conflict"},
+      {absl::StatusCode::kUnavailable, bh::status::service_unavailable, "unavailable"},
+  };
+  bh::status status = bh::status::internal_server_error;
+  const char* error = "internal";
+  for (const Map& m : kMap) {
+    if (m.code == s.code()) {
+      status = m.status;
+      error = m.error;
+    }
+  }
+  http::Response res = http::Error(req, status, error, s.message());
+  if (s.code() == absl::StatusCode::kResourceExhausted) {
+    res.set(bh::field::retry_after, std::to_string(RetryAfterSeconds(s)));
+  }
+  if (s.code() == absl::StatusCode::kUnauthenticated) {
+    res.set(bh::field::www_authenticate, "Bearer");
+  }
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    res.set(bh::field::retry_after, "1");
+  }
+  return res;
+}
+
+IngestApi::IngestApi(Publisher* publisher, ApiOptions options)
+    : publisher_(publisher), options_(std::move(options)) {}
+
+absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) const {
+  absl::string_view auth(req[bh::field::authorization].data(),
+                         req[bh::field::authorization].size());
+  if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
+    return absl::UnauthenticatedError("needs Authorization: Bearer <token>");
+  }
+  const Clock* clock = options_.clock != nullptr ? options_.clock : &system_clock_;
+  return VerifyJwt(auth, options_.jwt_secret, clock->NowMs() / 1000);
+}
+
+asio::awaitable<http::Response> IngestApi::Handle(http::Request& req) {
+  try {
+    co_return co_await Route(req);
+  } catch (const std::exception& e) {
+    co_return http::Error(req, bh::status::internal_server_error, "internal", e.what());
+  }
+}
+
+asio::awaitable<http::Response> IngestApi::Route(http::Request& req) {
+  const Target t = Split(req);
+  const bh::verb verb = req.method();
+  if (t.path == "/healthz") {
+    const bool ok = publisher_->healthy();
+    http::Response res = http::Text(
+        req, ok ? bh::status::ok : bh::status::service_unavailable, ok ? "ok\n" : "log failed\n");
+    res.set(bh::field::cache_control, "no-store");
+    co_return res;
+  }
+  if (t.path == "/metrics") {
+    http::Response res = http::Text(req, bh::status::ok, publisher_->RenderMetrics(),
+                                    "text/plain; version=0.0.4");
+    res.set(bh::field::cache_control, "no-store");
+    co_return res;
+  }
+  const auto& p = t.parts;
+  if (p.empty() || p.size() > 4) {
+    co_return http::Error(req, bh::status::not_found, "not_found", "no such endpoint");
+  }
+  absl::StatusOr<Claims> who = Authenticate(req);
+  if (!who.ok()) co_return ErrorFor(req, who.status());
+  const std::string& room = p[0];
+
+  if (p.size() == 1 && (verb == bh::verb::post || verb == bh::verb::delete_)) {
+    v1::OpenRoomRequest open;
+    if (verb == bh::verb::post) {
+      if (absl::Status s = ParseBody(req, &open); !s.ok()) co_return ErrorFor(req, s);
+    }
+    auto r = co_await Await<v1::RoomConfig>([&](auto cb) {
+      if (verb == bh::verb::post) {
+        publisher_->OpenRoom(*who, room, open, std::move(cb));
+      } else {
+        publisher_->EndRoom(*who, room, std::move(cb));
+      }
+    });
+    co_return r.ok() ? ReplyProto(req, *r) : ErrorFor(req, r.status());
+  }
+  if (p.size() == 2 && p[1] == "messages" && verb == bh::verb::post) {
+    v1::PostMessagesRequest batch;
+    bool single = false;
+    if (absl::Status s = ParseBody(req, &batch); !s.ok()) {
+      v1::MessageInput one;
+      if (IsProto(req) || !ParseBody(req, &one).ok()) co_return ErrorFor(req, s);
+      *batch.add_messages() = std::move(one);
+      single = true;
+    }
+    std::vector<v1::MessageInput> inputs(batch.messages().begin(),
+                                         batch.messages().end());
+    auto r = co_await Await<v1::PostMessagesResponse>([&](auto cb) {
+      publisher_->Post(*who, room, std::move(inputs), std::move(cb));
+    });
+    if (!r.ok()) co_return ErrorFor(req, r.status());
+    if (single) co_return Reply(req, r->results(0), ResultJson(r->results(0)));
+    std::string json = R"({"results":[)";
+    for (int i = 0; i < r->results_size(); ++i) {
+      absl::StrAppend(&json, i ? "," : "", ResultJson(r->results(i)));
+    }
+    co_return Reply(req, *r, json + "]}");
+  }
+  if (p.size() == 3 && p[1] == "state" && verb == bh::verb::put) {
+    google::protobuf::Value value;
+    if (absl::StripAsciiWhitespace(req.body()).empty() && !IsProto(req)) {
+      co_return ErrorFor(req, absl::InvalidArgumentError("the body is the value, any JSON"));
+    }
+    if (absl::Status s = ParseBody(req, &value); !s.ok()) co_return ErrorFor(req, s);
+    auto r = co_await Await<StateReply>([&](auto cb) {
+      publisher_->SetState(*who, room, p[2], std::move(value), std::move(cb));
+    });
+    if (!r.ok()) co_return ErrorFor(req, r.status());
+    v1::ComponentVersion cv;
+    cv.set_name(r->component);
+    cv.set_version(r->version);
+    co_return Reply(req, cv, absl::StrCat(R"({"component":")", r->component,
+                                          R"(","version":)", r->version,
+                                          R"(,"total_version":)", r->total_version,
+                                          R"(,"ts_ms":)", r->ts_ms, "}"));
+  }
+  if (p.size() == 3 && p[1] == "peer" && verb == bh::verb::post) {
+    v1::MessageInput in;
+    if (absl::Status s = ParseBody(req, &in); !s.ok()) co_return ErrorFor(req, s);
+    auto r = co_await Await<v1::PostResult>([&](auto cb) {
+      publisher_->PostPeer(*who, room, p[2], in, std::move(cb));
+    });
+    co_return r.ok() ? Reply(req, *r, ResultJson(*r)) : ErrorFor(req, r.status());
+  }
+  if (p.size() == 4 && p[1] == "peer" && p[3] == "key" &&
+      (verb == bh::verb::get || verb == bh::verb::head)) {
+    absl::StatusOr<v1::HintKey> k = publisher_->HintKeyFor(*who, room, p[2]);
+    if (!k.ok()) co_return ErrorFor(req, k.status());
+    http::Response res = ReplyProto(req, *k);
+    res.set(bh::field::cache_control, "private, no-store");
+    co_return res;
+  }
+  if (p.size() == 2 && p[1] == "presence" && verb == bh::verb::post) {
+    absl::Status s = publisher_->Presence(*who, room);
+    if (!s.ok()) co_return ErrorFor(req, s);
+    co_return Reply(req, v1::ErrorReply(), "{}");
+  }
+  co_return http::Error(req, bh::status::not_found, "not_found",
+                        absl::StrCat("no ", std::string(req.method_string()),
+                                     " endpoint at ", t.path));
+}
+
+}  // namespace roomcast::publisher

@@ -1,0 +1,52 @@
+// The publisher's HTTP ingest API (DESIGN §6) on roomcast::http.
+//
+// Translates requests into Publisher calls and their results into answers:
+// bodies are JSON (protobuf's mapping, proto field names) or protobuf
+// (Content-Type: application/x-protobuf); every error is
+// {"error": "...", "detail": "..."} with 400/401/403/404/409/413/429/503.
+// A handler co_awaits the durable write, which costs a coroutine frame, not
+// a thread.
+//
+//   IngestApi api(publisher.get(), {.jwt_secret = secret});
+//   http::Server server({.listen = "127.0.0.1:0"},
+//                       [&](http::Request& r) { return api.Handle(r); });
+#ifndef ROOMCAST_PUBLISHER_API_H_
+#define ROOMCAST_PUBLISHER_API_H_
+
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/server.h"
+#include "publisher/clock.h"
+#include "publisher/publisher.h"
+
+namespace roomcast::publisher {
+
+struct ApiOptions {
+  std::string jwt_secret;
+  const Clock* clock = nullptr;  // token expiry; null: the system clock
+};
+
+class IngestApi {
+ public:
+  IngestApi(Publisher* publisher, ApiOptions options);
+
+  boost::asio::awaitable<http::Response> Handle(http::Request& req);
+
+ private:
+  boost::asio::awaitable<http::Response> Route(http::Request& req);
+  absl::StatusOr<Claims> Authenticate(const http::Request& req) const;
+
+  Publisher* const publisher_;
+  const ApiOptions options_;
+  SystemClock system_clock_;
+};
+
+// The HTTP answer for a status from the publisher: its code's status line
+// and an {"error","detail"} body (Retry-After on 429).
+http::Response ErrorFor(const http::Request& req, const absl::Status& s);
+
+}  // namespace roomcast::publisher
+
+#endif  // ROOMCAST_PUBLISHER_API_H_
