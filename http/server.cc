@@ -263,8 +263,9 @@ void Server::Stop() {
   threads_.clear();
 }
 
-void Server::WaitForSignal() {
+void Server::WaitForSignal(const std::function<void()>& before_stop) {
   if (signal_io_ != nullptr) signal_io_->run();  // returns once a signal came
+  if (before_stop) before_stop();
   Stop();
 }
 

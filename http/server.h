@@ -82,9 +82,11 @@ class Server {
   // then joins the threads. Idempotent; safe from any thread but a server
   // thread.
   void Stop();
-  // Blocks until SIGINT or SIGTERM, then Stop()s. The signals are caught
-  // from Start() on, so one that arrives during start-up is not lost.
-  void WaitForSignal();
+  // Blocks until SIGINT or SIGTERM, runs `before_stop` (e.g. to answer held
+  // requests now rather than at their hold limit), then Stop()s. The signals
+  // are caught from Start() on, so one that arrives during start-up is not
+  // lost.
+  void WaitForSignal(const std::function<void()>& before_stop = {});
 
   // The io_contexts serving connections, one per thread (for timers and
   // work a handler wants on its own thread: use the current executor).

@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
       else if (*n > 0) std::cerr << kProgram << ": retention removed " << *n << " objects" << std::endl;
     }
   });
-  server.WaitForSignal();  // returns after Stop(): in-flight requests drained
-  (*origin)->ReleaseHolds();
+  // On SIGTERM: answer held requests now, drain in-flight ones, stop.
+  server.WaitForSignal([&] { (*origin)->ReleaseHolds(); });
   done = true;
   sweeper.join();
   origin->reset();  // closes RocksDB cleanly

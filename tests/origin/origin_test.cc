@@ -374,6 +374,21 @@ TEST_F(OriginTest, DataSurvivesARestartAndAKill) {
   EXPECT_EQ(Get(origin_->url() + SegmentPath("lobby", 1000, k2)).body, bytes2);
 }
 
+TEST_F(OriginTest, SigtermAnswersHeldRequestsAndExitsCleanly) {
+  OpenRoom("lobby");
+  const int64_t k = BucketIndex(WallMs(), 1000) + 1;
+  auto held = std::async(std::launch::async, [&] {
+    return Get(origin_->url() + SegmentPath("lobby", 1000, k));
+  });
+  std::this_thread::sleep_for(300ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(origin_->Stop(SIGTERM), 0);
+  HttpResponse r = held.get();
+  EXPECT_EQ(r.status, 404);  // "not yet", cacheable for a second
+  EXPECT_EQ(r.header("cache-control"), "public, max-age=1");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+}
+
 TEST_F(OriginTest, RetentionRemovesExpiredObjects) {
   StartOrigin({"--retention-sweep-s", "1"});
   const int64_t now = WallMs();
