@@ -207,10 +207,12 @@ absl::Status Publisher::Flush(int64_t budget_ms) {
   absl::Status s;
   for (;;) {
     s = Tick();
-    bool idle;
+    bool idle = true;
     {
       absl::MutexLock l(&mu_);
-      idle = active_.empty();
+      for (const std::string& name : active_) {
+        if (Room* r = FindRoom(name); r != nullptr && r->Unpublished()) idle = false;
+      }
     }
     if (idle && outbox_size() == 0) return s;
     if (std::chrono::steady_clock::now() >= deadline) break;

@@ -173,10 +173,11 @@ uint64_t Room::manifest_version() const {
   return manifest_.version() + version_offset_;
 }
 
-bool Room::Active() const {
+bool Room::Active() const { return Unpublished() || !rollup_.empty(); }
+
+bool Room::Unpublished() const {
   return bucketer_.open_messages() > 0 || !peers_.empty() ||
-         !pending_state_.empty() || !rollup_.empty() ||
-         manifest_version() > published_version_;
+         !pending_state_.empty() || manifest_version() > published_version_;
 }
 
 void Room::CloseBuckets(int64_t watermark_ms, std::vector<Upload>* out) {

@@ -109,6 +109,9 @@ class Room {
   void RestoreManifestProgress(const log::RoomProgress& p);
   // True while anything is open, pending or unpublished.
   bool Active() const;
+  // As Active, but a rollup window still filling does not count (it closes
+  // on its own time; the log rebuilds it after a restart).
+  bool Unpublished() const;
 
   uint64_t last_seq() const { return seq_; }
   uint64_t manifest_version() const;

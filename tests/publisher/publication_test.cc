@@ -296,5 +296,22 @@ TEST(PublicationTest, PresenceBecomesTheOnlineComponent) {
   EXPECT_FALSE(h.origin.Has(segmenter::StatePath("lobby", "online", 2)));
 }
 
+TEST(PublicationTest, FlushPublishesEndedBucketsAndStopsAtItsBudget) {
+  Harness h;
+  ASSERT_TRUE(h.Open("lobby").ok());
+  h.clock.Set(kT0 + 100);
+  ASSERT_TRUE(h.PostOne("lobby", Comment("bye"), Anchor()).ok());
+  h.clock.Set(kT0 + 1000);
+  // A pending rollup window does not hold the flush up.
+  EXPECT_TRUE(h.pub->Flush(5000).ok());
+  EXPECT_EQ(Segment(h, kK0).messages_size(), 1);
+  EXPECT_EQ(h.origin.watermark(), kT0 + 1000);
+
+  ASSERT_TRUE(h.PostOne("lobby", Comment("open bucket"), Anchor()).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(h.pub->Flush(200).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
 }  // namespace
 }  // namespace roomcast::publisher
