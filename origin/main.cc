@@ -3,6 +3,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "auth/jwt.h"
 #include "http/server.h"
 #include "origin/origin.h"
 #include "tools/flags.h"
@@ -18,6 +20,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   std::string data;
   std::string write_secret_file;
+  std::string jwt_secret_file;
   int64_t max_hold_ms = 3000;
   int64_t manifest_max_age = 1;
   int64_t max_body_bytes = 16 << 20;
@@ -29,11 +32,15 @@ int main(int argc, char** argv) {
       kProgram, "--listen HOST:PORT --data DIR [--max-hold-ms 3000]",
       "The HTTP origin CDNs pull from: stores the publisher's objects and serves\n"
       "them with cache headers, holding requests for buckets about to close.\n"
-      "The write secret comes from ROOMCAST_WRITE_SECRET or --write-secret-file.");
+      "The write secret comes from ROOMCAST_WRITE_SECRET or --write-secret-file;\n"
+      "the JWT secret that lets viewers read their own peer objects from\n"
+      "ROOMCAST_JWT_SECRET or --jwt-secret-file (without it peer reads get 401).");
   flags.String("listen", &listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &write_secret_file,
                "file holding the publisher's write secret");
+  flags.String("jwt-secret-file", &jwt_secret_file,
+               "file holding the JWT secret that verifies viewers' tokens");
   flags.Int("max-hold-ms", &max_hold_ms,
             "longest a request is held for an object about to exist");
   flags.Int("manifest-max-age", &manifest_max_age, "manifest Cache-Control max-age, seconds");
@@ -53,9 +60,30 @@ int main(int argc, char** argv) {
   auto secret = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
   if (!secret.ok()) Fail(kProgram, secret.status());
 
+  std::function<absl::StatusOr<std::string>(absl::string_view, absl::string_view)>
+      verify_viewer;
+  if (auto jwt = roomcast::tools::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
+      jwt.ok()) {
+    verify_viewer = [secret = *jwt](absl::string_view token,
+                                    absl::string_view room) -> absl::StatusOr<std::string> {
+      auto claims = roomcast::auth::VerifyJwt(token, secret,
+                                              absl::ToUnixSeconds(absl::Now()));
+      if (!claims.ok()) return claims.status();
+      if (!roomcast::auth::AllowsRoom(*claims, room)) {
+        return absl::PermissionDeniedError("the token is for another room");
+      }
+      return claims->sub;
+    };
+  } else if (!jwt_secret_file.empty()) {
+    Fail(kProgram, jwt.status());
+  } else {
+    std::cerr << kProgram << ": no JWT secret; peer objects cannot be read" << std::endl;
+  }
+
   roomcast::origin::OriginOptions options{
       .data_dir = data,
       .write_secret = *secret,
+      .verify_viewer = std::move(verify_viewer),
       .max_hold = std::chrono::milliseconds(max_hold_ms),
       .manifest_max_age_s = static_cast<int>(manifest_max_age),
       .sync = !no_sync};

@@ -31,10 +31,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "auth/jwt.h"
 #include "publisher/clock.h"
 #include "publisher/durable_log.h"
 #include "publisher/ingest.h"
-#include "publisher/jwt.h"
 #include "publisher/limiter.h"
 #include "publisher/presence.h"
 #include "publisher/publisher_metrics.h"
@@ -44,6 +44,14 @@
 #include "roomcast/v1/state.pb.h"
 
 namespace roomcast::publisher {
+
+// The publisher speaks in the auth library's terms.
+using auth::AllowsRoom;
+using auth::Claims;
+using auth::MintJwt;
+using auth::ParseRole;
+using auth::RoleName;
+using auth::VerifyJwt;
 
 struct PublisherOptions {
   std::string id = "publisher";  // [A-Za-z0-9_-]{1,64}

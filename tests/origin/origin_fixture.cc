@@ -21,7 +21,8 @@ bool OriginProcess::Start() {
                                    "127.0.0.1:0", "--data", data_dir_};
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{
-                                              {"ROOMCAST_WRITE_SECRET", kWriteSecret}});
+                                              {"ROOMCAST_WRITE_SECRET", kWriteSecret},
+                                              {"ROOMCAST_JWT_SECRET", kJwtSecret}});
   url_ = proc_->WaitForListening();
   return !url_.empty();
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "auth/jwt.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
 #include "tests/origin/origin_fixture.h"
@@ -287,6 +288,52 @@ TEST_F(OriginTest, StateAndSnapshotAreImmutableOnceWritten) {
   EXPECT_EQ(origin_->PutObject(segmenter::SnapshotPath("lobby", 1), Encode(s).bytes).status, 201);
   EXPECT_EQ(Get(origin_->url() + segmenter::SnapshotPath("lobby", 1)).header("cache-control"),
             kImmutable);
+}
+
+std::string Token(const std::string& user, const std::string& room, int64_t ttl_s = 600) {
+  return "Authorization: Bearer " +
+         auth::MintJwt({.sub = user, .role = v1::ROLE_AUDIENCE, .room = room,
+                        .exp = WallMs() / 1000 + ttl_s},
+                       kJwtSecret);
+}
+
+TEST_F(OriginTest, PeerObjectIsReadableOnlyWithItsUsersToken) {
+  OpenRoom("lobby");
+  const int64_t k = BucketIndex(WallMs(), 1000) - 10;
+  v1::PeerBatch b;
+  b.set_room("lobby");
+  b.set_user("alice");
+  b.set_bucket_ms(1000);
+  b.set_index(k);
+  b.add_messages()->mutable_comment()->set_text("thanks for the rose, alice");
+  const std::string path = segmenter::PeerPath("lobby", "alice", 1000, k);
+  ASSERT_EQ(origin_->PutObject(path, Encode(b).bytes).status, 201);
+
+  HttpResponse mine = Get(origin_->url() + path, {Token("alice", "lobby")});
+  EXPECT_EQ(mine.status, 200);
+  EXPECT_EQ(mine.body, Encode(b).bytes);
+  EXPECT_EQ(mine.header("cache-control"), "private, no-store");
+  EXPECT_EQ(Get(origin_->url() + path, {Token("alice", "*")}).status, 200);
+
+  for (const auto& [token, status] : std::vector<std::pair<std::string, long>>{
+           {Token("bob", "lobby"), 403},         // another user's token
+           {Token("alice", "other-room"), 403},  // another room's token
+           {Token("alice", "lobby", -60), 401},  // expired
+           {"Authorization: Bearer " + auth::MintJwt({.sub = "alice", .room = "lobby",
+                                                      .exp = WallMs() / 1000 + 60},
+                                                     "wrong-secret"),
+            401},
+       }) {
+    HttpResponse r = Get(origin_->url() + path, {token});
+    EXPECT_EQ(r.status, status) << token;
+    EXPECT_EQ(r.body.find("rose"), std::string::npos);
+    EXPECT_EQ(r.header("cache-control"), "private, no-store");
+  }
+  // A closed bucket without a peer object: an empty batch, still private.
+  HttpResponse empty = Get(origin_->url() + segmenter::PeerPath("lobby", "alice", 1000, k - 30),
+                           {Token("alice", "lobby")});
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.header("cache-control"), "private, no-store");
 }
 
 TEST_F(OriginTest, PeerObjectsAreNeverCacheableAndNeedAToken) {

@@ -286,7 +286,13 @@ TEST(PublicationTest, PresenceBecomesTheOnlineComponent) {
   EXPECT_EQ(h.pub->Presence(Viewer("x", "other"), "lobby").code(),
             absl::StatusCode::kPermissionDenied);
   ASSERT_TRUE(h.TickAt(kT0 + 100).ok());   // count submitted to the log
-  ASSERT_TRUE(h.TickAt(kT0 + 200).ok());   // and published
+  // The set becomes durable on the log's writer thread; a later tick
+  // publishes it. Bounded: at most 200 ticks of 10 ms.
+  const std::string online = segmenter::StatePath("lobby", "online", 1);
+  for (int i = 0; i < 200 && !h.origin.Has(online); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(h.TickAt(kT0 + 200).ok());
+  }
   auto c = h.origin.GetProto<v1::StateComponent>(
       segmenter::StatePath("lobby", "online", 1));
   EXPECT_EQ(c.value().number_value(), 3);

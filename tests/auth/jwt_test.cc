@@ -1,4 +1,4 @@
-#include "publisher/jwt.h"
+#include "auth/jwt.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace roomcast::publisher {
+namespace roomcast::auth {
 namespace {
 
 constexpr char kSecret[] = "test-secret";
@@ -131,4 +131,4 @@ TEST(JwtTest, RoomClaimLimitsRooms) {
 }
 
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::auth

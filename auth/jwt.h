@@ -1,5 +1,7 @@
-// JWT (RFC 7519) HS256 tokens: the publisher's sender authentication
-// (DESIGN §6).
+// JWT (RFC 7519) HS256 tokens (DESIGN §6): how the publisher authenticates
+// senders, how the origin lets a viewer read its own peer objects, and what
+// `roomcast token` mints. Its own library so the origin and the CLI need not
+// link the publisher.
 //
 // Only HS256 is accepted; every other `alg`, `none` included, is refused, so
 // a token can never choose its own (weaker) verification. The signature is
@@ -10,8 +12,8 @@
 //   if (!c.ok()) return 401;                        // kUnauthenticated
 //   std::string t = MintJwt({.sub = "u1", .role = v1::ROLE_AUDIENCE,
 //                            .room = "lobby", .exp = now + 3600}, secret);
-#ifndef ROOMCAST_PUBLISHER_JWT_H_
-#define ROOMCAST_PUBLISHER_JWT_H_
+#ifndef ROOMCAST_AUTH_JWT_H_
+#define ROOMCAST_AUTH_JWT_H_
 
 #include <cstdint>
 #include <string>
@@ -20,7 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "roomcast/v1/message.pb.h"
 
-namespace roomcast::publisher {
+namespace roomcast::auth {
 
 struct Claims {
   std::string sub;                         // user id, [A-Za-z0-9_-]{1,64}
@@ -45,6 +47,6 @@ std::string MintJwt(const Claims& claims, absl::string_view secret);
 // True if the claims allow acting in `room`.
 bool AllowsRoom(const Claims& claims, absl::string_view room);
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::auth
 
-#endif  // ROOMCAST_PUBLISHER_JWT_H_
+#endif  // ROOMCAST_AUTH_JWT_H_

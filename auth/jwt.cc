@@ -1,4 +1,4 @@
-#include "publisher/jwt.h"
+#include "auth/jwt.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -15,7 +15,7 @@
 #include "segmenter/naming.h"
 #include "segmenter/status_macros.h"
 
-namespace roomcast::publisher {
+namespace roomcast::auth {
 namespace {
 
 using google::protobuf::Struct;
@@ -169,4 +169,4 @@ bool AllowsRoom(const Claims& claims, absl::string_view room) {
   return claims.room == "*" || claims.room == room;
 }
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::auth
