@@ -2,11 +2,15 @@
 
 #include <openssl/crypto.h>
 
+#include <map>
+
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "origin/static_files.h"
+#include "segmenter/codec.h"
 #include "segmenter/status_macros.h"
 
 namespace roomcast::origin {
@@ -29,6 +33,43 @@ const char* ClassName(std::optional<ObjectClass> cls) {
     case ObjectClass::kWatermark: return "watermark";
   }
   return "other";
+}
+
+// GET /viewer/...: the embedded browser viewer. Short-lived in caches (it
+// changes between releases), revalidated by ETag.
+std::optional<http::Response> ServeViewer(const http::Request& req,
+                                          absl::string_view path) {
+  if (path == "/" || path == "/viewer") {
+    http::Response res = http::Text(req, bh::status::found, "");
+    res.set(bh::field::location, "/viewer/");
+    return res;
+  }
+  if (!absl::ConsumePrefix(&path, "/viewer/")) return std::nullopt;
+  if (path.empty()) path = "index.html";
+  for (const StaticFile& f : ViewerFiles()) {
+    if (path != f.name) continue;
+    static const auto* etags = [] {
+      auto* m = new std::map<std::string, std::string>;
+      for (const StaticFile& g : ViewerFiles()) {
+        (*m)[g.name] = absl::StrCat("\"", segmenter::Sha256Hex(g.bytes), "\"");
+      }
+      return m;
+    }();
+    const std::string& etag = etags->at(f.name);
+    http::Response res = http::Text(req, bh::status::ok, std::string(f.bytes),
+                                     f.content_type);
+    if (auto inm = req.find(bh::field::if_none_match);
+        inm != req.end() && inm->value() == etag) {
+      res.result(bh::status::not_modified);
+      res.body().clear();
+    }
+    res.set(bh::field::etag, etag);
+    res.set(bh::field::cache_control, "public, max-age=60");
+    return res;
+  }
+  http::Response res = http::Error(req, bh::status::not_found, "not_found",
+                                   "no such viewer file");
+  return res;
 }
 
 }  // namespace
@@ -125,6 +166,9 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
                                     "text/plain; version=0.0.4");
     res.set(bh::field::cache_control, kNoStore);
     co_return res;
+  }
+  if (method == bh::verb::get || method == bh::verb::head) {
+    if (auto res = ServeViewer(req, path)) co_return Finish(req, *std::move(res), std::nullopt);
   }
   auto ref = segmenter::ParsePath(path);
   if (!ref.ok()) {

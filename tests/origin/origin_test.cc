@@ -486,3 +486,26 @@ TEST_F(OriginTest, CorsPreflightIsAnswered) {
 
 }  // namespace
 }  // namespace roomcast::testing
+
+namespace roomcast::testing {
+namespace {
+
+TEST_F(OriginTest, ServesTheEmbeddedViewer) {
+  HttpResponse root = Get(origin_->url() + "/");
+  EXPECT_EQ(root.status, 302);
+  EXPECT_EQ(root.header("location"), "/viewer/");
+  HttpResponse page = Get(origin_->url() + "/viewer/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<script src=\"viewer.js\">"), std::string::npos);
+  HttpResponse js = Get(origin_->url() + "/viewer/viewer.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_NE(js.body.find("/actions/"), std::string::npos);
+  EXPECT_EQ(Get(origin_->url() + "/viewer/viewer.js", {"If-None-Match: " + js.header("etag")}).status,
+            304);
+  EXPECT_EQ(Get(origin_->url() + "/viewer/../origin.cc").status, 404);
+}
+
+}  // namespace
+}  // namespace roomcast::testing

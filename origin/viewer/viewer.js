@@ -1,0 +1,218 @@
+// roomcast viewer: follows a room through the public, cacheable URLs only
+// (the .json renditions a CDN serves), in bucket-hold mode:
+//   1. manifest.json          -> config, clock offset, state versions
+//   2. snapshot/{V}.json      -> every state component at once
+//   3. actions/{D}/{k}.json   -> bucket k, held by the origin until it closes
+//   4. manifest.json again every few seconds -> changed components only
+// proto3's JSON mapping writes 64-bit integers as strings: Number() them.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const MAX_MESSAGES = 300;
+let generation = 0;  // bumps on every (re)join; old loops stop
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function roomFromUrl() {
+  const q = new URLSearchParams(location.search).get("room");
+  return q && /^[A-Za-z0-9_-]{1,64}$/.test(q) ? q : $("room").value;
+}
+
+function setStatus(text) { $("status").textContent = text; }
+
+function describe(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string" || typeof value === "number") return String(value);
+  if (typeof value === "object" && "text" in value) return String(value.text);
+  return JSON.stringify(value);
+}
+
+class Room {
+  constructor(room) {
+    this.room = room;
+    this.base = `/v1/rooms/${encodeURIComponent(room)}`;
+    this.gen = ++generation;
+    this.offsetMs = 0;       // server clock - local clock
+    this.components = {};    // name -> partial version shown
+    this.lastSeq = 0;
+    this.epoch = null;
+  }
+  live() { return this.gen === generation; }
+  serverNow() { return Date.now() + this.offsetMs; }
+
+  async getJson(path) {
+    const r = await fetch(this.base + path);
+    if (!r.ok) return { status: r.status, headers: r.headers, body: null };
+    return { status: r.status, headers: r.headers, body: await r.json() };
+  }
+
+  async join() {
+    setStatus(`joining ${this.room}…`);
+    let m;
+    for (let delay = 250; this.live(); delay = Math.min(delay * 2, 5000)) {
+      m = await this.getJson("/manifest.json").catch(() => ({ status: 0 }));
+      if (m.status === 200) break;
+      setStatus(m.status === 404 ? `room ${this.room} has no manifest yet` : "origin unreachable, retrying");
+      await sleep(delay);
+    }
+    if (!this.live()) return;
+    const man = m.body;
+    const age = Number(m.headers.get("Age") || 0) * 1000;
+    this.offsetMs = Number(man.server_time_ms) + age - Date.now();
+    this.bucketMs = man.config.bucket_ms;
+    this.epoch = man.epoch;
+    $("messages").replaceChildren();
+    await this.loadSnapshot(man);
+    setStatus(`watching ${this.room} · ${this.bucketMs} ms buckets · epoch ${man.epoch}`);
+    this.followManifest();
+    this.followActions();
+  }
+
+  async loadSnapshot(man) {
+    const v = Number(man.state_version || 0);
+    if (v === 0) return;
+    const s = await this.getJson(`/snapshot/${v}.json`);
+    if (s.status === 200) {
+      for (const c of s.body.components || []) this.showComponent(c);
+    } else {
+      await this.syncComponents(man);
+    }
+  }
+
+  // Fetches only the components whose partial version moved.
+  async syncComponents(man) {
+    for (const cv of man.components || []) {
+      const v = Number(cv.version);
+      if ((this.components[cv.name] || 0) >= v) continue;
+      const c = await this.getJson(`/state/${cv.name}/${v}.json`);
+      if (c.status === 200) this.showComponent(c.body);
+    }
+  }
+
+  showComponent(c) {
+    this.components[c.name] = Number(c.version);
+    const value = c.value;
+    if (c.name === "title") { $("title").textContent = describe(value); return; }
+    if (c.name === "pinned") {
+      $("pinned").hidden = !value;
+      $("pinned").textContent = "📌 " + describe(value);
+      return;
+    }
+    if (c.name === "online") {
+      $("online").textContent = typeof value === "object" ? describe(value.count ?? value) : describe(value);
+      return;
+    }
+    if (c.name === "leaderboard") {
+      const rows = Array.isArray(value) ? value : Object.entries(value || {}).map(([user, score]) => ({ user, score }));
+      $("leaderboard").replaceChildren(...rows.map((row) => {
+        const li = document.createElement("li");
+        li.textContent = typeof row === "object" ? `${row.user ?? row.name ?? "?"} — ${row.score ?? row.value ?? ""}` : String(row);
+        return li;
+      }));
+      return;
+    }
+    let dd = document.querySelector(`#state dd[data-name="${c.name}"]`);
+    if (!dd) {
+      const dt = document.createElement("dt");
+      dt.textContent = c.name;
+      dd = document.createElement("dd");
+      dd.dataset.name = c.name;
+      $("state").append(dt, dd);
+    }
+    dd.textContent = describe(value);
+  }
+
+  async followManifest() {
+    while (this.live()) {
+      await sleep(2000);
+      const m = await this.getJson("/manifest.json").catch(() => null);
+      if (!m || m.status !== 200 || !this.live()) continue;
+      if (m.body.epoch !== this.epoch) {  // history lost or room re-created
+        new Room(this.room).join();
+        return;
+      }
+      if (m.body.status === "ROOM_STATUS_ENDED") setStatus(`${this.room} has ended`);
+      await this.syncComponents(m.body);
+    }
+  }
+
+  async followActions() {
+    const d = this.bucketMs;
+    let k = Math.floor(this.serverNow() / d);
+    let errors = 0;
+    while (this.live()) {
+      let r;
+      try {
+        r = await this.getJson(`/actions/${d}/${k}.json`);
+      } catch (e) {
+        r = { status: 0 };
+      }
+      if (!this.live()) return;
+      if (r.status === 200) {
+        errors = 0;
+        this.showSegment(r.body);
+        k++;
+        continue;
+      }
+      if (r.status === 404) {
+        // Not yet: further ahead than the origin holds, or the publisher is
+        // late. Wait until the bucket is near, else retry after a pause.
+        const ahead = (k + 1) * d - this.serverNow();
+        await sleep(ahead > 2500 ? ahead - 2000 : 200);
+        continue;
+      }
+      errors++;
+      setStatus(`origin answered ${r.status || "nothing"}; retrying`);
+      await sleep(Math.min(250 * 2 ** errors, 5000));
+    }
+  }
+
+  showSegment(seg) {
+    const messages = seg.messages || [];
+    const first = Number(seg.first_seq || 0);
+    if (first && this.lastSeq && first !== this.lastSeq + 1) {
+      console.warn(`seq gap: had ${this.lastSeq}, segment starts at ${first}`);
+    }
+    if (seg.last_seq) this.lastSeq = Number(seg.last_seq);
+    const list = $("messages");
+    for (const m of messages) list.prepend(this.renderMessage(m));
+    while (list.children.length > MAX_MESSAGES) list.lastChild.remove();
+    const dropped = Object.entries(seg.dropped || {});
+    if (dropped.length) {
+      const total = dropped.reduce((n, [, c]) => n + Number(c), 0);
+      $("more").hidden = false;
+      $("more").textContent = `+${total.toLocaleString()} more (${dropped.map(([t, c]) => `${c} ${t}`).join(", ")})`;
+    } else {
+      $("more").hidden = true;
+    }
+    if (messages.length) {
+      const newest = Number(messages[messages.length - 1].ts_ms);
+      $("latency").textContent = `${Math.max(0, Math.round(this.serverNow() - newest))} ms`;
+    }
+  }
+
+  renderMessage(m) {
+    const li = document.createElement("li");
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = m.sender || "?";
+    const what = document.createElement("span");
+    if (m.comment) { what.textContent = m.comment.text; }
+    else if (m.gift) { what.className = "gift"; what.textContent = `sent ${m.gift.count || 1} × ${m.gift.gift_id} 🎁`; }
+    else if (m.like) { what.className = "like"; what.textContent = `liked ×${m.like.count || 1}`; }
+    else if (m.enter) { what.className = "enter"; what.textContent = "entered"; }
+    else if (m.custom) { what.textContent = `${m.custom.name}: ${JSON.stringify(m.custom.data || {})}`; }
+    li.append(who, what);
+    return li;
+  }
+}
+
+$("pick").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const room = $("room").value;
+  history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
+  new Room(room).join();
+});
+
+$("room").value = roomFromUrl();
+new Room($("room").value).join();
