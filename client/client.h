@@ -1,0 +1,157 @@
+// The roomcast client (DESIGN §5): follows rooms through any HTTP cache and
+// delivers every action exactly once and in seq order, the room's state by
+// partial versions, and the viewer's own peer messages.
+//
+// One Client runs one event loop (libcurl multi) on the thread that calls
+// Run; it can follow many rooms at once, and every callback runs on that
+// thread. A follower joins at the live edge (manifest -> snapshot -> the
+// current bucket), then follows by bucket-hold (GET the next bucket, held by
+// the origin until it closes) or manifest-hold (manifest.pb?after=V), as the
+// manifest's follow hint advises. An epoch change re-joins cleanly; errors
+// back off with jitter; a "not yet" is asked again after a short pause,
+// never in a tight loop (DESIGN §4, CDN traps).
+//
+//   Client client({.base_url = "http://cdn.example:8000"});
+//   client.Follow({.room = "lobby"},
+//                 {.on_action = [](const v1::Message& m) { Show(m); }});
+//   client.Run();  // until Stop()
+#ifndef ROOMCAST_CLIENT_CLIENT_H_
+#define ROOMCAST_CLIENT_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "roomcast/v1/manifest.pb.h"
+#include "roomcast/v1/message.pb.h"
+#include "roomcast/v1/state.pb.h"
+#include "segmenter/peer_hint.h"
+
+namespace roomcast::client {
+
+namespace internal {
+class HttpLoop;
+class Follower;
+}  // namespace internal
+
+enum class FollowMode {
+  kAuto,          // as the manifest's follow hint says
+  kBucketHold,    // always GET the next bucket
+  kManifestHold,  // always manifest.pb?after=V
+};
+
+struct ClientOptions {
+  std::string base_url;  // origin or CDN edge, e.g. "http://127.0.0.1:8000"
+  // The publisher, for peer hint keys; empty: peer delivery needs
+  // FollowOptions::hint_key.
+  std::string publisher_url;
+  std::chrono::milliseconds request_timeout{15000};
+  // A bucket is asked for this long before it ends (the origin holds up to
+  // its --max-hold-ms, 3000 by default).
+  std::chrono::milliseconds hold_lead{2000};
+  // In bucket-hold mode the manifest (state, epoch, hint) is re-read this
+  // often; it is cached for a second anyway.
+  std::chrono::milliseconds manifest_refresh{1000};
+  std::chrono::milliseconds max_backoff{5000};
+};
+
+struct FollowOptions {
+  std::string room;
+  FollowMode mode = FollowMode::kAuto;
+  // Peer delivery: the viewer's id and token (JWT). The hint key is fetched
+  // once from the publisher with the token unless given here.
+  std::string user;
+  std::string token;
+  std::optional<segmenter::HintKey> hint_key;
+};
+
+// What a follower learned when it joined (again, after an epoch change).
+struct JoinInfo {
+  uint64_t epoch = 0;
+  int64_t join_ms = 0;       // server time; nothing stamped earlier is delivered
+  int64_t first_bucket = 0;  // the first bucket followed
+  int64_t bucket_ms = 0;
+};
+
+struct Callbacks {
+  std::function<void(const JoinInfo&)> on_joined;
+  // Every action after the join, exactly once, in seq order.
+  std::function<void(const v1::Message&)> on_action;
+  // What the big-room cap left out of a bucket, by type name.
+  std::function<void(int64_t bucket, const std::map<std::string, uint64_t>&)> on_dropped;
+  // A component's value, each time its partial version moves on (all of
+  // them once at join).
+  std::function<void(const v1::StateComponent&)> on_state;
+  std::function<void(const v1::Message&)> on_peer;
+  // Seqs that could not be recovered (the origin lost them); never silent.
+  std::function<void(uint64_t first, uint64_t last)> on_gap;
+  // The room's history was reset (re-created): a clean re-join follows.
+  std::function<void(uint64_t old_epoch, uint64_t new_epoch)> on_epoch_change;
+  // Trouble being retried, or a permanent refusal (e.g. a bad token).
+  std::function<void(const absl::Status&)> on_error;
+  // The room ended and every action up to its end was delivered.
+  std::function<void()> on_ended;
+};
+
+struct FollowerStats {
+  uint64_t actions = 0;            // delivered
+  uint64_t bucket_requests = 0;
+  uint64_t manifest_requests = 0;
+  uint64_t state_requests = 0;     // component objects
+  uint64_t snapshot_requests = 0;
+  uint64_t peer_requests = 0;
+  uint64_t gaps = 0;               // reported to on_gap
+  uint64_t errors = 0;
+  uint64_t rejoins = 0;            // epoch changes
+  bool joined = false;
+  bool ended = false;
+  FollowMode mode = FollowMode::kAuto;  // the mode in use now
+  uint64_t epoch = 0;
+  int64_t clock_offset_ms = 0;
+};
+
+class Client {
+ public:
+  using FollowerId = uint64_t;
+
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Starts following a room (joins on the next Run round). Call on the
+  // loop's thread (or before Run).
+  FollowerId Follow(FollowOptions options, Callbacks callbacks);
+  void Unfollow(FollowerId id);
+
+  // Runs the loop until Stop() or `until`.
+  void Run(std::chrono::steady_clock::time_point until =
+               std::chrono::steady_clock::time_point::max());
+  // Runs until `done()` holds (checked after each round) or `until`;
+  // returns done().
+  bool RunUntil(const std::function<bool()>& done,
+                std::chrono::steady_clock::time_point until);
+  // Makes Run return soon; safe from any thread and from a signal handler's
+  // flag-watching thread.
+  void Stop();
+
+  FollowerStats Stats(FollowerId id) const;
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  ClientOptions options_;
+  std::unique_ptr<internal::HttpLoop> loop_;
+  std::map<FollowerId, std::unique_ptr<internal::Follower>> followers_;
+  FollowerId next_id_ = 1;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace roomcast::client
+
+#endif  // ROOMCAST_CLIENT_CLIENT_H_

@@ -1,0 +1,177 @@
+// The follower's action walker: bucket-hold and planned (manifest-hold)
+// reads, exactly-once delivery, and gap recovery.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "client/internal/follower.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::client::internal {
+
+using segmenter::BucketEnd;
+
+void Follower::Pump() {
+  if (!joined_ || walker_busy_ || recovering_ || ended_) return;
+  while (!plan_.empty() && plan_.front() < cursor_) plan_.pop_front();
+  int64_t k;
+  if (!plan_.empty()) {
+    k = plan_.front();
+  } else {
+    cursor_ = std::max(cursor_, plan_end_);
+    if (mode_ != FollowMode::kBucketHold || ended_seen_) {
+      CheckEnded();
+      return;
+    }
+    k = cursor_;
+  }
+  walker_busy_ = true;
+  // Ask hold_lead before the bucket ends: the origin holds it until it
+  // closes, and a CDN collapses everyone asking meanwhile.
+  const int64_t wait = BucketEnd(k, d_) - copts_.hold_lead.count() - ServerNow();
+  if (wait > 0) {
+    Later(std::chrono::milliseconds(wait), [this, k] { FetchBucket(k); });
+  } else {
+    FetchBucket(k);
+  }
+}
+
+void Follower::FetchBucket(int64_t k) {
+  walker_busy_ = true;
+  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, d_, k)), {},
+      [this, k](HttpReply r) { OnBucket(k, std::move(r)); });
+}
+
+void Follower::OnBucket(int64_t k, HttpReply r) {
+  if (r.status == 200) {
+    v1::ActionSegment s;
+    if (!s.ParseFromString(r.body) || s.index() != k || s.bucket_ms() != d_) {
+      Error(absl::DataLossError(absl::StrCat("bucket ", k, ": not its segment")));
+      Later(Backoff(&bucket_attempts_), [this, k] { FetchBucket(k); });
+      return;
+    }
+    bucket_attempts_ = 0;
+    // Served closed: the publisher's clock had passed its end.
+    clock_.AtLeast(r.recv_local_ms, BucketEnd(k, d_));
+    if (s.epoch() != epoch_) {
+      if (s.epoch() > epoch_) {
+        Rejoin(s.epoch());
+        return;
+      }
+      // An older epoch's object (an earlier life of the room) is not ours.
+      Error(absl::DataLossError(absl::StrCat("bucket ", k, ": epoch ", s.epoch())));
+      s.Clear();
+      s.set_index(k);
+    }
+    walker_busy_ = false;
+    Process(k, std::move(s));
+    Pump();
+    return;
+  }
+  if (r.status == 404 && r.MaxAge() >= 10) {
+    // Before the room existed or past its retention: this cursor is void.
+    Error(absl::NotFoundError(absl::StrCat("bucket ", k, " is outside the room's life")));
+    Rejoin(std::nullopt);
+    return;
+  }
+  if (r.status == 404) {
+    // Not closed yet (the publisher is late, or a cache served an expired
+    // "not yet"): ask again after a short pause.
+    Later(NotYetPause(), [this, k] { FetchBucket(k); });
+    return;
+  }
+  Error(absl::UnavailableError(absl::StrCat("bucket ", k, ": HTTP ", r.status, " ", r.error)));
+  Later(Backoff(&bucket_attempts_, &r), [this, k] { FetchBucket(k); });
+}
+
+void Follower::Process(int64_t k, v1::ActionSegment s) {
+  if (std::optional<Sequencer::Gap> gap = seq_.GapBefore(s)) {
+    Recover(k, std::move(s), *gap);
+    return;
+  }
+  Deliver(k, s);
+  cursor_ = std::max(cursor_, k + 1);
+}
+
+void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
+  for (const v1::Message* m : seq_.Take(s, join_ms_)) {
+    ++stats_.actions;
+    if (cb_.on_action) cb_.on_action(*m);
+  }
+  if (!s.dropped().empty() && cb_.on_dropped) {
+    std::map<std::string, uint64_t> dropped(s.dropped().begin(), s.dropped().end());
+    cb_.on_dropped(k, dropped);
+  }
+  if (peer_enabled_ && s.has_peer_hint()) CheckPeerHint(k, s.peer_hint());
+}
+
+// A segment starts after the next seq expected: the missing seqs are in
+// segments this follower has not seen (a bucket served empty in error, or a
+// planned skip that was wrong). The manifest names recent segments by seq
+// range; fetch those, then deliver the held segment. What cannot be found is
+// reported, never skipped silently.
+void Follower::Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap) {
+  recovering_ = true;
+  held_segment_.emplace(k, std::move(s));
+  Get(Cls::kManifest, Url(segmenter::ManifestPath(opts_.room)), {},
+      [this, k, gap](HttpReply r) {
+        std::optional<v1::Manifest> m;
+        if (r.status == 200) m = DecodeManifest(r);
+        auto todo = std::make_shared<std::deque<int64_t>>();
+        if (m && m->epoch() == epoch_) {
+          for (const v1::SegmentRef& ref : m->recent_segments()) {
+            if (ref.index() != k && ref.last_seq() >= gap.first &&
+                ref.first_seq() <= gap.last) {
+              todo->push_back(ref.index());
+            }
+          }
+          std::sort(todo->begin(), todo->end());
+        }
+        RecoverNext(todo, 0);
+      });
+}
+
+void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attempts) {
+  if (todo->empty()) {
+    FinishRecovery();
+    return;
+  }
+  const int64_t k = todo->front();
+  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, d_, k)), {},
+      [this, todo, attempts, k](HttpReply r) {
+        v1::ActionSegment s;
+        if (r.status != 200 || !s.ParseFromString(r.body) || s.epoch() != epoch_) {
+          if (attempts < 3) {
+            Later(NotYetPause(), [this, todo, attempts] { RecoverNext(todo, attempts + 1); });
+            return;
+          }
+        } else {
+          if (auto gap = seq_.GapBefore(s)) {
+            ++stats_.gaps;
+            if (cb_.on_gap) cb_.on_gap(gap->first, gap->last);
+            seq_.SkipTo(s.first_seq());
+          }
+          Deliver(k, s);
+        }
+        todo->pop_front();
+        RecoverNext(todo, 0);
+      });
+}
+
+void Follower::FinishRecovery() {
+  auto [k, s] = std::move(*held_segment_);
+  held_segment_.reset();
+  recovering_ = false;
+  if (auto gap = seq_.GapBefore(s)) {
+    ++stats_.gaps;
+    if (cb_.on_gap) cb_.on_gap(gap->first, gap->last);
+    seq_.SkipTo(s.first_seq());
+  }
+  Deliver(k, s);
+  cursor_ = std::max(cursor_, k + 1);
+  walker_busy_ = false;
+  Pump();
+  CheckEnded();
+}
+
+}  // namespace roomcast::client::internal

@@ -1,0 +1,209 @@
+// The client against a real roomcast-origin fed by a synthetic publisher
+// (D = 250 ms): join at the live edge, state by partial versions, epoch
+// changes, both follow modes and the switch between them.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "client/client.h"
+#include "tests/client/recorder.h"
+#include "tests/client/synthetic_publisher.h"
+#include "tests/origin/origin_fixture.h"
+
+namespace roomcast::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using client::Client;
+using client::FollowMode;
+using Clock = std::chrono::steady_clock;
+
+class FollowTest : public OriginTest {
+ protected:
+  void StartPublisher(SyntheticPublisher::Options o = {}) {
+    pub_ = std::make_unique<SyntheticPublisher>(*origin_, o);
+    pub_->Start();
+  }
+  void TearDown() override {
+    if (pub_) {
+      pub_->Stop();
+      EXPECT_EQ(pub_->upload_failures(), 0);
+    }
+  }
+  // GETs answered 200 (the publisher's PUTs are answered 201).
+  double OriginRequests(const std::string& cls) {
+    return origin_->Metric("roomcast_origin_requests_total",
+                           "class=\"" + cls + "\",status=\"200\"");
+  }
+  std::unique_ptr<SyntheticPublisher> pub_;
+};
+
+// Runs `c` until `done` or the deadline; returns done().
+bool RunFor(Client& c, std::chrono::milliseconds limit, const std::function<bool()>& done) {
+  return c.RunUntil(done, Clock::now() + limit);
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> out;
+  for (uint64_t q = first; q <= last; ++q) out.push_back(q);
+  return out;
+}
+
+TEST_F(FollowTest, JoinMidRoomGetsNoEarlierActionAndTheFullState) {
+  StartPublisher();
+  for (int i = 0; i < 5; ++i) pub_->Post("before " + std::to_string(i));
+  pub_->SetState("title", "first title");
+  pub_->SetState("title", "second title");
+  pub_->SetState("pinned", "welcome");
+  ASSERT_TRUE(pub_->WaitPublished());
+  // Also one in the bucket the client is about to join, just before it.
+  const uint64_t last_before = pub_->Post("just before").seq();
+
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby"}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return !rec.joins.empty() && rec.states.size() >= 2; }));
+  std::vector<uint64_t> after;
+  for (int i = 0; i < 10; ++i) {
+    after.push_back(pub_->Post("after " + std::to_string(i)).seq());
+    c.RunUntil([] { return false; }, Clock::now() + 30ms);
+  }
+  ASSERT_TRUE(pub_->WaitPublished());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.LastSeq() >= after.back(); }));
+  RunFor(c, 300ms, [] { return false; });  // anything repeated would show now
+
+  EXPECT_EQ(rec.Seqs(), after);
+  for (const Recorder::Action& a : rec.actions) {
+    EXPECT_GT(a.message.seq(), last_before);
+    EXPECT_GE(a.message.ts_ms(), rec.joins[0].join_ms);
+  }
+  ASSERT_EQ(rec.states.size(), 2u);
+  std::map<std::string, std::pair<uint64_t, std::string>> state;
+  for (const auto& s : rec.states) state[s.name()] = {s.version(), s.value().string_value()};
+  EXPECT_EQ(state["title"], std::make_pair(uint64_t{2}, std::string("second title")));
+  EXPECT_EQ(state["pinned"], std::make_pair(uint64_t{1}, std::string("welcome")));
+  EXPECT_EQ(c.Stats(id).snapshot_requests, 1u);
+  EXPECT_EQ(c.Stats(id).state_requests, 0u);
+  EXPECT_TRUE(rec.gaps.empty());
+}
+
+TEST_F(FollowTest, StateChangesArriveAsPartialVersionsOnly) {
+  StartPublisher();
+  pub_->SetState("title", "t1");
+  pub_->SetState("leaderboard", "l1");
+  pub_->SetState("online", "1");
+  ASSERT_TRUE(pub_->WaitPublished());
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby"}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.states.size() == 3; }));
+  const double snapshots = OriginRequests("snapshot");
+  const double components = OriginRequests("state");
+
+  pub_->SetState("online", "2");
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.states.size() == 4; }));
+  pub_->SetState("title", "t2");
+  pub_->SetState("title", "t3");  // two sets in one bucket: only the latest is fetched
+  ASSERT_TRUE(RunFor(c, 5s, [&] {
+    return !rec.states.empty() && rec.states.back().value().string_value() == "t3";
+  }));
+  RunFor(c, 1200ms, [] { return false; });
+
+  ASSERT_EQ(rec.states.size(), 5u);
+  EXPECT_EQ(rec.states[3].name(), "online");
+  EXPECT_EQ(rec.states[3].version(), 2u);
+  EXPECT_EQ(rec.states[4].name(), "title");
+  EXPECT_EQ(rec.states[4].version(), 3u);
+  // After the join: one component object per change, never a snapshot.
+  EXPECT_EQ(OriginRequests("snapshot"), snapshots);
+  EXPECT_EQ(OriginRequests("state") - components, 2);
+  EXPECT_EQ(c.Stats(id).snapshot_requests, 1u);
+  EXPECT_EQ(c.Stats(id).state_requests, 2u);
+}
+
+TEST_F(FollowTest, EpochChangeRejoinsCleanly) {
+  StartPublisher();
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby"}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return !rec.joins.empty(); }));
+  for (int i = 0; i < 3; ++i) pub_->Post("old " + std::to_string(i));
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.actions.size() == 3; }));
+
+  // The old epoch sets no state: state URLs carry no epoch, so the new
+  // epoch's title/1 would collide with the old one at the origin (reported).
+  pub_->Recreate();
+  pub_->SetState("title", "new room");
+  for (int i = 0; i < 6; ++i) {
+    pub_->Post("new " + std::to_string(i));
+    RunFor(c, 60ms, [] { return false; });
+  }
+  ASSERT_TRUE(pub_->WaitPublished());
+  ASSERT_TRUE(RunFor(c, 6s, [&] { return rec.Seqs(2).size() == 6 && rec.states.size() == 1; }));
+  RunFor(c, 300ms, [] { return false; });
+
+  ASSERT_EQ(rec.epoch_changes.size(), 1u);
+  EXPECT_EQ(rec.epoch_changes[0], std::make_pair(uint64_t{1}, uint64_t{2}));
+  EXPECT_EQ(rec.Seqs(1), Range(1, 3));
+  // Seqs restart in the new epoch, and none of the new epoch's is missed.
+  EXPECT_EQ(rec.Seqs(2), Range(1, 6));
+  ASSERT_EQ(rec.states.size(), 1u);
+  EXPECT_EQ(rec.states[0].epoch(), 2u);
+  EXPECT_EQ(rec.states[0].value().string_value(), "new room");
+  EXPECT_EQ(c.Stats(id).rejoins, 1u);
+  EXPECT_EQ(c.Stats(id).epoch, 2u);
+  EXPECT_TRUE(rec.gaps.empty());
+}
+
+TEST_F(FollowTest, QuietRoomIsFollowedByManifestHoldAndBusyRoomByBucketHold) {
+  StartPublisher();
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby"}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !rec.joins.empty(); }));
+  // Quiet: a comment every 1.5 s (the hint counts buckets with actions
+  // among the last 10, i.e. 2.5 s here).
+  for (int i = 0; i < 3; ++i) {
+    pub_->Post("quiet " + std::to_string(i));
+    RunFor(c, 1500ms, [] { return false; });
+  }
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return rec.actions.size() == 3; }));
+  EXPECT_EQ(c.Stats(id).mode, FollowMode::kManifestHold);
+  // About one bucket request per change, not one per bucket (18 here).
+  EXPECT_LE(c.Stats(id).bucket_requests, 5u);
+
+  // Busy: a comment every 50 ms for 2 s.
+  for (int i = 0; i < 40; ++i) {
+    pub_->Post("busy " + std::to_string(i));
+    RunFor(c, 50ms, [] { return false; });
+  }
+  ASSERT_TRUE(pub_->WaitPublished());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.actions.size() == 43; }));
+  EXPECT_EQ(c.Stats(id).mode, FollowMode::kBucketHold);
+  EXPECT_EQ(rec.Seqs(), Range(1, 43));
+  EXPECT_TRUE(rec.gaps.empty());
+}
+
+TEST_F(FollowTest, StalledPublisherIsWaitedOutWithoutABusyLoop) {
+  StartPublisher();
+  for (int i = 0; i < 12; ++i) {  // busy: bucket-hold
+    pub_->Post("warm " + std::to_string(i));
+    std::this_thread::sleep_for(50ms);
+  }
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby", .mode = FollowMode::kBucketHold}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !rec.joins.empty(); }));
+  pub_->SetPaused(true);
+  const uint64_t seq = pub_->Post("during the stall").seq();
+  const uint64_t before = c.Stats(id).bucket_requests;
+  RunFor(c, 4s, [] { return false; });
+  // Held 3 s at the origin, then "not yet" answers retried after >= 100 ms.
+  EXPECT_LE(c.Stats(id).bucket_requests - before, 12u);
+  pub_->SetPaused(false);
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.LastSeq() == seq; }));
+  EXPECT_EQ(rec.Seqs(), std::vector<uint64_t>{seq});
+}
+
+}  // namespace
+}  // namespace roomcast::testing
