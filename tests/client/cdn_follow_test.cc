@@ -23,7 +23,15 @@ using Clock = std::chrono::steady_clock;
 constexpr int kFollowers = 200;
 constexpr int64_t kBucketMs = 250;
 
-class CdnFollowTest : public OriginTest, public ::testing::WithParamInterface<Cache::Kind> {};
+class CdnFollowTest : public OriginTest, public ::testing::WithParamInterface<Cache::Kind> {
+ protected:
+  // Action GETs that reached the origin (the publisher's PUTs get 201).
+  double OriginActionGets() {
+    return origin_->Metric("roomcast_origin_requests_total", "class=\"actions\"") -
+           origin_->Metric("roomcast_origin_requests_total",
+                           "class=\"actions\",status=\"201\"");
+  }
+};
 
 TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginRequestPerBucket) {
   const std::string origin = origin_->url().substr(std::string("http://").size());
@@ -52,8 +60,7 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
   };
   ASSERT_TRUE(c.RunUntil(all_joined, Clock::now() + 5s));
   const uint64_t first_after_join = last_posted + 1;
-  const double requests_before = origin_->Metric("roomcast_origin_requests_total",
-                                                 "class=\"actions\"");
+  const double requests_before = OriginActionGets();
   const int64_t bucket_before = segmenter::BucketIndex(WallMs(), kBucketMs);
 
   c.Run(Clock::now() + 4s);
@@ -69,8 +76,7 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
   };
   EXPECT_TRUE(c.RunUntil(all_caught_up, Clock::now() + 5s));
   const int64_t buckets = segmenter::BucketIndex(WallMs(), kBucketMs) - bucket_before;
-  const double requests = origin_->Metric("roomcast_origin_requests_total",
-                                          "class=\"actions\"") - requests_before;
+  const double requests = OriginActionGets() - requests_before;
   c.Run(Clock::now() + 300ms);  // a repeat would show now
 
   int complete = 0;
@@ -89,7 +95,7 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
   std::cout << cache.name() << ": " << requests << " origin action requests for "
             << buckets << " buckets and " << kFollowers << " followers ("
             << per_bucket << " per bucket)" << std::endl;
-  EXPECT_LE(per_bucket, 2.0) << cache.name();
+  EXPECT_LE(per_bucket, 1.5) << cache.name();
   EXPECT_GE(per_bucket, 0.5) << cache.name();
   EXPECT_EQ(pub.upload_failures(), 0);
 }
