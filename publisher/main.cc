@@ -1,8 +1,5 @@
 // roomcast-publisher: flags -> PublisherOptions -> Publisher behind
 // http::Server, uploading to the origin with CurlUploader.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -17,19 +14,6 @@ namespace {
 
 using roomcast::tools::Fail;
 constexpr char kProgram[] = "roomcast-publisher";
-
-// Without its own secret, the hint master derives from the JWT secret, so a
-// deployment needs one secret; keep it stable (re-published segments carry
-// hints made from it).
-std::string HintMaster(const std::string& jwt_secret) {
-  const std::string label = "roomcast-hint-master-v1";
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), jwt_secret.data(), static_cast<int>(jwt_secret.size()),
-       reinterpret_cast<const unsigned char*>(label.data()), label.size(), out,
-       &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
 
 }  // namespace
 
@@ -77,7 +61,7 @@ int main(int argc, char** argv) {
   if (!jwt.ok()) Fail(kProgram, jwt.status());
   auto write = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
   if (!write.ok()) Fail(kProgram, write.status());
-  std::string hint_master = HintMaster(*jwt);
+  std::string hint_master = roomcast::publisher::DeriveHintMaster(*jwt);
   if (std::getenv("ROOMCAST_HINT_SECRET") != nullptr || !hint_secret_file.empty()) {
     auto h = roomcast::tools::ReadSecret("ROOMCAST_HINT_SECRET", hint_secret_file);
     if (!h.ok()) Fail(kProgram, h.status());

@@ -68,6 +68,16 @@ int64_t RetryAfterSeconds(const absl::Status& s) {
   return 1;
 }
 
+std::string DeriveHintMaster(absl::string_view jwt_secret) {
+  const std::string label = "roomcast-hint-master-v1";
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), jwt_secret.data(), static_cast<int>(jwt_secret.size()),
+       reinterpret_cast<const unsigned char*>(label.data()), label.size(), out,
+       &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
     PublisherOptions options, const Clock* clock, Uploader* uploader) {
   if (!segmenter::IsValidId(options.id)) {

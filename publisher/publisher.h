@@ -82,6 +82,11 @@ struct StateReply {
 // may pass (at least 1); 0 for any other status.
 int64_t RetryAfterSeconds(const absl::Status& s);
 
+// Without a hint secret of its own, a deployment derives the peer-hint master
+// from the JWT secret, so it needs one secret. Keep it stable: re-published
+// segments carry hints made from it.
+std::string DeriveHintMaster(absl::string_view jwt_secret);
+
 class Publisher {
  public:
   template <typename T>
