@@ -6,10 +6,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <ctime>
@@ -117,11 +119,38 @@ void Finish(const Request& req, Response& res, bool stopping) {
   if (req.method() == beast_http::verb::head) res.body().clear();
 }
 
+// Sends a response as two buffers, its header serialized into `head` and its
+// body, in one gathered write. Beast's serializer gives the kernel an iovec
+// per status-line part, header name, separator and value (dozens per
+// response) through nested buffer views; bench/origin_get.sh's profile put
+// that near a fifth of the origin's CPU per GET. Same bytes on the wire.
+asio::awaitable<beast::error_code> WriteResponse(beast::tcp_stream& stream,
+                                                 const Response& res,
+                                                 std::string& head) {
+  head.clear();
+  const beast::string_view reason = res.reason();
+  absl::StrAppend(&head, res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ",
+                  res.result_int(), " ",
+                  absl::string_view(reason.data(), reason.size()), "\r\n");
+  for (const auto& f : res) {
+    const beast::string_view name = f.name_string();
+    const beast::string_view value = f.value();
+    absl::StrAppend(&head, absl::string_view(name.data(), name.size()), ": ",
+                    absl::string_view(value.data(), value.size()), "\r\n");
+  }
+  head += "\r\n";
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
+                                                  asio::buffer(res.body())};
+  auto [ec, n] = co_await asio::async_write(stream, buffers, kTuple);
+  co_return ec;
+}
+
 template <typename Shared>
 asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   const ServerOptions& o = sh->options;
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buf;
+  std::string head;  // a response's serialized header, reused
   while (!sh->stopping) {
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
@@ -142,7 +171,7 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
     Response res = co_await CallHandler(sh->handler, req);
     Finish(req, res, sh->stopping);
     stream.expires_after(o.write_timeout);
-    auto [wec, n] = co_await beast_http::async_write(stream, res, kTuple);
+    beast::error_code wec = co_await WriteResponse(stream, res, head);
     sh->inflight--;
     if (wec || !res.keep_alive()) break;
   }
