@@ -104,6 +104,49 @@ absl::StatusOr<std::optional<StoredObject>> Store::Get(const std::string& key) c
   return obj;
 }
 
+namespace {
+
+// What a cached object costs, roughly: its bytes, key and bookkeeping.
+size_t CachedSize(const std::string& key, const StoredObject& obj) {
+  return key.size() + obj.body().size() + obj.gzip().size() +
+         obj.digest().size() + 128;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const StoredObject>> Store::GetImmutable(
+    const std::string& key) const {
+  uint64_t generation = 0;
+  {
+    absl::ReaderMutexLock lock(&cache_mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    generation = cache_generation_;
+  }
+  auto obj = Get(key);
+  if (!obj.ok()) return obj.status();
+  if (!obj->has_value()) return nullptr;
+  auto shared = std::make_shared<const StoredObject>(**std::move(obj));
+  const size_t size = CachedSize(key, *shared);
+  absl::MutexLock lock(&cache_mu_);
+  if (generation != cache_generation_ || size > kCacheBytes / 16) return shared;
+  while (cache_bytes_ + size > kCacheBytes && !cache_.empty()) {
+    auto victim = cache_.begin();
+    cache_bytes_ -= CachedSize(victim->first, *victim->second);
+    cache_.erase(victim);
+  }
+  if (cache_.try_emplace(key, shared).second) cache_bytes_ += size;
+  return shared;
+}
+
+void Store::Forget(const std::string& key) {
+  absl::MutexLock lock(&cache_mu_);
+  ++cache_generation_;
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    cache_bytes_ -= CachedSize(it->first, *it->second);
+    cache_.erase(it);
+  }
+}
+
 absl::StatusOr<PutOutcome> Store::PutImmutable(const std::string& key,
                                                std::string body, int64_t now_ms,
                                                int64_t retention_s) {
@@ -149,6 +192,7 @@ absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   if (auto s = FromRocks(db_->Write(wo, &batch), "put"); !s.ok()) return s;
+  if (outcome == PutOutcome::kReplaced) Forget(key);
   return outcome;
 }
 
@@ -183,13 +227,15 @@ absl::StatusOr<size_t> Store::SweepExpired(int64_t now_ms, size_t max) {
   absl::MutexLock lock(&write_mu_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   rocksdb::WriteBatch batch;
+  std::vector<std::string> deleted;  // object keys, to drop from the cache
   size_t n = 0;
   for (it->Seek(kExpiryPrefix); it->Valid() && n < max; it->Next()) {
     const std::string ikey = it->key().ToString();
     if (ikey >= end) break;
     // "x/" + 20 digits + "/" + object key.
     batch.Delete(ikey);
-    batch.Delete(ikey.substr(2 + 20 + 1));
+    deleted.push_back(ikey.substr(2 + 20 + 1));
+    batch.Delete(deleted.back());
     ++n;
   }
   if (auto s = FromRocks(it->status(), "sweep scan"); !s.ok()) return s;
@@ -197,6 +243,7 @@ absl::StatusOr<size_t> Store::SweepExpired(int64_t now_ms, size_t max) {
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   if (auto s = FromRocks(db_->Write(wo, &batch), "sweep"); !s.ok()) return s;
+  for (const std::string& key : deleted) Forget(key);
   return n;
 }
 

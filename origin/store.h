@@ -6,6 +6,9 @@
 // has expired (no full scans). Immutable objects are written once: the same
 // bytes again are a no-op, other bytes are refused (kAlreadyExists -> 409).
 //
+// Immutable objects once read are kept in memory (GetImmutable), bounded in
+// bytes: the live edge of a room is read by every edge cache at once.
+//
 //   ROOMCAST_ASSIGN_OR_RETURN(auto store, Store::Open(dir));
 //   store->PutImmutable(key, body, now_ms, retention_s);
 //   std::optional<StoredObject> obj = *store->Get(key);
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "origin/stored.pb.h"
@@ -40,6 +44,11 @@ class Store {
   ~Store();
 
   absl::StatusOr<std::optional<StoredObject>> Get(const std::string& key) const;
+  // Get for an object written with PutImmutable, answered from memory after
+  // the first read; nullptr if absent (absence is not cached: the object may
+  // be written next). Never for a mutable object.
+  absl::StatusOr<std::shared_ptr<const StoredObject>> GetImmutable(
+      const std::string& key) const;
 
   // Stores body under key unless present. Same bytes: kUnchanged. Other
   // bytes: kAlreadyExists.
@@ -69,10 +78,23 @@ class Store {
                                  int64_t now_ms, int64_t retention_s,
                                  bool immutable);
 
+  // Drops `key` from the memory cache (its object was deleted or replaced).
+  void Forget(const std::string& key);
+
   std::unique_ptr<rocksdb::DB> db_;
   bool sync_;
   // Serializes read-check-write of one object (writes are rare next to reads).
   absl::Mutex write_mu_;
+
+  // Immutable objects by key. Full: arbitrary entries are evicted (hash
+  // order), which keeps hot objects in as long as they are re-read.
+  static constexpr size_t kCacheBytes = 64 << 20;
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<const StoredObject>>
+      cache_ ABSL_GUARDED_BY(cache_mu_);
+  mutable size_t cache_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  // Bumped by every Forget, so a read racing a deletion is not cached.
+  mutable uint64_t cache_generation_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };
 
 // gzip of `in` at level 6 (zlib).
