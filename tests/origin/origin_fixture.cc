@@ -16,9 +16,9 @@ int64_t WallMs() { return absl::ToUnixMillis(absl::Now()); }
 OriginProcess::OriginProcess(std::string data_dir, std::vector<std::string> extra)
     : data_dir_(std::move(data_dir)), extra_(std::move(extra)) {}
 
-bool OriginProcess::Start() {
-  std::vector<std::string> argv = {BinaryPath("roomcast-origin"), "--listen",
-                                   "127.0.0.1:0", "--data", data_dir_};
+bool OriginProcess::Start(const std::string& listen) {
+  std::vector<std::string> argv = {BinaryPath("roomcast-origin"), "--listen", listen,
+                                   "--data", data_dir_};
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{
                                               {"ROOMCAST_WRITE_SECRET", kWriteSecret},

@@ -29,7 +29,9 @@ class OriginProcess {
  public:
   explicit OriginProcess(std::string data_dir, std::vector<std::string> extra = {});
   // Starts (again) on the same data dir; returns false if it did not listen.
-  bool Start();
+  // `listen` may name the port of an earlier run, so that clients (a
+  // publisher) keep their URL across a restart.
+  bool Start(const std::string& listen = "127.0.0.1:0");
   int Stop(int signal);
   const std::string& url() const { return url_; }
   Process* process() { return proc_.get(); }

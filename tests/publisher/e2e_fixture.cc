@@ -1,0 +1,205 @@
+#include "tests/publisher/e2e_fixture.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::testing {
+namespace {
+
+bool ParseJson(const std::string& body, google::protobuf::Message* m,
+               bool ignore_unknown) {
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = ignore_unknown;
+  return google::protobuf::util::JsonStringToMessage(body, m, o).ok();
+}
+
+}  // namespace
+
+PublisherProcess::PublisherProcess(std::string data_dir, std::string origin_url,
+                                   std::vector<std::string> extra)
+    : data_dir_(std::move(data_dir)),
+      origin_url_(std::move(origin_url)),
+      extra_(std::move(extra)),
+      log_path_(data_dir_ + ".stderr.log") {}
+
+bool PublisherProcess::Start() {
+  std::vector<std::string> argv = {BinaryPath("roomcast-publisher"), "--listen",
+                                   "127.0.0.1:0", "--data", data_dir_, "--origin",
+                                   origin_url_, "--id", kPublisher};
+  argv.insert(argv.end(), extra_.begin(), extra_.end());
+  proc_ = std::make_unique<Process>(
+      argv,
+      std::map<std::string, std::string>{{"ROOMCAST_WRITE_SECRET", kWriteSecret},
+                                         {"ROOMCAST_JWT_SECRET", kJwtSecret}},
+      log_path_);
+  url_ = proc_->WaitForListening();
+  return !url_.empty();
+}
+
+int PublisherProcess::Stop(int signal) { return proc_->Stop(signal); }
+
+std::string PublisherProcess::LogTail(size_t bytes) const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string all = ss.str();
+  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+}
+
+std::string Token(const std::string& sub, v1::Role role, const std::string& room,
+                  int64_t ttl_s) {
+  return auth::MintJwt({.sub = sub, .role = role, .room = room,
+                        .exp = WallMs() / 1000 + ttl_s},
+                       kJwtSecret);
+}
+
+Headers JsonHeaders(const std::string& token) {
+  Headers h = {"Content-Type: application/json"};
+  if (!token.empty()) h.push_back("Authorization: Bearer " + token);
+  return h;
+}
+
+std::vector<Ack> ParseAcks(const std::string& body) {
+  std::vector<Ack> out;
+  v1::PostMessagesResponse batch;
+  v1::PostResult one;
+  if (body.find("\"results\"") != std::string::npos && ParseJson(body, &batch, false)) {
+    for (const v1::PostResult& r : batch.results()) {
+      out.push_back({.seq = r.seq(), .ts_ms = r.ts_ms(), .bucket = r.bucket()});
+    }
+  } else if (ParseJson(body, &one, false) && one.seq() != 0) {
+    out.push_back({.seq = one.seq(), .ts_ms = one.ts_ms(), .bucket = one.bucket()});
+  }
+  return out;
+}
+
+::testing::AssertionResult IsJsonError(const HttpResponse& r, long status) {
+  if (r.status != status) {
+    return ::testing::AssertionFailure()
+           << "status " << r.status << ", expected " << status << "; body " << r.body;
+  }
+  if (r.header("content-type").rfind("application/json", 0) != 0) {
+    return ::testing::AssertionFailure() << "content-type " << r.header("content-type");
+  }
+  v1::ErrorReply e;
+  if (!ParseJson(r.body, &e, false) || e.error().empty() || e.detail().empty()) {
+    return ::testing::AssertionFailure() << "not a JSON {error, detail}: " << r.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult SeqContinuous(const RoomSegments& s) {
+  uint64_t next = 1;
+  for (const auto& [k, seg] : s.segments) {
+    if (seg.last_seq() == 0) {
+      if (seg.messages_size() != 0 || !seg.dropped().empty()) {
+        return ::testing::AssertionFailure() << "bucket " << k << ": no seq range but content";
+      }
+      continue;
+    }
+    if (seg.first_seq() != next) {
+      return ::testing::AssertionFailure()
+             << "bucket " << k << " starts at seq " << seg.first_seq() << ", expected " << next;
+    }
+    uint64_t dropped = 0;
+    for (const auto& [type, n] : seg.dropped()) dropped += n;
+    if (seg.last_seq() - seg.first_seq() + 1 != seg.messages_size() + dropped) {
+      return ::testing::AssertionFailure()
+             << "bucket " << k << ": seq range " << seg.first_seq() << ".." << seg.last_seq()
+             << " but " << seg.messages_size() << " kept + " << dropped << " dropped";
+    }
+    uint64_t prev = 0;
+    for (const v1::Message& m : seg.messages()) {
+      if (m.seq() <= prev || m.seq() < seg.first_seq() || m.seq() > seg.last_seq()) {
+        return ::testing::AssertionFailure() << "bucket " << k << ": seq " << m.seq()
+                                             << " out of order or range";
+      }
+      if (segmenter::BucketIndex(m.ts_ms(), seg.bucket_ms()) != k) {
+        return ::testing::AssertionFailure()
+               << "bucket " << k << ": seq " << m.seq() << " has ts " << m.ts_ms();
+      }
+      prev = m.seq();
+    }
+    next = seg.last_seq() + 1;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void PublisherE2eTest::SetUp() {
+  origin_ = std::make_unique<OriginProcess>(origin_dir_.path());
+  ASSERT_TRUE(origin_->Start()) << "roomcast-origin did not start";
+  service_token_ = Token("backend", v1::ROLE_SERVICE, "*");
+  StartPublisher();
+}
+
+void PublisherE2eTest::StartPublisher(std::vector<std::string> extra) {
+  publisher_ = std::make_unique<PublisherProcess>(publisher_dir_.path() + "/log",
+                                                  origin_->url(), std::move(extra));
+  ASSERT_TRUE(publisher_->Start()) << "roomcast-publisher did not start:\n"
+                                   << publisher_->LogTail();
+}
+
+void PublisherE2eTest::TearDown() {
+  if (HasFailure() && publisher_) {
+    std::cerr << "--- publisher stderr (tail) ---\n" << publisher_->LogTail() << std::endl;
+  }
+  if (publisher_ && publisher_->process()->running()) publisher_->Stop(SIGTERM);
+  if (origin_ && origin_->process()->running()) origin_->Stop(SIGTERM);
+}
+
+std::string PublisherE2eTest::PublisherUrl(const std::string& path) const {
+  return publisher_->url() + path;
+}
+
+HttpResponse PublisherE2eTest::PostJson(const std::string& path, const std::string& body,
+                                        const std::string& token) const {
+  return Fetch("POST", PublisherUrl(path), body, JsonHeaders(token));
+}
+
+void PublisherE2eTest::OpenRoom(const std::string& room, const std::string& body) {
+  HttpResponse r = PostJson("/v1/rooms/" + room, body, service_token_);
+  ASSERT_EQ(r.status, 200) << r.body;
+}
+
+int64_t PublisherE2eTest::OriginWatermarkMs() const {
+  HttpResponse r = Get(origin_->url() + segmenter::WatermarkPath(kPublisher));
+  v1::Watermark w;
+  if (r.status != 200 || !ParseJson(r.body, &w, true)) return -1;
+  return w.watermark_ms();
+}
+
+bool PublisherE2eTest::WaitForWatermark(int64_t ms, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (OriginWatermarkMs() >= ms) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+RoomSegments PublisherE2eTest::ReadSegments(const std::string& room, int64_t bucket_ms,
+                                            int64_t first_k, int64_t last_k) const {
+  RoomSegments out;
+  for (int64_t k = first_k; k <= last_k; ++k) {
+    HttpResponse r = Get(origin_->url() + segmenter::SegmentPath(room, bucket_ms, k));
+    v1::ActionSegment seg;
+    if (r.status != 200 || !seg.ParseFromString(r.body)) {
+      out.problems.push_back(absl::StrCat("bucket ", k, ": status ", r.status));
+      continue;
+    }
+    out.bytes[k] = r.body;
+    out.segments[k] = std::move(seg);
+  }
+  return out;
+}
+
+}  // namespace roomcast::testing
