@@ -137,12 +137,23 @@ http::Response Origin::Finish(const http::Request& req, http::Response res,
   res.set(bh::field::access_control_allow_origin, "*");
   res.set(bh::field::access_control_expose_headers, "Age, Date, ETag");
   if (req.method() != bh::verb::head) bytes_out_.Add(res.body().size());
-  metrics_
-      .AddCounter("roomcast_origin_requests_total", "Requests answered",
-                  {{"class", ClassName(cls)},
-                   {"status", absl::StrCat(static_cast<int>(res.result_int()))}})
-      .Add();
+  RequestCounter(cls, static_cast<int>(res.result_int())).Add();
   return res;
+}
+
+http::Counter& Origin::RequestCounter(std::optional<ObjectClass> cls, int status) {
+  auto add = [&]() -> http::Counter& {
+    return metrics_.AddCounter("roomcast_origin_requests_total", "Requests answered",
+                               {{"class", ClassName(cls)},
+                                {"status", absl::StrCat(status)}});
+  };
+  const size_t c = cls ? static_cast<size_t>(*cls) + 1 : 0;
+  if (c >= kClassSlots || status < 100 || status >= 600) return add();
+  std::atomic<http::Counter*>& slot = request_counters_[c][status - 100];
+  if (http::Counter* counter = slot.load(std::memory_order_acquire)) return *counter;
+  http::Counter& counter = add();  // the same handle for the same labels
+  slot.store(&counter, std::memory_order_release);
+  return counter;
 }
 
 boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {

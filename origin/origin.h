@@ -12,6 +12,7 @@
 #ifndef ROOMCAST_ORIGIN_ORIGIN_H_
 #define ROOMCAST_ORIGIN_ORIGIN_H_
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -94,6 +95,10 @@ class Origin {
                           absl::string_view detail);
   http::Response Finish(const http::Request& req, http::Response res,
                         std::optional<segmenter::ObjectClass> cls);
+  // roomcast_origin_requests_total{class, status}: registered on first use,
+  // then found without a lock (Finish runs on every request).
+  http::Counter& RequestCounter(std::optional<segmenter::ObjectClass> cls,
+                                int status);
 
   struct RoomInfo {
     RoomMeta meta;
@@ -115,7 +120,11 @@ class Origin {
   absl::flat_hash_map<std::string, RoomMeta> rooms_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);
 
-  // Hot-path metric handles.
+  // Hot-path metric handles. Request counters by [class + 1 (0: none)]
+  // [status - 100].
+  static constexpr size_t kClassSlots = 8;
+  std::array<std::array<std::atomic<http::Counter*>, 500>, kClassSlots>
+      request_counters_{};
   http::Gauge& held_now_;
   http::Histogram& wake_delay_;
   http::Counter& bytes_out_;
