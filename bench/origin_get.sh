@@ -16,7 +16,8 @@
 # Ends only the processes it started, by PID. About a minute.
 #
 # Knobs (environment): DURATION (10s), CONNS (64), HELD (5000),
-# RESULTS_DIR (bench/results).
+# RESULTS_DIR (bench/results), ORIGIN_BIN (BUILD_DIR/bin/roomcast-origin,
+# to compare two builds).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,7 @@ RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 SERVER_CORE=0
 CLIENT_CORE=1
 
-ORIGIN_BIN=$BUILD/bin/roomcast-origin
+ORIGIN_BIN=${ORIGIN_BIN:-$BUILD/bin/roomcast-origin}
 FIXTURE=$BUILD/bench/origin_fixture_tool
 HOLD_LOAD=$BUILD/bench/hold_load
 
@@ -158,7 +159,7 @@ to_ms() {
 }
 
 ROWS=()
-declare -A RPS
+declare -A RPS CPU
 run_wrk() {  # NAME URL SERVER_PID
   local name=$1 url=$2 pid=$3 out cpu0 cpu1
   timeout 30 taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null  # warm-up
@@ -178,6 +179,7 @@ run_wrk() {  # NAME URL SERVER_PID
   RPS[$name]=$rps
   local cpu_us
   cpu_us=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$reqs" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
+  CPU[$name]=$cpu_us
   ROWS+=("$name|$rps|$p50|$p99|$cpu_us")
   printf '%-10s %10s req/s  p50 %s ms  p99 %s ms  server CPU %s us/req\n' \
     "$name" "$rps" "$p50" "$p99" "$cpu_us" >&2
@@ -245,8 +247,13 @@ REPORT=$RESULTS_DIR/origin-$(date +%F).md
     r=$([[ $server == origin ]] && ratio "$name" "nginx-$size" || echo "")
     printf '| %s | %s B segment | %s | %s | %s | %s | %s |\n' "$server" "$bytes" "$rps" "$r" "$p50" "$p99" "$cpu"
   done
-  printf '\n2 KB: origin/nginx = **%s** (target ≥ 0.9: %s). 8 KB: %s.\n\n' "$R2" \
+  printf '\n2 KB: origin/nginx = **%s** (target ≥ 0.9: %s). 8 KB: %s.\n' "$R2" \
     "$(awk -v r="$R2" 'BEGIN {print (r >= 0.9 ? "met" : "NOT met")}')" "$R8"
+  # req/s swing with whatever else runs on the two cores; CPU per request
+  # hardly does, so it is the figure to compare between runs.
+  printf 'Server CPU per request, nginx/origin (the same ratio without the noise of a shared machine): 2 KB **%s**, 8 KB %s.\n\n' \
+    "$(awk -v a="${CPU[nginx-2k]}" -v b="${CPU[origin-2k]}" 'BEGIN {printf "%.2f", a / b}')" \
+    "$(awk -v a="${CPU[nginx-8k]}" -v b="${CPU[origin-8k]}" 'BEGIN {printf "%.2f", a / b}')"
   printf '**%s held requests** (one origin thread, `hold_load` on core %s):\n\n' "$HELD" "$CLIENT_CORE"
   printf '| | value |\n|---|---:|\n'
   printf '| origin RSS before | %s MiB |\n' "$(awk -v k="$RSS_BEFORE" 'BEGIN {printf "%.1f", k / 1024}')"
