@@ -24,6 +24,8 @@ namespace asio = boost::asio;
 using google::protobuf::Message;
 
 constexpr absl::string_view kProtoType = "application/x-protobuf";
+// About 4 MB of verified tokens at most.
+constexpr size_t kMaxVerifiedTokens = 16384;
 
 bool IsProto(const http::Request& req) {
   return absl::StartsWith(std::string(req[bh::field::content_type]), kProtoType);
@@ -152,14 +154,30 @@ http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
 IngestApi::IngestApi(Publisher* publisher, ApiOptions options)
     : publisher_(publisher), options_(std::move(options)) {}
 
-absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) const {
+absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) {
   absl::string_view auth(req[bh::field::authorization].data(),
                          req[bh::field::authorization].size());
   if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
     return absl::UnauthenticatedError("needs Authorization: Bearer <token>");
   }
   const Clock* clock = options_.clock != nullptr ? options_.clock : &system_clock_;
-  return VerifyJwt(auth, options_.jwt_secret, clock->NowMs() / 1000);
+  const int64_t now_s = clock->NowMs() / 1000;
+  {
+    absl::MutexLock l(&verified_mu_);
+    auto it = verified_.find(auth);
+    if (it != verified_.end()) {
+      // The same bytes verified before; only time can have changed.
+      if (now_s < it->second.exp) return it->second;
+      verified_.erase(it);
+    }
+  }
+  absl::StatusOr<Claims> claims = VerifyJwt(auth, options_.jwt_secret, now_s);
+  if (claims.ok()) {
+    absl::MutexLock l(&verified_mu_);
+    if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
+    verified_.emplace(std::string(auth), *claims);
+  }
+  return claims;
 }
 
 asio::awaitable<http::Response> IngestApi::Handle(http::Request& req) {

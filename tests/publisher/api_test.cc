@@ -98,6 +98,25 @@ TEST_F(ApiTest, AuthMatrixAnswersWithJsonErrorsAndStoresNothing) {
   EXPECT_EQ(h_->pub->metrics().messages_accepted.load(), 0u);
 }
 
+// A token that verified once is remembered, but never past its exp, and a
+// token differing in any byte (its signature) is verified afresh.
+TEST_F(ApiTest, RememberedTokenStillExpiresAndForgeriesStillFail) {
+  OpenLobby();
+  const std::string path = "/v1/rooms/lobby/messages";
+  const std::string body = R"({"type":"comment","text":"hi"})";
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, "lobby", kNowS + 10);
+  ASSERT_EQ(Call("POST", path, body, anchor).status, 200);
+  ASSERT_EQ(Call("POST", path, body, anchor).status, 200);
+  std::string forged = anchor;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(Call("POST", path, body, forged).status, 401);
+  h_->clock.Advance(10'000);  // now == exp
+  HttpResponse late = Call("POST", path, body, anchor);
+  EXPECT_EQ(late.status, 401) << late.body;
+  EXPECT_EQ(ErrorOf(late), "unauthorized");
+  EXPECT_EQ(h_->pub->metrics().messages_accepted.load(), 2u);
+}
+
 TEST_F(ApiTest, PostSingleAndBatchInJsonAndProtobuf) {
   OpenLobby();
   const std::string viewer = Token("u1", v1::ROLE_AUDIENCE);
