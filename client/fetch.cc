@@ -37,9 +37,16 @@ std::string Fetched::EtagDigest() const {
 absl::StatusOr<Fetched> FetchOnce(const std::string& url,
                                   const std::vector<std::string>& headers,
                                   std::chrono::milliseconds timeout) {
+  return SendOnce("GET", url, "", headers, timeout);
+}
+
+absl::StatusOr<Fetched> SendOnce(const std::string& method, const std::string& url,
+                                 std::string body, const std::vector<std::string>& headers,
+                                 std::chrono::milliseconds timeout) {
   internal::HttpLoop loop;
   std::optional<internal::HttpReply> got;
-  loop.Fetch({.url = url, .headers = headers, .timeout = timeout},
+  loop.Fetch({.url = url, .headers = headers, .timeout = timeout, .method = method,
+              .body = std::move(body)},
              [&](internal::HttpReply r) { got = std::move(r); });
   const auto until = std::chrono::steady_clock::now() + timeout + std::chrono::seconds(1);
   while (!got && std::chrono::steady_clock::now() < until) loop.RunOnce(until);

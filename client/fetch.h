@@ -37,6 +37,12 @@ absl::StatusOr<Fetched> FetchOnce(const std::string& url,
                                   const std::vector<std::string>& headers = {},
                                   std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
+// One request with a body (POST, PUT), any status. kUnavailable if no
+// answer came.
+absl::StatusOr<Fetched> SendOnce(const std::string& method, const std::string& url,
+                                 std::string body, const std::vector<std::string>& headers,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
 // GETs an object that exists or soon will (a bucket, a state version): a
 // "not yet" 404 is asked again after 100-250 ms and 5xx back off, until
 // `deadline` (kDeadlineExceeded). A 404 that says "never" (max-age >= 10) is

@@ -42,6 +42,7 @@ struct HttpLoop::Transfer {
   Id id = 0;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
+  std::string request_body;  // owned here: libcurl reads it in place
   HttpReply reply;
   std::function<void(HttpReply)> done;
 
@@ -121,6 +122,14 @@ HttpLoop::Id HttpLoop::Fetch(HttpRequest req, std::function<void(HttpReply)> don
   curl_easy_setopt(h, CURLOPT_HEADERDATA, t.get());
   curl_easy_setopt(h, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(h, CURLOPT_USERAGENT, "roomcast-client/0.1");
+  if (req.method != "GET") {
+    t->request_body = std::move(req.body);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, t->request_body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(t->request_body.size()));
+    t->headers = curl_slist_append(t->headers, "Expect:");
+  }
   for (const std::string& hd : req.headers) t->headers = curl_slist_append(t->headers, hd.c_str());
   if (t->headers != nullptr) curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->headers);
   t->reply.sent_local_ms = WallMs();

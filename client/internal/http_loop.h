@@ -28,6 +28,8 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::chrono::milliseconds timeout{15000};
+  std::string method = "GET";  // GET, or POST/PUT with `body`
+  std::string body;
 };
 
 struct HttpReply {
@@ -56,7 +58,7 @@ class HttpLoop {
   HttpLoop(const HttpLoop&) = delete;
   HttpLoop& operator=(const HttpLoop&) = delete;
 
-  // Starts a GET (Accept-Encoding: gzip); `done` runs once with the answer
+  // Starts a request (Accept-Encoding: gzip); `done` runs once with the answer
   // unless the fetch is cancelled first.
   Id Fetch(HttpRequest req, std::function<void(HttpReply)> done);
   void CancelFetch(Id id);

@@ -1,0 +1,242 @@
+// The real `roomcast` binary against a real origin: inspect, replay, verify
+// and tail with their output checked, --help and exit codes (DESIGN §8).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/codec.h"
+#include "segmenter/naming.h"
+#include "tests/client/synthetic_publisher.h"
+#include "tests/origin/origin_fixture.h"
+#include "tests/support/process.h"
+
+namespace roomcast::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+RunResult Cli(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
+  args.insert(args.begin(), BinaryPath("roomcast"));
+  return Run(args, {}, timeout);
+}
+
+std::string Rfc3339(int64_t ms) {
+  return absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+std::vector<std::string> Lines(const std::string& s) {
+  return absl::StrSplit(s, '\n', absl::SkipEmpty());
+}
+
+class CliTest : public OriginTest {
+ protected:
+  void StartPublisher(SyntheticPublisher::Options o = {}) {
+    pub_ = std::make_unique<SyntheticPublisher>(*origin_, o);
+    pub_->Start();
+  }
+  void TearDown() override {
+    if (pub_) pub_->Stop();
+  }
+  // A hand-made room of D = 1000 whose buckets k0.. hold segments with the
+  // given seq ranges (first, last), closed long ago.
+  int64_t HandMadeRoom(const std::string& room,
+                       std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                       bool wrong_digest_in_manifest = false) {
+    const int64_t now = WallMs();
+    const int64_t k0 = segmenter::BucketIndex(now - 50'000, 1000);
+    v1::Manifest m = MakeManifest(room, 1, now - 60'000);
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      const auto [first, last] = ranges[i];
+      v1::ActionSegment s =
+          MakeSegment(room, 1000, k0 + static_cast<int64_t>(i), static_cast<int>(last - first + 1), first);
+      segmenter::EncodedObject obj = segmenter::Encode(s);
+      EXPECT_EQ(origin_->PutObject(segmenter::SegmentPath(room, 1000, s.index()), obj.bytes).status, 201);
+      v1::SegmentRef* ref = m.add_recent_segments();
+      ref->set_index(s.index());
+      ref->set_first_seq(first);
+      ref->set_last_seq(last);
+      ref->set_digest(wrong_digest_in_manifest ? std::string(64, '0') : obj.digest);
+    }
+    m.set_last_seq(ranges.back().second);
+    EXPECT_EQ(origin_->PutManifest(m).status, 200);
+    EXPECT_EQ(origin_->PutWatermark(now - 20'000).status, 200);
+    return k0;
+  }
+  RunResult VerifyRoom(const std::string& room, int64_t k0, int buckets) {
+    return Cli({"verify", "--base", origin_->url(), "--room", room, "--from", Rfc3339(k0 * 1000),
+                "--to", Rfc3339((k0 + buckets) * 1000)});
+  }
+  std::unique_ptr<SyntheticPublisher> pub_;
+};
+
+TEST_F(CliTest, HelpExitsZeroAndBadUsageExitsTwo) {
+  EXPECT_EQ(Cli({"--help"}).status, 0);
+  for (const char* verb : {"tail", "replay", "inspect", "verify"}) {
+    RunResult r = Cli({verb, "--help"});
+    EXPECT_EQ(r.status, 0) << verb;
+    EXPECT_TRUE(absl::StrContains(r.out, std::string("Usage: roomcast ") + verb)) << r.out;
+  }
+  EXPECT_EQ(Cli({}).status, 2);
+  EXPECT_EQ(Cli({"frobnicate"}).status, 2);
+  EXPECT_EQ(Cli({"tail", "--room", "lobby"}).status, 2);  // no --base
+  EXPECT_EQ(Cli({"inspect"}).status, 2);
+  EXPECT_EQ(Cli({"tail", "--base", origin_->url(), "--room", "lobby", "--bogus"}).status, 2);
+  RunResult bad_time = Cli({"replay", "--base", origin_->url(), "--room", "lobby", "--from",
+                            "yesterday", "--to", "now"});
+  EXPECT_EQ(bad_time.status, 2);
+  EXPECT_TRUE(absl::StrContains(bad_time.err, "bad TIME 'yesterday'")) << bad_time.err;
+  EXPECT_EQ(Cli({"verify", "--base", origin_->url(), "--room", "lobby", "--from", "now", "--to",
+                 "-1h"}).status, 2);
+  EXPECT_EQ(Cli({"replay", "--base", origin_->url(), "--room", "lobby", "--from", "-1m", "--to",
+                 "now", "--speed", "3"}).status, 2);
+}
+
+TEST_F(CliTest, FailureExitsOneWithAOneLineReason) {
+  RunResult r = Cli({"replay", "--base", "http://127.0.0.1:1", "--room", "lobby", "--from", "-1m",
+                     "--to", "now"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  RunResult missing = Cli({"inspect", origin_->url() + "/v1/rooms/nobody/manifest.pb"});
+  EXPECT_EQ(missing.status, 1);
+}
+
+TEST_F(CliTest, InspectDecodesAFileAndAUrlToJson) {
+  StartPublisher();
+  pub_->Post("one");
+  pub_->Post("two");
+  pub_->SetState("title", "hello");
+  ASSERT_TRUE(pub_->WaitPublished());
+
+  RunResult manifest = Cli({"inspect", origin_->url() + "/v1/rooms/lobby/manifest.pb"});
+  ASSERT_EQ(manifest.status, 0) << manifest.err;
+  EXPECT_TRUE(absl::StrContains(manifest.out, "\"room\":\"lobby\"")) << manifest.out;
+  EXPECT_TRUE(absl::StrContains(manifest.out, "\"last_seq\":\"2\"")) << manifest.out;
+
+  RunResult state = Cli({"inspect", origin_->url() + "/v1/rooms/lobby/state/title/1.pb"});
+  ASSERT_EQ(state.status, 0) << state.err;
+  EXPECT_TRUE(absl::StrContains(state.out, "\"value\":\"hello\"")) << state.out;
+
+  // A file with no roomcast path: the type is found from the bytes.
+  const int64_t k = segmenter::BucketIndex(pub_->posted()[0].ts_ms(), 250);
+  HttpResponse seg = Get(origin_->url() + segmenter::SegmentPath("lobby", 250, k));
+  ASSERT_EQ(seg.status, 200);
+  const std::string file = dir_.path() + "/some-object.bin";
+  std::ofstream(file, std::ios::binary) << seg.body;
+  RunResult decoded = Cli({"inspect", file});
+  ASSERT_EQ(decoded.status, 0) << decoded.err;
+  EXPECT_TRUE(absl::StrContains(decoded.out, "\"text\":\"one\"")) << decoded.out;
+  EXPECT_TRUE(absl::StrContains(decoded.out, "\"first_seq\":\"1\"")) << decoded.out;
+}
+
+TEST_F(CliTest, ReplayOfAKnownRangeEqualsWhatWasPostedUsingRollups) {
+  StartPublisher({.bucket_ms = 250, .rollup_ms = 1000});
+  for (int i = 0; i < 24; ++i) {
+    pub_->Post("message " + std::to_string(i));
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(pub_->WaitPublished());
+  std::this_thread::sleep_for(1s);  // the last rollup window closes
+  const std::vector<v1::Message> posted = pub_->posted();
+  const int64_t from = posted.front().ts_ms(), to = posted.back().ts_ms() + 1;
+  const double gets_before =
+      origin_->Metric("roomcast_origin_requests_total", "class=\"actions\",status=\"200\"");
+
+  RunResult r = Cli({"replay", "--base", origin_->url(), "--room", "lobby", "--from",
+                     Rfc3339(from), "--to", Rfc3339(to), "--speed", "max", "--format", "jsonl"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), posted.size()) << r.out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    v1::Message m;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[i], &m).ok()) << lines[i];
+    EXPECT_EQ(segmenter::SerializeDeterministic(m), segmenter::SerializeDeterministic(posted[i]))
+        << lines[i];
+  }
+  const double gets =
+      origin_->Metric("roomcast_origin_requests_total", "class=\"actions\",status=\"200\"") -
+      gets_before;
+  const int64_t buckets = segmenter::BucketIndex(to - 1, 250) - segmenter::BucketIndex(from, 250) + 1;
+  EXPECT_LT(gets, buckets) << "whole seconds should come from rollups";
+
+  // Relative times and text: the same actions, one line each.
+  RunResult text = Cli({"replay", "--base", origin_->url(), "--room", "lobby", "--from", "-60s",
+                        "--to", "now"});
+  ASSERT_EQ(text.status, 0) << text.err;
+  std::vector<std::string> text_lines = Lines(text.out);
+  ASSERT_EQ(text_lines.size(), posted.size());
+  EXPECT_TRUE(absl::StrContains(text_lines[3], "#4 viewer-1: message 3")) << text_lines[3];
+}
+
+TEST_F(CliTest, VerifyPassesOnAGoodRoom) {
+  StartPublisher({.bucket_ms = 250, .rollup_ms = 1000});
+  for (int i = 0; i < 12; ++i) {
+    pub_->Post("message " + std::to_string(i));
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(pub_->WaitPublished());
+  RunResult r = Cli({"verify", "--base", origin_->url(), "--room", "lobby", "--from", "-10s",
+                     "--to", "now"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "12 actions, seqs 1..12")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "OK")) << r.out;
+
+  const int64_t k0 = HandMadeRoom("tidy", {{1, 3}, {4, 6}, {7, 9}});
+  RunResult tidy = VerifyRoom("tidy", k0, 4);
+  EXPECT_EQ(tidy.status, 0) << tidy.out;
+}
+
+TEST_F(CliTest, VerifyFailsOnSegmentsThatOverlap) {
+  const int64_t k0 = HandMadeRoom("overlap", {{1, 3}, {4, 6}, {6, 8}});
+  RunResult r = VerifyRoom("overlap", k0, 4);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(absl::StrContains(r.out, "overlap: seqs 6..6 are also in bucket")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "seq 6 is also in bucket")) << r.out;
+}
+
+TEST_F(CliTest, VerifyFailsOnAGapInSeqs) {
+  const int64_t k0 = HandMadeRoom("gappy", {{1, 3}, {7, 9}});
+  RunResult r = VerifyRoom("gappy", k0, 3);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(absl::StrContains(r.out, "gap: seqs 4..6 are in no segment")) << r.out;
+}
+
+TEST_F(CliTest, VerifyFailsWhenTheManifestDigestDiffers) {
+  const int64_t k0 = HandMadeRoom("digest", {{1, 3}, {4, 6}}, /*wrong_digest_in_manifest=*/true);
+  RunResult r = VerifyRoom("digest", k0, 2);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(absl::StrContains(r.out, "digest differs from the manifest's")) << r.out;
+}
+
+TEST_F(CliTest, TailPrintsEachLiveActionOnce) {
+  StartPublisher();
+  auto tail = std::async(std::launch::async, [&] {
+    return Cli({"tail", "--base", origin_->url(), "--room", "lobby", "--json", "--count", "3",
+                "--duration-ms", "8000"}, 15s);
+  });
+  std::this_thread::sleep_for(1500ms);  // joined by now
+  for (int i = 0; i < 3; ++i) {
+    pub_->Post("live " + std::to_string(i));
+    std::this_thread::sleep_for(100ms);
+  }
+  RunResult r = tail.get();
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  for (int i = 0; i < 3; ++i) {
+    v1::Message m;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[i], &m).ok()) << lines[i];
+    EXPECT_EQ(m.seq(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(m.comment().text(), "live " + std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace roomcast::testing

@@ -1,0 +1,46 @@
+// Reading a time range of a room's actions for replay and verify: which
+// objects cover [from, to) (rollups for whole R-ms windows when asked), and
+// fetching them.
+#ifndef ROOMCAST_TOOLS_CLI_HISTORY_H_
+#define ROOMCAST_TOOLS_CLI_HISTORY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/fetch.h"
+#include "roomcast/v1/manifest.pb.h"
+#include "roomcast/v1/segment.pb.h"
+
+namespace roomcast::cli {
+
+// One object to read: bucket `index` at duration `d` (D, or R for a rollup).
+struct Span {
+  int64_t d = 0;
+  int64_t index = 0;
+};
+
+// The objects covering [from_ms, to_ms) clipped to the room's life, in time
+// order: rollups for every whole window inside when `use_rollups` and the
+// room has R > D, buckets elsewhere.
+std::vector<Span> Cover(const v1::Manifest& m, int64_t from_ms, int64_t to_ms,
+                        bool use_rollups);
+
+// A fetched segment with what verify checks.
+struct FetchedSegment {
+  std::string path;
+  client::Fetched raw;
+  v1::ActionSegment segment;
+};
+
+// Fetches one object, waiting for it to close if it has not yet (up to
+// `deadline`). kDataLoss if the bytes are not an ActionSegment.
+absl::StatusOr<FetchedSegment> FetchSpan(const std::string& base, const std::string& room,
+                                         const Span& s,
+                                         std::chrono::steady_clock::time_point deadline);
+
+}  // namespace roomcast::cli
+
+#endif  // ROOMCAST_TOOLS_CLI_HISTORY_H_

@@ -1,0 +1,197 @@
+// roomcast verify: checks a time range of a room the way a careful client
+// depends on it (DESIGN §7): every bucket answers, its bytes match its ETag
+// (and the manifest's digest), seqs are continuous across segments, no seq is
+// in two segments, each segment is consistent in itself, and rollups hold
+// exactly their buckets' actions. Exit 1 with a report on any fault.
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "client/fetch.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/codec.h"
+#include "tools/cli/common.h"
+#include "tools/cli/history.h"
+#include "tools/cli/verbs.h"
+#include "tools/flags.h"
+
+namespace roomcast::cli {
+namespace {
+
+constexpr char kProgram[] = "roomcast verify";
+
+struct Checker {
+  const v1::Manifest& manifest;
+  std::vector<std::string> faults;
+  // seq -> the bucket it was seen in (actions kept; dropped ones by range)
+  std::map<uint64_t, int64_t> seen;
+  std::optional<std::pair<int64_t, uint64_t>> prev;  // (bucket, last_seq)
+  uint64_t segments = 0, actions = 0;
+  uint64_t lo = 0, hi = 0;
+
+  void Fault(const std::string& where, const std::string& what) {
+    faults.push_back(absl::StrCat(where, ": ", what));
+  }
+
+  // Checks one bucket object on its own and against what came before.
+  void Bucket(const FetchedSegment& f, int64_t d, int64_t k) {
+    const v1::ActionSegment& s = f.segment;
+    const std::string digest = segmenter::Sha256Hex(f.raw.body);
+    if (f.raw.EtagDigest() != digest) {
+      Fault(f.path, absl::StrCat("ETag ", f.raw.etag, " but the bytes hash to ", digest));
+    }
+    if (s.room() != manifest.room() || s.bucket_ms() != d || s.index() != k) {
+      Fault(f.path, "the segment names another room or bucket");
+    }
+    if (s.last_seq() != 0 && s.epoch() != manifest.epoch()) {
+      Fault(f.path, absl::StrCat("epoch ", s.epoch(), ", the room's is ", manifest.epoch()));
+    }
+    for (const v1::SegmentRef& r : manifest.recent_segments()) {
+      if (d != manifest.config().bucket_ms() || r.index() != k) continue;
+      if (r.digest() != digest) Fault(f.path, "digest differs from the manifest's");
+      if (r.first_seq() != s.first_seq() || r.last_seq() != s.last_seq()) {
+        Fault(f.path, "seq range differs from the manifest's");
+      }
+    }
+    Internal(f, d, k);
+    if (s.last_seq() == 0) return;
+    ++segments;
+    if (lo == 0) lo = s.first_seq();
+    hi = std::max(hi, s.last_seq());
+    if (prev) {
+      if (s.first_seq() > prev->second + 1) {
+        Fault(f.path, absl::StrCat("gap: seqs ", prev->second + 1, "..", s.first_seq() - 1,
+                                   " are in no segment (after bucket ", prev->first, ")"));
+      } else if (s.first_seq() <= prev->second) {
+        Fault(f.path, absl::StrCat("overlap: seqs ", s.first_seq(), "..",
+                                   std::min(s.last_seq(), prev->second),
+                                   " are also in bucket ", prev->first));
+      }
+    }
+    for (const v1::Message& m : s.messages()) {
+      auto [it, fresh] = seen.emplace(m.seq(), k);
+      if (!fresh) {
+        Fault(f.path, absl::StrCat("seq ", m.seq(), " is also in bucket ", it->second));
+      }
+      ++actions;
+    }
+    prev = {k, std::max(s.last_seq(), prev ? prev->second : 0)};
+  }
+
+  // A segment consistent in itself: seqs ascending inside its range, kept +
+  // dropped == the range, times inside its bucket.
+  void Internal(const FetchedSegment& f, int64_t d, int64_t k) {
+    const v1::ActionSegment& s = f.segment;
+    uint64_t dropped = 0;
+    for (const auto& [type, n] : s.dropped()) dropped += n;
+    if (s.last_seq() == 0) {
+      if (s.first_seq() != 0 || s.messages_size() != 0 || dropped != 0) {
+        Fault(f.path, "actions without a seq range");
+      }
+      return;
+    }
+    if (s.first_seq() == 0 || s.first_seq() > s.last_seq()) {
+      Fault(f.path, absl::StrCat("bad seq range ", s.first_seq(), "..", s.last_seq()));
+      return;
+    }
+    if (s.messages_size() + dropped != s.last_seq() - s.first_seq() + 1) {
+      Fault(f.path, absl::StrCat(s.messages_size(), " kept + ", dropped, " dropped != range ",
+                                 s.first_seq(), "..", s.last_seq()));
+    }
+    uint64_t floor = s.first_seq();
+    for (const v1::Message& m : s.messages()) {
+      if (m.seq() < floor || m.seq() > s.last_seq()) {
+        Fault(f.path, absl::StrCat("seq ", m.seq(), " out of order or outside the range"));
+      }
+      floor = m.seq() + 1;
+      if (m.ts_ms() < segmenter::BucketStart(k, d) || m.ts_ms() >= segmenter::BucketEnd(k, d)) {
+        Fault(f.path, absl::StrCat("seq ", m.seq(), " is stamped outside the bucket"));
+      }
+    }
+  }
+
+  // A rollup holds exactly the actions its buckets hold.
+  void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
+    Internal(f, r, ri);
+    const std::string digest = segmenter::Sha256Hex(f.raw.body);
+    if (f.raw.EtagDigest() != digest) Fault(f.path, "ETag does not match the bytes");
+    std::set<uint64_t> want, got;
+    for (const auto& [q, k] : seen) {
+      if (k * d >= ri * r && k * d < (ri + 1) * r) want.insert(q);
+    }
+    for (const v1::Message& m : f.segment.messages()) got.insert(m.seq());
+    if (want != got) {
+      Fault(f.path, absl::StrCat("the rollup holds ", got.size(), " actions, its buckets ",
+                                 want.size()));
+    }
+  }
+};
+
+}  // namespace
+
+int Verify(int argc, char** argv) {
+  std::string base, room, from_arg, to_arg;
+  tools::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
+                       "Checks every bucket of [--from, --to): it answers, its bytes match\n"
+                       "its ETag and the manifest, seqs continue across segments with no\n"
+                       "gap and no seq in two segments, and rollups match their buckets.\n"
+                       "Prints a report; exits 1 on any fault.");
+  flags.String("base", &base, "origin or CDN URL");
+  flags.String("room", &room, "room id");
+  flags.String("from", &from_arg, "start TIME (inclusive)");
+  flags.String("to", &to_arg, "end TIME (exclusive)");
+  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
+  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
+  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
+  const int64_t now = NowMs();
+  auto from = ParseTime(from_arg, now);
+  if (!from.ok()) return UsageError(kProgram, from.status().message());
+  auto to = ParseTime(to_arg, now);
+  if (!to.ok()) return UsageError(kProgram, to.status().message());
+  if (*to <= *from) return UsageError(kProgram, "--to must be after --from");
+
+  auto m = client::FetchManifest(base, room);
+  if (!m.ok()) return Failure(kProgram, m.status().message());
+  const int64_t d = m->config().bucket_ms();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::max<int64_t>(0, *to - now)) +
+                        std::chrono::seconds(30);
+  Checker check{.manifest = *m};
+  const std::vector<Span> buckets = Cover(*m, *from, *to, /*use_rollups=*/false);
+  for (const Span& s : buckets) {
+    auto got = FetchSpan(base, room, s, deadline);
+    if (!got.ok()) {
+      check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+      continue;
+    }
+    check.Bucket(*got, s.d, s.index);
+  }
+  for (const Span& s : Cover(*m, *from, *to, /*use_rollups=*/true)) {
+    if (s.d == d) continue;
+    auto got = FetchSpan(base, room, s, deadline);
+    if (!got.ok()) {
+      if (!absl::IsNotFound(got.status())) {
+        check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+      }
+      continue;
+    }
+    check.Rollup(*got, s.d, s.index, d);
+  }
+  std::cout << "room " << room << " epoch " << m->epoch() << ": " << buckets.size()
+            << " buckets from " << FormatTime(*from) << " to " << FormatTime(*to) << ", "
+            << check.segments << " with actions, " << check.actions << " actions";
+  if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
+  std::cout << "\n";
+  for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
+  if (!check.faults.empty()) {
+    std::cout << check.faults.size() << " fault(s)" << std::endl;
+    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << room
+              << std::endl;
+    return 1;
+  }
+  std::cout << "OK" << std::endl;
+  return 0;
+}
+
+}  // namespace roomcast::cli
