@@ -5,7 +5,12 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "auth/jwt.h"
 #include "client/client.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/naming.h"
+#include "segmenter/peer_hint.h"
 #include "tests/client/recorder.h"
 #include "tests/client/synthetic_publisher.h"
 #include "tests/origin/origin_fixture.h"
@@ -203,6 +208,73 @@ TEST_F(FollowTest, StalledPublisherIsWaitedOutWithoutABusyLoop) {
   pub_->SetPaused(false);
   ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.LastSeq() == seq; }));
   EXPECT_EQ(rec.Seqs(), std::vector<uint64_t>{seq});
+}
+
+}  // namespace
+}  // namespace roomcast::testing
+
+namespace roomcast::testing {
+namespace {
+
+std::string TokenFor(const std::string& user) {
+  return auth::MintJwt({.sub = user, .role = v1::ROLE_AUDIENCE, .room = "lobby",
+                        .exp = WallMs() / 1000 + 600},
+                       kJwtSecret);
+}
+
+TEST_F(FollowTest, PeerMessageReachesOnlyItsUser) {
+  StartPublisher();
+  const std::string secret = pub_->options().hint_secret;
+  Client c({.base_url = origin_->url()});
+  Recorder alice, bob;
+  auto a = c.Follow({.room = "lobby", .mode = FollowMode::kBucketHold, .user = "alice",
+                     .token = TokenFor("alice"),
+                     .hint_key = segmenter::DeriveHintKey(secret, "alice")},
+                    alice.Callbacks());
+  auto b = c.Follow({.room = "lobby", .mode = FollowMode::kBucketHold, .user = "bob",
+                     .token = TokenFor("bob"),
+                     .hint_key = segmenter::DeriveHintKey(secret, "bob")},
+                    bob.Callbacks());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !alice.joins.empty() && !bob.joins.empty(); }));
+  pub_->Post("for everyone");
+  const v1::Message sent = pub_->Peer("alice", "thanks for the gift");
+  ASSERT_TRUE(pub_->WaitPublished());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return alice.peers.size() == 1 && bob.actions.size() == 1; }));
+  RunFor(c, 500ms, [] { return false; });
+
+  ASSERT_EQ(alice.peers.size(), 1u);
+  EXPECT_EQ(alice.peers[0].comment().text(), "thanks for the gift");
+  EXPECT_EQ(alice.peers[0].recipient(), "alice");
+  EXPECT_TRUE(bob.peers.empty());
+  EXPECT_EQ(c.Stats(a).peer_requests, 1u);
+  EXPECT_LE(c.Stats(b).peer_requests, 1u);  // at most a Bloom false positive
+  EXPECT_TRUE(alice.errors.empty()) << alice.errors[0];
+
+  // The object itself: only alice's token reads it.
+  const std::string url = origin_->url() + segmenter::PeerPath("lobby", "alice", 250,
+                                                               segmenter::BucketIndex(sent.ts_ms(), 250));
+  EXPECT_EQ(Get(url, {"Authorization: Bearer " + TokenFor("alice")}).status, 200);
+  EXPECT_EQ(Get(url, {"Authorization: Bearer " + TokenFor("bob")}).status, 403);
+  EXPECT_EQ(Get(url).status, 401);
+}
+
+TEST_F(FollowTest, RefusedTokenIsReportedNotRetriedForever) {
+  StartPublisher();
+  const std::string secret = pub_->options().hint_secret;
+  Client c({.base_url = origin_->url()});
+  Recorder alice;
+  auto a = c.Follow({.room = "lobby", .mode = FollowMode::kBucketHold, .user = "alice",
+                     .token = "not-a-token", .hint_key = segmenter::DeriveHintKey(secret, "alice")},
+                    alice.Callbacks());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !alice.joins.empty(); }));
+  pub_->Peer("alice", "one");
+  ASSERT_TRUE(pub_->WaitPublished());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !alice.errors.empty(); }));
+  pub_->Peer("alice", "two");
+  RunFor(c, 1s, [] { return false; });
+  EXPECT_TRUE(alice.peers.empty());
+  EXPECT_EQ(c.Stats(a).peer_requests, 1u);
+  EXPECT_TRUE(absl::StrContains(alice.errors[0], "peer object refused")) << alice.errors[0];
 }
 
 }  // namespace
