@@ -4,6 +4,7 @@
 // request per bucket however many follow.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -91,6 +92,18 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
     complete += ok;
   }
   EXPECT_EQ(complete, kFollowers);
+  // For information only (targets are measured by bench/): accepted (ts_ms)
+  // -> delivered, over every follower's actions.
+  std::vector<int64_t> latency;
+  for (const Recorder& r : recs) {
+    for (const Recorder::Action& a : r.actions) latency.push_back(a.delivered_ms - a.message.ts_ms());
+  }
+  std::sort(latency.begin(), latency.end());
+  if (!latency.empty()) {
+    std::cout << cache.name() << ": accepted -> delivered p50 " << latency[latency.size() / 2]
+              << " ms, p99 " << latency[latency.size() * 99 / 100] << " ms (D = " << kBucketMs
+              << " ms, " << kFollowers << " followers, one client thread)" << std::endl;
+  }
   const double per_bucket = requests / static_cast<double>(buckets);
   std::cout << cache.name() << ": " << requests << " origin action requests for "
             << buckets << " buckets and " << kFollowers << " followers ("

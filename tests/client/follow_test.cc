@@ -279,3 +279,31 @@ TEST_F(FollowTest, RefusedTokenIsReportedNotRetriedForever) {
 
 }  // namespace
 }  // namespace roomcast::testing
+
+namespace roomcast::testing {
+namespace {
+
+TEST_F(FollowTest, LostSegmentIsReportedAsAGapNeverSkippedSilently) {
+  StartPublisher();
+  Client c({.base_url = origin_->url()});
+  Recorder rec;
+  auto id = c.Follow({.room = "lobby", .mode = FollowMode::kBucketHold}, rec.Callbacks());
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return !rec.joins.empty(); }));
+  pub_->Post("one");
+  ASSERT_TRUE(RunFor(c, 3s, [&] { return rec.actions.size() == 1; }));
+  pub_->LoseNextSegment();
+  pub_->Post("two");
+  pub_->Post("three");
+  ASSERT_TRUE(pub_->WaitPublished());
+  RunFor(c, 300ms, [] { return false; });
+  pub_->Post("four");
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return rec.LastSeq() == 4; }));
+
+  EXPECT_EQ(rec.Seqs(), (std::vector<uint64_t>{1, 4}));
+  ASSERT_EQ(rec.gaps.size(), 1u);
+  EXPECT_EQ(rec.gaps[0], std::make_pair(uint64_t{2}, uint64_t{3}));
+  EXPECT_EQ(c.Stats(id).gaps, 1u);
+}
+
+}  // namespace
+}  // namespace roomcast::testing

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "client/client.h"
 
 namespace roomcast::testing {
@@ -15,6 +16,7 @@ struct Recorder {
   struct Action {
     uint64_t epoch = 0;  // the epoch joined when it arrived
     v1::Message message;
+    int64_t delivered_ms = 0;  // wall clock
   };
   std::vector<client::JoinInfo> joins;
   std::vector<Action> actions;
@@ -30,7 +32,8 @@ struct Recorder {
         .on_joined = [this](const client::JoinInfo& j) { joins.push_back(j); },
         .on_action =
             [this](const v1::Message& m) {
-              actions.push_back({joins.empty() ? 0 : joins.back().epoch, m});
+              actions.push_back({joins.empty() ? 0 : joins.back().epoch, m,
+                                 absl::ToUnixMillis(absl::Now())});
             },
         .on_state = [this](const v1::StateComponent& c) { states.push_back(c); },
         .on_peer = [this](const v1::Message& m) { peers.push_back(m); },

@@ -158,7 +158,11 @@ std::vector<SyntheticPublisher::Upload> SyntheticPublisher::CloseLocked(int64_t 
         has_hint ? &hint : nullptr);
     segmenter::EncodedObject obj = segmenter::Encode(seg);
     manifest_->AddSegment(seg, obj.digest);
-    out.push_back({segmenter::SegmentPath(room, d, k), std::move(obj.bytes)});
+    if (seg.last_seq() > 0 && lose_segments_ > 0) {
+      --lose_segments_;
+    } else {
+      out.push_back({segmenter::SegmentPath(room, d, k), std::move(obj.bytes)});
+    }
     if (options_.rollup_ms > d && seg.last_seq() > 0) {
       const int64_t ri = BucketIndex(BucketStart(k, d), options_.rollup_ms);
       if (!rollup_.empty() && ri != rollup_index_) flush_rollup();

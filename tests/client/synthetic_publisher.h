@@ -49,6 +49,9 @@ class SyntheticPublisher {
   void Recreate();
   // Holds back closing (a stalled publisher) or resumes.
   void SetPaused(bool paused) { paused_ = paused; }
+  // Fault: the next non-empty segment is listed in the manifest but never
+  // uploaded, so the origin serves its bucket empty once closed (lost data).
+  void LoseNextSegment() { lose_segments_ = 1; }
 
   // Blocks until everything posted so far is uploaded and its bucket closed.
   bool WaitPublished(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -73,6 +76,7 @@ class SyntheticPublisher {
   std::atomic<bool> done_{false};
   std::atomic<bool> paused_{false};
   std::atomic<int> failures_{0};
+  std::atomic<int> lose_segments_{0};
 
   mutable std::mutex mu_;
   uint64_t epoch_ = 0;
