@@ -33,7 +33,9 @@ Room::Room(RoomIdentity id, int64_t idempotency_window_ms)
     : id_(std::move(id)),
       idempotency_window_ms_(idempotency_window_ms),
       bucketer_(id_.config.bucket_ms()),
-      state_(id_.room, id_.epoch),
+      // Versions continue from the epoch (time-based, growing), so a
+      // re-created room never reuses an old epoch's state URLs.
+      state_(id_.room, id_.epoch, /*version_base=*/id_.epoch),
       manifest_(ManifestId(id_)) {}
 
 int64_t Room::Stamp(int64_t now_ms, int64_t floor_ms) {

@@ -8,7 +8,9 @@ ManifestBuilder::ManifestBuilder(ManifestIdentity id) : id_(std::move(id)) {}
 
 void ManifestBuilder::AddSegment(const v1::ActionSegment& segment,
                                  const std::string& digest) {
-  if (segment.last_seq() == 0) return;
+  // A bucket with no action but a peer hint is listed too: a manifest-hold
+  // follower would otherwise never look at it, and miss its peer message.
+  if (segment.last_seq() == 0 && !segment.has_peer_hint()) return;
   v1::SegmentRef& ref = recent_.emplace_back();
   ref.set_index(segment.index());
   ref.set_first_seq(segment.first_seq());
@@ -16,7 +18,7 @@ void ManifestBuilder::AddSegment(const v1::ActionSegment& segment,
   ref.set_count(static_cast<uint32_t>(segment.messages_size()));
   ref.set_digest(digest);
   if (recent_.size() > kRecentSegments) recent_.pop_front();
-  last_seq_ = segment.last_seq();
+  if (segment.last_seq() != 0) last_seq_ = segment.last_seq();
   ++version_;
 }
 

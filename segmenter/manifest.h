@@ -41,7 +41,7 @@ class ManifestBuilder {
  public:
   explicit ManifestBuilder(ManifestIdentity id);
 
-  // A closed non-empty segment (empty ones change nothing).
+  // A closed segment with actions or a peer hint (others change nothing).
   void AddSegment(const v1::ActionSegment& segment, const std::string& digest);
   // Takes the state's current versions; bumps the version if they changed.
   void SetState(const RoomState& state);

@@ -39,8 +39,9 @@ absl::StatusOr<v1::StateComponent> RoomState::Set(const std::string& name,
   c.set_room(room_);
   c.set_epoch(epoch_);
   c.set_name(name);
-  c.set_version(h.empty() ? 1 : h.back().version() + 1);
-  c.set_total_version(++total_version_);
+  c.set_version(h.empty() ? base_ + 1 : h.back().version() + 1);
+  total_version_ = (total_version_ == 0 ? base_ : total_version_) + 1;
+  c.set_total_version(total_version_);
   c.set_ts_ms(ts_ms);
   c.set_set_by(std::move(set_by));
   *c.mutable_value() = std::move(value);
@@ -72,7 +73,7 @@ absl::StatusOr<v1::StateComponent> RoomState::Get(const std::string& name,
 }
 
 absl::StatusOr<v1::StateSnapshot> RoomState::Snapshot(uint64_t v) const {
-  if (v == 0 || v > total_version_ || v < floor_) {
+  if (v <= base_ || v > total_version_ || v < floor_) {
     return absl::NotFoundError(absl::StrCat("no snapshot at total version ", v));
   }
   v1::StateSnapshot s;

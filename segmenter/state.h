@@ -1,8 +1,11 @@
 // A room's state components and their versions (DESIGN §1, §5).
 //
-// Each Set makes a new partial version of one component (1, 2, 3, ...) and
-// bumps the room's total version by one. Both become immutable objects: the
-// component at its partial version, and the snapshot at a total version.
+// Each Set makes a new partial version of one component and bumps the room's
+// total version by one; both count up from `version_base` + 1. They name
+// immutable objects (the component at its partial version, the snapshot at a
+// total version) whose URLs carry no epoch, so a re-created room must not
+// reuse an earlier epoch's numbers: the publisher passes a base that grows
+// with time (its epoch), while tests may use 0 (versions 1, 2, 3, ...).
 // The history is kept so a snapshot can be made at any past total version;
 // Compact() drops what no snapshot from a given version on needs.
 //
@@ -27,8 +30,8 @@ inline constexpr size_t kMaxComponents = 256;
 
 class RoomState {
  public:
-  RoomState(std::string room, uint64_t epoch)
-      : room_(std::move(room)), epoch_(epoch) {}
+  RoomState(std::string room, uint64_t epoch, uint64_t version_base = 0)
+      : room_(std::move(room)), epoch_(epoch), base_(version_base) {}
 
   // Sets a component. kInvalidArgument for a bad name; kResourceExhausted
   // past kMaxComponents components.
@@ -36,6 +39,7 @@ class RoomState {
                                          google::protobuf::Value value,
                                          int64_t ts_ms, std::string set_by);
 
+  // 0 until the first Set.
   uint64_t total_version() const { return total_version_; }
   // Every component's current partial version, sorted by name.
   std::vector<v1::ComponentVersion> Versions() const;
@@ -53,6 +57,7 @@ class RoomState {
  private:
   std::string room_;
   uint64_t epoch_;
+  uint64_t base_;
   uint64_t total_version_ = 0;
   uint64_t floor_ = 0;  // snapshots below this version were compacted away
   // Each component's history, ascending version.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "roomcast/v1/manifest.pb.h"
 #include "segmenter/bucketer.h"
 #include "tests/publisher/e2e_fixture.h"
 
@@ -144,7 +145,11 @@ TEST_F(PublisherE2eAuthTest, RefusedTokensGetTheirStatusAndStoreNothing) {
     }
   }
   EXPECT_EQ(kept, 1);
-  EXPECT_EQ(Get(origin_->url() + segmenter::StatePath(room, "title", 1)).status, 404);
+  // No state was set by any refused request: the manifest lists none.
+  v1::Manifest manifest;
+  ASSERT_TRUE(manifest.ParseFromString(Get(origin_->url() + segmenter::ManifestPath(room)).body));
+  EXPECT_EQ(manifest.state_version(), 0u);
+  EXPECT_EQ(manifest.components_size(), 0);
   EXPECT_EQ(ImmutableConflicts(), 0);
 }
 

@@ -192,17 +192,22 @@ TEST(PublicationTest, StateObjectsAndSnapshotPrecedeTheManifest) {
   v.set_string_value("Friday");
   ASSERT_TRUE(h.Set("lobby", "title", v).ok());
   ASSERT_TRUE(h.TickAt(kT0 + 50).ok());
-  const std::string state = segmenter::StatePath("lobby", "title", 1);
-  const std::string snap = segmenter::SnapshotPath("lobby", 1);
+  auto m = h.origin.GetProto<v1::Manifest>(ManifestPath("lobby"));
+  ASSERT_EQ(m.components_size(), 1);
+  EXPECT_EQ(m.components(0).name(), "title");
+  // Versions continue from the room's epoch, so a re-created room never
+  // reuses an old epoch's state URLs.
+  EXPECT_EQ(m.state_version(), m.epoch() + 1);
+  EXPECT_EQ(m.components(0).version(), m.epoch() + 1);
+  const std::string state =
+      segmenter::StatePath("lobby", "title", static_cast<int64_t>(m.components(0).version()));
+  const std::string snap =
+      segmenter::SnapshotPath("lobby", static_cast<int64_t>(m.state_version()));
   ASSERT_TRUE(h.origin.Has(state));
   ASSERT_TRUE(h.origin.Has(snap));
   auto c = h.origin.GetProto<v1::StateComponent>(state);
   EXPECT_EQ(c.value().string_value(), "Friday");
   EXPECT_EQ(c.set_by(), "anchor");
-  auto m = h.origin.GetProto<v1::Manifest>(ManifestPath("lobby"));
-  EXPECT_EQ(m.state_version(), 1u);
-  ASSERT_EQ(m.components_size(), 1);
-  EXPECT_EQ(m.components(0).name(), "title");
   EXPECT_LT(h.origin.IndexOf(state), h.origin.IndexOf(snap));
   EXPECT_LT(h.origin.IndexOf(snap), h.origin.LastIndexOf(ManifestPath("lobby")));
 }
@@ -288,18 +293,28 @@ TEST(PublicationTest, PresenceBecomesTheOnlineComponent) {
   ASSERT_TRUE(h.TickAt(kT0 + 100).ok());   // count submitted to the log
   // The set becomes durable on the log's writer thread; a later tick
   // publishes it. Bounded: at most 200 ticks of 10 ms.
-  const std::string online = segmenter::StatePath("lobby", "online", 1);
-  for (int i = 0; i < 200 && !h.origin.Has(online); ++i) {
+  auto online_version = [&]() -> uint64_t {
+    if (!h.origin.Has(ManifestPath("lobby"))) return 0;
+    const v1::Manifest m = h.origin.GetProto<v1::Manifest>(ManifestPath("lobby"));
+    for (const auto& cv : m.components()) {
+      if (cv.name() == "online") return cv.version();
+    }
+    return 0;
+  };
+  for (int i = 0; i < 200 && online_version() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(h.TickAt(kT0 + 200).ok());
   }
+  const uint64_t v = online_version();
+  ASSERT_NE(v, 0u);
   auto c = h.origin.GetProto<v1::StateComponent>(
-      segmenter::StatePath("lobby", "online", 1));
+      segmenter::StatePath("lobby", "online", static_cast<int64_t>(v)));
   EXPECT_EQ(c.value().number_value(), 3);
   // Unchanged: nothing new within or after the period.
   ASSERT_TRUE(h.TickAt(kT0 + 5200).ok());
   ASSERT_TRUE(h.TickAt(kT0 + 5300).ok());
-  EXPECT_FALSE(h.origin.Has(segmenter::StatePath("lobby", "online", 2)));
+  EXPECT_EQ(online_version(), v);
+  EXPECT_FALSE(h.origin.Has(segmenter::StatePath("lobby", "online", static_cast<int64_t>(v + 1))));
 }
 
 TEST(PublicationTest, FlushPublishesEndedBucketsAndStopsAtItsBudget) {

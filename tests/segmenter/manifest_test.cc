@@ -80,6 +80,20 @@ TEST(ManifestTest, CarriesEverythingAClientNeedsToJoin) {
   EXPECT_EQ(mb.Build(0, 0).status(), v1::ROOM_STATUS_ENDED);
 }
 
+TEST(ManifestTest, ListsABucketWithOnlyAPeerHint) {
+  ManifestBuilder mb(Identity());
+  v1::ActionSegment hinted = EmptySegment("lobby", 4, 1000, 150);
+  hinted.mutable_peer_hint()->set_num_bits(64);
+  const uint64_t v0 = mb.version();
+  mb.AddSegment(hinted, "dh");
+  EXPECT_EQ(mb.version(), v0 + 1);
+  v1::Manifest m = mb.Build(151'000, 151'000);
+  ASSERT_EQ(m.recent_segments_size(), 1);
+  EXPECT_EQ(m.recent_segments(0).index(), 150);
+  EXPECT_EQ(m.recent_segments(0).count(), 0u);
+  EXPECT_EQ(m.last_seq(), 0u);
+}
+
 TEST(ManifestTest, ListsOnlyTheMostRecentSegments) {
   ManifestBuilder mb(Identity());
   uint64_t seq = 1;

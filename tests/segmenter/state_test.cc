@@ -82,6 +82,24 @@ TEST(RoomStateTest, CompactKeepsWhatLaterSnapshotsNeed) {
   EXPECT_TRUE(st.Get("pinned", 1).ok());  // still in force
 }
 
+TEST(RoomStateTest, VersionsContinueFromTheBase) {
+  // A re-created room (new epoch) must not reuse the old epoch's version
+  // numbers: their URLs hold immutable objects.
+  RoomState old_epoch("lobby", 1, /*version_base=*/1000);
+  RoomState new_epoch("lobby", 2, /*version_base=*/2000);
+  EXPECT_EQ(new_epoch.total_version(), 0u);  // nothing set yet
+  auto a = old_epoch.Set("title", Str("old"), 1, "a");
+  auto b = new_epoch.Set("title", Str("new"), 2, "a");
+  auto c = new_epoch.Set("title", Str("newer"), 3, "a");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->version(), 1001u);
+  EXPECT_EQ(b->version(), 2001u);
+  EXPECT_EQ(c->version(), 2002u);
+  EXPECT_EQ(c->total_version(), 2002u);
+  EXPECT_FALSE(new_epoch.Snapshot(2000).ok());
+  EXPECT_TRUE(new_epoch.Snapshot(2001).ok());
+}
+
 TEST(RoomStateTest, RejectsBadNamesAndTooManyComponents) {
   RoomState st("lobby", 1);
   EXPECT_TRUE(absl::IsInvalidArgument(st.Set("a/b", Str(""), 1, "a").status()));
