@@ -13,7 +13,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real caches and references for tests and benchmarks
   nginx varnish libnginx-mod-nchan wrk curl
+  # the browser test: Debian's Chromium driven by playwright-core (npm)
+  chromium
 )
+# Node.js and npm may come from elsewhere (the image's own build); only when
+# missing, take Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -32,16 +32,36 @@ class Room {
     this.room = room;
     this.base = `/v1/rooms/${encodeURIComponent(room)}`;
     this.gen = ++generation;
-    this.offsetMs = 0;       // server clock - local clock
+    // Server clock - local clock, kept inside bounds the answers prove:
+    // Date (+ Age) says the server's time to the second, and any bucket
+    // served closed had ended by the time it was answered.
+    this.offsetLo = -Infinity;
+    this.offsetHi = Infinity;
     this.components = {};    // name -> partial version shown
     this.lastSeq = 0;
     this.epoch = null;
   }
   live() { return this.gen === generation; }
+  get offsetMs() {
+    // Assume the clocks agree unless the answers prove otherwise.
+    if (this.offsetLo > this.offsetHi) return this.offsetLo;
+    return Math.min(Math.max(0, this.offsetLo), this.offsetHi);
+  }
   serverNow() { return Date.now() + this.offsetMs; }
+  observeDate(headers) {
+    const date = Date.parse(headers.get("Date") || "");
+    if (Number.isNaN(date)) return;
+    const server = date + Number(headers.get("Age") || 0) * 1000;
+    this.offsetLo = Math.max(this.offsetLo, server - Date.now());
+    this.offsetHi = Math.min(this.offsetHi, server + 1000 - Date.now());
+  }
+  observeClosed(k) {
+    this.offsetLo = Math.max(this.offsetLo, (k + 1) * this.bucketMs - Date.now());
+  }
 
   async getJson(path) {
     const r = await fetch(this.base + path);
+    this.observeDate(r.headers);
     if (!r.ok) return { status: r.status, headers: r.headers, body: null };
     return { status: r.status, headers: r.headers, body: await r.json() };
   }
@@ -57,8 +77,6 @@ class Room {
     }
     if (!this.live()) return;
     const man = m.body;
-    const age = Number(m.headers.get("Age") || 0) * 1000;
-    this.offsetMs = Number(man.server_time_ms) + age - Date.now();
     this.bucketMs = man.config.bucket_ms;
     this.epoch = man.epoch;
     $("messages").replaceChildren();
@@ -150,6 +168,7 @@ class Room {
       if (!this.live()) return;
       if (r.status === 200) {
         errors = 0;
+        this.observeClosed(k);
         this.showSegment(r.body);
         k++;
         continue;
@@ -186,8 +205,10 @@ class Room {
       $("more").hidden = true;
     }
     if (messages.length) {
-      const newest = Number(messages[messages.length - 1].ts_ms);
-      $("latency").textContent = `${Math.max(0, Math.round(this.serverNow() - newest))} ms`;
+      // Mean over the bucket: accepted by the publisher -> shown here.
+      const now = this.serverNow();
+      const mean = messages.reduce((sum, m) => sum + (now - Number(m.ts_ms)), 0) / messages.length;
+      $("latency").textContent = `${Math.max(0, Math.round(mean))} ms`;
     }
   }
 
