@@ -291,7 +291,9 @@ void Follower::Rejoin(std::optional<uint64_t> new_epoch) {
 void Follower::PlanFromManifest(const v1::Manifest& m) {
   std::vector<const v1::SegmentRef*> later;
   for (const v1::SegmentRef& r : m.recent_segments()) {
-    if (r.index() >= cursor_ && r.last_seq() > 0) later.push_back(&r);
+    // A bucket without actions is listed for its peer hint: read it only if
+    // this follower takes peer messages.
+    if (r.index() >= cursor_ && (r.last_seq() > 0 || peer_enabled_)) later.push_back(&r);
   }
   std::sort(later.begin(), later.end(),
             [](auto* a, auto* b) { return a->index() < b->index(); });
@@ -303,6 +305,7 @@ void Follower::PlanFromManifest(const v1::Manifest& m) {
   uint64_t want = seq_.next() ? *seq_.next() : join_last_seq_ + 1;
   bool chained = true;
   for (const v1::SegmentRef* r : later) {
+    if (r->last_seq() == 0) continue;  // a peer hint only: no seqs to chain
     chained = chained && r->first_seq() == want;
     want = r->last_seq() + 1;
   }
