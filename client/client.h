@@ -65,7 +65,8 @@ struct FollowOptions {
   std::string room;
   FollowMode mode = FollowMode::kAuto;
   // Peer delivery: the viewer's id and token (JWT). The hint key is fetched
-  // once from the publisher with the token unless given here.
+  // from the publisher with the token, once per epoch, unless given here (a
+  // key belongs to one epoch of the room).
   std::string user;
   std::string token;
   std::optional<segmenter::HintKey> hint_key;

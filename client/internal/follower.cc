@@ -282,6 +282,10 @@ void Follower::Rejoin(std::optional<uint64_t> new_epoch) {
   snapshot_inflight_ = false;
   peer_queue_.clear();
   peer_busy_ = false;
+  // A hint key belongs to one epoch (the publisher derives it from the
+  // room's secret of that epoch): one fetched for the old epoch would miss
+  // every peer message of the new one. Join fetches the new epoch's.
+  hint_key_ = opts_.hint_key;
   unchecked_hints_.clear();
   last_peer_seq_ = 0;
   ended_seen_ = false;
