@@ -1,8 +1,8 @@
 // roomcast verify: checks a time range of a room the way a careful client
 // depends on it (DESIGN §7): every bucket answers, its bytes match its ETag
-// (and the manifest's digest), seqs are continuous across segments, no seq is
-// in two segments, each segment is consistent in itself, and rollups hold
-// exactly their buckets' actions. Exit 1 with a report on any fault.
+// in both encodings (and the manifest's digest), seqs are continuous across
+// segments, no seq is in two segments, each segment is consistent in itself,
+// and rollups hold exactly their buckets' actions. Exit 1 with a report on any fault.
 #include <iostream>
 #include <map>
 #include <set>
@@ -23,6 +23,7 @@ constexpr char kProgram[] = "roomcast verify";
 
 struct Checker {
   const v1::Manifest& manifest;
+  std::string base;
   std::vector<std::string> faults;
   // seq -> the bucket it was seen in (actions kept; dropped ones by range)
   std::map<uint64_t, int64_t> seen;
@@ -41,6 +42,7 @@ struct Checker {
     if (f.raw.EtagDigest() != digest) {
       Fault(f.path, absl::StrCat("ETag ", f.raw.etag, " but the bytes hash to ", digest));
     }
+    Identity(f);
     if (s.room() != manifest.room() || s.bucket_ms() != d || s.index() != k) {
       Fault(f.path, "the segment names another room or bucket");
     }
@@ -77,6 +79,26 @@ struct Checker {
       ++actions;
     }
     prev = {k, std::max(s.last_seq(), prev ? prev->second : 0)};
+  }
+
+  // The fetch took gzip; a client that does not is served the stored body
+  // itself, which must be the same bytes under its own ETag (storage that
+  // corrupted one copy serves each client other bytes).
+  void Identity(const FetchedSegment& f) {
+    if (f.raw.content_encoding.empty()) return;  // these were the identity bytes
+    auto id = client::FetchOnce(base + f.path, {"Accept-Encoding: identity"});
+    if (!id.ok()) return Fault(f.path, absl::StrCat("identity copy: ", id.status().message()));
+    if (id->status != 200 || !id->content_encoding.empty()) {
+      return Fault(f.path, absl::StrCat("identity copy: HTTP ", id->status, " ",
+                                        id->content_encoding));
+    }
+    const std::string digest = segmenter::Sha256Hex(id->body);
+    if (id->EtagDigest() != digest) {
+      Fault(f.path, absl::StrCat("identity copy: ETag ", id->etag, " but the bytes hash to ",
+                                 digest));
+    } else if (id->body != f.raw.body) {
+      Fault(f.path, "the identity and gzip copies differ");
+    }
   }
 
   // A segment consistent in itself: seqs ascending inside its range, kept +
@@ -116,6 +138,7 @@ struct Checker {
     Internal(f, r, ri);
     const std::string digest = segmenter::Sha256Hex(f.raw.body);
     if (f.raw.EtagDigest() != digest) Fault(f.path, "ETag does not match the bytes");
+    Identity(f);
     std::set<uint64_t> want, got;
     for (const auto& [q, k] : seen) {
       if (k * d >= ri * r && k * d < (ri + 1) * r) want.insert(q);
@@ -157,7 +180,7 @@ int Verify(int argc, char** argv) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(std::max<int64_t>(0, *to - now)) +
                         std::chrono::seconds(30);
-  Checker check{.manifest = *m};
+  Checker check{.manifest = *m, .base = base};
   const std::vector<Span> buckets = Cover(*m, *from, *to, /*use_rollups=*/false);
   for (const Span& s : buckets) {
     auto got = FetchSpan(base, room, s, deadline);
