@@ -82,7 +82,8 @@ absl::StatusOr<Fetched> FetchClosed(const std::string& url,
     } else if (f->status == 404) {
       last = absl::DeadlineExceededError(absl::StrCat(url, ": still not there"));
       wait = Jitter(100, 250);  // not yet: a short pause, never a tight loop
-    } else if (f->status >= 500 || f->status == 429) {
+    } else if (f->status == 502 || f->status == 503 || f->status == 504 ||
+               f->status == 429) {  // passing trouble; a 500 is an answer
       last = absl::UnavailableError(absl::StrCat(url, ": HTTP ", f->status));
       wait = Jitter(100, std::min<int64_t>(5000, 200LL << std::min(attempts++, 10)));
     } else {

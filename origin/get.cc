@@ -2,6 +2,8 @@
 // and holding requests for objects about to exist.
 #include <boost/asio/this_coro.hpp>
 
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
@@ -70,6 +72,18 @@ http::Response Origin::NotFound(const http::Request& req,
   return res;
 }
 
+http::Response Origin::StoreFailure(const http::Request& req,
+                                    const absl::Status& status) {
+  if (absl::IsDataLoss(status)) {
+    // Never served under its ETag, and loud: the store's disk lied.
+    corrupt_.Add();
+    std::cerr << "roomcast-origin: " << status.message() << std::endl;
+    return http::Error(req, bh::status::internal_server_error, "corrupt",
+                       status.message());
+  }
+  return http::Error(req, bh::status::service_unavailable, "store", status.message());
+}
+
 http::Response Origin::Serve(const http::Request& req, const ObjectRef& ref,
                              const StoredObject& obj, const char* cache_control) {
   const bool gzip = AcceptsGzip(req);
@@ -127,10 +141,7 @@ boost::asio::awaitable<http::Response> Origin::Get(http::Request& req,
       ObjectRef key_ref = ref;
       key_ref.format = Format::kProto;
       auto obj = store_->GetImmutable(segmenter::StorageKey(key_ref));
-      if (!obj.ok()) {
-        co_return http::Error(req, bh::status::service_unavailable, "store",
-                              obj.status().message());
-      }
+      if (!obj.ok()) co_return StoreFailure(req, obj.status());
       if (*obj == nullptr) {
         co_return NotFound(req, kNotYet, "no such version (yet)");
       }
@@ -221,10 +232,7 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(http::Request& req,
     // read after it sees the object if there is one.
     const int64_t watermark = WatermarkOf(meta->publisher());
     auto obj = store_->GetImmutable(key);
-    if (!obj.ok()) {
-      return http::Error(req, bh::status::service_unavailable, "store",
-                         obj.status().message());
-    }
+    if (!obj.ok()) return StoreFailure(req, obj.status());
     if (*obj != nullptr) return Serve(req, ref, **obj, found_cache);
     if (end > watermark) return std::nullopt;
     if (end < now - static_cast<int64_t>(meta->retention_s()) * 1000) {

@@ -88,7 +88,10 @@ Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
           "roomcast_origin_immutable_conflicts_total",
           "PUTs refused because they would change an immutable object")),
       objects_stored_(metrics_.AddCounter("roomcast_origin_objects_stored_total",
-                                          "Objects created by PUT")) {}
+                                          "Objects created by PUT")),
+      corrupt_(metrics_.AddCounter(
+          "roomcast_origin_corrupt_objects_total",
+          "Stored objects whose bytes no longer match their digest")) {}
 
 absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
   ROOMCAST_ASSIGN_OR_RETURN(auto store, Store::Open(options.data_dir, options.sync));

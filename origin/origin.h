@@ -93,6 +93,8 @@ class Origin {
                        const StoredObject& obj, const char* cache_control);
   http::Response NotFound(const http::Request& req, const char* cache_control,
                           absl::string_view detail);
+  // 500 for bytes that fail their digest (counted, logged), else 503.
+  http::Response StoreFailure(const http::Request& req, const absl::Status& status);
   http::Response Finish(const http::Request& req, http::Response res,
                         std::optional<segmenter::ObjectClass> cls);
   // roomcast_origin_requests_total{class, status}: registered on first use,
@@ -130,6 +132,7 @@ class Origin {
   http::Counter& bytes_out_;
   http::Counter& conflicts_;
   http::Counter& objects_stored_;
+  http::Counter& corrupt_;
 };
 
 int64_t NowMs();

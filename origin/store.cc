@@ -66,6 +66,24 @@ std::string Gzip(const std::string& in) {
   return rc == Z_STREAM_END ? out : "";
 }
 
+std::string Gunzip(const std::string& in) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return "";
+  std::string out;
+  char buf[16384];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof(buf);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - z.avail_out);
+  }
+  inflateEnd(&z);
+  return rc == Z_STREAM_END ? out : "";
+}
+
 Store::Store(std::unique_ptr<rocksdb::DB> db, bool sync)
     : db_(std::move(db)), sync_(sync) {}
 
@@ -125,6 +143,13 @@ absl::StatusOr<std::shared_ptr<const StoredObject>> Store::GetImmutable(
   auto obj = Get(key);
   if (!obj.ok()) return obj.status();
   if (!obj->has_value()) return nullptr;
+  // Checked once, on the read that fills the memory cache: bytes that do not
+  // match their digest must never be served under it as immutable.
+  if (segmenter::Sha256Hex((*obj)->body()) != (*obj)->digest() ||
+      (!(*obj)->gzip().empty() && Gunzip((*obj)->gzip()) != (*obj)->body())) {
+    return absl::DataLossError(
+        absl::StrCat("stored bytes of ", key, " do not match their digest"));
+  }
   auto shared = std::make_shared<const StoredObject>(**std::move(obj));
   const size_t size = CachedSize(key, *shared);
   absl::MutexLock lock(&cache_mu_);

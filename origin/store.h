@@ -46,7 +46,8 @@ class Store {
   absl::StatusOr<std::optional<StoredObject>> Get(const std::string& key) const;
   // Get for an object written with PutImmutable, answered from memory after
   // the first read; nullptr if absent (absence is not cached: the object may
-  // be written next). Never for a mutable object.
+  // be written next). Never for a mutable object. kDataLoss if the stored
+  // bytes (or their gzip copy) no longer match their digest.
   absl::StatusOr<std::shared_ptr<const StoredObject>> GetImmutable(
       const std::string& key) const;
 
@@ -97,8 +98,9 @@ class Store {
   mutable uint64_t cache_generation_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };
 
-// gzip of `in` at level 6 (zlib).
+// gzip of `in` at level 6 (zlib), and back ("" if `in` is not gzip).
 std::string Gzip(const std::string& in);
+std::string Gunzip(const std::string& in);
 
 }  // namespace roomcast::origin
 

@@ -1,6 +1,12 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
 # the tests and benchmarks (they substitute @ORIGIN_HOST@ and @ORIGIN_PORT@).
-# Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
+# Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m $(cat varnishd.params)
+#
+# varnishd.params (beside this file) matters for live rooms: every follower
+# of a bucket waits on one busy object, and when it arrives Varnish wakes
+# `rush_exponent` waiters per finished delivery (default 3), a cascade that
+# took up to 2 s to reach the last of 2,000 followers here. 32 (the maximum)
+# wakes them in two rounds; enough worker threads keep them from queueing.
 #
 # Varnish coalesces concurrent requests for one URL on its waiting list and
 # wakes every waiter as soon as the answer arrives. The origin makes every
