@@ -182,8 +182,16 @@ void Publisher::StartTicker() {
   if (ticker_running_.exchange(true)) return;
   ticker_ = std::thread([this] {
     std::string last_error;
-    while (!stop_ticker_.WaitForNotificationWithTimeout(
-        absl::Milliseconds(options_.tick_ms))) {
+    // Rounds run at wall-clock multiples of tick_ms, not tick_ms after the
+    // last one ended: bucket ends are multiples of D, so with D a multiple of
+    // tick_ms (100, 250 with 10 ms ticks, 1000...) a bucket closes in the
+    // round right at its end instead of up to a tick plus the round's own
+    // run time later.
+    auto until_next = [this] {
+      const int64_t now = clock_->NowMs();
+      return absl::Milliseconds(options_.tick_ms - now % options_.tick_ms);
+    };
+    while (!stop_ticker_.WaitForNotificationWithTimeout(until_next())) {
       absl::Status s = Tick();
       // Log a failing round once, not every 20 ms.
       std::string e = s.ok() ? "" : std::string(s.message());
