@@ -127,13 +127,16 @@ void Room::ApplyMessage(const v1::Message& m, const std::string& id) {
 
 void Room::Remember(const std::string& key, v1::PostResult reply,
                     int64_t ts_ms) {
-  while (!reply_expiry_.empty() &&
-         reply_expiry_.front().first + idempotency_window_ms_ < ts_ms) {
-    replies_.erase(reply_expiry_.front().second);
-    reply_expiry_.pop_front();
+  if (reply_expiry_ == nullptr) {
+    reply_expiry_ = std::make_unique<std::deque<std::pair<int64_t, std::string>>>();
+  }
+  auto& expiry = *reply_expiry_;
+  while (!expiry.empty() && expiry.front().first + idempotency_window_ms_ < ts_ms) {
+    replies_.erase(expiry.front().second);
+    expiry.pop_front();
   }
   if (replies_.emplace(key, std::move(reply)).second) {
-    reply_expiry_.emplace_back(ts_ms, key);
+    expiry.emplace_back(ts_ms, key);
   }
 }
 

@@ -22,6 +22,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -152,9 +153,12 @@ class Room {
   int64_t rollup_index_ = 0;
   std::vector<v1::ActionSegment> rollup_;  // non-empty buckets of the window
 
-  // client_msg_id -> reply, evicted in ts order after the window.
+  // client_msg_id -> reply, evicted in ts order after the window. The
+  // expiry queue exists only while it holds something: libstdc++'s
+  // std::deque allocates ~540 bytes even when empty, a quarter of an idle
+  // room's budget (DESIGN §9: 2 KB per room; bench/idle_rooms.sh).
   absl::flat_hash_map<std::string, v1::PostResult> replies_;
-  std::deque<std::pair<int64_t, std::string>> reply_expiry_;
+  std::unique_ptr<std::deque<std::pair<int64_t, std::string>>> reply_expiry_;
 };
 
 }  // namespace roomcast::publisher
