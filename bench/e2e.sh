@@ -146,8 +146,7 @@ for cache in $CACHES; do
         "$ROOT/origin/cdn/varnish.vcl" >"$dir/roomcast.vcl"
       # -F: foreground, so its PID is ours to stop; -j none: no jail setup.
       "${CDN[@]}" varnishd -F -j none -n "$dir/work" -a "127.0.0.1:$port" \
-        -f "$dir/roomcast.vcl" -s malloc,256m $(cat "$ROOT/origin/cdn/varnishd.params") \
-        >"$dir/stderr.log" 2>&1 &
+        -f "$dir/roomcast.vcl" -s malloc,256m >"$dir/stderr.log" 2>&1 &
       ;;
     *) die "unknown cache '$cache' (varnish, nginx)" ;;
   esac

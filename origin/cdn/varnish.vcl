@@ -1,12 +1,11 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
 # the tests and benchmarks (they substitute @ORIGIN_HOST@ and @ORIGIN_PORT@).
-# Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m $(cat varnishd.params)
+# Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
-# varnishd.params (beside this file) matters for live rooms: every follower
-# of a bucket waits on one busy object, and when it arrives Varnish wakes
-# `rush_exponent` waiters per finished delivery (default 3), a cascade that
-# took up to 2 s to reach the last of 2,000 followers here. 32 (the maximum)
-# wakes them in two rounds; enough worker threads keep them from queueing.
+# Keep varnishd's default rush_exponent (3) and thread pools: at 2,000
+# followers of one bucket, rush_exponent=32 with larger pools woke so many
+# threads at once that one core's run queue, not the origin, set the latency
+# (p50 1.8 s against 0.19 s with the defaults, bench/e2e.sh).
 #
 # Varnish coalesces concurrent requests for one URL on its waiting list and
 # wakes every waiter as soon as the answer arrives. The origin makes every

@@ -89,13 +89,13 @@ bool Cache::Start() {
     std::ofstream(dir_.path() + "/roomcast.vcl") << vcl;
     // -j none: no privilege separation, so the test needs no varnish user
     // setup; -F: foreground, so its PID is ours to stop.
-    std::vector<std::string> argv = {"varnishd", "-F", "-j", "none", "-n",
-                                     dir_.path() + "/work", "-a", listen, "-f",
-                                     dir_.path() + "/roomcast.vcl", "-s", "malloc,64m"};
-    // The reference parameters (rush_exponent, thread pools).
-    std::istringstream params(ReadFile(cdn_dir + "/varnishd.params"));
-    for (std::string word; params >> word;) argv.push_back(word);
-    proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, log);
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"varnishd", "-F", "-j", "none", "-n",
+                                 dir_.path() + "/work", "-a", listen, "-f",
+                                 dir_.path() + "/roomcast.vcl", "-s", "malloc,64m",
+                                 "-p", "thread_pool_min=50", "-p",
+                                 "thread_pool_max=1000"},
+        std::map<std::string, std::string>{}, log);
   }
   if (!WaitForPort(port, std::chrono::seconds(20))) {
     std::cerr << name() << " did not start:\n" << ReadFile(log)
