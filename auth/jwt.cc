@@ -169,4 +169,15 @@ bool AllowsRoom(const Claims& claims, absl::string_view room) {
   return claims.room == "*" || claims.room == room;
 }
 
+absl::StatusOr<std::string> VerifyViewer(absl::string_view token,
+                                         absl::string_view secret,
+                                         absl::string_view room, int64_t now_s) {
+  absl::StatusOr<Claims> claims = VerifyJwt(token, secret, now_s);
+  if (!claims.ok()) return claims.status();
+  if (!AllowsRoom(*claims, room)) {
+    return absl::PermissionDeniedError("the token is for another room");
+  }
+  return claims->sub;
+}
+
 }  // namespace roomcast::auth

@@ -47,6 +47,13 @@ std::string MintJwt(const Claims& claims, absl::string_view secret);
 // True if the claims allow acting in `room`.
 bool AllowsRoom(const Claims& claims, absl::string_view room);
 
+// The user a viewer's token speaks for in `room` (how the origin authorizes
+// peer reads): kUnauthenticated for a bad token, kPermissionDenied for
+// another room's.
+absl::StatusOr<std::string> VerifyViewer(absl::string_view token,
+                                         absl::string_view secret,
+                                         absl::string_view room, int64_t now_s);
+
 }  // namespace roomcast::auth
 
 #endif  // ROOMCAST_AUTH_JWT_H_

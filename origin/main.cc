@@ -64,15 +64,9 @@ int main(int argc, char** argv) {
       verify_viewer;
   if (auto jwt = roomcast::tools::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
       jwt.ok()) {
-    verify_viewer = [secret = *jwt](absl::string_view token,
-                                    absl::string_view room) -> absl::StatusOr<std::string> {
-      auto claims = roomcast::auth::VerifyJwt(token, secret,
-                                              absl::ToUnixSeconds(absl::Now()));
-      if (!claims.ok()) return claims.status();
-      if (!roomcast::auth::AllowsRoom(*claims, room)) {
-        return absl::PermissionDeniedError("the token is for another room");
-      }
-      return claims->sub;
+    verify_viewer = [secret = *jwt](absl::string_view token, absl::string_view room) {
+      return roomcast::auth::VerifyViewer(token, secret, room,
+                                          absl::ToUnixSeconds(absl::Now()));
     };
   } else if (!jwt_secret_file.empty()) {
     Fail(kProgram, jwt.status());

@@ -96,12 +96,8 @@ int DevMain(int argc, char** argv, int first) {
   auto origin = origin::Origin::Open(
       {.data_dir = data + "/origin",
        .write_secret = secrets->write,
-       .verify_viewer = [jwt = secrets->jwt](absl::string_view token, absl::string_view r)
-           -> absl::StatusOr<std::string> {
-         auto c = auth::VerifyJwt(token, jwt, absl::ToUnixSeconds(absl::Now()));
-         if (!c.ok()) return c.status();
-         if (!auth::AllowsRoom(*c, r)) return absl::PermissionDeniedError("another room");
-         return c->sub;
+       .verify_viewer = [jwt = secrets->jwt](absl::string_view token, absl::string_view room) {
+         return auth::VerifyViewer(token, jwt, room, absl::ToUnixSeconds(absl::Now()));
        }});
   if (!origin.ok()) Fail(kProgram, origin.status());
   http::Server origin_server({.listen = origin_listen, .max_body_bytes = 16 << 20},
