@@ -44,11 +44,12 @@ std::vector<ClosedBucket> Bucketer::Close(int64_t watermark_ms) {
   std::vector<ClosedBucket> closed;
   if (watermark_ms <= watermark_ms_) return closed;
   watermark_ms_ = watermark_ms;
-  while (!open_.empty() &&
-         BucketEnd(open_.front().index, bucket_ms_) <= watermark_ms) {
-    closed.push_back(std::move(open_.front()));
-    open_.pop_front();
+  size_t n = 0;
+  while (n < open_.size() && BucketEnd(open_[n].index, bucket_ms_) <= watermark_ms) {
+    closed.push_back(std::move(open_[n]));
+    ++n;
   }
+  open_.erase(open_.begin(), open_.begin() + static_cast<std::ptrdiff_t>(n));
   return closed;
 }
 

@@ -17,7 +17,7 @@ void ManifestBuilder::AddSegment(const v1::ActionSegment& segment,
   ref.set_last_seq(segment.last_seq());
   ref.set_count(static_cast<uint32_t>(segment.messages_size()));
   ref.set_digest(digest);
-  if (recent_.size() > kRecentSegments) recent_.pop_front();
+  if (recent_.size() > kRecentSegments) recent_.erase(recent_.begin());
   if (segment.last_seq() != 0) last_seq_ = segment.last_seq();
   ++version_;
 }
