@@ -31,8 +31,10 @@ class PublisherE2eCrashTest : public PublisherE2eTest {
 
 TEST_F(PublisherE2eCrashTest, KillNineAtRandomMomentsLosesNoAck) {
   const std::string room = "crash-room";
-  const int64_t first_k = segmenter::BucketIndex(WallMs(), kBucketMs);
   OpenRoom(room, kOpenBody);
+  // After the open: a bucket that ended before the room was opened is a
+  // lasting 404 ("before the room existed"), not an empty segment.
+  const int64_t first_k = segmenter::BucketIndex(WallMs(), kBucketMs);
   const uint32_t seed = std::random_device{}();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937 rng(seed);
@@ -77,8 +79,10 @@ TEST_F(PublisherE2eCrashTest, KillNineAtRandomMomentsLosesNoAck) {
 
 TEST_F(PublisherE2eCrashTest, OriginOutageUnderLoadLosesNothing) {
   const std::string room = "outage-room";
-  const int64_t first_k = segmenter::BucketIndex(WallMs(), kBucketMs);
   OpenRoom(room, kOpenBody);
+  // After the open: a bucket that ended before the room was opened is a
+  // lasting 404 ("before the room existed"), not an empty segment.
+  const int64_t first_k = segmenter::BucketIndex(WallMs(), kBucketMs);
   SharedUrl url(publisher_->url());
   Traffic traffic({.room = room, .token = Token("host", v1::ROLE_ANCHOR, room),
                    .threads = 2, .max_batch = 10, .seed = 7},
