@@ -69,23 +69,8 @@ max_count=0
 for n in $COUNTS $MANIFEST_COUNT; do ((n > max_count)) && max_count=$n; done
 [[ $(ulimit -n) -ge $((max_count + 1024)) ]] || die "ulimit -n $(ulimit -n) is too low for $max_count followers"
 
-TMP=$(mktemp -d /tmp/roomcast-e2e-bench.XXXXXX)
-# nginx's workers run as "nobody" when it starts as root: they must reach
-# their cache under here.
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$ROOT/bench/lib.sh"
+bench_scratch e2e
 
 export ROOMCAST_WRITE_SECRET="e2e-write-$$-$RANDOM$RANDOM"
 export ROOMCAST_JWT_SECRET="e2e-jwt-$$-$RANDOM$RANDOM"

@@ -60,20 +60,8 @@ done
 [[ $(nproc) -ge 2 ]] || die "needs 2 cores (servers on core $SERVER_CORE, wrk on core $CLIENT_CORE)"
 ulimit -n "$(ulimit -Hn)"
 
-TMP=$(mktemp -d /tmp/roomcast-idle-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$ROOT/bench/lib.sh"
+bench_scratch idle 100
 
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"

@@ -55,20 +55,8 @@ for t in wrk nginx taskset timeout openssl curl; do
 done
 [[ $(nproc) -ge 2 ]] || die "needs 2 cores (server on core $SERVER_CORE, client on core $CLIENT_CORE)"
 
-TMP=$(mktemp -d /tmp/roomcast-ingest-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$ROOT/bench/lib.sh"
+bench_scratch ingest
 
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"

@@ -54,21 +54,8 @@ max_count=0
 for n in $COUNTS; do ((n > max_count)) && max_count=$n; done
 [[ $(ulimit -n) -ge $((max_count + 1024)) ]] || die "ulimit -n $(ulimit -n) is too low for $max_count subscribers"
 
-TMP=$(mktemp -d /tmp/roomcast-nchan-bench.XXXXXX)
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$ROOT/bench/lib.sh"
+bench_scratch nchan
 
 # --- nginx + nchan -----------------------------------------------------------
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -47,20 +47,8 @@ done
 ulimit -n "$(ulimit -Hn)"
 [[ $(ulimit -n) -ge $((HELD + 1024)) ]] || die "ulimit -n $(ulimit -n) is too low for HELD=$HELD"
 
-TMP=$(mktemp -d /tmp/roomcast-origin-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$ROOT/bench/lib.sh"
+bench_scratch origin
 
 export ROOMCAST_WRITE_SECRET="bench-secret-$$-$RANDOM"
 
