@@ -1,8 +1,5 @@
-#include "auth/jwt.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "auth/jwt.h"
 
 #include <vector>
 
@@ -10,10 +7,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/crypto.h"
+#include "base/ids.h"
+#include "base/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "segmenter/naming.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::auth {
 namespace {
@@ -22,15 +20,6 @@ using google::protobuf::Struct;
 using google::protobuf::Value;
 
 constexpr size_t kMaxTokenBytes = 8192;
-
-std::string HmacSha256(absl::string_view key, absl::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-       &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
 
 absl::Status Bad(absl::string_view why) {
   return absl::UnauthenticatedError(absl::StrCat("bad token: ", why));
@@ -81,9 +70,7 @@ absl::Status CheckSignature(absl::string_view signed_part,
   if (!absl::WebSafeBase64Unescape(sig_part, &sig)) {
     return Bad("signature is not base64url");
   }
-  const std::string want = HmacSha256(secret, signed_part);
-  if (sig.size() != want.size() ||
-      CRYPTO_memcmp(sig.data(), want.data(), want.size()) != 0) {
+  if (!base::ConstantTimeEquals(sig, base::HmacSha256(secret, signed_part))) {
     return Bad("signature mismatch");
   }
   return absl::OkStatus();
@@ -92,13 +79,13 @@ absl::Status CheckSignature(absl::string_view signed_part,
 absl::StatusOr<Claims> ParseClaims(const Struct& p, int64_t now_s) {
   Claims c;
   ROOMCAST_ASSIGN_OR_RETURN(c.sub, StringClaim(p, "sub"));
-  if (!segmenter::IsValidId(c.sub)) return Bad("sub is not a valid user id");
+  if (!base::IsValidId(c.sub)) return Bad("sub is not a valid user id");
   ROOMCAST_ASSIGN_OR_RETURN(std::string role, StringClaim(p, "role"));
   absl::StatusOr<v1::Role> r = ParseRole(role);
   if (!r.ok()) return Bad("unknown role");
   c.role = *r;
   ROOMCAST_ASSIGN_OR_RETURN(c.room, StringClaim(p, "room"));
-  if (c.room != "*" && !segmenter::IsValidId(c.room)) {
+  if (c.room != "*" && !base::IsValidId(c.room)) {
     return Bad("room is neither a room id nor '*'");
   }
   const Value* exp = Field(p, "exp");
@@ -162,7 +149,7 @@ std::string MintJwt(const Claims& claims, absl::string_view secret) {
       absl::StrCat(absl::WebSafeBase64Escape(R"({"alg":"HS256","typ":"JWT"})"),
                    ".", absl::WebSafeBase64Escape(json));
   return absl::StrCat(signed_part, ".",
-                      absl::WebSafeBase64Escape(HmacSha256(secret, signed_part)));
+                      absl::WebSafeBase64Escape(base::HmacSha256(secret, signed_part)));
 }
 
 bool AllowsRoom(const Claims& claims, absl::string_view room) {

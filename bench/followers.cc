@@ -35,11 +35,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "base/flags.h"
 #include "bench/load/follower.h"
 #include "bench/load/http_url.h"
 #include "bench/load/poster.h"
 #include "segmenter/naming.h"
-#include "tools/flags.h"
 
 namespace roomcast::bench {
 namespace {
@@ -111,7 +111,7 @@ void WaitForManifest(asio::io_context& io, const HttpUrl& origin, const std::str
     if (found) return;
     std::this_thread::sleep_for(milliseconds(20));
   }
-  tools::Fail(kProgram, absl::DeadlineExceededError("the room's manifest never appeared"));
+  base::Fail(kProgram, absl::DeadlineExceededError("the room's manifest never appeared"));
 }
 
 // Polls `pred` every 10 ms until it holds or `timeout` passes.
@@ -202,7 +202,7 @@ int Run(const Options& o) {
                      done = true;
                    });
     while (!done) poster.io.run_one();
-    if (!opened.ok()) tools::Fail(kProgram, opened);
+    if (!opened.ok()) base::Fail(kProgram, opened);
     if (o.origin) WaitForManifest(poster.io, *o.origin, o.room);
   }
   PostOptions post = o.post;
@@ -291,12 +291,12 @@ int Run(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace roomcast::bench;
-  using roomcast::tools::Fail;
+  using roomcast::base::Fail;
   std::string base, publisher, origin, mode = "bucket";
   Options o;
   int64_t followers = 100, threads = 1, duration_ms = 20000, settle_ms = 500,
           drain_ms = 5000, retry_min_ms = 100, retry_max_ms = 200, rate = 20;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram, "--base URL --publisher URL --room ROOM [--followers N]",
       "N followers follow ROOM through --base (a cache or the origin) while a\n"
       "poster sends comments to --publisher at a fixed rate; prints delivery\n"
@@ -343,7 +343,7 @@ int main(int argc, char** argv) {
     if (!parsed.ok()) Fail(kProgram, parsed.status());
     o.origin = *parsed;
   }
-  auto secret = roomcast::tools::ReadSecret("ROOMCAST_JWT_SECRET", "");
+  auto secret = roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", "");
   if (!secret.ok()) Fail(kProgram, secret.status());
   o.followers = static_cast<size_t>(followers);
   o.threads = static_cast<size_t>(std::min(threads, followers));

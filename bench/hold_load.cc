@@ -35,9 +35,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/flags.h"
 #include "bench/load/http_url.h"
 #include "bench/load/latency_histogram.h"
-#include "tools/flags.h"
 
 namespace roomcast::bench {
 namespace {
@@ -238,13 +238,13 @@ asio::awaitable<int> HoldLoad::Run() {
 }  // namespace roomcast::bench
 
 int main(int argc, char** argv) {
-  using roomcast::tools::Fail;
+  using roomcast::base::Fail;
   using namespace roomcast::bench;
   std::string url;
   std::string release_body_file;
   int64_t connections = 5000, concurrency = 256, settle_ms = 500, max_wait_ms = 20000,
           release_timeout_ms = 10000;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram, "--url URL --connections N [--release-body FILE]",
       "Holds N requests for a URL the server holds, then PUTs the object and\n"
       "measures how long each held client takes to get it. The write secret\n"
@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
     ss << in.rdbuf();
     if (!in) Fail(kProgram, absl::NotFoundError("cannot read " + release_body_file));
     o.release_body = ss.str();
-    auto secret = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", "");
+    auto secret = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", "");
     if (!secret.ok()) Fail(kProgram, secret.status());
     o.secret = *secret;
   }

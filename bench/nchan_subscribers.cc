@@ -59,9 +59,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "base/flags.h"
 #include "bench/load/http_url.h"
 #include "bench/load/latency_histogram.h"
-#include "tools/flags.h"
 
 namespace roomcast::bench {
 namespace {
@@ -497,13 +497,13 @@ asio::awaitable<int> NchanLoad::Run() {
 }  // namespace roomcast::bench
 
 int main(int argc, char** argv) {
-  using roomcast::tools::Fail;
+  using roomcast::base::Fail;
   using namespace roomcast::bench;
   std::string base, mode = "longpoll";
   Options o;
   int64_t subscribers = 100, concurrency = 256, body_bytes = 120;
   int64_t duration_ms = 20000, settle_ms = 1000, drain_ms = 5000, max_wait_ms = 30000;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram, "--base URL --subscribers N [--mode longpoll|websocket]",
       "N subscribers follow an nchan channel (long-poll or WebSocket) while a\n"
       "publisher posts --rate messages/s; prints delivery latency and whether\n"

@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/flags.h"
 #include "bench/load/http_url.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
@@ -29,14 +30,13 @@
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 #include "segmenter/segment.h"
-#include "tools/flags.h"
 
 namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bh = boost::beast::http;
 using roomcast::bench::HttpUrl;
-using roomcast::tools::Fail;
+using roomcast::base::Fail;
 namespace seg = roomcast::segmenter;
 namespace v1 = roomcast::v1;
 
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   std::string hold_body;
   std::string room = "bench";
   int64_t bucket_ms = 1000;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram, "--origin URL --static-dir DIR --hold-body FILE",
       "Seeds a roomcast-origin with a room, a ~2 KB and a ~8 KB segment, and\n"
       "writes the same bytes under DIR at the same paths for a static server.");
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   flags.ParseOrExit(argc, argv);
   auto origin = roomcast::bench::ParseHttpUrl(origin_url);
   if (!origin.ok()) Fail(kProgram, origin.status());
-  auto secret = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", "");
+  auto secret = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", "");
   if (!secret.ok()) Fail(kProgram, secret.status());
 
   const int64_t now = absl::ToUnixMillis(absl::Now());

@@ -20,8 +20,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/util/json_util.h"
 #include "roomcast/v1/ingest.pb.h"
-#include "segmenter/codec.h"
 
 namespace roomcast::http {
 namespace asio = boost::asio;
@@ -315,9 +315,13 @@ Response Error(const Request& req, beast_http::status status,
   v1::ErrorReply reply;
   reply.set_error(std::string(error));
   reply.set_detail(std::string(detail));
-  auto json = segmenter::ToJson(reply);
-  Response res = Text(req, status, json.ok() ? *json + "\n" : "{}\n",
-                      "application/json");
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(reply, &json, options).ok()) {
+    json = "{}";
+  }
+  Response res = Text(req, status, json + "\n", "application/json");
   res.set(beast_http::field::cache_control, "no-store");
   return res;
 }

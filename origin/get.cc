@@ -5,10 +5,11 @@
 #include <iostream>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/crypto.h"
 #include "origin/origin.h"
 #include "roomcast/v1/segment.pb.h"
 #include "segmenter/bucketer.h"
@@ -253,7 +254,7 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(http::Request& req,
       empty.set_body(segmenter::SerializeDeterministic(
           segmenter::EmptySegment(ref.room, meta->epoch(), d, ref.number)));
     }
-    empty.set_digest(segmenter::Sha256Hex(empty.body()));
+    empty.set_digest(base::Sha256Hex(empty.body()));
     return Serve(req, ref, empty, found_cache);
   };
 

@@ -5,12 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "base/flags.h"
 #include "http/server.h"
 #include "origin/origin.h"
-#include "tools/flags.h"
 
 namespace {
-using roomcast::tools::Fail;
+using roomcast::base::Fail;
 
 constexpr char kProgram[] = "roomcast-origin";
 
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   int64_t sweep_s = 60;
   int64_t read_timeout_ms = 10000;
   bool no_sync = false;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram, "--listen HOST:PORT --data DIR [--max-hold-ms 3000]",
       "The HTTP origin CDNs pull from: stores the publisher's objects and serves\n"
       "them with cache headers, holding requests for buckets about to close.\n"
@@ -57,12 +57,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto secret = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
+  auto secret = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
   if (!secret.ok()) Fail(kProgram, secret.status());
 
   std::function<absl::StatusOr<std::string>(absl::string_view, absl::string_view)>
       verify_viewer;
-  if (auto jwt = roomcast::tools::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
+  if (auto jwt = roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
       jwt.ok()) {
     verify_viewer = [secret = *jwt](absl::string_view token, absl::string_view room) {
       return roomcast::auth::VerifyViewer(token, secret, room,

@@ -1,17 +1,16 @@
 #include "origin/origin.h"
 
-#include <openssl/crypto.h>
-
 #include <map>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/crypto.h"
+#include "base/status_macros.h"
 #include "origin/static_files.h"
 #include "segmenter/codec.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::origin {
 namespace bh = boost::beast::http;
@@ -51,7 +50,7 @@ std::optional<http::Response> ServeViewer(const http::Request& req,
     static const auto* etags = [] {
       auto* m = new std::map<std::string, std::string>;
       for (const StaticFile& g : ViewerFiles()) {
-        (*m)[g.name] = absl::StrCat("\"", segmenter::Sha256Hex(g.bytes), "\"");
+        (*m)[g.name] = absl::StrCat("\"", base::Sha256Hex(g.bytes), "\"");
       }
       return m;
     }();
@@ -127,10 +126,7 @@ bool Origin::Authorized(const http::Request& req) const {
   if (it == req.end() || options_.write_secret.empty()) return false;
   absl::string_view got(it->value().data(), it->value().size());
   if (!absl::ConsumePrefix(&got, "Bearer ")) return false;
-  const std::string& want = options_.write_secret;
-  // Constant time in the secret's content; the length is not secret.
-  return got.size() == want.size() &&
-         CRYPTO_memcmp(got.data(), want.data(), want.size()) == 0;
+  return base::ConstantTimeEquals(got, options_.write_secret);
 }
 
 http::Response Origin::Finish(const http::Request& req, http::Response res,

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/crypto.h"
 #include "segmenter/codec.h"
 
 namespace roomcast::origin {
@@ -145,7 +146,7 @@ absl::StatusOr<std::shared_ptr<const StoredObject>> Store::GetImmutable(
   if (!obj->has_value()) return nullptr;
   // Checked once, on the read that fills the memory cache: bytes that do not
   // match their digest must never be served under it as immutable.
-  if (segmenter::Sha256Hex((*obj)->body()) != (*obj)->digest() ||
+  if (base::Sha256Hex((*obj)->body()) != (*obj)->digest() ||
       (!(*obj)->gzip().empty() && Gunzip((*obj)->gzip()) != (*obj)->body())) {
     return absl::DataLossError(
         absl::StrCat("stored bytes of ", key, " do not match their digest"));
@@ -188,7 +189,7 @@ absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
                                       int64_t now_ms, int64_t retention_s,
                                       bool immutable) {
   StoredObject obj;
-  obj.set_digest(segmenter::Sha256Hex(body));
+  obj.set_digest(base::Sha256Hex(body));
   std::string gz = Gzip(body);
   if (!gz.empty() && gz.size() < body.size()) obj.set_gzip(std::move(gz));
   obj.set_body(std::move(body));

@@ -1,3 +1,4 @@
+
 #include "publisher/api.h"
 
 #include <memory>
@@ -160,7 +161,7 @@ absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) {
   if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
     return absl::UnauthenticatedError("needs Authorization: Bearer <token>");
   }
-  const Clock* clock = options_.clock != nullptr ? options_.clock : &system_clock_;
+  const base::Clock* clock = options_.clock != nullptr ? options_.clock : &system_clock_;
   const int64_t now_s = clock->NowMs() / 1000;
   {
     absl::MutexLock l(&verified_mu_);

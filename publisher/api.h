@@ -19,15 +19,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "base/clock.h"
 #include "http/server.h"
-#include "publisher/clock.h"
 #include "publisher/publisher.h"
 
 namespace roomcast::publisher {
 
 struct ApiOptions {
   std::string jwt_secret;
-  const Clock* clock = nullptr;  // token expiry; null: the system clock
+  const base::Clock* clock = nullptr;  // token expiry; null: the system clock
 };
 
 class IngestApi {
@@ -42,7 +42,7 @@ class IngestApi {
 
   Publisher* const publisher_;
   const ApiOptions options_;
-  SystemClock system_clock_;
+  base::SystemClock system_clock_;
   // Tokens that verified, by their exact text (signature included), so a
   // client's next request costs a lookup and an expiry check instead of an
   // HMAC and two JSON parses (most of a single-message POST's CPU, measured

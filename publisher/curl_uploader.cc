@@ -1,3 +1,4 @@
+
 #include "publisher/curl_uploader.h"
 
 #include <curl/curl.h>
@@ -8,8 +9,8 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -314,10 +315,10 @@ absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
                                  options_.write_secret));
   }
   Append(headers, "Expect:");  // no 100-continue round trip
-  std::unique_ptr<BackOffStrategy> backoff =
+  std::unique_ptr<base::BackOffStrategy> backoff =
       options_.backoff_factory
           ? options_.backoff_factory()
-          : std::make_unique<JitteredExponentialBackOff>(
+          : std::make_unique<base::JitteredExponentialBackOff>(
                 options_.backoff_base, options_.backoff_max);
   const Attempt a{"PUT", absl::StrCat(options_.base_url, path), &body,
                   headers.get(), {}};

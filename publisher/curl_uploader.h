@@ -31,7 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "publisher/backoff.h"
+#include "base/backoff.h"
 #include "publisher/uploader.h"
 
 namespace roomcast::publisher {
@@ -57,7 +57,7 @@ struct UploadOptions {
   std::chrono::milliseconds max_retry_after{30000};
   // Tests inject a strategy; null: JitteredExponentialBackOff from
   // backoff_base / backoff_max. Called once per Put.
-  std::function<std::unique_ptr<BackOffStrategy>()> backoff_factory;
+  std::function<std::unique_ptr<base::BackOffStrategy>()> backoff_factory;
   std::string user_agent = "roomcast-publisher/0.1";
 };
 

@@ -1,12 +1,13 @@
+
 #include "publisher/ingest.h"
 
 #include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::publisher {
 namespace {

@@ -3,16 +3,16 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/flags.h"
 #include "http/server.h"
 #include "publisher/api.h"
 #include "publisher/curl_uploader.h"
 #include "publisher/publisher.h"
 #include "segmenter/naming.h"
-#include "tools/flags.h"
 
 namespace {
 
-using roomcast::tools::Fail;
+using roomcast::base::Fail;
 constexpr char kProgram[] = "roomcast-publisher";
 
 }  // namespace
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   std::string jwt_secret_file, write_secret_file, hint_secret_file;
   int64_t threads = 0, flush_ms = 5000, tick_ms = 20, max_body_bytes = 1 << 20;
   bool no_sync = false;
-  roomcast::tools::FlagSet flags(
+  roomcast::base::FlagSet flags(
       kProgram,
       "--listen HOST:PORT --data DIR --origin URL [--id NAME]",
       "Ingest API for a live room's chat: authenticates senders (HS256 JWT),\n"
@@ -57,20 +57,20 @@ int main(int argc, char** argv) {
     std::cerr << kProgram << ": --tick-ms must be 1..1000, --flush-ms >= 0" << std::endl;
     return 2;
   }
-  auto jwt = roomcast::tools::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
+  auto jwt = roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", jwt_secret_file);
   if (!jwt.ok()) Fail(kProgram, jwt.status());
-  auto write = roomcast::tools::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
+  auto write = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", write_secret_file);
   if (!write.ok()) Fail(kProgram, write.status());
   std::string hint_master = roomcast::publisher::DeriveHintMaster(*jwt);
   if (std::getenv("ROOMCAST_HINT_SECRET") != nullptr || !hint_secret_file.empty()) {
-    auto h = roomcast::tools::ReadSecret("ROOMCAST_HINT_SECRET", hint_secret_file);
+    auto h = roomcast::base::ReadSecret("ROOMCAST_HINT_SECRET", hint_secret_file);
     if (!h.ok()) Fail(kProgram, h.status());
     hint_master = *h;
   }
 
   roomcast::publisher::CurlUploader uploader(
       {.base_url = origin_url, .write_secret = *write});
-  roomcast::publisher::SystemClock clock;
+  roomcast::base::SystemClock clock;
   roomcast::publisher::PublisherOptions options{
       .id = id, .data_dir = data, .hint_master_secret = hint_master,
       .tick_ms = tick_ms, .sync = !no_sync};

@@ -6,11 +6,11 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "publisher/publisher.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::publisher {
 namespace {

@@ -1,7 +1,5 @@
-#include "publisher/publisher.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "publisher/publisher.h"
 
 #include <chrono>
 #include <iostream>
@@ -11,10 +9,11 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
+#include "base/status_macros.h"
 #include "segmenter/messages.h"
 #include "segmenter/naming.h"
 #include "segmenter/peer_hint.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::publisher {
 namespace {
@@ -25,14 +24,8 @@ constexpr size_t kMaxLogQueue = 20000;
 
 std::string RoomSecret(absl::string_view master, absl::string_view room,
                        uint64_t epoch) {
-  const std::string label =
-      absl::StrCat("roomcast-room-secret-v1:", room, ":", epoch);
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), master.data(), static_cast<int>(master.size()),
-       reinterpret_cast<const unsigned char*>(label.data()), label.size(), out,
-       &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
+  return base::HmacSha256(
+      master, absl::StrCat("roomcast-room-secret-v1:", room, ":", epoch));
 }
 
 bool HasRole(const Claims& who, std::initializer_list<v1::Role> roles) {
@@ -69,17 +62,11 @@ int64_t RetryAfterSeconds(const absl::Status& s) {
 }
 
 std::string DeriveHintMaster(absl::string_view jwt_secret) {
-  const std::string label = "roomcast-hint-master-v1";
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), jwt_secret.data(), static_cast<int>(jwt_secret.size()),
-       reinterpret_cast<const unsigned char*>(label.data()), label.size(), out,
-       &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
+  return base::HmacSha256(jwt_secret, "roomcast-hint-master-v1");
 }
 
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
-    PublisherOptions options, const Clock* clock, Uploader* uploader) {
+    PublisherOptions options, const base::Clock* clock, Uploader* uploader) {
   if (!segmenter::IsValidId(options.id)) {
     return absl::InvalidArgumentError("publisher id must be [A-Za-z0-9_-]{1,64}");
   }
@@ -92,7 +79,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
   return p;
 }
 
-Publisher::Publisher(PublisherOptions options, const Clock* clock,
+Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
                      Uploader* uploader, std::unique_ptr<DurableLog> log)
     : options_(std::move(options)),
       clock_(clock),

@@ -32,7 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "auth/jwt.h"
-#include "publisher/clock.h"
+#include "base/clock.h"
 #include "publisher/durable_log.h"
 #include "publisher/ingest.h"
 #include "publisher/limiter.h"
@@ -95,7 +95,7 @@ class Publisher {
   // Replays the log in options.data_dir and prepares re-publication. The
   // clock and uploader must outlive the publisher.
   static absl::StatusOr<std::unique_ptr<Publisher>> Open(
-      PublisherOptions options, const Clock* clock, Uploader* uploader);
+      PublisherOptions options, const base::Clock* clock, Uploader* uploader);
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
@@ -144,7 +144,7 @@ class Publisher {
     log::RoomProgress progress;
     bool progress_dirty = false;
   };
-  Publisher(PublisherOptions options, const Clock* clock, Uploader* uploader,
+  Publisher(PublisherOptions options, const base::Clock* clock, Uploader* uploader,
             std::unique_ptr<DurableLog> log);
   absl::Status Recover();
   absl::Status ApplyRecord(const log::Record& r,
@@ -174,7 +174,7 @@ class Publisher {
   bool CrossesBoundary(int64_t from, int64_t to);
 
   const PublisherOptions options_;
-  const Clock* const clock_;
+  const base::Clock* const clock_;
   Uploader* const uploader_;
   std::unique_ptr<DurableLog> log_;
   PublisherMetrics metrics_;

@@ -5,11 +5,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "publisher/publisher.h"
 #include "segmenter/messages.h"
 #include "segmenter/naming.h"
 #include "segmenter/peer_hint.h"
-#include "segmenter/status_macros.h"
 
 namespace roomcast::publisher {
 namespace {

@@ -1,10 +1,10 @@
-#include "segmenter/codec.h"
 
-#include <openssl/evp.h>
+#include "segmenter/codec.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
@@ -30,16 +30,8 @@ std::string SerializeDeterministic(const google::protobuf::Message& m) {
 EncodedObject Encode(const google::protobuf::Message& m) {
   EncodedObject o;
   o.bytes = SerializeDeterministic(m);
-  o.digest = Sha256Hex(o.bytes);
+  o.digest = base::Sha256Hex(o.bytes);
   return o;
-}
-
-std::string Sha256Hex(absl::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 std::unique_ptr<google::protobuf::Message> NewMessageFor(ObjectClass cls) {

@@ -3,7 +3,7 @@
 //
 // Every immutable object must come out byte-identical when re-published after
 // a crash, so everything is serialized deterministically (map entries sorted).
-// The digest (hex SHA-256 of the .pb bytes) is the object's strong ETag.
+// The digest (base::Sha256Hex of the .pb bytes) is the object's strong ETag.
 //
 //   EncodedObject seg = Encode(segment);
 //   // seg.bytes goes to the origin; seg.digest is the ETag it will serve.
@@ -28,9 +28,6 @@ struct EncodedObject {
 // Deterministic protobuf serialization.
 std::string SerializeDeterministic(const google::protobuf::Message& m);
 EncodedObject Encode(const google::protobuf::Message& m);
-
-// Lowercase hex SHA-256 (OpenSSL).
-std::string Sha256Hex(absl::string_view bytes);
 
 // A new empty message of the protobuf type stored for an object class
 // (ActionSegment, StateComponent, ...); nullptr for classes with no body.

@@ -1,3 +1,4 @@
+
 #include "segmenter/naming.h"
 
 #include <vector>
@@ -130,16 +131,6 @@ absl::StatusOr<ObjectRef> ParseRoomParts(ObjectRef ref,
 std::string Pad(int64_t n, int width) { return absl::StrFormat("%0*d", width, n); }
 
 }  // namespace
-
-bool IsValidId(absl::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::string ObjectPath(const ObjectRef& r) {
   const absl::string_view ext = Ext(r.format);

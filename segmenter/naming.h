@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
+#include "base/ids.h"
 
 #include "absl/status/statusor.h"
 
@@ -52,8 +53,8 @@ inline constexpr int64_t kMaxBucketMs = 60000;
 // Rollups use the same template with D = R; R may be up to an hour.
 inline constexpr int64_t kMaxRollupMs = 3600000;
 
-// True for room, user, component and publisher ids: [A-Za-z0-9_-]{1,64}.
-bool IsValidId(absl::string_view id);
+// Ids (rooms, users, components, publishers) follow base/ids.h.
+using base::IsValidId;
 
 std::string ManifestPath(absl::string_view room, Format f = Format::kProto);
 std::string SegmentPath(absl::string_view room, int64_t bucket_ms, int64_t k,

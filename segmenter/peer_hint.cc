@@ -1,28 +1,18 @@
-#include "segmenter/peer_hint.h"
 
-#include <openssl/hmac.h>
+#include "segmenter/peer_hint.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
 
 namespace roomcast::segmenter {
 namespace {
 
 constexpr absl::string_view kKeyLabel = "roomcast-peer-hint-v1:";
 constexpr uint32_t kMinBits = 64;
-
-std::array<uint8_t, 32> Hmac(const void* key, size_t key_len,
-                             absl::string_view data) {
-  std::array<uint8_t, 32> out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key, static_cast<int>(key_len),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-       out.data(), &len);
-  return out;
-}
 
 uint64_t LoadBigEndian64(const uint8_t* p) {
   uint64_t v = 0;
@@ -36,7 +26,9 @@ std::pair<uint64_t, uint64_t> EntryHashes(const HintKey& key, int64_t index) {
   for (int i = 0; i < 8; ++i) {
     be[i] = static_cast<char>(static_cast<uint64_t>(index) >> (56 - 8 * i));
   }
-  auto mac = Hmac(key.data(), key.size(), absl::string_view(be, 8));
+  const base::Sha256Digest mac = base::HmacSha256Digest(
+      absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+      absl::string_view(be, 8));
   return {LoadBigEndian64(mac.data()),
           LoadBigEndian64(mac.data() + 8) | 1};  // odd, so probes differ
 }
@@ -44,7 +36,7 @@ std::pair<uint64_t, uint64_t> EntryHashes(const HintKey& key, int64_t index) {
 }  // namespace
 
 HintKey DeriveHintKey(absl::string_view room_secret, absl::string_view user) {
-  return Hmac(room_secret.data(), room_secret.size(), absl::StrCat(kKeyLabel, user));
+  return base::HmacSha256Digest(room_secret, absl::StrCat(kKeyLabel, user));
 }
 
 std::string HintKeyBytes(const HintKey& key) {

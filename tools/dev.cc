@@ -1,3 +1,4 @@
+
 #include "tools/dev.h"
 
 #include <signal.h>
@@ -12,17 +13,17 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "base/flags.h"
 #include "http/server.h"
 #include "origin/origin.h"
 #include "publisher/api.h"
 #include "publisher/curl_uploader.h"
 #include "publisher/publisher.h"
 #include "tools/demo_traffic.h"
-#include "tools/flags.h"
 
 namespace roomcast::tools {
 namespace {
@@ -67,7 +68,7 @@ int DevMain(int argc, char** argv, int first) {
   double rate = 6;
   std::string rate_text = "6";
   bool no_traffic = false;
-  FlagSet flags("roomcast dev", "[--data DIR]",
+  base::FlagSet flags("roomcast dev", "[--data DIR]",
                 "Runs an origin and a publisher in one process with embedded storage,\n"
                 "plus a demo room with synthetic traffic. Open the printed viewer URL.");
   flags.String("data", &data, "directory for both stores (created if missing)");
@@ -88,9 +89,9 @@ int DevMain(int argc, char** argv, int first) {
 
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
-  if (ec) Fail(kProgram, absl::UnavailableError(absl::StrCat("cannot create ", data, ": ", ec.message())));
+  if (ec) base::Fail(kProgram, absl::UnavailableError(absl::StrCat("cannot create ", data, ": ", ec.message())));
   auto secrets = LoadSecrets(data);
-  if (!secrets.ok()) Fail(kProgram, secrets.status());
+  if (!secrets.ok()) base::Fail(kProgram, secrets.status());
 
   // The origin.
   auto origin = origin::Origin::Open(
@@ -99,24 +100,24 @@ int DevMain(int argc, char** argv, int first) {
        .verify_viewer = [jwt = secrets->jwt](absl::string_view token, absl::string_view room) {
          return auth::VerifyViewer(token, jwt, room, absl::ToUnixSeconds(absl::Now()));
        }});
-  if (!origin.ok()) Fail(kProgram, origin.status());
+  if (!origin.ok()) base::Fail(kProgram, origin.status());
   http::Server origin_server({.listen = origin_listen, .max_body_bytes = 16 << 20},
                              [o = origin->get()](http::Request& r) { return o->Handle(r); });
-  if (auto st = origin_server.Start(); !st.ok()) Fail(kProgram, st);
+  if (auto st = origin_server.Start(); !st.ok()) base::Fail(kProgram, st);
 
   // The publisher, uploading to the origin over loopback HTTP like a real one.
   publisher::CurlUploader uploader({.base_url = origin_server.url(), .write_secret = secrets->write});
-  publisher::SystemClock clock;
+  base::SystemClock clock;
   auto pub = publisher::Publisher::Open(
       {.id = "dev", .data_dir = data + "/publisher",
        .hint_master_secret = publisher::DeriveHintMaster(secrets->jwt)},
       &clock, &uploader);
-  if (!pub.ok()) Fail(kProgram, pub.status());
+  if (!pub.ok()) base::Fail(kProgram, pub.status());
   (*pub)->StartTicker();
   publisher::IngestApi api(pub->get(), {.jwt_secret = secrets->jwt, .clock = &clock});
   http::Server publisher_server({.listen = publisher_listen},
                                 [&api](http::Request& r) { return api.Handle(r); });
-  if (auto st = publisher_server.Start(); !st.ok()) Fail(kProgram, st);
+  if (auto st = publisher_server.Start(); !st.ok()) base::Fail(kProgram, st);
 
   const std::string token = auth::MintJwt(
       {.sub = "you", .role = v1::ROLE_AUDIENCE, .room = room,

@@ -13,6 +13,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real caches and references for tests and benchmarks
   nginx varnish libnginx-mod-nchan wrk curl
+  # edge tokens and purges in the reference caches (DESIGN §11, §12)
+  libnginx-mod-http-js libnginx-mod-http-cache-purge varnish-modules varnish-vmod-digest
+  # cluster mode (DESIGN §13)
+  nats-server libnats-dev
+  # fuzzing: clang's libFuzzer and its sanitizer runtimes
+  clang libclang-rt-14-dev
   # the browser test: Debian's Chromium driven by playwright-core (npm)
   chromium
 )

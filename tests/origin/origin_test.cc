@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/jwt.h"
+#include "base/crypto.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
 #include "tests/origin/origin_fixture.h"
@@ -157,7 +158,7 @@ TEST_F(OriginTest, ClosedEmptyBucketIsSynthesizedAndImmutable) {
   EXPECT_EQ(got.index(), k);
   EXPECT_EQ(got.bucket_ms(), 1000u);
   EXPECT_EQ(got.messages_size(), 0);
-  EXPECT_EQ(r.header("etag"), "\"" + segmenter::Sha256Hex(r.body) + "\"");
+  EXPECT_EQ(r.header("etag"), "\"" + base::Sha256Hex(r.body) + "\"");
   // And a late upload for that bucket is refused: it may have been served.
   EXPECT_EQ(origin_->PutObject(SegmentPath("lobby", 1000, k),
                                Encode(MakeSegment("lobby", 1000, k, 1)).bytes).status, 409);

@@ -129,7 +129,7 @@ class Harness {
 
   TempDir dir_;
   PublisherOptions options_;
-  FakeClock clock{kT0};
+  base::FakeClock clock{kT0};
   FakeUploader origin;
   std::unique_ptr<Publisher> pub;
 };

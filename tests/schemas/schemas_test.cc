@@ -2,6 +2,7 @@
 // JSON mapping with proto field names, and unknown bytes are rejected.
 #include <gtest/gtest.h>
 
+#include "base/crypto.h"
 #include "google/protobuf/util/json_util.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
@@ -77,7 +78,7 @@ TEST(SchemasTest, DecodeRejectsGarbageForEveryClass) {
 
 TEST(SchemasTest, DigestIsSha256Hex) {
   // SHA-256("abc") from FIPS 180-2.
-  EXPECT_EQ(segmenter::Sha256Hex("abc"),
+  EXPECT_EQ(base::Sha256Hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "base/crypto.h"
 #include "segmenter/codec.h"
 #include "segmenter/manifest.h"
 #include "segmenter/peer_hint.h"
@@ -88,7 +89,7 @@ TEST(GoldenTest, ManifestBytes) {
 
 TEST(GoldenTest, EncodingIsByteIdenticalAcrossRuns) {
   EXPECT_EQ(Encode(GoldenSegment()).bytes, Encode(GoldenSegment()).bytes);
-  EXPECT_EQ(Encode(GoldenSegment()).digest, Sha256Hex(Encode(GoldenSegment()).bytes));
+  EXPECT_EQ(Encode(GoldenSegment()).digest, base::Sha256Hex(Encode(GoldenSegment()).bytes));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/flags.h"
 #include "client/fetch.h"
 #include "google/protobuf/util/json_util.h"
 #include "roomcast/v1/ingest.pb.h"
@@ -14,7 +15,6 @@
 #include "segmenter/naming.h"
 #include "tools/cli/common.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 namespace {
@@ -61,7 +61,7 @@ std::unique_ptr<google::protobuf::Message> Probe(const std::string& bytes) {
 int Inspect(int argc, char** argv) {
   std::string type;
   bool pretty = false;
-  tools::FlagSet flags(kProgram, "FILE|URL [--type TYPE] [--pretty]",
+  base::FlagSet flags(kProgram, "FILE|URL [--type TYPE] [--pretty]",
                        "Decodes any roomcast object (a .pb file or URL) to JSON. The type\n"
                        "comes from the path (/v1/rooms/...), else from --type, else from\n"
                        "the bytes.");

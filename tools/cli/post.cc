@@ -3,12 +3,12 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/flags.h"
 #include "client/fetch.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "segmenter/naming.h"
 #include "tools/cli/common.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 
@@ -16,7 +16,7 @@ int Post(int argc, char** argv) {
   constexpr char kProgram[] = "roomcast post";
   std::string publisher, token, token_file, room, text, type = "comment", gift, id;
   int64_t count = 0;
-  tools::FlagSet flags(kProgram, "--publisher URL --token T --room ROOM --text \"hi\"",
+  base::FlagSet flags(kProgram, "--publisher URL --token T --room ROOM --text \"hi\"",
                        "Posts one action as the token's user and prints the publisher's\n"
                        "reply. The token may also come from ROOMCAST_TOKEN or --token-file\n"
                        "(the command line shows in ps). Exit 1 if it is refused.");
@@ -40,7 +40,7 @@ int Post(int argc, char** argv) {
   if (type == "comment" && text.empty()) return UsageError(kProgram, "a comment needs --text");
   if (count < 0 || count > 1'000'000) return UsageError(kProgram, "--count is 0..1000000");
   if (token.empty()) {
-    auto t = tools::ReadSecret("ROOMCAST_TOKEN", token_file);
+    auto t = base::ReadSecret("ROOMCAST_TOKEN", token_file);
     if (!t.ok()) return UsageError(kProgram, "needs --token, ROOMCAST_TOKEN or --token-file");
     token = *t;
   }

@@ -8,12 +8,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/flags.h"
 #include "client/fetch.h"
 #include "client/sequencer.h"
 #include "tools/cli/common.h"
 #include "tools/cli/history.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 namespace {
@@ -33,7 +33,7 @@ void Progress(size_t done, size_t total, int64_t at_ms) {
 int Replay(int argc, char** argv) {
   std::string base, room, from_arg, to_arg, speed = "max", format = "text";
   bool no_rollups = false;
-  tools::FlagSet flags(kProgram,
+  base::FlagSet flags(kProgram,
                        "--base URL --room ROOM --from TIME --to TIME [--speed 1|2|max] "
                        "[--format text|jsonl]",
                        "Prints the room's actions stamped in [--from, --to), once each, in\n"

@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/flags.h"
 #include "client/client.h"
 #include "client/fetch.h"
 #include "tools/cli/common.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 namespace {
@@ -24,7 +24,7 @@ int Tail(int argc, char** argv) {
   std::string base, room, mode = "auto", user, token_file, publisher;
   bool json = false, verbose = false;
   int64_t duration_ms = 0, count = 0;
-  tools::FlagSet flags(kProgram, "--base URL --room ROOM [--json]",
+  base::FlagSet flags(kProgram, "--base URL --room ROOM [--json]",
                        "Follows a room live from now on (through a CDN or the origin) and\n"
                        "prints every action once, in order, plus state changes. Peer\n"
                        "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
@@ -51,7 +51,7 @@ int Tail(int argc, char** argv) {
   if (duration_ms < 0 || count < 0) return UsageError(kProgram, "--duration-ms and --count are >= 0");
   std::string token;
   if (!user.empty()) {
-    auto t = tools::ReadSecret("ROOMCAST_TOKEN", token_file);
+    auto t = base::ReadSecret("ROOMCAST_TOKEN", token_file);
     if (!t.ok()) return UsageError(kProgram, t.status().message());
     token = *t;
   }

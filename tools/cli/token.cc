@@ -4,10 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/jwt.h"
+#include "base/flags.h"
 #include "segmenter/naming.h"
 #include "tools/cli/common.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 
@@ -15,7 +15,7 @@ int Token(int argc, char** argv) {
   constexpr char kProgram[] = "roomcast token";
   std::string sub, role, room, secret_file;
   int64_t ttl = 3600;
-  tools::FlagSet flags(kProgram, "--sub U --role R --room ROOM [--ttl 3600]",
+  base::FlagSet flags(kProgram, "--sub U --role R --room ROOM [--ttl 3600]",
                        "Prints a signed token (HS256 JWT) for user U with role R\n"
                        "(audience, anchor, moderator, service) in ROOM (or * for any).\n"
                        "The secret comes from ROOMCAST_JWT_SECRET or --jwt-secret-file.");
@@ -34,7 +34,7 @@ int Token(int argc, char** argv) {
   auto r = auth::ParseRole(role);
   if (!r.ok()) return UsageError(kProgram, r.status().message());
   if (ttl <= 0) return UsageError(kProgram, "--ttl must be positive");
-  auto secret = tools::ReadSecret("ROOMCAST_JWT_SECRET", secret_file);
+  auto secret = base::ReadSecret("ROOMCAST_JWT_SECRET", secret_file);
   if (!secret.ok()) return Failure(kProgram, secret.status().message());
   std::cout << auth::MintJwt({.sub = sub, .role = *r, .room = room, .exp = NowMs() / 1000 + ttl},
                              *secret)

@@ -8,13 +8,14 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
+#include "base/flags.h"
 #include "client/fetch.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/codec.h"
 #include "tools/cli/common.h"
 #include "tools/cli/history.h"
 #include "tools/cli/verbs.h"
-#include "tools/flags.h"
 
 namespace roomcast::cli {
 namespace {
@@ -38,7 +39,7 @@ struct Checker {
   // Checks one bucket object on its own and against what came before.
   void Bucket(const FetchedSegment& f, int64_t d, int64_t k) {
     const v1::ActionSegment& s = f.segment;
-    const std::string digest = segmenter::Sha256Hex(f.raw.body);
+    const std::string digest = base::Sha256Hex(f.raw.body);
     if (f.raw.EtagDigest() != digest) {
       Fault(f.path, absl::StrCat("ETag ", f.raw.etag, " but the bytes hash to ", digest));
     }
@@ -92,7 +93,7 @@ struct Checker {
       return Fault(f.path, absl::StrCat("identity copy: HTTP ", id->status, " ",
                                         id->content_encoding));
     }
-    const std::string digest = segmenter::Sha256Hex(id->body);
+    const std::string digest = base::Sha256Hex(id->body);
     if (id->EtagDigest() != digest) {
       Fault(f.path, absl::StrCat("identity copy: ETag ", id->etag, " but the bytes hash to ",
                                  digest));
@@ -136,7 +137,7 @@ struct Checker {
   // A rollup holds exactly the actions its buckets hold.
   void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
     Internal(f, r, ri);
-    const std::string digest = segmenter::Sha256Hex(f.raw.body);
+    const std::string digest = base::Sha256Hex(f.raw.body);
     if (f.raw.EtagDigest() != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
     std::set<uint64_t> want, got;
@@ -155,7 +156,7 @@ struct Checker {
 
 int Verify(int argc, char** argv) {
   std::string base, room, from_arg, to_arg;
-  tools::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
+  base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
                        "Checks every bucket of [--from, --to): it answers, its bytes match\n"
                        "its ETag and the manifest, seqs continue across segments with no\n"
                        "gap and no seq in two segments, and rollups match their buckets.\n"

@@ -1,4 +1,5 @@
-#include "tools/flags.h"
+
+#include "base/flags.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -10,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
-namespace roomcast::tools {
+namespace roomcast::base {
 
 FlagSet::FlagSet(std::string program, std::string synopsis,
                  std::string description)
@@ -170,4 +171,4 @@ void Fail(absl::string_view program, const absl::Status& status) {
   std::exit(1);
 }
 
-}  // namespace roomcast::tools
+}  // namespace roomcast::base

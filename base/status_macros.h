@@ -5,8 +5,8 @@
 //
 //   ROOMCAST_RETURN_IF_ERROR(store.Put(key, value));
 //   ROOMCAST_ASSIGN_OR_RETURN(auto ref, ParsePath(path));
-#ifndef ROOMCAST_SEGMENTER_STATUS_MACROS_H_
-#define ROOMCAST_SEGMENTER_STATUS_MACROS_H_
+#ifndef ROOMCAST_BASE_STATUS_MACROS_H_
+#define ROOMCAST_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,4 +30,4 @@
   if (!tmp.ok()) return std::move(tmp).status();       \
   lhs = std::move(tmp).value()
 
-#endif  // ROOMCAST_SEGMENTER_STATUS_MACROS_H_
+#endif  // ROOMCAST_BASE_STATUS_MACROS_H_

@@ -1,4 +1,4 @@
-#include "publisher/backoff.h"
+#include "base/backoff.h"
 
 #include <chrono>
 #include <cstdint>
@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace roomcast::publisher {
+namespace roomcast::base {
 namespace {
 
 using std::chrono::milliseconds;
@@ -84,4 +84,4 @@ TEST(FixedBackOffTest, AlwaysWaitsTheSame) {
 }
 
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::base

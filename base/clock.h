@@ -1,14 +1,14 @@
 // Injected time (as Shaka Packager's utils/clock.h and RocksDB's
 // SystemClock): the publisher reads the clock only through this, so tests
 // can step it.
-#ifndef ROOMCAST_PUBLISHER_CLOCK_H_
-#define ROOMCAST_PUBLISHER_CLOCK_H_
+#ifndef ROOMCAST_BASE_CLOCK_H_
+#define ROOMCAST_BASE_CLOCK_H_
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
-namespace roomcast::publisher {
+namespace roomcast::base {
 
 class Clock {
  public:
@@ -38,6 +38,6 @@ class FakeClock : public Clock {
   std::atomic<int64_t> now_ms_;
 };
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::base
 
-#endif  // ROOMCAST_PUBLISHER_CLOCK_H_
+#endif  // ROOMCAST_BASE_CLOCK_H_

@@ -1,11 +1,12 @@
-#include "publisher/backoff.h"
+
+#include "base/backoff.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/random/random.h"
 
-namespace roomcast::publisher {
+namespace roomcast::base {
 
 JitteredExponentialBackOff::JitteredExponentialBackOff(
     std::chrono::milliseconds base, std::chrono::milliseconds cap,
@@ -31,4 +32,4 @@ std::chrono::milliseconds JitteredExponentialBackOff::NextBackOff() {
   return std::chrono::milliseconds(static_cast<int64_t>(r));
 }
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::base

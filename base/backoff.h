@@ -9,14 +9,14 @@
 //   while (!Try()) std::this_thread::sleep_for(b.NextBackOff());
 //
 // A strategy is not thread-safe; use one per retry loop.
-#ifndef ROOMCAST_PUBLISHER_BACKOFF_H_
-#define ROOMCAST_PUBLISHER_BACKOFF_H_
+#ifndef ROOMCAST_BASE_BACKOFF_H_
+#define ROOMCAST_BASE_BACKOFF_H_
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 
-namespace roomcast::publisher {
+namespace roomcast::base {
 
 class BackOffStrategy {
  public:
@@ -60,6 +60,6 @@ class FixedBackOff : public BackOffStrategy {
   std::chrono::milliseconds wait_;
 };
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::base
 
-#endif  // ROOMCAST_PUBLISHER_BACKOFF_H_
+#endif  // ROOMCAST_BASE_BACKOFF_H_

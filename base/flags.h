@@ -9,8 +9,8 @@
 //                 "HTTP origin that CDNs pull from.");
 //   flags.String("listen", &listen, "address to serve on; port 0 picks one");
 //   std::vector<std::string> args = flags.ParseOrExit(argc, argv);
-#ifndef ROOMCAST_TOOLS_FLAGS_H_
-#define ROOMCAST_TOOLS_FLAGS_H_
+#ifndef ROOMCAST_BASE_FLAGS_H_
+#define ROOMCAST_BASE_FLAGS_H_
 
 #include <cstdint>
 #include <functional>
@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace roomcast::tools {
+namespace roomcast::base {
 
 class FlagSet {
  public:
@@ -70,6 +70,6 @@ absl::StatusOr<std::string> ReadSecret(const char* env, const std::string& file)
 // Prints "PROGRAM: reason" to stderr and exits 1.
 [[noreturn]] void Fail(absl::string_view program, const absl::Status& status);
 
-}  // namespace roomcast::tools
+}  // namespace roomcast::base
 
-#endif  // ROOMCAST_TOOLS_FLAGS_H_
+#endif  // ROOMCAST_BASE_FLAGS_H_
