@@ -5,8 +5,12 @@
 //
 // Only HS256 is accepted; every other `alg`, `none` included, is refused, so
 // a token can never choose its own (weaker) verification. The signature is
-// checked with OpenSSL's HMAC and a constant-time compare before any claim
-// is trusted. `exp` is required.
+// checked (HMAC-SHA256, constant-time compare) before any part of the token
+// is decoded or parsed, so a forgery costs one MAC. base64url is strict and
+// canonical: a token has one spelling. `exp` is required, whole seconds, and
+// at most 30 days ahead; `nbf` and `iat`, when present, must be times too; a
+// `crit` header is refused (we understand no extensions). `room: "*"` is
+// for service and moderator tokens only.
 //
 //   absl::StatusOr<Claims> c = VerifyJwt(token, secret, NowSeconds());
 //   if (!c.ok()) return 401;                        // kUnauthenticated
@@ -30,6 +34,12 @@ struct Claims {
   std::string room;                        // a room id, or "*" for any
   int64_t exp = 0;                         // unix seconds
 };
+
+// The longest a token may still be valid for when it is verified.
+inline constexpr int64_t kMaxTokenLifetimeS = 30 * 86400;
+
+// True for the roles whose tokens may name every room ("*").
+bool MayNameEveryRoom(v1::Role role);
 
 // "audience", "anchor", "moderator", "service"; and back (kInvalidArgument
 // for anything else).

@@ -36,7 +36,7 @@ std::string Forge(absl::string_view header, absl::string_view payload,
 
 constexpr char kHs256[] = R"({"alg":"HS256","typ":"JWT"})";
 constexpr char kPayload[] =
-    R"({"sub":"u1","role":"anchor","room":"*","exp":1764290060})";
+    R"({"sub":"u1","role":"moderator","room":"*","exp":1764290060})";
 
 TEST(JwtTest, MintedTokenVerifiesWithItsClaims) {
   absl::StatusOr<Claims> c = VerifyJwt(MintJwt(Viewer(), kSecret), kSecret, kNow);
@@ -50,7 +50,7 @@ TEST(JwtTest, MintedTokenVerifiesWithItsClaims) {
 TEST(JwtTest, TokenFromAnotherLibraryVerifies) {
   absl::StatusOr<Claims> c = VerifyJwt(Forge(kHs256, kPayload), kSecret, kNow);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->role, v1::ROLE_ANCHOR);
+  EXPECT_EQ(c->role, v1::ROLE_MODERATOR);
   EXPECT_TRUE(AllowsRoom(*c, "any-room"));
 }
 
@@ -77,8 +77,9 @@ TEST(JwtTest, AlgNoneIsRefused) {
   std::string t = absl::StrCat(
       absl::WebSafeBase64Escape(R"({"alg":"none","typ":"JWT"})"), ".",
       absl::WebSafeBase64Escape(kPayload), ".");
-  EXPECT_THAT(VerifyJwt(t, kSecret, kNow).status().message(),
-              ::testing::HasSubstr("alg"));
+  // No signature at all: refused before the header is even read.
+  EXPECT_EQ(VerifyJwt(t, kSecret, kNow).status().code(),
+            absl::StatusCode::kUnauthenticated);
 }
 
 TEST(JwtTest, OtherAlgorithmsAreRefusedEvenWithAValidMac) {
@@ -121,6 +122,86 @@ TEST(JwtTest, MalformedTokensAreRefused) {
     EXPECT_EQ(VerifyJwt(t, kSecret, kNow).status().code(),
               absl::StatusCode::kUnauthenticated)
         << t;
+  }
+}
+
+// The signature's last character with one of its two unused low bits set:
+// the same 32 bytes to a lenient decoder.
+std::string NonCanonical(std::string token) {
+  constexpr absl::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  token.back() = kAlphabet[kAlphabet.find(token.back()) | 1];
+  return token;
+}
+
+TEST(JwtTest, OneTokenHasOneSpelling) {
+  const std::string t = MintJwt(Viewer(), kSecret);
+  ASSERT_TRUE(VerifyJwt(t, kSecret, kNow).ok());
+  for (const std::string& other :
+       {NonCanonical(t), t + "=", t + "==", absl::StrCat(t.substr(0, 10), " ", t.substr(10)),
+        absl::StrCat(t.substr(0, t.size() - 5), "=", t.substr(t.size() - 4)),
+        absl::StrCat(t.substr(0, 5), "+", t.substr(6))}) {
+    EXPECT_EQ(VerifyJwt(other, kSecret, kNow).status().code(),
+              absl::StatusCode::kUnauthenticated)
+        << other;
+  }
+}
+
+TEST(JwtTest, NothingIsParsedBeforeTheSignatureChecks) {
+  // A deep header that would cost the JSON parser dearly, unsigned: refused
+  // for its signature, not for its header.
+  const std::string header = std::string(2000, '[') + std::string(2000, ']');
+  const std::string t = absl::StrCat(absl::WebSafeBase64Escape(header), ".",
+                                     absl::WebSafeBase64Escape(kPayload), ".AAAA");
+  EXPECT_THAT(VerifyJwt(t, kSecret, kNow).status().message(),
+              ::testing::HasSubstr("signature"));
+  // Signed, it is still bounded by a scan before any parse.
+  EXPECT_THAT(VerifyJwt(Forge(std::string(20, '[') + std::string(20, ']'), kPayload),
+                        kSecret, kNow)
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("nests too deeply"));
+}
+
+TEST(JwtTest, CritHeaderIsRefused) {
+  EXPECT_THAT(VerifyJwt(Forge(R"({"alg":"HS256","crit":["exp"]})", kPayload), kSecret,
+                        kNow).status().message(),
+              ::testing::HasSubstr("critical"));
+  EXPECT_FALSE(VerifyJwt(Forge(R"({"alg":"HS256","typ":"JOSE+JSON"})", kPayload),
+                         kSecret, kNow).ok());
+  EXPECT_TRUE(VerifyJwt(Forge(R"({"alg":"HS256"})", kPayload), kSecret, kNow).ok());
+}
+
+TEST(JwtTest, TimesMustBeWholeSecondsAndExpWithinThirtyDays) {
+  auto with = [](absl::string_view extra, int64_t exp) {
+    return Forge(kHs256, absl::StrCat(R"({"sub":"u","role":"anchor","room":"r","exp":)", exp,
+                                      extra, "}"));
+  };
+  EXPECT_TRUE(VerifyJwt(with("", kNow + kMaxTokenLifetimeS), kSecret, kNow).ok());
+  EXPECT_THAT(VerifyJwt(with("", kNow + kMaxTokenLifetimeS + 1), kSecret, kNow)
+                  .status().message(),
+              ::testing::HasSubstr("30 days"));
+  EXPECT_FALSE(VerifyJwt(with("", kNow + 100 * 365 * 86400LL), kSecret, kNow).ok());
+  EXPECT_FALSE(VerifyJwt(Forge(kHs256, R"({"sub":"u","role":"anchor","room":"r","exp":1764290060.5})"),
+                         kSecret, kNow).ok());
+  EXPECT_FALSE(VerifyJwt(with(R"(,"nbf":"soon")", kNow + 60), kSecret, kNow).ok())
+      << "a malformed nbf is not ignored";
+  EXPECT_FALSE(VerifyJwt(with(absl::StrCat(R"(,"nbf":)", kNow + 600), kNow + 900), kSecret,
+                         kNow).ok());
+  EXPECT_TRUE(VerifyJwt(with(absl::StrCat(R"(,"nbf":)", kNow + 5), kNow + 900), kSecret,
+                        kNow).ok())
+      << "a backend clock a few seconds ahead is tolerated";
+  EXPECT_FALSE(VerifyJwt(with(R"(,"iat":-1)", kNow + 60), kSecret, kNow).ok());
+}
+
+TEST(JwtTest, OnlyServiceAndModeratorTokensNameEveryRoom) {
+  for (v1::Role role : {v1::ROLE_AUDIENCE, v1::ROLE_ANCHOR}) {
+    Claims c{.sub = "u", .role = role, .room = "*", .exp = kNow + 60};
+    EXPECT_FALSE(VerifyJwt(MintJwt(c, kSecret), kSecret, kNow).ok()) << RoleName(role);
+  }
+  for (v1::Role role : {v1::ROLE_SERVICE, v1::ROLE_MODERATOR}) {
+    Claims c{.sub = "u", .role = role, .room = "*", .exp = kNow + 60};
+    EXPECT_TRUE(VerifyJwt(MintJwt(c, kSecret), kSecret, kNow).ok()) << RoleName(role);
   }
 }
 

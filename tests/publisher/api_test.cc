@@ -107,9 +107,18 @@ TEST_F(ApiTest, RememberedTokenStillExpiresAndForgeriesStillFail) {
   const std::string anchor = Token("host", v1::ROLE_ANCHOR, "lobby", kNowS + 10);
   ASSERT_EQ(Call("POST", path, body, anchor).status, 200);
   ASSERT_EQ(Call("POST", path, body, anchor).status, 200);
+  // Forgeries: a signature character changed, and the same signature
+  // spelled with one of its unused low bits set. Neither may ride on the
+  // remembered verification of the real token.
+  constexpr absl::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string forged = anchor;
-  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  char& first = forged[forged.rfind('.') + 1];
+  first = first == 'A' ? 'B' : 'A';
   EXPECT_EQ(Call("POST", path, body, forged).status, 401);
+  std::string respelled = anchor;
+  respelled.back() = kAlphabet[kAlphabet.find(respelled.back()) | 1];
+  EXPECT_EQ(Call("POST", path, body, respelled).status, 401);
   h_->clock.Advance(10'000);  // now == exp
   HttpResponse late = Call("POST", path, body, anchor);
   EXPECT_EQ(late.status, 401) << late.body;

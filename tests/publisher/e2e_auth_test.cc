@@ -71,8 +71,18 @@ TEST_F(PublisherE2eAuthTest, RefusedTokensGetTheirStatusAndStoreNothing) {
   const std::string msgs = "/v1/rooms/" + room + "/messages";
   const std::string comment = R"({"type":"comment","text":"must not be stored"})";
   const std::string good = Token("alice", v1::ROLE_ANCHOR, room);
+  // A real forgery: the signature's first character changed (its last one
+  // carries unused low bits that a lenient decoder would ignore).
   std::string bad_sig = good;
-  bad_sig.back() = bad_sig.back() == 'A' ? 'B' : 'A';
+  char& c = bad_sig[bad_sig.rfind('.') + 1];
+  c = c == 'A' ? 'B' : 'A';
+  // The same signature bytes spelled another way: HS256's 43 base64url
+  // characters carry 258 bits for 256, and setting an unused one must not
+  // verify (one token, one spelling).
+  constexpr absl::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string padding_bits = good;
+  padding_bits.back() = kAlphabet[kAlphabet.find(padding_bits.back()) | 1];
   const std::string other_secret = auth::MintJwt(
       {.sub = "alice", .role = v1::ROLE_ANCHOR, .room = room, .exp = WallMs() / 1000 + 60},
       "not-the-secret");
@@ -85,6 +95,7 @@ TEST_F(PublisherE2eAuthTest, RefusedTokensGetTheirStatusAndStoreNothing) {
       {"basic auth", "POST", msgs, comment, {"Authorization: Basic YWxpY2U6eA=="}, 401},
       {"not a jwt", "POST", msgs, comment, bearer("abc.def"), 401},
       {"bad signature", "POST", msgs, comment, bearer(bad_sig), 401},
+      {"non-canonical signature", "POST", msgs, comment, bearer(padding_bits), 401},
       {"other secret", "POST", msgs, comment, bearer(other_secret), 401},
       {"alg none", "POST", msgs, comment,
        bearer(Craft(R"({"alg":"none","typ":"JWT"})", room, nullptr)), 401},
@@ -103,7 +114,9 @@ TEST_F(PublisherE2eAuthTest, RefusedTokensGetTheirStatusAndStoreNothing) {
       {"audience opens a room", "POST", "/v1/rooms/" + room, "{}",
        bearer(Token("alice", v1::ROLE_AUDIENCE, room)), 403},
       {"anchor opens a room", "POST", "/v1/rooms/new-room", "{}",
-       bearer(Token("alice", v1::ROLE_ANCHOR, "*")), 403},
+       bearer(Token("alice", v1::ROLE_ANCHOR, "new-room")), 403},
+      {"anchor token for every room", "POST", msgs, comment,
+       bearer(Token("alice", v1::ROLE_ANCHOR, "*")), 401},
       {"audience ends a room", "DELETE", "/v1/rooms/" + room, "",
        bearer(Token("alice", v1::ROLE_AUDIENCE, room)), 403},
       {"audience sets state", "PUT", "/v1/rooms/" + room + "/state/title", R"("hacked")",

@@ -17,7 +17,8 @@ int Token(int argc, char** argv) {
   int64_t ttl = 3600;
   base::FlagSet flags(kProgram, "--sub U --role R --room ROOM [--ttl 3600]",
                        "Prints a signed token (HS256 JWT) for user U with role R\n"
-                       "(audience, anchor, moderator, service) in ROOM (or * for any).\n"
+                       "(audience, anchor, moderator, service) in ROOM (or * for any room:\n"
+                       "service and moderator only), valid for at most 30 days.\n"
                        "The secret comes from ROOMCAST_JWT_SECRET or --jwt-secret-file.");
   flags.String("sub", &sub, "user id");
   flags.String("role", &role, "audience, anchor, moderator or service");
@@ -33,7 +34,13 @@ int Token(int argc, char** argv) {
   }
   auto r = auth::ParseRole(role);
   if (!r.ok()) return UsageError(kProgram, r.status().message());
-  if (ttl <= 0) return UsageError(kProgram, "--ttl must be positive");
+  if (room == "*" && !auth::MayNameEveryRoom(*r)) {
+    return UsageError(kProgram, "--room * is for service and moderator tokens only");
+  }
+  if (ttl <= 0 || ttl > auth::kMaxTokenLifetimeS) {
+    return UsageError(kProgram, absl::StrCat("--ttl must be 1..", auth::kMaxTokenLifetimeS,
+                                             " (30 days)"));
+  }
   auto secret = base::ReadSecret("ROOMCAST_JWT_SECRET", secret_file);
   if (!secret.ok()) return Failure(kProgram, secret.status().message());
   std::cout << auth::MintJwt({.sub = sub, .role = *r, .room = room, .exp = NowMs() / 1000 + ttl},
