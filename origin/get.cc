@@ -243,13 +243,8 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(http::Request& req,
     // synthesized here rather than stored.
     StoredObject empty;
     if (peer) {
-      v1::PeerBatch b;
-      b.set_room(ref.room);
-      b.set_epoch(meta->epoch());
-      b.set_user(ref.name);
-      b.set_bucket_ms(static_cast<uint32_t>(d));
-      b.set_index(ref.number);
-      empty.set_body(segmenter::SerializeDeterministic(b));
+      empty.set_body(segmenter::SerializeDeterministic(segmenter::EmptyPeerBatch(
+          ref.room, meta->epoch(), ref.name, d, ref.number)));
     } else {
       empty.set_body(segmenter::SerializeDeterministic(
           segmenter::EmptySegment(ref.room, meta->epoch(), d, ref.number)));

@@ -17,6 +17,18 @@ v1::ActionSegment EmptySegment(const std::string& room, uint64_t epoch,
   return s;
 }
 
+v1::PeerBatch EmptyPeerBatch(const std::string& room, uint64_t epoch,
+                             const std::string& user, int64_t bucket_ms,
+                             int64_t index) {
+  v1::PeerBatch b;
+  b.set_room(room);
+  b.set_epoch(epoch);
+  b.set_user(user);
+  b.set_bucket_ms(static_cast<uint32_t>(bucket_ms));
+  b.set_index(index);
+  return b;
+}
+
 v1::ActionSegment BuildSegment(const SegmentParams& p,
                                std::vector<v1::Message> messages,
                                const v1::PeerHint* hint) {

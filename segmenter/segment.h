@@ -41,6 +41,13 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
 v1::ActionSegment EmptySegment(const std::string& room, uint64_t epoch,
                                int64_t bucket_ms, int64_t index);
 
+// The peer object of one user in a bucket, with no messages yet: what the
+// origin synthesizes for a closed bucket that holds nothing for the user,
+// and what the publisher fills for one that does (the same header bytes).
+v1::PeerBatch EmptyPeerBatch(const std::string& room, uint64_t epoch,
+                             const std::string& user, int64_t bucket_ms,
+                             int64_t index);
+
 // Merges the segments of one rollup window: `rollup_index` at `rollup_ms`.
 // Every input must be a bucket segment of this room inside the window, in
 // ascending index order; empty buckets may be left out. Peer hints are not
