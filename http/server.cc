@@ -5,22 +5,28 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <sys/resource.h>
+
 #include <array>
 #include <atomic>
 #include <csignal>
 #include <ctime>
-#include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "base/log.h"
 #include "google/protobuf/util/json_util.h"
+#include "http/internal/connection_limits.h"
 #include "roomcast/v1/ingest.pb.h"
 
 namespace roomcast::http {
@@ -30,8 +36,13 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Server::Shared {
+  Shared(ServerOptions o, Handler h)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        limits(options.max_connections, options.max_connections_per_address) {}
   ServerOptions options;
   Handler handler;
+  internal::ConnectionLimits limits;
   // Requests in flight across all workers, so Stop() can drain them.
   std::atomic<int> inflight{0};
   std::atomic<bool> stopping{false};
@@ -44,12 +55,13 @@ struct Server::Worker {
 
 namespace {
 
-// Reads one request. Waits up to idle_timeout for its first byte, then
-// read_timeout for the rest (a slow client cannot hold the connection).
-asio::awaitable<beast::error_code> ReadRequest(
-    beast::tcp_stream& stream, beast::flat_buffer& buf,
-    beast_http::request_parser<beast_http::string_body>& parser,
-    const ServerOptions& o) {
+using Parser = beast_http::request_parser<beast_http::string_body>;
+
+// Reads one request's header. Waits up to idle_timeout for its first byte,
+// then read_timeout for the rest (a slow client cannot hold the connection).
+asio::awaitable<beast::error_code> ReadHeader(beast::tcp_stream& stream,
+                                              beast::flat_buffer& buf, Parser& parser,
+                                              const ServerOptions& o) {
   if (buf.size() == 0) {
     stream.expires_after(o.idle_timeout);
     auto [ec, n] = co_await stream.async_read_some(buf.prepare(4096), kTuple);
@@ -57,8 +69,57 @@ asio::awaitable<beast::error_code> ReadRequest(
     buf.commit(n);
   }
   stream.expires_after(o.read_timeout);
+  auto [ec, n] = co_await beast_http::async_read_header(stream, buf, parser, kTuple);
+  co_return ec;
+}
+
+// Reads the rest of an admitted request, within the same read_timeout.
+asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream,
+                                            beast::flat_buffer& buf, Parser& parser) {
+  if (parser.is_done()) co_return beast::error_code();
   auto [ec, n] = co_await beast_http::async_read(stream, buf, parser, kTuple);
   co_return ec;
+}
+
+// RFC 9112 §6: a request body is framed by one `chunked` coding or by
+// Content-Length, never both, and a server must refuse a transfer coding it
+// does not understand (else the body would run as the next request).
+std::optional<std::string> FramingError(const RequestHead& h) {
+  std::vector<std::string> codings;
+  for (auto it = h.find(beast_http::field::transfer_encoding);
+       it != h.end() && it->name() == beast_http::field::transfer_encoding; ++it) {
+    for (absl::string_view c : absl::StrSplit(
+             absl::string_view(it->value().data(), it->value().size()), ',')) {
+      codings.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(c)));
+    }
+  }
+  if (codings.empty()) return std::nullopt;
+  if (codings.size() != 1 || codings[0] != "chunked") {
+    return "the only transfer coding accepted is a single 'chunked'";
+  }
+  if (h.find(beast_http::field::content_length) != h.end()) {
+    return "Transfer-Encoding and Content-Length together";
+  }
+  return std::nullopt;
+}
+
+// From the header alone: the answer that ends the request before its body
+// is read, or how large its body may be.
+Admission Admit(const ServerOptions& o, const Parser& parser,
+                absl::string_view remote) {
+  const RequestHead& h = parser.get();
+  if (auto bad = FramingError(h)) {
+    return {.refusal = Error(h, beast_http::status::bad_request, "bad_framing", *bad)};
+  }
+  Admission a = o.admit ? o.admit(h, remote)
+                        : Admission{.max_body_bytes = o.max_body_bytes};
+  if (a.refusal) return a;
+  a.max_body_bytes = std::min(a.max_body_bytes, o.max_body_bytes);
+  if (parser.content_length() && *parser.content_length() > a.max_body_bytes) {
+    a.refusal = Error(h, beast_http::status::payload_too_large, "too_large",
+                      "request body exceeds the limit for this request");
+  }
+  return a;
 }
 
 // After an early error (413 while the client is still sending), closing at
@@ -102,8 +163,9 @@ asio::awaitable<Response> CallHandler(const Handler& handler, Request& req) {
   try {
     co_return co_await handler(req);
   } catch (const std::exception& e) {
-    std::cerr << "error: handler threw for " << req.target() << ": " << e.what()
-              << std::endl;
+    ROOMCAST_LOG(kError, "http", "handler_threw")
+        .Kv("target", absl::string_view(req.target().data(), req.target().size()))
+        .Kv("what", e.what());
   }
   co_return Error(req, beast_http::status::internal_server_error, "internal",
                   "the server failed to answer this request");
@@ -145,28 +207,60 @@ asio::awaitable<beast::error_code> WriteResponse(beast::tcp_stream& stream,
   co_return ec;
 }
 
+// Answers a request that ends the connection (a parse failure, a refusal
+// before the body, a cap reached), then closes without resetting the client.
+asio::awaitable<void> RefuseAndClose(beast::tcp_stream& stream, Response res,
+                                     const ServerOptions& o) {
+  res.keep_alive(false);
+  res.set(beast_http::field::date, HttpDate());
+  res.content_length(res.body().size());
+  stream.expires_after(o.write_timeout);
+  co_await beast_http::async_write(stream, res, kTuple);
+  co_await LingeringClose(stream);
+}
+
 template <typename Shared>
 asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   const ServerOptions& o = sh->options;
+  beast::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  const std::string remote = ec ? std::string() : peer.address().to_string();
   beast::tcp_stream stream(std::move(socket));
+  std::optional<internal::ConnectionLimits::Slot> slot = sh->limits.Acquire(remote);
+  if (!slot) {
+    co_await RefuseAndClose(
+        stream, Overloaded(RequestHead(), "too many connections", 1), o);
+    co_return;
+  }
   beast::flat_buffer buf;
   std::string head;  // a response's serialized header, reused
   while (!sh->stopping) {
-    beast_http::request_parser<beast_http::string_body> parser;
+    Parser parser;
     parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
-    parser.body_limit(o.max_body_bytes);
-    beast::error_code ec = co_await ReadRequest(stream, buf, parser, o);
-    if (ec) {
-      if (auto res = ParseFailure(ec)) {
-        res->set(beast_http::field::date, HttpDate());
-        stream.expires_after(o.write_timeout);
-        co_await beast_http::async_write(stream, *res, kTuple);
-        co_await LingeringClose(stream);
+    // No body limit while the header is read: its Content-Length is judged
+    // by Admit, after the caller's authorisation (a 401 before a 413).
+    parser.body_limit(boost::none);
+    if (ec = co_await ReadHeader(stream, buf, parser, o); !ec) {
+      Admission admission = Admit(o, parser, remote);
+      if (admission.refusal) {
+        co_await RefuseAndClose(stream, *std::move(admission.refusal), o);
+        break;
       }
+      parser.body_limit(admission.max_body_bytes);
+      if (!parser.is_done() && beast_http::token_list(parser.get()[beast_http::field::expect])
+                                   .exists("100-continue")) {
+        co_await asio::async_write(stream, asio::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
+                                   kTuple);
+      }
+      ec = co_await ReadBody(stream, buf, parser);
+    }
+    if (ec) {
+      if (auto res = ParseFailure(ec)) co_await RefuseAndClose(stream, *std::move(res), o);
       break;
     }
     sh->inflight++;
-    Request req = parser.release();
+    Request req(parser.release());
+    req.remote_address = remote;
     stream.expires_never();  // a handler may hold the request for a while
     Response res = co_await CallHandler(sh->handler, req);
     Finish(req, res, sh->stopping);
@@ -179,16 +273,47 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+// Out of descriptors (EMFILE/ENFILE) or memory, accept fails at once and
+// would fail again at once: pause instead of spinning, serve the
+// connections we have, and say so (once per pause).
+asio::awaitable<void> PauseAccepting(tcp::acceptor& acceptor,
+                                     const beast::error_code& ec) {
+  ROOMCAST_LOG(kWarning, "http", "accept_paused")
+      .Kv("error", ec.message())
+      .Kv("pause_ms", 100);
+  asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+  co_await pause.async_wait(kTuple);
+}
+
 template <typename Shared>
 asio::awaitable<void> Accept(tcp::acceptor& acceptor, std::shared_ptr<Shared> sh) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+    if (ec) {
+      co_await PauseAccepting(acceptor, ec);
+      continue;
+    }
     socket.set_option(tcp::no_delay(true), ec);
     asio::co_spawn(acceptor.get_executor(),
                    Session(std::move(socket), sh), asio::detached);
   }
+}
+
+// Lets the process open as many descriptors as its hard limit allows (the
+// soft limit is often 1024), and keeps the connection cap below it with
+// room for files, RocksDB and outgoing connections.
+size_t RaiseDescriptorLimit(size_t wanted_connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted_connections;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  constexpr rlim_t kReserve = 256;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur <= kReserve) return wanted_connections;
+  return std::min<size_t>(wanted_connections, rl.rlim_cur - kReserve);
 }
 
 }  // namespace
@@ -212,11 +337,12 @@ absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(
   return std::pair{host, static_cast<uint16_t>(port)};
 }
 
-Server::Server(ServerOptions options, Handler handler)
-    : shared_(std::make_shared<Shared>()) {
-  shared_->options = std::move(options);
-  shared_->handler = std::move(handler);
+Server::Server(ServerOptions options, Handler handler) {
+  options.max_connections = RaiseDescriptorLimit(options.max_connections);
+  shared_ = std::make_shared<Shared>(std::move(options), std::move(handler));
 }
+
+size_t Server::connections() const { return shared_->limits.open(); }
 
 Server::~Server() { Stop(); }
 
@@ -298,7 +424,7 @@ void Server::WaitForSignal(const std::function<void()>& before_stop) {
   Stop();
 }
 
-Response Text(const Request& req, beast_http::status status, std::string body,
+Response Text(const RequestHead& req, beast_http::status status, std::string body,
               absl::string_view content_type) {
   Response res(status, req.version());
   res.keep_alive(req.keep_alive());
@@ -310,7 +436,7 @@ Response Text(const Request& req, beast_http::status status, std::string body,
   return res;
 }
 
-Response Error(const Request& req, beast_http::status status,
+Response Error(const RequestHead& req, beast_http::status status,
                absl::string_view error, absl::string_view detail) {
   v1::ErrorReply reply;
   reply.set_error(std::string(error));
@@ -323,6 +449,13 @@ Response Error(const Request& req, beast_http::status status,
   }
   Response res = Text(req, status, json + "\n", "application/json");
   res.set(beast_http::field::cache_control, "no-store");
+  return res;
+}
+
+Response Overloaded(const RequestHead& req, absl::string_view detail,
+                    int retry_after_s) {
+  Response res = Error(req, beast_http::status::service_unavailable, "overloaded", detail);
+  res.set(beast_http::field::retry_after, absl::StrCat(std::max(1, retry_after_s)));
   return res;
 }
 

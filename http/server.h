@@ -8,6 +8,15 @@
 // Keep-alive, header/body/idle timeouts and size limits are enforced here so
 // handlers only see well-formed requests.
 //
+// Hostile clients are the server's problem, not the handler's (DESIGN §15):
+// the header is read first and an optional `admit` callback decides from it
+// alone whether the body may be read and how large it may be, so nothing is
+// buffered for a caller who is not authorised; framing other than one
+// `chunked` coding or a Content-Length gets 400 and a close (RFC 9112 §6.1);
+// connections are capped in total and per client address (503 with
+// Retry-After beyond); and running out of file descriptors pauses accepting
+// instead of spinning.
+//
 //   http::Server server({.listen = "127.0.0.1:0"},
 //       [](http::Request& req) -> boost::asio::awaitable<http::Response> {
 //         co_return http::Text(req, boost::beast::http::status::ok, "hi\n");
@@ -26,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +47,29 @@
 namespace roomcast::http {
 
 namespace beast_http = boost::beast::http;
-using Request = beast_http::request<beast_http::string_body>;
+// A request as far as it has been read: before admission, its header only.
+using RequestHead = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
+
+// A request with its body, as handlers see it, and where it came from.
+struct Request : RequestHead {
+  using Base = RequestHead;
+  using Base::Base;
+  Request() = default;
+  explicit Request(Base&& base) : Base(std::move(base)) {}
+  std::string remote_address;  // the client's IP address, as text
+};
+
+// What the server does with a request once its header is read: refuse it
+// without reading the body, or read a body of at most `max_body_bytes`.
+struct Admission {
+  std::optional<Response> refusal;
+  size_t max_body_bytes = 0;
+};
+// Decides from the header alone (and the client's address). Runs on the
+// connection's thread before any body byte is read; must not block.
+using Admit = std::function<Admission(const RequestHead& header,
+                                      absl::string_view remote_address)>;
 
 // The handler answers one request. It runs on the connection's io_context
 // thread; it may co_await anything bound to that io_context.
@@ -58,6 +89,12 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // On Stop(), in-flight requests get this long to finish.
   std::chrono::milliseconds drain_timeout{5'000};
+  // Null: every request may send up to max_body_bytes.
+  Admit admit;
+  // Open connections beyond these get 503 with Retry-After and are closed.
+  // The total is also kept below the process's file-descriptor limit.
+  size_t max_connections = 16384;
+  size_t max_connections_per_address = 1024;
 };
 
 // Splits "HOST:PORT" (IPv4, name, or [IPv6]). kInvalidArgument if malformed.
@@ -91,9 +128,11 @@ class Server {
   // The io_contexts serving connections, one per thread (for timers and
   // work a handler wants on its own thread: use the current executor).
   size_t threads() const { return workers_.size(); }
+  // Connections open now.
+  size_t connections() const;
 
  private:
-  struct Shared;  // what sessions share: options, handler, drain counters
+  struct Shared;  // what sessions share: options, handler, counters, caps
   struct Worker;
   std::shared_ptr<Shared> shared_;
   std::string host_;
@@ -107,11 +146,14 @@ class Server {
 
 // Response helpers. Each copies version and keep-alive from the request and
 // sets Content-Length and Date.
-Response Text(const Request& req, beast_http::status status,
+Response Text(const RequestHead& req, beast_http::status status,
               std::string body, absl::string_view content_type = "text/plain");
 // The error body of every 4xx/5xx: {"error": "...", "detail": "..."}.
-Response Error(const Request& req, beast_http::status status,
+Response Error(const RequestHead& req, beast_http::status status,
                absl::string_view error, absl::string_view detail);
+// 503 with Retry-After: the answer when a limit is reached.
+Response Overloaded(const RequestHead& req, absl::string_view detail,
+                    int retry_after_s = 1);
 // The current time as an IMF-fixdate (RFC 9110), e.g.
 // "Sat, 28 Nov 2026 01:24:55 GMT"; cached per second.
 std::string HttpDate();
