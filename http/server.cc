@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "google/protobuf/util/json_util.h"
 #include "http/internal/connection_limits.h"
+#include "http/internal/framing.h"
 #include "roomcast/v1/ingest.pb.h"
 
 namespace roomcast::http {
@@ -81,34 +82,12 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream,
   co_return ec;
 }
 
-// RFC 9112 §6: a request body is framed by one `chunked` coding or by
-// Content-Length, never both, and a server must refuse a transfer coding it
-// does not understand (else the body would run as the next request).
-std::optional<std::string> FramingError(const RequestHead& h) {
-  std::vector<std::string> codings;
-  for (auto it = h.find(beast_http::field::transfer_encoding);
-       it != h.end() && it->name() == beast_http::field::transfer_encoding; ++it) {
-    for (absl::string_view c : absl::StrSplit(
-             absl::string_view(it->value().data(), it->value().size()), ',')) {
-      codings.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(c)));
-    }
-  }
-  if (codings.empty()) return std::nullopt;
-  if (codings.size() != 1 || codings[0] != "chunked") {
-    return "the only transfer coding accepted is a single 'chunked'";
-  }
-  if (h.find(beast_http::field::content_length) != h.end()) {
-    return "Transfer-Encoding and Content-Length together";
-  }
-  return std::nullopt;
-}
-
 // From the header alone: the answer that ends the request before its body
 // is read, or how large its body may be.
 Admission Admit(const ServerOptions& o, const Parser& parser,
                 absl::string_view remote) {
   const RequestHead& h = parser.get();
-  if (auto bad = FramingError(h)) {
+  if (auto bad = internal::FramingError(h)) {
     return {.refusal = Error(h, beast_http::status::bad_request, "bad_framing", *bad)};
   }
   Admission a = o.admit ? o.admit(h, remote)
