@@ -21,18 +21,68 @@ backend origin {
   .between_bytes_timeout = 10s;
 }
 
+# One URL, one object (DESIGN §4): a cache must not be made to fetch an
+# object again by a query string, a header or a spelling. The hash is the
+# path plus after= (the only parameter the origin reads), with the encoding
+# normalised to gzip or identity as the variant; Cookie, Authorization and
+# Host never decide a fetch.
 sub vcl_recv {
   if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") {
     return (synth(405, "Viewers only read"));
   }
-  # Peer objects carry the viewer's token and are private: never cached
-  # (the built-in VCL passes requests with Authorization too).
+  # The origin's ids never need %-encoding or dot segments, and every
+  # spelling of a path would be an object of its own.
+  if (req.url ~ "^[^?]*(%|//|/\.\.?(/|\?|$))") {
+    return (synth(400, "Bad path"));
+  }
+  if (req.url ~ "\?") {
+    if (req.url ~ "[?&]after=[0-9]{1,20}(&|$)") {
+      set req.url = regsub(req.url, "^([^?]*)\?(.*&)?(after=[0-9]{1,20})(&.*)?$", "\1?\3");
+    } else {
+      set req.url = regsub(req.url, "\?.*$", "");
+    }
+  }
+  unset req.http.X-RC-Identity;
+  if (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*;\s*q=0(\.0{0,3})?\s*(,|$)") {
+    unset req.http.Accept-Encoding;
+  } elsif (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*(;|,|$)") {
+    set req.http.Accept-Encoding = "gzip";
+  } else {
+    unset req.http.Accept-Encoding;
+  }
+  if (!req.http.Accept-Encoding) {
+    set req.http.X-RC-Identity = "1";
+  }
+  unset req.http.Cookie;
+  # Peer objects carry the viewer's token and are private: never cached.
   if (req.url ~ "^/v1/rooms/[^/]+/peer/") {
     return (pass);
   }
+  unset req.http.Authorization;
+  # Not the built-in vcl_recv: there is nothing left for it to decide.
+  return (hash);
+}
+
+sub vcl_hash {
+  # The built-in hash adds the Host header: any Host would be a new object.
+  hash_data(req.url);
+  return (lookup);
+}
+
+sub vcl_backend_fetch {
+  set bereq.http.Host = "origin";
+  # Ask the origin for exactly the variant being fetched (Varnish would
+  # otherwise always ask for gzip).
+  if (bereq.http.X-RC-Identity) {
+    unset bereq.http.Accept-Encoding;
+  }
+  unset bereq.http.X-RC-Identity;
 }
 
 sub vcl_backend_response {
+  # The origin compresses itself and keeps a strong ETag per encoding.
+  set beresp.do_gzip = false;
+  set beresp.do_gunzip = false;
   # No grace: a manifest or a "not yet" must not be served stale while a
   # fresh copy is fetched; immutable objects never go stale anyway.
   set beresp.grace = 0s;
