@@ -25,6 +25,11 @@
 
 namespace roomcast::segmenter {
 
+// The end of time for roomcast: 9999-12-31T23:59:59.999Z in unix ms. Every
+// bucket a path can name lies before it (naming.h refuses the rest), so
+// BucketEnd never overflows for a parsed bucket.
+inline constexpr int64_t kMaxTimeMs = 253402300799999;
+
 // floor(ts_ms / d), also for negative times.
 constexpr int64_t BucketIndex(int64_t ts_ms, int64_t d) {
   return ts_ms >= 0 ? ts_ms / d : -((-ts_ms + d - 1) / d);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "segmenter/bucketer.h"
 
 namespace roomcast::segmenter {
 namespace {
@@ -45,6 +46,20 @@ absl::StatusOr<int64_t> ParseBucketMs(absl::string_view s) {
   return d;
 }
 
+// A bucket of a room: its duration and an index whose whole interval lies
+// before kMaxTimeMs, so (k + 1) * D cannot overflow anywhere downstream.
+absl::Status ParseBucket(absl::string_view d_text, absl::string_view k_text,
+                         ObjectRef* ref) {
+  auto d = ParseBucketMs(d_text);
+  if (!d.ok()) return d.status();
+  auto k = ParseNumber(k_text, "bucket index");
+  if (!k.ok()) return k.status();
+  if (*k > kMaxTimeMs / *d - 1) return Invalid("bucket index past the year 9999", k_text);
+  ref->bucket_ms = *d;
+  ref->number = *k;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> ParseVersion(absl::string_view s) {
   auto v = ParseNumber(s, "version");
   if (v.ok() && *v == 0) return Invalid("versions start at 1", s);
@@ -78,12 +93,7 @@ absl::StatusOr<ObjectRef> ParseRoomParts(ObjectRef ref,
     ref.format = leaf->second;
     if (p[0] == "actions") {
       ref.cls = ObjectClass::kActions;
-      auto d = ParseBucketMs(p[1]);
-      auto k = ParseNumber(leaf->first, "bucket index");
-      if (!d.ok()) return d.status();
-      if (!k.ok()) return k.status();
-      ref.bucket_ms = *d;
-      ref.number = *k;
+      if (auto s = ParseBucket(p[1], leaf->first, &ref); !s.ok()) return s;
       return ref;
     }
     ref.cls = ObjectClass::kState;
@@ -114,14 +124,9 @@ absl::StatusOr<ObjectRef> ParseRoomParts(ObjectRef ref,
     if (p.size() == 4) {
       auto leaf = SplitExt(p[3]);
       if (!leaf.ok()) return leaf.status();
-      auto d = ParseBucketMs(p[2]);
-      auto k = ParseNumber(leaf->first, "bucket index");
-      if (!d.ok()) return d.status();
-      if (!k.ok()) return k.status();
+      if (auto s = ParseBucket(p[2], leaf->first, &ref); !s.ok()) return s;
       ref.cls = ObjectClass::kPeer;
       ref.format = leaf->second;
-      ref.bucket_ms = *d;
-      ref.number = *k;
       return ref;
     }
   }

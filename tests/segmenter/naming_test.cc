@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "segmenter/bucketer.h"
+
 namespace roomcast::segmenter {
 namespace {
 
@@ -107,6 +110,19 @@ TEST(NamingTest, RejectsPathsThatCouldEscapeOrAlias) {
           << bad;
     }
   }
+}
+
+TEST(NamingTest, BucketsWhoseEndWouldOverflowAreRefused) {
+  // (k + 1) * 250 overflows int64 for this k; the path used to name a
+  // year-cacheable empty segment.
+  EXPECT_FALSE(ParsePath("/v1/rooms/a/actions/250/221360936068974501.pb").ok());
+  EXPECT_FALSE(ParsePath("/v1/rooms/a/peer/u/60000/999999999999999999.pb").ok());
+  // The last bucket that ends by the year 9999 is still a bucket.
+  const int64_t last = kMaxTimeMs / 1000 - 1;
+  auto ref = ParsePath(absl::StrCat("/v1/rooms/a/actions/1000/", last, ".pb"));
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_LE(BucketEnd(ref->number, 1000), kMaxTimeMs);
+  EXPECT_FALSE(ParsePath(absl::StrCat("/v1/rooms/a/actions/1000/", last + 1, ".pb")).ok());
 }
 
 TEST(NamingTest, UnknownShapesAreNotFound) {
