@@ -43,47 +43,46 @@ absl::StatusOr<Msg> Parse(absl::string_view body) {
   return m;
 }
 
+// Whether each kind of object is the one its path names.
+absl::Status CheckNames(const v1::ActionSegment& s, const ObjectRef& ref) {
+  if (s.room() != ref.room) return Mismatch("room");
+  if (s.bucket_ms() != ref.bucket_ms || s.index() != ref.number) return Mismatch("bucket");
+  return absl::OkStatus();
+}
+absl::Status CheckNames(const v1::PeerBatch& s, const ObjectRef& ref) {
+  if (s.room() != ref.room || s.user() != ref.name) return Mismatch("room or user");
+  if (s.bucket_ms() != ref.bucket_ms || s.index() != ref.number) return Mismatch("bucket");
+  return absl::OkStatus();
+}
+absl::Status CheckNames(const v1::StateComponent& s, const ObjectRef& ref) {
+  if (s.room() != ref.room || s.name() != ref.name ||
+      static_cast<int64_t>(s.version()) != ref.number) {
+    return Mismatch("room, component or version");
+  }
+  return absl::OkStatus();
+}
+absl::Status CheckNames(const v1::StateSnapshot& s, const ObjectRef& ref) {
+  if (s.room() != ref.room || static_cast<int64_t>(s.total_version()) != ref.number) {
+    return Mismatch("room or total version");
+  }
+  return absl::OkStatus();
+}
+
+template <typename Msg>
+absl::Status ParseAndCheckNames(const ObjectRef& ref, absl::string_view body) {
+  auto m = Parse<Msg>(body);
+  if (!m.ok()) return m.status();
+  return CheckNames(*m, ref);
+}
+
 // The body must be the object its path names.
 absl::Status CheckMatches(const ObjectRef& ref, absl::string_view body) {
   switch (ref.cls) {
-    case ObjectClass::kActions: {
-      auto s = Parse<v1::ActionSegment>(body);
-      if (!s.ok()) return s.status();
-      if (s->room() != ref.room) return Mismatch("room");
-      if (s->bucket_ms() != ref.bucket_ms || s->index() != ref.number) {
-        return Mismatch("bucket");
-      }
-      return absl::OkStatus();
-    }
-    case ObjectClass::kPeer: {
-      auto s = Parse<v1::PeerBatch>(body);
-      if (!s.ok()) return s.status();
-      if (s->room() != ref.room || s->user() != ref.name) return Mismatch("room or user");
-      if (s->bucket_ms() != ref.bucket_ms || s->index() != ref.number) {
-        return Mismatch("bucket");
-      }
-      return absl::OkStatus();
-    }
-    case ObjectClass::kState: {
-      auto s = Parse<v1::StateComponent>(body);
-      if (!s.ok()) return s.status();
-      if (s->room() != ref.room || s->name() != ref.name ||
-          static_cast<int64_t>(s->version()) != ref.number) {
-        return Mismatch("room, component or version");
-      }
-      return absl::OkStatus();
-    }
-    case ObjectClass::kSnapshot: {
-      auto s = Parse<v1::StateSnapshot>(body);
-      if (!s.ok()) return s.status();
-      if (s->room() != ref.room ||
-          static_cast<int64_t>(s->total_version()) != ref.number) {
-        return Mismatch("room or total version");
-      }
-      return absl::OkStatus();
-    }
-    default:
-      return absl::InvalidArgumentError("this path takes no PUT");
+    case ObjectClass::kActions: return ParseAndCheckNames<v1::ActionSegment>(ref, body);
+    case ObjectClass::kPeer: return ParseAndCheckNames<v1::PeerBatch>(ref, body);
+    case ObjectClass::kState: return ParseAndCheckNames<v1::StateComponent>(ref, body);
+    case ObjectClass::kSnapshot: return ParseAndCheckNames<v1::StateSnapshot>(ref, body);
+    default: return absl::InvalidArgumentError("this path takes no PUT");
   }
 }
 

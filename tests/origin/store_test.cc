@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,33 +48,35 @@ class StoreTest : public ::testing::Test {
     store_ = *std::move(s);
   }
 
-  // Closes the store, lets `change` edit the raw record under `key`, and
-  // opens the store again: what a lying disk would leave.
-  void TamperWith(const std::string& key, void (*change)(StoredObject&)) {
+  // Closes the store, lets `edit` write to the RocksDB under it (what a
+  // lying disk would leave), and opens the store again.
+  void EditRaw(const std::function<void(rocksdb::DB&)>& edit) {
     store_.reset();
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.path(), &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    std::string value;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), key, &value).ok());
-    StoredObject obj;
-    ASSERT_TRUE(obj.ParseFromString(value));
-    change(obj);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, obj.SerializeAsString()).ok());
+    edit(*db);
     ASSERT_TRUE(db->Close().ok());
     db.reset();
     Reopen();
   }
 
   void PutRaw(const std::string& key, const std::string& value) {
-    store_.reset();
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.path(), &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
-    ASSERT_TRUE(db->Close().ok());
-    db.reset();
-    Reopen();
+    EditRaw([&](rocksdb::DB& db) {
+      ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), key, value).ok());
+    });
+  }
+
+  // Rewrites the stored object under `key` as `change` says.
+  void TamperWith(const std::string& key, void (*change)(StoredObject&)) {
+    EditRaw([&](rocksdb::DB& db) {
+      std::string value;
+      ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), key, &value).ok());
+      StoredObject obj;
+      ASSERT_TRUE(obj.ParseFromString(value));
+      change(obj);
+      ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), key, obj.SerializeAsString()).ok());
+    });
   }
 
   TempDir dir_;
