@@ -1,15 +1,16 @@
 // GET and HEAD: serving stored objects, synthesizing empty closed buckets,
 // and holding requests for objects about to exist.
+#include "origin/origin.h"
+
 #include <boost/asio/this_coro.hpp>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "origin/internal/respond.h"
-#include "origin/origin.h"
 #include "roomcast/v1/segment.pb.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/codec.h"

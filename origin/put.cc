@@ -1,12 +1,12 @@
 // PUT from the publisher: objects (immutable once written), the manifest
 // (the one mutable pointer), and the publisher's watermark.
-#include "absl/strings/match.h"
+#include "origin/origin.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "origin/internal/respond.h"
-#include "origin/origin.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 #include "roomcast/v1/state.pb.h"

@@ -1,10 +1,11 @@
 // The origin's HTTP surface as tables: the operator's paths, the viewer, and
 // for object paths which handler answers each class and method. Every
 // answer but the operator's goes out through Finish (CORS, metrics).
+#include "origin/origin.h"
+
 #include "absl/strings/str_cat.h"
 #include "origin/internal/respond.h"
 #include "origin/internal/viewer.h"
-#include "origin/origin.h"
 
 namespace roomcast::origin {
 namespace bh = boost::beast::http;
