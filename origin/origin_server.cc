@@ -31,8 +31,11 @@ void OriginServer::Stop() {
   if (sweeper_) sweeper_->Stop();
 }
 
-void OriginServer::WaitForSignal() {
-  server_->WaitForSignal([this] { origin_->ReleaseHolds(); });
+void OriginServer::WaitForSignal(const std::function<void()>& before_stop) {
+  server_->WaitForSignal([&] {
+    if (before_stop) before_stop();
+    origin_->ReleaseHolds();
+  });
   Stop();
 }
 

@@ -13,6 +13,7 @@
 #define ROOMCAST_ORIGIN_ORIGIN_SERVER_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -55,8 +56,10 @@ class OriginServer {
   // Answers held requests now, lets in-flight ones finish, stops serving and
   // sweeping. Idempotent.
   void Stop();
-  // Blocks until SIGINT or SIGTERM, then Stop()s.
-  void WaitForSignal();
+  // Blocks until SIGINT or SIGTERM, runs `before_stop` while the origin
+  // still serves (`roomcast dev` flushes its publisher into it there), then
+  // Stop()s.
+  void WaitForSignal(const std::function<void()>& before_stop = {});
 
  private:
   OriginServer(std::unique_ptr<Origin> origin, const OriginServerOptions& options);

@@ -1,9 +1,12 @@
 // origin/origin_server.cc in process: the one entry point serves on a free
 // loopback port, reads time only from the injected clock (buckets, retention,
-// peer tokens, the sweeper), and stops by answering held requests at once.
+// peer tokens, the sweeper), and stops (by Stop() or SIGTERM) by answering
+// held requests at once.
 #include "origin/origin_server.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <future>
 #include <thread>
@@ -150,6 +153,24 @@ TEST_F(OriginServerTest, StopAnswersHeldRequestsAtOnce) {
   EXPECT_EQ(r.header("retry-after"), "1");
   EXPECT_LT(r.seconds, 2.0);  // well before the 3 s hold limit
   server_->Stop();            // again: harmless
+}
+
+TEST_F(OriginServerTest, SigtermRunsBeforeStopWhileStillServingThenStops) {
+  Start();
+  OpenRoom("lobby");
+  const std::string open_bucket = SegmentPath("lobby", 1000, BucketIndex(kNowMs, 1000));
+  auto held = std::async(std::launch::async, [&] { return Get(open_bucket); });
+  std::thread signaller([] {
+    std::this_thread::sleep_for(300ms);
+    kill(getpid(), SIGTERM);  // caught by the server since Start()
+  });
+  long served_before_stop = 0;
+  server_->WaitForSignal([&] { served_before_stop = Get("/healthz").status; });
+  signaller.join();
+  EXPECT_EQ(served_before_stop, 200);
+  HttpResponse r = held.get();
+  EXPECT_EQ(r.status, 404);
+  EXPECT_LT(r.seconds, 2.0);  // released, not left to the 3 s hold limit
 }
 
 }  // namespace
