@@ -6,10 +6,15 @@
 // io_context; waking it posts the timer's cancel to that io_context. No
 // thread per waiter and no polling: thousands can be held at once.
 //
-//   HoldRegistry::Ticket t = holds.Register(key, "pub-1", bucket_end_ms);
-//   if (!ReadyNow()) co_await holds.Wait(t, deadline);   // woken or timed out
+//   auto ex = co_await boost::asio::this_coro::executor;
+//   HoldRegistry::Ticket t = holds.RegisterObject(ex, key, "pub-1", bucket_end_ms);
+//   if (ReadyNow()) {
+//     holds.Cancel(t);                          // written before we registered
+//   } else {
+//     co_await holds.Wait(t, deadline);         // woken or timed out
+//   }
 //   ...
-//   holds.NotifyKey(key);            // from the PUT handler, any thread
+//   holds.NotifyKey(key);  // from the PUT handler, any thread
 #ifndef ROOMCAST_ORIGIN_HOLDS_H_
 #define ROOMCAST_ORIGIN_HOLDS_H_
 

@@ -1,11 +1,15 @@
-// roomcast-origin: the HTTP origin that CDNs pull from (DESIGN §4).
+// roomcast::origin: the HTTP origin that CDNs pull from (DESIGN §4).
 //
 // Serves immutable objects so every cache keeps them forever, never lets a
 // cache keep what can still change, and holds requests for data about to
 // exist so a CDN in front collapses them into about one origin request per
 // edge. Writes (PUT) come from the publisher with its secret.
 //
-//   ROOMCAST_ASSIGN_OR_RETURN(auto origin, Origin::Open(options));
+// Origin is the request handler alone (no sockets, no threads); a running
+// origin is an OriginServer (origin/origin_server.h), which is how
+// roomcast-origin and `roomcast dev` start it.
+//
+//   ROOMCAST_ASSIGN_OR_RETURN(auto origin, Origin::Open({.data_dir = dir}));
 //   http::Server server(http_options, [&](http::Request& r) {
 //     return origin->Handle(r);
 //   });
@@ -17,13 +21,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/clock.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "origin/holds.h"
@@ -32,15 +37,21 @@
 
 namespace roomcast::origin {
 
+// Checks a viewer's bearer token for a peer object of `room`; returns the
+// user id it speaks for (kUnauthenticated / kPermissionDenied otherwise).
+using ViewerVerifier = std::function<absl::StatusOr<std::string>(
+    absl::string_view token, absl::string_view room)>;
+
+// A ViewerVerifier for the platform's HS256 viewer JWTs (auth/jwt.h), whose
+// expiry is judged by `clock` (null: the system clock).
+ViewerVerifier JwtViewerVerifier(std::string jwt_secret,
+                                 const base::Clock* clock = nullptr);
+
 struct OriginOptions {
   std::string data_dir;
   std::string write_secret;  // the publisher's bearer secret for PUT
-  // Checks a viewer's bearer token for a peer object of `room`; returns the
-  // user id it speaks for (kUnauthenticated / kPermissionDenied otherwise).
   // Unset: every peer read is refused.
-  std::function<absl::StatusOr<std::string>(absl::string_view token,
-                                            absl::string_view room)>
-      verify_viewer;
+  ViewerVerifier verify_viewer;
   // The longest a request is held for an object about to exist. Below
   // nginx's proxy_cache_lock_timeout (5 s) so the CDN's lock never expires
   // into a herd.
@@ -48,53 +59,47 @@ struct OriginOptions {
   int manifest_max_age_s = 1;
   int64_t default_retention_s = 86400;
   bool sync = true;  // fsync every write before acknowledging it
+  // Wall time: which buckets are ahead, what is past retention, when an
+  // object expires. Null: the system clock. Must outlive the Origin.
+  const base::Clock* clock = nullptr;
 };
-
-// The Cache-Control values of DESIGN §4.
-inline constexpr char kImmutable[] = "public, max-age=31536000, immutable";
-inline constexpr char kNotYet[] = "public, max-age=1";
-inline constexpr char kNeverWillBe[] = "public, max-age=60";
-inline constexpr char kPrivate[] = "private, no-store";
-inline constexpr char kNoStore[] = "no-store";
 
 class Origin {
  public:
   static absl::StatusOr<std::unique_ptr<Origin>> Open(OriginOptions options);
 
   // The whole HTTP surface: GET/HEAD/OPTIONS of objects, PUT from the
-  // publisher, /healthz and /metrics.
+  // publisher, /healthz, /metrics and the embedded viewer.
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
 
   // Answers every held request now (on shutdown).
   void ReleaseHolds() { holds_.WakeAll(); }
-  // Removes expired objects; returns how many.
+  // Removes objects whose retention ran out by the origin's clock; returns
+  // how many.
   absl::StatusOr<size_t> SweepExpired();
 
   http::Metrics& metrics() { return metrics_; }
 
  private:
-  explicit Origin(OriginOptions options, std::unique_ptr<Store> store);
+  // One request for an object path, as a route's handler takes it.
+  struct Call {
+    http::Request& req;
+    const segmenter::ObjectRef& ref;
+    absl::string_view query;
+  };
+  using Handler = boost::asio::awaitable<http::Response> (Origin::*)(Call);
+  struct BucketGet;  // get.cc
+
+  Origin(OriginOptions options, std::unique_ptr<Store> store);
   absl::Status LoadState();
+  int64_t NowMs() const { return options_.clock->NowMs(); }
 
-  boost::asio::awaitable<http::Response> Get(http::Request& req,
-                                             const segmenter::ObjectRef& ref,
-                                             absl::string_view query);
-  boost::asio::awaitable<http::Response> GetManifest(
-      http::Request& req, const segmenter::ObjectRef& ref, absl::string_view query);
-  boost::asio::awaitable<http::Response> GetBucket(http::Request& req,
-                                                   const segmenter::ObjectRef& ref);
-  http::Response Put(http::Request& req, const segmenter::ObjectRef& ref);
-  http::Response PutWatermark(http::Request& req, const segmenter::ObjectRef& ref);
-  absl::Status CheckBody(const segmenter::ObjectRef& ref, absl::string_view body,
-                         int64_t* retention_s);
-
-  // Serves a stored object (or its .json rendition) with its headers.
-  http::Response Serve(const http::Request& req, const segmenter::ObjectRef& ref,
-                       const StoredObject& obj, const char* cache_control);
-  http::Response NotFound(const http::Request& req, const char* cache_control,
-                          absl::string_view detail);
-  // 500 for bytes that fail their digest (counted, logged), else 503.
-  http::Response StoreFailure(const http::Request& req, const absl::Status& status);
+  // routes.cc: the route tables and the answers that are not objects.
+  static Handler RouteFor(segmenter::ObjectClass cls,
+                          boost::beast::http::verb method);
+  boost::asio::awaitable<http::Response> Route(Call call);
+  http::Response Healthz(const http::Request& req);
+  http::Response MetricsPage(const http::Request& req);
   http::Response Finish(const http::Request& req, http::Response res,
                         std::optional<segmenter::ObjectClass> cls);
   // roomcast_origin_requests_total{class, status}: registered on first use,
@@ -102,17 +107,31 @@ class Origin {
   http::Counter& RequestCounter(std::optional<segmenter::ObjectClass> cls,
                                 int status);
 
-  struct RoomInfo {
-    RoomMeta meta;
-    int64_t watermark_ms = 0;
-  };
+  // get.cc: GET and HEAD.
+  boost::asio::awaitable<http::Response> GetManifest(Call call);
+  boost::asio::awaitable<http::Response> GetBucket(Call call);
+  boost::asio::awaitable<http::Response> GetVersion(Call call);
+  boost::asio::awaitable<http::Response> GetWatermark(Call call);
+  boost::asio::awaitable<void> HoldForManifest(const std::string& room,
+                                               uint64_t after);
+  boost::asio::awaitable<http::Response> HoldForBucket(const BucketGet& get);
+  std::optional<http::Response> ServeIfClosed(const BucketGet& get);
+  boost::asio::awaitable<void> Hold(HoldRegistry::Ticket ticket);
+  // 500 for bytes that fail their digest (counted, logged), else 503.
+  http::Response StoreFailure(const http::Request& req, const absl::Status& status);
+
+  // put.cc: PUT from the publisher.
+  boost::asio::awaitable<http::Response> PutManifest(Call call);
+  boost::asio::awaitable<http::Response> PutObject(Call call);
+  boost::asio::awaitable<http::Response> PutWatermark(Call call);
+  // nullopt if the request may write its path; else the 401 or 405.
+  std::optional<http::Response> RefuseWrite(const Call& call) const;
+  absl::Status StoreManifest(const Call& call, const RoomMeta& meta);
+  bool ClosedAndNeverStored(const segmenter::ObjectRef& ref,
+                            const std::string& key, const RoomMeta& meta) const;
+
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
-  bool Authorized(const http::Request& req) const;
-  // nullopt if the request's token speaks for the peer object's user; else
-  // the 401/403 answer.
-  std::optional<http::Response> CheckPeerToken(const http::Request& req,
-                                               const segmenter::ObjectRef& ref);
 
   OriginOptions options_;
   std::unique_ptr<Store> store_;
@@ -134,8 +153,6 @@ class Origin {
   http::Counter& objects_stored_;
   http::Counter& corrupt_;
 };
-
-int64_t NowMs();
 
 }  // namespace roomcast::origin
 

@@ -1,0 +1,120 @@
+#include "origin/internal/respond.h"
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "origin/store.h"
+#include "segmenter/codec.h"
+
+namespace roomcast::origin {
+namespace bh = boost::beast::http;
+using segmenter::Format;
+using segmenter::ObjectRef;
+
+namespace {
+
+// The bytes of one rendition and encoding, with the ETag that names them.
+struct Encoded {
+  std::string body;
+  std::string etag;
+  bool gzipped = false;
+};
+
+// True if Accept-Encoding allows gzip (a "gzip" coding without q=0). Splits
+// without allocating: this runs on every GET.
+bool AcceptsGzip(const http::Request& req) {
+  for (absl::string_view part : absl::StrSplit(Header(req, bh::field::accept_encoding), ',')) {
+    const size_t semi = part.find(';');
+    if (absl::StripAsciiWhitespace(part.substr(0, semi)) != "gzip") continue;
+    if (semi == absl::string_view::npos) return true;
+    absl::string_view param = part.substr(semi + 1);
+    return absl::StripAsciiWhitespace(param.substr(0, param.find(';'))) != "q=0";
+  }
+  return false;
+}
+
+// If-None-Match holds `etag` (or "*"); weak comparison as RFC 9110 asks.
+bool Matches(const http::Request& req, const std::string& etag) {
+  for (absl::string_view tag : absl::StrSplit(Header(req, bh::field::if_none_match), ',')) {
+    tag = absl::StripAsciiWhitespace(tag);
+    absl::ConsumePrefix(&tag, "W/");
+    if (tag == "*" || tag == etag) return true;
+  }
+  return false;
+}
+
+// The stored .pb bytes, or their stored gzip copy.
+Encoded EncodeProto(const StoredObject& obj, bool gzip) {
+  Encoded out{.etag = absl::StrCat("\"", obj.digest())};
+  out.gzipped = gzip && !obj.gzip().empty();
+  out.body = out.gzipped ? obj.gzip() : obj.body();
+  return out;
+}
+
+// The .json rendition, rendered from the stored .pb on each request, and
+// gzipped when it is big enough for that to pay.
+absl::StatusOr<Encoded> EncodeJson(const ObjectRef& ref, const StoredObject& obj,
+                                   bool gzip) {
+  auto json = segmenter::RenderJson(ref.cls, obj.body());
+  if (!json.ok()) return json.status();
+  Encoded out{.body = *std::move(json), .etag = absl::StrCat("\"", obj.digest(), ".json")};
+  if (gzip && out.body.size() > 256) {
+    if (std::string gz = Gzip(out.body); !gz.empty()) {
+      out.body = std::move(gz);
+      out.gzipped = true;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::string_view Header(const http::Request& req, bh::field f) {
+  auto it = req.find(f);
+  if (it == req.end()) return {};
+  return absl::string_view(it->value().data(), it->value().size());
+}
+
+http::Response ServeObject(const http::Request& req, const ObjectRef& ref,
+                           const StoredObject& obj, const char* cache_control) {
+  const bool gzip = AcceptsGzip(req);
+  absl::StatusOr<Encoded> enc = ref.format == Format::kJson
+                                    ? EncodeJson(ref, obj, gzip)
+                                    : EncodeProto(obj, gzip);
+  if (!enc.ok()) {
+    return http::Error(req, bh::status::internal_server_error, "corrupt",
+                       enc.status().message());
+  }
+  // A strong ETag per encoding: a cache must never answer a gzip validator
+  // with identity bytes.
+  absl::StrAppend(&enc->etag, enc->gzipped ? ".gz\"" : "\"");
+  http::Response res(bh::status::ok, req.version());
+  res.keep_alive(req.keep_alive());
+  if (Matches(req, enc->etag)) {
+    res.result(bh::status::not_modified);
+  } else {
+    res.set(bh::field::content_type, segmenter::ContentType(ref.format).data());
+    if (enc->gzipped) res.set(bh::field::content_encoding, "gzip");
+    res.body() = std::move(enc->body);
+  }
+  res.set(bh::field::etag, enc->etag);
+  res.set(bh::field::cache_control, cache_control);
+  res.set(bh::field::vary, "Accept-Encoding");
+  return res;
+}
+
+http::Response NotFound(const http::Request& req, const char* cache_control,
+                        absl::string_view detail) {
+  http::Response res = http::Error(req, bh::status::not_found, "not_found", detail);
+  res.set(bh::field::cache_control, cache_control);
+  return res;
+}
+
+http::Response StoreUnavailable(const http::Request& req, const absl::Status& status) {
+  return http::Error(req, bh::status::service_unavailable, "store", status.message());
+}
+
+}  // namespace roomcast::origin

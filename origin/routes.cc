@@ -1,0 +1,164 @@
+// The origin's HTTP surface as tables: the operator's paths, the viewer, and
+// for object paths which handler answers each class and method. Every
+// answer but the operator's goes out through Finish (CORS, metrics).
+#include "origin/origin.h"
+
+#include "absl/strings/str_cat.h"
+#include "origin/internal/respond.h"
+#include "origin/internal/viewer.h"
+
+namespace roomcast::origin {
+namespace bh = boost::beast::http;
+using segmenter::ObjectClass;
+
+namespace {
+
+const char* ClassName(std::optional<ObjectClass> cls) {
+  if (!cls) return "other";
+  switch (*cls) {
+    case ObjectClass::kManifest: return "manifest";
+    case ObjectClass::kActions: return "actions";
+    case ObjectClass::kState: return "state";
+    case ObjectClass::kSnapshot: return "snapshot";
+    case ObjectClass::kPeer: return "peer";
+    case ObjectClass::kPeerKey: return "peer_key";
+    case ObjectClass::kWatermark: return "watermark";
+  }
+  return "other";
+}
+
+bool IsRead(bh::verb method) {
+  return method == bh::verb::get || method == bh::verb::head;
+}
+
+// 404 for a well-formed path that names no object class, 400 for the rest.
+http::Response BadPath(const http::Request& req, const absl::Status& status) {
+  const bool not_found = absl::IsNotFound(status);
+  return http::Error(req, not_found ? bh::status::not_found : bh::status::bad_request,
+                     not_found ? "not_found" : "bad_path", status.message());
+}
+
+// CORS preflight: browsers ask before a GET that carries these headers.
+http::Response Preflight(const http::Request& req) {
+  http::Response res = http::Text(req, bh::status::no_content, "");
+  res.set(bh::field::access_control_allow_methods, "GET, HEAD, OPTIONS");
+  res.set(bh::field::access_control_allow_headers,
+          "Authorization, If-None-Match, Accept-Encoding");
+  res.set(bh::field::access_control_max_age, "86400");
+  return res;
+}
+
+http::Response MethodNotAllowed(const http::Request& req) {
+  http::Response res = http::Error(req, bh::status::method_not_allowed,
+                                   "method_not_allowed",
+                                   "objects take GET, HEAD, OPTIONS and PUT");
+  res.set(bh::field::allow, "GET, HEAD, OPTIONS, PUT");
+  return res;
+}
+
+}  // namespace
+
+Origin::Handler Origin::RouteFor(ObjectClass cls, bh::verb method) {
+  struct Route {
+    ObjectClass cls;
+    bh::verb method;  // HEAD is routed as GET
+    Handler handler;
+  };
+  static constexpr Route kRoutes[] = {
+      {ObjectClass::kManifest, bh::verb::get, &Origin::GetManifest},
+      {ObjectClass::kActions, bh::verb::get, &Origin::GetBucket},
+      {ObjectClass::kPeer, bh::verb::get, &Origin::GetBucket},
+      {ObjectClass::kState, bh::verb::get, &Origin::GetVersion},
+      {ObjectClass::kSnapshot, bh::verb::get, &Origin::GetVersion},
+      {ObjectClass::kWatermark, bh::verb::get, &Origin::GetWatermark},
+      {ObjectClass::kManifest, bh::verb::put, &Origin::PutManifest},
+      {ObjectClass::kActions, bh::verb::put, &Origin::PutObject},
+      {ObjectClass::kPeer, bh::verb::put, &Origin::PutObject},
+      {ObjectClass::kState, bh::verb::put, &Origin::PutObject},
+      {ObjectClass::kSnapshot, bh::verb::put, &Origin::PutObject},
+      {ObjectClass::kWatermark, bh::verb::put, &Origin::PutWatermark},
+  };
+  if (method == bh::verb::head) method = bh::verb::get;
+  for (const Route& r : kRoutes) {
+    if (r.cls == cls && r.method == method) return r.handler;
+  }
+  return nullptr;
+}
+
+boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
+  absl::string_view target(req.target().data(), req.target().size());
+  const size_t q = target.find('?');
+  const absl::string_view path = target.substr(0, q);
+  const absl::string_view query =
+      q == absl::string_view::npos ? absl::string_view() : target.substr(q + 1);
+  // For operators, whatever the method: neither counted nor offered to
+  // browsers.
+  using Page = http::Response (Origin::*)(const http::Request&);
+  static constexpr std::pair<absl::string_view, Page> kPages[] = {
+      {"/healthz", &Origin::Healthz}, {"/metrics", &Origin::MetricsPage}};
+  for (const auto& [page_path, page] : kPages) {
+    if (path == page_path) co_return (this->*page)(req);
+  }
+  if (IsRead(req.method())) {
+    if (auto res = ServeViewer(req, path)) co_return Finish(req, *std::move(res), std::nullopt);
+  }
+  auto ref = segmenter::ParsePath(path);
+  if (!ref.ok()) co_return Finish(req, BadPath(req, ref.status()), std::nullopt);
+  co_return Finish(req, co_await Route({req, *ref, query}), ref->cls);
+}
+
+boost::asio::awaitable<http::Response> Origin::Route(Call call) {
+  if (call.ref.cls == ObjectClass::kPeerKey) {
+    co_return http::Error(call.req, bh::status::not_found, "not_found",
+                          "hint keys are served by the publisher");
+  }
+  if (Handler handler = RouteFor(call.ref.cls, call.req.method())) {
+    co_return co_await (this->*handler)(call);
+  }
+  if (call.req.method() == bh::verb::options) co_return Preflight(call.req);
+  co_return MethodNotAllowed(call.req);
+}
+
+http::Response Origin::Healthz(const http::Request& req) {
+  http::Response res = http::Text(req, bh::status::ok, "ok\n");
+  res.set(bh::field::cache_control, kNoStore);
+  return res;
+}
+
+http::Response Origin::MetricsPage(const http::Request& req) {
+  held_now_.Set(static_cast<int64_t>(holds_.held()));
+  metrics_.AddGauge("roomcast_origin_objects", "Keys in the store (estimate)")
+      .Set(static_cast<int64_t>(store_->EstimatedKeys()));
+  http::Response res = http::Text(req, bh::status::ok, metrics_.Render(),
+                                  "text/plain; version=0.0.4");
+  res.set(bh::field::cache_control, kNoStore);
+  return res;
+}
+
+http::Response Origin::Finish(const http::Request& req, http::Response res,
+                              std::optional<ObjectClass> cls) {
+  // Any origin may read; browsers hide Age, Date and ETag unless exposed, and
+  // clients use Age to find the live edge.
+  res.set(bh::field::access_control_allow_origin, "*");
+  res.set(bh::field::access_control_expose_headers, "Age, Date, ETag");
+  if (req.method() != bh::verb::head) bytes_out_.Add(res.body().size());
+  RequestCounter(cls, static_cast<int>(res.result_int())).Add();
+  return res;
+}
+
+http::Counter& Origin::RequestCounter(std::optional<ObjectClass> cls, int status) {
+  auto add = [&]() -> http::Counter& {
+    return metrics_.AddCounter("roomcast_origin_requests_total", "Requests answered",
+                               {{"class", ClassName(cls)},
+                                {"status", absl::StrCat(status)}});
+  };
+  const size_t c = cls ? static_cast<size_t>(*cls) + 1 : 0;
+  if (c >= kClassSlots || status < 100 || status >= 600) return add();
+  std::atomic<http::Counter*>& slot = request_counters_[c][status - 100];
+  if (http::Counter* counter = slot.load(std::memory_order_acquire)) return *counter;
+  http::Counter& counter = add();  // the same handle for the same labels
+  slot.store(&counter, std::memory_order_release);
+  return counter;
+}
+
+}  // namespace roomcast::origin
