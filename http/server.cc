@@ -1,3 +1,4 @@
+
 #include "http/server.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -26,7 +27,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/log.h"
 #include "google/protobuf/util/json_util.h"
-#include "http/internal/connection_limits.h"
+#include "http/address_limits.h"
 #include "http/internal/framing.h"
 #include "roomcast/v1/ingest.pb.h"
 
@@ -43,7 +44,7 @@ struct Server::Shared {
         limits(options.max_connections, options.max_connections_per_address) {}
   ServerOptions options;
   Handler handler;
-  internal::ConnectionLimits limits;
+  AddressLimits limits;
   // Requests in flight across all workers, so Stop() can drain them.
   std::atomic<int> inflight{0};
   std::atomic<bool> stopping{false};
@@ -205,7 +206,7 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   const std::string remote = ec ? std::string() : peer.address().to_string();
   beast::tcp_stream stream(std::move(socket));
-  std::optional<internal::ConnectionLimits::Slot> slot = sh->limits.Acquire(remote);
+  std::optional<AddressLimits::Slot> slot = sh->limits.Acquire(remote);
   if (!slot) {
     co_await RefuseAndClose(
         stream, Overloaded(RequestHead(), "too many connections", 1), o);

@@ -1,14 +1,15 @@
-// Caps on open connections, in total and per client address, shared by the
-// server's threads. A connection holds a slot for its whole life; beyond
-// either cap the server answers 503 and closes, so one address cannot take
-// every descriptor (or every held request) of the process.
+// Caps on something clients hold open (connections, held requests), in total
+// and per client address, shared by threads. A holder keeps its slot for as
+// long as it holds; beyond either cap the caller answers 503 with
+// Retry-After, so one address cannot take every descriptor or every held
+// request of the process.
 //
-//   ConnectionLimits limits(16384, 1024);
-//   std::optional<ConnectionLimits::Slot> slot = limits.Acquire("10.0.0.7");
+//   AddressLimits limits(16384, 1024);
+//   std::optional<AddressLimits::Slot> slot = limits.Acquire("10.0.0.7");
 //   if (!slot) return Refuse503();
 //   ... serve; the slot is released when it goes out of scope.
-#ifndef ROOMCAST_HTTP_INTERNAL_CONNECTION_LIMITS_H_
-#define ROOMCAST_HTTP_INTERNAL_CONNECTION_LIMITS_H_
+#ifndef ROOMCAST_HTTP_ADDRESS_LIMITS_H_
+#define ROOMCAST_HTTP_ADDRESS_LIMITS_H_
 
 #include <cstddef>
 #include <optional>
@@ -17,11 +18,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 
-namespace roomcast::http::internal {
+namespace roomcast::http {
 
-class ConnectionLimits {
+class AddressLimits {
  public:
-  ConnectionLimits(size_t max_total, size_t max_per_address)
+  AddressLimits(size_t max_total, size_t max_per_address)
       : max_total_(max_total), max_per_address_(max_per_address) {}
 
   // Releases its connection's place when destroyed.
@@ -36,10 +37,10 @@ class ConnectionLimits {
     }
 
    private:
-    friend class ConnectionLimits;
-    Slot(ConnectionLimits* owner, std::string address)
+    friend class AddressLimits;
+    Slot(AddressLimits* owner, std::string address)
         : owner_(owner), address_(std::move(address)) {}
-    ConnectionLimits* owner_;
+    AddressLimits* owner_;
     std::string address_;
   };
 
@@ -59,6 +60,6 @@ class ConnectionLimits {
   absl::flat_hash_map<std::string, size_t> by_address_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace roomcast::http::internal
+}  // namespace roomcast::http
 
-#endif  // ROOMCAST_HTTP_INTERNAL_CONNECTION_LIMITS_H_
+#endif  // ROOMCAST_HTTP_ADDRESS_LIMITS_H_

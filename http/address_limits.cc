@@ -1,8 +1,8 @@
-#include "http/internal/connection_limits.h"
+#include "http/address_limits.h"
 
-namespace roomcast::http::internal {
+namespace roomcast::http {
 
-std::optional<ConnectionLimits::Slot> ConnectionLimits::Acquire(
+std::optional<AddressLimits::Slot> AddressLimits::Acquire(
     const std::string& address) {
   absl::MutexLock l(&mu_);
   if (total_ >= max_total_) return std::nullopt;
@@ -16,22 +16,22 @@ std::optional<ConnectionLimits::Slot> ConnectionLimits::Acquire(
   return Slot(this, address);
 }
 
-void ConnectionLimits::Release(const std::string& address) {
+void AddressLimits::Release(const std::string& address) {
   absl::MutexLock l(&mu_);
   --total_;
   auto it = by_address_.find(address);
   if (it != by_address_.end() && --it->second == 0) by_address_.erase(it);
 }
 
-size_t ConnectionLimits::open() const {
+size_t AddressLimits::open() const {
   absl::MutexLock l(&mu_);
   return total_;
 }
 
-size_t ConnectionLimits::open_from(const std::string& address) const {
+size_t AddressLimits::open_from(const std::string& address) const {
   absl::MutexLock l(&mu_);
   auto it = by_address_.find(address);
   return it == by_address_.end() ? 0 : it->second;
 }
 
-}  // namespace roomcast::http::internal
+}  // namespace roomcast::http
