@@ -137,12 +137,30 @@ http::Response Origin::StoreFailure(const http::Request& req,
   return StoreUnavailable(req, status);
 }
 
-boost::asio::awaitable<void> Origin::Hold(HoldRegistry::Ticket ticket) {
+namespace {
+
+// Beyond the caps on held requests (DESIGN §15): 503 with Retry-After. A
+// CDN holds about one request per URL, so only a client holding thousands
+// directly meets this.
+http::Response TooManyHeld(const http::Request& req) {
+  return http::Overloaded(req, "too many requests held; ask again shortly");
+}
+
+}  // namespace
+
+boost::asio::awaitable<bool> Origin::Hold(HoldRegistry::Ticket ticket,
+                                          const std::string& remote) {
+  std::optional<http::AddressLimits::Slot> slot = held_limits_.Acquire(remote);
+  if (!slot) {
+    holds_.Cancel(ticket);
+    co_return false;
+  }
   held_now_.Add(1);
   auto woke = co_await holds_.Wait(std::move(ticket),
                                    std::chrono::steady_clock::now() + options_.max_hold);
   held_now_.Add(-1);
   if (woke) wake_delay_.Observe(std::chrono::duration<double>(*woke).count());
+  co_return true;
 }
 
 boost::asio::awaitable<http::Response> Origin::GetVersion(Call call) {
@@ -169,7 +187,9 @@ boost::asio::awaitable<http::Response> Origin::GetManifest(Call call) {
       co_return http::Error(call.req, bh::status::bad_request, "bad_query",
                             "after= takes a manifest version");
     }
-    co_await HoldForManifest(call.ref.room, after);
+    if (!co_await HoldForManifest(call.ref.room, after, call.req.remote_address)) {
+      co_return TooManyHeld(call.req);
+    }
   }
   auto obj = store_->Get(segmenter::StorageKey(call.ref));
   if (!obj.ok()) co_return StoreUnavailable(call.req, obj.status());
@@ -181,20 +201,21 @@ boost::asio::awaitable<http::Response> Origin::GetManifest(Call call) {
 }
 
 // Until the room's manifest is newer than `after`, or the hold limit.
-boost::asio::awaitable<void> Origin::HoldForManifest(const std::string& room,
-                                                     uint64_t after) {
+boost::asio::awaitable<bool> Origin::HoldForManifest(const std::string& room,
+                                                     uint64_t after,
+                                                     const std::string& remote) {
   auto version = [&] {
     std::optional<RoomMeta> m = FindRoom(room);
     return m ? m->manifest_version() : 0;
   };
-  if (version() > after) co_return;
+  if (version() > after) co_return true;
   auto ticket = holds_.RegisterManifest(co_await boost::asio::this_coro::executor,
                                         room, after);
   if (version() > after) {  // written between the first look and Register
     holds_.Cancel(ticket);
-    co_return;
+    co_return true;
   }
-  co_await Hold(std::move(ticket));
+  co_return co_await Hold(std::move(ticket), remote);
 }
 
 boost::asio::awaitable<http::Response> Origin::GetBucket(Call call) {
@@ -230,7 +251,9 @@ boost::asio::awaitable<http::Response> Origin::HoldForBucket(const BucketGet& ge
     holds_.Cancel(ticket);
     co_return *std::move(res);
   }
-  co_await Hold(std::move(ticket));
+  if (!co_await Hold(std::move(ticket), get.call.req.remote_address)) {
+    co_return TooManyHeld(get.call.req);
+  }
   if (auto res = ServeIfClosed(get)) co_return *std::move(res);
   // The publisher stalled. A short positive TTL, not an uncacheable answer:
   // a CDN caches this for a second and keeps collapsing requests for the URL,

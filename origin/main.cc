@@ -19,6 +19,7 @@ struct Flags {
   std::string listen = "127.0.0.1:8080";
   std::string data;
   std::string write_secret_file;
+  std::string publisher_secrets_file;
   std::string jwt_secret_file;
   int64_t max_hold_ms = 3000;
   int64_t manifest_max_age = 1;
@@ -26,6 +27,11 @@ struct Flags {
   int64_t threads = 0;
   int64_t sweep_s = 60;
   int64_t read_timeout_ms = 10000;
+  int64_t max_watermark_skew_ms = 5000;
+  int64_t max_connections = 16384;
+  int64_t max_connections_per_address = 1024;
+  int64_t max_held = 16384;
+  int64_t max_held_per_address = 4096;
   bool no_sync = false;
 };
 
@@ -37,12 +43,16 @@ Flags ParseFlags(int argc, char** argv) {
       "The HTTP origin CDNs pull from: stores the publisher's objects and serves\n"
       "them with cache headers, holding requests for buckets about to close.\n"
       "The write secret comes from ROOMCAST_WRITE_SECRET or --write-secret-file;\n"
+      "--publisher-secrets-file gives each publisher id a secret of its own (lines\n"
+      "'ID SECRET'), which writes only that publisher's watermark and rooms;\n"
       "the JWT secret that lets viewers read their own peer objects from\n"
       "ROOMCAST_JWT_SECRET or --jwt-secret-file (without it peer reads get 401).");
   flags.String("listen", &f.listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f.data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &f.write_secret_file,
                "file holding the publisher's write secret");
+  flags.String("publisher-secrets-file", &f.publisher_secrets_file,
+               "file of 'ID SECRET' lines: one write secret per publisher id");
   flags.String("jwt-secret-file", &f.jwt_secret_file,
                "file holding the JWT secret that verifies viewers' tokens");
   flags.Int("max-hold-ms", &f.max_hold_ms,
@@ -53,12 +63,27 @@ Flags ParseFlags(int argc, char** argv) {
   flags.Int("retention-sweep-s", &f.sweep_s, "seconds between retention sweeps");
   flags.Int("read-timeout-ms", &f.read_timeout_ms,
             "a client must send a whole request within this long");
+  flags.Int("max-watermark-skew-ms", &f.max_watermark_skew_ms,
+            "refuse a watermark further ahead of this origin's clock");
+  flags.Int("max-connections", &f.max_connections, "open connections at most (503 beyond)");
+  flags.Int("max-connections-per-address", &f.max_connections_per_address,
+            "open connections from one client address at most");
+  flags.Int("max-held", &f.max_held, "requests held at once at most (503 beyond)");
+  flags.Int("max-held-per-address", &f.max_held_per_address,
+            "requests held at once for one client address at most");
   flags.Bool("no-sync", &f.no_sync, "do not fsync writes (benchmarks only)");
   flags.Require("data");
   flags.ParseOrExit(argc, argv);
   if (f.max_hold_ms < 0 || f.max_hold_ms > 60000) {
     std::cerr << kProgram << ": --max-hold-ms must be 0..60000" << std::endl;
     std::exit(2);
+  }
+  for (int64_t n : {f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
+                    f.max_held, f.max_held_per_address}) {
+    if (n < 0) {
+      std::cerr << kProgram << ": limits must not be negative" << std::endl;
+      std::exit(2);
+    }
   }
   return f;
 }
@@ -73,12 +98,32 @@ roomcast::origin::ViewerVerifier ViewerVerifierOrExit(const Flags& f) {
   return nullptr;
 }
 
-OriginServerOptions OptionsOrExit(const Flags& f) {
+// The shared write secret (optional once publishers have their own) and
+// the per-publisher ones.
+std::string WriteSecretOrExit(const Flags& f) {
   auto secret = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", f.write_secret_file);
-  if (!secret.ok()) Fail(kProgram, secret.status());
+  if (secret.ok()) return *std::move(secret);
+  if (f.publisher_secrets_file.empty() || !f.write_secret_file.empty()) {
+    Fail(kProgram, secret.status());
+  }
+  return "";
+}
+
+absl::flat_hash_map<std::string, std::string> PublisherSecretsOrExit(const Flags& f) {
+  if (f.publisher_secrets_file.empty()) return {};
+  auto secrets = roomcast::origin::ReadPublisherSecrets(f.publisher_secrets_file);
+  if (!secrets.ok()) Fail(kProgram, secrets.status());
+  return *std::move(secrets);
+}
+
+OriginServerOptions OptionsOrExit(const Flags& f) {
   OriginServerOptions o;
   o.origin = {.data_dir = f.data,
-              .write_secret = *std::move(secret),
+              .write_secret = WriteSecretOrExit(f),
+              .publisher_secrets = PublisherSecretsOrExit(f),
+              .max_watermark_skew_ms = f.max_watermark_skew_ms,
+              .max_held = static_cast<size_t>(f.max_held),
+              .max_held_per_address = static_cast<size_t>(f.max_held_per_address),
               .verify_viewer = ViewerVerifierOrExit(f),
               .max_hold = std::chrono::milliseconds(f.max_hold_ms),
               .manifest_max_age_s = static_cast<int>(f.manifest_max_age),
@@ -87,6 +132,8 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
   o.http.read_timeout = std::chrono::milliseconds(f.read_timeout_ms);
+  o.http.max_connections = static_cast<size_t>(f.max_connections);
+  o.http.max_connections_per_address = static_cast<size_t>(f.max_connections_per_address);
   o.sweep_interval = std::chrono::seconds(f.sweep_s);
   return o;
 }

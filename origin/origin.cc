@@ -28,6 +28,7 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret, const base::Clock* cloc
 Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
     : options_(std::move(options)),
       store_(std::move(store)),
+      held_limits_(options_.max_held, options_.max_held_per_address),
       held_now_(metrics_.AddGauge("roomcast_origin_held_requests",
                                   "Requests held now for an object about to exist")),
       wake_delay_(metrics_.AddHistogram(

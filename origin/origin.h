@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
+#include "http/address_limits.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "origin/holds.h"
@@ -42,6 +43,11 @@ namespace roomcast::origin {
 using ViewerVerifier = std::function<absl::StatusOr<std::string>(
     absl::string_view token, absl::string_view room)>;
 
+// Reads a file of "ID SECRET" lines (blank lines and '#' comments allowed):
+// one write secret per publisher id. kInvalidArgument names a bad line.
+absl::StatusOr<absl::flat_hash_map<std::string, std::string>> ReadPublisherSecrets(
+    const std::string& path);
+
 // A ViewerVerifier for the platform's HS256 viewer JWTs (auth/jwt.h), whose
 // expiry is judged by `clock` (null: the system clock).
 ViewerVerifier JwtViewerVerifier(std::string jwt_secret,
@@ -49,7 +55,20 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret,
 
 struct OriginOptions {
   std::string data_dir;
-  std::string write_secret;  // the publisher's bearer secret for PUT
+  // The shared bearer secret for PUT: whoever has it may write for any
+  // publisher id. Empty: only the per-publisher secrets below write.
+  std::string write_secret;
+  // Per-publisher secrets (id -> secret): a publisher's own secret writes
+  // only its own watermark and the rooms it publishes, so one publisher
+  // cannot move another's watermark or overwrite its rooms.
+  absl::flat_hash_map<std::string, std::string> publisher_secrets;
+  // A watermark further ahead of the origin's clock than this is refused:
+  // it would turn future buckets into year-cacheable empty segments.
+  int64_t max_watermark_skew_ms = 5000;
+  // Requests held at once, in total and per client address; beyond, 503
+  // with Retry-After.
+  size_t max_held = 16384;
+  size_t max_held_per_address = 4096;
   // Unset: every peer read is refused.
   ViewerVerifier verify_viewer;
   // The longest a request is held for an object about to exist. Below
@@ -71,6 +90,9 @@ class Origin {
   // The whole HTTP surface: GET/HEAD/OPTIONS of objects, PUT from the
   // publisher, /healthz, /metrics and the embedded viewer.
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // Before any body is read (http::ServerOptions::admit): a PUT without a
+  // write secret for its path is refused, and reads carry no body.
+  http::Admission Admit(const http::RequestHead& req, absl::string_view remote);
 
   // Answers every held request now (on shutdown).
   void ReleaseHolds() { holds_.WakeAll(); }
@@ -112,11 +134,15 @@ class Origin {
   boost::asio::awaitable<http::Response> GetBucket(Call call);
   boost::asio::awaitable<http::Response> GetVersion(Call call);
   boost::asio::awaitable<http::Response> GetWatermark(Call call);
-  boost::asio::awaitable<void> HoldForManifest(const std::string& room,
-                                               uint64_t after);
+  // False if the caps on held requests refused to hold it.
+  boost::asio::awaitable<bool> HoldForManifest(const std::string& room, uint64_t after,
+                                               const std::string& remote);
   boost::asio::awaitable<http::Response> HoldForBucket(const BucketGet& get);
   std::optional<http::Response> ServeIfClosed(const BucketGet& get);
-  boost::asio::awaitable<void> Hold(HoldRegistry::Ticket ticket);
+  // Waits on a ticket for at most max_hold; false (ticket cancelled) if the
+  // caps on held requests leave no room for one more from `remote`.
+  boost::asio::awaitable<bool> Hold(HoldRegistry::Ticket ticket,
+                                    const std::string& remote);
   // 500 for bytes that fail their digest (counted, logged), else 503.
   http::Response StoreFailure(const http::Request& req, const absl::Status& status);
 
@@ -124,8 +150,13 @@ class Origin {
   boost::asio::awaitable<http::Response> PutManifest(Call call);
   boost::asio::awaitable<http::Response> PutObject(Call call);
   boost::asio::awaitable<http::Response> PutWatermark(Call call);
-  // nullopt if the request may write its path; else the 401 or 405.
-  std::optional<http::Response> RefuseWrite(const Call& call) const;
+  // admit.cc: who may write what.
+  // The publisher id the request's secret writes for: "" for the shared
+  // secret (any publisher), nullopt for no valid secret.
+  std::optional<std::string> WriterOf(const http::RequestHead& req) const;
+  // nullopt if the request may write `ref`; else the 401, 403 or 405.
+  std::optional<http::Response> RefuseWrite(const http::RequestHead& req,
+                                            const segmenter::ObjectRef& ref) const;
   absl::Status StoreManifest(const Call& call, const RoomMeta& meta);
   bool ClosedAndNeverStored(const segmenter::ObjectRef& ref,
                             const std::string& key, const RoomMeta& meta) const;
@@ -136,6 +167,7 @@ class Origin {
   OriginOptions options_;
   std::unique_ptr<Store> store_;
   HoldRegistry holds_;
+  http::AddressLimits held_limits_;
   http::Metrics metrics_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, RoomMeta> rooms_ ABSL_GUARDED_BY(mu_);

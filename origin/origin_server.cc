@@ -4,12 +4,23 @@
 #include "origin/internal/sweeper.h"
 
 namespace roomcast::origin {
+namespace {
+
+// Writes are authorised from the header, before any body is read.
+http::ServerOptions WithAdmission(http::ServerOptions http, Origin* origin) {
+  http.admit = [origin](const http::RequestHead& req, absl::string_view remote) {
+    return origin->Admit(req, remote);
+  };
+  return http;
+}
+
+}  // namespace
 
 OriginServer::OriginServer(std::unique_ptr<Origin> origin,
                            const OriginServerOptions& options)
     : origin_(std::move(origin)),
       server_(std::make_unique<http::Server>(
-          options.http,
+          WithAdmission(options.http, origin_.get()),
           [o = origin_.get()](http::Request& req) { return o->Handle(req); })) {}
 
 absl::StatusOr<std::unique_ptr<OriginServer>> OriginServer::Start(

@@ -11,6 +11,7 @@
 #include "roomcast/v1/segment.pb.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/codec.h"
 
 namespace roomcast::origin {
 namespace bh = boost::beast::http;
@@ -111,34 +112,31 @@ RoomMeta MetaOf(const v1::Manifest& m, int64_t retention_s) {
   return meta;
 }
 
-bool HasWriteSecret(const http::Request& req, const std::string& secret) {
-  absl::string_view got = Header(req, bh::field::authorization);
-  if (got.empty() || secret.empty()) return false;
-  if (!absl::ConsumePrefix(&got, "Bearer ")) return false;
-  return base::ConstantTimeEquals(got, secret);
+// Every object the origin stores it must be able to serve in both
+// renditions: bytes whose .json cannot be rendered (nesting past protobuf's
+// JSON printer, say) would answer 500 to every viewer of the .json URL.
+absl::Status CheckRenderable(const ObjectRef& ref, absl::string_view body) {
+  if (auto json = segmenter::RenderJson(ref.cls, body); !json.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the object has no .json rendition: ", json.status().message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-std::optional<http::Response> Origin::RefuseWrite(const Call& call) const {
-  if (!HasWriteSecret(call.req, options_.write_secret)) {
-    http::Response res = http::Error(call.req, bh::status::unauthorized, "unauthorized",
-                                     "writes need the publisher's secret");
-    res.set(bh::field::www_authenticate, "Bearer");
-    return res;
-  }
-  if (call.ref.format != Format::kProto) {
-    return http::Error(call.req, bh::status::method_not_allowed, "method_not_allowed",
-                       "PUT the .pb object; the origin renders .json itself");
-  }
-  return std::nullopt;
-}
-
 boost::asio::awaitable<http::Response> Origin::PutManifest(Call call) {
-  if (auto refused = RefuseWrite(call)) co_return *std::move(refused);
+  if (auto refused = RefuseWrite(call.req, call.ref)) co_return *std::move(refused);
   auto m = Parse<v1::Manifest>(call.req.body());
   if (!m.ok()) co_return BadBody(call.req, m.status());
   if (absl::Status st = CheckManifest(call.ref, *m); !st.ok()) co_return BadBody(call.req, st);
+  if (absl::Status st = CheckRenderable(call.ref, call.req.body()); !st.ok()) {
+    co_return BadBody(call.req, st);
+  }
+  if (const std::string writer = *WriterOf(call.req); !writer.empty() && writer != m->publisher()) {
+    co_return http::Error(call.req, bh::status::forbidden, "forbidden",
+                          "a publisher's secret writes only its own manifests");
+  }
   std::optional<RoomMeta> meta = FindRoom(call.ref.room);
   if (meta && meta->epoch() == m->epoch() && m->version() < meta->manifest_version()) {
     co_return http::Error(call.req, bh::status::conflict, "stale",
@@ -178,8 +176,11 @@ bool Origin::ClosedAndNeverStored(const ObjectRef& ref, const std::string& key,
 }
 
 boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
-  if (auto refused = RefuseWrite(call)) co_return *std::move(refused);
+  if (auto refused = RefuseWrite(call.req, call.ref)) co_return *std::move(refused);
   if (absl::Status st = CheckMatches(call.ref, call.req.body()); !st.ok()) {
+    co_return BadBody(call.req, st);
+  }
+  if (absl::Status st = CheckRenderable(call.ref, call.req.body()); !st.ok()) {
     co_return BadBody(call.req, st);
   }
   const std::string key = segmenter::StorageKey(call.ref);
@@ -209,10 +210,20 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
 }
 
 boost::asio::awaitable<http::Response> Origin::PutWatermark(Call call) {
-  if (auto refused = RefuseWrite(call)) co_return *std::move(refused);
+  if (auto refused = RefuseWrite(call.req, call.ref)) co_return *std::move(refused);
   auto wm = Parse<v1::Watermark>(call.req.body());
   if (!wm.ok()) co_return BadBody(call.req, wm.status());
   if (wm->publisher() != call.ref.name) co_return BadBody(call.req, Mismatch("publisher"));
+  if (wm->watermark_ms() > NowMs() + options_.max_watermark_skew_ms) {
+    ROOMCAST_LOG(kWarning, "origin", "watermark_refused")
+        .Kv("publisher", call.ref.name)
+        .Kv("watermark_ms", wm->watermark_ms())
+        .Kv("ahead_ms", wm->watermark_ms() - NowMs());
+    co_return http::Error(call.req, bh::status::bad_request, "watermark_ahead",
+                          absl::StrCat("the watermark is more than ",
+                                       options_.max_watermark_skew_ms,
+                                       " ms ahead of the origin's clock"));
+  }
   {
     absl::MutexLock lock(&mu_);
     int64_t& current = watermarks_[call.ref.name];

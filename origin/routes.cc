@@ -31,13 +31,6 @@ bool IsRead(bh::verb method) {
   return method == bh::verb::get || method == bh::verb::head;
 }
 
-// 404 for a well-formed path that names no object class, 400 for the rest.
-http::Response BadPath(const http::Request& req, const absl::Status& status) {
-  const bool not_found = absl::IsNotFound(status);
-  return http::Error(req, not_found ? bh::status::not_found : bh::status::bad_request,
-                     not_found ? "not_found" : "bad_path", status.message());
-}
-
 // CORS preflight: browsers ask before a GET that carries these headers.
 http::Response Preflight(const http::Request& req) {
   http::Response res = http::Text(req, bh::status::no_content, "");

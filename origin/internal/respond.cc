@@ -23,15 +23,30 @@ struct Encoded {
   bool gzipped = false;
 };
 
-// True if Accept-Encoding allows gzip (a "gzip" coding without q=0). Splits
-// without allocating: this runs on every GET.
+// RFC 9110 §12.4.2: a qvalue is 0 to 1 with up to three decimals; a
+// coding with q=0 (0.0, 0.00, 0.000) is "not acceptable".
+bool IsZeroQ(absl::string_view params) {
+  for (absl::string_view p : absl::StrSplit(params, ';')) {
+    p = absl::StripAsciiWhitespace(p);
+    if (!absl::ConsumePrefix(&p, "q=") && !absl::ConsumePrefix(&p, "Q=")) continue;
+    p = absl::StripAsciiWhitespace(p);
+    if (!absl::ConsumePrefix(&p, "0")) return false;
+    if (p.empty()) return true;
+    if (!absl::ConsumePrefix(&p, ".") || p.size() > 3) return false;
+    return p.find_first_not_of('0') == absl::string_view::npos;
+  }
+  return false;
+}
+
+// True if Accept-Encoding allows gzip: a "gzip" coding (any case) whose
+// qvalue is not 0. Splits without allocating: this runs on every GET.
 bool AcceptsGzip(const http::Request& req) {
   for (absl::string_view part : absl::StrSplit(Header(req, bh::field::accept_encoding), ',')) {
     const size_t semi = part.find(';');
-    if (absl::StripAsciiWhitespace(part.substr(0, semi)) != "gzip") continue;
-    if (semi == absl::string_view::npos) return true;
-    absl::string_view param = part.substr(semi + 1);
-    return absl::StripAsciiWhitespace(param.substr(0, param.find(';'))) != "q=0";
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(part.substr(0, semi)), "gzip")) {
+      continue;
+    }
+    return semi == absl::string_view::npos || !IsZeroQ(part.substr(semi + 1));
   }
   return false;
 }
@@ -72,7 +87,13 @@ absl::StatusOr<Encoded> EncodeJson(const ObjectRef& ref, const StoredObject& obj
 
 }  // namespace
 
-absl::string_view Header(const http::Request& req, bh::field f) {
+http::Response BadPath(const http::RequestHead& req, const absl::Status& status) {
+  const bool not_found = absl::IsNotFound(status);
+  return http::Error(req, not_found ? bh::status::not_found : bh::status::bad_request,
+                     not_found ? "not_found" : "bad_path", status.message());
+}
+
+absl::string_view Header(const http::RequestHead& req, bh::field f) {
   auto it = req.find(f);
   if (it == req.end()) return {};
   return absl::string_view(it->value().data(), it->value().size());
@@ -114,7 +135,10 @@ http::Response NotFound(const http::Request& req, const char* cache_control,
 }
 
 http::Response StoreUnavailable(const http::Request& req, const absl::Status& status) {
-  return http::Error(req, bh::status::service_unavailable, "store", status.message());
+  http::Response res =
+      http::Error(req, bh::status::service_unavailable, "store", status.message());
+  res.set(bh::field::retry_after, "1");
+  return res;
 }
 
 }  // namespace roomcast::origin

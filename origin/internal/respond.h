@@ -23,7 +23,7 @@ inline constexpr char kPrivate[] = "private, no-store";
 inline constexpr char kNoStore[] = "no-store";
 
 // The value of header `f`, empty if absent.
-absl::string_view Header(const http::Request& req, boost::beast::http::field f);
+absl::string_view Header(const http::RequestHead& req, boost::beast::http::field f);
 
 // 200 with `obj` as `ref` names it (.pb or rendered .json; gzip if the
 // client takes it), or 304 if If-None-Match holds its ETag.
@@ -34,6 +34,9 @@ http::Response ServeObject(const http::Request& req,
 // 404 that a cache may keep as `cache_control` says.
 http::Response NotFound(const http::Request& req, const char* cache_control,
                         absl::string_view detail);
+
+// 404 for a well-formed path that names no object class, 400 for the rest.
+http::Response BadPath(const http::RequestHead& req, const absl::Status& status);
 
 // 503: the store could not answer; the request may be retried.
 http::Response StoreUnavailable(const http::Request& req,
