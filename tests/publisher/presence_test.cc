@@ -1,4 +1,4 @@
-#include "publisher/presence.h"
+#include "publisher/internal/presence.h"
 
 #include <cmath>
 #include <string>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 TEST(PresenceTest, SmallRoomsAreCountedExactly) {
@@ -43,4 +43,4 @@ TEST(PresenceTest, MergeOfSketchAndExactCountsTheUnion) {
 }
 
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal
