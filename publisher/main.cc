@@ -25,28 +25,33 @@ struct Flags {
 
 void Parse(int argc, char** argv, Flags* f) {
   roomcast::base::FlagSet flags(
-      kProgram,
-      "--listen HOST:PORT --data DIR --origin URL [--id NAME]",
+      kProgram, "--listen HOST:PORT --data DIR --origin URL [--id NAME]",
       "Ingest API for a live room's chat: authenticates senders (HS256 JWT),\n"
       "sequences each room, writes every message durably before acking, and\n"
       "uploads closed segments, state objects and manifests to the origin.\n"
       "Secrets: ROOMCAST_JWT_SECRET or --jwt-secret-file; the origin's write\n"
       "secret ROOMCAST_WRITE_SECRET or --write-secret-file; optionally the\n"
       "peer-hint secret ROOMCAST_HINT_SECRET or --hint-secret-file.");
-  flags.String("listen", &f->server.listen, "HOST:PORT to serve on; port 0 picks a free one");
+  flags.String("listen", &f->server.listen,
+               "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f->server.publisher.data_dir,
                "directory of the durable log (created if missing)");
   flags.String("origin", &f->server.origin_url, "base URL of roomcast-origin");
-  flags.String("id", &f->server.publisher.id, "this publisher's id, [A-Za-z0-9_-]{1,64}");
-  flags.String("jwt-secret-file", &f->jwt_secret_file, "file holding the JWT secret");
+  flags.String("id", &f->server.publisher.id,
+               "this publisher's id, [A-Za-z0-9_-]{1,64}");
+  flags.String("jwt-secret-file", &f->jwt_secret_file,
+               "file holding the JWT secret");
   flags.String("write-secret-file", &f->write_secret_file,
                "file holding the origin's write secret");
   flags.String("hint-secret-file", &f->hint_secret_file,
                "file holding the peer-hint master secret");
   flags.Int("threads", &f->threads, "serving threads; 0 = one per core");
-  flags.Int("flush-ms", &f->server.flush_ms, "on SIGTERM, publish for at most this long");
-  flags.Int("tick-ms", &f->server.publisher.tick_ms, "publication round cadence");
-  flags.Int("max-body-bytes", &f->max_body_bytes, "largest request body (413 above)");
+  flags.Int("flush-ms", &f->server.flush_ms,
+            "on SIGTERM, publish for at most this long");
+  flags.Int("tick-ms", &f->server.publisher.tick_ms,
+            "publication round cadence");
+  flags.Int("max-body-bytes", &f->max_body_bytes,
+            "largest request body (413 above)");
   flags.Bool("no-sync", &f->no_sync, "do not fsync the log (benchmarks only)");
   flags.Require("data");
   flags.Require("origin");
@@ -61,21 +66,26 @@ void Check(Flags* f) {
     std::exit(2);
   }
   if (o.publisher.tick_ms < 1 || o.publisher.tick_ms > 1000 || o.flush_ms < 0) {
-    std::cerr << kProgram << ": --tick-ms must be 1..1000, --flush-ms >= 0" << std::endl;
+    std::cerr << kProgram << ": --tick-ms must be 1..1000, --flush-ms >= 0"
+              << std::endl;
     std::exit(2);
   }
   o.threads = static_cast<int>(f->threads);
   o.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
   o.publisher.sync = !f->no_sync;
-  auto jwt = roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", f->jwt_secret_file);
+  auto jwt =
+      roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", f->jwt_secret_file);
   if (!jwt.ok()) Fail(kProgram, jwt.status());
-  auto write = roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", f->write_secret_file);
+  auto write =
+      roomcast::base::ReadSecret("ROOMCAST_WRITE_SECRET", f->write_secret_file);
   if (!write.ok()) Fail(kProgram, write.status());
   o.jwt_secret = *jwt;
   o.write_secret = *write;
   // Without a hint secret of its own, the server derives one from the JWT's.
-  if (std::getenv("ROOMCAST_HINT_SECRET") != nullptr || !f->hint_secret_file.empty()) {
-    auto h = roomcast::base::ReadSecret("ROOMCAST_HINT_SECRET", f->hint_secret_file);
+  if (std::getenv("ROOMCAST_HINT_SECRET") != nullptr ||
+      !f->hint_secret_file.empty()) {
+    auto h =
+        roomcast::base::ReadSecret("ROOMCAST_HINT_SECRET", f->hint_secret_file);
     if (!h.ok()) Fail(kProgram, h.status());
     o.publisher.hint_master_secret = *h;
   }

@@ -21,11 +21,12 @@ using internal::Admission;
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
     PublisherOptions options, const base::Clock* clock, Uploader* uploader) {
   if (!base::IsValidId(options.id)) {
-    return absl::InvalidArgumentError("publisher id must be [A-Za-z0-9_-]{1,64}");
+    return absl::InvalidArgumentError(
+        "publisher id must be [A-Za-z0-9_-]{1,64}");
   }
-  ROOMCAST_ASSIGN_OR_RETURN(
-      std::unique_ptr<internal::DurableLog> log,
-      internal::DurableLog::Open({.dir = options.data_dir, .sync = options.sync}));
+  ROOMCAST_ASSIGN_OR_RETURN(std::unique_ptr<internal::DurableLog> log,
+                            internal::DurableLog::Open({.dir = options.data_dir,
+                                                        .sync = options.sync}));
   std::unique_ptr<Publisher> p(
       new Publisher(std::move(options), clock, uploader, std::move(log)));
   ROOMCAST_RETURN_IF_ERROR(p->Recover());
@@ -33,7 +34,8 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
 }
 
 Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
-                     Uploader* uploader, std::unique_ptr<internal::DurableLog> log)
+                     Uploader* uploader,
+                     std::unique_ptr<internal::DurableLog> log)
     : options_(std::move(options)), log_(std::move(log)) {
   rooms_ = std::make_unique<internal::RoomTable>(
       internal::RoomTable::Options{
@@ -42,8 +44,8 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
           .idempotency_window_ms = options_.idempotency_window_ms},
       clock);
   sequencer_ = std::make_unique<internal::Sequencer>(log_.get(), rooms_.get());
-  admission_ = std::make_unique<Admission>(options_.limits, options_.rates, clock,
-                                           sequencer_.get(), &metrics_);
+  admission_ = std::make_unique<Admission>(options_.limits, options_.rates,
+                                           clock, sequencer_.get(), &metrics_);
   ingest_ = std::make_unique<internal::Ingest>(
       internal::Ingest::Options{.limits = options_.limits,
                                 .rollup_ms = options_.rollup_ms},
@@ -62,7 +64,7 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
 
 Publisher::~Publisher() {
   publication_.reset();  // no more rounds
-  log_.reset();  // completes every pending job before the rooms go
+  log_.reset();          // completes every pending job before the rooms go
 }
 
 absl::Status Publisher::Recover() {
@@ -89,9 +91,9 @@ void Publisher::AddLogMetrics() {
   metrics_.AddCallbackGauge("roomcast_publisher_healthy",
                             "1 while the log accepts writes",
                             [this] { return healthy() ? 1 : 0; });
-  metrics_.AddCallbackGauge(
-      "roomcast_publisher_rooms", "Rooms known",
-      [this] { return static_cast<int64_t>(rooms_->size()); });
+  metrics_.AddCallbackGauge("roomcast_publisher_rooms", "Rooms known", [this] {
+    return static_cast<int64_t>(rooms_->size());
+  });
 }
 
 void Publisher::OpenRoom(const auth::Claims& who, const std::string& room,
@@ -119,8 +121,10 @@ void Publisher::SetState(const auth::Claims& who, const std::string& room,
       who, room, component, std::move(value),
       [done = std::move(done)](absl::StatusOr<v1::StateComponent> c) mutable {
         if (!c.ok()) return done(c.status());
-        done(StateReply{.component = c->name(), .version = c->version(),
-                        .total_version = c->total_version(), .ts_ms = c->ts_ms()});
+        done(StateReply{.component = c->name(),
+                        .version = c->version(),
+                        .total_version = c->total_version(),
+                        .ts_ms = c->ts_ms()});
       });
 }
 
@@ -142,7 +146,8 @@ void Publisher::PublishPresence(int64_t now_ms) {
   auto live = [this](const std::string& room) {
     return rooms_->CheckLive(room).ok();
   };
-  const auth::Claims self{.sub = options_.id, .role = v1::ROLE_SERVICE, .room = "*"};
+  const auth::Claims self{
+      .sub = options_.id, .role = v1::ROLE_SERVICE, .room = "*"};
   for (const auto& [room, n] : presence_->Changes(now_ms, live)) {
     google::protobuf::Value v;
     v.set_number_value(static_cast<double>(n));

@@ -81,7 +81,8 @@ class Publisher {
   // kUnauthenticated 401, kPermissionDenied 403, kNotFound 404, kOutOfRange
   // 413, kResourceExhausted 429, kFailedPrecondition 409, kUnavailable 503.
   void OpenRoom(const auth::Claims& who, const std::string& room,
-                const v1::OpenRoomRequest& request, Callback<v1::RoomConfig> done);
+                const v1::OpenRoomRequest& request,
+                Callback<v1::RoomConfig> done);
   void EndRoom(const auth::Claims& who, const std::string& room,
                Callback<v1::RoomConfig> done);
   void Post(const auth::Claims& who, const std::string& room,

@@ -14,7 +14,8 @@ PublisherServer::PublisherServer(PublisherServerOptions options)
     : options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &system_clock_;
   if (options_.publisher.hint_master_secret.empty()) {
-    options_.publisher.hint_master_secret = DeriveHintMaster(options_.jwt_secret);
+    options_.publisher.hint_master_secret =
+        DeriveHintMaster(options_.jwt_secret);
   }
 }
 

@@ -43,10 +43,10 @@ struct PublisherServerOptions {
   // publisher.hint_master_secret empty: derived from jwt_secret
   // (DeriveHintMaster).
   PublisherOptions publisher;
-  int threads = 0;                        // serving threads; 0: one per core
-  size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
-  int64_t flush_ms = 5000;                // Stop() publishes for this long
-  const base::Clock* clock = nullptr;     // null: the system clock
+  int threads = 0;                     // serving threads; 0: one per core
+  size_t max_body_bytes = 1 << 20;     // larger request bodies get 413
+  int64_t flush_ms = 5000;             // Stop() publishes for this long
+  const base::Clock* clock = nullptr;  // null: the system clock
 };
 
 class PublisherServer {

@@ -50,9 +50,8 @@ void RoomCloser::Skip(int64_t through_ms) {
   std::vector<ClosedObject> discard;
   CloseBuckets(through_ms, &discard);
   // State sets before the watermark were uploaded before it advanced.
-  std::erase_if(pending_state_, [&](const PendingState& p) {
-    return p.ts_ms < through_ms;
-  });
+  std::erase_if(pending_state_,
+                [&](const PendingState& p) { return p.ts_ms < through_ms; });
 }
 
 bool RoomCloser::HasUnclosed() const {
@@ -72,7 +71,8 @@ void RoomCloser::CloseBuckets(int64_t watermark_ms,
     closed.try_emplace(it->first);
   }
   for (auto& [k, messages] : closed) CloseBucket(k, std::move(messages), out);
-  if (!rollup_.empty() && BucketEnd(rollup_index_, rollup_ms()) <= watermark_ms) {
+  if (!rollup_.empty() &&
+      BucketEnd(rollup_index_, rollup_ms()) <= watermark_ms) {
     FlushRollup(out);
   }
 }
@@ -82,7 +82,9 @@ void RoomCloser::CloseBucket(int64_t k, std::vector<v1::Message> messages,
   const int64_t d = bucket_ms();
   std::optional<v1::PeerHint> hint = ClosePeers(k, out);
   const SegmentParams params{
-      .room = identity().room, .epoch = identity().epoch, .bucket_ms = d,
+      .room = identity().room,
+      .epoch = identity().epoch,
+      .bucket_ms = d,
       .index = k,
       .limit = BucketLimit(identity().config.action_cap_per_s(), d)};
   v1::ActionSegment seg = BuildSegment(params, std::move(messages),
@@ -131,10 +133,11 @@ void RoomCloser::FlushRollup(std::vector<ClosedObject>* out) {
   // Inputs come from this room's own closed buckets in order, so this cannot
   // fail; if it ever did, the buckets themselves are still published.
   if (!r.ok()) return;
-  out->push_back({.cls = ObjectClass::kActions,
-                  .path = SegmentPath(identity().room, rollup_ms(), rollup_index_),
-                  .bytes = SerializeDeterministic(*r),
-                  .gate_ms = BucketEnd(rollup_index_, rollup_ms()) - 1});
+  out->push_back(
+      {.cls = ObjectClass::kActions,
+       .path = SegmentPath(identity().room, rollup_ms(), rollup_index_),
+       .bytes = SerializeDeterministic(*r),
+       .gate_ms = BucketEnd(rollup_index_, rollup_ms()) - 1});
 }
 
 void RoomCloser::CloseState(std::vector<ClosedObject>* out) {

@@ -70,7 +70,8 @@ class RoomCloser {
   // As RoomState::Set; the component is published at the next Close.
   absl::StatusOr<v1::StateComponent> SetState(const std::string& name,
                                               google::protobuf::Value value,
-                                              int64_t ts_ms, std::string set_by);
+                                              int64_t ts_ms,
+                                              std::string set_by);
   void End() { manifest_.End(); }
 
   // Closes every bucket ending at or before `watermark_ms` and appends what

@@ -18,7 +18,8 @@ constexpr char kRetryAfterPayload[] = "roomcast/retry-after-s";
 absl::Status RateLimitedError(int64_t wait_ms) {
   absl::Status s = absl::ResourceExhaustedError(
       absl::StrCat("rate limited; retry in ", wait_ms, " ms"));
-  s.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat((wait_ms + 999) / 1000)));
+  s.SetPayload(kRetryAfterPayload,
+               absl::Cord(absl::StrCat((wait_ms + 999) / 1000)));
   return s;
 }
 
@@ -28,7 +29,8 @@ int64_t RetryAfterSeconds(const absl::Status& s) {
   if (!absl::IsResourceExhausted(s)) return 0;
   auto p = s.GetPayload(kRetryAfterPayload);
   int64_t v = 1;
-  if (p.has_value() && absl::SimpleAtoi(std::string(*p), &v) && v >= 1) return v;
+  if (p.has_value() && absl::SimpleAtoi(std::string(*p), &v) && v >= 1)
+    return v;
   return 1;
 }
 
@@ -60,8 +62,8 @@ absl::Status Admission::NeedRole(const auth::Claims& who,
   if (std::find(roles.begin(), roles.end(), who.role) != roles.end()) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      "role '", auth::RoleName(who.role), "' may not do this"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("role '", auth::RoleName(who.role), "' may not do this"));
 }
 
 bool Admission::RunsTheRoom(const auth::Claims& who) {
@@ -73,7 +75,8 @@ absl::Status Admission::CheckHintKey(const auth::Claims& who,
                                      const std::string& room,
                                      const std::string& user) {
   if (!base::IsValidId(room) || !base::IsValidId(user)) {
-    return absl::InvalidArgumentError("room and user ids are [A-Za-z0-9_-]{1,64}");
+    return absl::InvalidArgumentError(
+        "room and user ids are [A-Za-z0-9_-]{1,64}");
   }
   if (!auth::AllowsRoom(who, room) ||
       (who.sub != user && who.role != v1::ROLE_SERVICE)) {
@@ -87,13 +90,13 @@ absl::Status Admission::Admit(const auth::Claims& who, const std::string& room,
   ROOMCAST_RETURN_IF_ERROR(CheckRoom(who, room));
   if (n == 0) return absl::InvalidArgumentError("no messages");
   if (n > limits_.max_batch) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "a batch holds at most ", limits_.max_batch, " messages"));
+    return absl::OutOfRangeError(
+        absl::StrCat("a batch holds at most ", limits_.max_batch, " messages"));
   }
   ROOMCAST_RETURN_IF_ERROR(Writable());
   if (who.role != v1::ROLE_AUDIENCE) return absl::OkStatus();
-  const int64_t wait_ms = limiter_.Acquire(room, who.sub, static_cast<double>(n),
-                                           clock_->NowMs());
+  const int64_t wait_ms =
+      limiter_.Acquire(room, who.sub, static_cast<double>(n), clock_->NowMs());
   if (wait_ms == 0) return absl::OkStatus();
   rate_limited_.Add();
   return RateLimitedError(wait_ms);

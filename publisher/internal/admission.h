@@ -32,7 +32,8 @@ class Admission {
 
   // kInvalidArgument for a malformed room id, kPermissionDenied for a token
   // of another room.
-  static absl::Status CheckRoom(const auth::Claims& who, const std::string& room);
+  static absl::Status CheckRoom(const auth::Claims& who,
+                                const std::string& room);
   // kPermissionDenied unless `who` has one of `roles`.
   static absl::Status NeedRole(const auth::Claims& who,
                                std::initializer_list<v1::Role> roles);
@@ -48,7 +49,8 @@ class Admission {
   absl::Status Writable() const { return sequencer_->Writable(); }
   // The gate of a write of `n` messages: the room, the batch size, the
   // log, then for audience senders the rate limits (kResourceExhausted).
-  absl::Status Admit(const auth::Claims& who, const std::string& room, size_t n);
+  absl::Status Admit(const auth::Claims& who, const std::string& room,
+                     size_t n);
 
  private:
   const IngestLimits limits_;

@@ -24,7 +24,8 @@ v1::HintKey HintKeyReply(const std::string& room, const std::string& user,
   v1::HintKey key;
   key.set_room(room);
   key.set_user(user);
-  key.set_key(segmenter::HintKeyBytes(segmenter::DeriveHintKey(room_secret, user)));
+  key.set_key(
+      segmenter::HintKeyBytes(segmenter::DeriveHintKey(room_secret, user)));
   return key;
 }
 

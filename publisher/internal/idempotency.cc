@@ -5,7 +5,8 @@
 namespace roomcast::publisher::internal {
 namespace {
 
-std::string Key(ReplyKind kind, absl::string_view sender, absl::string_view id) {
+std::string Key(ReplyKind kind, absl::string_view sender,
+                absl::string_view id) {
   return absl::StrCat(kind == ReplyKind::kPeer ? "p" : "a", sender, "\x1f", id);
 }
 

@@ -42,7 +42,8 @@ absl::Status DraftOpen(Draft& d, const std::string& room,
       return absl::FailedPreconditionError("the room has ended");
     }
     if (r->config().SerializeAsString() != config.SerializeAsString()) {
-      return absl::FailedPreconditionError("the room is open with another config");
+      return absl::FailedPreconditionError(
+          "the room is open with another config");
     }
     return absl::OkStatus();  // already open as asked: nothing to write
   }
@@ -60,11 +61,68 @@ absl::Status DraftOpen(Draft& d, const std::string& room,
   return absl::OkStatus();
 }
 
+// Ends a live room: no more writes from now on, `config` for the reply.
+absl::Status DraftEnd(Draft& d, const std::string& room,
+                      v1::RoomConfig* config) {
+  ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
+  r->MarkEnding();
+  *config = r->config();
+  log::Record rec;
+  rec.set_room(room);
+  rec.mutable_ended()->set_ts_ms(d.NowMs());
+  d.Add(std::move(rec));
+  return absl::OkStatus();
+}
+
+// Sets a component of a live room, if it may have one more.
+absl::Status DraftState(Draft& d, const std::string& room,
+                        const std::string& component,
+                        google::protobuf::Value value, const std::string& sub) {
+  ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
+  ROOMCAST_RETURN_IF_ERROR(r->CanSetState(component));
+  log::Record rec;
+  rec.set_room(room);
+  log::StateSet* state = rec.mutable_state();
+  state->set_component(component);
+  *state->mutable_value() = std::move(value);
+  state->set_ts_ms(d.Stamp(r));
+  state->set_set_by(sub);
+  d.Add(std::move(rec));
+  return absl::OkStatus();
+}
+
+// Sequences a peer message, or answers a retry with the first reply.
+absl::Status DraftPeer(Draft& d, const std::string& room, v1::Message msg,
+                       const std::string& id, v1::PostResult* reply) {
+  ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
+  if (!id.empty()) {
+    if (const v1::PostResult* prev =
+            r->replies().Find(ReplyKind::kPeer, msg.sender(), id)) {
+      *reply = *prev;
+      return absl::OkStatus();
+    }
+  }
+  msg.set_seq(r->NextPeerSeq());
+  msg.set_ts_ms(d.Stamp(r));
+  *reply = r->ReplyFor(msg);
+  if (!id.empty()) {
+    r->replies().Remember(ReplyKind::kPeer, msg.sender(), id, *reply,
+                          msg.ts_ms());
+  }
+  log::Record rec;
+  rec.set_room(room);
+  *rec.mutable_peer()->mutable_message() = std::move(msg);
+  rec.mutable_peer()->set_client_msg_id(id);
+  d.Add(std::move(rec));
+  return absl::OkStatus();
+}
+
 // Answers `done` with `value` once the write is durable.
 template <typename T>
 absl::AnyInvocable<void(absl::Status)> ReplyWhenDurable(
     std::shared_ptr<T> value, Callback<T> done) {
-  return [value = std::move(value), done = std::move(done)](absl::Status s) mutable {
+  return [value = std::move(value),
+          done = std::move(done)](absl::Status s) mutable {
     if (!s.ok()) return done(s);
     done(std::move(*value));
   };
@@ -84,13 +142,15 @@ Ingest::Ingest(Options options, Admission* admission, Sequencer* sequencer,
     : options_(std::move(options)),
       admission_(admission),
       sequencer_(sequencer),
-      accepted_(metrics->AddCounter("roomcast_publisher_messages_accepted_total",
-                                    "Actions acknowledged (durable)")),
-      deduplicated_(metrics->AddCounter(
-          "roomcast_publisher_messages_deduplicated_total",
-          "Retries answered from the idempotency window")),
-      rejected_(metrics->AddCounter("roomcast_publisher_requests_rejected_total",
-                                    "Writes refused before the log")),
+      accepted_(
+          metrics->AddCounter("roomcast_publisher_messages_accepted_total",
+                              "Actions acknowledged (durable)")),
+      deduplicated_(
+          metrics->AddCounter("roomcast_publisher_messages_deduplicated_total",
+                              "Retries answered from the idempotency window")),
+      rejected_(
+          metrics->AddCounter("roomcast_publisher_requests_rejected_total",
+                              "Writes refused before the log")),
       ack_latency_(metrics->AddHistogram(
           "roomcast_publisher_ack_latency_seconds",
           "POST to durable acknowledgement", {}, http::FastLatencyBuckets())) {}
@@ -107,7 +167,8 @@ void Ingest::OpenRoom(const auth::Claims& who, const std::string& room,
   if (!s.ok()) return done(s);
   auto reply = std::make_shared<v1::RoomConfig>(*std::move(config));
   sequencer_->Submit(
-      {.prepare = [room, reply](Draft& d) { return DraftOpen(d, room, *reply); },
+      {.prepare = [room,
+                   reply](Draft& d) { return DraftOpen(d, room, *reply); },
        .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
@@ -119,16 +180,8 @@ void Ingest::EndRoom(const auth::Claims& who, const std::string& room,
   if (!s.ok()) return done(s);
   auto reply = std::make_shared<v1::RoomConfig>();
   sequencer_->Submit(
-      {.prepare = [room, reply](Draft& d) -> absl::Status {
-         ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
-         r->MarkEnding();
-         *reply = r->config();
-         log::Record rec;
-         rec.set_room(room);
-         rec.mutable_ended()->set_ts_ms(d.NowMs());
-         d.Add(std::move(rec));
-         return absl::OkStatus();
-       },
+      {.prepare = [room,
+                   reply](Draft& d) { return DraftEnd(d, room, reply.get()); },
        .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
@@ -144,12 +197,13 @@ void Ingest::Post(const auth::Claims& who, const std::string& room,
   auto b = std::make_shared<Batch>(*std::move(batch));
   sequencer_->Submit(
       {.prepare = [this, b, room](Draft& d) { return Sequence(d, room, *b); },
-       .done = [this, b, t0, done = std::move(done)](absl::Status s) mutable {
-         if (!s.ok()) return done(s);
-         accepted_.Add(b->sequenced);
-         ack_latency_.Observe(SecondsSince(t0));
-         done(std::move(b->reply));
-       }});
+       .done =
+           [this, b, t0, done = std::move(done)](absl::Status s) mutable {
+             if (!s.ok()) return done(s);
+             accepted_.Add(b->sequenced);
+             ack_latency_.Observe(SecondsSince(t0));
+             done(std::move(b->reply));
+           }});
 }
 
 absl::StatusOr<Ingest::Batch> Ingest::Validate(
@@ -162,10 +216,12 @@ absl::StatusOr<Ingest::Batch> Ingest::Validate(
   }
   Batch b;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    absl::StatusOr<v1::Message> m = MessageFrom(who, inputs[i], options_.limits);
+    absl::StatusOr<v1::Message> m =
+        MessageFrom(who, inputs[i], options_.limits);
     if (!m.ok() && inputs.size() > 1) {
-      return absl::Status(m.status().code(), absl::StrCat("message ", i, ": ",
-                                                          m.status().message()));
+      return absl::Status(
+          m.status().code(),
+          absl::StrCat("message ", i, ": ", m.status().message()));
     }
     if (!m.ok()) return m.status();
     b.messages.push_back(*std::move(m));
@@ -181,7 +237,8 @@ absl::Status Ingest::Sequence(Draft& d, const std::string& room, Batch& b) {
     v1::Message& m = b.messages[i];
     const std::string& id = b.ids[i];
     const v1::PostResult* prev =
-        id.empty() ? nullptr : r->replies().Find(ReplyKind::kAction, m.sender(), id);
+        id.empty() ? nullptr
+                   : r->replies().Find(ReplyKind::kAction, m.sender(), id);
     if (prev != nullptr) {
       *b.reply.add_results() = *prev;
       deduplicated_.Add();
@@ -205,11 +262,13 @@ absl::Status Ingest::Sequence(Draft& d, const std::string& room, Batch& b) {
 }
 
 void Ingest::SetState(const auth::Claims& who, const std::string& room,
-                      const std::string& component, google::protobuf::Value value,
+                      const std::string& component,
+                      google::protobuf::Value value,
                       Callback<v1::StateComponent> done) {
   absl::Status s = admission_->Admit(who, room, 1);
   if (s.ok() && !Admission::RunsTheRoom(who)) {
-    s = absl::PermissionDeniedError("only anchor, moderator or service set state");
+    s = absl::PermissionDeniedError(
+        "only anchor, moderator or service set state");
   }
   if (s.ok() && !base::IsValidId(component)) {
     s = absl::InvalidArgumentError("component names are [A-Za-z0-9_-]{1,64}");
@@ -217,23 +276,14 @@ void Ingest::SetState(const auth::Claims& who, const std::string& room,
   if (s.ok()) s = CheckStateValue(value, options_.limits);
   if (!s.ok()) return done(s);
   auto set = std::make_shared<v1::StateComponent>();
-  sequencer_->Submit(
-      {.prepare = [room, component, sub = who.sub,
-                   value = std::move(value)](Draft& d) mutable -> absl::Status {
-         ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
-         ROOMCAST_RETURN_IF_ERROR(r->CanSetState(component));
-         log::Record rec;
-         rec.set_room(room);
-         log::StateSet* state = rec.mutable_state();
-         state->set_component(component);
-         *state->mutable_value() = std::move(value);
-         state->set_ts_ms(d.Stamp(r));
-         state->set_set_by(sub);
-         d.Add(std::move(rec));
-         return absl::OkStatus();
-       },
-       .done = ReplyWhenDurable(set, std::move(done)),
-       .state_out = set.get()});
+  sequencer_->Submit({.prepare =
+                          [room, component, sub = who.sub,
+                           value = std::move(value)](Draft& d) mutable {
+                            return DraftState(d, room, component,
+                                              std::move(value), sub);
+                          },
+                      .done = ReplyWhenDurable(set, std::move(done)),
+                      .state_out = set.get()});
 }
 
 void Ingest::PostPeer(const auth::Claims& who, const std::string& room,
@@ -253,30 +303,13 @@ void Ingest::PostPeer(const auth::Claims& who, const std::string& room,
   m->set_kind(v1::KIND_PEER);
   m->set_recipient(user);
   auto reply = std::make_shared<v1::PostResult>();
-  sequencer_->Submit(
-      {.prepare = [room, reply, id = input.client_msg_id(),
-                   msg = *std::move(m)](Draft& d) mutable -> absl::Status {
-         ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
-         const v1::PostResult* prev =
-             id.empty() ? nullptr : r->replies().Find(ReplyKind::kPeer, msg.sender(), id);
-         if (prev != nullptr) {
-           *reply = *prev;
-           return absl::OkStatus();
-         }
-         msg.set_seq(r->NextPeerSeq());
-         msg.set_ts_ms(d.Stamp(r));
-         *reply = r->ReplyFor(msg);
-         if (!id.empty()) {
-           r->replies().Remember(ReplyKind::kPeer, msg.sender(), id, *reply, msg.ts_ms());
-         }
-         log::Record rec;
-         rec.set_room(room);
-         *rec.mutable_peer()->mutable_message() = std::move(msg);
-         rec.mutable_peer()->set_client_msg_id(id);
-         d.Add(std::move(rec));
-         return absl::OkStatus();
-       },
-       .done = ReplyWhenDurable(reply, std::move(done))});
+  sequencer_->Submit({.prepare =
+                          [room, reply, id = input.client_msg_id(),
+                           msg = *std::move(m)](Draft& d) mutable {
+                            return DraftPeer(d, room, std::move(msg), id,
+                                             reply.get());
+                          },
+                      .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
 }  // namespace roomcast::publisher::internal

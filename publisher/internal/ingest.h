@@ -41,7 +41,8 @@ class Ingest {
          http::Metrics* metrics);
 
   void OpenRoom(const auth::Claims& who, const std::string& room,
-                const v1::OpenRoomRequest& request, Callback<v1::RoomConfig> done);
+                const v1::OpenRoomRequest& request,
+                Callback<v1::RoomConfig> done);
   void EndRoom(const auth::Claims& who, const std::string& room,
                Callback<v1::RoomConfig> done);
   void Post(const auth::Claims& who, const std::string& room,
@@ -58,7 +59,8 @@ class Ingest {
  private:
   struct Batch;
   // The inputs as messages from `who`, checked and admitted.
-  absl::StatusOr<Batch> Validate(const auth::Claims& who, const std::string& room,
+  absl::StatusOr<Batch> Validate(const auth::Claims& who,
+                                 const std::string& room,
                                  const std::vector<v1::MessageInput>& inputs);
   // Sequences a batch: each message gets its seq and receive time, or the
   // reply an earlier one with its client_msg_id got.

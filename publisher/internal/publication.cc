@@ -36,19 +36,20 @@ Publication::Publication(Options options, const base::Clock* clock,
       before_round_(std::move(before_round)),
       uploads_(metrics->AddCounter("roomcast_publisher_uploads_total",
                                    "PUTs to the origin")),
-      upload_errors_(metrics->AddCounter("roomcast_publisher_upload_errors_total",
-                                         "Failed PUTs")),
+      upload_errors_(metrics->AddCounter(
+          "roomcast_publisher_upload_errors_total", "Failed PUTs")),
       upload_conflicts_(metrics->AddCounter(
           "roomcast_publisher_upload_conflicts_total",
           "409 from the origin: changed immutable bytes (a bug alarm)")),
-      watermark_puts_(metrics->AddCounter("roomcast_publisher_watermark_puts_total",
-                                          "Watermark advances")),
-      watermark_lag_ms_(metrics->AddGauge("roomcast_publisher_watermark_lag_ms",
-                                          "Clock minus the published watermark")),
-      upload_latency_(metrics->AddHistogram(
-          "roomcast_publisher_upload_latency_seconds",
-          "One PUT to the origin, retries included", {},
-          http::FastLatencyBuckets())) {
+      watermark_puts_(metrics->AddCounter(
+          "roomcast_publisher_watermark_puts_total", "Watermark advances")),
+      watermark_lag_ms_(
+          metrics->AddGauge("roomcast_publisher_watermark_lag_ms",
+                            "Clock minus the published watermark")),
+      upload_latency_(
+          metrics->AddHistogram("roomcast_publisher_upload_latency_seconds",
+                                "One PUT to the origin, retries included", {},
+                                http::FastLatencyBuckets())) {
   metrics->AddCallbackGauge(
       "roomcast_publisher_outbox_objects", "Objects waiting for the origin",
       [this] { return static_cast<int64_t>(outbox_size()); });
@@ -82,7 +83,8 @@ void Publication::Enqueue(ClosedRooms closed) {
     for (Upload& u : ups) {
       // A newer manifest supersedes one still waiting.
       if (u.manifest_version != 0) {
-        std::erase_if(o.queue, [](const Upload& q) { return q.manifest_version != 0; });
+        std::erase_if(o.queue,
+                      [](const Upload& q) { return q.manifest_version != 0; });
       }
       o.queue.push_back(std::move(u));
     }
@@ -182,7 +184,8 @@ absl::Status Publication::PersistProgress(bool advanced) {
   progress.set_uploaded_through_ms(published_w_.load());
   RoomProgressList rooms;
   for (auto it = outbox_.begin(); it != outbox_.end();) {
-    if (it->second.progress_dirty) rooms.emplace_back(it->first, it->second.progress);
+    if (it->second.progress_dirty)
+      rooms.emplace_back(it->first, it->second.progress);
     it->second.progress_dirty = false;
     if (it->second.queue.empty()) {
       outbox_.erase(it++);
@@ -251,8 +254,9 @@ absl::Status Publication::Flush(int64_t budget_ms) {
     if (std::chrono::steady_clock::now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(options_.tick_ms));
   }
-  return s.ok() ? absl::DeadlineExceededError("flush budget spent; the log "
-                                              "keeps the rest for the next start")
+  return s.ok() ? absl::DeadlineExceededError(
+                      "flush budget spent; the log "
+                      "keeps the rest for the next start")
                 : s;
 }
 

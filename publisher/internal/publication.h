@@ -89,7 +89,8 @@ class Publication {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Persists changed manifest progress and the watermark (if `advanced`),
   // and drops empty outboxes.
-  absl::Status PersistProgress(bool advanced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistProgress(bool advanced)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TickerLoop();
 
   const Options options_;

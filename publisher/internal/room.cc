@@ -11,9 +11,11 @@ namespace roomcast::publisher::internal {
 namespace {
 
 segmenter::RoomCloserOptions CloserOptions(RoomIdentity id) {
-  return {.identity = {.room = std::move(id.room), .epoch = id.epoch,
+  return {.identity = {.room = std::move(id.room),
+                       .epoch = id.epoch,
                        .publisher = std::move(id.publisher),
-                       .opened_ms = id.opened_ms, .config = std::move(id.config)},
+                       .opened_ms = id.opened_ms,
+                       .config = std::move(id.config)},
           .hint_secret = std::move(id.hint_secret),
           // Versions continue from the epoch (time-based, growing), so a
           // re-created room never reuses an old epoch's state URLs.
@@ -38,9 +40,8 @@ absl::Status Room::CanSetState(const std::string& component) const {
   const segmenter::RoomState& state = closer_.state();
   if (state.total_version() == 0) return absl::OkStatus();
   std::vector<v1::ComponentVersion> v = state.Versions();
-  const bool exists = std::any_of(v.begin(), v.end(), [&](const auto& c) {
-    return c.name() == component;
-  });
+  const bool exists = std::any_of(
+      v.begin(), v.end(), [&](const auto& c) { return c.name() == component; });
   if (!exists && v.size() >= segmenter::kMaxComponents) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "a room has at most ", segmenter::kMaxComponents, " components"));
@@ -103,7 +104,8 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   std::vector<Upload> out;
   out.reserve(closed.size() + 1);
   for (segmenter::ClosedObject& o : closed) {
-    out.push_back({.path = std::move(o.path), .bytes = std::move(o.bytes),
+    out.push_back({.path = std::move(o.path),
+                   .bytes = std::move(o.bytes),
                    .gate_ms = o.gate_ms});
   }
   const uint64_t v = manifest_version();

@@ -121,7 +121,7 @@ class Room {
   segmenter::MonotonicStamper stamper_;
   IdempotencyWindow replies_;
   segmenter::RoomCloser closer_;
-  uint64_t version_offset_ = 0;    // added to the builder's version
+  uint64_t version_offset_ = 0;  // added to the builder's version
   uint64_t published_version_ = 0;
 };
 

@@ -31,8 +31,10 @@ absl::Status RoomTable::Apply(const log::Record& r,
 
 void RoomTable::Open(const log::Record& r) {
   const log::RoomOpened& o = r.opened();
-  RoomIdentity id{.room = r.room(), .publisher = options_.publisher_id,
-                  .config = o.config(), .epoch = o.epoch(),
+  RoomIdentity id{.room = r.room(),
+                  .publisher = options_.publisher_id,
+                  .config = o.config(),
+                  .epoch = o.epoch(),
                   .opened_ms = o.opened_ms(),
                   .hint_secret = RoomHintSecret(options_.hint_master_secret,
                                                 r.room(), o.epoch())};
@@ -139,7 +141,8 @@ int64_t RoomTable::Close(int64_t now_ms, ClosedRooms* out) {
 bool RoomTable::CrossesBoundary(int64_t from_ms, int64_t to_ms) {
   absl::MutexLock l(&mu_);
   for (const auto& [d, n] : live_bucket_ms_) {
-    if (segmenter::BucketIndex(from_ms, d) != segmenter::BucketIndex(to_ms, d)) {
+    if (segmenter::BucketIndex(from_ms, d) !=
+        segmenter::BucketIndex(to_ms, d)) {
       return true;
     }
   }

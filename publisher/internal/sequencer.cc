@@ -39,10 +39,10 @@ struct Sequencer::Job {
 
 void Sequencer::Submit(Write write) {
   auto job = std::make_shared<Job>(Job{.write = std::move(write)});
-  log_->Submit({.prepare = [this, job](std::vector<log::Record>* out) {
-                  Prepare(*job, out);
-                },
-                .done = [this, job](absl::Status s) { Finish(*job, s); }});
+  log_->Submit(
+      {.prepare = [this,
+                   job](std::vector<log::Record>* out) { Prepare(*job, out); },
+       .done = [this, job](absl::Status s) { Finish(*job, s); }});
 }
 
 void Sequencer::Prepare(Job& job, std::vector<log::Record>* out) {
@@ -71,7 +71,8 @@ void Sequencer::Finish(Job& job, absl::Status synced) {
 
 absl::Status Sequencer::Writable() const {
   if (!healthy_) {
-    return absl::UnavailableError("the durable log failed; not accepting writes");
+    return absl::UnavailableError(
+        "the durable log failed; not accepting writes");
   }
   if (log_->queue_depth() > kMaxLogQueue) {
     return absl::UnavailableError("overloaded: the durable log is behind");

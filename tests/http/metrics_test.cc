@@ -40,13 +40,16 @@ TEST(MetricsTest, SameNameAndLabelsIsTheSameSeries) {
   EXPECT_TRUE(Has(text, R"(roomcast_x_total{class="a"} 2)"));
   EXPECT_TRUE(Has(text, R"(roomcast_x_total{class="b"} 5)"));
   // One family header for both series.
-  EXPECT_EQ(text.find("# TYPE roomcast_x_total"), text.rfind("# TYPE roomcast_x_total"));
+  EXPECT_EQ(text.find("# TYPE roomcast_x_total"),
+            text.rfind("# TYPE roomcast_x_total"));
 }
 
 TEST(MetricsTest, LabelValuesAreEscaped) {
   Metrics m;
-  m.AddCounter("roomcast_y_total", "Y", {{"path", "a\"b\\c\nd"}, {"s", "200"}}).Add();
-  EXPECT_TRUE(Has(m.Render(), R"(roomcast_y_total{path="a\"b\\c\nd",s="200"} 1)"));
+  m.AddCounter("roomcast_y_total", "Y", {{"path", "a\"b\\c\nd"}, {"s", "200"}})
+      .Add();
+  EXPECT_TRUE(
+      Has(m.Render(), R"(roomcast_y_total{path="a\"b\\c\nd",s="200"} 1)"));
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeWithSumAndCount) {
@@ -59,17 +62,22 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeWithSumAndCount) {
   h.Observe(3);
   const std::string text = m.Render();
   EXPECT_TRUE(Has(text, "# TYPE roomcast_wait_seconds histogram"));
-  EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="0.1"} 2)"));
-  EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="0.5"} 2)"));
-  EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="1"} 3)"));
-  EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="+Inf"} 4)"));
+  EXPECT_TRUE(
+      Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="0.1"} 2)"));
+  EXPECT_TRUE(
+      Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="0.5"} 2)"));
+  EXPECT_TRUE(
+      Has(text, R"(roomcast_wait_seconds_bucket{class="actions",le="1"} 3)"));
+  EXPECT_TRUE(Has(
+      text, R"(roomcast_wait_seconds_bucket{class="actions",le="+Inf"} 4)"));
   EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_sum{class="actions"} 3.85)"));
   EXPECT_TRUE(Has(text, R"(roomcast_wait_seconds_count{class="actions"} 4)"));
 }
 
 TEST(MetricsTest, HistogramWithoutLabelsHasOnlyLe) {
   Metrics m;
-  m.AddHistogram("roomcast_ack_seconds", "Acks", {}, FastLatencyBuckets()).Observe(0.0003);
+  m.AddHistogram("roomcast_ack_seconds", "Acks", {}, FastLatencyBuckets())
+      .Observe(0.0003);
   const std::string text = m.Render();
   EXPECT_TRUE(Has(text, R"(roomcast_ack_seconds_bucket{le="0.0005"} 1)"));
   EXPECT_TRUE(Has(text, R"(roomcast_ack_seconds_bucket{le="10"} 1)"));
@@ -118,10 +126,12 @@ TEST(MetricsTest, ConcurrentUpdatesAndRendersLoseNothing) {
   done = true;
   renderer.join();
   const std::string text = m.Render();
-  EXPECT_TRUE(Has(text, "roomcast_n_total " + std::to_string(kThreads * kEach)));
+  EXPECT_TRUE(
+      Has(text, "roomcast_n_total " + std::to_string(kThreads * kEach)));
   EXPECT_TRUE(Has(text, R"(roomcast_t_seconds_bucket{le="0.5"} )" +
                             std::to_string(kThreads * kEach / 2)));
-  EXPECT_TRUE(Has(text, "roomcast_t_seconds_count " + std::to_string(kThreads * kEach)));
+  EXPECT_TRUE(Has(
+      text, "roomcast_t_seconds_count " + std::to_string(kThreads * kEach)));
 }
 
 }  // namespace

@@ -10,7 +10,8 @@ constexpr int64_t kT0 = 1'000'000;
 
 TEST(RateLimiterTest, BurstPassesThenTheNextWaitsForItsToken) {
   RateLimiter limiter({.user_per_s = 2, .user_burst = 3, .room_per_s = 0});
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0), 0);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0), 0);
   // One token is missing; at 2 per second it takes 500 ms to come.
   EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0), 500);
   EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0 + 499), 2);
@@ -21,7 +22,8 @@ TEST(RateLimiterTest, RefusalTakesNothing) {
   RateLimiter limiter({.user_per_s = 1, .user_burst = 2, .room_per_s = 0});
   EXPECT_EQ(limiter.Acquire("lobby", "u1", 2, kT0), 0);
   // Refused again and again: waiting still costs only the one token.
-  for (int i = 0; i < 5; ++i) EXPECT_GT(limiter.Acquire("lobby", "u1", 1, kT0), 0);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_GT(limiter.Acquire("lobby", "u1", 1, kT0), 0);
   EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0 + 1000), 0);
 }
 
@@ -49,14 +51,17 @@ TEST(RateLimiterTest, RoomBudgetIsSharedByItsUsers) {
 }
 
 TEST(RateLimiterTest, TheLongerWaitOfUserAndRoomIsAnswered) {
-  RateLimiter limiter({.user_per_s = 4, .user_burst = 1, .room_per_s = 1, .room_burst = 1});
+  RateLimiter limiter(
+      {.user_per_s = 4, .user_burst = 1, .room_per_s = 1, .room_burst = 1});
   EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0), 0);
-  EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0), 1000);  // room: 1 s, user: 250 ms
+  EXPECT_EQ(limiter.Acquire("lobby", "u1", 1, kT0),
+            1000);  // room: 1 s, user: 250 ms
 }
 
 TEST(RateLimiterTest, ZeroRatesMeanUnlimited) {
   RateLimiter limiter({.user_per_s = 0, .room_per_s = 0});
-  for (int i = 0; i < 10000; ++i) ASSERT_EQ(limiter.Acquire("lobby", "u1", 100, kT0), 0);
+  for (int i = 0; i < 10000; ++i)
+    ASSERT_EQ(limiter.Acquire("lobby", "u1", 100, kT0), 0);
 }
 
 TEST(RateLimiterTest, ClockGoingBackRefillsNothing) {

@@ -20,8 +20,12 @@ Room MakeRoom(int64_t rollup_ms = kD, int64_t window_ms = 60000) {
   config.set_bucket_ms(kD);
   config.set_rollup_ms(static_cast<uint32_t>(rollup_ms));
   config.set_action_cap_per_s(500);
-  return Room({.room = "lobby", .publisher = "pub-1", .config = config,
-               .epoch = kEpoch, .opened_ms = kT, .hint_secret = "secret"},
+  return Room({.room = "lobby",
+               .publisher = "pub-1",
+               .config = config,
+               .epoch = kEpoch,
+               .opened_ms = kT,
+               .hint_secret = "secret"},
               window_ms);
 }
 
@@ -92,7 +96,8 @@ TEST(RoomTest, ReplyIsRememberedUnderItsSenderAndKind) {
   EXPECT_EQ(reply.bucket(), kK);
   EXPECT_EQ(reply.bucket_ms(), kD);
   ASSERT_TRUE(room.Apply(r).ok());
-  const v1::PostResult* found = room.replies().Find(ReplyKind::kAction, "viewer", "c-1");
+  const v1::PostResult* found =
+      room.replies().Find(ReplyKind::kAction, "viewer", "c-1");
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(found->SerializeAsString(), reply.SerializeAsString());
   EXPECT_EQ(room.replies().Find(ReplyKind::kPeer, "viewer", "c-1"), nullptr);
@@ -107,7 +112,8 @@ TEST(RoomTest, ReplayingTheLogRestoresSeqStampAndReplies) {
   for (const log::Record& r : logged) ASSERT_TRUE(replayed.Apply(r).ok());
   EXPECT_EQ(replayed.NextSeq(), 3u);
   EXPECT_EQ(replayed.Stamp(kT, 0), kT + 900);
-  EXPECT_NE(replayed.replies().Find(ReplyKind::kAction, "viewer", "c-1"), nullptr);
+  EXPECT_NE(replayed.replies().Find(ReplyKind::kAction, "viewer", "c-1"),
+            nullptr);
 }
 
 TEST(RoomTest, RepliesAreForgottenAfterTheWindow) {
@@ -141,7 +147,8 @@ TEST(RoomTest, OneComponentTooManyIsRefused) {
     ASSERT_TRUE(room.Apply(StateRecord(absl::StrCat("c", i), kT)).ok());
   }
   EXPECT_TRUE(room.CanSetState("c0").ok());  // an existing one may change
-  EXPECT_EQ(room.CanSetState("one-more").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(room.CanSetState("one-more").code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 TEST(RoomTest, EndingRoomStopsAcceptingAndPublishesAnEndedManifest) {

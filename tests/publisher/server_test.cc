@@ -3,10 +3,9 @@
 // (an http::Server that keeps what is PUT).
 #include "publisher/server.h"
 
+#include <boost/beast/http/verb.hpp>
 #include <map>
 #include <string>
-
-#include <boost/beast/http/verb.hpp>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -34,7 +33,8 @@ class StandInOrigin {
  public:
   StandInOrigin()
       : server_({.listen = "127.0.0.1:0", .threads = 1},
-                [this](http::Request& req) -> boost::asio::awaitable<http::Response> {
+                [this](http::Request& req)
+                    -> boost::asio::awaitable<http::Response> {
                   co_return Store(req);
                 }) {}
   absl::Status Start() { return server_.Start(); }
@@ -67,15 +67,18 @@ class StandInOrigin {
 };
 
 std::string Token(const std::string& sub, v1::Role role) {
-  return auth::MintJwt({.sub = sub, .role = role, .room = "lobby",
+  return auth::MintJwt({.sub = sub,
+                        .role = role,
+                        .room = "lobby",
                         .exp = absl::ToUnixSeconds(absl::Now()) + 600},
                        kJwtSecret);
 }
 
 HttpResponse Call(const std::string& method, const std::string& url,
                   const std::string& body, const std::string& token) {
-  return Fetch(method, url, body,
-               {"Authorization: Bearer " + token, "Content-Type: application/json"});
+  return Fetch(
+      method, url, body,
+      {"Authorization: Bearer " + token, "Content-Type: application/json"});
 }
 
 class PublisherServerTest : public ::testing::Test {
@@ -83,16 +86,21 @@ class PublisherServerTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(origin_.Start().ok()); }
 
   PublisherServerOptions Options(std::string hint_master = "") {
-    return {.listen = "127.0.0.1:0", .origin_url = origin_.url(),
-            .jwt_secret = kJwtSecret, .write_secret = kWriteSecret,
-            .publisher = {.id = "pub-1", .data_dir = dir_.path(),
+    return {.listen = "127.0.0.1:0",
+            .origin_url = origin_.url(),
+            .jwt_secret = kJwtSecret,
+            .write_secret = kWriteSecret,
+            .publisher = {.id = "pub-1",
+                          .data_dir = dir_.path(),
                           .hint_master_secret = std::move(hint_master),
-                          .tick_ms = 10, .sync = false},
-            .threads = 1, .flush_ms = 5000};
+                          .tick_ms = 10,
+                          .sync = false},
+            .threads = 1,
+            .flush_ms = 5000};
   }
   std::string HintKey(PublisherServer& server) {
-    HttpResponse r = Call("GET", server.url() + "/v1/rooms/lobby/peer/u2/key", "",
-                          Token("u2", v1::ROLE_AUDIENCE));
+    HttpResponse r = Call("GET", server.url() + "/v1/rooms/lobby/peer/u2/key",
+                          "", Token("u2", v1::ROLE_AUDIENCE));
     EXPECT_EQ(r.status, 200) << r.body;
     return r.body;
   }
@@ -106,8 +114,10 @@ TEST_F(PublisherServerTest, ServesIngestAndPublishesWhatItAckedByTheEndOfStop) {
   ASSERT_TRUE(server.Start().ok());
   EXPECT_EQ(Fetch("GET", server.url() + "/healthz").status, 200);
   const std::string service = Token("svc", v1::ROLE_SERVICE);
-  ASSERT_EQ(Call("POST", server.url() + "/v1/rooms/lobby", R"({"bucket_ms": 100})",
-                 service).status, 200);
+  ASSERT_EQ(Call("POST", server.url() + "/v1/rooms/lobby",
+                 R"({"bucket_ms": 100})", service)
+                .status,
+            200);
   HttpResponse post = Call("POST", server.url() + "/v1/rooms/lobby/messages",
                            R"({"type": "comment", "text": "hello"})",
                            Token("u1", v1::ROLE_AUDIENCE));
@@ -132,7 +142,9 @@ TEST_F(PublisherServerTest, HintMasterDefaultsToTheOneDerivedFromTheJwtSecret) {
     PublisherServer server(Options());
     ASSERT_TRUE(server.Start().ok());
     ASSERT_EQ(Call("POST", server.url() + "/v1/rooms/lobby", "",
-                   Token("svc", v1::ROLE_SERVICE)).status, 200);
+                   Token("svc", v1::ROLE_SERVICE))
+                  .status,
+              200);
     derived_key = HintKey(server);
   }
   PublisherServer named(Options(DeriveHintMaster(kJwtSecret)));

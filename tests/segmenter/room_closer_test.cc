@@ -23,8 +23,11 @@ RoomCloserOptions Options(int64_t rollup_ms = kD, uint32_t cap = 0) {
   config.set_bucket_ms(kD);
   config.set_rollup_ms(static_cast<uint32_t>(rollup_ms));
   config.set_action_cap_per_s(cap);
-  return {.identity = {.room = "lobby", .epoch = 7, .publisher = "pub-1",
-                       .opened_ms = kT, .config = config},
+  return {.identity = {.room = "lobby",
+                       .epoch = 7,
+                       .publisher = "pub-1",
+                       .opened_ms = kT,
+                       .config = config},
           .hint_secret = kSecret};
 }
 
@@ -73,7 +76,8 @@ TEST(RoomCloserTest, BucketClosesIntoItsSegmentOnceTheWatermarkPassesItsEnd) {
   EXPECT_FALSE(room.AddAction(Action(3, kT + 999)).ok());
 }
 
-TEST(RoomCloserTest, PeerObjectsPrecedeTheirSegmentWhoseHintMatchesOnlyRecipients) {
+TEST(RoomCloserTest,
+     PeerObjectsPrecedeTheirSegmentWhoseHintMatchesOnlyRecipients) {
   RoomCloser room(Options());
   ASSERT_TRUE(room.AddAction(Action(1, kT + 10)).ok());
   room.AddPeer(PeerTo("u2", 1, kT + 20));
@@ -90,8 +94,10 @@ TEST(RoomCloserTest, PeerObjectsPrecedeTheirSegmentWhoseHintMatchesOnlyRecipient
 
   const v1::ActionSegment seg = Parse<v1::ActionSegment>(out[2]);
   ASSERT_TRUE(seg.has_peer_hint());
-  EXPECT_TRUE(PeerHintMayContain(seg.peer_hint(), DeriveHintKey(kSecret, "u2"), kK));
-  EXPECT_TRUE(PeerHintMayContain(seg.peer_hint(), DeriveHintKey(kSecret, "u3"), kK));
+  EXPECT_TRUE(
+      PeerHintMayContain(seg.peer_hint(), DeriveHintKey(kSecret, "u2"), kK));
+  EXPECT_TRUE(
+      PeerHintMayContain(seg.peer_hint(), DeriveHintKey(kSecret, "u3"), kK));
   int strangers_matched = 0;
   for (int i = 0; i < 100; ++i) {
     strangers_matched += PeerHintMayContain(
@@ -111,7 +117,8 @@ TEST(RoomCloserTest, PeerObjectHeaderIsWhatTheOriginSynthesizes) {
             SerializeDeterministic(EmptyPeerBatch("lobby", 7, "u2", kD, kK)));
 }
 
-TEST(RoomCloserTest, BucketWithOnlyPeerMessagesGetsAnEmptySegmentCarryingTheHint) {
+TEST(RoomCloserTest,
+     BucketWithOnlyPeerMessagesGetsAnEmptySegmentCarryingTheHint) {
   RoomCloser room(Options());
   room.AddPeer(PeerTo("u2", 1, kT + 20));
   std::vector<ClosedObject> out = CloseAt(room, kT + kD);
@@ -179,9 +186,12 @@ TEST(RoomCloserTest, StateVersionsCountFromTheBase) {
 TEST(RoomCloserTest, SegmentKeepsTheRoomsActionCap) {
   RoomCloser room(Options(kD, /*cap=*/2));
   for (uint64_t seq = 1; seq <= 5; ++seq) {
-    ASSERT_TRUE(room.AddAction(Action(seq, kT + static_cast<int64_t>(seq), "v" + std::to_string(seq))).ok());
+    ASSERT_TRUE(room.AddAction(Action(seq, kT + static_cast<int64_t>(seq),
+                                      "v" + std::to_string(seq)))
+                    .ok());
   }
-  const v1::ActionSegment seg = Parse<v1::ActionSegment>(CloseAt(room, kT + kD)[0]);
+  const v1::ActionSegment seg =
+      Parse<v1::ActionSegment>(CloseAt(room, kT + kD)[0]);
   EXPECT_EQ(seg.messages_size(), 2);
   EXPECT_EQ(seg.dropped().at("comment"), 3u);
   EXPECT_EQ(seg.last_seq(), 5u);
@@ -212,9 +222,12 @@ TEST(RoomCloserTest, SameAdditionsClosedAtTheSameWatermarksGiveTheSameBytes) {
 TEST(RoomCloserTest, SkipClosesWhatTheOriginHasWithoutMakingItAgain) {
   RoomCloser room(Options());
   ASSERT_TRUE(room.AddAction(Action(1, kT + 10)).ok());
-  ASSERT_TRUE(room.SetState("title", google::protobuf::Value(), kT + 20, "a").ok());
+  ASSERT_TRUE(
+      room.SetState("title", google::protobuf::Value(), kT + 20, "a").ok());
   ASSERT_TRUE(room.AddAction(Action(2, kT + kD + 10)).ok());
-  ASSERT_TRUE(room.SetState("title", google::protobuf::Value(), kT + kD + 20, "a").ok());
+  ASSERT_TRUE(
+      room.SetState("title", google::protobuf::Value(), kT + kD + 20, "a")
+          .ok());
   room.Skip(kT + kD);
   std::vector<ClosedObject> out = CloseAt(room, kT + 2 * kD);
   // Only what came after the skipped time: bucket k+1 and the second set.
