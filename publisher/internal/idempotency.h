@@ -41,7 +41,6 @@ class IdempotencyWindow {
   // monotonic per room, so `ts_ms` is the room's now).
   void Remember(ReplyKind kind, absl::string_view sender, absl::string_view id,
                 v1::PostResult reply, int64_t ts_ms);
-  size_t size() const { return replies_.size(); }
 
  private:
   const int64_t window_ms_;

@@ -70,23 +70,23 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
 absl::Status Room::ApplyAction(const log::Action& a) {
   const v1::Message& m = a.message();
   seq_ = std::max(seq_, m.seq());
-  stamper_.Stamp(m.ts_ms(), m.ts_ms());
-  if (!a.client_msg_id().empty()) {
-    replies_.Remember(ReplyKind::kAction, m.sender(), a.client_msg_id(),
-                      ReplyFor(m), m.ts_ms());
-  }
+  Sequenced(m, ReplyKind::kAction, a.client_msg_id());
   return closer_.AddAction(m);
 }
 
 void Room::ApplyPeer(const log::Peer& p) {
   const v1::Message& m = p.message();
   peer_seq_ = std::max(peer_seq_, m.seq());
-  stamper_.Stamp(m.ts_ms(), m.ts_ms());
-  if (!p.client_msg_id().empty()) {
-    replies_.Remember(ReplyKind::kPeer, m.sender(), p.client_msg_id(),
-                      ReplyFor(m), m.ts_ms());
-  }
+  Sequenced(m, ReplyKind::kPeer, p.client_msg_id());
   closer_.AddPeer(m);
+}
+
+void Room::Sequenced(const v1::Message& m, ReplyKind kind,
+                     const std::string& client_msg_id) {
+  stamper_.Stamp(m.ts_ms(), m.ts_ms());
+  if (!client_msg_id.empty()) {
+    replies_.Remember(kind, m.sender(), client_msg_id, ReplyFor(m), m.ts_ms());
+  }
 }
 
 absl::Status Room::ApplyState(const log::StateSet& s, v1::StateComponent* out) {

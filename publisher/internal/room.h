@@ -107,13 +107,16 @@ class Room {
   // on its own time; the log rebuilds it after a restart).
   bool Unpublished() const;
 
-  uint64_t last_seq() const { return seq_; }
   uint64_t manifest_version() const;
 
  private:
   absl::Status ApplyAction(const log::Action& a);
   void ApplyPeer(const log::Peer& p);
   absl::Status ApplyState(const log::StateSet& s, v1::StateComponent* out);
+  // What sequencing `m` did, again on replay: its receive time and, with a
+  // client_msg_id, its reply.
+  void Sequenced(const v1::Message& m, ReplyKind kind,
+                 const std::string& client_msg_id);
 
   bool ending_ = false;
   uint64_t seq_ = 0;
