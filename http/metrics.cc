@@ -29,6 +29,19 @@ std::string WithLe(const std::string& rendered, const std::string& le) {
   return absl::StrCat(rendered.substr(0, rendered.size() - 1), ",", le_label, "}");
 }
 
+void RenderHistogram(const std::string& name, const std::string& labels,
+                     const Histogram& h, std::string* out) {
+  std::vector<uint64_t> counts = h.Counts();
+  for (size_t i = 0; i < h.bounds().size(); ++i) {
+    absl::StrAppend(out, name, "_bucket",
+                    WithLe(labels, absl::StrCat(h.bounds()[i])), " ", counts[i],
+                    "\n");
+  }
+  absl::StrAppend(out, name, "_bucket", WithLe(labels, "+Inf"), " ",
+                  counts.back(), "\n", name, "_sum", labels, " ", h.sum(), "\n",
+                  name, "_count", labels, " ", counts.back(), "\n");
+}
+
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
@@ -61,59 +74,80 @@ std::vector<double> LatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+std::vector<double> FastLatencyBuckets() {
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10};
+}
+
+Metrics::Family& Metrics::FamilyOf(const std::string& name,
+                                   const std::string& help, const char* type) {
+  Family& f = families_[name];
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
 Counter& Metrics::AddCounter(const std::string& name, const std::string& help,
                              const Labels& labels) {
   absl::MutexLock lock(&mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "counter";
-  return f.counters[RenderLabels(labels)];
+  return FamilyOf(name, help, "counter").counters[RenderLabels(labels)];
 }
 
 Gauge& Metrics::AddGauge(const std::string& name, const std::string& help,
                          const Labels& labels) {
   absl::MutexLock lock(&mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "gauge";
-  return f.gauges[RenderLabels(labels)];
+  return FamilyOf(name, help, "gauge").gauges[RenderLabels(labels)];
 }
 
 Histogram& Metrics::AddHistogram(const std::string& name, const std::string& help,
                                  const Labels& labels, std::vector<double> bounds) {
   absl::MutexLock lock(&mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "histogram";
-  return f.histograms.try_emplace(RenderLabels(labels), std::move(bounds))
+  return FamilyOf(name, help, "histogram")
+      .histograms.try_emplace(RenderLabels(labels), std::move(bounds))
       .first->second;
+}
+
+void Metrics::AddCallbackCounter(const std::string& name, const std::string& help,
+                                 std::function<uint64_t()> read,
+                                 const Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  FamilyOf(name, help, "counter").counter_reads[RenderLabels(labels)] =
+      std::move(read);
+}
+
+void Metrics::AddCallbackGauge(const std::string& name, const std::string& help,
+                               std::function<int64_t()> read,
+                               const Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  FamilyOf(name, help, "gauge").gauge_reads[RenderLabels(labels)] =
+      std::move(read);
 }
 
 std::string Metrics::Render() const {
   absl::MutexLock lock(&mu_);
   std::string out;
-  for (const auto& [name, f] : families_) {
-    absl::StrAppend(&out, "# HELP ", name, " ", f.help, "\n# TYPE ", name, " ",
-                    f.type, "\n");
-    for (const auto& [labels, c] : f.counters) {
-      absl::StrAppend(&out, name, labels, " ", c.value(), "\n");
-    }
-    for (const auto& [labels, g] : f.gauges) {
-      absl::StrAppend(&out, name, labels, " ", g.value(), "\n");
-    }
-    for (const auto& [labels, h] : f.histograms) {
-      std::vector<uint64_t> counts = h.Counts();
-      for (size_t i = 0; i < h.bounds().size(); ++i) {
-        absl::StrAppend(&out, name, "_bucket",
-                        WithLe(labels, absl::StrCat(h.bounds()[i])), " ",
-                        counts[i], "\n");
-      }
-      absl::StrAppend(&out, name, "_bucket", WithLe(labels, "+Inf"), " ",
-                      counts.back(), "\n", name, "_sum", labels, " ", h.sum(),
-                      "\n", name, "_count", labels, " ", counts.back(), "\n");
-    }
-  }
+  for (const auto& [name, f] : families_) RenderFamily(name, f, &out);
   return out;
+}
+
+void Metrics::RenderFamily(const std::string& name, const Family& f,
+                           std::string* out) {
+  absl::StrAppend(out, "# HELP ", name, " ", f.help, "\n# TYPE ", name, " ",
+                  f.type, "\n");
+  for (const auto& [labels, c] : f.counters) {
+    absl::StrAppend(out, name, labels, " ", c.value(), "\n");
+  }
+  for (const auto& [labels, read] : f.counter_reads) {
+    absl::StrAppend(out, name, labels, " ", read(), "\n");
+  }
+  for (const auto& [labels, g] : f.gauges) {
+    absl::StrAppend(out, name, labels, " ", g.value(), "\n");
+  }
+  for (const auto& [labels, read] : f.gauge_reads) {
+    absl::StrAppend(out, name, labels, " ", read(), "\n");
+  }
+  for (const auto& [labels, h] : f.histograms) {
+    RenderHistogram(name, labels, h, out);
+  }
 }
 
 }  // namespace roomcast::http

@@ -1,20 +1,26 @@
-// A small Prometheus metrics registry: counters, gauges and histograms with
+// The one Prometheus metrics registry of every roomcast server (the origin's
+// and the publisher's GET /metrics): counters, gauges and histograms with
 // labels, lock-free to update, rendered in the text exposition format.
 //
 //   Metrics m;
 //   Counter& hits = m.AddCounter("roomcast_requests_total", "Requests served",
 //                                {{"class", "actions"}, {"status", "200"}});
 //   hits.Add();
+//   m.AddCallbackGauge("roomcast_queue_depth", "Jobs waiting",
+//                      [&] { return queue.size(); });
 //   std::string text = m.Render();   // GET /metrics
 //
 // Handles are created once (at start-up, or lazily under the registry's lock)
-// and then updated with relaxed atomics on hot paths.
+// and then updated with relaxed atomics on hot paths. A value that already
+// lives elsewhere (a queue's depth, a count another object keeps) is read by
+// a callback at render time instead of being copied into a gauge.
 #ifndef ROOMCAST_HTTP_METRICS_H_
 #define ROOMCAST_HTTP_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -63,6 +69,9 @@ class Histogram {
 
 // Latency buckets from 1 ms to 10 s.
 std::vector<double> LatencyBuckets();
+// From 0.5 ms to 10 s, for steps that often take less than a millisecond (a
+// group commit, a PUT on loopback).
+std::vector<double> FastLatencyBuckets();
 
 class Metrics {
  public:
@@ -75,6 +84,15 @@ class Metrics {
   Histogram& AddHistogram(const std::string& name, const std::string& help,
                           const Labels& labels = {},
                           std::vector<double> bounds = LatencyBuckets());
+  // Series whose value `read` returns at each Render. `read` runs under the
+  // registry's lock, so it must not call the registry, and must stay valid
+  // for the registry's lifetime. Registering a series again replaces it.
+  void AddCallbackCounter(const std::string& name, const std::string& help,
+                          std::function<uint64_t()> read,
+                          const Labels& labels = {});
+  void AddCallbackGauge(const std::string& name, const std::string& help,
+                        std::function<int64_t()> read,
+                        const Labels& labels = {});
   std::string Render() const;
 
  private:
@@ -84,7 +102,14 @@ class Metrics {
     std::map<std::string, Counter> counters;  // by rendered labels
     std::map<std::string, Gauge> gauges;
     std::map<std::string, Histogram> histograms;
+    std::map<std::string, std::function<uint64_t()>> counter_reads;
+    std::map<std::string, std::function<int64_t()>> gauge_reads;
   };
+  Family& FamilyOf(const std::string& name, const std::string& help,
+                   const char* type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void RenderFamily(const std::string& name, const Family& f,
+                           std::string* out);
+
   mutable absl::Mutex mu_;
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,4 +1,3 @@
-
 #include "publisher/api.h"
 
 #include <memory>
@@ -113,6 +112,138 @@ Target Split(const http::Request& req) {
   return t;
 }
 
+http::Response NoStore(http::Response res) {
+  res.set(bh::field::cache_control, "no-store");
+  return res;
+}
+
+// One authenticated call under /v1/rooms/: parts[0] is the room.
+struct Call {
+  http::Request& req;
+  const auth::Claims& who;
+  const std::vector<std::string>& parts;
+  Publisher& publisher;
+
+  const std::string& room() const { return parts[0]; }
+};
+
+asio::awaitable<http::Response> OpenRoom(Call c) {
+  v1::OpenRoomRequest open;
+  if (absl::Status s = ParseBody(c.req, &open); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<v1::RoomConfig>([&](auto cb) {
+    c.publisher.OpenRoom(c.who, c.room(), open, std::move(cb));
+  });
+  co_return r.ok() ? ReplyProto(c.req, *r) : ErrorFor(c.req, r.status());
+}
+
+asio::awaitable<http::Response> EndRoom(Call c) {
+  auto r = co_await Await<v1::RoomConfig>([&](auto cb) {
+    c.publisher.EndRoom(c.who, c.room(), std::move(cb));
+  });
+  co_return r.ok() ? ReplyProto(c.req, *r) : ErrorFor(c.req, r.status());
+}
+
+// A batch {"messages": [...]}, or one message on its own.
+asio::awaitable<http::Response> PostMessages(Call c) {
+  v1::PostMessagesRequest batch;
+  bool single = false;
+  if (absl::Status s = ParseBody(c.req, &batch); !s.ok()) {
+    v1::MessageInput one;
+    if (IsProto(c.req) || !ParseBody(c.req, &one).ok()) co_return ErrorFor(c.req, s);
+    *batch.add_messages() = std::move(one);
+    single = true;
+  }
+  std::vector<v1::MessageInput> inputs(batch.messages().begin(),
+                                       batch.messages().end());
+  auto r = co_await Await<v1::PostMessagesResponse>([&](auto cb) {
+    c.publisher.Post(c.who, c.room(), std::move(inputs), std::move(cb));
+  });
+  if (!r.ok()) co_return ErrorFor(c.req, r.status());
+  if (single) co_return Reply(c.req, r->results(0), ResultJson(r->results(0)));
+  std::string json = R"({"results":[)";
+  for (int i = 0; i < r->results_size(); ++i) {
+    absl::StrAppend(&json, i ? "," : "", ResultJson(r->results(i)));
+  }
+  co_return Reply(c.req, *r, json + "]}");
+}
+
+asio::awaitable<http::Response> SetState(Call c) {
+  google::protobuf::Value value;
+  if (absl::StripAsciiWhitespace(c.req.body()).empty() && !IsProto(c.req)) {
+    co_return ErrorFor(c.req, absl::InvalidArgumentError("the body is the value, any JSON"));
+  }
+  if (absl::Status s = ParseBody(c.req, &value); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<StateReply>([&](auto cb) {
+    c.publisher.SetState(c.who, c.room(), c.parts[2], std::move(value), std::move(cb));
+  });
+  if (!r.ok()) co_return ErrorFor(c.req, r.status());
+  v1::ComponentVersion cv;
+  cv.set_name(r->component);
+  cv.set_version(r->version);
+  co_return Reply(c.req, cv,
+                  absl::StrCat(R"({"component":")", r->component, R"(","version":)",
+                               r->version, R"(,"total_version":)", r->total_version,
+                               R"(,"ts_ms":)", r->ts_ms, "}"));
+}
+
+asio::awaitable<http::Response> PostPeer(Call c) {
+  v1::MessageInput in;
+  if (absl::Status s = ParseBody(c.req, &in); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<v1::PostResult>([&](auto cb) {
+    c.publisher.PostPeer(c.who, c.room(), c.parts[2], in, std::move(cb));
+  });
+  co_return r.ok() ? Reply(c.req, *r, ResultJson(*r)) : ErrorFor(c.req, r.status());
+}
+
+asio::awaitable<http::Response> HintKey(Call c) {
+  absl::StatusOr<v1::HintKey> k = c.publisher.HintKeyFor(c.who, c.room(), c.parts[2]);
+  if (!k.ok()) co_return ErrorFor(c.req, k.status());
+  http::Response res = ReplyProto(c.req, *k);
+  res.set(bh::field::cache_control, "private, no-store");
+  co_return res;
+}
+
+asio::awaitable<http::Response> Presence(Call c) {
+  absl::Status s = c.publisher.Presence(c.who, c.room());
+  if (!s.ok()) co_return ErrorFor(c.req, s);
+  co_return Reply(c.req, v1::ErrorReply(), "{}");
+}
+
+// Every endpoint under /v1/rooms/ (DESIGN §6). A {name} matches any one
+// path segment.
+struct Endpoint {
+  absl::string_view pattern;
+  bh::verb verb;
+  asio::awaitable<http::Response> (*handler)(Call);
+};
+constexpr Endpoint kEndpoints[] = {
+    {"{room}", bh::verb::post, &OpenRoom},
+    {"{room}", bh::verb::delete_, &EndRoom},
+    {"{room}/messages", bh::verb::post, &PostMessages},
+    {"{room}/state/{component}", bh::verb::put, &SetState},
+    {"{room}/peer/{user}", bh::verb::post, &PostPeer},
+    {"{room}/peer/{user}/key", bh::verb::get, &HintKey},
+    {"{room}/peer/{user}/key", bh::verb::head, &HintKey},
+    {"{room}/presence", bh::verb::post, &Presence},
+};
+
+bool Matches(absl::string_view pattern, const std::vector<std::string>& parts) {
+  size_t i = 0;
+  for (absl::string_view want : absl::StrSplit(pattern, '/')) {
+    if (i == parts.size()) return false;
+    if (!absl::StartsWith(want, "{") && want != parts[i]) return false;
+    ++i;
+  }
+  return i == parts.size();
+}
+
+const Endpoint* FindEndpoint(bh::verb verb, const std::vector<std::string>& parts) {
+  for (const Endpoint& r : kEndpoints) {
+    if (r.verb == verb && Matches(r.pattern, parts)) return &r;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
@@ -155,7 +286,7 @@ http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
 IngestApi::IngestApi(Publisher* publisher, ApiOptions options)
     : publisher_(publisher), options_(std::move(options)) {}
 
-absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) {
+absl::StatusOr<auth::Claims> IngestApi::Authenticate(const http::Request& req) {
   absl::string_view auth(req[bh::field::authorization].data(),
                          req[bh::field::authorization].size());
   if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
@@ -172,7 +303,7 @@ absl::StatusOr<Claims> IngestApi::Authenticate(const http::Request& req) {
       verified_.erase(it);
     }
   }
-  absl::StatusOr<Claims> claims = VerifyJwt(auth, options_.jwt_secret, now_s);
+  absl::StatusOr<auth::Claims> claims = auth::VerifyJwt(auth, options_.jwt_secret, now_s);
   if (claims.ok()) {
     absl::MutexLock l(&verified_mu_);
     if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
@@ -191,106 +322,27 @@ asio::awaitable<http::Response> IngestApi::Handle(http::Request& req) {
 
 asio::awaitable<http::Response> IngestApi::Route(http::Request& req) {
   const Target t = Split(req);
-  const bh::verb verb = req.method();
   if (t.path == "/healthz") {
     const bool ok = publisher_->healthy();
-    http::Response res = http::Text(
-        req, ok ? bh::status::ok : bh::status::service_unavailable, ok ? "ok\n" : "log failed\n");
-    res.set(bh::field::cache_control, "no-store");
-    co_return res;
+    co_return NoStore(http::Text(req, ok ? bh::status::ok : bh::status::service_unavailable,
+                                 ok ? "ok\n" : "log failed\n"));
   }
   if (t.path == "/metrics") {
-    http::Response res = http::Text(req, bh::status::ok, publisher_->RenderMetrics(),
-                                    "text/plain; version=0.0.4");
-    res.set(bh::field::cache_control, "no-store");
-    co_return res;
+    co_return NoStore(http::Text(req, bh::status::ok, publisher_->metrics().Render(),
+                                 "text/plain; version=0.0.4"));
   }
-  const auto& p = t.parts;
-  if (p.empty() || p.size() > 4) {
+  if (t.parts.empty() || t.parts.size() > 4) {
     co_return http::Error(req, bh::status::not_found, "not_found", "no such endpoint");
   }
-  absl::StatusOr<Claims> who = Authenticate(req);
+  absl::StatusOr<auth::Claims> who = Authenticate(req);
   if (!who.ok()) co_return ErrorFor(req, who.status());
-  const std::string& room = p[0];
-
-  if (p.size() == 1 && (verb == bh::verb::post || verb == bh::verb::delete_)) {
-    v1::OpenRoomRequest open;
-    if (verb == bh::verb::post) {
-      if (absl::Status s = ParseBody(req, &open); !s.ok()) co_return ErrorFor(req, s);
-    }
-    auto r = co_await Await<v1::RoomConfig>([&](auto cb) {
-      if (verb == bh::verb::post) {
-        publisher_->OpenRoom(*who, room, open, std::move(cb));
-      } else {
-        publisher_->EndRoom(*who, room, std::move(cb));
-      }
-    });
-    co_return r.ok() ? ReplyProto(req, *r) : ErrorFor(req, r.status());
+  const Endpoint* endpoint = FindEndpoint(req.method(), t.parts);
+  if (endpoint == nullptr) {
+    co_return http::Error(req, bh::status::not_found, "not_found",
+                          absl::StrCat("no ", std::string(req.method_string()),
+                                       " endpoint at ", t.path));
   }
-  if (p.size() == 2 && p[1] == "messages" && verb == bh::verb::post) {
-    v1::PostMessagesRequest batch;
-    bool single = false;
-    if (absl::Status s = ParseBody(req, &batch); !s.ok()) {
-      v1::MessageInput one;
-      if (IsProto(req) || !ParseBody(req, &one).ok()) co_return ErrorFor(req, s);
-      *batch.add_messages() = std::move(one);
-      single = true;
-    }
-    std::vector<v1::MessageInput> inputs(batch.messages().begin(),
-                                         batch.messages().end());
-    auto r = co_await Await<v1::PostMessagesResponse>([&](auto cb) {
-      publisher_->Post(*who, room, std::move(inputs), std::move(cb));
-    });
-    if (!r.ok()) co_return ErrorFor(req, r.status());
-    if (single) co_return Reply(req, r->results(0), ResultJson(r->results(0)));
-    std::string json = R"({"results":[)";
-    for (int i = 0; i < r->results_size(); ++i) {
-      absl::StrAppend(&json, i ? "," : "", ResultJson(r->results(i)));
-    }
-    co_return Reply(req, *r, json + "]}");
-  }
-  if (p.size() == 3 && p[1] == "state" && verb == bh::verb::put) {
-    google::protobuf::Value value;
-    if (absl::StripAsciiWhitespace(req.body()).empty() && !IsProto(req)) {
-      co_return ErrorFor(req, absl::InvalidArgumentError("the body is the value, any JSON"));
-    }
-    if (absl::Status s = ParseBody(req, &value); !s.ok()) co_return ErrorFor(req, s);
-    auto r = co_await Await<StateReply>([&](auto cb) {
-      publisher_->SetState(*who, room, p[2], std::move(value), std::move(cb));
-    });
-    if (!r.ok()) co_return ErrorFor(req, r.status());
-    v1::ComponentVersion cv;
-    cv.set_name(r->component);
-    cv.set_version(r->version);
-    co_return Reply(req, cv, absl::StrCat(R"({"component":")", r->component,
-                                          R"(","version":)", r->version,
-                                          R"(,"total_version":)", r->total_version,
-                                          R"(,"ts_ms":)", r->ts_ms, "}"));
-  }
-  if (p.size() == 3 && p[1] == "peer" && verb == bh::verb::post) {
-    v1::MessageInput in;
-    if (absl::Status s = ParseBody(req, &in); !s.ok()) co_return ErrorFor(req, s);
-    auto r = co_await Await<v1::PostResult>([&](auto cb) {
-      publisher_->PostPeer(*who, room, p[2], in, std::move(cb));
-    });
-    co_return r.ok() ? Reply(req, *r, ResultJson(*r)) : ErrorFor(req, r.status());
-  }
-  if (p.size() == 4 && p[1] == "peer" && p[3] == "key" &&
-      (verb == bh::verb::get || verb == bh::verb::head)) {
-    absl::StatusOr<v1::HintKey> k = publisher_->HintKeyFor(*who, room, p[2]);
-    if (!k.ok()) co_return ErrorFor(req, k.status());
-    http::Response res = ReplyProto(req, *k);
-    res.set(bh::field::cache_control, "private, no-store");
-    co_return res;
-  }
-  if (p.size() == 2 && p[1] == "presence" && verb == bh::verb::post) {
-    absl::Status s = publisher_->Presence(*who, room);
-    if (!s.ok()) co_return ErrorFor(req, s);
-    co_return Reply(req, v1::ErrorReply(), "{}");
-  }
-  co_return http::Error(req, bh::status::not_found, "not_found",
-                        absl::StrCat("no ", std::string(req.method_string()),
-                                     " endpoint at ", t.path));
+  co_return co_await endpoint->handler(Call{req, *who, t.parts, *publisher_});
 }
 
 }  // namespace roomcast::publisher

@@ -1,6 +1,7 @@
 // The publisher's HTTP ingest API (DESIGN §6) on roomcast::http.
 //
-// Translates requests into Publisher calls and their results into answers:
+// Translates requests into Publisher calls (a table of routes, one handler
+// each) and their results into answers:
 // bodies are JSON (protobuf's mapping, proto field names) or protobuf
 // (Content-Type: application/x-protobuf); every error is
 // {"error": "...", "detail": "..."} with 400/401/403/404/409/413/429/503.
@@ -19,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "auth/jwt.h"
 #include "base/clock.h"
 #include "http/server.h"
 #include "publisher/publisher.h"
@@ -38,7 +40,7 @@ class IngestApi {
 
  private:
   boost::asio::awaitable<http::Response> Route(http::Request& req);
-  absl::StatusOr<Claims> Authenticate(const http::Request& req);
+  absl::StatusOr<auth::Claims> Authenticate(const http::Request& req);
 
   Publisher* const publisher_;
   const ApiOptions options_;
@@ -48,7 +50,7 @@ class IngestApi {
   // HMAC and two JSON parses (most of a single-message POST's CPU, measured
   // by bench/ingest.sh). Bounded: emptied when full.
   absl::Mutex verified_mu_;
-  absl::flat_hash_map<std::string, Claims> verified_ ABSL_GUARDED_BY(verified_mu_);
+  absl::flat_hash_map<std::string, auth::Claims> verified_ ABSL_GUARDED_BY(verified_mu_);
 };
 
 // The HTTP answer for a status from the publisher: its code's status line

@@ -47,6 +47,7 @@ class ManifestBuilder {
   void SetState(const RoomState& state);
   void End();
 
+  const ManifestIdentity& identity() const { return id_; }
   uint64_t version() const { return version_; }
   bool ended() const { return ended_; }
 

@@ -1,14 +1,14 @@
 // A stand-in for roomcast-publisher in client and CLI tests: sequences one
-// room's actions, state and peer messages with the real segmenter and, on a
-// timer, PUTs what closed to a real origin in the publisher's order (objects,
-// then the manifest, then the watermark). Small buckets keep tests short.
+// room's actions, state and peer messages into the segmenter's RoomCloser
+// (the code the publisher closes rooms with) and, on a timer, PUTs what
+// closed to a real origin in the publisher's order (objects, then the
+// manifest, then the watermark). Small buckets keep tests short.
 #ifndef ROOMCAST_TESTS_CLIENT_SYNTHETIC_PUBLISHER_H_
 #define ROOMCAST_TESTS_CLIENT_SYNTHETIC_PUBLISHER_H_
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,8 +17,7 @@
 
 #include "roomcast/v1/message.pb.h"
 #include "segmenter/bucketer.h"
-#include "segmenter/manifest.h"
-#include "segmenter/state.h"
+#include "segmenter/room_closer.h"
 #include "tests/origin/origin_fixture.h"
 
 namespace roomcast::testing {
@@ -87,13 +86,7 @@ class SyntheticPublisher {
   uint64_t uploaded_version_ = 0;
   bool uploading_ = false;  // a tick's PUTs are under way
   segmenter::MonotonicStamper stamper_;
-  std::unique_ptr<segmenter::Bucketer> bucketer_;
-  std::unique_ptr<segmenter::RoomState> state_;
-  std::unique_ptr<segmenter::ManifestBuilder> manifest_;
-  std::vector<v1::StateComponent> pending_state_;
-  std::map<int64_t, std::map<std::string, v1::PeerBatch>> peers_;  // bucket -> user
-  std::vector<v1::ActionSegment> rollup_;  // closed non-empty buckets of the open window
-  int64_t rollup_index_ = 0;
+  std::unique_ptr<segmenter::RoomCloser> room_;  // this epoch's
   std::vector<v1::Message> posted_;
 };
 

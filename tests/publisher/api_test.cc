@@ -26,7 +26,7 @@ constexpr int64_t kNowS = kT0 / 1000;
 std::string Token(const std::string& sub, v1::Role role,
                   const std::string& room = "lobby", int64_t exp = kNowS + 600,
                   const std::string& secret = kSecret) {
-  return MintJwt({.sub = sub, .role = role, .room = room, .exp = exp}, secret);
+  return auth::MintJwt({.sub = sub, .role = role, .room = room, .exp = exp}, secret);
 }
 Headers Bearer(const std::string& token) {
   return {"Authorization: Bearer " + token, "Content-Type: application/json"};
@@ -95,7 +95,7 @@ TEST_F(ApiTest, AuthMatrixAnswersWithJsonErrorsAndStoresNothing) {
   HttpResponse wrong_role = Call("PUT", "/v1/rooms/lobby/state/title", R"("t")",
                                  Token("u", v1::ROLE_AUDIENCE));
   EXPECT_EQ(wrong_role.status, 403) << wrong_role.body;
-  EXPECT_EQ(h_->pub->metrics().messages_accepted.load(), 0u);
+  EXPECT_EQ(h_->Metric("roomcast_publisher_messages_accepted_total"), 0);
 }
 
 // A token that verified once is remembered, but never past its exp, and a
@@ -123,7 +123,7 @@ TEST_F(ApiTest, RememberedTokenStillExpiresAndForgeriesStillFail) {
   HttpResponse late = Call("POST", path, body, anchor);
   EXPECT_EQ(late.status, 401) << late.body;
   EXPECT_EQ(ErrorOf(late), "unauthorized");
-  EXPECT_EQ(h_->pub->metrics().messages_accepted.load(), 2u);
+  EXPECT_EQ(h_->Metric("roomcast_publisher_messages_accepted_total"), 2);
 }
 
 TEST_F(ApiTest, PostSingleAndBatchInJsonAndProtobuf) {

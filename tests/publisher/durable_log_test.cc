@@ -1,4 +1,4 @@
-#include "publisher/durable_log.h"
+#include "publisher/internal/durable_log.h"
 
 #include <atomic>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "tests/publisher/temp_dir.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 log::Record ActionRecord(uint64_t seq) {
@@ -125,4 +125,4 @@ TEST(DurableLogTest, UnopenableDirectoryIsAnError) {
 }
 
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

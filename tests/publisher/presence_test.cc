@@ -1,12 +1,14 @@
-#include "publisher/presence.h"
+#include "publisher/internal/presence.h"
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 TEST(PresenceTest, SmallRoomsAreCountedExactly) {
@@ -42,5 +44,33 @@ TEST(PresenceTest, MergeOfSketchAndExactCountsTheUnion) {
   EXPECT_NEAR(static_cast<double>(big.Estimate()), 5010, 5010 * 0.03);
 }
 
+using Changes = std::vector<std::pair<std::string, uint64_t>>;
+
+TEST(PresenceTrackerTest, CountsChangesAtMostOncePerPeriod) {
+  PresenceTracker t(/*period_ms=*/5000, /*window_ms=*/30000);
+  auto live = [](const std::string&) { return true; };
+  t.Heartbeat("lobby", "a", 1000);
+  t.Heartbeat("lobby", "b", 1000);
+  t.Heartbeat("lobby", "a", 1000);
+  EXPECT_EQ(t.Changes(1000, live), (Changes{{"lobby", 2}}));
+  t.Heartbeat("lobby", "c", 2000);
+  EXPECT_TRUE(t.Changes(2000, live).empty());  // within the period
+  EXPECT_EQ(t.Changes(6000, live), (Changes{{"lobby", 3}}));
+  EXPECT_TRUE(t.Changes(11000, live).empty());  // unchanged: nothing to publish
+}
+
+TEST(PresenceTrackerTest, RoomThatEndedIsForgotten) {
+  PresenceTracker t(5000, 30000);
+  bool lobby_live = true;
+  auto live = [&](const std::string& room) { return room != "lobby" || lobby_live; };
+  t.Heartbeat("lobby", "a", 1000);
+  t.Heartbeat("other", "a", 1000);
+  EXPECT_EQ(t.Changes(1000, live).size(), 2u);
+  lobby_live = false;
+  t.Heartbeat("lobby", "b", 2000);
+  t.Heartbeat("other", "b", 2000);
+  EXPECT_EQ(t.Changes(6000, live), (Changes{{"other", 2}}));
+}
+
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

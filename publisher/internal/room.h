@@ -1,5 +1,5 @@
-// One room inside the publisher: its sequencer, its open buckets, its state,
-// and what it still has to publish.
+// One room inside the publisher: its sequencer, its idempotency window, and
+// its content on the way to the origin (a segmenter::RoomCloser).
 //
 // A Room is driven in two phases so that replaying the durable log rebuilds
 // it exactly. Before the durable write, the sequencer assigns `seq` and a
@@ -8,36 +8,31 @@
 // closed buckets, state changes and a new manifest into objects to upload,
 // deterministically: re-publishing after a crash yields the same bytes.
 //
-// Not thread-safe; the Publisher guards every room with its mutex.
+// Not thread-safe; the RoomTable guards every room with its mutex.
 //
 //   Room room({.room = "lobby", .publisher = "pub-1", .config = cfg, ...});
 //   m.set_seq(room.NextSeq()); m.set_ts_ms(room.Stamp(now, floor));
 //   ... durable write of the record ...
 //   room.Apply(record);
 //   for (Upload& u : room.Close(watermark, now)) uploader.Put(...);
-#ifndef ROOMCAST_PUBLISHER_ROOM_H_
-#define ROOMCAST_PUBLISHER_ROOM_H_
+#ifndef ROOMCAST_PUBLISHER_INTERNAL_ROOM_H_
+#define ROOMCAST_PUBLISHER_INTERNAL_ROOM_H_
 
 #include <cstdint>
-#include <deque>
 #include <limits>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
+#include "publisher/internal/idempotency.h"
 #include "publisher/log.pb.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
-#include "roomcast/v1/segment.pb.h"
+#include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
-#include "segmenter/manifest.h"
-#include "segmenter/state.h"
+#include "segmenter/room_closer.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 
 inline constexpr int64_t kNoGate = std::numeric_limits<int64_t>::max();
 
@@ -64,19 +59,21 @@ class Room {
  public:
   Room(RoomIdentity id, int64_t idempotency_window_ms);
 
-  const RoomIdentity& id() const { return id_; }
-  bool ended() const { return manifest_.ended(); }
+  const v1::RoomConfig& config() const { return closer_.identity().config; }
+  const std::string& hint_secret() const { return closer_.hint_secret(); }
+  bool ended() const { return closer_.manifest().ended(); }
 
   // --- Sequencing, before the durable write ---
   uint64_t NextSeq() { return ++seq_; }
   uint64_t NextPeerSeq() { return ++peer_seq_; }
   // A receive time: monotonic, and never before `floor_ms` (the publisher's
   // closed-through time), so a message is never late for its bucket.
-  int64_t Stamp(int64_t now_ms, int64_t floor_ms);
-  // The reply an earlier message with this id from this sender got, if
-  // still within the window.
-  const v1::PostResult* FindReply(absl::string_view sender,
-                                  absl::string_view client_msg_id) const;
+  int64_t Stamp(int64_t now_ms, int64_t floor_ms) {
+    return stamper_.Stamp(now_ms, floor_ms);
+  }
+  // Replies by client_msg_id. Remembering one as a message is sequenced
+  // lets a duplicate in the same log batch get it too.
+  IdempotencyWindow& replies() { return replies_; }
   // The reply a message (stamped and sequenced) gets.
   v1::PostResult ReplyFor(const v1::Message& m) const;
   // kResourceExhausted if setting `component` would add one too many.
@@ -85,12 +82,6 @@ class Room {
   // No more writes once an end is on its way to the log.
   void MarkEnding() { ending_ = true; }
   bool accepting() const { return !ending_ && !ended(); }
-  // Reserves a reply for (sender, client_msg_id) so a duplicate sequenced
-  // in the same log batch gets it too.
-  void RememberReply(absl::string_view sender, absl::string_view id,
-                     bool peer, const v1::PostResult& reply, int64_t ts_ms);
-  const v1::PostResult* FindPeerReply(absl::string_view sender,
-                                      absl::string_view id) const;
 
   // --- After the durable write, and on replay ---
   // `state_out` (may be null) receives the component a state record set.
@@ -104,63 +95,39 @@ class Room {
   std::vector<Upload> Close(int64_t watermark_ms, int64_t now_ms);
   // Recovery: as Close, for what the origin already acknowledged (everything
   // before `uploaded_through_ms`), producing nothing to upload.
-  void Recover(int64_t uploaded_through_ms);
+  void Recover(int64_t uploaded_through_ms) {
+    closer_.Skip(uploaded_through_ms);
+  }
   // After recovery: the manifest versions the origin may hold, so the next
   // one published is newer.
   void RestoreManifestProgress(const log::RoomProgress& p);
   // True while anything is open, pending or unpublished.
-  bool Active() const;
+  bool Active() const { return Unpublished() || closer_.rollup_pending(); }
   // As Active, but a rollup window still filling does not count (it closes
   // on its own time; the log rebuilds it after a restart).
   bool Unpublished() const;
 
-  uint64_t last_seq() const { return seq_; }
   uint64_t manifest_version() const;
 
  private:
-  struct PendingState {
-    std::string component;
-    uint64_t version = 0;
-    int64_t ts_ms = 0;
-  };
-  void ApplyMessage(const v1::Message& m, const std::string& client_msg_id);
-  void Remember(const std::string& key, v1::PostResult reply, int64_t ts_ms);
-  void CloseBuckets(int64_t watermark_ms, std::vector<Upload>* out);
-  void CloseBucket(int64_t k, std::vector<v1::Message> messages,
-                   std::vector<Upload>* out);
-  void AddToRollup(const v1::ActionSegment& segment, std::vector<Upload>* out);
-  void FlushRollup(std::vector<Upload>* out);
-  void PublishState(std::vector<Upload>* out);
-  int64_t rollup_ms() const { return id_.config.rollup_ms(); }
+  absl::Status ApplyAction(const log::Action& a);
+  void ApplyPeer(const log::Peer& p);
+  absl::Status ApplyState(const log::StateSet& s, v1::StateComponent* out);
+  // What sequencing `m` did, again on replay: its receive time and, with a
+  // client_msg_id, its reply.
+  void Sequenced(const v1::Message& m, ReplyKind kind,
+                 const std::string& client_msg_id);
 
   bool ending_ = false;
-
-  const RoomIdentity id_;
-  const int64_t idempotency_window_ms_;
   uint64_t seq_ = 0;
   uint64_t peer_seq_ = 0;
   segmenter::MonotonicStamper stamper_;
-
-  segmenter::Bucketer bucketer_;
-  // Peer messages by bucket, then recipient.
-  std::map<int64_t, std::map<std::string, v1::PeerBatch>> peers_;
-  segmenter::RoomState state_;
-  std::vector<PendingState> pending_state_;
-  segmenter::ManifestBuilder manifest_;
-  uint64_t version_offset_ = 0;    // added to the builder's version
+  IdempotencyWindow replies_;
+  segmenter::RoomCloser closer_;
+  uint64_t version_offset_ = 0;  // added to the builder's version
   uint64_t published_version_ = 0;
-
-  int64_t rollup_index_ = 0;
-  std::vector<v1::ActionSegment> rollup_;  // non-empty buckets of the window
-
-  // client_msg_id -> reply, evicted in ts order after the window. The
-  // expiry queue exists only while it holds something: libstdc++'s
-  // std::deque allocates ~540 bytes even when empty, a quarter of an idle
-  // room's budget (DESIGN §9: 2 KB per room; bench/idle_rooms.sh).
-  absl::flat_hash_map<std::string, v1::PostResult> replies_;
-  std::unique_ptr<std::deque<std::pair<int64_t, std::string>>> reply_expiry_;
 };
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal
 
-#endif  // ROOMCAST_PUBLISHER_ROOM_H_
+#endif  // ROOMCAST_PUBLISHER_INTERNAL_ROOM_H_

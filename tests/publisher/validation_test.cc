@@ -1,8 +1,8 @@
-#include "publisher/ingest.h"
+#include "publisher/internal/validation.h"
 
 #include "gtest/gtest.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 v1::MessageInput Input(std::string type) {
@@ -11,7 +11,7 @@ v1::MessageInput Input(std::string type) {
   return in;
 }
 
-TEST(IngestTest, Utf8Validation) {
+TEST(ValidationTest, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("hi"));
   EXPECT_TRUE(IsValidUtf8("\xc3\xa9t\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x8e\x81"));
@@ -24,7 +24,7 @@ TEST(IngestTest, Utf8Validation) {
   EXPECT_FALSE(IsValidUtf8("a\x80z"));            // stray continuation
 }
 
-TEST(IngestTest, EachTypeBuildsItsBody) {
+TEST(ValidationTest, EachTypeBuildsItsBody) {
   IngestLimits limits;
   v1::Message m;
   v1::MessageInput c = Input("comment");
@@ -50,7 +50,7 @@ TEST(IngestTest, EachTypeBuildsItsBody) {
   EXPECT_EQ(m.custom().data().fields().at("option").string_value(), "b");
 }
 
-TEST(IngestTest, BadInputsAreRefused) {
+TEST(ValidationTest, BadInputsAreRefused) {
   IngestLimits limits;
   v1::Message m;
   EXPECT_EQ(BuildBody(Input("comment"), limits, &m).code(),
@@ -72,7 +72,7 @@ TEST(IngestTest, BadInputsAreRefused) {
   EXPECT_EQ(BuildBody(bigdata, limits, &m).code(), absl::StatusCode::kOutOfRange);
 }
 
-TEST(IngestTest, ConfigDefaultsAndBounds) {
+TEST(ValidationTest, ConfigDefaultsAndBounds) {
   auto c = ConfigFromRequest({}, 60000);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->bucket_ms(), 1000u);
@@ -96,4 +96,4 @@ TEST(IngestTest, ConfigDefaultsAndBounds) {
 }
 
 }  // namespace
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

@@ -13,8 +13,8 @@
 //   log->Submit(std::move(job));
 //
 // Progress values (what has been uploaded) live in the same database.
-#ifndef ROOMCAST_PUBLISHER_DURABLE_LOG_H_
-#define ROOMCAST_PUBLISHER_DURABLE_LOG_H_
+#ifndef ROOMCAST_PUBLISHER_INTERNAL_DURABLE_LOG_H_
+#define ROOMCAST_PUBLISHER_INTERNAL_DURABLE_LOG_H_
 
 #include <atomic>
 #include <cstdint>
@@ -37,7 +37,7 @@ namespace rocksdb {
 class DB;
 }
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 
 class DurableLog {
  public:
@@ -96,6 +96,6 @@ class DurableLog {
   std::thread writer_;
 };
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal
 
-#endif  // ROOMCAST_PUBLISHER_DURABLE_LOG_H_
+#endif  // ROOMCAST_PUBLISHER_INTERNAL_DURABLE_LOG_H_

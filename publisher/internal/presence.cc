@@ -1,15 +1,14 @@
-#include "publisher/presence.h"
+#include "publisher/internal/presence.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "openssl/sha.h"
+#include "base/crypto.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 
 uint64_t HashUser(absl::string_view user) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(user.data()), user.size(), md);
+  const base::Sha256Digest md = base::Sha256(user);
   uint64_t h = 0;
   for (int i = 0; i < 8; ++i) h = (h << 8) | md[i];
   return h;
@@ -82,4 +81,33 @@ uint64_t PresenceCounter::Count(int64_t now_ms) {
   return u.Estimate();
 }
 
-}  // namespace roomcast::publisher
+void PresenceTracker::Heartbeat(const std::string& room, absl::string_view user,
+                                int64_t now_ms) {
+  absl::MutexLock l(&mu_);
+  auto [it, fresh] = rooms_.try_emplace(room, window_ms_);
+  it->second.Heartbeat(user, now_ms);
+}
+
+std::vector<std::pair<std::string, uint64_t>> PresenceTracker::Changes(
+    int64_t now_ms, absl::FunctionRef<bool(const std::string&)> live) {
+  std::vector<std::pair<std::string, uint64_t>> changed;
+  absl::MutexLock l(&mu_);
+  if (now_ms < next_ms_) return changed;
+  next_ms_ = now_ms + period_ms_;
+  for (auto it = rooms_.begin(); it != rooms_.end();) {
+    PresenceCounter& c = it->second;
+    const uint64_t n = c.Count(now_ms);
+    if (!live(it->first) || (n == 0 && c.published <= 0)) {
+      rooms_.erase(it++);
+      continue;
+    }
+    if (static_cast<int64_t>(n) != c.published) {
+      c.published = static_cast<int64_t>(n);
+      changed.emplace_back(it->first, n);
+    }
+    ++it;
+  }
+  return changed;
+}
+
+}  // namespace roomcast::publisher::internal

@@ -1,8 +1,15 @@
 // Token-bucket rate limits per user and per room (DESIGN §6: 429 with
-// Retry-After). Audience senders are limited per user and share their
-// room's budget; anchors, moderators and the service are not limited.
-#ifndef ROOMCAST_PUBLISHER_LIMITER_H_
-#define ROOMCAST_PUBLISHER_LIMITER_H_
+// Retry-After). The caller decides who is limited (audience senders); each
+// of them has a bucket per room, and shares the room's bucket with the rest.
+// Buckets that have refilled are swept away, so memory follows the senders
+// active lately, not every sender ever seen.
+//
+//   RateLimiter limiter({.user_per_s = 20, .user_burst = 40});
+//   if (int64_t wait_ms = limiter.Acquire("lobby", "u1", 1, now_ms)) {
+//     ... 429, Retry-After: ceil(wait_ms / 1000) ...
+//   }
+#ifndef ROOMCAST_PUBLISHER_INTERNAL_LIMITER_H_
+#define ROOMCAST_PUBLISHER_INTERNAL_LIMITER_H_
 
 #include <cstdint>
 #include <string>
@@ -10,15 +17,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "publisher/options.h"
 
-namespace roomcast::publisher {
-
-struct RateLimits {
-  double user_per_s = 20;   // 0: unlimited
-  double user_burst = 40;
-  double room_per_s = 5000;
-  double room_burst = 10000;
-};
+namespace roomcast::publisher::internal {
 
 class RateLimiter {
  public:
@@ -44,6 +45,6 @@ class RateLimiter {
   absl::flat_hash_map<std::string, Bucket> rooms_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal
 
-#endif  // ROOMCAST_PUBLISHER_LIMITER_H_
+#endif  // ROOMCAST_PUBLISHER_INTERNAL_LIMITER_H_

@@ -1,11 +1,11 @@
-#include "publisher/limiter.h"
+#include "publisher/internal/limiter.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 constexpr size_t kSweepAbove = 100000;
@@ -58,4 +58,4 @@ void RateLimiter::Sweep(int64_t now_ms) {
   });
 }
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

@@ -1,11 +1,11 @@
-#include "publisher/durable_log.h"
+#include "publisher/internal/durable_log.h"
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 // Keys: "L" + 8-byte big-endian LSN (sorts in append order), "W" for the
@@ -183,4 +183,4 @@ absl::Status DurableLog::WriteProgress(
   return FromRocks(db_->Write(wo, &batch), "progress write");
 }
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

@@ -1,5 +1,4 @@
-
-#include "publisher/ingest.h"
+#include "publisher/internal/validation.h"
 
 #include <algorithm>
 
@@ -9,7 +8,7 @@
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
 
-namespace roomcast::publisher {
+namespace roomcast::publisher::internal {
 namespace {
 
 constexpr uint32_t kMaxRetentionS = 30 * 86400;
@@ -163,4 +162,4 @@ absl::StatusOr<v1::RoomConfig> ConfigFromRequest(const v1::OpenRoomRequest& r,
   return c;
 }
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal

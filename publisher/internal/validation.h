@@ -2,29 +2,21 @@
 // bodies, room-open requests become room configs. Pure functions; every
 // problem is a status a handler maps straight to an HTTP answer:
 // kInvalidArgument -> 400, kOutOfRange (too large) -> 413.
-#ifndef ROOMCAST_PUBLISHER_INGEST_H_
-#define ROOMCAST_PUBLISHER_INGEST_H_
+#ifndef ROOMCAST_PUBLISHER_INTERNAL_VALIDATION_H_
+#define ROOMCAST_PUBLISHER_INTERNAL_VALIDATION_H_
 
-#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
+#include "publisher/options.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/message.pb.h"
 
-namespace roomcast::publisher {
-
-struct IngestLimits {
-  size_t max_text_bytes = 2000;       // comment text
-  size_t max_custom_bytes = 8192;     // custom data, serialized
-  size_t max_state_bytes = 65536;     // a state value, serialized
-  size_t max_batch = 1000;            // messages per POST
-  size_t max_client_msg_id = 128;
-};
+namespace roomcast::publisher::internal {
 
 // True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points
 // past U+10FFFF).
@@ -45,6 +37,6 @@ absl::Status CheckStateValue(const google::protobuf::Value& v,
 absl::StatusOr<v1::RoomConfig> ConfigFromRequest(const v1::OpenRoomRequest& r,
                                                  int64_t rollup_ms);
 
-}  // namespace roomcast::publisher
+}  // namespace roomcast::publisher::internal
 
-#endif  // ROOMCAST_PUBLISHER_INGEST_H_
+#endif  // ROOMCAST_PUBLISHER_INTERNAL_VALIDATION_H_

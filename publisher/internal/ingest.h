@@ -1,0 +1,81 @@
+// The publisher's writes (DESIGN §6): open and end a room, post actions, set
+// state, send peer messages. Each is checked (Admission, then the body),
+// sequenced and logged through the Sequencer, and answered once: after the
+// durable write, or with why it was refused. Retries with a client_msg_id
+// seen within the idempotency window get the first reply again.
+//
+//   Ingest ingest({.limits = limits, .rollup_ms = 60000}, &admission,
+//                 &sequencer, &metrics);
+//   ingest.Post(who, "lobby", {input}, [](auto reply) { ... });
+#ifndef ROOMCAST_PUBLISHER_INTERNAL_INGEST_H_
+#define ROOMCAST_PUBLISHER_INTERNAL_INGEST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "auth/jwt.h"
+#include "google/protobuf/struct.pb.h"
+#include "http/metrics.h"
+#include "publisher/internal/admission.h"
+#include "publisher/internal/sequencer.h"
+#include "publisher/options.h"
+#include "roomcast/v1/ingest.pb.h"
+#include "roomcast/v1/manifest.pb.h"
+#include "roomcast/v1/state.pb.h"
+
+namespace roomcast::publisher::internal {
+
+template <typename T>
+using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+class Ingest {
+ public:
+  struct Options {
+    IngestLimits limits;
+    int64_t rollup_ms = 60000;  // rooms' rollups, rounded to their buckets
+  };
+  Ingest(Options options, Admission* admission, Sequencer* sequencer,
+         http::Metrics* metrics);
+
+  void OpenRoom(const auth::Claims& who, const std::string& room,
+                const v1::OpenRoomRequest& request,
+                Callback<v1::RoomConfig> done);
+  void EndRoom(const auth::Claims& who, const std::string& room,
+               Callback<v1::RoomConfig> done);
+  void Post(const auth::Claims& who, const std::string& room,
+            std::vector<v1::MessageInput> inputs,
+            Callback<v1::PostMessagesResponse> done);
+  // Answers with the component as set (its versions).
+  void SetState(const auth::Claims& who, const std::string& room,
+                const std::string& component, google::protobuf::Value value,
+                Callback<v1::StateComponent> done);
+  void PostPeer(const auth::Claims& who, const std::string& room,
+                const std::string& user, const v1::MessageInput& input,
+                Callback<v1::PostResult> done);
+
+ private:
+  struct Batch;
+  // The inputs as messages from `who`, checked and admitted.
+  absl::StatusOr<Batch> Validate(const auth::Claims& who,
+                                 const std::string& room,
+                                 const std::vector<v1::MessageInput>& inputs);
+  // Sequences a batch: each message gets its seq and receive time, or the
+  // reply an earlier one with its client_msg_id got.
+  absl::Status Sequence(Sequencer::Draft& draft, const std::string& room,
+                        Batch& batch);
+
+  const Options options_;
+  Admission* const admission_;
+  Sequencer* const sequencer_;
+  http::Counter& accepted_;
+  http::Counter& deduplicated_;
+  http::Counter& rejected_;
+  http::Histogram& ack_latency_;
+};
+
+}  // namespace roomcast::publisher::internal
+
+#endif  // ROOMCAST_PUBLISHER_INTERNAL_INGEST_H_

@@ -1,0 +1,263 @@
+#include "publisher/internal/publication.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "roomcast/v1/ingest.pb.h"
+#include "segmenter/codec.h"
+#include "segmenter/naming.h"
+
+namespace roomcast::publisher::internal {
+namespace {
+
+constexpr absl::string_view kProto = "application/x-protobuf";
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+}  // namespace
+
+Publication::Publication(Options options, const base::Clock* clock,
+                         Uploader* uploader, DurableLog* log, RoomTable* rooms,
+                         http::Metrics* metrics,
+                         absl::AnyInvocable<void(int64_t)> before_round)
+    : options_(std::move(options)),
+      clock_(clock),
+      uploader_(uploader),
+      log_(log),
+      rooms_(rooms),
+      before_round_(std::move(before_round)),
+      uploads_(metrics->AddCounter("roomcast_publisher_uploads_total",
+                                   "PUTs to the origin")),
+      upload_errors_(metrics->AddCounter(
+          "roomcast_publisher_upload_errors_total", "Failed PUTs")),
+      upload_conflicts_(metrics->AddCounter(
+          "roomcast_publisher_upload_conflicts_total",
+          "409 from the origin: changed immutable bytes (a bug alarm)")),
+      watermark_puts_(metrics->AddCounter(
+          "roomcast_publisher_watermark_puts_total", "Watermark advances")),
+      watermark_lag_ms_(
+          metrics->AddGauge("roomcast_publisher_watermark_lag_ms",
+                            "Clock minus the published watermark")),
+      upload_latency_(
+          metrics->AddHistogram("roomcast_publisher_upload_latency_seconds",
+                                "One PUT to the origin, retries included", {},
+                                http::FastLatencyBuckets())) {
+  metrics->AddCallbackGauge(
+      "roomcast_publisher_outbox_objects", "Objects waiting for the origin",
+      [this] { return static_cast<int64_t>(outbox_size()); });
+}
+
+Publication::~Publication() { StopTicker(); }
+
+void Publication::Restore(int64_t uploaded_through_ms,
+                          const RoomProgressList& progress) {
+  absl::MutexLock l(&mu_);
+  published_w_ = uploaded_through_ms;
+  for (const auto& [room, p] : progress) outbox_[room].progress = p;
+}
+
+absl::Status Publication::Tick() {
+  absl::MutexLock l(&mu_);
+  const int64_t now = clock_->NowMs();
+  before_round_(now);
+  ClosedRooms closed;
+  const int64_t wm = rooms_->Close(now, &closed);
+  Enqueue(std::move(closed));
+  absl::Status s = PersistIntents();
+  if (s.ok()) s = UploadOutbox();
+  absl::Status w = AdvanceWatermark(wm, now);
+  return s.ok() ? w : s;
+}
+
+void Publication::Enqueue(ClosedRooms closed) {
+  for (auto& [name, ups] : closed) {
+    Outbox& o = outbox_[name];
+    for (Upload& u : ups) {
+      // A newer manifest supersedes one still waiting.
+      if (u.manifest_version != 0) {
+        std::erase_if(o.queue,
+                      [](const Upload& q) { return q.manifest_version != 0; });
+      }
+      o.queue.push_back(std::move(u));
+    }
+  }
+}
+
+absl::Status Publication::PersistIntents() {
+  RoomProgressList intents;
+  for (auto& [name, o] : outbox_) {
+    for (const Upload& u : o.queue) {
+      if (u.manifest_version > o.progress.manifest_intent()) {
+        o.progress.set_manifest_intent(u.manifest_version);
+        intents.emplace_back(name, o.progress);
+      }
+    }
+  }
+  return log_->WriteProgress(nullptr, intents);
+}
+
+absl::Status Publication::UploadOutbox() {
+  absl::Status first_error;
+  for (auto& [name, o] : outbox_) {
+    absl::Status s = UploadRoom(o);
+    // The origin is unreachable: stop the round, the rest would fail too.
+    if (IsRetryableUploadError(s)) return s;
+    if (first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+absl::Status Publication::UploadRoom(Outbox& o) {
+  while (!o.queue.empty()) {
+    const Upload& u = o.queue.front();
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = uploader_->Put(u.path, u.bytes, kProto);
+    upload_latency_.Observe(SecondsSince(t0));
+    uploads_.Add();
+    if (absl::IsAlreadyExists(s)) {
+      // The origin holds other bytes at an immutable URL: a bug, here or
+      // there. Retrying cannot help; raise the alarm and move on.
+      upload_conflicts_.Add();
+      ROOMCAST_LOG(kError, "publisher", "upload_conflict")
+          .Kv("path", u.path)
+          .Kv("status", s);
+    } else if (!s.ok()) {
+      upload_errors_.Add();
+      if (IsRetryableUploadError(s)) return s;
+      ROOMCAST_LOG(kError, "publisher", "upload_refused")
+          .Kv("path", u.path)
+          .Kv("status", s);
+      return s;  // keep it (and the room's later objects) for the next round
+    }
+    if (u.manifest_version > o.progress.manifest_done()) {
+      o.progress.set_manifest_done(u.manifest_version);
+      o.progress_dirty = true;
+    }
+    o.queue.pop_front();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Publication::AdvanceWatermark(int64_t wm, int64_t now_ms) {
+  int64_t target = wm;
+  for (const auto& [name, o] : outbox_) {
+    for (const Upload& u : o.queue) target = std::min(target, u.gate_ms);
+  }
+  absl::StatusOr<bool> advanced = PutWatermark(target, now_ms);
+  absl::Status p = PersistProgress(advanced.value_or(false));
+  if (!p.ok()) {
+    ROOMCAST_LOG(kError, "publisher", "progress_not_persisted").Kv("status", p);
+  }
+  watermark_lag_ms_.Set(now_ms - published_w_.load());
+  return advanced.ok() ? p : advanced.status();
+}
+
+absl::StatusOr<bool> Publication::PutWatermark(int64_t target, int64_t now_ms) {
+  const int64_t old = published_w_.load();
+  if (target <= old) return false;
+  if (!rooms_->CrossesBoundary(old, target) &&
+      now_ms - last_watermark_put_ms_ < options_.watermark_heartbeat_ms) {
+    return false;
+  }
+  v1::Watermark w;
+  w.set_publisher(options_.publisher_id);
+  w.set_watermark_ms(target);
+  ROOMCAST_RETURN_IF_ERROR(
+      uploader_->Put(segmenter::WatermarkPath(options_.publisher_id),
+                     segmenter::SerializeDeterministic(w), kProto));
+  published_w_ = target;
+  last_watermark_put_ms_ = now_ms;
+  watermark_puts_.Add();
+  return true;
+}
+
+absl::Status Publication::PersistProgress(bool advanced) {
+  log::Progress progress;
+  progress.set_uploaded_through_ms(published_w_.load());
+  RoomProgressList rooms;
+  for (auto it = outbox_.begin(); it != outbox_.end();) {
+    if (it->second.progress_dirty)
+      rooms.emplace_back(it->first, it->second.progress);
+    it->second.progress_dirty = false;
+    if (it->second.queue.empty()) {
+      outbox_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  absl::Status s = log_->WriteProgress(advanced ? &progress : nullptr, rooms);
+  // Rooms whose progress record was dropped with an empty outbox must keep
+  // it: re-insert the record (tiny) so the next intent builds on it.
+  for (auto& [name, rp] : rooms) {
+    if (!outbox_.contains(name)) outbox_[name].progress = rp;
+  }
+  return s;
+}
+
+size_t Publication::outbox_size() {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (const auto& [name, o] : outbox_) n += o.queue.size();
+  return n;
+}
+
+void Publication::StartTicker() {
+  if (ticker_running_.exchange(true)) return;
+  ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+void Publication::TickerLoop() {
+  std::string last_error;
+  // Rounds run at wall-clock multiples of tick_ms, not tick_ms after the
+  // last one ended: bucket ends are multiples of D, so with D a multiple of
+  // tick_ms (100, 250 with 10 ms ticks, 1000...) a bucket closes in the
+  // round right at its end instead of up to a tick plus the round's own run
+  // time later.
+  auto until_next = [this] {
+    const int64_t now = clock_->NowMs();
+    return absl::Milliseconds(options_.tick_ms - now % options_.tick_ms);
+  };
+  while (!stop_ticker_.WaitForNotificationWithTimeout(until_next())) {
+    absl::Status s = Tick();
+    // Log a failing round once, not every 20 ms.
+    std::string e = s.ok() ? "" : std::string(s.message());
+    if (!s.ok() && e != last_error) {
+      ROOMCAST_LOG(kError, "publisher", "round_failed").Kv("status", s);
+    }
+    last_error = e;
+  }
+}
+
+void Publication::StopTicker() {
+  if (!ticker_running_.exchange(false)) return;
+  stop_ticker_.Notify();
+  ticker_.join();
+}
+
+absl::Status Publication::Flush(int64_t budget_ms) {
+  StopTicker();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+  uploader_->SetDeadline(deadline);
+  absl::Status s;
+  for (;;) {
+    s = Tick();
+    if (!rooms_->Unpublished() && outbox_size() == 0) return s;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(options_.tick_ms));
+  }
+  return s.ok() ? absl::DeadlineExceededError(
+                      "flush budget spent; the log "
+                      "keeps the rest for the next start")
+                : s;
+}
+
+}  // namespace roomcast::publisher::internal

@@ -1,0 +1,54 @@
+// What a publisher is configured with: its identity and data, the limits it
+// holds senders to, and its publication cadence. Binaries fill these from
+// flags (publisher/main.cc); tests set what they exercise.
+//
+//   PublisherOptions o{.id = "pub-1", .data_dir = dir, .hint_master_secret =
+//   s}; o.rates.user_per_s = 1;   // a slow-mode test
+#ifndef ROOMCAST_PUBLISHER_OPTIONS_H_
+#define ROOMCAST_PUBLISHER_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace roomcast::publisher {
+
+// Sizes of what clients may send (413 above them).
+struct IngestLimits {
+  size_t max_text_bytes = 2000;    // comment text
+  size_t max_custom_bytes = 8192;  // custom data, serialized
+  size_t max_state_bytes = 65536;  // a state value, serialized
+  size_t max_batch = 1000;         // messages per POST
+  size_t max_client_msg_id = 128;
+};
+
+// Token buckets for audience senders (429 with Retry-After): per user, and
+// per room shared by its audience. Anchors, moderators and the service are
+// not limited.
+struct RateLimits {
+  double user_per_s = 20;  // 0: unlimited
+  double user_burst = 40;
+  double room_per_s = 5000;
+  double room_burst = 10000;
+};
+
+struct PublisherOptions {
+  std::string id = "publisher";  // [A-Za-z0-9_-]{1,64}
+  std::string data_dir;          // RocksDB lives here
+  // Per-room peer-hint secrets derive from this. Must stay the same across
+  // restarts (re-published segments carry the hint).
+  std::string hint_master_secret;
+  int64_t rollup_ms = 60000;
+  int64_t idempotency_window_ms = 10 * 60 * 1000;
+  IngestLimits limits;
+  RateLimits rates;
+  int64_t presence_period_ms = 5000;
+  int64_t presence_window_ms = 30000;
+  int64_t tick_ms = 20;  // background publication cadence
+  int64_t watermark_heartbeat_ms = 1000;
+  bool sync = true;  // WAL fsync before every ack
+};
+
+}  // namespace roomcast::publisher
+
+#endif  // ROOMCAST_PUBLISHER_OPTIONS_H_

@@ -1,0 +1,168 @@
+#include "segmenter/room_closer.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "segmenter/cap.h"
+#include "segmenter/codec.h"
+#include "segmenter/peer_hint.h"
+#include "segmenter/segment.h"
+
+namespace roomcast::segmenter {
+
+RoomCloser::RoomCloser(RoomCloserOptions options)
+    : hint_secret_(std::move(options.hint_secret)),
+      bucketer_(options.identity.config.bucket_ms()),
+      state_(options.identity.room, options.identity.epoch,
+             options.state_version_base),
+      manifest_(std::move(options.identity)) {}
+
+absl::Status RoomCloser::AddAction(v1::Message m) {
+  return bucketer_.Add(std::move(m));
+}
+
+void RoomCloser::AddPeer(v1::Message m) {
+  const int64_t k = BucketIndex(m.ts_ms(), bucket_ms());
+  auto [it, fresh] = peers_[k].try_emplace(m.recipient());
+  if (fresh) {
+    it->second = EmptyPeerBatch(identity().room, identity().epoch,
+                                m.recipient(), bucket_ms(), k);
+  }
+  *it->second.add_messages() = std::move(m);
+}
+
+absl::StatusOr<v1::StateComponent> RoomCloser::SetState(
+    const std::string& name, google::protobuf::Value value, int64_t ts_ms,
+    std::string set_by) {
+  absl::StatusOr<v1::StateComponent> c =
+      state_.Set(name, std::move(value), ts_ms, std::move(set_by));
+  if (c.ok()) pending_state_.push_back({name, c->version(), ts_ms});
+  return c;
+}
+
+void RoomCloser::Close(int64_t watermark_ms, std::vector<ClosedObject>* out) {
+  CloseBuckets(watermark_ms, out);
+  CloseState(out);
+}
+
+void RoomCloser::Skip(int64_t through_ms) {
+  std::vector<ClosedObject> discard;
+  CloseBuckets(through_ms, &discard);
+  // State sets before the watermark were uploaded before it advanced.
+  std::erase_if(pending_state_,
+                [&](const PendingState& p) { return p.ts_ms < through_ms; });
+}
+
+bool RoomCloser::HasUnclosed() const {
+  return bucketer_.open_messages() > 0 || !peers_.empty() ||
+         !pending_state_.empty();
+}
+
+void RoomCloser::CloseBuckets(int64_t watermark_ms,
+                              std::vector<ClosedObject>* out) {
+  std::map<int64_t, std::vector<v1::Message>> closed;
+  for (ClosedBucket& b : bucketer_.Close(watermark_ms)) {
+    closed[b.index] = std::move(b.messages);
+  }
+  for (auto it = peers_.begin();
+       it != peers_.end() && BucketEnd(it->first, bucket_ms()) <= watermark_ms;
+       ++it) {
+    closed.try_emplace(it->first);
+  }
+  for (auto& [k, messages] : closed) CloseBucket(k, std::move(messages), out);
+  if (!rollup_.empty() &&
+      BucketEnd(rollup_index_, rollup_ms()) <= watermark_ms) {
+    FlushRollup(out);
+  }
+}
+
+void RoomCloser::CloseBucket(int64_t k, std::vector<v1::Message> messages,
+                             std::vector<ClosedObject>* out) {
+  const int64_t d = bucket_ms();
+  std::optional<v1::PeerHint> hint = ClosePeers(k, out);
+  const SegmentParams params{
+      .room = identity().room,
+      .epoch = identity().epoch,
+      .bucket_ms = d,
+      .index = k,
+      .limit = BucketLimit(identity().config.action_cap_per_s(), d)};
+  v1::ActionSegment seg = BuildSegment(params, std::move(messages),
+                                       hint.has_value() ? &*hint : nullptr);
+  EncodedObject obj = Encode(seg);
+  manifest_.AddSegment(seg, obj.digest);
+  out->push_back({.cls = ObjectClass::kActions,
+                  .path = SegmentPath(identity().room, d, k),
+                  .bytes = std::move(obj.bytes),
+                  .gate_ms = BucketEnd(k, d) - 1});
+  AddToRollup(seg, out);
+}
+
+std::optional<v1::PeerHint> RoomCloser::ClosePeers(
+    int64_t k, std::vector<ClosedObject>* out) {
+  auto p = peers_.find(k);
+  if (p == peers_.end()) return std::nullopt;
+  const int64_t d = bucket_ms();
+  PeerHintBuilder hint(p->second.size());
+  for (const auto& [user, batch] : p->second) {
+    out->push_back({.cls = ObjectClass::kPeer,
+                    .path = PeerPath(identity().room, user, d, k),
+                    .bytes = SerializeDeterministic(batch),
+                    .gate_ms = BucketEnd(k, d) - 1});
+    hint.Add(DeriveHintKey(hint_secret_, user), k);
+  }
+  peers_.erase(p);
+  return hint.hint();
+}
+
+void RoomCloser::AddToRollup(const v1::ActionSegment& seg,
+                             std::vector<ClosedObject>* out) {
+  const int64_t d = bucket_ms();
+  if (rollup_ms() <= d || seg.last_seq() == 0) return;
+  const int64_t ri = BucketIndex(BucketStart(seg.index(), d), rollup_ms());
+  if (!rollup_.empty() && ri != rollup_index_) FlushRollup(out);
+  rollup_index_ = ri;
+  v1::ActionSegment& kept = rollup_.emplace_back(seg);
+  kept.clear_peer_hint();
+}
+
+void RoomCloser::FlushRollup(std::vector<ClosedObject>* out) {
+  absl::StatusOr<v1::ActionSegment> r =
+      BuildRollup(rollup_ms(), rollup_index_, rollup_);
+  rollup_.clear();
+  // Inputs come from this room's own closed buckets in order, so this cannot
+  // fail; if it ever did, the buckets themselves are still published.
+  if (!r.ok()) return;
+  out->push_back(
+      {.cls = ObjectClass::kActions,
+       .path = SegmentPath(identity().room, rollup_ms(), rollup_index_),
+       .bytes = SerializeDeterministic(*r),
+       .gate_ms = BucketEnd(rollup_index_, rollup_ms()) - 1});
+}
+
+void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
+  if (pending_state_.empty()) return;
+  int64_t gate = std::numeric_limits<int64_t>::max();
+  for (const PendingState& p : pending_state_) {
+    absl::StatusOr<v1::StateComponent> c = state_.Get(p.component, p.version);
+    if (!c.ok()) continue;
+    gate = std::min(gate, p.ts_ms);
+    out->push_back({.cls = ObjectClass::kState,
+                    .path = StatePath(identity().room, p.component, p.version),
+                    .bytes = SerializeDeterministic(*c),
+                    .gate_ms = p.ts_ms});
+  }
+  pending_state_.clear();
+  const uint64_t total = state_.total_version();
+  absl::StatusOr<v1::StateSnapshot> snap = state_.Snapshot(total);
+  if (snap.ok()) {
+    out->push_back({.cls = ObjectClass::kSnapshot,
+                    .path = SnapshotPath(identity().room, total),
+                    .bytes = SerializeDeterministic(*snap),
+                    .gate_ms = gate});
+  }
+  manifest_.SetState(state_);
+  state_.Compact(total);
+}
+
+}  // namespace roomcast::segmenter

@@ -1,0 +1,133 @@
+// One room's content between ingest and publication, and the one place where
+// it becomes objects (DESIGN §1, §3, §5): when the watermark passes a bucket,
+// its actions become the action segment (cap applied, keyed peer hint), its
+// peer messages one peer object per recipient, complete rollup windows their
+// rollup, and state changes their state objects and the snapshot after them.
+// The manifest builder is fed on the way; building and publishing the
+// manifest (the one mutable object) stays with the caller.
+//
+// Pure and deterministic: no clock (times come in with the messages and the
+// watermark), no I/O. The same additions closed at the same watermarks give
+// the same bytes, which is what lets the publisher re-publish after a crash
+// and what lets tests drive the very code the publisher runs.
+//
+//   RoomCloser room({.identity = {.room = "lobby", .epoch = e, ...},
+//                    .hint_secret = secret});
+//   ROOMCAST_RETURN_IF_ERROR(room.AddAction(message));   // seq, ts_ms set
+//   room.AddPeer(peer_message);
+//   std::vector<ClosedObject> out;
+//   room.Close(watermark_ms, &out);   // upload in this order, then
+//   Upload(room.manifest().Build(now_ms, watermark_ms));  // the manifest
+#ifndef ROOMCAST_SEGMENTER_ROOM_CLOSER_H_
+#define ROOMCAST_SEGMENTER_ROOM_CLOSER_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
+#include "roomcast/v1/message.pb.h"
+#include "roomcast/v1/segment.pb.h"
+#include "roomcast/v1/state.pb.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/manifest.h"
+#include "segmenter/naming.h"
+#include "segmenter/state.h"
+
+namespace roomcast::segmenter {
+
+struct RoomCloserOptions {
+  // Room, epoch and config (bucket_ms, rollup_ms, action_cap_per_s).
+  ManifestIdentity identity;
+  std::string hint_secret;  // the room secret users' hint keys derive from
+  uint64_t state_version_base = 0;  // see RoomState
+};
+
+// One object a close makes, in upload order.
+struct ClosedObject {
+  ObjectClass cls = ObjectClass::kActions;  // kActions: segment or rollup
+  std::string path;
+  std::string bytes;
+  // The earliest time the object holds: a publisher watermark must stay
+  // below it until the origin has the object (a bucket's or rollup's last
+  // ms; a state set's time; the earliest of those for the snapshot).
+  int64_t gate_ms = 0;
+};
+
+class RoomCloser {
+ public:
+  explicit RoomCloser(RoomCloserOptions options);
+
+  // An action, sequenced and stamped. kFailedPrecondition if its bucket is
+  // already closed or it goes back in seq or time (see Bucketer::Add).
+  absl::Status AddAction(v1::Message m);
+  // A peer message for m.recipient(), in the bucket of m.ts_ms().
+  void AddPeer(v1::Message m);
+  // As RoomState::Set; the component is published at the next Close.
+  absl::StatusOr<v1::StateComponent> SetState(const std::string& name,
+                                              google::protobuf::Value value,
+                                              int64_t ts_ms,
+                                              std::string set_by);
+  void End() { manifest_.End(); }
+
+  // Closes every bucket ending at or before `watermark_ms` and appends what
+  // that makes to `out`: per bucket its peer objects then its segment (a
+  // bucket with only peer messages gets an empty segment carrying the hint),
+  // each rollup once its window is complete, then every state object set
+  // since the last close and the snapshot of them all.
+  void Close(int64_t watermark_ms, std::vector<ClosedObject>* out);
+  // After a restart: closes what the origin already has (every bucket
+  // before `through_ms`, state set before it) without making objects, so
+  // the manifest and the rollup window are as they were.
+  void Skip(int64_t through_ms);
+
+  // Actions, peer messages or state changes not closed yet.
+  bool HasUnclosed() const;
+  // Closed buckets waiting for their rollup window to end.
+  bool rollup_pending() const { return !rollup_.empty(); }
+  size_t open_messages() const { return bucketer_.open_messages(); }
+  int64_t watermark_ms() const { return bucketer_.watermark_ms(); }
+
+  const ManifestIdentity& identity() const { return manifest_.identity(); }
+  const std::string& hint_secret() const { return hint_secret_; }
+  const RoomState& state() const { return state_; }
+  const ManifestBuilder& manifest() const { return manifest_; }
+
+ private:
+  struct PendingState {
+    std::string component;
+    uint64_t version = 0;
+    int64_t ts_ms = 0;
+  };
+  int64_t bucket_ms() const { return identity().config.bucket_ms(); }
+  int64_t rollup_ms() const { return identity().config.rollup_ms(); }
+  void CloseBuckets(int64_t watermark_ms, std::vector<ClosedObject>* out);
+  void CloseBucket(int64_t k, std::vector<v1::Message> messages,
+                   std::vector<ClosedObject>* out);
+  // The bucket's peer objects, and the hint of their recipients (none
+  // without peer messages).
+  std::optional<v1::PeerHint> ClosePeers(int64_t k,
+                                         std::vector<ClosedObject>* out);
+  void AddToRollup(const v1::ActionSegment& segment,
+                   std::vector<ClosedObject>* out);
+  void FlushRollup(std::vector<ClosedObject>* out);
+  void CloseState(std::vector<ClosedObject>* out);
+
+  const std::string hint_secret_;
+  Bucketer bucketer_;
+  // Peer messages by bucket, then recipient.
+  std::map<int64_t, std::map<std::string, v1::PeerBatch>> peers_;
+  RoomState state_;
+  std::vector<PendingState> pending_state_;
+  ManifestBuilder manifest_;
+  int64_t rollup_index_ = 0;
+  std::vector<v1::ActionSegment> rollup_;  // non-empty buckets of the window
+};
+
+}  // namespace roomcast::segmenter
+
+#endif  // ROOMCAST_SEGMENTER_ROOM_CLOSER_H_
