@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "client/fetch.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
 

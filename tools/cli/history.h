@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/fetch.h"
+#include "http/client_reply.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 
@@ -31,7 +31,7 @@ std::vector<Span> Cover(const v1::Manifest& m, int64_t from_ms, int64_t to_ms,
 // A fetched segment with what verify checks.
 struct FetchedSegment {
   std::string path;
-  client::Fetched raw;
+  http::ClientReply raw;
   v1::ActionSegment segment;
 };
 

@@ -40,8 +40,8 @@ struct Checker {
   void Bucket(const FetchedSegment& f, int64_t d, int64_t k) {
     const v1::ActionSegment& s = f.segment;
     const std::string digest = base::Sha256Hex(f.raw.body);
-    if (f.raw.EtagDigest() != digest) {
-      Fault(f.path, absl::StrCat("ETag ", f.raw.etag, " but the bytes hash to ", digest));
+    if (client::EtagDigest(f.raw) != digest) {
+      Fault(f.path, absl::StrCat("ETag ", f.raw.Header("etag"), " but the bytes hash to ", digest));
     }
     Identity(f);
     if (s.room() != manifest.room() || s.bucket_ms() != d || s.index() != k) {
@@ -86,16 +86,16 @@ struct Checker {
   // itself, which must be the same bytes under its own ETag (storage that
   // corrupted one copy serves each client other bytes).
   void Identity(const FetchedSegment& f) {
-    if (f.raw.content_encoding.empty()) return;  // these were the identity bytes
+    if (f.raw.Header("content-encoding").empty()) return;  // these were the identity bytes
     auto id = client::FetchOnce(base + f.path, {"Accept-Encoding: identity"});
     if (!id.ok()) return Fault(f.path, absl::StrCat("identity copy: ", id.status().message()));
-    if (id->status != 200 || !id->content_encoding.empty()) {
+    if (id->status != 200 || !id->Header("content-encoding").empty()) {
       return Fault(f.path, absl::StrCat("identity copy: HTTP ", id->status, " ",
-                                        id->content_encoding));
+                                        id->Header("content-encoding")));
     }
     const std::string digest = base::Sha256Hex(id->body);
-    if (id->EtagDigest() != digest) {
-      Fault(f.path, absl::StrCat("identity copy: ETag ", id->etag, " but the bytes hash to ",
+    if (client::EtagDigest(*id) != digest) {
+      Fault(f.path, absl::StrCat("identity copy: ETag ", id->Header("etag"), " but the bytes hash to ",
                                  digest));
     } else if (id->body != f.raw.body) {
       Fault(f.path, "the identity and gzip copies differ");
@@ -138,7 +138,7 @@ struct Checker {
   void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
     Internal(f, r, ri);
     const std::string digest = base::Sha256Hex(f.raw.body);
-    if (f.raw.EtagDigest() != digest) Fault(f.path, "ETag does not match the bytes");
+    if (client::EtagDigest(f.raw) != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
     std::set<uint64_t> want, got;
     for (const auto& [q, k] : seen) {
