@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
+#include "base/clock.h"
 #include "base/flags.h"
 #include "client/fetch.h"
 #include "segmenter/bucketer.h"
@@ -168,7 +169,7 @@ int Verify(int argc, char** argv) {
   for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
   std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
   if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
-  const int64_t now = NowMs();
+  const int64_t now = base::SystemClock().NowMs();
   auto from = ParseTime(from_arg, now);
   if (!from.ok()) return UsageError(kProgram, from.status().message());
   auto to = ParseTime(to_arg, now);
