@@ -3,11 +3,7 @@
 // how transport failures read.
 #include "http/curl.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
@@ -17,6 +13,7 @@
 namespace roomcast::http {
 namespace {
 
+using roomcast::testing::RefusingPort;
 using roomcast::testing::ScriptedServer;
 using Reply = ScriptedServer::Reply;
 using Clock = std::chrono::steady_clock;
@@ -135,20 +132,9 @@ TEST_F(TransferTest, AHangingServerIsDeadlineExceeded) {
 }
 
 TEST_F(TransferTest, ARefusedConnectionIsUnavailable) {
-  // Bound, never listening: Linux refuses connections to it, and holding it
-  // keeps another process from taking the port meanwhile.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const RefusingPort refusing;
 
-  absl::StatusOr<ClientReply> r =
-      Run({.url = absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port), "/")});
-  close(fd);
+  absl::StatusOr<ClientReply> r = Run({.url = refusing.url() + "/"});
 
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
 }

@@ -3,11 +3,6 @@
 // hang, or reset the connection.
 #include "publisher/curl_uploader.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -26,6 +21,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+using roomcast::testing::RefusingPort;
 using roomcast::testing::ScriptedServer;
 using Reply = ScriptedServer::Reply;
 using Kind = Reply::Kind;
@@ -280,19 +276,9 @@ TEST_F(CurlUploaderTest, ConcurrentPutsAllLand) {
 }
 
 TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
-  // A port nobody can listen on while the test runs: bound, never listening.
-  // Linux refuses connections to it, and holding it keeps another process
-  // from taking it (a closed port might be reused by the time we connect).
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const RefusingPort refusing;  // held for the whole test
   UploadOptions o = Options();
-  o.base_url = absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port));
+  o.base_url = refusing.url();
   o.max_total = milliseconds(300);
   // Every wait is 25 ms, so the budget allows at most 300 / 25 waits: the
   // count of attempts says whether the budget was kept, however fast or
@@ -303,7 +289,6 @@ TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
   CurlUploader up(o);
 
   const absl::Status s = up.Put(kPath, "body", kProto);
-  close(fd);
 
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_GT(up.attempts(), 1u) << "a refused connect is retryable";

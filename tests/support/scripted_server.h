@@ -2,7 +2,8 @@
 // the test scripts (respond, hang, reset the connection, respond and then
 // close), for testing HTTP clients against exactly the failures they must
 // survive. Each request takes the next scripted Reply, or the default one;
-// connections are kept alive unless a Reply drops them.
+// connections are kept alive unless a Reply drops them. RefusingPort is
+// the server that never answers at all.
 //
 //   ScriptedServer server;
 //   server.Script({Reply::Respond(503), Reply::Respond(200)});
@@ -85,6 +86,24 @@ class ScriptedServer {
   std::vector<Request> requests_ ABSL_GUARDED_BY(mu_);
   int connections_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> conn_threads_ ABSL_GUARDED_BY(mu_);
+};
+
+// A loopback port nobody can listen on while this object lives: bound,
+// never listening. Linux refuses connections to it, and holding it keeps
+// another process from taking it (a closed port might be reused by the
+// time a test connects).
+class RefusingPort {
+ public:
+  RefusingPort();  // a test failure if it cannot bind
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  std::string url() const;  // "http://127.0.0.1:PORT"
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
 };
 
 }  // namespace roomcast::testing

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "base/clock.h"
 #include "base/flags.h"
 #include "base/status_macros.h"
 #include "client/fetch.h"
@@ -23,10 +22,7 @@ namespace {
 
 constexpr char kProgram[] = "roomcast replay";
 
-struct ReplayArgs {
-  std::string base, room;
-  int64_t now = 0;  // when the command started, unix ms
-  int64_t from = 0, to = 0;
+struct ReplayArgs : RangeArgs {
   double pace = 0;  // 1 or 2: as fast as it happened, or twice; 0: at once
   bool jsonl = false;
   bool rollups = true;
@@ -34,8 +30,7 @@ struct ReplayArgs {
 
 // The flags, checked; a bad one has already ended the program (exit 2).
 absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
-  ReplayArgs a;
-  std::string from_arg, to_arg, speed = "max", format = "text";
+  std::string speed = "max", format = "text";
   bool no_rollups = false;
   base::FlagSet flags(kProgram,
                       "--base URL --room ROOM --from TIME --to TIME [--speed 1|2|max] "
@@ -43,14 +38,10 @@ absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
                       "Prints the room's actions stamped in [--from, --to), once each, in\n"
                       "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
                       "A progress bar goes to stderr when it is a terminal.");
-  flags.String("base", &a.base, "origin or CDN URL");
-  flags.String("room", &a.room, "room id");
-  flags.String("from", &from_arg, "start TIME (inclusive)");
-  flags.String("to", &to_arg, "end TIME (exclusive)");
+  RangeFlags range(flags);
   flags.String("speed", &speed, "1 or 2 (paced like the original) or max");
   flags.String("format", &format, "text or jsonl");
   flags.Bool("no-rollups", &no_rollups, "read every bucket, not rollups");
-  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
   if (!flags.ParseOrExit(argc, argv, 2).empty()) {
     return absl::InvalidArgumentError("takes no positional arguments");
   }
@@ -60,10 +51,8 @@ absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
   if (format != "text" && format != "jsonl") {
     return absl::InvalidArgumentError("--format takes text or jsonl");
   }
-  a.now = base::SystemClock().NowMs();
-  ROOMCAST_ASSIGN_OR_RETURN(a.from, ParseTime(from_arg, a.now));
-  ROOMCAST_ASSIGN_OR_RETURN(a.to, ParseTime(to_arg, a.now));
-  if (a.to <= a.from) return absl::InvalidArgumentError("--to must be after --from");
+  ReplayArgs a;
+  ROOMCAST_ASSIGN_OR_RETURN(static_cast<RangeArgs&>(a), range.Resolve());
   a.pace = speed == "max" ? 0 : std::stod(speed);
   a.jsonl = format == "jsonl";
   a.rollups = !no_rollups;
@@ -87,10 +76,7 @@ class Replayer {
         m_(m),
         d_(m.config().bucket_ms()),
         bar_(isatty(STDERR_FILENO) == 1),
-        // A range reaching into the future is waited for as it closes.
-        deadline_(std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(std::max<int64_t>(0, a.to - a.now)) +
-                  std::chrono::seconds(30)) {}
+        deadline_(a.Deadline()) {}
 
   // The exit status: 1 if a fetch failed or seqs were lost.
   int Run() {

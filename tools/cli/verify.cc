@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
-#include "base/clock.h"
 #include "base/flags.h"
 #include "client/fetch.h"
 #include "segmenter/bucketer.h"
@@ -153,70 +152,72 @@ struct Checker {
   }
 };
 
-}  // namespace
-
-int Verify(int argc, char** argv) {
-  std::string base, room, from_arg, to_arg;
-  base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
-                       "Checks every bucket of [--from, --to): it answers, its bytes match\n"
-                       "its ETag and the manifest, seqs continue across segments with no\n"
-                       "gap and no seq in two segments, and rollups match their buckets.\n"
-                       "Prints a report; exits 1 on any fault.");
-  flags.String("base", &base, "origin or CDN URL");
-  flags.String("room", &room, "room id");
-  flags.String("from", &from_arg, "start TIME (inclusive)");
-  flags.String("to", &to_arg, "end TIME (exclusive)");
-  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
-  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
-  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
-  const int64_t now = base::SystemClock().NowMs();
-  auto from = ParseTime(from_arg, now);
-  if (!from.ok()) return UsageError(kProgram, from.status().message());
-  auto to = ParseTime(to_arg, now);
-  if (!to.ok()) return UsageError(kProgram, to.status().message());
-  if (*to <= *from) return UsageError(kProgram, "--to must be after --from");
-
-  auto m = client::FetchManifest(base, room);
-  if (!m.ok()) return Failure(kProgram, m.status().message());
-  const int64_t d = m->config().bucket_ms();
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(std::max<int64_t>(0, *to - now)) +
-                        std::chrono::seconds(30);
-  Checker check{.manifest = *m, .base = base};
-  const std::vector<Span> buckets = Cover(*m, *from, *to, /*use_rollups=*/false);
+// Every bucket of the range on its own and in sequence, then every rollup
+// against its buckets; returns how many buckets the range has.
+size_t CheckRange(Checker& check, const RangeArgs& a) {
+  const auto deadline = a.Deadline();
+  const std::vector<Span> buckets = Cover(check.manifest, a.from, a.to, /*use_rollups=*/false);
   for (const Span& s : buckets) {
-    auto got = FetchSpan(base, room, s, deadline);
+    auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
-      check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+      check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
+                  std::string(got.status().message()));
       continue;
     }
     check.Bucket(*got, s.d, s.index);
   }
-  for (const Span& s : Cover(*m, *from, *to, /*use_rollups=*/true)) {
+  const int64_t d = check.manifest.config().bucket_ms();
+  for (const Span& s : Cover(check.manifest, a.from, a.to, /*use_rollups=*/true)) {
     if (s.d == d) continue;
-    auto got = FetchSpan(base, room, s, deadline);
+    auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
       if (!absl::IsNotFound(got.status())) {
-        check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+        check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
+                    std::string(got.status().message()));
       }
       continue;
     }
     check.Rollup(*got, s.d, s.index, d);
   }
-  std::cout << "room " << room << " epoch " << m->epoch() << ": " << buckets.size()
-            << " buckets from " << FormatTime(*from) << " to " << FormatTime(*to) << ", "
+  return buckets.size();
+}
+
+// The report on stdout; the exit status.
+int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
+  std::cout << "room " << a.room << " epoch " << check.manifest.epoch() << ": " << buckets
+            << " buckets from " << FormatTime(a.from) << " to " << FormatTime(a.to) << ", "
             << check.segments << " with actions, " << check.actions << " actions";
   if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
   std::cout << "\n";
   for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
   if (!check.faults.empty()) {
     std::cout << check.faults.size() << " fault(s)" << std::endl;
-    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << room
+    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << a.room
               << std::endl;
     return 1;
   }
   std::cout << "OK" << std::endl;
   return 0;
+}
+
+}  // namespace
+
+int Verify(int argc, char** argv) {
+  base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
+                      "Checks every bucket of [--from, --to): it answers, its bytes match\n"
+                      "its ETag and the manifest, seqs continue across segments with no\n"
+                      "gap and no seq in two segments, and rollups match their buckets.\n"
+                      "Prints a report; exits 1 on any fault.");
+  RangeFlags range(flags);
+  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
+  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
+  absl::StatusOr<RangeArgs> a = range.Resolve();
+  if (!a.ok()) return UsageError(kProgram, a.status().message());
+  auto m = client::FetchManifest(a->base, a->room);
+  if (!m.ok()) return Failure(kProgram, m.status().message());
+  Checker check{.manifest = *m, .base = a->base};
+  const size_t buckets = CheckRange(check, *a);
+  return Report(check, *a, buckets);
 }
 
 }  // namespace roomcast::cli
