@@ -66,8 +66,15 @@ Transfer::Transfer(CURL* easy, const ClientRequest& request)
       what_(absl::StrCat(request.method, " ", request.url)),
       shutdown_deadline_ns_(request.shutdown_deadline_ns) {
   if (easy_ == nullptr) return;  // Finish reports it
+  curl_easy_reset(easy_);
+  SetConnection(request);
+  SetCallbacks();
+  SetMethod(request);
+  SetHeaders(request);
+}
+
+void Transfer::SetConnection(const ClientRequest& request) {
   CURL* c = easy_;
-  curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -88,17 +95,18 @@ Transfer::Transfer(CURL* easy, const ClientRequest& request)
                      request.accept_encoding.c_str());
   }
   if (request.path_as_is) curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
+}
+
+void Transfer::SetCallbacks() {
+  curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
+  curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
+  curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
   if (shutdown_deadline_ns_ != nullptr) {
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::OnProgress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(easy_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFOFUNCTION, &Transfer::OnProgress);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFODATA, this);
   }
-  SetMethod(request);
-  SetHeaders(request);
 }
 
 Transfer::~Transfer() {
@@ -119,7 +127,8 @@ void Transfer::SetMethod(const ClientRequest& request) {
   curl_easy_setopt(easy_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (!request.body) return;
   // Never a null pointer: libcurl would read the body from stdin instead.
-  const char* data = request.body->data() != nullptr ? request.body->data() : "";
+  const char* data =
+      request.body->data() != nullptr ? request.body->data() : "";
   curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, data);
   curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE,
                    static_cast<curl_off_t>(request.body->size()));
@@ -152,7 +161,8 @@ int Transfer::OnProgress(void* self, curl_off_t, curl_off_t, curl_off_t,
 }
 
 absl::StatusOr<ClientReply> Transfer::Perform() {
-  return Finish(easy_ == nullptr ? CURLE_FAILED_INIT : curl_easy_perform(easy_));
+  return Finish(easy_ == nullptr ? CURLE_FAILED_INIT
+                                 : curl_easy_perform(easy_));
 }
 
 absl::StatusOr<ClientReply> Transfer::Finish(CURLcode code) {

@@ -9,11 +9,12 @@
 // one request on one handle; neither may be given to two threads at once.
 //
 //   http::CurlEasy easy = http::NewCurlEasy();
+//   // An error is a transport failure; any HTTP status is a reply.
 //   absl::StatusOr<http::ClientReply> r =
 //       http::Transfer(easy.get(), {.method = "PUT", .url = url,
 //                                   .headers = {"Content-Type: text/plain"},
 //                                   .body = bytes, .timeout = 5s})
-//           .Perform();  // an error is a transport failure; any status is a reply
+//           .Perform();
 //
 // On a multi handle (many transfers on one thread), add t.easy() to the
 // CurlMulti and call t.Finish(code) once libcurl reports it done.
@@ -114,6 +115,8 @@ class Transfer {
   static size_t OnBody(char* data, size_t size, size_t n, void* self);
   static int OnProgress(void* self, curl_off_t, curl_off_t, curl_off_t,
                         curl_off_t);
+  void SetConnection(const ClientRequest& request);
+  void SetCallbacks();
   void SetMethod(const ClientRequest& request);
   void SetHeaders(const ClientRequest& request);
 

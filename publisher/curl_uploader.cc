@@ -176,9 +176,9 @@ absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
     if (!IsRetryableUploadError(s)) return s;
     absl::StatusOr<milliseconds> wait = NextWait(got, *backoff, call_deadline);
     if (!wait.ok()) {
-      return absl::Status(s.code(), absl::StrCat(s.message(), "; gave up after ",
-                                                 n, " attempts: ",
-                                                 wait.status().message()));
+      return absl::Status(s.code(),
+                          absl::StrCat(s.message(), "; gave up after ", n,
+                                       " attempts: ", wait.status().message()));
     }
     SleepUntil(Clock::now() + *wait);
   }

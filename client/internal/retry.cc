@@ -25,9 +25,8 @@ std::chrono::milliseconds Backoff::Next(
 std::chrono::milliseconds RandomPause(int64_t lo_ms, int64_t hi_ms) {
   // One generator per thread: every Client runs its loop on one thread.
   thread_local absl::BitGen gen;
-  return std::chrono::milliseconds(
-      absl::Uniform<int64_t>(absl::IntervalClosed, gen, lo_ms,
-                             std::max(lo_ms, hi_ms)));
+  return std::chrono::milliseconds(absl::Uniform<int64_t>(
+      absl::IntervalClosed, gen, lo_ms, std::max(lo_ms, hi_ms)));
 }
 
 }  // namespace roomcast::client::internal

@@ -194,7 +194,8 @@ TEST_F(ReadSecretTest, TheEnvironmentComesFirstWithTrailingNewlinesStripped) {
 }
 
 TEST_F(ReadSecretTest, AFileIsReadWithItsTrailingNewlineStripped) {
-  absl::StatusOr<std::string> s = ReadSecret(kEnv, WriteFile("secret", "s3cret\n"));
+  absl::StatusOr<std::string> s =
+      ReadSecret(kEnv, WriteFile("secret", "s3cret\n"));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, "s3cret");
 }

@@ -29,7 +29,8 @@ TEST(ClientReplyTest, HeaderNamesAreCaseInsensitiveAndValuesTrimmed) {
   EXPECT_EQ(r.Header("ETAG"), "\"abc\"");
   EXPECT_EQ(r.headers.at("cache-control"), "public, max-age=1");
   EXPECT_EQ(r.Header("x-missing"), "");
-  EXPECT_EQ(r.headers.size(), 2u) << "the status and blank lines are no headers";
+  EXPECT_EQ(r.headers.size(), 2u)
+      << "the status and blank lines are no headers";
 }
 
 TEST(ClientReplyTest, RepeatedHeadersAreJoinedWithCommas) {
@@ -50,9 +51,9 @@ TEST(ClientReplyTest, AStatusLineStartsANewHeaderBlock) {
 }
 
 TEST(ClientReplyTest, MaxAgeIsReadFromCacheControl) {
-  EXPECT_EQ(WithHeader("Cache-Control: public, max-age=31536000, immutable")
-                .MaxAge(),
-            31536000);
+  EXPECT_EQ(
+      WithHeader("Cache-Control: public, max-age=31536000, immutable").MaxAge(),
+      31536000);
   EXPECT_EQ(WithHeader("Cache-Control: max-age=60").MaxAge(), 60);
   EXPECT_EQ(WithHeader("Cache-Control: no-store").MaxAge(), -1);
   EXPECT_EQ(WithHeader("Cache-Control: s-maxage=5").MaxAge(), -1);
@@ -85,9 +86,9 @@ TEST(ClientReplyTest, RetryAfterTakesSecondsOrAnHttpDate) {
   ASSERT_TRUE(wait.has_value());
   EXPECT_GT(*wait, milliseconds(58000));
   EXPECT_LE(*wait, milliseconds(60000));
-  EXPECT_EQ(WithHeader("Retry-After: Sat, 01 Jan 2000 00:00:00 GMT")
-                .RetryAfter(),
-            milliseconds(0))
+  EXPECT_EQ(
+      WithHeader("Retry-After: Sat, 01 Jan 2000 00:00:00 GMT").RetryAfter(),
+      milliseconds(0))
       << "a date in the past means now";
 }
 

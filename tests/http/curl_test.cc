@@ -39,8 +39,9 @@ TEST_F(TransferTest, ReturnsStatusHeadersAndTheRawBody) {
                  {"Content-Encoding", "gzip"}};
   server_.Script({seg});
 
-  absl::StatusOr<ClientReply> r = Run(
-      {.url = Url(), .headers = {"Accept-Encoding: gzip", "If-None-Match: \"x\""}});
+  absl::StatusOr<ClientReply> r =
+      Run({.url = Url(),
+           .headers = {"Accept-Encoding: gzip", "If-None-Match: \"x\""}});
 
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
@@ -74,9 +75,11 @@ TEST_F(TransferTest, AnyHttpStatusIsAReplyOnTheSameConnection) {
 
 TEST_F(TransferTest, ABodyGoesWithContentLengthAndNoExpect) {
   const std::string body(100000, 'x');  // big enough for libcurl to Expect
-  absl::StatusOr<ClientReply> r =
-      Run({.method = "PUT", .url = Url(), .headers = {"Content-Type: a/b"},
-           .body = body, .user_agent = "roomcast-test/1"});
+  absl::StatusOr<ClientReply> r = Run({.method = "PUT",
+                                       .url = Url(),
+                                       .headers = {"Content-Type: a/b"},
+                                       .body = body,
+                                       .user_agent = "roomcast-test/1"});
 
   ASSERT_TRUE(r.ok()) << r.status();
   const auto reqs = server_.requests();
@@ -113,7 +116,8 @@ TEST_F(TransferTest, OtherMethodsWithoutABodySendNone) {
 }
 
 TEST_F(TransferTest, AcceptEncodingIsOffered) {
-  absl::StatusOr<ClientReply> r = Run({.url = Url(), .accept_encoding = "gzip"});
+  absl::StatusOr<ClientReply> r =
+      Run({.url = Url(), .accept_encoding = "gzip"});
 
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(server_.requests().at(0).headers.at("accept-encoding"), "gzip");
@@ -123,7 +127,8 @@ TEST_F(TransferTest, AHangingServerIsDeadlineExceeded) {
   server_.SetDefault(Reply::Of(Reply::Kind::kHang));
   const auto start = Clock::now();
 
-  absl::StatusOr<ClientReply> r = Run({.url = Url(), .timeout = milliseconds(300)});
+  absl::StatusOr<ClientReply> r =
+      Run({.url = Url(), .timeout = milliseconds(300)});
 
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("GET " + Url()), absl::string_view::npos)

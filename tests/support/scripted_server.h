@@ -31,9 +31,9 @@ class ScriptedServer {
  public:
   struct Reply {
     enum class Kind {
-      kRespond,  // send status/headers/body, keep the connection
-      kHang,     // read the request, never answer
-      kReset,    // read only the headers, then reset the connection
+      kRespond,           // send status/headers/body, keep the connection
+      kHang,              // read the request, never answer
+      kReset,             // read only the headers, then reset the connection
       kRespondThenClose,  // answer, then close without saying so
     };
     Kind kind = Kind::kRespond;
