@@ -1,31 +1,26 @@
 #include "client/fetch.h"
 
-#include <random>
+#include <optional>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "client/internal/http_loop.h"
+#include "client/internal/retry.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::client {
 namespace {
 
-std::chrono::milliseconds Jitter(int64_t lo, int64_t hi) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(lo, hi)(rng));
+// Passing trouble at a server or cache; a 500 is an answer.
+bool IsPassing(int status) {
+  return status == 502 || status == 503 || status == 504 || status == 429;
 }
 
 }  // namespace
 
-int64_t Fetched::MaxAge() const {
-  internal::HttpReply r;
-  r.cache_control = cache_control;
-  return r.MaxAge();
-}
-
-std::string Fetched::EtagDigest() const {
+std::string EtagDigest(const http::ClientReply& reply) {
+  const std::string etag = reply.Header("etag");
   absl::string_view e = etag;
   absl::ConsumePrefix(&e, "W/");
   absl::ConsumePrefix(&e, "\"");
@@ -34,15 +29,16 @@ std::string Fetched::EtagDigest() const {
   return std::string(e);
 }
 
-absl::StatusOr<Fetched> FetchOnce(const std::string& url,
-                                  const std::vector<std::string>& headers,
-                                  std::chrono::milliseconds timeout) {
+absl::StatusOr<http::ClientReply> FetchOnce(const std::string& url,
+                                            const std::vector<std::string>& headers,
+                                            std::chrono::milliseconds timeout) {
   return SendOnce("GET", url, "", headers, timeout);
 }
 
-absl::StatusOr<Fetched> SendOnce(const std::string& method, const std::string& url,
-                                 std::string body, const std::vector<std::string>& headers,
-                                 std::chrono::milliseconds timeout) {
+absl::StatusOr<http::ClientReply> SendOnce(const std::string& method, const std::string& url,
+                                           std::string body,
+                                           const std::vector<std::string>& headers,
+                                           std::chrono::milliseconds timeout) {
   internal::HttpLoop loop;
   std::optional<internal::HttpReply> got;
   loop.Fetch({.url = url, .headers = headers, .timeout = timeout, .method = method,
@@ -54,38 +50,30 @@ absl::StatusOr<Fetched> SendOnce(const std::string& method, const std::string& u
     return absl::UnavailableError(
         absl::StrCat(url, ": ", got ? got->error : std::string("no answer")));
   }
-  Fetched f;
-  f.status = got->status;
-  f.body = std::move(got->body);
-  f.etag = std::move(got->etag);
-  f.cache_control = std::move(got->cache_control);
-  f.content_encoding = std::move(got->content_encoding);
-  f.date_ms = got->date_ms;
-  f.age_s = got->age_s;
-  return f;
+  http::ClientReply reply = std::move(*got);  // without the loop's timing
+  return reply;
 }
 
-absl::StatusOr<Fetched> FetchClosed(const std::string& url,
-                                    std::chrono::steady_clock::time_point deadline) {
-  int attempts = 0;
+absl::StatusOr<http::ClientReply> FetchClosed(
+    const std::string& url, std::chrono::steady_clock::time_point deadline) {
+  internal::Backoff backoff(std::chrono::milliseconds(5000));
   absl::Status last = absl::DeadlineExceededError(absl::StrCat(url, ": no time left"));
   while (std::chrono::steady_clock::now() < deadline) {
-    absl::StatusOr<Fetched> f = FetchOnce(url);
+    absl::StatusOr<http::ClientReply> f = FetchOnce(url);
     std::chrono::milliseconds wait;
     if (!f.ok()) {
       last = f.status();
-      wait = Jitter(100, std::min<int64_t>(5000, 200LL << std::min(attempts++, 10)));
+      wait = backoff.Next();
     } else if (f->status == 200) {
       return f;
     } else if (f->status == 404 && f->MaxAge() >= 10) {
       return absl::NotFoundError(absl::StrCat(url, ": not found (and never will be)"));
     } else if (f->status == 404) {
       last = absl::DeadlineExceededError(absl::StrCat(url, ": still not there"));
-      wait = Jitter(100, 250);  // not yet: a short pause, never a tight loop
-    } else if (f->status == 502 || f->status == 503 || f->status == 504 ||
-               f->status == 429) {  // passing trouble; a 500 is an answer
+      wait = internal::NotYetPause();  // not yet: a short pause, never a tight loop
+    } else if (IsPassing(f->status)) {
       last = absl::UnavailableError(absl::StrCat(url, ": HTTP ", f->status));
-      wait = Jitter(100, std::min<int64_t>(5000, 200LL << std::min(attempts++, 10)));
+      wait = backoff.Next();
     } else {
       return absl::FailedPreconditionError(absl::StrCat(url, ": HTTP ", f->status));
     }

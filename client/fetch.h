@@ -4,51 +4,43 @@
 // again after a short pause, transient errors back off with jitter.
 //
 //   ROOMCAST_ASSIGN_OR_RETURN(v1::Manifest m, FetchManifest(base, "lobby"));
-//   ROOMCAST_ASSIGN_OR_RETURN(Fetched raw, FetchClosed(url, deadline));
+//   ROOMCAST_ASSIGN_OR_RETURN(http::ClientReply raw, FetchClosed(url, deadline));
+//   if (EtagDigest(raw) != base::Sha256Hex(raw.body)) ...
 #ifndef ROOMCAST_CLIENT_FETCH_H_
 #define ROOMCAST_CLIENT_FETCH_H_
 
 #include <chrono>
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "http/client_reply.h"
 #include "roomcast/v1/manifest.pb.h"
 
 namespace roomcast::client {
 
-struct Fetched {
-  long status = 0;
-  std::string body;  // with Content-Encoding undone
-  std::string etag;
-  std::string cache_control;
-  std::string content_encoding;
-  std::optional<int64_t> date_ms;
-  int64_t age_s = 0;
-  int64_t MaxAge() const;
-  // The content digest an ETag names: "\"HEX.gz\"" -> "HEX".
-  std::string EtagDigest() const;
-};
+// The content digest a reply's ETag names: "\"HEX.gz\"" -> "HEX".
+std::string EtagDigest(const http::ClientReply& reply);
 
-// One GET, any status. kUnavailable if no answer came.
-absl::StatusOr<Fetched> FetchOnce(const std::string& url,
-                                  const std::vector<std::string>& headers = {},
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(15));
+// One GET, any status, the body with any Content-Encoding undone.
+// kUnavailable if no answer came.
+absl::StatusOr<http::ClientReply> FetchOnce(
+    const std::string& url, const std::vector<std::string>& headers = {},
+    std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // One request with a body (POST, PUT), any status. kUnavailable if no
 // answer came.
-absl::StatusOr<Fetched> SendOnce(const std::string& method, const std::string& url,
-                                 std::string body, const std::vector<std::string>& headers,
-                                 std::chrono::milliseconds timeout = std::chrono::seconds(15));
+absl::StatusOr<http::ClientReply> SendOnce(
+    const std::string& method, const std::string& url, std::string body,
+    const std::vector<std::string>& headers,
+    std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // GETs an object that exists or soon will (a bucket, a state version): a
 // "not yet" 404 is asked again after 100-250 ms and 5xx back off, until
 // `deadline` (kDeadlineExceeded). A 404 that says "never" (max-age >= 10) is
 // kNotFound; other 4xx are kFailedPrecondition.
-absl::StatusOr<Fetched> FetchClosed(const std::string& url,
-                                    std::chrono::steady_clock::time_point deadline);
+absl::StatusOr<http::ClientReply> FetchClosed(
+    const std::string& url, std::chrono::steady_clock::time_point deadline);
 
 // The room's current manifest.
 absl::StatusOr<v1::Manifest> FetchManifest(const std::string& base_url,

@@ -1,5 +1,5 @@
-// The libcurl Uploader, and the one-shot GET the client library and tests
-// reuse.
+// The libcurl Uploader: the publisher's PUTs to the origin, on the shared
+// libcurl layer (http/curl.h).
 //
 // Keep-alive: CurlUploader keeps a pool of CURL easy handles; a call borrows
 // one and gives it back, so sequential calls reuse one TCP connection and
@@ -13,17 +13,14 @@
 //   CurlUploader up({.base_url = "http://127.0.0.1:8080",
 //                    .write_secret = secret});
 //   ROOMCAST_RETURN_IF_ERROR(up.Put(path, bytes, "application/x-protobuf"));
-//   absl::StatusOr<HttpResponse> r = up.Get(path);   // no retries
 #ifndef ROOMCAST_PUBLISHER_CURL_UPLOADER_H_
 #define ROOMCAST_PUBLISHER_CURL_UPLOADER_H_
 
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -32,6 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "base/backoff.h"
+#include "http/curl.h"
 #include "publisher/uploader.h"
 
 namespace roomcast::publisher {
@@ -39,8 +37,8 @@ namespace roomcast::publisher {
 struct UploadOptions {
   // "http://127.0.0.1:8080"; a path such as "/v1/rooms/..." is appended.
   std::string base_url;
-  // Sent as "Authorization: Bearer <write_secret>" on every PUT (never on
-  // GET). Empty: no Authorization header.
+  // Sent as "Authorization: Bearer <write_secret>" on every PUT. Empty: no
+  // Authorization header.
   std::string write_secret;
   // One attempt: TCP connect, and the whole request/response.
   std::chrono::milliseconds connect_timeout{2000};
@@ -61,18 +59,6 @@ struct UploadOptions {
   std::string user_agent = "roomcast-publisher/0.1";
 };
 
-struct HttpResponse {
-  int status = 0;
-  // Names lower-cased; a repeated header's values joined with ", ".
-  std::map<std::string, std::string> headers;
-  std::string body;  // as sent: not decoded even with Content-Encoding
-
-  // The value of header `name` (any case), or "" if absent.
-  std::string Header(absl::string_view name) const;
-};
-
-using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
-
 class CurlUploader : public Uploader {
  public:
   explicit CurlUploader(UploadOptions options);
@@ -84,25 +70,26 @@ class CurlUploader : public Uploader {
                    absl::string_view content_type) override;
   void SetDeadline(std::chrono::steady_clock::time_point deadline) override;
 
-  // One GET of base_url + path with `headers` added (e.g. If-None-Match,
-  // Accept-Encoding, a viewer's Authorization; the write secret is never
-  // sent). Any HTTP status is a response; errors are transport failures
-  // only: kUnavailable (connect, reset), kDeadlineExceeded (timeout).
-  // No retries, no redirects, no decompression.
-  absl::StatusOr<HttpResponse> Get(absl::string_view path,
-                                   const HttpHeaders& headers = {});
-
   // Attempts made by Puts so far (first tries and retries); for metrics.
   uint64_t attempts() const { return attempts_.load(); }
 
  private:
-  struct Handle;
-  struct Attempt;
-
-  std::unique_ptr<Handle> Borrow();
-  void Return(std::unique_ptr<Handle> h);
-  // One request on a pooled handle; `body` null for GET.
-  absl::StatusOr<HttpResponse> Perform(const Attempt& a);
+  // The request every attempt of one Put sends: its bytes read in place.
+  http::ClientRequest PutRequest(absl::string_view path, absl::string_view body,
+                                 absl::string_view content_type) const;
+  std::unique_ptr<base::BackOffStrategy> NewBackOff() const;
+  http::CurlEasy Borrow();
+  void Return(http::CurlEasy easy);
+  // One attempt of `request` on a pooled handle, bounded by `deadline`.
+  absl::StatusOr<http::ClientReply> Perform(
+      http::ClientRequest request,
+      std::chrono::steady_clock::time_point deadline);
+  // The wait before the next attempt after `got`, or (as the error's
+  // message) why there is none.
+  absl::StatusOr<std::chrono::milliseconds> NextWait(
+      const absl::StatusOr<http::ClientReply>& got,
+      base::BackOffStrategy& backoff,
+      std::chrono::steady_clock::time_point call_deadline) const;
   // The earlier of a call's own deadline and the shutdown deadline.
   std::chrono::steady_clock::time_point Deadline(
       std::chrono::steady_clock::time_point call_deadline) const;
@@ -114,7 +101,7 @@ class CurlUploader : public Uploader {
   std::atomic<uint64_t> attempts_{0};
   absl::Mutex mu_;
   absl::CondVar wake_;  // signalled by SetDeadline
-  std::vector<std::unique_ptr<Handle>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<http::CurlEasy> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace roomcast::publisher

@@ -1,11 +1,8 @@
 #include "tools/demo_traffic.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
-#include <cmath>
 #include <chrono>
-#include <iostream>
+#include <cmath>
 #include <map>
 #include <random>
 #include <vector>
@@ -14,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "http/curl.h"
 
 namespace roomcast::tools {
 namespace {
@@ -46,33 +44,23 @@ const std::vector<std::string>& Pins() {
 // A small blocking HTTP client on one keep-alive connection.
 class Poster {
  public:
-  Poster() : h_(curl_easy_init()) {}
-  ~Poster() { curl_easy_cleanup(h_); }
-  long Send(const char* method, const std::string& url, const std::string& token,
-            const std::string& body) {
-    curl_slist* hd = nullptr;
-    hd = curl_slist_append(hd, ("Authorization: Bearer " + token).c_str());
-    hd = curl_slist_append(hd, "Content-Type: application/json");
-    curl_easy_setopt(h_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h_, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h_, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(h_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h_, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(h_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) {
-      return s * n;
-    });
-    long status = 0;
-    if (curl_easy_perform(h_) == CURLE_OK) {
-      curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &status);
-    }
-    curl_slist_free_all(hd);
-    return status;
+  // The HTTP status, or 0 if no answer came.
+  int Send(const char* method, const std::string& url, const std::string& token,
+           const std::string& body) {
+    absl::StatusOr<http::ClientReply> r =
+        http::Transfer(easy_.get(),
+                       {.method = method,
+                        .url = url,
+                        .headers = {"Authorization: Bearer " + token,
+                                    "Content-Type: application/json"},
+                        .body = body,
+                        .timeout = std::chrono::milliseconds(5000)})
+            .Perform();
+    return r.ok() ? r->status : 0;
   }
 
  private:
-  CURL* h_;
+  http::CurlEasy easy_ = http::NewCurlEasy();
 };
 
 std::string JsonString(const std::string& s) {
@@ -83,6 +71,122 @@ std::string JsonString(const std::string& s) {
   }
   return out + "\"";
 }
+
+// One run of the demo: the room, the crowd and what it sends, a tick
+// (100 ms) at a time.
+class Demo {
+ public:
+  Demo(const DemoOptions& o, std::atomic<uint64_t>* acked)
+      : o_(o),
+        room_url_(absl::StrCat(o.publisher_url, "/v1/rooms/", o.room)),
+        acked_(acked),
+        rng_(std::random_device{}()),
+        crowd_(o.viewers) {}
+
+  // Opens the room (or finds it open after a restart: 409 is fine) and
+  // sets its first state.
+  void Open() {
+    const std::string& service = Token("demo-service", v1::ROLE_SERVICE);
+    poster_.Send("POST", room_url_, service,
+                 absl::StrCat(R"({"bucket_ms": )", o_.bucket_ms, "}"));
+    poster_.Send("PUT", room_url_ + "/state/title", Anchor(),
+                 R"("Late night lo-fi session 🎧")");
+    poster_.Send("PUT", room_url_ + "/state/pinned", Anchor(), JsonString(Pins()[0]));
+  }
+
+  void Tick(int64_t n, const std::atomic<bool>& stop) {
+    Comments(n, stop);
+    if (Chance(0.3)) {  // likes arrive in batches from the client
+      Post(RandomViewer(), absl::StrCat(R"({"type":"like","count":)", 1 + rng_() % 5, "}"));
+    }
+    if (Chance(0.03)) Gift();
+    if (Chance(0.08)) Post(RandomViewer(), R"({"type":"enter"})");
+    Presence(n, stop);
+    if (n % 50 == 25 && !gifted_.empty()) Leaderboard();  // every 5 s
+    if (n % 600 == 599) {  // a new pinned comment every minute
+      poster_.Send("PUT", room_url_ + "/state/pinned", Anchor(),
+                   JsonString(Pins()[(n / 600 + 1) % Pins().size()]));
+    }
+  }
+
+ private:
+  const std::string& Token(const std::string& user, v1::Role role) {
+    std::string& t = tokens_[user];
+    if (t.empty()) {
+      t = auth::MintJwt({.sub = user, .role = role, .room = o_.room,
+                         .exp = absl::ToUnixSeconds(absl::Now()) + 7 * 86400},
+                        o_.jwt_secret);
+    }
+    return t;
+  }
+  const std::string& Anchor() { return Token("anchor", v1::ROLE_ANCHOR); }
+  bool Chance(double p) { return std::uniform_real_distribution<>(0, 1)(rng_) < p; }
+  std::string Viewer(int i) const {
+    return absl::StrCat(Names()[i % Names().size()], i / 20 + 1);
+  }
+  std::string RandomViewer() { return Viewer(static_cast<int>(rng_() % crowd_)); }
+  // A message from `user`, as an audience member; its HTTP status.
+  int Post(const std::string& user, const std::string& body) {
+    return poster_.Send("POST", room_url_ + "/messages", Token(user, v1::ROLE_AUDIENCE),
+                        body);
+  }
+
+  // Bursty chat: the rate itself wanders between half and double.
+  void Comments(int64_t n, const std::atomic<bool>& stop) {
+    const double rate = o_.comments_per_s * (1.0 + 0.5 * std::sin(n / 150.0));
+    std::poisson_distribution<int> comments(rate / 10);
+    for (int i = comments(rng_); i > 0 && !stop; --i) {
+      const std::string& line = Lines()[rng_() % Lines().size()];
+      if (Post(RandomViewer(), absl::StrCat(R"({"type":"comment","text":)",
+                                            JsonString(line), "}")) == 200) {
+        ++*acked_;
+      }
+    }
+  }
+
+  void Gift() {
+    const std::string user = RandomViewer();
+    const int count = 1 + static_cast<int>(rng_() % 10);
+    if (Post(user, absl::StrCat(R"({"type":"gift","gift_id":"rose","count":)", count,
+                                "}")) == 200) {
+      gifted_[user] += count;
+    }
+  }
+
+  // Each viewer beats about every 10 s; the crowd drifts.
+  void Presence(int64_t n, const std::atomic<bool>& stop) {
+    if (n % 50 == 0) {
+      crowd_ = std::clamp(crowd_ + static_cast<int>(rng_() % 41) - 20, 20, 3 * o_.viewers);
+    }
+    for (int i = static_cast<int>(n % 100); i < crowd_ && !stop; i += 100) {
+      poster_.Send("POST", room_url_ + "/presence", Token(Viewer(i), v1::ROLE_AUDIENCE), "");
+    }
+  }
+
+  // The top five gifters.
+  void Leaderboard() {
+    std::vector<std::pair<int64_t, std::string>> top;
+    for (const auto& [u, c] : gifted_) top.push_back({c, u});
+    std::sort(top.rbegin(), top.rend());
+    std::vector<std::string> rows;
+    for (size_t i = 0; i < std::min<size_t>(5, top.size()); ++i) {
+      rows.push_back(absl::StrCat(R"({"user":)", JsonString(top[i].second),
+                                  R"(,"score":)", top[i].first, "}"));
+    }
+    poster_.Send("PUT", room_url_ + "/state/leaderboard",
+                 Token("demo-service", v1::ROLE_SERVICE),
+                 absl::StrCat("[", absl::StrJoin(rows, ","), "]"));
+  }
+
+  const DemoOptions& o_;
+  const std::string room_url_;
+  std::atomic<uint64_t>* acked_;
+  std::map<std::string, std::string> tokens_;
+  Poster poster_;
+  std::mt19937 rng_;
+  std::map<std::string, int64_t> gifted_;
+  int crowd_;
+};
 
 }  // namespace
 
@@ -97,88 +201,12 @@ void DemoTraffic::Stop() {
 }
 
 void DemoTraffic::Run() {
-  const DemoOptions& o = options_;
-  const std::string room_url = absl::StrCat(o.publisher_url, "/v1/rooms/", o.room);
-  std::map<std::string, std::string> tokens;
-  auto token = [&](const std::string& user, v1::Role role) -> const std::string& {
-    std::string& t = tokens[user];
-    if (t.empty()) {
-      t = auth::MintJwt({.sub = user, .role = role, .room = o.room,
-                         .exp = absl::ToUnixSeconds(absl::Now()) + 7 * 86400},
-                        o.jwt_secret);
-    }
-    return t;
-  };
-  Poster poster;
-  std::mt19937 rng(std::random_device{}());
-  auto chance = [&](double p) { return std::uniform_real_distribution<>(0, 1)(rng) < p; };
-  auto pick = [&](const std::vector<std::string>& v) -> const std::string& {
-    return v[rng() % v.size()];
-  };
-  auto viewer = [&](int i) { return absl::StrCat(Names()[i % Names().size()], i / 20 + 1); };
-
-  const std::string& service = token("demo-service", v1::ROLE_SERVICE);
-  const std::string& anchor = token("anchor", v1::ROLE_ANCHOR);
-  // Open (or find already open after a restart: 409 is fine).
-  poster.Send("POST", room_url, service, absl::StrCat(R"({"bucket_ms": )", o.bucket_ms, "}"));
-  poster.Send("PUT", room_url + "/state/title", anchor, R"("Late night lo-fi session 🎧")");
-  poster.Send("PUT", room_url + "/state/pinned", anchor, JsonString(Pins()[0]));
-
-  std::map<std::string, int64_t> gifted;
-  int crowd = o.viewers;
+  Demo demo(options_, &acked_);
+  demo.Open();
   const auto tick = std::chrono::milliseconds(100);
   for (int64_t n = 0; !stop_; ++n) {
     const auto t0 = std::chrono::steady_clock::now();
-    // Bursty chat: the rate itself wanders between half and double.
-    const double rate = o.comments_per_s * (1.0 + 0.5 * std::sin(n / 150.0)) ;
-    std::poisson_distribution<int> comments(rate / 10);
-    for (int i = comments(rng); i > 0 && !stop_; --i) {
-      const std::string user = viewer(static_cast<int>(rng() % crowd));
-      if (poster.Send("POST", room_url + "/messages", token(user, v1::ROLE_AUDIENCE),
-                      absl::StrCat(R"({"type":"comment","text":)", JsonString(pick(Lines())),
-                                   "}")) == 200) {
-        ++acked_;
-      }
-    }
-    if (chance(0.3)) {  // likes arrive in batches from the client
-      const std::string user = viewer(static_cast<int>(rng() % crowd));
-      poster.Send("POST", room_url + "/messages", token(user, v1::ROLE_AUDIENCE),
-                  absl::StrCat(R"({"type":"like","count":)", 1 + rng() % 5, "}"));
-    }
-    if (chance(0.03)) {
-      const std::string user = viewer(static_cast<int>(rng() % crowd));
-      const int count = 1 + static_cast<int>(rng() % 10);
-      if (poster.Send("POST", room_url + "/messages", token(user, v1::ROLE_AUDIENCE),
-                      absl::StrCat(R"({"type":"gift","gift_id":"rose","count":)", count,
-                                   "}")) == 200) {
-        gifted[user] += count;
-      }
-    }
-    if (chance(0.08)) {
-      const std::string user = viewer(static_cast<int>(rng() % crowd));
-      poster.Send("POST", room_url + "/messages", token(user, v1::ROLE_AUDIENCE),
-                  R"({"type":"enter"})");
-    }
-    // Presence: each viewer beats about every 10 s; the crowd drifts.
-    if (n % 50 == 0) crowd = std::clamp(crowd + static_cast<int>(rng() % 41) - 20, 20, 3 * o.viewers);
-    for (int i = static_cast<int>(n % 100); i < crowd && !stop_; i += 100) {
-      poster.Send("POST", room_url + "/presence", token(viewer(i), v1::ROLE_AUDIENCE), "");
-    }
-    if (n % 50 == 25 && !gifted.empty()) {  // leaderboard every 5 s
-      std::vector<std::pair<int64_t, std::string>> top;
-      for (const auto& [u, c] : gifted) top.push_back({c, u});
-      std::sort(top.rbegin(), top.rend());
-      std::vector<std::string> rows;
-      for (size_t i = 0; i < std::min<size_t>(5, top.size()); ++i) {
-        rows.push_back(absl::StrCat(R"({"user":)", JsonString(top[i].second),
-                                    R"(,"score":)", top[i].first, "}"));
-      }
-      poster.Send("PUT", room_url + "/state/leaderboard", service,
-                  absl::StrCat("[", absl::StrJoin(rows, ","), "]"));
-    }
-    if (n % 600 == 599) {  // a new pinned comment every minute
-      poster.Send("PUT", room_url + "/state/pinned", anchor, JsonString(Pins()[(n / 600 + 1) % Pins().size()]));
-    }
+    demo.Tick(n, stop_);
     std::this_thread::sleep_until(t0 + tick);
   }
 }

@@ -10,13 +10,13 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
 #include "client/internal/http_loop.h"
+#include "client/internal/retry.h"
 #include "client/sequencer.h"
 #include "client/server_clock.h"
 #include "roomcast/v1/segment.pb.h"
@@ -38,36 +38,92 @@ class Follower {
   enum class Cls { kManifest, kBucket, kState, kSnapshot, kPeer, kKey };
   using Handler = std::function<void(HttpReply)>;
 
+  // Where the action walker is.
+  enum class Walker {
+    kIdle,        // nothing in flight: Pump may start the next bucket
+    kFetching,    // waiting for a bucket to be due, or for its answer
+    kRecovering,  // a segment is held while the buckets holding the seqs
+                  // missing before it are fetched
+  };
+
+  // What this follower holds of one epoch of the room (one life of its
+  // history): learned at the join, and reset in one assignment by Rejoin,
+  // since none of it holds for another epoch.
+  struct EpochState {
+    bool joined = false;
+    bool ended_seen = false;  // the manifest says ended
+    int64_t d = 0;            // the room's bucket duration
+    int64_t join_ms = 0;      // server time; nothing stamped earlier is ours
+    uint64_t join_last_seq = 0;
+    v1::Manifest latest;
+
+    // Action walker: every bucket below `cursor` (since the join) is done.
+    Walker walker = Walker::kIdle;
+    int64_t cursor = 0;
+    std::deque<int64_t> plan;  // buckets to read (manifest-hold)
+    int64_t plan_end = 0;      // buckets below it not in `plan` are empty
+    Sequencer seq;
+    std::optional<std::pair<int64_t, v1::ActionSegment>> held_segment;
+
+    // State.
+    std::map<std::string, v1::StateComponent> state;
+    std::map<std::string, uint64_t> state_inflight;
+    bool snapshot_inflight = false;
+
+    // Peer. A hint key belongs to one epoch: the publisher derives it from
+    // the room's secret of that epoch.
+    std::optional<segmenter::HintKey> hint_key;
+    std::vector<std::pair<int64_t, v1::PeerHint>> unchecked_hints;
+    std::deque<int64_t> peer_queue;
+    bool peer_busy = false;
+    uint64_t last_peer_seq = 0;
+  };
+
+  // One per retry loop; each is reset when its request succeeds.
+  struct Backoffs {
+    explicit Backoffs(std::chrono::milliseconds cap)
+        : join(cap), manifest(cap), bucket(cap), snapshot(cap), state(cap),
+          key(cap), peer(cap) {}
+    Backoff join, manifest, bucket, snapshot, state, key, peer;
+  };
+
   // I/O plumbing (follower.cc).
   void Get(Cls cls, const std::string& url, std::vector<std::string> headers,
            Handler fn);
   void Later(std::chrono::milliseconds delay, std::function<void()> fn);
   void CancelAll();
   std::string Url(const std::string& path) const;
-  std::chrono::milliseconds Jitter(int64_t lo_ms, int64_t hi_ms);
-  std::chrono::milliseconds NotYetPause() { return Jitter(100, 250); }
-  std::chrono::milliseconds Backoff(int* attempts, const HttpReply* r = nullptr);
   void Error(absl::Status st);
   int64_t ServerNow() const;
 
   // Join, manifests, modes, epochs (follower.cc).
   void Join();
   void OnJoinManifest(HttpReply r);
+  void JoinEpoch(const v1::Manifest& m);
+  void StartFollowing(const v1::Manifest& m);
   void ManifestStep();
+  void ScheduleManifestStep(std::chrono::milliseconds wait);
   void OnManifestStep(HttpReply r, bool held, uint64_t after);
+  std::optional<std::chrono::milliseconds> AfterManifest(const HttpReply& r,
+                                                         bool held,
+                                                         uint64_t after);
   std::optional<v1::Manifest> DecodeManifest(const HttpReply& r);
   void ApplyManifest(const v1::Manifest& m);
   void Rejoin(std::optional<uint64_t> new_epoch);
   FollowMode Desired(const v1::Manifest& m) const;
   void PlanFromManifest(const v1::Manifest& m);
+  bool ChainsOn(const std::vector<const v1::SegmentRef*>& later,
+                const v1::Manifest& m) const;
   void CheckEnded();
 
   // Actions (follower_actions.cc).
   void Pump();
   void FetchBucket(int64_t k);
   void OnBucket(int64_t k, HttpReply r);
+  void OnSegment(int64_t k, const HttpReply& r, v1::ActionSegment s);
   void Process(int64_t k, v1::ActionSegment s);
   void Deliver(int64_t k, const v1::ActionSegment& s);
+  void DeliverReportingGap(int64_t k, const v1::ActionSegment& s);
   void Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap);
   void RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attempts);
   void FinishRecovery();
@@ -77,7 +133,8 @@ class Follower {
   void FetchSnapshot(uint64_t v, int attempt);
   void FetchComponent(const std::string& name, uint64_t v, int attempt);
   void ApplyComponent(const v1::StateComponent& c);
-  void FetchHintKey(int attempt);
+  void FetchHintKey();
+  void OnHintKey(HttpReply r);
   void CheckPeerHint(int64_t k, const v1::PeerHint& hint);
   void PumpPeer();
   void OnPeer(int64_t k, HttpReply r);
@@ -86,55 +143,25 @@ class Follower {
   const ClientOptions& copts_;
   FollowOptions opts_;
   Callbacks cb_;
-  std::mt19937_64 rng_;
 
   uint64_t gen_ = 0;  // bumped by CancelAll; stale callbacks are ignored
   std::set<HttpLoop::Id> fetches_;
   std::set<HttpLoop::Id> timers_;
   ServerClock clock_;
   FollowerStats stats_;
+  Backoffs backoffs_;
 
-  // Room and cursor.
-  bool joined_ = false;
-  bool ended_ = false;       // finished: on_ended was called
-  bool ended_seen_ = false;  // the manifest says ended
+  EpochState e_;
+  // Across epochs: the epoch and mode of the last join, and how a re-join
+  // continues.
   uint64_t epoch_ = 0;
-  std::optional<uint64_t> expect_epoch_;  // a segment showed a newer epoch
-  std::optional<uint64_t> prev_epoch_;  // set while re-joining
-  int64_t prev_cursor_ms_ = 0;
-  int64_t d_ = 0;
-  int64_t join_ms_ = 0;
-  uint64_t join_last_seq_ = 0;
-  v1::Manifest latest_;
   FollowMode mode_ = FollowMode::kBucketHold;
-  int join_attempts_ = 0;
-
-  // Action walker: every bucket below cursor_ (since the join) is done.
-  int64_t cursor_ = 0;
-  bool walker_busy_ = false;
-  int bucket_attempts_ = 0;
-  std::deque<int64_t> plan_;  // buckets to read (manifest-hold)
-  int64_t plan_end_ = 0;      // buckets below it not in plan_ are empty
-  Sequencer seq_;
-  bool recovering_ = false;
-  std::optional<std::pair<int64_t, v1::ActionSegment>> held_segment_;
-
-  // Manifest loop.
-  bool manifest_busy_ = false;
-  int manifest_attempts_ = 0;
-
-  // State.
-  std::map<std::string, v1::StateComponent> state_;
-  std::map<std::string, uint64_t> state_inflight_;
-  bool snapshot_inflight_ = false;
-
-  // Peer.
+  bool ended_ = false;  // finished: on_ended was called
+  std::optional<uint64_t> expect_epoch_;  // a segment showed a newer epoch
+  std::optional<uint64_t> prev_epoch_;    // set while re-joining
+  int64_t prev_cursor_ms_ = 0;
+  // Off for good once the publisher or origin refused the viewer's token.
   bool peer_enabled_ = false;
-  std::optional<segmenter::HintKey> hint_key_;
-  std::vector<std::pair<int64_t, v1::PeerHint>> unchecked_hints_;
-  std::deque<int64_t> peer_queue_;
-  bool peer_busy_ = false;
-  uint64_t last_peer_seq_ = 0;
 };
 
 }  // namespace roomcast::client::internal

@@ -12,23 +12,23 @@ namespace roomcast::client::internal {
 using segmenter::BucketEnd;
 
 void Follower::Pump() {
-  if (!joined_ || walker_busy_ || recovering_ || ended_) return;
-  while (!plan_.empty() && plan_.front() < cursor_) plan_.pop_front();
+  if (!e_.joined || e_.walker != Walker::kIdle || ended_) return;
+  while (!e_.plan.empty() && e_.plan.front() < e_.cursor) e_.plan.pop_front();
   int64_t k;
-  if (!plan_.empty()) {
-    k = plan_.front();
+  if (!e_.plan.empty()) {
+    k = e_.plan.front();
   } else {
-    cursor_ = std::max(cursor_, plan_end_);
-    if (mode_ != FollowMode::kBucketHold || ended_seen_) {
+    e_.cursor = std::max(e_.cursor, e_.plan_end);
+    if (mode_ != FollowMode::kBucketHold || e_.ended_seen) {
       CheckEnded();
       return;
     }
-    k = cursor_;
+    k = e_.cursor;
   }
-  walker_busy_ = true;
+  e_.walker = Walker::kFetching;
   // Ask hold_lead before the bucket ends: the origin holds it until it
   // closes, and a CDN collapses everyone asking meanwhile.
-  const int64_t wait = BucketEnd(k, d_) - copts_.hold_lead.count() - ServerNow();
+  const int64_t wait = BucketEnd(k, e_.d) - copts_.hold_lead.count() - ServerNow();
   if (wait > 0) {
     Later(std::chrono::milliseconds(wait), [this, k] { FetchBucket(k); });
   } else {
@@ -37,35 +37,20 @@ void Follower::Pump() {
 }
 
 void Follower::FetchBucket(int64_t k) {
-  walker_busy_ = true;
-  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, d_, k)), {},
+  e_.walker = Walker::kFetching;
+  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, e_.d, k)), {},
       [this, k](HttpReply r) { OnBucket(k, std::move(r)); });
 }
 
 void Follower::OnBucket(int64_t k, HttpReply r) {
   if (r.status == 200) {
     v1::ActionSegment s;
-    if (!s.ParseFromString(r.body) || s.index() != k || s.bucket_ms() != d_) {
+    if (!s.ParseFromString(r.body) || s.index() != k || s.bucket_ms() != e_.d) {
       Error(absl::DataLossError(absl::StrCat("bucket ", k, ": not its segment")));
-      Later(Backoff(&bucket_attempts_), [this, k] { FetchBucket(k); });
+      Later(backoffs_.bucket.Next(), [this, k] { FetchBucket(k); });
       return;
     }
-    bucket_attempts_ = 0;
-    // Served closed: the publisher's clock had passed its end.
-    clock_.AtLeast(r.recv_local_ms, BucketEnd(k, d_));
-    if (s.epoch() != epoch_) {
-      if (s.epoch() > epoch_) {
-        Rejoin(s.epoch());
-        return;
-      }
-      // An older epoch's object (an earlier life of the room) is not ours.
-      Error(absl::DataLossError(absl::StrCat("bucket ", k, ": epoch ", s.epoch())));
-      s.Clear();
-      s.set_index(k);
-    }
-    walker_busy_ = false;
-    Process(k, std::move(s));
-    Pump();
+    OnSegment(k, r, std::move(s));
     return;
   }
   if (r.status == 404 && r.MaxAge() >= 10) {
@@ -81,20 +66,40 @@ void Follower::OnBucket(int64_t k, HttpReply r) {
     return;
   }
   Error(absl::UnavailableError(absl::StrCat("bucket ", k, ": HTTP ", r.status, " ", r.error)));
-  Later(Backoff(&bucket_attempts_, &r), [this, k] { FetchBucket(k); });
+  Later(backoffs_.bucket.Next(r.RetryAfter()), [this, k] { FetchBucket(k); });
+}
+
+// Bucket `k`'s segment, served closed.
+void Follower::OnSegment(int64_t k, const HttpReply& r, v1::ActionSegment s) {
+  backoffs_.bucket.Reset();
+  // Served closed: the publisher's clock had passed its end.
+  clock_.AtLeast(r.recv_local_ms, BucketEnd(k, e_.d));
+  if (s.epoch() != epoch_) {
+    if (s.epoch() > epoch_) {
+      Rejoin(s.epoch());
+      return;
+    }
+    // An older epoch's object (an earlier life of the room) is not ours.
+    Error(absl::DataLossError(absl::StrCat("bucket ", k, ": epoch ", s.epoch())));
+    s.Clear();
+    s.set_index(k);
+  }
+  e_.walker = Walker::kIdle;
+  Process(k, std::move(s));
+  Pump();
 }
 
 void Follower::Process(int64_t k, v1::ActionSegment s) {
-  if (std::optional<Sequencer::Gap> gap = seq_.GapBefore(s)) {
+  if (std::optional<Sequencer::Gap> gap = e_.seq.GapBefore(s)) {
     Recover(k, std::move(s), *gap);
     return;
   }
   Deliver(k, s);
-  cursor_ = std::max(cursor_, k + 1);
+  e_.cursor = std::max(e_.cursor, k + 1);
 }
 
 void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
-  for (const v1::Message* m : seq_.Take(s, join_ms_)) {
+  for (const v1::Message* m : e_.seq.Take(s, e_.join_ms)) {
     ++stats_.actions;
     if (cb_.on_action) cb_.on_action(*m);
   }
@@ -105,14 +110,23 @@ void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
   if (peer_enabled_ && s.has_peer_hint()) CheckPeerHint(k, s.peer_hint());
 }
 
+// What recovery could not find is reported, never skipped silently.
+void Follower::DeliverReportingGap(int64_t k, const v1::ActionSegment& s) {
+  if (std::optional<Sequencer::Gap> gap = e_.seq.GapBefore(s)) {
+    ++stats_.gaps;
+    if (cb_.on_gap) cb_.on_gap(gap->first, gap->last);
+    e_.seq.SkipTo(s.first_seq());
+  }
+  Deliver(k, s);
+}
+
 // A segment starts after the next seq expected: the missing seqs are in
 // segments this follower has not seen (a bucket served empty in error, or a
 // planned skip that was wrong). The manifest names recent segments by seq
-// range; fetch those, then deliver the held segment. What cannot be found is
-// reported, never skipped silently.
+// range; fetch those, then deliver the held segment.
 void Follower::Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap) {
-  recovering_ = true;
-  held_segment_.emplace(k, std::move(s));
+  e_.walker = Walker::kRecovering;
+  e_.held_segment.emplace(k, std::move(s));
   Get(Cls::kManifest, Url(segmenter::ManifestPath(opts_.room)), {},
       [this, k, gap](HttpReply r) {
         std::optional<v1::Manifest> m;
@@ -137,7 +151,7 @@ void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attemp
     return;
   }
   const int64_t k = todo->front();
-  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, d_, k)), {},
+  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, e_.d, k)), {},
       [this, todo, attempts, k](HttpReply r) {
         v1::ActionSegment s;
         if (r.status != 200 || !s.ParseFromString(r.body) || s.epoch() != epoch_) {
@@ -146,12 +160,7 @@ void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attemp
             return;
           }
         } else {
-          if (auto gap = seq_.GapBefore(s)) {
-            ++stats_.gaps;
-            if (cb_.on_gap) cb_.on_gap(gap->first, gap->last);
-            seq_.SkipTo(s.first_seq());
-          }
-          Deliver(k, s);
+          DeliverReportingGap(k, s);
         }
         todo->pop_front();
         RecoverNext(todo, 0);
@@ -159,17 +168,11 @@ void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attemp
 }
 
 void Follower::FinishRecovery() {
-  auto [k, s] = std::move(*held_segment_);
-  held_segment_.reset();
-  recovering_ = false;
-  if (auto gap = seq_.GapBefore(s)) {
-    ++stats_.gaps;
-    if (cb_.on_gap) cb_.on_gap(gap->first, gap->last);
-    seq_.SkipTo(s.first_seq());
-  }
-  Deliver(k, s);
-  cursor_ = std::max(cursor_, k + 1);
-  walker_busy_ = false;
+  auto [k, s] = std::move(*e_.held_segment);
+  e_.held_segment.reset();
+  e_.walker = Walker::kIdle;
+  DeliverReportingGap(k, s);
+  e_.cursor = std::max(e_.cursor, k + 1);
   Pump();
   CheckEnded();
 }

@@ -1,5 +1,6 @@
-// A single-threaded event loop over libcurl's multi interface: many GETs in
-// flight at once plus timers, so one thread can follow many rooms.
+// A single-threaded event loop over libcurl's multi interface (through the
+// libcurl layer, http/curl.h): many GETs in flight at once plus timers, so
+// one thread can follow many rooms.
 //
 // Callbacks run on the thread that calls RunOnce, never inside libcurl. A
 // callback may start or cancel fetches and timers.
@@ -16,9 +17,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "base/clock.h"
+#include "http/client_reply.h"
+#include "http/curl.h"
 
 namespace roomcast::client::internal {
 
@@ -32,21 +36,12 @@ struct HttpRequest {
   std::string body;
 };
 
-struct HttpReply {
-  long status = 0;    // 0: no answer (see error)
-  std::string error;  // transport failure, for humans
-  std::string body;   // with any Content-Encoding undone
-  std::string etag;
-  std::string cache_control;
-  std::string content_encoding;
-  std::optional<int64_t> date_ms;  // the Date header, unix ms
-  int64_t age_s = 0;               // the Age header
-  std::optional<int64_t> retry_after_s;
+// What came back, with when it was asked and answered. The body has any
+// Content-Encoding undone.
+struct HttpReply : http::ClientReply {
+  std::string error;  // status 0: the transport failure, for humans
   int64_t sent_local_ms = 0;  // wall clock when sent and when answered
   int64_t recv_local_ms = 0;
-
-  // max-age of Cache-Control, or -1.
-  int64_t MaxAge() const;
 };
 
 class HttpLoop {
@@ -73,24 +68,26 @@ class HttpLoop {
   // Makes a RunOnce waiting on another thread return early.
   void Wakeup();
 
+  // The wall clock replies are stamped with (sent_local_ms, recv_local_ms).
+  const base::Clock& wall_clock() const { return wall_clock_; }
   size_t in_flight() const { return transfers_.size(); }
   size_t timers() const { return timers_.size(); }
 
  private:
-  struct Transfer;
-  void Complete(Id id, int code);
+  struct InFlight;
+  http::CurlEasy TakeIdleEasy();
+  void Complete(Id id, CURLcode code);
   void RunDueTimers();
+  int WaitMs(SteadyTime until);
 
-  void* multi_;  // CURLM*
+  base::SystemClock wall_clock_;
+  http::CurlMulti multi_;
   Id next_id_ = 1;
-  std::map<Id, std::unique_ptr<Transfer>> transfers_;
-  std::vector<void*> idle_easy_;  // reused handles (CURL*)
+  std::map<Id, std::unique_ptr<InFlight>> transfers_;
+  std::vector<http::CurlEasy> idle_easy_;  // reused: they keep connections
   std::multimap<SteadyTime, Id> timer_order_;
   std::map<Id, std::pair<SteadyTime, std::function<void()>>> timers_;
 };
-
-// Wall clock, unix ms.
-int64_t WallMs();
 
 }  // namespace roomcast::client::internal
 

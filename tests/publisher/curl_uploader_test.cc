@@ -1,29 +1,19 @@
 // CurlUploader against a real HTTP/1.1 server on 127.0.0.1, started by the
-// test and scripted per request: answer, hang, or reset the connection.
+// test and scripted per request (tests/support/scripted_server.h): answer,
+// hang, or reset the connection.
 #include "publisher/curl_uploader.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <deque>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/support/scripted_server.h"
 
 namespace roomcast::publisher {
 namespace {
@@ -31,213 +21,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// A raw-socket HTTP/1.1 server. Each request takes the next scripted Reply
-// (or the default one); connections are kept alive unless a Reply drops it.
-class ScriptedServer {
- public:
-  struct Reply {
-    enum class Kind {
-      kRespond,  // send status/headers/body, keep the connection
-      kHang,     // read the request, never answer
-      kReset,    // read only the headers, then reset the connection
-      kRespondThenClose,  // answer, then close without saying so
-    };
-    Kind kind = Kind::kRespond;
-    int status = 200;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string body = "ok";
-  };
-  struct Request {
-    std::string method;
-    std::string target;
-    std::map<std::string, std::string> headers;  // names lower-cased
-    std::string body;
-    int connection = 0;  // 1-based accept order
-  };
-
-  ScriptedServer() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        listen(listen_fd_, 64) != 0 ||
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len)) {
-      ADD_FAILURE() << "cannot listen on 127.0.0.1";
-    }
-    port_ = ntohs(addr.sin_port);
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-  }
-
-  ~ScriptedServer() {
-    stop_ = true;
-    accept_thread_.join();
-    close(listen_fd_);
-    std::vector<std::thread> threads;
-    {
-      absl::MutexLock lock(&mu_);
-      threads.swap(conn_threads_);
-    }
-    for (std::thread& t : threads) t.join();
-  }
-
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-
-  void Script(std::vector<Reply> replies) {
-    absl::MutexLock lock(&mu_);
-    for (Reply& r : replies) script_.push_back(std::move(r));
-  }
-  void SetDefault(Reply r) {
-    absl::MutexLock lock(&mu_);
-    default_ = std::move(r);
-  }
-  std::vector<Request> requests() {
-    absl::MutexLock lock(&mu_);
-    return requests_;
-  }
-  int connections() {
-    absl::MutexLock lock(&mu_);
-    return connections_;
-  }
-
- private:
-  // Waits up to 50 ms for `fd` to be readable; false when stopping.
-  bool WaitReadable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 50) > 0) return true;
-    }
-    return false;
-  }
-
-  void AcceptLoop() {
-    while (WaitReadable(listen_fd_)) {
-      const int fd = accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) continue;
-      absl::MutexLock lock(&mu_);
-      const int id = ++connections_;
-      conn_threads_.emplace_back([this, fd, id] {
-        Serve(fd, id);
-        close(fd);
-      });
-    }
-  }
-
-  // Appends what arrives to `buf`; false on EOF, error or stop.
-  bool ReadMore(int fd, std::string& buf) {
-    if (!WaitReadable(fd)) return false;
-    char chunk[16384];
-    const ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-
-  void Serve(int fd, int id) {
-    std::string buf;
-    for (;;) {
-      size_t end;
-      while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-        if (!ReadMore(fd, buf)) return;
-      }
-      Request req = ParseHead(buf.substr(0, end));
-      req.connection = id;
-      buf.erase(0, end + 4);
-      const Reply reply = Next();
-      if (reply.kind == Reply::Kind::kReset) {
-        Record(req);
-        linger l{1, 0};  // RST, not FIN: the client sees a reset
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-        return;
-      }
-      size_t length = 0;
-      (void)absl::SimpleAtoi(req.headers["content-length"], &length);
-      while (buf.size() < length) {
-        if (!ReadMore(fd, buf)) return;
-      }
-      req.body = buf.substr(0, length);
-      buf.erase(0, length);
-      Record(req);
-      if (reply.kind == Reply::Kind::kHang) {
-        while (ReadMore(fd, buf)) {
-        }
-        return;
-      }
-      const std::string out = Render(reply);
-      if (write(fd, out.data(), out.size()) !=
-              static_cast<ssize_t>(out.size()) ||
-          reply.kind == Reply::Kind::kRespondThenClose) {
-        return;
-      }
-    }
-  }
-
-  static Request ParseHead(const std::string& head) {
-    Request req;
-    std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
-    std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
-    req.method = first[0];
-    if (first.size() > 1) req.target = first[1];
-    for (size_t i = 1; i < lines.size(); ++i) {
-      const size_t colon = lines[i].find(':');
-      if (colon == std::string::npos) continue;
-      req.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-          std::string(absl::StripAsciiWhitespace(
-              absl::string_view(lines[i]).substr(colon + 1)));
-    }
-    return req;
-  }
-
-  static std::string Render(const Reply& r) {
-    std::string out = absl::StrCat("HTTP/1.1 ", r.status, " Scripted\r\n",
-                                   "Content-Length: ", r.body.size(), "\r\n");
-    for (const auto& [name, value] : r.headers) {
-      absl::StrAppend(&out, name, ": ", value, "\r\n");
-    }
-    absl::StrAppend(&out, "\r\n", r.body);
-    return out;
-  }
-
-  Reply Next() {
-    absl::MutexLock lock(&mu_);
-    if (script_.empty()) return default_;
-    Reply r = std::move(script_.front());
-    script_.pop_front();
-    return r;
-  }
-
-  void Record(const Request& req) {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(req);
-  }
-
-  int listen_fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread accept_thread_;
-  absl::Mutex mu_;
-  std::deque<Reply> script_ ABSL_GUARDED_BY(mu_);
-  Reply default_ ABSL_GUARDED_BY(mu_);
-  std::vector<Request> requests_ ABSL_GUARDED_BY(mu_);
-  int connections_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::thread> conn_threads_ ABSL_GUARDED_BY(mu_);
-};
-
-using Kind = ScriptedServer::Reply::Kind;
-
-ScriptedServer::Reply Status(int status, std::string body = "") {
-  ScriptedServer::Reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-ScriptedServer::Reply OfKind(Kind kind) {
-  ScriptedServer::Reply r;
-  r.kind = kind;
-  return r;
-}
+using roomcast::testing::RefusingPort;
+using roomcast::testing::ScriptedServer;
+using Reply = ScriptedServer::Reply;
+using Kind = Reply::Kind;
 
 // 64 KiB of every byte value, with NULs and header terminators in it: a
 // retry must send exactly these bytes.
@@ -270,7 +57,7 @@ class CurlUploaderTest : public ::testing::Test {
 };
 
 TEST_F(CurlUploaderTest, RetriesServerErrorsWithIdenticalBytes) {
-  server_.Script({Status(503), Status(503), Status(200)});
+  server_.Script({Reply::Respond(503), Reply::Respond(503), Reply::Respond(200)});
   CurlUploader up(Options());
   const std::string body = BinaryBody();
 
@@ -292,7 +79,7 @@ TEST_F(CurlUploaderTest, RetriesServerErrorsWithIdenticalBytes) {
 }
 
 TEST_F(CurlUploaderTest, ConflictIsAlreadyExistsAndNotRetried) {
-  server_.Script({Status(409, "other bytes")});
+  server_.Script({Reply::Respond(409, "other bytes")});
   CurlUploader up(Options());
 
   const absl::Status s = up.Put(kPath, "body", kProto);
@@ -314,7 +101,7 @@ TEST_F(CurlUploaderTest, ClientErrorsArePermanentAndNotRetried) {
   CurlUploader up(Options());
   size_t expected_requests = 0;
   for (const auto& [http, code] : cases) {
-    server_.Script({Status(http)});
+    server_.Script({Reply::Respond(http)});
     const absl::Status s = up.Put(kPath, "body", kProto);
     EXPECT_EQ(s.code(), code) << http << ": " << s;
     EXPECT_FALSE(IsRetryableUploadError(s)) << http;
@@ -324,7 +111,7 @@ TEST_F(CurlUploaderTest, ClientErrorsArePermanentAndNotRetried) {
 }
 
 TEST_F(CurlUploaderTest, PersistentServerErrorsGiveUpAsUnavailable) {
-  server_.SetDefault(Status(500));
+  server_.SetDefault(Reply::Respond(500));
   UploadOptions o = Options();
   o.max_total = milliseconds(600);
   o.backoff_factory = [] {
@@ -344,7 +131,7 @@ TEST_F(CurlUploaderTest, PersistentServerErrorsGiveUpAsUnavailable) {
 }
 
 TEST_F(CurlUploaderTest, HangingServerTimesOutWithinTheBudget) {
-  server_.SetDefault(OfKind(Kind::kHang));
+  server_.SetDefault(Reply::Of(Kind::kHang));
   UploadOptions o = Options();
   // The second attempt starts ~800 ms in: it must be cut at the 1 s
   // budget, not run its own 800 ms.
@@ -364,7 +151,7 @@ TEST_F(CurlUploaderTest, HangingServerTimesOutWithinTheBudget) {
 }
 
 TEST_F(CurlUploaderTest, ConnectionResetMidRequestIsRetriedOnANewConnection) {
-  server_.Script({OfKind(Kind::kReset), Status(200)});
+  server_.Script({Reply::Of(Kind::kReset), Reply::Respond(200)});
   CurlUploader up(Options());
   const std::string body = BinaryBody();
 
@@ -377,9 +164,9 @@ TEST_F(CurlUploaderTest, ConnectionResetMidRequestIsRetriedOnANewConnection) {
 }
 
 TEST_F(CurlUploaderTest, TooManyRequestsWaitsForRetryAfter) {
-  ScriptedServer::Reply busy = Status(429);
+  Reply busy = Reply::Respond(429);
   busy.headers = {{"Retry-After", "1"}};
-  server_.Script({busy, Status(200)});
+  server_.Script({busy, Reply::Respond(200)});
   UploadOptions o = Options();
   // No backoff of its own: any wait seen comes from Retry-After.
   o.backoff_factory = [] {
@@ -397,12 +184,12 @@ TEST_F(CurlUploaderTest, TooManyRequestsWaitsForRetryAfter) {
 }
 
 TEST_F(CurlUploaderTest, RetryAfterAsAnHttpDateIsHonoured) {
-  ScriptedServer::Reply busy = Status(503);
+  Reply busy = Reply::Respond(503);
   busy.headers = {{"Retry-After",
                    absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
                                     absl::Now() + absl::Seconds(2),
                                     absl::UTCTimeZone())}};
-  server_.Script({busy, Status(200)});
+  server_.Script({busy, Reply::Respond(200)});
   UploadOptions o = Options();
   o.backoff_factory = [] {
     return std::make_unique<base::FixedBackOff>(milliseconds(0));
@@ -420,7 +207,7 @@ TEST_F(CurlUploaderTest, RetryAfterAsAnHttpDateIsHonoured) {
 }
 
 TEST_F(CurlUploaderTest, RetryAfterBeyondTheBudgetGivesUpAtOnce) {
-  ScriptedServer::Reply busy = Status(503);
+  Reply busy = Reply::Respond(503);
   busy.headers = {{"Retry-After", "120"}};
   server_.SetDefault(busy);
   CurlUploader up(Options());
@@ -447,7 +234,7 @@ TEST_F(CurlUploaderTest, SequentialPutsReuseOneConnection) {
 }
 
 TEST_F(CurlUploaderTest, ServerClosingAKeptAliveConnectionIsTransparent) {
-  server_.Script({OfKind(Kind::kRespondThenClose), Status(200)});
+  server_.Script({Reply::Of(Kind::kRespondThenClose), Reply::Respond(200)});
   CurlUploader up(Options());
 
   ASSERT_TRUE(up.Put(kPath, "first", kProto).ok());
@@ -489,19 +276,9 @@ TEST_F(CurlUploaderTest, ConcurrentPutsAllLand) {
 }
 
 TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
-  // A port nobody can listen on while the test runs: bound, never listening.
-  // Linux refuses connections to it, and holding it keeps another process
-  // from taking it (a closed port might be reused by the time we connect).
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const RefusingPort refusing;  // held for the whole test
   UploadOptions o = Options();
-  o.base_url = absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port));
+  o.base_url = refusing.url();
   o.max_total = milliseconds(300);
   // Every wait is 25 ms, so the budget allows at most 300 / 25 waits: the
   // count of attempts says whether the budget was kept, however fast or
@@ -512,7 +289,6 @@ TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
   CurlUploader up(o);
 
   const absl::Status s = up.Put(kPath, "body", kProto);
-  close(fd);
 
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_GT(up.attempts(), 1u) << "a refused connect is retryable";
@@ -520,7 +296,7 @@ TEST_F(CurlUploaderTest, ConnectionRefusedIsUnavailableWithinTheBudget) {
 }
 
 TEST_F(CurlUploaderTest, SetDeadlineAbortsARunningTransfer) {
-  server_.SetDefault(OfKind(Kind::kHang));
+  server_.SetDefault(Reply::Of(Kind::kHang));
   UploadOptions o = Options();
   o.request_timeout = milliseconds(5000);
   o.max_total = milliseconds(5000);
@@ -543,7 +319,7 @@ TEST_F(CurlUploaderTest, SetDeadlineAbortsARunningTransfer) {
 }
 
 TEST_F(CurlUploaderTest, SetDeadlineCutsABackoffWaitShort) {
-  ScriptedServer::Reply busy = Status(503);
+  Reply busy = Reply::Respond(503);
   busy.headers = {{"Retry-After", "10"}};
   server_.SetDefault(busy);
   UploadOptions o = Options();
@@ -561,67 +337,6 @@ TEST_F(CurlUploaderTest, SetDeadlineCutsABackoffWaitShort) {
   EXPECT_TRUE(IsRetryableUploadError(s)) << s;
   EXPECT_LT(Clock::now() - start, milliseconds(1000));
   EXPECT_EQ(server_.requests().size(), 1u);
-}
-
-TEST_F(CurlUploaderTest, GetReturnsStatusHeadersAndRawBody) {
-  ScriptedServer::Reply seg = Status(200, std::string("\x1f\x8b\0gz", 5));
-  seg.headers = {{"ETag", "\"abc\""},
-                 {"Cache-Control", "public, max-age=31536000, immutable"},
-                 {"Age", "3"},
-                 {"Date", "Sat, 28 Nov 2026 01:24:55 GMT"},
-                 {"Content-Encoding", "gzip"},
-                 {"Vary", "Accept-Encoding"}};
-  server_.Script({seg});
-  CurlUploader up(Options());
-
-  absl::StatusOr<HttpResponse> r =
-      up.Get(kPath, {{"Accept-Encoding", "gzip"}, {"If-None-Match", "\"x\""}});
-
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, std::string("\x1f\x8b\0gz", 5)) << "must not decode";
-  EXPECT_EQ(r->Header("etag"), "\"abc\"");
-  EXPECT_EQ(r->Header("Cache-Control"), "public, max-age=31536000, immutable");
-  EXPECT_EQ(r->Header("AGE"), "3");
-  EXPECT_EQ(r->Header("date"), "Sat, 28 Nov 2026 01:24:55 GMT");
-  EXPECT_EQ(r->Header("content-encoding"), "gzip");
-  EXPECT_EQ(r->Header("x-missing"), "");
-  const auto reqs = server_.requests();
-  ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].method, "GET");
-  EXPECT_EQ(reqs[0].headers.at("if-none-match"), "\"x\"");
-  EXPECT_EQ(reqs[0].headers.count("authorization"), 0u)
-      << "the write secret leaked into a GET";
-}
-
-TEST_F(CurlUploaderTest, GetReportsErrorStatusesWithoutRetrying) {
-  ScriptedServer::Reply missing = Status(404, "not yet");
-  missing.headers = {{"Cache-Control", "public, max-age=1"}};
-  server_.Script({missing, Status(503)});
-  CurlUploader up(Options());
-
-  absl::StatusOr<HttpResponse> r = up.Get(kPath);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(r->Header("cache-control"), "public, max-age=1");
-  r = up.Get(kPath);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(server_.requests().size(), 2u);
-  EXPECT_EQ(server_.connections(), 1);
-}
-
-TEST_F(CurlUploaderTest, GetOfAHangingServerTimesOut) {
-  server_.SetDefault(OfKind(Kind::kHang));
-  UploadOptions o = Options();
-  o.request_timeout = milliseconds(300);
-  CurlUploader up(o);
-  const auto start = Clock::now();
-
-  absl::StatusOr<HttpResponse> r = up.Get(kPath);
-
-  EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
-  EXPECT_LT(Clock::now() - start, milliseconds(1000));
 }
 
 }  // namespace

@@ -1,124 +1,81 @@
 #include "tests/support/http_client.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <memory>
+
+#include "http/curl.h"
 
 namespace roomcast::testing {
 namespace {
 
-struct Call {
+http::ClientRequest RequestFor(const std::string& method, const std::string& url,
+                               const std::string& body, const Headers& headers,
+                               std::chrono::milliseconds timeout) {
+  http::ClientRequest r{.method = method, .url = url, .headers = headers,
+                        .timeout = timeout, .path_as_is = true};
+  if (method == "PUT" || method == "POST") r.body = body;
+  return r;
+}
+
+HttpResponse Collect(http::Transfer& t, absl::StatusOr<http::ClientReply> got) {
   HttpResponse res;
-  curl_slist* headers = nullptr;
-  std::string body;
+  if (got.ok()) static_cast<http::ClientReply&>(res) = *std::move(got);
+  curl_easy_getinfo(t.easy(), CURLINFO_TOTAL_TIME, &res.seconds);
+  return res;
+}
+
+// One GET of a ParallelGet, on a connection of its own.
+struct Parallel {
+  Parallel(const std::string& url, const Headers& headers,
+           std::chrono::milliseconds timeout)
+      : easy(http::NewCurlEasy()),
+        transfer(easy.get(), RequestFor("GET", url, "", headers, timeout)) {
+    curl_easy_setopt(easy.get(), CURLOPT_PRIVATE, this);
+    curl_easy_setopt(easy.get(), CURLOPT_FRESH_CONNECT, 1L);
+  }
+  http::CurlEasy easy;
+  http::Transfer transfer;
+  HttpResponse res;
 };
 
-size_t OnBody(char* p, size_t size, size_t n, void* user) {
-  static_cast<Call*>(user)->res.body.append(p, size * n);
-  return size * n;
-}
-
-size_t OnHeader(char* p, size_t size, size_t n, void* user) {
-  std::string line(p, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-    static_cast<Call*>(user)->res.headers[name] = value;
-  } else if (line.rfind("HTTP/", 0) == 0) {
-    static_cast<Call*>(user)->res.headers.clear();  // a new response (after 100)
-  }
-  return size * n;
-}
-
-CURL* Prepare(Call& c, const std::string& method, const std::string& url,
-              const Headers& headers, std::chrono::milliseconds timeout) {
-  CURL* h = curl_easy_init();
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
-  curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);  // send "../" as written
-  if (method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (method != "GET") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  if (method == "PUT" || method == "POST") {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, c.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(c.body.size()));
-  }
-  c.headers = curl_slist_append(c.headers, "Expect:");
-  for (const auto& hd : headers) c.headers = curl_slist_append(c.headers, hd.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, c.headers);
-  return h;
-}
-
-void Collect(Call& c, CURL* h, CURLcode rc) {
-  if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c.res.status);
-  curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &c.res.seconds);
-  curl_slist_free_all(c.headers);
-  c.headers = nullptr;
-  curl_easy_cleanup(h);
-}
-
 }  // namespace
-
-std::string HttpResponse::header(const std::string& name) const {
-  auto it = headers.find(name);
-  return it == headers.end() ? "" : it->second;
-}
 
 HttpResponse Fetch(const std::string& method, const std::string& url,
                    const std::string& body, const Headers& headers,
                    std::chrono::milliseconds timeout) {
-  Call c;
-  c.body = body;
-  CURL* h = Prepare(c, method, url, headers, timeout);
-  Collect(c, h, curl_easy_perform(h));
-  return c.res;
+  http::CurlEasy easy = http::NewCurlEasy();
+  http::Transfer t(easy.get(), RequestFor(method, url, body, headers, timeout));
+  return Collect(t, t.Perform());
 }
 
 std::vector<HttpResponse> ParallelGet(const std::vector<std::string>& urls,
                                       const Headers& headers,
                                       std::chrono::milliseconds timeout) {
-  std::vector<std::unique_ptr<Call>> calls;
-  CURLM* m = curl_multi_init();
-  curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
-  std::vector<CURL*> handles;
+  std::vector<std::unique_ptr<Parallel>> calls;
+  http::CurlMulti m = http::NewCurlMulti();
+  curl_multi_setopt(m.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
   for (const auto& url : urls) {
-    calls.push_back(std::make_unique<Call>());
-    CURL* h = Prepare(*calls.back(), "GET", url, headers, timeout);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, calls.back().get());
-    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-    curl_multi_add_handle(m, h);
+    calls.push_back(std::make_unique<Parallel>(url, headers, timeout));
+    curl_multi_add_handle(m.get(), calls.back()->easy.get());
   }
   int running = 0;
   do {
-    curl_multi_perform(m, &running);
+    curl_multi_perform(m.get(), &running);
     int msgs = 0;
-    while (CURLMsg* msg = curl_multi_info_read(m, &msgs)) {
+    while (CURLMsg* msg = curl_multi_info_read(m.get(), &msgs)) {
       if (msg->msg != CURLMSG_DONE) continue;
-      Call* c = nullptr;
+      Parallel* c = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &c);
-      curl_multi_remove_handle(m, msg->easy_handle);
-      Collect(*c, msg->easy_handle, msg->data.result);
+      curl_multi_remove_handle(m.get(), msg->easy_handle);
+      c->res = Collect(c->transfer, c->transfer.Finish(msg->data.result));
     }
-    if (running) curl_multi_poll(m, nullptr, 0, 100, nullptr);
+    if (running) curl_multi_poll(m.get(), nullptr, 0, 100, nullptr);
   } while (running);
-  curl_multi_cleanup(m);
   std::vector<HttpResponse> out;
   for (auto& c : calls) out.push_back(std::move(c->res));
   return out;

@@ -33,6 +33,43 @@ int DecodeStatus(int st) {
   return -1;
 }
 
+// Reads the child's stdout and stderr into `r` until both close or the
+// deadline; closes both.
+void ReadUntilClosed(int out_fd, int err_fd, Clock::time_point deadline, RunResult* r) {
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0 && Clock::now() < deadline) {
+    if (poll(fds, 2, 50) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r->out : r->err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+}
+
+// The child's exit status, or -1 (after SIGKILL) if it outlives the deadline.
+int Reap(pid_t pid, Clock::time_point deadline) {
+  int st = 0;
+  while (Clock::now() < deadline) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return DecodeStatus(st);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
 }  // namespace
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
@@ -127,37 +164,8 @@ RunResult Run(std::vector<std::string> argv, std::map<std::string, std::string> 
   close(in[1]);
   RunResult r;
   const auto deadline = Clock::now() + timeout;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0 && Clock::now() < deadline) {
-    if (poll(fds, 2, 50) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int st = 0;
-  while (Clock::now() < deadline) {
-    if (waitpid(pid, &st, WNOHANG) == pid) {
-      r.status = DecodeStatus(st);
-      return r;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  r.status = -1;
+  ReadUntilClosed(out[0], err[0], deadline, &r);
+  r.status = Reap(pid, deadline);
   return r;
 }
 

@@ -8,14 +8,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "segmenter/codec.h"
 #include "segmenter/messages.h"
 
 namespace roomcast::cli {
-
-int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 namespace {
 

@@ -33,8 +33,6 @@ int UsageError(absl::string_view program, absl::string_view reason);
 // Prints "roomcast VERB: reason" to stderr; returns 1.
 int Failure(absl::string_view program, absl::string_view reason);
 
-int64_t NowMs();
-
 }  // namespace roomcast::cli
 
 #endif  // ROOMCAST_TOOLS_CLI_COMMON_H_

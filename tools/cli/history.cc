@@ -3,13 +3,39 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "base/status_macros.h"
+#include "client/fetch.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
+#include "tools/cli/common.h"
 
 namespace roomcast::cli {
 
 using segmenter::BucketIndex;
 using segmenter::BucketStart;
+
+std::chrono::steady_clock::time_point RangeArgs::Deadline() const {
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(std::max<int64_t>(0, to - now)) + std::chrono::seconds(30);
+}
+
+RangeFlags::RangeFlags(base::FlagSet& flags) {
+  flags.String("base", &args_.base, "origin or CDN URL");
+  flags.String("room", &args_.room, "room id");
+  flags.String("from", &from_, "start TIME (inclusive)");
+  flags.String("to", &to_, "end TIME (exclusive)");
+  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
+}
+
+absl::StatusOr<RangeArgs> RangeFlags::Resolve() const {
+  RangeArgs a = args_;
+  a.now = base::SystemClock().NowMs();
+  ROOMCAST_ASSIGN_OR_RETURN(a.from, ParseTime(from_, a.now));
+  ROOMCAST_ASSIGN_OR_RETURN(a.to, ParseTime(to_, a.now));
+  if (a.to <= a.from) return absl::InvalidArgumentError("--to must be after --from");
+  return a;
+}
 
 std::vector<Span> Cover(const v1::Manifest& m, int64_t from_ms, int64_t to_ms,
                         bool use_rollups) {

@@ -1,6 +1,6 @@
-// Reading a time range of a room's actions for replay and verify: which
-// objects cover [from, to) (rollups for whole R-ms windows when asked), and
-// fetching them.
+// Reading a time range of a room's actions for replay and verify: the flags
+// that name it, which objects cover [from, to) (rollups for whole R-ms
+// windows when asked), and fetching them.
 #ifndef ROOMCAST_TOOLS_CLI_HISTORY_H_
 #define ROOMCAST_TOOLS_CLI_HISTORY_H_
 
@@ -10,11 +10,37 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/fetch.h"
+#include "base/flags.h"
+#include "http/client_reply.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 
 namespace roomcast::cli {
+
+// A room and a time range of it, from the command line.
+struct RangeArgs {
+  std::string base, room;
+  int64_t now = 0;  // when the command started, unix ms
+  int64_t from = 0, to = 0;
+
+  // How long to wait for the range's objects: a range reaching into the
+  // future is waited for as it closes, then 30 s more.
+  std::chrono::steady_clock::time_point Deadline() const;
+};
+
+// --base, --room, --from and --to (all required), as replay and verify take
+// them: registered on `flags` at construction, read after it parsed.
+class RangeFlags {
+ public:
+  explicit RangeFlags(base::FlagSet& flags);
+  // The times parsed against the clock now; kInvalidArgument says what is
+  // wrong with them.
+  absl::StatusOr<RangeArgs> Resolve() const;
+
+ private:
+  RangeArgs args_;
+  std::string from_, to_;
+};
 
 // One object to read: bucket `index` at duration `d` (D, or R for a rollup).
 struct Span {
@@ -31,7 +57,7 @@ std::vector<Span> Cover(const v1::Manifest& m, int64_t from_ms, int64_t to_ms,
 // A fetched segment with what verify checks.
 struct FetchedSegment {
   std::string path;
-  client::Fetched raw;
+  http::ClientReply raw;
   v1::ActionSegment segment;
 };
 

@@ -56,15 +56,64 @@ std::unique_ptr<google::protobuf::Message> Probe(const std::string& bytes) {
   return nullptr;
 }
 
+// An object's bytes and the path that names it (a URL's path, or a file's).
+struct Object {
+  std::string bytes;
+  std::string path;
+};
+
+absl::StatusOr<Object> Read(const std::string& where) {
+  if (absl::StartsWith(where, "http://") || absl::StartsWith(where, "https://")) {
+    absl::StatusOr<http::ClientReply> f = client::FetchOnce(where);
+    if (!f.ok()) return f.status();
+    if (f->status != 200) {
+      return absl::UnavailableError(absl::StrCat(where, ": HTTP ", f->status, " ", f->body));
+    }
+    const size_t slash = where.find('/', where.find("://") + 3);
+    return Object{std::move(f->body), slash == std::string::npos ? "/" : where.substr(slash)};
+  }
+  std::ifstream in(where, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", where));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Object{ss.str(), where};
+}
+
+// The message `o` holds: of --type if given, else of the class its path
+// names, else whatever the bytes are canonically.
+absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
+    const std::string& where, const Object& o, const std::string& type) {
+  if (!type.empty()) {
+    std::unique_ptr<google::protobuf::Message> m = ForType(type);
+    if (!m->ParseFromString(o.bytes)) {
+      return absl::DataLossError(absl::StrCat(where, " is not a valid ", type));
+    }
+    return m;
+  }
+  if (auto cls = ClassOfPath(o.path); cls && segmenter::NewMessageFor(*cls)) {
+    auto decoded = segmenter::Decode(*cls, o.bytes);
+    if (!decoded.ok()) {
+      return absl::DataLossError(absl::StrCat(where, ": ", decoded.status().message()));
+    }
+    return decoded;
+  }
+  std::unique_ptr<google::protobuf::Message> m = Probe(o.bytes);
+  if (m == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot tell what ", where, " is; pass --type"));
+  }
+  return m;
+}
+
 }  // namespace
 
 int Inspect(int argc, char** argv) {
   std::string type;
   bool pretty = false;
   base::FlagSet flags(kProgram, "FILE|URL [--type TYPE] [--pretty]",
-                       "Decodes any roomcast object (a .pb file or URL) to JSON. The type\n"
-                       "comes from the path (/v1/rooms/...), else from --type, else from\n"
-                       "the bytes.");
+                      "Decodes any roomcast object (a .pb file or URL) to JSON. The type\n"
+                      "comes from the path (/v1/rooms/...), else from --type, else from\n"
+                      "the bytes.");
   flags.String("type", &type,
                "manifest, actions, state, snapshot, peer, watermark or hintkey");
   flags.Bool("pretty", &pretty, "indent the JSON");
@@ -74,49 +123,19 @@ int Inspect(int argc, char** argv) {
     return UsageError(kProgram, absl::StrCat("unknown --type ", type));
   }
   const std::string& where = args[0];
-  std::string bytes;
-  std::string path = where;
-  if (absl::StartsWith(where, "http://") || absl::StartsWith(where, "https://")) {
-    auto f = client::FetchOnce(where);
-    if (!f.ok()) return Failure(kProgram, f.status().message());
-    if (f->status != 200) {
-      return Failure(kProgram, absl::StrCat(where, ": HTTP ", f->status, " ", f->body));
-    }
-    bytes = std::move(f->body);
-    const size_t slash = where.find('/', where.find("://") + 3);
-    path = slash == std::string::npos ? "/" : where.substr(slash);
-  } else {
-    std::ifstream in(where, std::ios::binary);
-    if (!in) return Failure(kProgram, absl::StrCat("cannot read ", where));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    bytes = ss.str();
-  }
-  if (absl::EndsWith(path.substr(0, path.find('?')), ".json")) {
-    std::cout << bytes << (absl::EndsWith(bytes, "\n") ? "" : "\n");  // rendered already
+  absl::StatusOr<Object> o = Read(where);
+  if (!o.ok()) return Failure(kProgram, o.status().message());
+  if (absl::EndsWith(o->path.substr(0, o->path.find('?')), ".json")) {
+    std::cout << o->bytes << (absl::EndsWith(o->bytes, "\n") ? "" : "\n");  // rendered already
     return 0;
   }
-  std::unique_ptr<google::protobuf::Message> m;
-  if (!type.empty()) {
-    m = ForType(type);
-    if (!m->ParseFromString(bytes)) {
-      return Failure(kProgram, absl::StrCat(where, " is not a valid ", type));
-    }
-  } else if (auto cls = ClassOfPath(path); cls && segmenter::NewMessageFor(*cls)) {
-    auto decoded = segmenter::Decode(*cls, bytes);
-    if (!decoded.ok()) return Failure(kProgram, absl::StrCat(where, ": ", decoded.status().message()));
-    m = *std::move(decoded);
-  } else {
-    m = Probe(bytes);
-    if (m == nullptr) {
-      return Failure(kProgram, absl::StrCat("cannot tell what ", where, " is; pass --type"));
-    }
-  }
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> m = Decode(where, *o, type);
+  if (!m.ok()) return Failure(kProgram, m.status().message());
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   opts.add_whitespace = pretty;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(*m, &json, opts).ok()) {
+  if (!google::protobuf::util::MessageToJsonString(**m, &json, opts).ok()) {
     return Failure(kProgram, "cannot render JSON");
   }
   std::cout << json << (pretty ? "" : "\n");

@@ -5,10 +5,12 @@
 
 #include <deque>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
+#include "base/status_macros.h"
 #include "client/fetch.h"
 #include "client/sequencer.h"
 #include "tools/cli/common.h"
@@ -20,6 +22,43 @@ namespace {
 
 constexpr char kProgram[] = "roomcast replay";
 
+struct ReplayArgs : RangeArgs {
+  double pace = 0;  // 1 or 2: as fast as it happened, or twice; 0: at once
+  bool jsonl = false;
+  bool rollups = true;
+};
+
+// The flags, checked; a bad one has already ended the program (exit 2).
+absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
+  std::string speed = "max", format = "text";
+  bool no_rollups = false;
+  base::FlagSet flags(kProgram,
+                      "--base URL --room ROOM --from TIME --to TIME [--speed 1|2|max] "
+                      "[--format text|jsonl]",
+                      "Prints the room's actions stamped in [--from, --to), once each, in\n"
+                      "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
+                      "A progress bar goes to stderr when it is a terminal.");
+  RangeFlags range(flags);
+  flags.String("speed", &speed, "1 or 2 (paced like the original) or max");
+  flags.String("format", &format, "text or jsonl");
+  flags.Bool("no-rollups", &no_rollups, "read every bucket, not rollups");
+  if (!flags.ParseOrExit(argc, argv, 2).empty()) {
+    return absl::InvalidArgumentError("takes no positional arguments");
+  }
+  if (speed != "1" && speed != "2" && speed != "max") {
+    return absl::InvalidArgumentError("--speed takes 1, 2 or max");
+  }
+  if (format != "text" && format != "jsonl") {
+    return absl::InvalidArgumentError("--format takes text or jsonl");
+  }
+  ReplayArgs a;
+  ROOMCAST_ASSIGN_OR_RETURN(static_cast<RangeArgs&>(a), range.Resolve());
+  a.pace = speed == "max" ? 0 : std::stod(speed);
+  a.jsonl = format == "jsonl";
+  a.rollups = !no_rollups;
+  return a;
+}
+
 void Progress(size_t done, size_t total, int64_t at_ms) {
   constexpr int kWidth = 30;
   const int filled = total == 0 ? kWidth : static_cast<int>(kWidth * done / total);
@@ -28,99 +67,99 @@ void Progress(size_t done, size_t total, int64_t at_ms) {
             << std::flush;
 }
 
-}  // namespace
+// Reads the spans covering the range in time order and prints their
+// actions: each once, in seq order, gaps reported.
+class Replayer {
+ public:
+  Replayer(const ReplayArgs& a, const v1::Manifest& m)
+      : a_(a),
+        m_(m),
+        d_(m.config().bucket_ms()),
+        bar_(isatty(STDERR_FILENO) == 1),
+        deadline_(a.Deadline()) {}
 
-int Replay(int argc, char** argv) {
-  std::string base, room, from_arg, to_arg, speed = "max", format = "text";
-  bool no_rollups = false;
-  base::FlagSet flags(kProgram,
-                       "--base URL --room ROOM --from TIME --to TIME [--speed 1|2|max] "
-                       "[--format text|jsonl]",
-                       "Prints the room's actions stamped in [--from, --to), once each, in\n"
-                       "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
-                       "A progress bar goes to stderr when it is a terminal.");
-  flags.String("base", &base, "origin or CDN URL");
-  flags.String("room", &room, "room id");
-  flags.String("from", &from_arg, "start TIME (inclusive)");
-  flags.String("to", &to_arg, "end TIME (exclusive)");
-  flags.String("speed", &speed, "1 or 2 (paced like the original) or max");
-  flags.String("format", &format, "text or jsonl");
-  flags.Bool("no-rollups", &no_rollups, "read every bucket, not rollups");
-  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
-  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
-  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
-  if (speed != "1" && speed != "2" && speed != "max") {
-    return UsageError(kProgram, "--speed takes 1, 2 or max");
-  }
-  if (format != "text" && format != "jsonl") {
-    return UsageError(kProgram, "--format takes text or jsonl");
-  }
-  const int64_t now = NowMs();
-  auto from = ParseTime(from_arg, now);
-  if (!from.ok()) return UsageError(kProgram, from.status().message());
-  auto to = ParseTime(to_arg, now);
-  if (!to.ok()) return UsageError(kProgram, to.status().message());
-  if (*to <= *from) return UsageError(kProgram, "--to must be after --from");
-
-  auto m = client::FetchManifest(base, room);
-  if (!m.ok()) return Failure(kProgram, m.status().message());
-  const std::vector<Span> spans = Cover(*m, *from, *to, !no_rollups);
-  const bool bar = isatty(STDERR_FILENO) == 1;
-  // A range reaching into the future is waited for as it closes.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(std::max<int64_t>(0, *to - now)) +
-                        std::chrono::seconds(30);
-  const double pace = speed == "max" ? 0 : std::stod(speed);
-  client::Sequencer seq;
-  std::optional<int64_t> first_ts;
-  const auto started = std::chrono::steady_clock::now();
-  bool gaps = false;
-  std::deque<Span> todo(spans.begin(), spans.end());
-  const int64_t d = m->config().bucket_ms();
-  for (size_t done = 0; !todo.empty(); ++done) {
-    const Span span = todo.front();
-    todo.pop_front();
-    if (bar) Progress(done, done + todo.size() + 1, span.index * span.d);
-    auto got = FetchSpan(base, room, span, deadline);
-    if (!got.ok() && absl::IsNotFound(got.status()) && span.d != d) {
-      // No rollups here (yet): read the window's buckets instead.
-      for (int64_t k = span.index * span.d / d + span.d / d - 1; k >= span.index * span.d / d; --k) {
-        todo.push_front({d, k});
+  // The exit status: 1 if a fetch failed or seqs were lost.
+  int Run() {
+    const std::vector<Span> spans = Cover(m_, a_.from, a_.to, a_.rollups);
+    std::deque<Span> todo(spans.begin(), spans.end());
+    for (size_t done = 0; !todo.empty(); ++done) {
+      const Span span = todo.front();
+      todo.pop_front();
+      if (bar_) Progress(done, done + todo.size() + 1, span.index * span.d);
+      absl::StatusOr<FetchedSegment> got = FetchSpan(a_.base, a_.room, span, deadline_);
+      if (!got.ok() && absl::IsNotFound(got.status()) && span.d != d_) {
+        PushBuckets(span, todo);  // no rollup here (yet): read its buckets
+        continue;
       }
-      continue;
+      if (!got.ok()) {
+        if (bar_) std::cerr << "\n";
+        return Failure(kProgram, got.status().message());
+      }
+      Print(*got);
     }
-    if (!got.ok()) {
-      if (bar) std::cerr << "\n";
-      return Failure(kProgram, got.status().message());
+    if (bar_) {
+      Progress(spans.size(), spans.size(), a_.to);
+      std::cerr << "\n";
     }
-    const v1::ActionSegment& s = got->segment;
-    if (s.epoch() != m->epoch() && s.last_seq() != 0) {
-      std::cerr << kProgram << ": " << got->path << " is from another epoch; skipped\n";
-      continue;
+    return gaps_ ? 1 : 0;
+  }
+
+ private:
+  // The buckets of rollup `span`, first in front.
+  void PushBuckets(const Span& span, std::deque<Span>& todo) const {
+    const int64_t first = span.index * span.d / d_;
+    for (int64_t k = first + span.d / d_ - 1; k >= first; --k) todo.push_front({d_, k});
+  }
+
+  void Print(const FetchedSegment& got) {
+    const v1::ActionSegment& s = got.segment;
+    if (s.epoch() != m_.epoch() && s.last_seq() != 0) {
+      std::cerr << kProgram << ": " << got.path << " is from another epoch; skipped\n";
+      return;
     }
-    if (auto gap = seq.GapBefore(s)) {
-      gaps = true;
+    if (auto gap = seq_.GapBefore(s)) {
+      gaps_ = true;
       std::cerr << kProgram << ": seqs " << gap->first << ".." << gap->last
                 << " are in no segment" << std::endl;
-      seq.SkipTo(s.first_seq());
+      seq_.SkipTo(s.first_seq());
     }
-    for (const v1::Message* msg : seq.Take(s, *from)) {
-      if (msg->ts_ms() >= *to) continue;
-      if (pace > 0) {
-        if (!first_ts) first_ts = msg->ts_ms();
-        std::this_thread::sleep_until(
-            started + std::chrono::milliseconds(
-                          static_cast<int64_t>((msg->ts_ms() - *first_ts) / pace)));
-      }
-      std::cout << (format == "jsonl" ? RenderJson(*msg) : RenderText(*msg)) << "\n";
+    for (const v1::Message* msg : seq_.Take(s, a_.from)) {
+      if (msg->ts_ms() >= a_.to) continue;
+      Pace(*msg);
+      std::cout << (a_.jsonl ? RenderJson(*msg) : RenderText(*msg)) << "\n";
     }
     std::cout << std::flush;
   }
-  if (bar) {
-    Progress(spans.size(), spans.size(), *to);
-    std::cerr << "\n";
+
+  // Waits until `msg` is due, as far from the first as it was (divided by
+  // the speed).
+  void Pace(const v1::Message& msg) {
+    if (a_.pace <= 0) return;
+    if (!first_ts_) first_ts_ = msg.ts_ms();
+    std::this_thread::sleep_until(
+        started_ + std::chrono::milliseconds(
+                       static_cast<int64_t>((msg.ts_ms() - *first_ts_) / a_.pace)));
   }
-  return gaps ? 1 : 0;
+
+  const ReplayArgs& a_;
+  const v1::Manifest& m_;
+  const int64_t d_;
+  const bool bar_;
+  const std::chrono::steady_clock::time_point deadline_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  client::Sequencer seq_;
+  std::optional<int64_t> first_ts_;
+  bool gaps_ = false;
+};
+
+}  // namespace
+
+int Replay(int argc, char** argv) {
+  absl::StatusOr<ReplayArgs> a = ParseArgs(argc, argv);
+  if (!a.ok()) return UsageError(kProgram, a.status().message());
+  absl::StatusOr<v1::Manifest> m = client::FetchManifest(a->base, a->room);
+  if (!m.ok()) return Failure(kProgram, m.status().message());
+  return Replayer(*a, *m).Run();
 }
 
 }  // namespace roomcast::cli

@@ -18,67 +18,78 @@ constexpr char kProgram[] = "roomcast tail";
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
-}  // namespace
-
-int Tail(int argc, char** argv) {
-  std::string base, room, mode = "auto", user, token_file, publisher;
+struct TailArgs {
+  std::string base, room, publisher, user, token;
+  client::FollowMode mode = client::FollowMode::kAuto;
   bool json = false, verbose = false;
   int64_t duration_ms = 0, count = 0;
+};
+
+absl::StatusOr<client::FollowMode> ParseMode(const std::string& mode) {
+  if (mode == "auto") return client::FollowMode::kAuto;
+  if (mode == "bucket") return client::FollowMode::kBucketHold;
+  if (mode == "manifest") return client::FollowMode::kManifestHold;
+  return absl::InvalidArgumentError("--mode takes auto, bucket or manifest");
+}
+
+// The flags, checked, and the viewer's token; a bad flag has already ended
+// the program (exit 2).
+absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
+  TailArgs a;
+  std::string mode = "auto", token_file;
   base::FlagSet flags(kProgram, "--base URL --room ROOM [--json]",
-                       "Follows a room live from now on (through a CDN or the origin) and\n"
-                       "prints every action once, in order, plus state changes. Peer\n"
-                       "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
-                       "--token-file). Stops on SIGINT/SIGTERM.");
-  flags.String("base", &base, "origin or CDN URL, e.g. http://127.0.0.1:8080");
-  flags.String("room", &room, "room id");
-  flags.Bool("json", &json, "one JSON object per line (actions as Message JSON)");
+                      "Follows a room live from now on (through a CDN or the origin) and\n"
+                      "prints every action once, in order, plus state changes. Peer\n"
+                      "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
+                      "--token-file). Stops on SIGINT/SIGTERM.");
+  flags.String("base", &a.base, "origin or CDN URL, e.g. http://127.0.0.1:8080");
+  flags.String("room", &a.room, "room id");
+  flags.Bool("json", &a.json, "one JSON object per line (actions as Message JSON)");
   flags.String("mode", &mode, "auto, bucket or manifest: how to follow");
-  flags.Int("duration-ms", &duration_ms, "stop after this long; 0 = until a signal");
-  flags.Int("count", &count, "stop after this many actions; 0 = no limit");
-  flags.String("user", &user, "the viewer's user id, for peer messages");
+  flags.Int("duration-ms", &a.duration_ms, "stop after this long; 0 = until a signal");
+  flags.Int("count", &a.count, "stop after this many actions; 0 = no limit");
+  flags.String("user", &a.user, "the viewer's user id, for peer messages");
   flags.String("token-file", &token_file, "file holding the viewer's token (JWT)");
-  flags.String("publisher", &publisher, "publisher URL, for the peer hint key");
-  flags.Bool("verbose", &verbose, "report retried errors on stderr");
+  flags.String("publisher", &a.publisher, "publisher URL, for the peer hint key");
+  flags.Bool("verbose", &a.verbose, "report retried errors on stderr");
   flags.Require("base");
   flags.Require("room");
-  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
-  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
-  client::FollowMode fm;
-  if (mode == "auto") fm = client::FollowMode::kAuto;
-  else if (mode == "bucket") fm = client::FollowMode::kBucketHold;
-  else if (mode == "manifest") fm = client::FollowMode::kManifestHold;
-  else return UsageError(kProgram, "--mode takes auto, bucket or manifest");
-  if (duration_ms < 0 || count < 0) return UsageError(kProgram, "--duration-ms and --count are >= 0");
-  std::string token;
-  if (!user.empty()) {
-    auto t = base::ReadSecret("ROOMCAST_TOKEN", token_file);
-    if (!t.ok()) return UsageError(kProgram, t.status().message());
-    token = *t;
+  if (!flags.ParseOrExit(argc, argv, 2).empty()) {
+    return absl::InvalidArgumentError("takes no positional arguments");
   }
-  // Fail fast on a wrong URL; a room that does not exist yet is waited for.
-  if (auto m = client::FetchManifest(base, room); !m.ok()) {
-    if (!absl::IsNotFound(m.status())) return Failure(kProgram, m.status().message());
-    std::cerr << kProgram << ": no room " << room << " yet; waiting" << std::endl;
+  absl::StatusOr<client::FollowMode> fm = ParseMode(mode);
+  if (!fm.ok()) return fm.status();
+  a.mode = *fm;
+  if (a.duration_ms < 0 || a.count < 0) {
+    return absl::InvalidArgumentError("--duration-ms and --count are >= 0");
   }
+  if (!a.user.empty()) {
+    absl::StatusOr<std::string> t = base::ReadSecret("ROOMCAST_TOKEN", token_file);
+    if (!t.ok()) return t.status();
+    a.token = *t;
+  }
+  return a;
+}
 
-  client::Client c({.base_url = base, .publisher_url = publisher});
-  int64_t actions = 0;
-  bool ended = false;
+// What the follower delivers, as lines on stdout (one JSON object each with
+// --json); trouble on stderr.
+client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended) {
+  const bool json = a.json;
   client::Callbacks cb;
-  cb.on_action = [&](const v1::Message& m) {
-    ++actions;
+  cb.on_action = [=](const v1::Message& m) {
+    ++*actions;
     std::cout << (json ? RenderJson(m) : RenderText(m)) << "\n" << std::flush;
   };
-  cb.on_state = [&](const v1::StateComponent& s) {
+  cb.on_state = [=](const v1::StateComponent& s) {
     std::cout << (json ? absl::StrCat("{\"state\":", RenderJson(s), "}") : RenderStateText(s))
               << "\n" << std::flush;
   };
-  cb.on_peer = [&](const v1::Message& m) {
+  cb.on_peer = [=](const v1::Message& m) {
     std::cout << (json ? absl::StrCat("{\"peer\":", RenderJson(m), "}")
                        : absl::StrCat(RenderText(m), " [to you]"))
               << "\n" << std::flush;
   };
-  cb.on_dropped = [&](int64_t k, const std::map<std::string, uint64_t>& dropped) {
+  cb.on_dropped = [=](int64_t k, const std::map<std::string, uint64_t>& dropped) {
     for (const auto& [type, n] : dropped) {
       std::cout << (json ? absl::StrCat("{\"dropped\":{\"bucket\":", k, ",\"type\":\"", type,
                                         "\",\"count\":", n, "}}")
@@ -86,23 +97,40 @@ int Tail(int argc, char** argv) {
                 << "\n";
     }
   };
-  cb.on_gap = [&](uint64_t a, uint64_t b) {
-    std::cerr << kProgram << ": seqs " << a << ".." << b << " are lost" << std::endl;
+  cb.on_gap = [](uint64_t first, uint64_t last) {
+    std::cerr << kProgram << ": seqs " << first << ".." << last << " are lost" << std::endl;
   };
-  cb.on_epoch_change = [&](uint64_t, uint64_t) {
+  cb.on_epoch_change = [](uint64_t, uint64_t) {
     std::cerr << kProgram << ": the room was re-created; following it anew" << std::endl;
   };
-  cb.on_error = [&](const absl::Status& s) {
+  cb.on_error = [verbose = a.verbose](const absl::Status& s) {
     if (verbose || absl::IsPermissionDenied(s)) std::cerr << kProgram << ": " << s.message() << std::endl;
   };
-  cb.on_ended = [&] { ended = true; };
-  c.Follow({.room = room, .mode = fm, .user = user, .token = token}, std::move(cb));
+  cb.on_ended = [=] { *ended = true; };
+  return cb;
+}
 
+}  // namespace
+
+int Tail(int argc, char** argv) {
+  absl::StatusOr<TailArgs> a = ParseArgs(argc, argv);
+  if (!a.ok()) return UsageError(kProgram, a.status().message());
+  // Fail fast on a wrong URL; a room that does not exist yet is waited for.
+  if (auto m = client::FetchManifest(a->base, a->room); !m.ok()) {
+    if (!absl::IsNotFound(m.status())) return Failure(kProgram, m.status().message());
+    std::cerr << kProgram << ": no room " << a->room << " yet; waiting" << std::endl;
+  }
+  client::Client c({.base_url = a->base, .publisher_url = a->publisher});
+  int64_t actions = 0;
+  bool ended = false;
+  c.Follow({.room = a->room, .mode = a->mode, .user = a->user, .token = a->token},
+           Printer(*a, &actions, &ended));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  const auto until = duration_ms > 0
-                         ? std::chrono::steady_clock::now() + std::chrono::milliseconds(duration_ms)
-                         : std::chrono::steady_clock::time_point::max();
+  const auto until = a->duration_ms > 0 ? std::chrono::steady_clock::now() +
+                                              std::chrono::milliseconds(a->duration_ms)
+                                        : std::chrono::steady_clock::time_point::max();
+  const int64_t count = a->count;
   c.RunUntil([&] { return g_stop != 0 || ended || (count > 0 && actions >= count); }, until);
   if (ended) std::cerr << kProgram << ": the room ended" << std::endl;
   return 0;

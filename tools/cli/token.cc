@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/jwt.h"
+#include "base/clock.h"
 #include "base/flags.h"
 #include "segmenter/naming.h"
 #include "tools/cli/common.h"
@@ -43,8 +44,8 @@ int Token(int argc, char** argv) {
   }
   auto secret = base::ReadSecret("ROOMCAST_JWT_SECRET", secret_file);
   if (!secret.ok()) return Failure(kProgram, secret.status().message());
-  std::cout << auth::MintJwt({.sub = sub, .role = *r, .room = room, .exp = NowMs() / 1000 + ttl},
-                             *secret)
+  const int64_t exp = base::SystemClock().NowMs() / 1000 + ttl;
+  std::cout << auth::MintJwt({.sub = sub, .role = *r, .room = room, .exp = exp}, *secret)
             << std::endl;
   return 0;
 }

@@ -40,8 +40,8 @@ struct Checker {
   void Bucket(const FetchedSegment& f, int64_t d, int64_t k) {
     const v1::ActionSegment& s = f.segment;
     const std::string digest = base::Sha256Hex(f.raw.body);
-    if (f.raw.EtagDigest() != digest) {
-      Fault(f.path, absl::StrCat("ETag ", f.raw.etag, " but the bytes hash to ", digest));
+    if (client::EtagDigest(f.raw) != digest) {
+      Fault(f.path, absl::StrCat("ETag ", f.raw.Header("etag"), " but the bytes hash to ", digest));
     }
     Identity(f);
     if (s.room() != manifest.room() || s.bucket_ms() != d || s.index() != k) {
@@ -86,16 +86,16 @@ struct Checker {
   // itself, which must be the same bytes under its own ETag (storage that
   // corrupted one copy serves each client other bytes).
   void Identity(const FetchedSegment& f) {
-    if (f.raw.content_encoding.empty()) return;  // these were the identity bytes
+    if (f.raw.Header("content-encoding").empty()) return;  // these were the identity bytes
     auto id = client::FetchOnce(base + f.path, {"Accept-Encoding: identity"});
     if (!id.ok()) return Fault(f.path, absl::StrCat("identity copy: ", id.status().message()));
-    if (id->status != 200 || !id->content_encoding.empty()) {
+    if (id->status != 200 || !id->Header("content-encoding").empty()) {
       return Fault(f.path, absl::StrCat("identity copy: HTTP ", id->status, " ",
-                                        id->content_encoding));
+                                        id->Header("content-encoding")));
     }
     const std::string digest = base::Sha256Hex(id->body);
-    if (id->EtagDigest() != digest) {
-      Fault(f.path, absl::StrCat("identity copy: ETag ", id->etag, " but the bytes hash to ",
+    if (client::EtagDigest(*id) != digest) {
+      Fault(f.path, absl::StrCat("identity copy: ETag ", id->Header("etag"), " but the bytes hash to ",
                                  digest));
     } else if (id->body != f.raw.body) {
       Fault(f.path, "the identity and gzip copies differ");
@@ -138,7 +138,7 @@ struct Checker {
   void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
     Internal(f, r, ri);
     const std::string digest = base::Sha256Hex(f.raw.body);
-    if (f.raw.EtagDigest() != digest) Fault(f.path, "ETag does not match the bytes");
+    if (client::EtagDigest(f.raw) != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
     std::set<uint64_t> want, got;
     for (const auto& [q, k] : seen) {
@@ -152,70 +152,72 @@ struct Checker {
   }
 };
 
-}  // namespace
-
-int Verify(int argc, char** argv) {
-  std::string base, room, from_arg, to_arg;
-  base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
-                       "Checks every bucket of [--from, --to): it answers, its bytes match\n"
-                       "its ETag and the manifest, seqs continue across segments with no\n"
-                       "gap and no seq in two segments, and rollups match their buckets.\n"
-                       "Prints a report; exits 1 on any fault.");
-  flags.String("base", &base, "origin or CDN URL");
-  flags.String("room", &room, "room id");
-  flags.String("from", &from_arg, "start TIME (inclusive)");
-  flags.String("to", &to_arg, "end TIME (exclusive)");
-  for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
-  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
-  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
-  const int64_t now = NowMs();
-  auto from = ParseTime(from_arg, now);
-  if (!from.ok()) return UsageError(kProgram, from.status().message());
-  auto to = ParseTime(to_arg, now);
-  if (!to.ok()) return UsageError(kProgram, to.status().message());
-  if (*to <= *from) return UsageError(kProgram, "--to must be after --from");
-
-  auto m = client::FetchManifest(base, room);
-  if (!m.ok()) return Failure(kProgram, m.status().message());
-  const int64_t d = m->config().bucket_ms();
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(std::max<int64_t>(0, *to - now)) +
-                        std::chrono::seconds(30);
-  Checker check{.manifest = *m, .base = base};
-  const std::vector<Span> buckets = Cover(*m, *from, *to, /*use_rollups=*/false);
+// Every bucket of the range on its own and in sequence, then every rollup
+// against its buckets; returns how many buckets the range has.
+size_t CheckRange(Checker& check, const RangeArgs& a) {
+  const auto deadline = a.Deadline();
+  const std::vector<Span> buckets = Cover(check.manifest, a.from, a.to, /*use_rollups=*/false);
   for (const Span& s : buckets) {
-    auto got = FetchSpan(base, room, s, deadline);
+    auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
-      check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+      check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
+                  std::string(got.status().message()));
       continue;
     }
     check.Bucket(*got, s.d, s.index);
   }
-  for (const Span& s : Cover(*m, *from, *to, /*use_rollups=*/true)) {
+  const int64_t d = check.manifest.config().bucket_ms();
+  for (const Span& s : Cover(check.manifest, a.from, a.to, /*use_rollups=*/true)) {
     if (s.d == d) continue;
-    auto got = FetchSpan(base, room, s, deadline);
+    auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
       if (!absl::IsNotFound(got.status())) {
-        check.Fault(segmenter::SegmentPath(room, s.d, s.index), std::string(got.status().message()));
+        check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
+                    std::string(got.status().message()));
       }
       continue;
     }
     check.Rollup(*got, s.d, s.index, d);
   }
-  std::cout << "room " << room << " epoch " << m->epoch() << ": " << buckets.size()
-            << " buckets from " << FormatTime(*from) << " to " << FormatTime(*to) << ", "
+  return buckets.size();
+}
+
+// The report on stdout; the exit status.
+int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
+  std::cout << "room " << a.room << " epoch " << check.manifest.epoch() << ": " << buckets
+            << " buckets from " << FormatTime(a.from) << " to " << FormatTime(a.to) << ", "
             << check.segments << " with actions, " << check.actions << " actions";
   if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
   std::cout << "\n";
   for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
   if (!check.faults.empty()) {
     std::cout << check.faults.size() << " fault(s)" << std::endl;
-    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << room
+    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << a.room
               << std::endl;
     return 1;
   }
   std::cout << "OK" << std::endl;
   return 0;
+}
+
+}  // namespace
+
+int Verify(int argc, char** argv) {
+  base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
+                      "Checks every bucket of [--from, --to): it answers, its bytes match\n"
+                      "its ETag and the manifest, seqs continue across segments with no\n"
+                      "gap and no seq in two segments, and rollups match their buckets.\n"
+                      "Prints a report; exits 1 on any fault.");
+  RangeFlags range(flags);
+  std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
+  if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
+  absl::StatusOr<RangeArgs> a = range.Resolve();
+  if (!a.ok()) return UsageError(kProgram, a.status().message());
+  auto m = client::FetchManifest(a->base, a->room);
+  if (!m.ok()) return Failure(kProgram, m.status().message());
+  Checker check{.manifest = *m, .base = a->base};
+  const size_t buckets = CheckRange(check, *a);
+  return Report(check, *a, buckets);
 }
 
 }  // namespace roomcast::cli
