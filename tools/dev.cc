@@ -1,4 +1,3 @@
-
 #include "tools/dev.h"
 
 #include <signal.h>
@@ -15,20 +14,53 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "base/clock.h"
 #include "base/flags.h"
-#include "http/server.h"
-#include "origin/origin.h"
-#include "publisher/api.h"
-#include "publisher/curl_uploader.h"
-#include "publisher/publisher.h"
+#include "base/log.h"
+#include "origin/origin_server.h"
+#include "publisher/server.h"
 #include "tools/demo_traffic.h"
 
 namespace roomcast::tools {
 namespace {
 
 constexpr char kProgram[] = "roomcast dev";
+
+struct DevFlags {
+  std::string data = "./roomcast-data";
+  std::string origin_listen = "127.0.0.1:8080";
+  std::string publisher_listen = "127.0.0.1:8081";
+  std::string room = "demo";
+  int64_t bucket_ms = 500, duration_s = 0, viewers = 150;
+  double rate = 6;
+  bool no_traffic = false;
+};
+
+// Exits 0 on --help, 2 on bad usage.
+DevFlags ParseDevFlags(int argc, char** argv, int first) {
+  DevFlags f;
+  std::string rate_text = "6";
+  base::FlagSet flags(kProgram, "[--data DIR]",
+                      "Runs an origin and a publisher in one process with embedded storage,\n"
+                      "plus a demo room with synthetic traffic. Open the printed viewer URL.");
+  flags.String("data", &f.data, "directory for both stores (created if missing)");
+  flags.String("origin-listen", &f.origin_listen, "origin HOST:PORT (port 0 picks one)");
+  flags.String("publisher-listen", &f.publisher_listen, "publisher HOST:PORT (port 0 picks one)");
+  flags.String("room", &f.room, "the demo room's id");
+  flags.Int("bucket-ms", &f.bucket_ms, "the demo room's bucket duration");
+  flags.String("rate", &rate_text, "demo comments per second");
+  flags.Int("viewers", &f.viewers, "simulated viewers sending presence");
+  flags.Bool("no-traffic", &f.no_traffic, "run the servers only, no demo room");
+  flags.Int("duration-s", &f.duration_s, "stop by itself after this long (0: until Ctrl-C)");
+  flags.ParseOrExit(argc, argv, first);
+  if (!absl::SimpleAtod(rate_text, &f.rate) || f.rate < 0 || f.rate > 10000 ||
+      !base::IsValidId(f.room)) {
+    std::cerr << kProgram << ": --rate must be 0..10000 and --room [A-Za-z0-9_-]{1,64}\n";
+    std::exit(2);
+  }
+  return f;
+}
 
 std::string RandomSecret() {
   std::random_device rd;
@@ -58,108 +90,109 @@ absl::StatusOr<Secrets> LoadSecrets(const std::string& data) {
   return s;
 }
 
-}  // namespace
+// The origin exactly as roomcast-origin runs it (store, server, sweeper).
+std::unique_ptr<origin::OriginServer> StartOrigin(const DevFlags& f, const Secrets& s,
+                                                  const base::Clock* clock) {
+  origin::OriginServerOptions o;
+  o.origin = {.data_dir = f.data + "/origin",
+              .write_secret = s.write,
+              .verify_viewer = origin::JwtViewerVerifier(s.jwt, clock),
+              .clock = clock};
+  o.http.listen = f.origin_listen;
+  auto server = origin::OriginServer::Start(std::move(o));
+  if (!server.ok()) base::Fail(kProgram, server.status());
+  return *std::move(server);
+}
 
-int DevMain(int argc, char** argv, int first) {
-  std::string data = "./roomcast-data";
-  std::string origin_listen = "127.0.0.1:8080", publisher_listen = "127.0.0.1:8081";
-  std::string room = "demo";
-  int64_t bucket_ms = 500, duration_s = 0, viewers = 150;
-  double rate = 6;
-  std::string rate_text = "6";
-  bool no_traffic = false;
-  base::FlagSet flags("roomcast dev", "[--data DIR]",
-                "Runs an origin and a publisher in one process with embedded storage,\n"
-                "plus a demo room with synthetic traffic. Open the printed viewer URL.");
-  flags.String("data", &data, "directory for both stores (created if missing)");
-  flags.String("origin-listen", &origin_listen, "origin HOST:PORT (port 0 picks one)");
-  flags.String("publisher-listen", &publisher_listen, "publisher HOST:PORT (port 0 picks one)");
-  flags.String("room", &room, "the demo room's id");
-  flags.Int("bucket-ms", &bucket_ms, "the demo room's bucket duration");
-  flags.String("rate", &rate_text, "demo comments per second");
-  flags.Int("viewers", &viewers, "simulated viewers sending presence");
-  flags.Bool("no-traffic", &no_traffic, "run the servers only, no demo room");
-  flags.Int("duration-s", &duration_s, "stop by itself after this long (0: until Ctrl-C)");
-  flags.ParseOrExit(argc, argv, first);
-  if (!absl::SimpleAtod(rate_text, &rate) || rate < 0 || rate > 10000 ||
-      !segmenter::IsValidId(room)) {
-    std::cerr << kProgram << ": --rate must be 0..10000 and --room [A-Za-z0-9_-]{1,64}\n";
-    return 2;
-  }
+// The publisher exactly as roomcast-publisher runs it, uploading to the
+// origin over loopback HTTP.
+std::unique_ptr<publisher::PublisherServer> StartPublisher(const DevFlags& f, const Secrets& s,
+                                                           const std::string& origin_url,
+                                                           const base::Clock* clock) {
+  auto server = std::make_unique<publisher::PublisherServer>(publisher::PublisherServerOptions{
+      .listen = f.publisher_listen,
+      .origin_url = origin_url,
+      .jwt_secret = s.jwt,
+      .write_secret = s.write,
+      .publisher = {.id = "dev", .data_dir = f.data + "/publisher"},
+      .flush_ms = 3000,
+      .clock = clock});
+  if (absl::Status st = server->Start(); !st.ok()) base::Fail(kProgram, st);
+  return server;
+}
 
-  std::error_code ec;
-  std::filesystem::create_directories(data, ec);
-  if (ec) base::Fail(kProgram, absl::UnavailableError(absl::StrCat("cannot create ", data, ": ", ec.message())));
-  auto secrets = LoadSecrets(data);
-  if (!secrets.ok()) base::Fail(kProgram, secrets.status());
-
-  // The origin.
-  auto origin = origin::Origin::Open(
-      {.data_dir = data + "/origin",
-       .write_secret = secrets->write,
-       .verify_viewer = [jwt = secrets->jwt](absl::string_view token, absl::string_view room) {
-         return auth::VerifyViewer(token, jwt, room, absl::ToUnixSeconds(absl::Now()));
-       }});
-  if (!origin.ok()) base::Fail(kProgram, origin.status());
-  http::Server origin_server({.listen = origin_listen, .max_body_bytes = 16 << 20},
-                             [o = origin->get()](http::Request& r) { return o->Handle(r); });
-  if (auto st = origin_server.Start(); !st.ok()) base::Fail(kProgram, st);
-
-  // The publisher, uploading to the origin over loopback HTTP like a real one.
-  publisher::CurlUploader uploader({.base_url = origin_server.url(), .write_secret = secrets->write});
-  base::SystemClock clock;
-  auto pub = publisher::Publisher::Open(
-      {.id = "dev", .data_dir = data + "/publisher",
-       .hint_master_secret = publisher::DeriveHintMaster(secrets->jwt)},
-      &clock, &uploader);
-  if (!pub.ok()) base::Fail(kProgram, pub.status());
-  (*pub)->StartTicker();
-  publisher::IngestApi api(pub->get(), {.jwt_secret = secrets->jwt, .clock = &clock});
-  http::Server publisher_server({.listen = publisher_listen},
-                                [&api](http::Request& r) { return api.Handle(r); });
-  if (auto st = publisher_server.Start(); !st.ok()) base::Fail(kProgram, st);
-
-  const std::string token = auth::MintJwt(
-      {.sub = "you", .role = v1::ROLE_AUDIENCE, .room = room,
-       .exp = absl::ToUnixSeconds(absl::Now()) + 86400},
-      secrets->jwt);
-  std::cout << "listening on " << origin_server.url() << "\n"
-            << "publisher on  " << publisher_server.url() << "\n"
-            << "viewer:       " << origin_server.url() << "/viewer/?room=" << room << "\n"
-            << "manifest:     " << origin_server.url() << "/v1/rooms/" << room << "/manifest.json\n"
-            << "token (audience in '" << room << "', 24 h):\n  " << token << "\n"
+void PrintBanner(const DevFlags& f, const std::string& origin_url,
+                 const std::string& publisher_url, const std::string& token) {
+  std::cout << "listening on " << origin_url << "\n"
+            << "publisher on  " << publisher_url << "\n"
+            << "viewer:       " << origin_url << "/viewer/?room=" << f.room << "\n"
+            << "manifest:     " << origin_url << "/v1/rooms/" << f.room << "/manifest.json\n"
+            << "token (audience in '" << f.room << "', 24 h):\n  " << token << "\n"
             << "try:\n"
-            << "  roomcast tail --base " << origin_server.url() << " --room " << room << "\n"
-            << "  roomcast post --publisher " << publisher_server.url() << " --token "
-            << token.substr(0, 12) << "... --room " << room << " --text \"hi\"\n"
-            << "data in " << data << "; Ctrl-C stops" << std::endl;
+            << "  roomcast tail --base " << origin_url << " --room " << f.room << "\n"
+            << "  roomcast post --publisher " << publisher_url << " --token "
+            << token.substr(0, 12) << "... --room " << f.room << " --text \"hi\"\n"
+            << "data in " << f.data << "; Ctrl-C stops" << std::endl;
+}
 
-  DemoTraffic traffic({.publisher_url = publisher_server.url(), .jwt_secret = secrets->jwt,
-                       .room = room, .bucket_ms = bucket_ms, .comments_per_s = rate,
-                       .viewers = static_cast<int>(viewers)});
-  if (!no_traffic) traffic.Start();
-  absl::Notification stopping;
-  std::thread timer;
-  if (duration_s > 0) {
-    timer = std::thread([duration_s, &stopping] {
-      if (!stopping.WaitForNotificationWithTimeout(absl::Seconds(duration_s))) {
-        kill(getpid(), SIGTERM);  // the same clean path as Ctrl-C
+// Sends SIGTERM to this process after `duration_s` (the same clean path as
+// Ctrl-C), unless stopped first.
+class StopTimer {
+ public:
+  explicit StopTimer(int64_t duration_s) {
+    if (duration_s <= 0) return;
+    thread_ = std::thread([this, duration_s] {
+      if (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(duration_s))) {
+        kill(getpid(), SIGTERM);
       }
     });
   }
-  origin_server.WaitForSignal([&] {
-    std::cerr << kProgram << ": stopping" << std::endl;
-    stopping.Notify();
+  ~StopTimer() {
+    if (!stopping_.HasBeenNotified()) stopping_.Notify();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  absl::Notification stopping_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int DevMain(int argc, char** argv, int first) {
+  const DevFlags f = ParseDevFlags(argc, argv, first);
+  std::error_code ec;
+  std::filesystem::create_directories(f.data, ec);
+  if (ec) {
+    base::Fail(kProgram, absl::UnavailableError(
+                             absl::StrCat("cannot create ", f.data, ": ", ec.message())));
+  }
+  auto secrets = LoadSecrets(f.data);
+  if (!secrets.ok()) base::Fail(kProgram, secrets.status());
+  base::SystemClock clock;
+  auto origin = StartOrigin(f, *secrets, &clock);
+  auto pub = StartPublisher(f, *secrets, origin->url(), &clock);
+  const std::string token = auth::MintJwt(
+      {.sub = "you", .role = v1::ROLE_AUDIENCE, .room = f.room,
+       .exp = clock.NowMs() / 1000 + 86400},
+      secrets->jwt);
+  PrintBanner(f, origin->url(), pub->url(), token);
+
+  DemoTraffic traffic({.publisher_url = pub->url(), .jwt_secret = secrets->jwt,
+                       .room = f.room, .bucket_ms = f.bucket_ms, .comments_per_s = f.rate,
+                       .viewers = static_cast<int>(f.viewers)});
+  if (!f.no_traffic) traffic.Start();
+  StopTimer timer(f.duration_s);
+  // The publisher flushes into the origin while the origin still serves.
+  origin->WaitForSignal([&] {
+    ROOMCAST_LOG(kInfo, "dev", "stopping");
     traffic.Stop();
-    publisher_server.Stop();
-    if (auto st = (*pub)->Flush(3000); !st.ok()) {
+    if (absl::Status st = pub->Stop(); !st.ok()) {
       std::cerr << kProgram << ": flush: " << st.message() << std::endl;
     }
-    (*origin)->ReleaseHolds();
   });
-  if (timer.joinable()) timer.join();
-  pub->reset();
-  origin->reset();
+  pub.reset();
+  origin.reset();
   std::cerr << kProgram << ": stopped (" << traffic.acked() << " demo comments acked)" << std::endl;
   return 0;
 }
