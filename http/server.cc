@@ -199,6 +199,42 @@ asio::awaitable<void> RefuseAndClose(beast::tcp_stream& stream, Response res,
   co_await LingeringClose(stream);
 }
 
+// Reads one request: the header, its admission, then the body it may send.
+// Returns the request, or nullopt once the connection must end (after the
+// refusal or parse failure has been answered, or when the client went away).
+asio::awaitable<std::optional<Request>> ReadAdmitted(beast::tcp_stream& stream,
+                                                     beast::flat_buffer& buf,
+                                                     const ServerOptions& o,
+                                                     const std::string& remote) {
+  Parser parser;
+  parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+  // No body limit while the header is read: its Content-Length is judged
+  // by Admit, after the caller's authorisation (a 401 before a 413).
+  parser.body_limit(boost::none);
+  beast::error_code ec = co_await ReadHeader(stream, buf, parser, o);
+  if (!ec) {
+    Admission admission = Admit(o, parser, remote);
+    if (admission.refusal) {
+      co_await RefuseAndClose(stream, *std::move(admission.refusal), o);
+      co_return std::nullopt;
+    }
+    parser.body_limit(admission.max_body_bytes);
+    if (!parser.is_done() &&
+        beast_http::token_list(parser.get()[beast_http::field::expect]).exists("100-continue")) {
+      co_await asio::async_write(stream, asio::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
+                                 kTuple);
+    }
+    ec = co_await ReadBody(stream, buf, parser);
+  }
+  if (ec) {
+    if (auto res = ParseFailure(ec)) co_await RefuseAndClose(stream, *std::move(res), o);
+    co_return std::nullopt;
+  }
+  Request req(parser.release());
+  req.remote_address = remote;
+  co_return req;
+}
+
 template <typename Shared>
 asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   const ServerOptions& o = sh->options;
@@ -208,49 +244,24 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
   beast::tcp_stream stream(std::move(socket));
   std::optional<AddressLimits::Slot> slot = sh->limits.Acquire(remote);
   if (!slot) {
-    co_await RefuseAndClose(
-        stream, Overloaded(RequestHead(), "too many connections", 1), o);
+    co_await RefuseAndClose(stream, Overloaded(RequestHead(), "too many connections", 1), o);
     co_return;
   }
   beast::flat_buffer buf;
   std::string head;  // a response's serialized header, reused
   while (!sh->stopping) {
-    Parser parser;
-    parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
-    // No body limit while the header is read: its Content-Length is judged
-    // by Admit, after the caller's authorisation (a 401 before a 413).
-    parser.body_limit(boost::none);
-    if (ec = co_await ReadHeader(stream, buf, parser, o); !ec) {
-      Admission admission = Admit(o, parser, remote);
-      if (admission.refusal) {
-        co_await RefuseAndClose(stream, *std::move(admission.refusal), o);
-        break;
-      }
-      parser.body_limit(admission.max_body_bytes);
-      if (!parser.is_done() && beast_http::token_list(parser.get()[beast_http::field::expect])
-                                   .exists("100-continue")) {
-        co_await asio::async_write(stream, asio::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
-                                   kTuple);
-      }
-      ec = co_await ReadBody(stream, buf, parser);
-    }
-    if (ec) {
-      if (auto res = ParseFailure(ec)) co_await RefuseAndClose(stream, *std::move(res), o);
-      break;
-    }
+    std::optional<Request> req = co_await ReadAdmitted(stream, buf, o, remote);
+    if (!req) break;
     sh->inflight++;
-    Request req(parser.release());
-    req.remote_address = remote;
     stream.expires_never();  // a handler may hold the request for a while
-    Response res = co_await CallHandler(sh->handler, req);
-    Finish(req, res, sh->stopping);
+    Response res = co_await CallHandler(sh->handler, *req);
+    Finish(*req, res, sh->stopping);
     stream.expires_after(o.write_timeout);
     beast::error_code wec = co_await WriteResponse(stream, res, head);
     sh->inflight--;
     if (wec || !res.keep_alive()) break;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 // Out of descriptors (EMFILE/ENFILE) or memory, accept fails at once and

@@ -42,11 +42,12 @@ Flags ParseFlags(int argc, char** argv) {
       kProgram, "--listen HOST:PORT --data DIR [--max-hold-ms 3000]",
       "The HTTP origin CDNs pull from: stores the publisher's objects and serves\n"
       "them with cache headers, holding requests for buckets about to close.\n"
-      "The write secret comes from ROOMCAST_WRITE_SECRET or --write-secret-file;\n"
-      "--publisher-secrets-file gives each publisher id a secret of its own (lines\n"
-      "'ID SECRET'), which writes only that publisher's watermark and rooms;\n"
-      "the JWT secret that lets viewers read their own peer objects from\n"
-      "ROOMCAST_JWT_SECRET or --jwt-secret-file (without it peer reads get 401).");
+      "The shared write secret comes from ROOMCAST_WRITE_SECRET or\n"
+      "--write-secret-file; --publisher-secrets-file gives each publisher id a\n"
+      "secret of its own (lines 'ID SECRET') that writes only that publisher's\n"
+      "watermark and rooms. The JWT secret that lets viewers read their own peer\n"
+      "objects comes from ROOMCAST_JWT_SECRET or --jwt-secret-file (without it\n"
+      "peer reads get 401).");
   flags.String("listen", &f.listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f.data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &f.write_secret_file,
