@@ -1,6 +1,7 @@
 
 #include "base/flags.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -37,6 +38,21 @@ void FlagSet::Int(std::string name, int64_t* out, std::string help) {
                         return absl::InvalidArgumentError(absl::StrCat(
                             "--", flag, " takes a whole number, got '", v, "'"));
                       }
+                      return absl::OkStatus();
+                    }});
+}
+
+void FlagSet::Double(std::string name, double* out, std::string help) {
+  const std::string flag = name;
+  flags_.push_back({.name = std::move(name), .help = std::move(help),
+                    .default_text = absl::StrCat(*out),
+                    .set = [out, flag](absl::string_view v) {
+                      double d = 0;
+                      if (!absl::SimpleAtod(v, &d) || !std::isfinite(d)) {
+                        return absl::InvalidArgumentError(absl::StrCat(
+                            "--", flag, " takes a number, got '", v, "'"));
+                      }
+                      *out = d;
                       return absl::OkStatus();
                     }});
 }

@@ -30,6 +30,7 @@ class FlagSet {
   // Registers a flag; the variable's current value is the default.
   void String(std::string name, std::string* out, std::string help);
   void Int(std::string name, int64_t* out, std::string help);
+  void Double(std::string name, double* out, std::string help);
   void Bool(std::string name, bool* out, std::string help);
   // A flag that must be given.
   void Require(const std::string& name);

@@ -12,7 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/json_scan.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
+#include "publisher/internal/validation.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 
@@ -38,15 +41,38 @@ bool WantsProto(const http::Request& req) {
          (IsProto(req) && !absl::StrContains(accept, "json"));
 }
 
+// How deep a body may nest, checked before it is parsed: a message's data
+// (max_json_depth levels) inside its message, inside a batch's list, inside
+// the batch. A JSON level is three protobuf levels (Struct, map entry,
+// Value).
+size_t MaxJsonBodyDepth(const IngestLimits& l) { return l.max_json_depth + 3; }
+int MaxProtoBodyDepth(const IngestLimits& l) {
+  return static_cast<int>(3 * l.max_json_depth + 8);
+}
+
 // Parses a body as `m`: protobuf if the request says so, JSON otherwise
-// (empty JSON body: all defaults).
-absl::Status ParseBody(const http::Request& req, Message* m) {
+// (empty JSON body: all defaults). Linear and bounded before anything
+// expensive: JSON is depth-scanned first, protobuf parsed with a recursion
+// limit, and a protobuf body with fields this build does not know refused.
+absl::Status ParseBody(const http::Request& req, const IngestLimits& limits, Message* m) {
   const std::string& body = req.body();
   if (IsProto(req)) {
-    if (!m->ParseFromString(body)) return absl::InvalidArgumentError("bad protobuf body");
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                                              static_cast<int>(body.size()));
+    in.SetRecursionLimit(MaxProtoBodyDepth(limits));
+    if (!m->ParseFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+      return absl::InvalidArgumentError("bad protobuf body (or nested too deeply)");
+    }
+    if (internal::HasUnknownFields(*m)) {
+      return absl::InvalidArgumentError("the protobuf body has fields this publisher does not know");
+    }
     return absl::OkStatus();
   }
   if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  if (base::JsonNestingDepth(body, MaxJsonBodyDepth(limits)) > MaxJsonBodyDepth(limits)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the JSON body nests more than ", MaxJsonBodyDepth(limits), " levels"));
+  }
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = false;
   auto s = google::protobuf::util::JsonStringToMessage(body, m, o);
@@ -101,7 +127,7 @@ struct Target {
   std::vector<std::string> parts;  // after "/v1/rooms/"
 };
 
-Target Split(const http::Request& req) {
+Target Split(const http::RequestHead& req) {
   Target t;
   absl::string_view target(req.target().data(), req.target().size());
   t.path = std::string(target.substr(0, target.find('?')));
@@ -123,13 +149,14 @@ struct Call {
   const auth::Claims& who;
   const std::vector<std::string>& parts;
   Publisher& publisher;
+  const IngestLimits& limits;
 
   const std::string& room() const { return parts[0]; }
 };
 
 asio::awaitable<http::Response> OpenRoom(Call c) {
   v1::OpenRoomRequest open;
-  if (absl::Status s = ParseBody(c.req, &open); !s.ok()) co_return ErrorFor(c.req, s);
+  if (absl::Status s = ParseBody(c.req, c.limits, &open); !s.ok()) co_return ErrorFor(c.req, s);
   auto r = co_await Await<v1::RoomConfig>([&](auto cb) {
     c.publisher.OpenRoom(c.who, c.room(), open, std::move(cb));
   });
@@ -143,16 +170,21 @@ asio::awaitable<http::Response> EndRoom(Call c) {
   co_return r.ok() ? ReplyProto(c.req, *r) : ErrorFor(c.req, r.status());
 }
 
-// A batch {"messages": [...]}, or one message on its own.
+// In JSON, {"messages": [...]} is a batch and any other object one message,
+// told apart by the first key so that the body is parsed once.
+bool IsJsonBatch(absl::string_view body) {
+  body = absl::StripLeadingAsciiWhitespace(body);
+  if (!absl::ConsumePrefix(&body, "{")) return false;
+  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(body), "\"messages\"");
+}
+
+// A batch {"messages": [...]}, or one message on its own (JSON only).
 asio::awaitable<http::Response> PostMessages(Call c) {
   v1::PostMessagesRequest batch;
-  bool single = false;
-  if (absl::Status s = ParseBody(c.req, &batch); !s.ok()) {
-    v1::MessageInput one;
-    if (IsProto(c.req) || !ParseBody(c.req, &one).ok()) co_return ErrorFor(c.req, s);
-    *batch.add_messages() = std::move(one);
-    single = true;
-  }
+  const bool single = !IsProto(c.req) && !IsJsonBatch(c.req.body());
+  absl::Status parsed = single ? ParseBody(c.req, c.limits, batch.add_messages())
+                               : ParseBody(c.req, c.limits, &batch);
+  if (!parsed.ok()) co_return ErrorFor(c.req, parsed);
   std::vector<v1::MessageInput> inputs(batch.messages().begin(),
                                        batch.messages().end());
   auto r = co_await Await<v1::PostMessagesResponse>([&](auto cb) {
@@ -172,7 +204,7 @@ asio::awaitable<http::Response> SetState(Call c) {
   if (absl::StripAsciiWhitespace(c.req.body()).empty() && !IsProto(c.req)) {
     co_return ErrorFor(c.req, absl::InvalidArgumentError("the body is the value, any JSON"));
   }
-  if (absl::Status s = ParseBody(c.req, &value); !s.ok()) co_return ErrorFor(c.req, s);
+  if (absl::Status s = ParseBody(c.req, c.limits, &value); !s.ok()) co_return ErrorFor(c.req, s);
   auto r = co_await Await<StateReply>([&](auto cb) {
     c.publisher.SetState(c.who, c.room(), c.parts[2], std::move(value), std::move(cb));
   });
@@ -188,7 +220,7 @@ asio::awaitable<http::Response> SetState(Call c) {
 
 asio::awaitable<http::Response> PostPeer(Call c) {
   v1::MessageInput in;
-  if (absl::Status s = ParseBody(c.req, &in); !s.ok()) co_return ErrorFor(c.req, s);
+  if (absl::Status s = ParseBody(c.req, c.limits, &in); !s.ok()) co_return ErrorFor(c.req, s);
   auto r = co_await Await<v1::PostResult>([&](auto cb) {
     c.publisher.PostPeer(c.who, c.room(), c.parts[2], in, std::move(cb));
   });
@@ -211,20 +243,34 @@ asio::awaitable<http::Response> Presence(Call c) {
 
 // Every endpoint under /v1/rooms/ (DESIGN §6). A {name} matches any one
 // path segment.
+// The body each endpoint may send, read only once its sender is known.
+enum class Body { kSmall, kMessage, kState, kBatch };
+size_t BodyLimit(Body b, const ApiOptions& o) {
+  switch (b) {
+    case Body::kSmall: return 4096;
+    // JSON spells a value out larger than its serialized form.
+    case Body::kMessage: return 4 * (o.limits.max_custom_bytes + o.limits.max_text_bytes) + 4096;
+    case Body::kState: return 4 * o.limits.max_state_bytes + 4096;
+    case Body::kBatch: return o.max_body_bytes;
+  }
+  return 0;
+}
+
 struct Endpoint {
   absl::string_view pattern;
   bh::verb verb;
   asio::awaitable<http::Response> (*handler)(Call);
+  Body body;
 };
 constexpr Endpoint kEndpoints[] = {
-    {"{room}", bh::verb::post, &OpenRoom},
-    {"{room}", bh::verb::delete_, &EndRoom},
-    {"{room}/messages", bh::verb::post, &PostMessages},
-    {"{room}/state/{component}", bh::verb::put, &SetState},
-    {"{room}/peer/{user}", bh::verb::post, &PostPeer},
-    {"{room}/peer/{user}/key", bh::verb::get, &HintKey},
-    {"{room}/peer/{user}/key", bh::verb::head, &HintKey},
-    {"{room}/presence", bh::verb::post, &Presence},
+    {"{room}", bh::verb::post, &OpenRoom, Body::kSmall},
+    {"{room}", bh::verb::delete_, &EndRoom, Body::kSmall},
+    {"{room}/messages", bh::verb::post, &PostMessages, Body::kBatch},
+    {"{room}/state/{component}", bh::verb::put, &SetState, Body::kState},
+    {"{room}/peer/{user}", bh::verb::post, &PostPeer, Body::kMessage},
+    {"{room}/peer/{user}/key", bh::verb::get, &HintKey, Body::kSmall},
+    {"{room}/peer/{user}/key", bh::verb::head, &HintKey, Body::kSmall},
+    {"{room}/presence", bh::verb::post, &Presence, Body::kSmall},
 };
 
 bool Matches(absl::string_view pattern, const std::vector<std::string>& parts) {
@@ -246,7 +292,7 @@ const Endpoint* FindEndpoint(bh::verb verb, const std::vector<std::string>& part
 
 }  // namespace
 
-http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
+http::Response ErrorFor(const http::RequestHead& req, const absl::Status& s) {
   struct Map {
     absl::StatusCode code;
     bh::status status;
@@ -286,7 +332,7 @@ http::Response ErrorFor(const http::Request& req, const absl::Status& s) {
 IngestApi::IngestApi(Publisher* publisher, ApiOptions options)
     : publisher_(publisher), options_(std::move(options)) {}
 
-absl::StatusOr<auth::Claims> IngestApi::Authenticate(const http::Request& req) {
+absl::StatusOr<auth::Claims> IngestApi::Authenticate(const http::RequestHead& req) {
   absl::string_view auth(req[bh::field::authorization].data(),
                          req[bh::field::authorization].size());
   if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
@@ -310,6 +356,20 @@ absl::StatusOr<auth::Claims> IngestApi::Authenticate(const http::Request& req) {
     verified_.emplace(std::string(auth), *claims);
   }
   return claims;
+}
+
+http::Admission IngestApi::Admit(const http::RequestHead& req, absl::string_view remote) {
+  const Target t = Split(req);
+  if (t.parts.empty()) return {.max_body_bytes = BodyLimit(Body::kSmall, options_)};
+  const Endpoint* endpoint = FindEndpoint(req.method(), t.parts);
+  // Route answers it (401 without a token, else 404).
+  if (endpoint == nullptr) return {.max_body_bytes = BodyLimit(Body::kSmall, options_)};
+  absl::StatusOr<auth::Claims> who = Authenticate(req);
+  if (!who.ok()) return {.refusal = ErrorFor(req, who.status())};
+  if (!auth::AllowsRoom(*who, t.parts[0])) {
+    return {.refusal = ErrorFor(req, absl::PermissionDeniedError("the token is for another room"))};
+  }
+  return {.max_body_bytes = BodyLimit(endpoint->body, options_)};
 }
 
 asio::awaitable<http::Response> IngestApi::Handle(http::Request& req) {
@@ -342,7 +402,7 @@ asio::awaitable<http::Response> IngestApi::Route(http::Request& req) {
                           absl::StrCat("no ", std::string(req.method_string()),
                                        " endpoint at ", t.path));
   }
-  co_return co_await endpoint->handler(Call{req, *who, t.parts, *publisher_});
+  co_return co_await endpoint->handler(Call{req, *who, t.parts, *publisher_, options_.limits});
 }
 
 }  // namespace roomcast::publisher

@@ -23,6 +23,7 @@
 #include "auth/jwt.h"
 #include "base/clock.h"
 #include "http/server.h"
+#include "publisher/options.h"
 #include "publisher/publisher.h"
 
 namespace roomcast::publisher {
@@ -30,6 +31,8 @@ namespace roomcast::publisher {
 struct ApiOptions {
   std::string jwt_secret;
   const base::Clock* clock = nullptr;  // token expiry; null: the system clock
+  IngestLimits limits;  // bodies are bounded by these before they are parsed
+  size_t max_body_bytes = 1 << 20;  // a batch of messages at most
 };
 
 class IngestApi {
@@ -37,10 +40,14 @@ class IngestApi {
   IngestApi(Publisher* publisher, ApiOptions options);
 
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // Before any body is read (http::ServerOptions::admit): an unknown
+  // endpoint gets 404, a request without a valid token 401, a token for
+  // another room 403, and each endpoint may send only the body it needs.
+  http::Admission Admit(const http::RequestHead& req, absl::string_view remote);
 
  private:
   boost::asio::awaitable<http::Response> Route(http::Request& req);
-  absl::StatusOr<auth::Claims> Authenticate(const http::Request& req);
+  absl::StatusOr<auth::Claims> Authenticate(const http::RequestHead& req);
 
   Publisher* const publisher_;
   const ApiOptions options_;
@@ -55,7 +62,7 @@ class IngestApi {
 
 // The HTTP answer for a status from the publisher: its code's status line
 // and an {"error","detail"} body (Retry-After on 429).
-http::Response ErrorFor(const http::Request& req, const absl::Status& s);
+http::Response ErrorFor(const http::RequestHead& req, const absl::Status& s);
 
 }  // namespace roomcast::publisher
 

@@ -20,6 +20,7 @@ struct Flags {
   roomcast::publisher::PublisherServerOptions server;
   std::string jwt_secret_file, write_secret_file, hint_secret_file;
   int64_t threads = 0, max_body_bytes = 1 << 20;
+  int64_t max_connections = 16384, max_connections_per_address = 1024;
   bool no_sync = false;
 };
 
@@ -52,6 +53,21 @@ void Parse(int argc, char** argv, Flags* f) {
             "publication round cadence");
   flags.Int("max-body-bytes", &f->max_body_bytes,
             "largest request body (413 above)");
+  flags.Double("user-rate", &f->server.publisher.rates.user_per_s,
+               "messages per second one audience user may post in a room (0: unlimited)");
+  flags.Double("user-burst", &f->server.publisher.rates.user_burst,
+               "messages one audience user may post at once");
+  flags.Double("room-rate", &f->server.publisher.rates.room_per_s,
+               "messages per second a room's audience may post together (0: unlimited)");
+  flags.Double("room-burst", &f->server.publisher.rates.room_burst,
+               "messages a room's audience may post at once");
+  flags.Double("presence-rate", &f->server.publisher.rates.presence_per_s,
+               "presence heartbeats per second per user and room");
+  flags.Double("presence-burst", &f->server.publisher.rates.presence_burst,
+               "presence heartbeats one user may send at once");
+  flags.Int("max-connections", &f->max_connections, "open connections at most (503 beyond)");
+  flags.Int("max-connections-per-address", &f->max_connections_per_address,
+            "open connections from one client address at most");
   flags.Bool("no-sync", &f->no_sync, "do not fsync the log (benchmarks only)");
   flags.Require("data");
   flags.Require("origin");
@@ -70,6 +86,21 @@ void Check(Flags* f) {
               << std::endl;
     std::exit(2);
   }
+  const roomcast::publisher::RateLimits& r = o.publisher.rates;
+  for (double v : {r.user_per_s, r.user_burst, r.room_per_s, r.room_burst, r.presence_per_s,
+                   r.presence_burst}) {
+    if (v < 0) {
+      std::cerr << kProgram << ": rates and bursts must not be negative" << std::endl;
+      std::exit(2);
+    }
+  }
+  if ((r.user_per_s > 0 && r.user_burst < 1) || (r.room_per_s > 0 && r.room_burst < 1) ||
+      r.presence_burst < 1 || f->max_connections < 1 || f->max_connections_per_address < 1) {
+    std::cerr << kProgram << ": bursts and connection caps must be at least 1" << std::endl;
+    std::exit(2);
+  }
+  o.max_connections = static_cast<size_t>(f->max_connections);
+  o.max_connections_per_address = static_cast<size_t>(f->max_connections_per_address);
   o.threads = static_cast<int>(f->threads);
   o.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
   o.publisher.sync = !f->no_sync;

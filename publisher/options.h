@@ -13,13 +13,20 @@
 
 namespace roomcast::publisher {
 
-// Sizes of what clients may send (413 above them).
+// Sizes and shapes of what clients may send (413 above the sizes, 400 for
+// the shapes).
 struct IngestLimits {
   size_t max_text_bytes = 2000;    // comment text
   size_t max_custom_bytes = 8192;  // custom data, serialized
   size_t max_state_bytes = 65536;  // a state value, serialized
   size_t max_batch = 1000;         // messages per POST
   size_t max_client_msg_id = 128;
+  // JSON levels in custom data and state values (an object or array is a
+  // level). Far below what protobuf's JSON printer renders (64 Values
+  // deep) and what the log and the origin parse (protobuf's recursion limit
+  // of 100: a JSON level is 3 protobuf levels), so whatever is accepted can
+  // be logged, replayed, published and rendered as .json.
+  size_t max_json_depth = 16;
 };
 
 // Token buckets for audience senders (429 with Retry-After): per user, and
@@ -30,6 +37,10 @@ struct RateLimits {
   double user_burst = 40;
   double room_per_s = 5000;
   double room_burst = 10000;
+  // Presence heartbeats per user and room (every role): a heartbeat every
+  // few seconds is all the online count needs.
+  double presence_per_s = 1;
+  double presence_burst = 5;
 };
 
 struct PublisherOptions {

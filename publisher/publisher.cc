@@ -136,7 +136,7 @@ void Publisher::PostPeer(const auth::Claims& who, const std::string& room,
 
 absl::Status Publisher::Presence(const auth::Claims& who,
                                  const std::string& room) {
-  ROOMCAST_RETURN_IF_ERROR(Admission::CheckRoom(who, room));
+  ROOMCAST_RETURN_IF_ERROR(admission_->AdmitPresence(who, room));
   ROOMCAST_RETURN_IF_ERROR(rooms_->CheckLive(room));
   presence_->Heartbeat(room, who.sub, rooms_->NowMs());
   return absl::OkStatus();

@@ -29,13 +29,22 @@ absl::Status PublisherServer::Start() {
       Publisher::Open(options_.publisher, options_.clock, uploader_.get()));
   publisher_->StartTicker();
   api_ = std::make_unique<IngestApi>(
-      publisher_.get(),
-      ApiOptions{.jwt_secret = options_.jwt_secret, .clock = options_.clock});
+      publisher_.get(), ApiOptions{.jwt_secret = options_.jwt_secret,
+                                   .clock = options_.clock,
+                                   .limits = options_.publisher.limits,
+                                   .max_body_bytes = options_.max_body_bytes});
+  // Senders are authorised from the header: nothing of a body is read for
+  // a request without a valid token.
+  http::ServerOptions http{.listen = options_.listen,
+                           .threads = options_.threads,
+                           .max_body_bytes = options_.max_body_bytes,
+                           .max_connections = options_.max_connections,
+                           .max_connections_per_address = options_.max_connections_per_address};
+  http.admit = [api = api_.get()](const http::RequestHead& req, absl::string_view remote) {
+    return api->Admit(req, remote);
+  };
   server_ = std::make_unique<http::Server>(
-      http::ServerOptions{.listen = options_.listen,
-                          .threads = options_.threads,
-                          .max_body_bytes = options_.max_body_bytes},
-      [api = api_.get()](http::Request& req) { return api->Handle(req); });
+      std::move(http), [api = api_.get()](http::Request& req) { return api->Handle(req); });
   return server_->Start();
 }
 

@@ -45,6 +45,8 @@ struct PublisherServerOptions {
   PublisherOptions publisher;
   int threads = 0;                     // serving threads; 0: one per core
   size_t max_body_bytes = 1 << 20;     // larger request bodies get 413
+  size_t max_connections = 16384;      // open connections (503 beyond)
+  size_t max_connections_per_address = 1024;
   int64_t flush_ms = 5000;             // Stop() publishes for this long
   const base::Clock* clock = nullptr;  // null: the system clock
 };

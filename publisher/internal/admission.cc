@@ -40,9 +40,13 @@ Admission::Admission(IngestLimits limits, RateLimits rates,
                      const base::Clock* clock, const Sequencer* sequencer,
                      http::Metrics* metrics)
     : limits_(limits),
+      rates_(rates),
       clock_(clock),
       sequencer_(sequencer),
       limiter_(rates),
+      presence_limiter_({.user_per_s = rates.presence_per_s,
+                         .user_burst = rates.presence_burst,
+                         .room_per_s = 0}),
       rate_limited_(metrics->AddCounter("roomcast_publisher_rate_limited_total",
                                         "429 answers")) {}
 
@@ -95,8 +99,25 @@ absl::Status Admission::Admit(const auth::Claims& who, const std::string& room,
   }
   ROOMCAST_RETURN_IF_ERROR(Writable());
   if (who.role != v1::ROLE_AUDIENCE) return absl::OkStatus();
+  // A batch no bucket can ever hold would get 429 forever: it is too large.
+  const double burst = std::min(rates_.user_per_s > 0 ? rates_.user_burst : 1e18,
+                                rates_.room_per_s > 0 ? rates_.room_burst : 1e18);
+  if (static_cast<double>(n) > burst) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "a batch of ", n, " is more than a sender may post at once (",
+        static_cast<int64_t>(burst), "); split it"));
+  }
   const int64_t wait_ms =
       limiter_.Acquire(room, who.sub, static_cast<double>(n), clock_->NowMs());
+  if (wait_ms == 0) return absl::OkStatus();
+  rate_limited_.Add();
+  return RateLimitedError(wait_ms);
+}
+
+absl::Status Admission::AdmitPresence(const auth::Claims& who,
+                                      const std::string& room) {
+  ROOMCAST_RETURN_IF_ERROR(CheckRoom(who, room));
+  const int64_t wait_ms = presence_limiter_.Acquire(room, who.sub, 1, clock_->NowMs());
   if (wait_ms == 0) return absl::OkStatus();
   rate_limited_.Add();
   return RateLimitedError(wait_ms);

@@ -51,12 +51,17 @@ class Admission {
   // log, then for audience senders the rate limits (kResourceExhausted).
   absl::Status Admit(const auth::Claims& who, const std::string& room,
                      size_t n);
+  // A presence heartbeat: the room, then its own per-user rate (every role;
+  // kResourceExhausted with a Retry-After beyond it).
+  absl::Status AdmitPresence(const auth::Claims& who, const std::string& room);
 
  private:
   const IngestLimits limits_;
+  const RateLimits rates_;
   const base::Clock* const clock_;
   const Sequencer* const sequencer_;
   RateLimiter limiter_;
+  RateLimiter presence_limiter_;
   http::Counter& rate_limited_;
 };
 

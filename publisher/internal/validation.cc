@@ -1,6 +1,8 @@
 #include "publisher/internal/validation.h"
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,25 +21,42 @@ absl::Status TooLarge(absl::string_view what, size_t size, size_t limit) {
       absl::StrCat(what, " is ", size, " bytes, more than ", limit));
 }
 
-// Every string inside a Struct/Value must be UTF-8 (protobuf would refuse
-// to serialize it otherwise).
-bool ValueIsUtf8(const google::protobuf::Value& v, int depth = 0) {
-  if (depth > 32) return false;
+using google::protobuf::Value;
+
+absl::Status BadValue(absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("bad JSON value: ", why));
+}
+
+// `depth` counts the objects and arrays around v, v's own included.
+absl::Status CheckValueAt(const Value& v, size_t depth, size_t max_depth) {
   switch (v.kind_case()) {
-    case google::protobuf::Value::kStringValue:
-      return IsValidUtf8(v.string_value());
-    case google::protobuf::Value::kStructValue:
+    case Value::kNullValue:
+    case Value::kBoolValue:
+      return absl::OkStatus();
+    case Value::kNumberValue:
+      if (!std::isfinite(v.number_value())) return BadValue("numbers must be finite");
+      return absl::OkStatus();
+    case Value::kStringValue:
+      if (!IsValidUtf8(v.string_value())) return BadValue("strings must be UTF-8");
+      return absl::OkStatus();
+    case Value::kStructValue:
+    case Value::kListValue:
+      if (depth + 1 > max_depth) {
+        return BadValue(absl::StrCat("nested more than ", max_depth, " levels"));
+      }
+      if (v.kind_case() == Value::kListValue) {
+        for (const Value& e : v.list_value().values()) {
+          ROOMCAST_RETURN_IF_ERROR(CheckValueAt(e, depth + 1, max_depth));
+        }
+        return absl::OkStatus();
+      }
       for (const auto& [k, f] : v.struct_value().fields()) {
-        if (!IsValidUtf8(k) || !ValueIsUtf8(f, depth + 1)) return false;
+        if (!IsValidUtf8(k)) return BadValue("keys must be UTF-8");
+        ROOMCAST_RETURN_IF_ERROR(CheckValueAt(f, depth + 1, max_depth));
       }
-      return true;
-    case google::protobuf::Value::kListValue:
-      for (const auto& e : v.list_value().values()) {
-        if (!ValueIsUtf8(e, depth + 1)) return false;
-      }
-      return true;
+      return absl::OkStatus();
     default:
-      return true;
+      return BadValue("a value must be set");
   }
 }
 
@@ -47,9 +66,9 @@ absl::Status BuildCustom(const v1::MessageInput& in, absl::string_view name,
     return absl::InvalidArgumentError(
         "custom type must be custom:NAME with NAME [A-Za-z0-9_-]{1,64}");
   }
-  google::protobuf::Value v;
+  Value v;
   *v.mutable_struct_value() = in.data();
-  if (!ValueIsUtf8(v)) return absl::InvalidArgumentError("data is not UTF-8");
+  ROOMCAST_RETURN_IF_ERROR(CheckJsonValue(v, limits.max_json_depth));
   const size_t size = in.data().ByteSizeLong();
   if (size > limits.max_custom_bytes) {
     return TooLarge("custom data", size, limits.max_custom_bytes);
@@ -132,12 +151,33 @@ absl::Status CheckStateValue(const google::protobuf::Value& v,
   if (v.kind_case() == google::protobuf::Value::KIND_NOT_SET) {
     return absl::InvalidArgumentError("a state value is any JSON value");
   }
-  if (!ValueIsUtf8(v)) return absl::InvalidArgumentError("value is not UTF-8");
   const size_t size = v.ByteSizeLong();
   if (size > limits.max_state_bytes) {
     return TooLarge("state value", size, limits.max_state_bytes);
   }
-  return absl::OkStatus();
+  return CheckJsonValue(v, limits.max_json_depth);
+}
+
+absl::Status CheckJsonValue(const Value& v, size_t max_depth) {
+  return CheckValueAt(v, 0, max_depth);
+}
+
+bool HasUnknownFields(const google::protobuf::Message& m) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  if (!r->GetUnknownFields(m).empty()) return true;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        if (HasUnknownFields(r->GetRepeatedMessage(m, f, i))) return true;
+      }
+    } else if (HasUnknownFields(r->GetMessage(m, f))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<v1::RoomConfig> ConfigFromRequest(const v1::OpenRoomRequest& r,

@@ -27,9 +27,20 @@ bool IsValidUtf8(absl::string_view s);
 absl::Status BuildBody(const v1::MessageInput& in, const IngestLimits& limits,
                        v1::Message* out);
 
-// Checks a state value's size and its strings.
+// Checks a state value's size, its nesting, its numbers and its strings.
 absl::Status CheckStateValue(const google::protobuf::Value& v,
                              const IngestLimits& limits);
+
+// A JSON value the publisher can log, publish and render in both
+// renditions: at most `max_depth` levels of objects and arrays, finite
+// numbers only (JSON has no NaN or Infinity), UTF-8 strings and keys, and
+// every value set. kInvalidArgument says which rule it breaks.
+absl::Status CheckJsonValue(const google::protobuf::Value& v, size_t max_depth);
+
+// True if `m`, or any message inside it, carries fields this build does
+// not know (a protobuf body with them is refused: they would be published
+// verbatim to every viewer).
+bool HasUnknownFields(const google::protobuf::Message& m);
 
 // The room config an open request asks for, defaults filled in:
 // bucket_ms 1000 (100 .. 60000), retention_s 86400, action_cap_per_s 500,
