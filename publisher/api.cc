@@ -12,10 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/json_scan.h"
-#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
-#include "publisher/internal/validation.h"
+#include "publisher/internal/body.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 
@@ -41,46 +39,9 @@ bool WantsProto(const http::Request& req) {
          (IsProto(req) && !absl::StrContains(accept, "json"));
 }
 
-// How deep a body may nest, checked before it is parsed: a message's data
-// (max_json_depth levels) inside its message, inside a batch's list, inside
-// the batch. A JSON level is three protobuf levels (Struct, map entry,
-// Value).
-size_t MaxJsonBodyDepth(const IngestLimits& l) { return l.max_json_depth + 3; }
-int MaxProtoBodyDepth(const IngestLimits& l) {
-  return static_cast<int>(3 * l.max_json_depth + 8);
-}
-
-// Parses a body as `m`: protobuf if the request says so, JSON otherwise
-// (empty JSON body: all defaults). Linear and bounded before anything
-// expensive: JSON is depth-scanned first, protobuf parsed with a recursion
-// limit, and a protobuf body with fields this build does not know refused.
+// Parses a body as `m`: protobuf if the request says so, JSON otherwise.
 absl::Status ParseBody(const http::Request& req, const IngestLimits& limits, Message* m) {
-  const std::string& body = req.body();
-  if (IsProto(req)) {
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
-                                              static_cast<int>(body.size()));
-    in.SetRecursionLimit(MaxProtoBodyDepth(limits));
-    if (!m->ParseFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
-      return absl::InvalidArgumentError("bad protobuf body (or nested too deeply)");
-    }
-    if (internal::HasUnknownFields(*m)) {
-      return absl::InvalidArgumentError("the protobuf body has fields this publisher does not know");
-    }
-    return absl::OkStatus();
-  }
-  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
-  if (base::JsonNestingDepth(body, MaxJsonBodyDepth(limits)) > MaxJsonBodyDepth(limits)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the JSON body nests more than ", MaxJsonBodyDepth(limits), " levels"));
-  }
-  google::protobuf::util::JsonParseOptions o;
-  o.ignore_unknown_fields = false;
-  auto s = google::protobuf::util::JsonStringToMessage(body, m, o);
-  if (!s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad JSON body: ", std::string(s.message())));
-  }
-  return absl::OkStatus();
+  return internal::ParseBody(req.body(), IsProto(req), limits, m);
 }
 
 std::string ResultJson(const v1::PostResult& r) {
@@ -170,20 +131,12 @@ asio::awaitable<http::Response> EndRoom(Call c) {
   co_return r.ok() ? ReplyProto(c.req, *r) : ErrorFor(c.req, r.status());
 }
 
-// In JSON, {"messages": [...]} is a batch and any other object one message,
-// told apart by the first key so that the body is parsed once.
-bool IsJsonBatch(absl::string_view body) {
-  body = absl::StripLeadingAsciiWhitespace(body);
-  if (!absl::ConsumePrefix(&body, "{")) return false;
-  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(body), "\"messages\"");
-}
-
 // A batch {"messages": [...]}, or one message on its own (JSON only).
 asio::awaitable<http::Response> PostMessages(Call c) {
   v1::PostMessagesRequest batch;
-  const bool single = !IsProto(c.req) && !IsJsonBatch(c.req.body());
-  absl::Status parsed = single ? ParseBody(c.req, c.limits, batch.add_messages())
-                               : ParseBody(c.req, c.limits, &batch);
+  bool single = false;
+  absl::Status parsed =
+      internal::ParseMessages(c.req.body(), IsProto(c.req), c.limits, &batch, &single);
   if (!parsed.ok()) co_return ErrorFor(c.req, parsed);
   std::vector<v1::MessageInput> inputs(batch.messages().begin(),
                                        batch.messages().end());
