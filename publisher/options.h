@@ -41,6 +41,10 @@ struct RateLimits {
   // few seconds is all the online count needs.
   double presence_per_s = 1;
   double presence_burst = 5;
+  // State sets per room, every role: each makes a snapshot the origin keeps
+  // for the room's retention.
+  double state_per_s = 20;
+  double state_burst = 40;
 };
 
 struct PublisherOptions {

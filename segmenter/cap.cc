@@ -66,4 +66,49 @@ CapResult ApplyCap(std::vector<v1::Message> messages, int64_t limit) {
   return r;
 }
 
+void ApplyByteBudget(CapResult& r, int64_t max_bytes) {
+  if (max_bytes <= 0) return;
+  // Each kept message's size in the segment: its bytes plus its tag and
+  // length prefix (at most 6 bytes for a message under 4 GiB).
+  int64_t total = 0;
+  std::vector<int64_t> sizes(r.kept.size());
+  for (size_t i = 0; i < r.kept.size(); ++i) {
+    sizes[i] = static_cast<int64_t>(r.kept[i].ByteSizeLong()) + 6;
+    total += sizes[i];
+  }
+  if (total <= max_bytes) return;
+  struct Ranked {
+    bool high;
+    uint32_t rank;
+    uint64_t hash;
+    size_t pos;
+  };
+  std::vector<Ranked> order;
+  absl::flat_hash_map<std::string_view, uint32_t> per_sender;
+  for (size_t i = 0; i < r.kept.size(); ++i) {
+    const v1::Message& m = r.kept[i];
+    order.push_back({m.priority() == v1::PRIORITY_HIGH, per_sender[m.sender()]++,
+                     Mix(m.seq()), i});
+  }
+  // Worst first: normal before high, later rank before earlier, then hash.
+  std::sort(order.begin(), order.end(), [](const Ranked& a, const Ranked& b) {
+    return std::tie(a.high, b.rank, b.hash) < std::tie(b.high, a.rank, a.hash);
+  });
+  std::vector<bool> keep(r.kept.size(), true);
+  for (const Ranked& o : order) {
+    if (total <= max_bytes) break;
+    keep[o.pos] = false;
+    total -= sizes[o.pos];
+  }
+  std::vector<v1::Message> kept;
+  for (size_t i = 0; i < r.kept.size(); ++i) {
+    if (keep[i]) {
+      kept.push_back(std::move(r.kept[i]));
+    } else {
+      ++r.dropped[TypeName(r.kept[i])];
+    }
+  }
+  r.kept = std::move(kept);
+}
+
 }  // namespace roomcast::segmenter

@@ -31,6 +31,13 @@ struct CapResult {
 // (limit <= 0: keep everything). Input in seq order.
 CapResult ApplyCap(std::vector<v1::Message> messages, int64_t limit);
 
+// Then the byte budget (DESIGN §15): while the kept messages serialize to
+// more than `max_bytes`, the lowest-ranked one goes into the drop counts:
+// normal messages first (the same fair order as the cap: a sender's last
+// before anyone's first), high-priority ones only if they alone exceed the
+// budget (by the same order among them). max_bytes <= 0: no budget.
+void ApplyByteBudget(CapResult& r, int64_t max_bytes);
+
 }  // namespace roomcast::segmenter
 
 #endif  // ROOMCAST_SEGMENTER_CAP_H_

@@ -38,6 +38,7 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
     s.set_last_seq(messages.back().seq());
   }
   CapResult capped = ApplyCap(std::move(messages), p.limit);
+  ApplyByteBudget(capped, p.max_bytes);
   s.mutable_messages()->Reserve(static_cast<int>(capped.kept.size()));
   for (v1::Message& m : capped.kept) *s.add_messages() = std::move(m);
   for (const auto& [type, n] : capped.dropped) (*s.mutable_dropped())[type] = n;
@@ -47,7 +48,7 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
 
 absl::StatusOr<v1::ActionSegment> BuildRollup(
     int64_t rollup_ms, int64_t rollup_index,
-    std::span<const v1::ActionSegment> buckets) {
+    std::span<const v1::ActionSegment> buckets, int64_t max_bytes) {
   if (buckets.empty()) {
     return absl::InvalidArgumentError("a rollup needs at least one bucket");
   }
@@ -57,6 +58,7 @@ absl::StatusOr<v1::ActionSegment> BuildRollup(
   const int64_t start = BucketStart(rollup_index, rollup_ms);
   const int64_t end = BucketEnd(rollup_index, rollup_ms);
   int64_t prev_index = std::numeric_limits<int64_t>::min();
+  int64_t bytes = 0;
   for (const v1::ActionSegment& b : buckets) {
     const int64_t d = b.bucket_ms();
     if (b.room() != first.room() || b.epoch() != first.epoch() ||
@@ -73,6 +75,13 @@ absl::StatusOr<v1::ActionSegment> BuildRollup(
           "seq gap in rollup ", rollup_index, ": ", r.last_seq(), " then ",
           b.first_seq(), " (a non-empty bucket is missing)"));
     }
+    int64_t b_bytes = 0;
+    for (const v1::Message& m : b.messages()) b_bytes += static_cast<int64_t>(m.ByteSizeLong()) + 6;
+    if (max_bytes > 0 && r.last_seq() != 0 && bytes + b_bytes > max_bytes) {
+      r.set_last_bucket(b.index() - 1);  // the rest of the window: bucket by bucket
+      break;
+    }
+    bytes += b_bytes;
     if (r.first_seq() == 0) r.set_first_seq(b.first_seq());
     r.set_last_seq(b.last_seq());
     r.mutable_messages()->MergeFrom(b.messages());

@@ -22,12 +22,21 @@
 
 namespace roomcast::segmenter {
 
+// What any object the publisher makes may weigh (DESIGN §15), well inside
+// the origin's 16 MiB body limit: a bucket's excess is sampled into drop
+// counts, a rollup stops early, a state write that would push the snapshot
+// past its budget is refused.
+inline constexpr int64_t kMaxObjectBytes = 4 << 20;
+inline constexpr int64_t kMaxSnapshotBytes = 2 << 20;
+
 struct SegmentParams {
   std::string room;
   uint64_t epoch = 0;
   int64_t bucket_ms = 0;
   int64_t index = 0;
   int64_t limit = 0;  // actions kept per bucket (BucketLimit); <= 0: all
+  // The segment's messages serialize to at most this (ApplyByteBudget).
+  int64_t max_bytes = kMaxObjectBytes;
 };
 
 // `messages` in seq order, all in bucket `index`. `hint` may be null.
@@ -51,10 +60,14 @@ v1::PeerBatch EmptyPeerBatch(const std::string& room, uint64_t epoch,
 // Merges the segments of one rollup window: `rollup_index` at `rollup_ms`.
 // Every input must be a bucket segment of this room inside the window, in
 // ascending index order; empty buckets may be left out. Peer hints are not
-// carried (peer delivery is per bucket).
+// carried (peer delivery is per bucket). A rollup whose buckets would weigh
+// more than `max_bytes` holds only the buckets up to the last that fits and
+// names it in `last_bucket`: readers take the window's later buckets one by
+// one.
 absl::StatusOr<v1::ActionSegment> BuildRollup(
     int64_t rollup_ms, int64_t rollup_index,
-    std::span<const v1::ActionSegment> buckets);
+    std::span<const v1::ActionSegment> buckets,
+    int64_t max_bytes = kMaxObjectBytes);
 
 }  // namespace roomcast::segmenter
 

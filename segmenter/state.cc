@@ -21,6 +21,27 @@ const v1::StateComponent* AtTotal(const std::vector<v1::StateComponent>& h,
 
 }  // namespace
 
+absl::Status RoomState::CanSet(const std::string& name, size_t value_bytes,
+                               int64_t max_snapshot_bytes) const {
+  const bool exists = history_.contains(name);
+  if (!exists && history_.size() >= kMaxComponents) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a room has at most ", kMaxComponents, " components"));
+  }
+  int64_t bytes = static_cast<int64_t>(value_bytes) + kComponentOverheadBytes;
+  for (const auto& [n, h] : history_) {
+    if (n != name && !h.empty()) {
+      bytes += static_cast<int64_t>(h.back().value().ByteSizeLong()) + kComponentOverheadBytes;
+    }
+  }
+  if (bytes > max_snapshot_bytes) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the room's state snapshot would be about ", bytes, " bytes, more than ",
+        max_snapshot_bytes, ": remove or shrink other components first"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::StateComponent> RoomState::Set(const std::string& name,
                                                   google::protobuf::Value value,
                                                   int64_t ts_ms,

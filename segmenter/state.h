@@ -27,6 +27,9 @@
 namespace roomcast::segmenter {
 
 inline constexpr size_t kMaxComponents = 256;
+// What a snapshot spends on one component besides its value (room, name,
+// versions, time, setter), at most.
+inline constexpr int64_t kComponentOverheadBytes = 256;
 
 class RoomState {
  public:
@@ -38,6 +41,13 @@ class RoomState {
   absl::StatusOr<v1::StateComponent> Set(const std::string& name,
                                          google::protobuf::Value value,
                                          int64_t ts_ms, std::string set_by);
+
+  // Whether Set(name, a value of `value_bytes`) keeps the room within
+  // kMaxComponents and its snapshot within `max_snapshot_bytes`:
+  // kResourceExhausted for one component too many, kOutOfRange (413) for
+  // a snapshot too large.
+  absl::Status CanSet(const std::string& name, size_t value_bytes,
+                      int64_t max_snapshot_bytes) const;
 
   // 0 until the first Set.
   uint64_t total_version() const { return total_version_; }

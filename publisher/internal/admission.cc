@@ -47,6 +47,9 @@ Admission::Admission(IngestLimits limits, RateLimits rates,
       presence_limiter_({.user_per_s = rates.presence_per_s,
                          .user_burst = rates.presence_burst,
                          .room_per_s = 0}),
+      state_limiter_({.user_per_s = 0,
+                      .room_per_s = rates.state_per_s,
+                      .room_burst = rates.state_burst}),
       rate_limited_(metrics->AddCounter("roomcast_publisher_rate_limited_total",
                                         "429 answers")) {}
 
@@ -109,6 +112,13 @@ absl::Status Admission::Admit(const auth::Claims& who, const std::string& room,
   }
   const int64_t wait_ms =
       limiter_.Acquire(room, who.sub, static_cast<double>(n), clock_->NowMs());
+  if (wait_ms == 0) return absl::OkStatus();
+  rate_limited_.Add();
+  return RateLimitedError(wait_ms);
+}
+
+absl::Status Admission::AdmitStateSet(const std::string& room) {
+  const int64_t wait_ms = state_limiter_.Acquire(room, "", 1, clock_->NowMs());
   if (wait_ms == 0) return absl::OkStatus();
   rate_limited_.Add();
   return RateLimitedError(wait_ms);

@@ -54,6 +54,8 @@ class Admission {
   // A presence heartbeat: the room, then its own per-user rate (every role;
   // kResourceExhausted with a Retry-After beyond it).
   absl::Status AdmitPresence(const auth::Claims& who, const std::string& room);
+  // A state set: the room's own rate of state sets (kResourceExhausted).
+  absl::Status AdmitStateSet(const std::string& room);
 
  private:
   const IngestLimits limits_;
@@ -62,6 +64,7 @@ class Admission {
   const Sequencer* const sequencer_;
   RateLimiter limiter_;
   RateLimiter presence_limiter_;
+  RateLimiter state_limiter_;
   http::Counter& rate_limited_;
 };
 

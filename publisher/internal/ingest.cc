@@ -79,7 +79,7 @@ absl::Status DraftState(Draft& d, const std::string& room,
                         const std::string& component,
                         google::protobuf::Value value, const std::string& sub) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
-  ROOMCAST_RETURN_IF_ERROR(r->CanSetState(component));
+  ROOMCAST_RETURN_IF_ERROR(r->CanSetState(component, value));
   log::Record rec;
   rec.set_room(room);
   log::StateSet* state = rec.mutable_state();
@@ -274,6 +274,7 @@ void Ingest::SetState(const auth::Claims& who, const std::string& room,
     s = absl::InvalidArgumentError("component names are [A-Za-z0-9_-]{1,64}");
   }
   if (s.ok()) s = CheckStateValue(value, options_.limits);
+  if (s.ok()) s = admission_->AdmitStateSet(room);
   if (!s.ok()) return done(s);
   auto set = std::make_shared<v1::StateComponent>();
   sequencer_->Submit({.prepare =

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
+#include "segmenter/segment.h"
 
 namespace roomcast::publisher::internal {
 namespace {
@@ -36,17 +37,13 @@ v1::PostResult Room::ReplyFor(const v1::Message& m) const {
   return r;
 }
 
-absl::Status Room::CanSetState(const std::string& component) const {
-  const segmenter::RoomState& state = closer_.state();
-  if (state.total_version() == 0) return absl::OkStatus();
-  std::vector<v1::ComponentVersion> v = state.Versions();
-  const bool exists = std::any_of(
-      v.begin(), v.end(), [&](const auto& c) { return c.name() == component; });
-  if (!exists && v.size() >= segmenter::kMaxComponents) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "a room has at most ", segmenter::kMaxComponents, " components"));
-  }
-  return absl::OkStatus();
+absl::Status Room::CanSetState(const std::string& component,
+                               const google::protobuf::Value& value) const {
+  // Checked against the state before this log batch: sets of one room in
+  // the same batch could together pass it, by at most the room's state-set
+  // burst (Admission) times a value's limit, still far inside the origin's
+  // body limit.
+  return closer_.state().CanSet(component, value.ByteSizeLong(), segmenter::kMaxSnapshotBytes);
 }
 
 absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {

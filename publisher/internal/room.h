@@ -76,8 +76,10 @@ class Room {
   IdempotencyWindow& replies() { return replies_; }
   // The reply a message (stamped and sequenced) gets.
   v1::PostResult ReplyFor(const v1::Message& m) const;
-  // kResourceExhausted if setting `component` would add one too many.
-  absl::Status CanSetState(const std::string& component) const;
+  // kResourceExhausted if setting `component` would add one too many,
+  // kOutOfRange if the room's snapshot would outgrow its budget.
+  absl::Status CanSetState(const std::string& component,
+                           const google::protobuf::Value& value) const;
 
   // No more writes once an end is on its way to the log.
   void MarkEnding() { ending_ = true; }

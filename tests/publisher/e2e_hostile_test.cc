@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -210,6 +211,62 @@ TEST_F(PublisherE2eHostileTest, UnauthenticatedBodyIsNotReadBeforeThe401) {
   close(fd);
   ASSERT_GT(n, 0) << "no answer before the body was sent";
   EXPECT_TRUE(std::string(buf, static_cast<size_t>(n)).starts_with("HTTP/1.1 401"));
+}
+
+TEST_F(PublisherE2eHostileTest, OverweightBucketIsSampledToItsBudgetAndTheOriginTakesIt) {
+  OpenRoom("hostile", R"({"bucket_ms": 5000})");
+  OpenRoom("bystander", R"({"bucket_ms": 250})");
+  // An anchor (never rate-limited) posts about 8 MB of 8 KB custom messages
+  // into one 5 s bucket: before, a 16+ MB segment the origin refused (413),
+  // and the publisher-wide watermark waited for it forever.
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, "hostile");
+  const std::string data = std::string(7800, 'y');
+  std::vector<Ack> acks;
+  for (int post = 0; post < 10; ++post) {
+    std::string batch = R"({"messages":[)";
+    for (int i = 0; i < 100; ++i) {
+      absl::StrAppend(&batch, i ? "," : "", R"({"type":"custom:blob","data":{"d":")", data,
+                      R"("}})");
+    }
+    HttpResponse r = PostJson("/v1/rooms/hostile/messages", batch + "]}", anchor);
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (const Ack& a : ParseAcks(r.body)) acks.push_back(a);
+  }
+  ExpectBystanderCloses();
+  // Every bucket the acks landed in is published, within the budget, with
+  // what it left out counted.
+  std::map<int64_t, int> per_bucket;
+  for (const Ack& a : acks) ++per_bucket[a.bucket];
+  ASSERT_TRUE(WaitForWatermark(segmenter::BucketEnd(per_bucket.rbegin()->first, 5000), 20s))
+      << publisher_->LogTail();
+  for (const auto& [k, n] : per_bucket) {
+    HttpResponse seg = Get(origin_->url() + segmenter::SegmentPath("hostile", 5000, k));
+    ASSERT_EQ(seg.status, 200) << k;
+    EXPECT_LE(seg.body.size(), size_t{4 << 20} + 4096);
+    v1::ActionSegment parsed;
+    ASSERT_TRUE(parsed.ParseFromString(seg.body));
+    uint64_t dropped = 0;
+    for (const auto& [type, c] : parsed.dropped()) dropped += c;
+    EXPECT_EQ(parsed.last_seq() - parsed.first_seq() + 1, parsed.messages_size() + dropped);
+    EXPECT_EQ(parsed.last_seq() - parsed.first_seq() + 1, static_cast<uint64_t>(n));
+  }
+}
+
+TEST_F(PublisherE2eHostileTest, StateThatWouldOutgrowTheSnapshotBudgetIs413) {
+  OpenBoth();
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, "hostile");
+  const std::string value = "\"" + std::string(60000, 'z') + "\"";
+  int accepted = 0, too_large = 0;
+  for (int i = 0; i < 40; ++i) {
+    HttpResponse r = Fetch("PUT", PublisherUrl(absl::StrCat("/v1/rooms/hostile/state/c", i)),
+                           value, JsonHeaders(anchor));
+    if (r.status == 200) ++accepted;
+    if (IsJsonError(r, 413)) ++too_large;
+    if (r.status == 429) std::this_thread::sleep_for(100ms);  // the state-set rate
+  }
+  EXPECT_GT(accepted, 20);
+  EXPECT_GT(too_large, 0);
+  ExpectBystanderCloses();
 }
 
 }  // namespace

@@ -142,13 +142,36 @@ TEST(RoomTest, StateSetReportsItsComponentAndIsPublishedWithTheSnapshot) {
 
 TEST(RoomTest, OneComponentTooManyIsRefused) {
   Room room = MakeRoom();
+  google::protobuf::Value small;
+  small.set_string_value("v");
   for (size_t i = 0; i < segmenter::kMaxComponents; ++i) {
-    ASSERT_TRUE(room.CanSetState(absl::StrCat("c", i)).ok());
+    ASSERT_TRUE(room.CanSetState(absl::StrCat("c", i), small).ok());
     ASSERT_TRUE(room.Apply(StateRecord(absl::StrCat("c", i), kT)).ok());
   }
-  EXPECT_TRUE(room.CanSetState("c0").ok());  // an existing one may change
-  EXPECT_EQ(room.CanSetState("one-more").code(),
+  EXPECT_TRUE(room.CanSetState("c0", small).ok());  // an existing one may change
+  EXPECT_EQ(room.CanSetState("one-more", small).code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST(RoomTest, AStateSetThatWouldOutgrowTheSnapshotBudgetIsRefused) {
+  Room room = MakeRoom();
+  google::protobuf::Value big;
+  big.set_string_value(std::string(60 << 10, 'x'));
+  int accepted = 0;
+  for (int i = 0; i < 100 && room.CanSetState(absl::StrCat("c", i), big).ok(); ++i) {
+    log::Record r = StateRecord(absl::StrCat("c", i), kT);
+    *r.mutable_state()->mutable_value() = big;
+    ASSERT_TRUE(room.Apply(r).ok());
+    ++accepted;
+  }
+  // 2 MiB of snapshot holds about 34 values of 60 KiB, not 100.
+  EXPECT_GT(accepted, 20);
+  EXPECT_LT(accepted, 40);
+  EXPECT_EQ(room.CanSetState("one-more", big).code(), absl::StatusCode::kOutOfRange);
+  // Shrinking a component is always allowed.
+  google::protobuf::Value small;
+  small.set_string_value("v");
+  EXPECT_TRUE(room.CanSetState("c0", small).ok());
 }
 
 TEST(RoomTest, EndingRoomStopsAcceptingAndPublishesAnEndedManifest) {

@@ -98,5 +98,29 @@ TEST(RollupTest, EmptyBucketsMayBeIncludedOrLeftOut) {
   EXPECT_EQ(a->messages_size(), 3);
 }
 
+TEST(RollupTest, AWindowOverItsBudgetStopsAtTheLastBucketThatFits) {
+  auto buckets = Buckets(1000, 0);
+  auto whole = BuildRollup(60'000, 1, buckets);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_FALSE(whole->has_last_bucket());
+  const int64_t budget = static_cast<int64_t>(whole->ByteSizeLong()) / 3;
+  auto cut = BuildRollup(60'000, 1, buckets, budget);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  ASSERT_TRUE(cut->has_last_bucket());
+  EXPECT_LE(static_cast<int64_t>(cut->ByteSizeLong()), budget + 256);
+  // It holds exactly the buckets up to last_bucket, and the next bucket
+  // starts where it stops: readers continue bucket by bucket.
+  uint64_t last = 0;
+  for (const v1::ActionSegment& b : buckets) {
+    if (b.index() <= cut->last_bucket() && b.last_seq() != 0) last = b.last_seq();
+    if (b.index() == cut->last_bucket() + 1) {
+      EXPECT_EQ(b.first_seq(), cut->last_seq() + 1);
+    }
+  }
+  EXPECT_EQ(cut->last_seq(), last);
+  EXPECT_EQ(cut->first_seq(), 1u);
+  EXPECT_EQ(static_cast<uint64_t>(cut->messages_size()), cut->last_seq());
+}
+
 }  // namespace
 }  // namespace roomcast::segmenter

@@ -96,6 +96,9 @@ class Replayer {
         return Failure(kProgram, got.status().message());
       }
       Print(*got);
+      if (span.d != d_ && got->segment.has_last_bucket()) {
+        PushBucketsAfter(span, got->segment.last_bucket(), todo);  // a rollup cut short
+      }
     }
     if (bar_) {
       Progress(spans.size(), spans.size(), a_.to);
@@ -107,8 +110,14 @@ class Replayer {
  private:
   // The buckets of rollup `span`, first in front.
   void PushBuckets(const Span& span, std::deque<Span>& todo) const {
+    PushBucketsAfter(span, span.index * span.d / d_ - 1, todo);
+  }
+  // The buckets of rollup `span` after bucket `last`, first in front.
+  void PushBucketsAfter(const Span& span, int64_t last, std::deque<Span>& todo) const {
     const int64_t first = span.index * span.d / d_;
-    for (int64_t k = first + span.d / d_ - 1; k >= first; --k) todo.push_front({d_, k});
+    for (int64_t k = first + span.d / d_ - 1; k > last && k >= first; --k) {
+      todo.push_front({d_, k});
+    }
   }
 
   void Print(const FetchedSegment& got) {

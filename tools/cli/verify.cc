@@ -134,15 +134,18 @@ struct Checker {
     }
   }
 
-  // A rollup holds exactly the actions its buckets hold.
+  // A rollup holds exactly the actions its buckets hold (up to its
+  // last_bucket when its byte budget cut it short).
   void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
     Internal(f, r, ri);
     const std::string digest = base::Sha256Hex(f.raw.body);
     if (client::EtagDigest(f.raw) != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
+    const int64_t last = f.segment.has_last_bucket() ? f.segment.last_bucket()
+                                                     : (ri + 1) * r / d - 1;
     std::set<uint64_t> want, got;
     for (const auto& [q, k] : seen) {
-      if (k * d >= ri * r && k * d < (ri + 1) * r) want.insert(q);
+      if (k * d >= ri * r && k * d < (ri + 1) * r && k <= last) want.insert(q);
     }
     for (const v1::Message& m : f.segment.messages()) got.insert(m.seq());
     if (want != got) {
