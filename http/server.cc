@@ -266,23 +266,25 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
 
 // Out of descriptors (EMFILE/ENFILE) or memory, accept fails at once and
 // would fail again at once: pause instead of spinning, serve the
-// connections we have, and say so (once per pause).
-asio::awaitable<void> PauseAccepting(tcp::acceptor& acceptor,
-                                     const beast::error_code& ec) {
+// connections we have, and say so (once per pause). The timer exists before
+// the first failure: creating asio's timer service needs resources that may
+// be exactly what ran out.
+asio::awaitable<void> PauseAccepting(asio::steady_timer& pause, const beast::error_code& ec) {
   ROOMCAST_LOG(kWarning, "http", "accept_paused")
       .Kv("error", ec.message())
       .Kv("pause_ms", 100);
-  asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+  pause.expires_after(std::chrono::milliseconds(100));
   co_await pause.async_wait(kTuple);
 }
 
 template <typename Shared>
 asio::awaitable<void> Accept(tcp::acceptor& acceptor, std::shared_ptr<Shared> sh) {
+  asio::steady_timer pause(acceptor.get_executor());
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      co_await PauseAccepting(acceptor, ec);
+      co_await PauseAccepting(pause, ec);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);

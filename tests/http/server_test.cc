@@ -262,6 +262,12 @@ TEST_F(ServerTest, TotalConnectionsAreCappedWith503) {
 }
 
 TEST_F(ServerTest, OutOfDescriptorsPausesAcceptingAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe, so with no descriptor
+  // left it reports every virtual call as invalid: this runs in the plain
+  // build only.
+  GTEST_SKIP() << "needs free descriptors under the sanitizers";
+#endif
   StartServer({.threads = 1});
   std::atomic<size_t> paused{0};
   base::SetLogSink([&](absl::string_view line) {
