@@ -240,6 +240,13 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(Call call) {
     co_return NotFound(call.req, caching.not_yet,
                        "this bucket is further ahead than the hold limit");
   }
+  if (get.meta.stalled_from_ms() > 0 && get.end_ms > get.meta.stalled_from_ms()) {
+    // Holding would only wait out the hold limit: the room is stalled.
+    http::Response res = NotFound(call.req, caching.not_yet,
+                                  "the room is stalled; its publisher cannot publish it now");
+    res.set(bh::field::retry_after, "1");
+    co_return res;
+  }
   co_return co_await HoldForBucket(get);
 }
 
@@ -271,7 +278,7 @@ std::optional<http::Response> Origin::ServeIfClosed(const BucketGet& get) {
   // Watermark first: the publisher stores a bucket's object before it moves
   // the watermark past it, so if the watermark says closed, a store read
   // after it sees the object if there is one.
-  const int64_t watermark = WatermarkOf(get.meta.publisher());
+  const int64_t watermark = ClosedThrough(get.meta);
   auto obj = store_->GetImmutable(get.key);
   if (!obj.ok()) return StoreFailure(req, obj.status());
   if (*obj != nullptr) return ServeObject(req, get.call.ref, **obj, get.caching.found);

@@ -74,6 +74,11 @@ std::optional<RoomMeta> Origin::FindRoom(const std::string& room) const {
   return it->second;
 }
 
+int64_t Origin::ClosedThrough(const RoomMeta& meta) const {
+  const int64_t w = WatermarkOf(meta.publisher());
+  return meta.stalled_from_ms() > 0 ? std::min(w, meta.stalled_from_ms()) : w;
+}
+
 int64_t Origin::WatermarkOf(const std::string& publisher) const {
   absl::MutexLock lock(&mu_);
   auto it = watermarks_.find(publisher);

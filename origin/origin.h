@@ -163,6 +163,9 @@ class Origin {
 
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
+  // Every bucket of the room ending at or before this is closed: its
+  // publisher's watermark, unless its manifest says it stalled earlier.
+  int64_t ClosedThrough(const RoomMeta& meta) const;
 
   OriginOptions options_;
   std::unique_ptr<Store> store_;

@@ -109,6 +109,7 @@ RoomMeta MetaOf(const v1::Manifest& m, int64_t retention_s) {
   meta.set_opened_ms(m.opened_ms());
   meta.set_retention_s(static_cast<uint32_t>(retention_s));
   meta.set_manifest_version(m.version());
+  if (m.status() == v1::ROOM_STATUS_STALLED) meta.set_stalled_from_ms(m.stalled_from_ms());
   return meta;
 }
 
@@ -168,7 +169,7 @@ absl::Status Origin::StoreManifest(const Call& call, const RoomMeta& meta) {
 bool Origin::ClosedAndNeverStored(const ObjectRef& ref, const std::string& key,
                                   const RoomMeta& meta) const {
   if (ref.cls != ObjectClass::kActions && ref.cls != ObjectClass::kPeer) return false;
-  if (segmenter::BucketEnd(ref.number, ref.bucket_ms) > WatermarkOf(meta.publisher())) {
+  if (segmenter::BucketEnd(ref.number, ref.bucket_ms) > ClosedThrough(meta)) {
     return false;
   }
   auto existing = store_->Get(key);

@@ -185,5 +185,35 @@ TEST_F(OriginTest, ConnectionsPerAddressAreCappedWith503) {
   EXPECT_EQ(extra.header("retry-after"), "1");
 }
 
+TEST_F(OriginTest, AStalledRoomsBucketsAreNotClosedByItsPublishersWatermark) {
+  OpenRoom("stuck");
+  OpenRoom("fine");
+  const int64_t k = BucketIndex(WallMs(), 1000) - 15;
+  // The publisher could not publish bucket k of "stuck": its manifest says
+  // so, and the watermark moves on for every room.
+  v1::Manifest m = MakeManifest("stuck", 2, opened_ms_);
+  m.set_status(v1::ROOM_STATUS_STALLED);
+  m.set_stalled_from_ms(segmenter::BucketStart(k, 1000));
+  m.set_stalled_reason("the origin refused bucket k (413)");
+  ASSERT_EQ(origin_->PutManifest(m).status, 200);
+  ASSERT_EQ(origin_->PutWatermark(WallMs() - 5000).status, 200);
+  // "fine" reads bucket k as closed and empty; "stuck" does not.
+  HttpResponse fine = Get(origin_->url() + SegmentPath("fine", 1000, k));
+  EXPECT_EQ(fine.status, 200);
+  EXPECT_EQ(fine.header("cache-control"), "public, max-age=31536000, immutable");
+  HttpResponse stuck = Get(origin_->url() + SegmentPath("stuck", 1000, k));
+  EXPECT_EQ(stuck.status, 404) << stuck.body;
+  EXPECT_EQ(stuck.header("cache-control"), "public, max-age=1");
+  // Buckets before the stall are closed as usual.
+  EXPECT_EQ(Get(origin_->url() + SegmentPath("stuck", 1000, k - 3)).status, 200);
+  // Once the object arrives and the room is live again, bucket k is served.
+  const std::string bytes = Encode(MakeSegment("stuck", 1000, k, 3)).bytes;
+  ASSERT_EQ(origin_->PutObject(SegmentPath("stuck", 1000, k), bytes).status, 201);
+  ASSERT_EQ(origin_->PutManifest(MakeManifest("stuck", 3, opened_ms_)).status, 200);
+  HttpResponse back = Get(origin_->url() + SegmentPath("stuck", 1000, k));
+  EXPECT_EQ(back.status, 200);
+  EXPECT_EQ(back.body, bytes);
+}
+
 }  // namespace
 }  // namespace roomcast::testing
