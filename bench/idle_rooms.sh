@@ -66,14 +66,6 @@ bench_scratch idle 100
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
 
-wait_listening() {  # OUT_FILE PID NAME -> URL
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$1" 2>/dev/null && break
-    kill -0 "$2" 2>/dev/null || die "$3 exited: $(cat "$1.err" 2>/dev/null)"
-    sleep 0.1
-  done
-  sed -n 's/^listening on //p' "$1" | head -1
-}
 # CPU seconds (user + system, every thread) of one process so far.
 cpu_s() {
   sed 's/.*) //' /proc/"$1"/stat | awk -v t="$(getconf CLK_TCK)" '{printf "%.3f", ($12 + $13) / t}'

@@ -62,28 +62,6 @@ export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
 ROOM=bench
 
-# Waits for "listening on URL" in $1 (stdout file) of PID $2; prints URL.
-wait_listening() {
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$1" 2>/dev/null && break
-    kill -0 "$2" 2>/dev/null || die "$3 exited: $(cat "$1.err" 2>/dev/null)"
-    sleep 0.1
-  done
-  sed -n 's/^listening on //p' "$1" | head -1
-}
-
-# An HS256 token (what the platform's backend would mint).
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-jwt() {
-  local head payload sig
-  head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-  payload=$(printf '{"sub":"%s","role":"%s","room":"%s","exp":%d}' "$1" "$2" "$3" \
-    $(($(date +%s) + 3600)) | b64url)
-  sig=$(printf '%s.%s' "$head" "$payload" |
-    openssl dgst -sha256 -hmac "$ROOMCAST_JWT_SECRET" -binary | b64url)
-  printf '%s.%s.%s' "$head" "$payload" "$sig"
-}
-
 # --- servers -----------------------------------------------------------------
 taskset -c "$SERVER_CORE" "$ORIGIN_BIN" --listen 127.0.0.1:0 --data "$TMP/origin" \
   --threads 1 >"$TMP/origin.out" 2>"$TMP/origin.out.err" &

@@ -1,7 +1,10 @@
 # Shared by the bench scripts (source it): a scratch directory and the
-# processes a script starts in it, ended by their PIDs when it exits.
+# processes a script starts in it, ended by their PIDs when it exits, and
+# the helpers every script needs to talk to the servers.
 #   bench_scratch NAME [GRACE]   # sets TMP and PIDS; GRACE in 0.1 s (50)
-#   some_server & PIDS+=("$!")
+#   some_server >OUT 2>OUT.err & PIDS+=("$!")
+#   URL=$(wait_listening OUT PID NAME)
+#   TOKEN=$(jwt SUB ROLE ROOM)   # HS256 with $ROOMCAST_JWT_SECRET
 
 bench_scratch() {
   TMP=$(mktemp -d "/tmp/roomcast-$1-bench.XXXXXX")
@@ -24,4 +27,26 @@ bench_cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   rm -rf "$TMP"
+}
+
+# Waits for "listening on URL" in $1 (stdout file) of PID $2; prints URL.
+wait_listening() {
+  for _ in $(seq 100); do
+    grep -q '^listening on ' "$1" 2>/dev/null && break
+    kill -0 "$2" 2>/dev/null || { echo "$3 exited: $(cat "$1.err" 2>/dev/null)" >&2; exit 1; }
+    sleep 0.1
+  done
+  sed -n 's/^listening on //p' "$1" | head -1
+}
+
+# An HS256 token (what the platform's backend would mint), valid an hour.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt() {
+  local head payload sig
+  head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"sub":"%s","role":"%s","room":"%s","exp":%d}' "$1" "$2" "$3" \
+    $(($(date +%s) + 3600)) | b64url)
+  sig=$(printf '%s.%s' "$head" "$payload" |
+    openssl dgst -sha256 -hmac "$ROOMCAST_JWT_SECRET" -binary | b64url)
+  printf '%s.%s.%s' "$head" "$payload" "$sig"
 }
