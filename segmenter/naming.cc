@@ -15,6 +15,11 @@ namespace roomcast::segmenter {
 namespace {
 
 constexpr absl::string_view kRoomsPrefix = "/v1/rooms/";
+constexpr absl::string_view kPrivatePrefix = "/v1/private/";
+
+absl::string_view PrefixOf(Scope s) {
+  return s == Scope::kPrivate ? kPrivatePrefix : kRoomsPrefix;
+}
 constexpr absl::string_view kPublishersPrefix = "/v1/publishers/";
 constexpr int kMaxDigits = 18;  // < 2^63, so no overflow
 
@@ -139,50 +144,53 @@ std::string Pad(int64_t n, int width) { return absl::StrFormat("%0*d", width, n)
 
 std::string ObjectPath(const ObjectRef& r) {
   const absl::string_view ext = Ext(r.format);
+  const absl::string_view prefix = PrefixOf(r.scope);
   switch (r.cls) {
     case ObjectClass::kManifest:
-      return absl::StrCat(kRoomsPrefix, r.room, "/manifest", ext);
+      return absl::StrCat(prefix, r.room, "/manifest", ext);
     case ObjectClass::kActions:
-      return absl::StrCat(kRoomsPrefix, r.room, "/actions/", r.bucket_ms, "/",
+      return absl::StrCat(prefix, r.room, "/actions/", r.bucket_ms, "/",
                           r.number, ext);
     case ObjectClass::kState:
-      return absl::StrCat(kRoomsPrefix, r.room, "/state/", r.name, "/",
+      return absl::StrCat(prefix, r.room, "/state/", r.name, "/",
                           r.number, ext);
     case ObjectClass::kSnapshot:
-      return absl::StrCat(kRoomsPrefix, r.room, "/snapshot/", r.number, ext);
+      return absl::StrCat(prefix, r.room, "/snapshot/", r.number, ext);
     case ObjectClass::kPeer:
-      return absl::StrCat(kRoomsPrefix, r.room, "/peer/", r.name, "/",
+      return absl::StrCat(prefix, r.room, "/peer/", r.name, "/",
                           r.bucket_ms, "/", r.number, ext);
     case ObjectClass::kPeerKey:
-      return absl::StrCat(kRoomsPrefix, r.room, "/peer/", r.name, "/key");
+      return absl::StrCat(prefix, r.room, "/peer/", r.name, "/key");
     case ObjectClass::kWatermark:
       return absl::StrCat(kPublishersPrefix, r.name, "/watermark");
   }
   return "";
 }
 
-std::string ManifestPath(absl::string_view room, Format f) {
+std::string ManifestPath(absl::string_view room, Format f, Scope s) {
   return ObjectPath({.cls = ObjectClass::kManifest, .room = std::string(room),
-                     .format = f});
+                     .format = f, .scope = s});
 }
-std::string SegmentPath(absl::string_view room, int64_t d, int64_t k, Format f) {
+std::string SegmentPath(absl::string_view room, int64_t d, int64_t k, Format f,
+                        Scope s) {
   return ObjectPath({.cls = ObjectClass::kActions, .room = std::string(room),
-                     .bucket_ms = d, .number = k, .format = f});
+                     .bucket_ms = d, .number = k, .format = f, .scope = s});
 }
 std::string StatePath(absl::string_view room, absl::string_view component,
-                      int64_t v, Format f) {
+                      int64_t v, Format f, Scope s) {
   return ObjectPath({.cls = ObjectClass::kState, .room = std::string(room),
-                     .name = std::string(component), .number = v, .format = f});
+                     .name = std::string(component), .number = v, .format = f,
+                     .scope = s});
 }
-std::string SnapshotPath(absl::string_view room, int64_t v, Format f) {
+std::string SnapshotPath(absl::string_view room, int64_t v, Format f, Scope s) {
   return ObjectPath({.cls = ObjectClass::kSnapshot, .room = std::string(room),
-                     .number = v, .format = f});
+                     .number = v, .format = f, .scope = s});
 }
 std::string PeerPath(absl::string_view room, absl::string_view user, int64_t d,
-                     int64_t k, Format f) {
+                     int64_t k, Format f, Scope s) {
   return ObjectPath({.cls = ObjectClass::kPeer, .room = std::string(room),
                      .name = std::string(user), .bucket_ms = d, .number = k,
-                     .format = f});
+                     .format = f, .scope = s});
 }
 std::string PeerKeyPath(absl::string_view room, absl::string_view user) {
   return ObjectPath({.cls = ObjectClass::kPeerKey, .room = std::string(room),
@@ -205,8 +213,10 @@ absl::StatusOr<ObjectRef> ParsePath(absl::string_view path) {
     ref.name = std::string(p[0]);
     return ref;
   }
-  if (!absl::ConsumePrefix(&path, kRoomsPrefix)) {
-    return absl::NotFoundError("paths start with /v1/rooms/");
+  if (absl::ConsumePrefix(&path, kPrivatePrefix)) {
+    ref.scope = Scope::kPrivate;
+  } else if (!absl::ConsumePrefix(&path, kRoomsPrefix)) {
+    return absl::NotFoundError("paths start with /v1/rooms/ or /v1/private/");
   }
   std::vector<absl::string_view> p = absl::StrSplit(path, '/');
   if (auto s = CheckId(p[0], "room"); !s.ok()) return s;
@@ -215,12 +225,12 @@ absl::StatusOr<ObjectRef> ParsePath(absl::string_view path) {
   return ParseRoomParts(std::move(ref), p);
 }
 
-std::string RoomKeyPrefix(absl::string_view room) {
-  return absl::StrCat("r/", room, "/");
+std::string RoomKeyPrefix(absl::string_view room, Scope s) {
+  return absl::StrCat(s == Scope::kPrivate ? "q/" : "r/", room, "/");
 }
 
 std::string StorageKey(const ObjectRef& r) {
-  const std::string room = RoomKeyPrefix(r.room);
+  const std::string room = RoomKeyPrefix(r.room, r.scope);
   switch (r.cls) {
     case ObjectClass::kManifest:
       return absl::StrCat(room, "m");
@@ -251,9 +261,10 @@ absl::StatusOr<ObjectRef> ParseStorageKey(absl::string_view key) {
     if (!IsValidId(p[1])) return Invalid("bad storage key", key);
     return ObjectRef{.cls = ObjectClass::kWatermark, .name = std::string(p[1])};
   }
-  if (p.size() < 3 || p[0] != "r") return Invalid("bad storage key", key);
+  if (p.size() < 3 || (p[0] != "r" && p[0] != "q")) return Invalid("bad storage key", key);
   // Rebuild the canonical path and let the one path parser check it.
-  std::string path = absl::StrCat(kRoomsPrefix, p[1], "/");
+  std::string path =
+      absl::StrCat(p[0] == "q" ? kPrivatePrefix : kRoomsPrefix, p[1], "/");
   absl::string_view c = p[2];
   if (c == "m" && p.size() == 3) {
     absl::StrAppend(&path, "manifest.pb");

@@ -2,6 +2,7 @@
 // made and parsed here, by the publisher, the origin and the client alike.
 //
 // Every builder has a matching parser, and ParsePath(ObjectPath(ref)) == ref.
+// A private room's paths start /v1/private/ instead of /v1/rooms/.
 // Parsing is strict: ids are [A-Za-z0-9_-]{1,64}, numbers are canonical
 // decimal (no sign, no leading zero), so no two URLs name one object and no
 // path can escape its room.
@@ -35,6 +36,13 @@ enum class ObjectClass {
 // The rendition of an object: the stored protobuf or its JSON mapping.
 enum class Format { kProto, kJson };
 
+// Where a room's objects live (DESIGN §12): a public room under
+// /v1/rooms/{room}/, a private one under /v1/private/{room}/ (same layout),
+// so an edge knows from the path alone that a token is needed. The two have
+// separate storage keys too: a public path can never reach a private
+// room's bytes.
+enum class Scope { kPublic, kPrivate };
+
 // A parsed path. Fields that a class does not use stay empty / zero.
 struct ObjectRef {
   ObjectClass cls = ObjectClass::kManifest;
@@ -44,6 +52,7 @@ struct ObjectRef {
   int64_t bucket_ms = 0;  // D, for kActions and kPeer
   int64_t number = 0;     // k (kActions, kPeer) or version (kState, kSnapshot)
   Format format = Format::kProto;
+  Scope scope = Scope::kPublic;  // room classes only
 
   friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
 };
@@ -56,15 +65,18 @@ inline constexpr int64_t kMaxRollupMs = 3600000;
 // Ids (rooms, users, components, publishers) follow base/ids.h.
 using base::IsValidId;
 
-std::string ManifestPath(absl::string_view room, Format f = Format::kProto);
+std::string ManifestPath(absl::string_view room, Format f = Format::kProto,
+                         Scope s = Scope::kPublic);
 std::string SegmentPath(absl::string_view room, int64_t bucket_ms, int64_t k,
-                        Format f = Format::kProto);
+                        Format f = Format::kProto, Scope s = Scope::kPublic);
 std::string StatePath(absl::string_view room, absl::string_view component,
-                      int64_t version, Format f = Format::kProto);
+                      int64_t version, Format f = Format::kProto,
+                      Scope s = Scope::kPublic);
 std::string SnapshotPath(absl::string_view room, int64_t total_version,
-                         Format f = Format::kProto);
+                         Format f = Format::kProto, Scope s = Scope::kPublic);
 std::string PeerPath(absl::string_view room, absl::string_view user,
-                     int64_t bucket_ms, int64_t k, Format f = Format::kProto);
+                     int64_t bucket_ms, int64_t k, Format f = Format::kProto,
+                     Scope s = Scope::kPublic);
 std::string PeerKeyPath(absl::string_view room, absl::string_view user);
 std::string WatermarkPath(absl::string_view publisher);
 // The path of any ref; the builders above are shorthands for it.
@@ -78,7 +90,7 @@ absl::StatusOr<ObjectRef> ParsePath(absl::string_view path);
 // room share the prefix RoomKeyPrefix(room), and numbers are zero-padded so
 // that keys sort by room, class, then number.
 std::string StorageKey(const ObjectRef& ref);
-std::string RoomKeyPrefix(absl::string_view room);
+std::string RoomKeyPrefix(absl::string_view room, Scope s = Scope::kPublic);
 absl::StatusOr<ObjectRef> ParseStorageKey(absl::string_view key);
 
 // The content type of a rendition.

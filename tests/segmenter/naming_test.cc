@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "segmenter/bucketer.h"
 
@@ -110,6 +111,31 @@ TEST(NamingTest, RejectsPathsThatCouldEscapeOrAlias) {
           << bad;
     }
   }
+}
+
+TEST(NamingTest, PrivateRoomsHaveTheirOwnPrefixAndStorageKeys) {
+  for (ObjectRef ref : AllKinds()) {
+    if (ref.cls == ObjectClass::kWatermark) continue;
+    ref.scope = Scope::kPrivate;
+    const std::string path = ObjectPath(ref);
+    EXPECT_TRUE(absl::StartsWith(path, "/v1/private/")) << path;
+    auto back = ParsePath(path);
+    ASSERT_TRUE(back.ok()) << path << ": " << back.status();
+    EXPECT_EQ(*back, ref) << path;
+    if (ref.cls == ObjectClass::kPeerKey) continue;
+    ObjectRef pub = ref;
+    pub.scope = Scope::kPublic;
+    pub.format = Format::kProto;
+    ref.format = Format::kProto;
+    // A public path never names a private room's bytes.
+    EXPECT_NE(StorageKey(ref), StorageKey(pub));
+    auto key_back = ParseStorageKey(StorageKey(ref));
+    ASSERT_TRUE(key_back.ok());
+    EXPECT_EQ(*key_back, ref);
+  }
+  EXPECT_EQ(SegmentPath("vip", 1000, 7, Format::kJson, Scope::kPrivate),
+            "/v1/private/vip/actions/1000/7.json");
+  EXPECT_FALSE(ParsePath("/v1/private/../rooms/x/manifest.pb").ok());
 }
 
 TEST(NamingTest, BucketsWhoseEndWouldOverflowAreRefused) {
