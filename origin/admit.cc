@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "auth/edge_token.h"
 #include "base/crypto.h"
 #include "origin/internal/respond.h"
 #include "origin/origin.h"
@@ -90,6 +91,30 @@ std::optional<http::Response> Origin::RefuseWrite(const http::RequestHead& req,
     return http::Error(req, bh::status::forbidden, "forbidden",
                        "this room is published by another publisher");
   }
+  return std::nullopt;
+}
+
+std::optional<http::Response> Origin::CheckEdgeToken(const Call& call) const {
+  auto deny = [&](bh::status st, absl::string_view detail) {
+    http::Response res = http::Error(call.req, st,
+                                     st == bh::status::unauthorized ? "unauthorized" : "forbidden",
+                                     detail);
+    // Never kept as the object, by any cache.
+    res.set(bh::field::cache_control, kPrivate);
+    return res;
+  };
+  std::optional<std::string> token = auth::EdgeTokenOf(call.query, Header(call.req, bh::field::cookie));
+  if (!token || token->empty()) {
+    return deny(bh::status::unauthorized,
+                "a private room's objects need an edge token (rc_token= or the rc_token cookie)");
+  }
+  if (options_.edge_secret.empty()) {
+    return deny(bh::status::forbidden, "this origin has no edge secret; private rooms cannot be read");
+  }
+  segmenter::ObjectRef canonical = call.ref;
+  absl::Status s = auth::VerifyEdgeToken(*token, segmenter::ObjectPath(canonical),
+                                         options_.edge_secret, NowMs() / 1000);
+  if (!s.ok()) return deny(bh::status::forbidden, s.message());
   return std::nullopt;
 }
 

@@ -227,6 +227,10 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(Call call) {
   }
   std::optional<RoomMeta> meta = FindRoom(call.ref.room);
   if (!meta) co_return NotFound(call.req, caching.not_yet, "no such room (yet)");
+  if (meta->private_room() != (call.ref.scope == segmenter::Scope::kPrivate)) {
+    co_return NotFound(call.req, caching.never,
+                       meta->private_room() ? "no such room" : "this room is not private");
+  }
   if (auto never = NeverInRoom(call.req, call.ref, *meta, caching)) co_return *std::move(never);
   const BucketGet get{
       .call = call,

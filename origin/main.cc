@@ -21,6 +21,7 @@ struct Flags {
   std::string write_secret_file;
   std::string publisher_secrets_file;
   std::string jwt_secret_file;
+  std::string edge_secret_file;
   int64_t max_hold_ms = 3000;
   int64_t manifest_max_age = 1;
   int64_t max_body_bytes = roomcast::origin::kDefaultMaxBodyBytes;
@@ -47,7 +48,9 @@ Flags ParseFlags(int argc, char** argv) {
       "secret of its own (lines 'ID SECRET') that writes only that publisher's\n"
       "watermark and rooms. The JWT secret that lets viewers read their own peer\n"
       "objects comes from ROOMCAST_JWT_SECRET or --jwt-secret-file (without it\n"
-      "peer reads get 401).");
+      "peer reads get 401); the edge secret that verifies private rooms' edge\n"
+      "tokens from ROOMCAST_EDGE_SECRET or --edge-secret-file (without it every\n"
+      "read of a private room gets 403).");
   flags.String("listen", &f.listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f.data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &f.write_secret_file,
@@ -56,6 +59,8 @@ Flags ParseFlags(int argc, char** argv) {
                "file of 'ID SECRET' lines: one write secret per publisher id");
   flags.String("jwt-secret-file", &f.jwt_secret_file,
                "file holding the JWT secret that verifies viewers' tokens");
+  flags.String("edge-secret-file", &f.edge_secret_file,
+               "file holding the edge secret private rooms' tokens are signed with");
   flags.Int("max-hold-ms", &f.max_hold_ms,
             "longest a request is held for an object about to exist");
   flags.Int("manifest-max-age", &f.manifest_max_age, "manifest Cache-Control max-age, seconds");
@@ -99,6 +104,15 @@ roomcast::origin::ViewerVerifier ViewerVerifierOrExit(const Flags& f) {
   return nullptr;
 }
 
+// Private rooms need the edge secret; without one the origin serves public
+// rooms only. A named file that cannot be read is an error.
+std::string EdgeSecretOrExit(const Flags& f) {
+  auto edge = roomcast::base::ReadSecret("ROOMCAST_EDGE_SECRET", f.edge_secret_file);
+  if (edge.ok()) return *std::move(edge);
+  if (!f.edge_secret_file.empty()) Fail(kProgram, edge.status());
+  return "";
+}
+
 // The shared write secret (optional once publishers have their own) and
 // the per-publisher ones.
 std::string WriteSecretOrExit(const Flags& f) {
@@ -126,6 +140,7 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .max_held = static_cast<size_t>(f.max_held),
               .max_held_per_address = static_cast<size_t>(f.max_held_per_address),
               .verify_viewer = ViewerVerifierOrExit(f),
+              .edge_secret = EdgeSecretOrExit(f),
               .max_hold = std::chrono::milliseconds(f.max_hold_ms),
               .manifest_max_age_s = static_cast<int>(f.manifest_max_age),
               .sync = !f.no_sync};

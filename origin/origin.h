@@ -71,6 +71,9 @@ struct OriginOptions {
   size_t max_held_per_address = 4096;
   // Unset: every peer read is refused.
   ViewerVerifier verify_viewer;
+  // The secret edge tokens are signed with (DESIGN §12). Empty: every read
+  // of a private room is refused.
+  std::string edge_secret;
   // The longest a request is held for an object about to exist. Below
   // nginx's proxy_cache_lock_timeout (5 s) so the CDN's lock never expires
   // into a herd.
@@ -123,7 +126,11 @@ class Origin {
   http::Response Healthz(const http::Request& req);
   http::Response MetricsPage(const http::Request& req);
   http::Response Finish(const http::Request& req, http::Response res,
-                        std::optional<segmenter::ObjectClass> cls);
+                        std::optional<segmenter::ObjectClass> cls,
+                        segmenter::Scope scope = segmenter::Scope::kPublic);
+  // nullopt if a private room's object may be read with the request's edge
+  // token; else the 401 (none) or 403 (expired, forged, another room's).
+  std::optional<http::Response> CheckEdgeToken(const Call& call) const;
   // roomcast_origin_requests_total{class, status}: registered on first use,
   // then found without a lock (Finish runs on every request).
   http::Counter& RequestCounter(std::optional<segmenter::ObjectClass> cls,

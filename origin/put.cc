@@ -90,6 +90,10 @@ absl::Status CheckMatches(const ObjectRef& ref, absl::string_view body) {
 // A manifest the origin can serve its room's buckets by.
 absl::Status CheckManifest(const ObjectRef& ref, const v1::Manifest& m) {
   if (m.room() != ref.room) return Mismatch("room");
+  if (m.config().private_() != (ref.scope == segmenter::Scope::kPrivate)) {
+    return absl::InvalidArgumentError(
+        "a private room's manifest goes under /v1/private/, a public one's under /v1/rooms/");
+  }
   if (!segmenter::IsValidId(m.publisher()) ||
       !segmenter::ValidateBucketMs(m.config().bucket_ms()).ok()) {
     return absl::InvalidArgumentError(
@@ -110,6 +114,7 @@ RoomMeta MetaOf(const v1::Manifest& m, int64_t retention_s) {
   meta.set_retention_s(static_cast<uint32_t>(retention_s));
   meta.set_manifest_version(m.version());
   if (m.status() == v1::ROOM_STATUS_STALLED) meta.set_stalled_from_ms(m.stalled_from_ms());
+  meta.set_private_room(m.config().private_());
   return meta;
 }
 
@@ -186,6 +191,10 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
   }
   const std::string key = segmenter::StorageKey(call.ref);
   std::optional<RoomMeta> meta = FindRoom(call.ref.room);
+  if (meta && meta->private_room() != (call.ref.scope == segmenter::Scope::kPrivate)) {
+    co_return BadBody(call.req, absl::InvalidArgumentError(
+                                    "the room's objects live under the other prefix"));
+  }
   if (meta && ClosedAndNeverStored(call.ref, key, *meta)) {
     conflicts_.Add();
     ROOMCAST_LOG(kWarning, "origin", "put_refused")

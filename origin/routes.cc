@@ -3,7 +3,12 @@
 // answer but the operator's goes out through Finish (CORS, metrics).
 #include "origin/origin.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "auth/edge_token.h"
 #include "origin/internal/respond.h"
 #include "origin/internal/viewer.h"
 
@@ -39,6 +44,26 @@ http::Response Preflight(const http::Request& req) {
           "Authorization, If-None-Match, Accept-Encoding");
   res.set(bh::field::access_control_max_age, "86400");
   return res;
+}
+
+// DESIGN §12: what a private room's edge may keep it serves for everyone it
+// lets in (CDN-Cache-Control, RFC 9213; X-Accel-Expires for nginx, which
+// reads no CDN-Cache-Control), and no shared cache past the edge keeps it.
+void PrivateCaching(http::Response& res) {
+  auto it = res.find(bh::field::cache_control);
+  if (it == res.end()) return;
+  absl::string_view cc(it->value().data(), it->value().size());
+  if (!absl::ConsumePrefix(&cc, "public, ")) return;  // private or no-store already
+  const std::string cdn = absl::StrCat("public, ", cc);
+  const std::string browser = absl::StrCat("private, ", cc);
+  int64_t max_age = 0;
+  for (absl::string_view d : absl::StrSplit(cc, ',')) {
+    d = absl::StripAsciiWhitespace(d);
+    if (absl::ConsumePrefix(&d, "max-age=")) (void)absl::SimpleAtoi(d, &max_age);
+  }
+  res.set(bh::field::cache_control, browser);
+  res.set("CDN-Cache-Control", cdn);
+  res.set("X-Accel-Expires", absl::StrCat(max_age));
 }
 
 http::Response MethodNotAllowed(const http::Request& req) {
@@ -97,13 +122,18 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   }
   auto ref = segmenter::ParsePath(path);
   if (!ref.ok()) co_return Finish(req, BadPath(req, ref.status()), std::nullopt);
-  co_return Finish(req, co_await Route({req, *ref, query}), ref->cls);
+  co_return Finish(req, co_await Route({req, *ref, query}), ref->cls, ref->scope);
 }
 
 boost::asio::awaitable<http::Response> Origin::Route(Call call) {
   if (call.ref.cls == ObjectClass::kPeerKey) {
     co_return http::Error(call.req, bh::status::not_found, "not_found",
                           "hint keys are served by the publisher");
+  }
+  // Peer objects of a private room keep their own per-user check instead.
+  if (call.ref.scope == segmenter::Scope::kPrivate && IsRead(call.req.method()) &&
+      call.ref.cls != ObjectClass::kPeer) {
+    if (auto refused = CheckEdgeToken(call)) co_return *std::move(refused);
   }
   if (Handler handler = RouteFor(call.ref.cls, call.req.method())) {
     co_return co_await (this->*handler)(call);
@@ -129,7 +159,8 @@ http::Response Origin::MetricsPage(const http::Request& req) {
 }
 
 http::Response Origin::Finish(const http::Request& req, http::Response res,
-                              std::optional<ObjectClass> cls) {
+                              std::optional<ObjectClass> cls, segmenter::Scope scope) {
+  if (scope == segmenter::Scope::kPrivate) PrivateCaching(res);
   // Any origin may read; browsers hide Age, Date and ETag unless exposed, and
   // clients use Age to find the live edge.
   res.set(bh::field::access_control_allow_origin, "*");

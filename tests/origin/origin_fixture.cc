@@ -22,7 +22,8 @@ bool OriginProcess::Start(const std::string& listen) {
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{
                                               {"ROOMCAST_WRITE_SECRET", kWriteSecret},
-                                              {"ROOMCAST_JWT_SECRET", kJwtSecret}});
+                                              {"ROOMCAST_JWT_SECRET", kJwtSecret},
+                                              {"ROOMCAST_EDGE_SECRET", kEdgeSecret}});
   url_ = proc_->WaitForListening();
   return !url_.empty();
 }

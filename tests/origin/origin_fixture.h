@@ -21,6 +21,7 @@ namespace roomcast::testing {
 
 inline constexpr char kWriteSecret[] = "test-write-secret";
 inline constexpr char kJwtSecret[] = "test-jwt-secret";
+inline constexpr char kEdgeSecret[] = "test-edge-secret";
 inline constexpr char kPublisher[] = "pub-1";
 
 int64_t WallMs();
