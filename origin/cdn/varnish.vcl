@@ -1,5 +1,7 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
-# the tests and benchmarks (they substitute @ORIGIN_HOST@ and @ORIGIN_PORT@).
+# the tests and benchmarks (they substitute @ORIGIN_HOST@, @ORIGIN_PORT@ and
+# @EDGE_SECRET_FILE@, the file holding the edge secret private rooms' tokens
+# are signed with). Needs Debian's varnish-vmod-digest.
 # Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
 # Keep varnishd's default rush_exponent (3) and thread pools: at 2,000
@@ -13,6 +15,9 @@
 # max-age=1, never no-store), so the built-in VCL never turns a bucket URL
 # into hit-for-miss.
 vcl 4.1;
+
+import digest;
+import std;
 
 backend origin {
   .host = "@ORIGIN_HOST@";
@@ -35,6 +40,11 @@ sub vcl_recv {
   if (req.url ~ "^[^?]*(%|//|/\.\.?(/|\?|$))") {
     return (synth(400, "Bad path"));
   }
+  # A private room's edge token is taken before the query is cut down.
+  unset req.http.X-RC-Token;
+  if (req.url ~ "^/v1/private/" && req.url ~ "[?&]rc_token=[^&]") {
+    set req.http.X-RC-Token = regsub(req.url, "^.*[?&]rc_token=([^&]*).*$", "\1");
+  }
   if (req.url ~ "\?") {
     if (req.url ~ "[?&]after=[0-9]{1,20}(&|$)") {
       set req.url = regsub(req.url, "^([^?]*)\?(.*&)?(after=[0-9]{1,20})(&.*)?$", "\1?\3");
@@ -53,14 +63,88 @@ sub vcl_recv {
   if (!req.http.Accept-Encoding) {
     set req.http.X-RC-Identity = "1";
   }
-  unset req.http.Cookie;
-  # Peer objects carry the viewer's token and are private: never cached.
-  if (req.url ~ "^/v1/rooms/[^/]+/peer/") {
+  # Peer objects carry the viewer's token and are private: never cached (a
+  # private room's too: the user's token is the stronger check).
+  if (req.url ~ "^/v1/(rooms|private)/[^/]+/peer/") {
+    unset req.http.Cookie;
     return (pass);
   }
+  if (req.url ~ "^/v1/private/") {
+    call rc_check_edge_token;
+    # Only the token reaches the origin (it checks it again); the hash below
+    # leaves it out, so entitled viewers share one object.
+    set req.http.Cookie = "rc_token=" + req.http.X-RC-Token;
+  } else {
+    unset req.http.Cookie;
+  }
+  unset req.http.X-RC-Token;
   unset req.http.Authorization;
   # Not the built-in vcl_recv: there is nothing left for it to decide.
   return (hash);
+}
+
+# DESIGN §12's edge token, before the cache lookup (the rules of
+# auth/edge_token.cc): exp=<unix s>~acl=/v1/private/<room>/*~hmac=<hex>, the
+# HMAC-SHA256 (edge secret) of the text before "~hmac=". The token comes as
+# rc_token= in the query (percent-encoded or not) or as the rc_token cookie.
+sub rc_check_edge_token {
+  if (req.http.X-RC-Token) {
+    # from the query, taken in vcl_recv
+  } elsif (req.http.Cookie ~ "(^|;\s*)rc_token=[^;]") {
+    set req.http.X-RC-Token = regsub(req.http.Cookie, {"^(.*;\s*)?rc_token="?([^;"]*)"?.*$"}, "\2");
+  } else {
+    return (synth(401, "A private room needs an edge token (rc_token)"));
+  }
+  # The characters a token's encoding may use; any other escape fails below.
+  set req.http.X-RC-Token = regsuball(req.http.X-RC-Token, "%7[Ee]", "~");
+  set req.http.X-RC-Token = regsuball(req.http.X-RC-Token, "%3[Dd]", "=");
+  set req.http.X-RC-Token = regsuball(req.http.X-RC-Token, "%2[Ff]", "/");
+  set req.http.X-RC-Token = regsuball(req.http.X-RC-Token, "%2[Aa]", "*");
+  if (req.http.X-RC-Token !~ "^exp=[1-9][0-9]{0,10}~acl=/v1/private/[A-Za-z0-9_-]{1,64}/([^~!*%?#]+|\*)~hmac=[0-9a-f]{64}$") {
+    return (synth(403, "Malformed edge token"));
+  }
+  set req.http.X-RC-Secret = regsub(std.fileread("@EDGE_SECRET_FILE@"), "[\r\n]+$", "");
+  # The MACs are compared by their own HMACs, so the comparison's time says
+  # nothing about how much of a forgery was right.
+  if (req.http.X-RC-Secret == "" ||
+      digest.hmac_sha256(req.http.X-RC-Secret,
+        digest.hmac_sha256(req.http.X-RC-Secret, regsub(req.http.X-RC-Token, "~hmac=.*$", ""))) !=
+      digest.hmac_sha256(req.http.X-RC-Secret,
+        "0x" + regsub(req.http.X-RC-Token, "^.*~hmac=", ""))) {
+    unset req.http.X-RC-Secret;
+    return (synth(403, "Forged edge token"));
+  }
+  unset req.http.X-RC-Secret;
+  if (std.integer(regsub(req.http.X-RC-Token, "^exp=([0-9]+)~.*$", "\1"), 0) <=
+      std.integer(time=now)) {
+    return (synth(403, "Expired edge token"));
+  }
+  # The acl: this room's "/*" prefix, or this exact path.
+  set req.http.X-RC-Acl = regsub(req.http.X-RC-Token, "^.*~acl=([^~]*)~hmac=.*$", "\1");
+  if (!(req.http.X-RC-Acl ~ "/\*$" &&
+        regsub(req.http.X-RC-Acl, "^/v1/private/([^/]+)/.*$", "\1") ==
+          regsub(req.url, "^/v1/private/([^/?]+)/.*$", "\1")) &&
+      req.http.X-RC-Acl != regsub(req.url, "\?.*$", "")) {
+    unset req.http.X-RC-Acl;
+    return (synth(403, "The edge token is for another room"));
+  }
+  unset req.http.X-RC-Acl;
+}
+
+sub vcl_synth {
+  if (resp.status == 401 || resp.status == 403) {
+    set resp.http.Cache-Control = "private, no-store";
+    set resp.http.Content-Type = "application/json";
+    # The origin's error body, {"error": ..., "detail": ...}.
+    if (resp.status == 401) {
+      set resp.body = {"{"error":"unauthorized","detail":""} + resp.reason + """"}
+""";
+    } else {
+      set resp.body = {"{"error":"forbidden","detail":""} + resp.reason + """"}
+""";
+    }
+    return (deliver);
+  }
 }
 
 sub vcl_hash {
@@ -83,12 +167,28 @@ sub vcl_backend_response {
   # The origin compresses itself and keeps a strong ETag per encoding.
   set beresp.do_gzip = false;
   set beresp.do_gunzip = false;
+  # A private room's objects: "private" is for caches past this edge; the
+  # edge keeps them as long as CDN-Cache-Control (RFC 9213) says.
+  if (bereq.url ~ "^/v1/private/") {
+    if (beresp.http.CDN-Cache-Control ~ "max-age=[0-9]+") {
+      set beresp.ttl = std.duration(
+          regsub(beresp.http.CDN-Cache-Control, "^.*max-age=([0-9]+).*$", "\1") + "s", 0s);
+      set beresp.grace = 0s;
+      return (deliver);
+    }
+    # A refusal (the origin's own check) is never kept as the object.
+    set beresp.ttl = 1s;
+    set beresp.uncacheable = true;
+    return (deliver);
+  }
   # No grace: a manifest or a "not yet" must not be served stale while a
   # fresh copy is fetched; immutable objects never go stale anyway.
   set beresp.grace = 0s;
 }
 
 sub vcl_deliver {
+  unset resp.http.CDN-Cache-Control;
+  unset resp.http.X-Accel-Expires;
   if (obj.hits > 0) {
     set resp.http.X-Cache-Status = "HIT";
   } else {

@@ -58,7 +58,8 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
-Cache::Cache(Kind kind, std::string origin) : kind_(kind), origin_(std::move(origin)) {}
+Cache::Cache(Kind kind, std::string origin, std::string edge_secret)
+    : kind_(kind), origin_(std::move(origin)), edge_secret_(std::move(edge_secret)) {}
 
 Cache::~Cache() {
   if (proc_) proc_->Stop(SIGTERM, std::chrono::seconds(10));
@@ -69,6 +70,8 @@ bool Cache::Start() {
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   const std::string cdn_dir = std::string(ROOMCAST_SOURCE_DIR) + "/origin/cdn";
   const std::string log = dir_.path() + "/stderr.log";
+  const std::string edge_secret_file = dir_.path() + "/edge-secret";
+  std::ofstream(edge_secret_file) << edge_secret_ << "\n";
   if (kind_ == Kind::kNginx) {
     // Run as root, nginx's workers drop to "nobody": let them use the dir.
     std::filesystem::permissions(dir_.path(), std::filesystem::perms::all);
@@ -76,6 +79,8 @@ bool Cache::Start() {
     ReplaceAll(conf, "@LISTEN@", listen);
     ReplaceAll(conf, "@ORIGIN@", origin_);
     ReplaceAll(conf, "@DIR@", dir_.path());
+    ReplaceAll(conf, "@CDN_DIR@", cdn_dir);
+    ReplaceAll(conf, "@EDGE_SECRET_FILE@", edge_secret_file);
     std::ofstream(dir_.path() + "/nginx.conf") << conf;
     proc_ = std::make_unique<Process>(
         std::vector<std::string>{"nginx", "-e", dir_.path() + "/error.log", "-p",
@@ -86,6 +91,7 @@ bool Cache::Start() {
     std::string vcl = ReadFile(cdn_dir + "/varnish.vcl");
     ReplaceAll(vcl, "@ORIGIN_HOST@", origin_.substr(0, colon));
     ReplaceAll(vcl, "@ORIGIN_PORT@", origin_.substr(colon + 1));
+    ReplaceAll(vcl, "@EDGE_SECRET_FILE@", edge_secret_file);
     std::ofstream(dir_.path() + "/roomcast.vcl") << vcl;
     // -j none: no privilege separation, so the test needs no varnish user
     // setup; -F: foreground, so its PID is ours to stop.

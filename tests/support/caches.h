@@ -14,8 +14,9 @@ namespace roomcast::testing {
 class Cache {
  public:
   enum class Kind { kNginx, kVarnish };
-  // `origin` is "HOST:PORT".
-  Cache(Kind kind, std::string origin);
+  // `origin` is "HOST:PORT"; `edge_secret` verifies private rooms' edge
+  // tokens (written to the file the configs name).
+  Cache(Kind kind, std::string origin, std::string edge_secret = "no-private-rooms-here");
   ~Cache();
   // Starts the cache; false (with the reason on stderr) if it did not come up.
   bool Start();
@@ -25,6 +26,7 @@ class Cache {
  private:
   Kind kind_;
   std::string origin_;
+  std::string edge_secret_;
   TempDir dir_;
   std::unique_ptr<Process> proc_;
   std::string url_;
