@@ -92,7 +92,7 @@ void RoomCloser::CloseBucket(int64_t k, std::vector<v1::Message> messages,
   EncodedObject obj = Encode(seg);
   manifest_.AddSegment(seg, obj.digest);
   out->push_back({.cls = ObjectClass::kActions,
-                  .path = SegmentPath(identity().room, d, k),
+                  .path = SegmentPath(identity().room, d, k, Format::kProto, scope()),
                   .bytes = std::move(obj.bytes),
                   .gate_ms = BucketEnd(k, d) - 1});
   AddToRollup(seg, out);
@@ -106,7 +106,7 @@ std::optional<v1::PeerHint> RoomCloser::ClosePeers(
   PeerHintBuilder hint(p->second.size());
   for (const auto& [user, batch] : p->second) {
     out->push_back({.cls = ObjectClass::kPeer,
-                    .path = PeerPath(identity().room, user, d, k),
+                    .path = PeerPath(identity().room, user, d, k, Format::kProto, scope()),
                     .bytes = SerializeDeterministic(batch),
                     .gate_ms = BucketEnd(k, d) - 1});
     hint.Add(DeriveHintKey(hint_secret_, user), k);
@@ -135,7 +135,8 @@ void RoomCloser::FlushRollup(std::vector<ClosedObject>* out) {
   if (!r.ok()) return;
   out->push_back(
       {.cls = ObjectClass::kActions,
-       .path = SegmentPath(identity().room, rollup_ms(), rollup_index_),
+       .path = SegmentPath(identity().room, rollup_ms(), rollup_index_, Format::kProto,
+                           scope()),
        .bytes = SerializeDeterministic(*r),
        .gate_ms = BucketEnd(rollup_index_, rollup_ms()) - 1});
 }
@@ -148,7 +149,8 @@ void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
     if (!c.ok()) continue;
     gate = std::min(gate, p.ts_ms);
     out->push_back({.cls = ObjectClass::kState,
-                    .path = StatePath(identity().room, p.component, p.version),
+                    .path = StatePath(identity().room, p.component, p.version, Format::kProto,
+                                      scope()),
                     .bytes = SerializeDeterministic(*c),
                     .gate_ms = p.ts_ms});
   }
@@ -157,7 +159,7 @@ void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
   absl::StatusOr<v1::StateSnapshot> snap = state_.Snapshot(total);
   if (snap.ok()) {
     out->push_back({.cls = ObjectClass::kSnapshot,
-                    .path = SnapshotPath(identity().room, total),
+                    .path = SnapshotPath(identity().room, total, Format::kProto, scope()),
                     .bytes = SerializeDeterministic(*snap),
                     .gate_ms = gate});
   }

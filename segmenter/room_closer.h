@@ -93,6 +93,10 @@ class RoomCloser {
   int64_t watermark_ms() const { return bucketer_.watermark_ms(); }
 
   const ManifestIdentity& identity() const { return manifest_.identity(); }
+  // Where the room's objects live: /v1/private/ for a private room.
+  Scope scope() const {
+    return identity().config.private_() ? Scope::kPrivate : Scope::kPublic;
+  }
   const std::string& hint_secret() const { return hint_secret_; }
   const RoomState& state() const { return state_; }
   const ManifestBuilder& manifest() const { return manifest_; }

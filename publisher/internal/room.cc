@@ -109,7 +109,8 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   if (v > published_version_) {
     v1::Manifest m = closer_.manifest().Build(now_ms, watermark_ms);
     m.set_version(v);
-    out.push_back({.path = segmenter::ManifestPath(closer_.identity().room),
+    out.push_back({.path = segmenter::ManifestPath(closer_.identity().room,
+                                                   segmenter::Format::kProto, closer_.scope()),
                    .bytes = segmenter::SerializeDeterministic(m),
                    .manifest_version = v});
     published_version_ = v;

@@ -14,6 +14,12 @@ SyntheticPublisher::SyntheticPublisher(const OriginProcess& origin, Options opti
 
 SyntheticPublisher::~SyntheticPublisher() { Stop(); }
 
+std::string SyntheticPublisher::ManifestPath() const {
+  return segmenter::ManifestPath(options_.room, segmenter::Format::kProto,
+                                 options_.private_room ? segmenter::Scope::kPrivate
+                                                       : segmenter::Scope::kPublic);
+}
+
 void SyntheticPublisher::Start() {
   const int64_t now = WallMs();
   std::string manifest;
@@ -24,7 +30,7 @@ void SyntheticPublisher::Start() {
     manifest = segmenter::Encode(room_->manifest().Build(now, watermark_ms_)).bytes;
     uploaded_version_ = room_->manifest().version();
   }
-  if (origin_.PutObject(segmenter::ManifestPath(options_.room), manifest).status != 200) ++failures_;
+  if (origin_.PutObject(ManifestPath(), manifest).status != 200) ++failures_;
   if (origin_.PutWatermark(watermark_ms_).status != 200) ++failures_;
   ticker_ = std::thread([this] {
     while (!done_) {
@@ -49,6 +55,7 @@ void SyntheticPublisher::NewEpoch(int64_t now_ms) {
       options_.rollup_ms > 0 ? options_.rollup_ms : options_.bucket_ms));
   config.set_retention_s(86400);
   config.set_action_cap_per_s(500);
+  config.set_private_(options_.private_room);
   room_ = std::make_unique<segmenter::RoomCloser>(segmenter::RoomCloserOptions{
       .identity = {.room = options_.room, .epoch = epoch_, .publisher = kPublisher,
                    .opened_ms = now_ms, .config = config},
@@ -123,7 +130,7 @@ std::vector<SyntheticPublisher::Upload> SyntheticPublisher::CloseLocked(int64_t 
     out.push_back({std::move(o.path), std::move(o.bytes)});
   }
   if (room_->manifest().version() != uploaded_version_) {
-    out.push_back({segmenter::ManifestPath(options_.room),
+    out.push_back({ManifestPath(),
                    segmenter::Encode(room_->manifest().Build(now, wm)).bytes});
     uploaded_version_ = room_->manifest().version();
   }

@@ -29,10 +29,13 @@ class SyntheticPublisher {
     int64_t bucket_ms = 250;
     int64_t rollup_ms = 0;  // 0: no rollups
     std::string hint_secret = "room-hint-secret";
+    bool private_room = false;  // objects under /v1/private/ (DESIGN §12)
   };
   SyntheticPublisher(const OriginProcess& origin, Options options);
   ~SyntheticPublisher();
 
+  // The room's manifest path (under /v1/private/ for a private room).
+  std::string ManifestPath() const;
   // Opens the room (manifest and watermark uploaded) and starts closing
   // buckets every bucket_ms.
   void Start();
