@@ -32,6 +32,19 @@ struct RateLimits {
   double room_burst = 10000;
 };
 
+// When a room's published records are replaced by a checkpoint and deleted
+// (DESIGN §14). A room with records no checkpoint covers, and nothing
+// waiting for the origin, is checkpointed once it is quiet, once those
+// records outweigh its last checkpoint (so checkpoints never cost more than
+// the log they replace), or once the log holds too many records after its
+// oldest one. A restart then replays at most about that much.
+struct LogLifecycle {
+  int64_t period_ms = 200;  // how often publication looks
+  int64_t quiet_ms = 1000;  // no new record for this long
+  uint64_t min_bytes = 64 << 10;
+  uint64_t max_lag_records = 100000;
+};
+
 struct PublisherOptions {
   std::string id = "publisher";  // [A-Za-z0-9_-]{1,64}
   std::string data_dir;          // RocksDB lives here
@@ -47,6 +60,7 @@ struct PublisherOptions {
   int64_t tick_ms = 20;  // background publication cadence
   int64_t watermark_heartbeat_ms = 1000;
   bool sync = true;  // WAL fsync before every ack
+  LogLifecycle lifecycle;
 };
 
 }  // namespace roomcast::publisher

@@ -28,12 +28,20 @@ absl::Status AppendSync(DurableLog& log, log::Record r) {
   return result;
 }
 
+void NoQuarantine(const std::string& room, const std::string& key,
+                  const std::string& why) {
+  ADD_FAILURE() << "quarantined " << room << ": " << why;
+}
+
 std::vector<uint64_t> ReplaySeqs(DurableLog& log) {
   std::vector<uint64_t> seqs;
-  EXPECT_TRUE(log.Replay([&](const log::Record& r) {
-                   seqs.push_back(r.action().message().seq());
-                   return absl::OkStatus();
-                 }).ok());
+  EXPECT_TRUE(log.Replay(
+                     [&](uint64_t, const log::Record& r) {
+                       seqs.push_back(r.action().message().seq());
+                       return absl::OkStatus();
+                     },
+                     NoQuarantine)
+                  .ok());
   return seqs;
 }
 
