@@ -97,15 +97,22 @@ absl::Status Bucketer::Restore(const BucketerCheckpoint& c) {
 }
 
 absl::Status Bucketer::RestoreMessage(int64_t k, const v1::Message& m) {
+  // A message may be older than the watermark when its bucket is still
+  // open: it was added before a close that stopped inside its bucket.
   if (m.ts_ms() < 0 || m.ts_ms() > kMaxTimeMs ||
-      BucketIndex(m.ts_ms(), bucket_ms_) != k) {
+      BucketIndex(m.ts_ms(), bucket_ms_) != k ||
+      BucketEnd(k, bucket_ms_) <= watermark_ms_) {
     return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint: seq ", m.seq(), " is not in bucket ", k));
+        absl::StrCat("checkpoint: seq ", m.seq(), " is not in open bucket ", k));
   }
-  if (absl::Status s = Add(m); !s.ok()) {
+  if (m.ts_ms() < last_ts_ || m.seq() <= last_seq_) {
     return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint: ", s.message()));
+        absl::StrCat("checkpoint: seq ", m.seq(), " goes back"));
   }
+  last_ts_ = m.ts_ms();
+  last_seq_ = m.seq();
+  if (open_.empty() || open_.back().index != k) open_.push_back({k, {}});
+  open_.back().messages.push_back(m);
   return absl::OkStatus();
 }
 

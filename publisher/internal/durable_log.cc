@@ -14,6 +14,7 @@
 #include "publisher/internal/log_keys.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 
@@ -47,6 +48,18 @@ class RocksLogger : public rocksdb::Logger {
   }
 };
 
+// The log recovers from a failed write itself (TryRecover), at its own
+// pace; RocksDB's own recovery from a full disk waits for free space of a
+// whole write buffer, which a small disk never has, and meanwhile refuses
+// Resume() as busy.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 rocksdb::Options DbOptions() {
   rocksdb::Options o;
   o.create_if_missing = true;
@@ -55,6 +68,7 @@ rocksdb::Options DbOptions() {
   o.write_buffer_size = 16 << 20;
   o.info_log = std::make_shared<RocksLogger>();
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  o.listeners.push_back(std::make_shared<ManualRecovery>());
   return o;
 }
 

@@ -169,6 +169,18 @@ TEST(CheckpointTest, BucketerRoundTripsAndKeepsRefusingLateMessages) {
   EXPECT_TRUE(r.Add(Action(3, kT + kD + 4)).ok());
 }
 
+// A close that stops inside a bucket leaves it open with messages older
+// than the watermark: a checkpoint of that must restore.
+TEST(CheckpointTest, OpenBucketOlderThanAMidBucketWatermarkRestores) {
+  RoomCloser room(Options());
+  ASSERT_TRUE(room.AddAction(Action(1, kT + 100)).ok());
+  std::vector<ClosedObject> out;
+  room.Close(kT + 940, &out);  // mid-bucket: the bucket stays open
+  RoomCloser restored(Options());
+  ASSERT_TRUE(restored.Restore(room.Checkpoint()).ok());
+  EXPECT_EQ(Continue(room), Continue(restored));
+}
+
 TEST(CheckpointTest, StateRoundTripsAfterCompaction) {
   RoomState s("lobby", 7, 100);
   ASSERT_TRUE(s.Set("title", Text("a"), 1, "x").ok());
