@@ -64,8 +64,10 @@ void DurableLog::Quarantine(const std::string& key, const std::string& value,
   // quarantined again at the next start); the start goes on regardless.
   absl::Status s = Write(&b, "quarantine");
   quarantined_.fetch_add(1);
+  const std::optional<uint64_t> lsn = ParseLogKey(key);
   ROOMCAST_LOG(kError, "publisher", "log_value_quarantined")
       .Kv("room", room)
+      .Kv("lsn", lsn ? static_cast<int64_t>(*lsn) : 0)
       .Kv("key", absl::CHexEscape(key))
       .Kv("reason", why)
       .Kv("moved", s.ok());

@@ -75,10 +75,12 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
 
 absl::Status Room::ApplyAction(const log::Action& a) {
   const v1::Message& m = a.message();
+  // A record that does not fit changes nothing (replay quarantines it).
+  ROOMCAST_RETURN_IF_ERROR(closer_.AddAction(m));
   seq_ = std::max(seq_, m.seq());
   durable_seq_ = std::max(durable_seq_, m.seq());
   Sequenced(m, ReplyKind::kAction, a.client_msg_id());
-  return closer_.AddAction(m);
+  return absl::OkStatus();
 }
 
 void Room::ApplyPeer(const log::Peer& p) {
@@ -104,11 +106,11 @@ void Room::Sequenced(const v1::Message& m, ReplyKind kind,
 }
 
 absl::Status Room::ApplyState(const log::StateSet& s, v1::StateComponent* out) {
-  stamper_.Stamp(s.ts_ms(), s.ts_ms());
-  durable_ts_ = std::max(durable_ts_, s.ts_ms());
   absl::StatusOr<v1::StateComponent> c =
       closer_.SetState(s.component(), s.value(), s.ts_ms(), s.set_by());
   if (!c.ok()) return c.status();
+  stamper_.Stamp(s.ts_ms(), s.ts_ms());
+  durable_ts_ = std::max(durable_ts_, s.ts_ms());
   if (out != nullptr) *out = *std::move(c);
   return absl::OkStatus();
 }
