@@ -122,14 +122,12 @@ void Publisher::AddLogMetrics() {
   metrics_.AddCallbackGauge("roomcast_publisher_healthy",
                             "1 while the log accepts writes",
                             [this] { return healthy() ? 1 : 0; });
-  metrics_.AddCallbackGauge("roomcast_publisher_rooms",
-                            "Open rooms (not ended)", [this] {
-                              return static_cast<int64_t>(rooms_->open_rooms());
-                            });
   metrics_.AddCallbackGauge(
-      "roomcast_publisher_rooms_stalled", "Rooms marked stalled", [this] {
-        return static_cast<int64_t>(rooms_->stalled_rooms());
-      });
+      "roomcast_publisher_rooms", "Open rooms (not ended)",
+      [this] { return static_cast<int64_t>(rooms_->open_rooms()); });
+  metrics_.AddCallbackGauge(
+      "roomcast_publisher_rooms_stalled", "Rooms marked stalled",
+      [this] { return static_cast<int64_t>(rooms_->stalled_rooms()); });
   AddLifecycleMetrics();
 }
 
@@ -154,9 +152,9 @@ void Publisher::AddLifecycleMetrics() {
       [log] { return static_cast<int64_t>(log->trim_point()); });
   checkpoints_ = &metrics_.AddCounter("roomcast_publisher_checkpoints_total",
                                       "Room checkpoints written");
-  rooms_dropped_ = &metrics_.AddCounter(
-      "roomcast_publisher_rooms_forgotten_total",
-      "Ended rooms forgotten after their retention");
+  rooms_dropped_ =
+      &metrics_.AddCounter("roomcast_publisher_rooms_forgotten_total",
+                           "Ended rooms forgotten after their retention");
 }
 
 void Publisher::OpenRoom(const auth::Claims& who, const std::string& room,

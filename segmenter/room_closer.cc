@@ -259,15 +259,14 @@ absl::Status RoomCloser::CheckRollup(const RoomCloserCheckpoint& c,
   const int64_t d = bucket_ms();
   int64_t last = std::numeric_limits<int64_t>::min();
   for (const v1::ActionSegment& seg : c.rollup()) {
-    const bool ok =
-        rollup_ms() > d && seg.room() == identity().room &&
-        seg.epoch() == identity().epoch && seg.bucket_ms() == d &&
-        seg.index() > last && seg.index() >= 0 && seg.last_seq() != 0 &&
-        seg.index() <= kMaxTimeMs / d &&
-        BucketEnd(seg.index(), d) <= watermark &&
-        BucketIndex(BucketStart(seg.index(), d), rollup_ms()) ==
-            c.rollup_index() &&
-        !seg.has_peer_hint();
+    const bool ok = rollup_ms() > d && seg.room() == identity().room &&
+                    seg.epoch() == identity().epoch && seg.bucket_ms() == d &&
+                    seg.index() > last && seg.index() >= 0 &&
+                    seg.last_seq() != 0 && seg.index() <= kMaxTimeMs / d &&
+                    BucketEnd(seg.index(), d) <= watermark &&
+                    BucketIndex(BucketStart(seg.index(), d), rollup_ms()) ==
+                        c.rollup_index() &&
+                    !seg.has_peer_hint();
     if (!ok) return absl::InvalidArgumentError("checkpoint: bad rollup window");
     last = seg.index();
   }

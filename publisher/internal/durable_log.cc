@@ -94,7 +94,8 @@ std::pair<uint64_t, uint64_t> ReadLsns(rocksdb::DB* db) {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}));
   it->SeekForPrev(LogKey(std::numeric_limits<uint64_t>::max()));
   if (it->Valid()) {
-    if (std::optional<uint64_t> lsn = ParseLogKey(absl::string_view(it->key().data(), it->key().size()))) {
+    if (std::optional<uint64_t> lsn = ParseLogKey(
+            absl::string_view(it->key().data(), it->key().size()))) {
       next = std::max(next, *lsn + 1);
     }
   }
@@ -164,8 +165,9 @@ bool DurableLog::TakeJobs(std::vector<Job>* jobs) {
   };
   // While broken, wake up to retry recovery even with nothing to write.
   while (!ready()) {
-    if (mu_.AwaitWithTimeout(absl::Condition(&ready),
-                             absl::Milliseconds(options_.recovery_interval_ms))) {
+    if (mu_.AwaitWithTimeout(
+            absl::Condition(&ready),
+            absl::Milliseconds(options_.recovery_interval_ms))) {
       break;
     }
     if (!writable_) {
@@ -227,8 +229,8 @@ void DurableLog::TryRecover() {
   rocksdb::Status resumed;
   {
     absl::ReaderMutexLock l(&db_mu_);
-    resumed = db_ == nullptr ? rocksdb::Status::IOError("closed")
-                             : db_->Resume();
+    resumed =
+        db_ == nullptr ? rocksdb::Status::IOError("closed") : db_->Resume();
   }
   // Busy: RocksDB's own recovery runs (a full disk, waiting for space).
   if (resumed.IsBusy()) return;

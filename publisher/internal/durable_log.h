@@ -57,7 +57,7 @@ class DurableLog {
  public:
   struct Options {
     std::string dir;
-    bool sync = true;             // WAL fsync before done(); tests keep it
+    bool sync = true;  // WAL fsync before done(); tests keep it
     size_t max_batch_jobs = 4096;
     // After a failed write, how often recovery is tried.
     int64_t recovery_interval_ms = 200;

@@ -39,8 +39,8 @@ absl::Status ScanPrefix(
     absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}));
   for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
-       it->Valid() && it->key().starts_with(
-                          rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() &&
+       it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
        it->Next()) {
     fn(View(it->key()), View(it->value()));
   }
@@ -186,17 +186,17 @@ absl::StatusOr<absl::flat_hash_map<std::string, log::RoomProgress>>
 DurableLog::ReadRoomProgress(std::vector<std::string>* unreadable) {
   absl::flat_hash_map<std::string, log::RoomProgress> out;
   absl::ReaderMutexLock l(&db_mu_);
-  absl::Status s = ScanPrefix(
-      db_.get(), kRoomProgressPrefix,
-      [&](absl::string_view k, absl::string_view v) {
-        std::optional<std::string> room = ParseRoomKey(kRoomProgressPrefix, k);
-        log::RoomProgress p;
-        if (room && ParseStored(v, &p)) {
-          out[*room] = p;
-        } else if (room && unreadable != nullptr) {
-          unreadable->push_back(*room);
-        }
-      });
+  absl::Status s = ScanPrefix(db_.get(), kRoomProgressPrefix,
+                              [&](absl::string_view k, absl::string_view v) {
+                                std::optional<std::string> room =
+                                    ParseRoomKey(kRoomProgressPrefix, k);
+                                log::RoomProgress p;
+                                if (room && ParseStored(v, &p)) {
+                                  out[*room] = p;
+                                } else if (room && unreadable != nullptr) {
+                                  unreadable->push_back(*room);
+                                }
+                              });
   if (!s.ok()) return s;
   return out;
 }
@@ -205,7 +205,8 @@ absl::Status DurableLog::WriteProgress(
     const log::Progress* progress,
     const std::vector<std::pair<std::string, log::RoomProgress>>& rooms) {
   rocksdb::WriteBatch batch;
-  if (progress != nullptr) batch.Put(kProgressKey, progress->SerializeAsString());
+  if (progress != nullptr)
+    batch.Put(kProgressKey, progress->SerializeAsString());
   for (const auto& [room, p] : rooms) {
     batch.Put(RoomProgressKey(room), p.SerializeAsString());
   }
@@ -263,8 +264,9 @@ void DurableLog::CompactorLoop() {
       };
       mu_.AwaitWithTimeout(absl::Condition(&due), absl::Milliseconds(500));
       if (stopping_) return;
-      const bool aged = uncompacted_ > 0 &&
-                        SteadyMs() - uncompacted_since_ms_ >= options_.compact_after_ms;
+      const bool aged =
+          uncompacted_ > 0 &&
+          SteadyMs() - uncompacted_since_ms_ >= options_.compact_after_ms;
       if (!due() && !aged) continue;
       uncompacted_ = 0;
       through = trim_point_.load();

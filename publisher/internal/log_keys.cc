@@ -1,7 +1,7 @@
 #include "publisher/internal/log_keys.h"
 
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/ids.h"
 #include "google/protobuf/io/coded_stream.h"
 
@@ -88,9 +88,8 @@ std::string RoomOfRecordBytes(absl::string_view bytes) {
   std::string room;
   uint32_t size = 0;
   // Field 1 (room), length-delimited, is what a Record writes first.
-  if (in.ReadTag() != ((1 << 3) | 2) || !in.ReadVarint32(&size) ||
-      size > 64 || !in.ReadString(&room, static_cast<int>(size)) ||
-      !base::IsValidId(room)) {
+  if (in.ReadTag() != ((1 << 3) | 2) || !in.ReadVarint32(&size) || size > 64 ||
+      !in.ReadString(&room, static_cast<int>(size)) || !base::IsValidId(room)) {
     return "";
   }
   return room;

@@ -38,7 +38,8 @@ inline constexpr char kQuarantinePrefix[] = "Q/";
 // anything ingest accepted, with margin, and still bounds the recursion.
 inline constexpr int kIngestRecursionLimit = 100;
 inline constexpr int kEnvelopeDepth = 6;
-inline constexpr int kLogRecursionLimit = kIngestRecursionLimit + 2 * kEnvelopeDepth;
+inline constexpr int kLogRecursionLimit =
+    kIngestRecursionLimit + 2 * kEnvelopeDepth;
 
 // Parses a stored value with kLogRecursionLimit; false unless all of it is
 // one valid message.

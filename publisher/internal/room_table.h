@@ -92,9 +92,8 @@ class RoomTable {
   // they were made) and releases `stamped` stamps. A record that does not
   // apply is a bug; it is logged.
   // `first_lsn` is the first record's LSN (the rest follow).
-  void ApplyDurable(const std::vector<log::Record>& records,
-                    uint64_t first_lsn, size_t stamped,
-                    v1::StateComponent* state_out = nullptr)
+  void ApplyDurable(const std::vector<log::Record>& records, uint64_t first_lsn,
+                    size_t stamped, v1::StateComponent* state_out = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The write of `records` failed: takes back what sequencing them did (a
   // room opened by them goes) and releases `stamped` stamps.
@@ -108,8 +107,7 @@ class RoomTable {
   absl::StatusOr<RoomProgressList> Recover(
       DurableLog& log, int64_t uploaded_through_ms,
       const absl::flat_hash_map<std::string, log::RoomProgress>& progress,
-      const std::vector<std::string>& unreadable = {})
-      ABSL_LOCKS_EXCLUDED(mu_);
+      const std::vector<std::string>& unreadable = {}) ABSL_LOCKS_EXCLUDED(mu_);
   // The rooms due a checkpoint (see LogLifecycle), but none in `waiting`
   // (objects not yet acknowledged), and ended rooms past their retention.
   CheckpointRound SnapshotCheckpoints(
@@ -144,8 +142,8 @@ class RoomTable {
   Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Room* Restore(const log::RoomCheckpoint& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status RestoreAll(
-      DurableLog& log, absl::flat_hash_map<std::string, uint64_t>* covered)
+  absl::Status RestoreAll(DurableLog& log,
+                          absl::flat_hash_map<std::string, uint64_t>* covered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A live room stopped being one (ended, or its open rolled back).
   void Closed(Room* room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -159,7 +157,7 @@ class RoomTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool DueDrop(Room& room, int64_t now_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddCheckpoint(const std::string& name, Room& room,
+  void AddCheckpoint(const std::string& name, Room& room, int64_t now_ms,
                      CheckpointRound* round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t TrimPoint(const CheckpointRound& round) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

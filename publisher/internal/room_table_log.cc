@@ -23,7 +23,8 @@ absl::StatusOr<RoomProgressList> RoomTable::Recover(
     std::optional<uint64_t> lsn = ParseLogKey(key);
     auto c = covered.find(room);
     if (lsn && c != covered.end() && *lsn <= c->second) return;  // not needed
-    if (Room* r = Find(room)) r->MarkStalled(absl::StrCat("quarantined: ", why));
+    if (Room* r = Find(room))
+      r->MarkStalled(absl::StrCat("quarantined: ", why));
   };
   ROOMCAST_RETURN_IF_ERROR(log.Replay(
       [&](uint64_t lsn, const log::Record& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -120,11 +121,18 @@ RoomTable::CheckpointRound RoomTable::SnapshotCheckpoints(
     round.write.forget.push_back(name);
     round.dropped.push_back(name);
   }
+  uint64_t bytes = 0;
+  const LogLifecycle& o = options_.lifecycle;
   for (const std::string& name : uncovered_) {
+    if (round.saved.size() >= o.max_rooms_per_round ||
+        bytes >= o.max_bytes_per_round) {
+      break;
+    }
     Room* room = Find(name);
     if (room != nullptr && !waiting.contains(name) &&
         DueCheckpoint(*room, now_ms)) {
-      AddCheckpoint(name, *room, &round);
+      AddCheckpoint(name, *room, now_ms, &round);
+      bytes += round.write.checkpoints.back().ByteSizeLong();
     }
   }
   const uint64_t trim = TrimPoint(round);
@@ -141,7 +149,9 @@ bool RoomTable::DueCheckpoint(Room& room, int64_t now_ms) const {
   const Room::Coverage& c = room.coverage();
   if (!c.durable || c.uncovered_from == 0 || room.stalled()) return false;
   const LogLifecycle& o = options_.lifecycle;
-  return now_ms - room.last_ts_ms() >= o.quiet_ms ||
+  const int64_t quiet = now_ms - room.last_ts_ms();
+  return (quiet >= o.quiet_ms && c.uncovered_bytes * 8 >= c.checkpoint_bytes) ||
+         quiet >= o.idle_ms ||
          c.uncovered_bytes >= std::max(c.checkpoint_bytes, o.min_bytes) ||
          applied_end_ - c.uncovered_from >= o.max_lag_records;
 }
@@ -153,20 +163,25 @@ bool RoomTable::DueDrop(Room& room, int64_t now_ms) const {
 }
 
 void RoomTable::AddCheckpoint(const std::string& name, Room& room,
-                              CheckpointRound* round) {
+                              int64_t now_ms, CheckpointRound* round) {
   Room::Coverage& cov = room.coverage();
   round->write.checkpoints.push_back(room.Checkpoint(cov.last_lsn));
   const std::vector<log::Reply>& replies = room.unsaved_replies();
   if (!replies.empty()) {
-    DurableLog::CheckpointWrite::Replies& r = round->write.replies.emplace_back();
+    DurableLog::CheckpointWrite::Replies& r =
+        round->write.replies.emplace_back();
     r.room = name;
     r.max_ts_ms = replies.back().ts_ms();
     r.lsn = cov.last_lsn;
     for (const log::Reply& reply : replies) *r.chunk.add_replies() = reply;
   }
-  if (!replies.empty() || with_replies_.contains(name)) {
+  // Each expiry is a range delete: a room's expired chunks go now and
+  // then, not at every checkpoint.
+  if (with_replies_.contains(name) &&
+      now_ms - cov.replies_expired_ms >= options_.lifecycle.reply_expiry_ms) {
     round->write.expire_replies.emplace_back(
         name, room.last_ts_ms() - options_.idempotency_window_ms);
+    cov.replies_expired_ms = now_ms;
   }
   round->saved.emplace_back(name, replies.size());
   cov.since_snapshot = 0;  // what comes after this snapshot
@@ -174,13 +189,13 @@ void RoomTable::AddCheckpoint(const std::string& name, Room& room,
 }
 
 uint64_t RoomTable::TrimPoint(const CheckpointRound& round) const {
+  absl::flat_hash_set<absl::string_view> in_round;
+  for (const auto& [name, replies] : round.saved) in_round.insert(name);
   uint64_t trim = applied_end_;
   for (const std::string& name : uncovered_) {
-    auto in_round = std::find_if(round.saved.begin(), round.saved.end(),
-                                 [&](const auto& s) { return s.first == name; });
-    const Room* room = rooms_.contains(name) ? rooms_.at(name).get() : nullptr;
-    if (room == nullptr || in_round != round.saved.end()) continue;
-    const uint64_t from = room->coverage().uncovered_from;
+    auto it = rooms_.find(name);
+    if (it == rooms_.end() || in_round.contains(name)) continue;
+    const uint64_t from = it->second->coverage().uncovered_from;
     if (from != 0) trim = std::min(trim, from);
   }
   return trim;
@@ -206,10 +221,12 @@ std::vector<std::string> RoomTable::CommitCheckpoints(
     }
   }
   for (const std::string& name : round.dropped) {
-    dropped_[name] = rooms_.contains(name) ? rooms_[name]->coverage().last_lsn : 0;
+    dropped_[name] =
+        rooms_.contains(name) ? rooms_[name]->coverage().last_lsn : 0;
     Forget(name);
   }
-  for (const std::string& name : round.write.erase_checkpoints) dropped_.erase(name);
+  for (const std::string& name : round.write.erase_checkpoints)
+    dropped_.erase(name);
   if (round.write.trim_to > trim_point_) trim_point_ = round.write.trim_to;
   return round.dropped;
 }

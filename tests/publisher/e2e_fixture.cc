@@ -201,6 +201,15 @@ bool PublisherE2eTest::WaitForWatermark(int64_t ms, std::chrono::milliseconds ti
   return false;
 }
 
+RoomSegments PublisherE2eTest::ReadAll(const std::string& room, int64_t bucket_ms,
+                                       int64_t first_k) {
+  const int64_t last_k = segmenter::BucketIndex(WallMs(), bucket_ms);
+  EXPECT_TRUE(WaitForWatermark(segmenter::BucketEnd(last_k, bucket_ms),
+                               std::chrono::seconds(20)))
+      << "the watermark stays at " << OriginWatermarkMs();
+  return ReadSegments(room, bucket_ms, first_k, last_k);
+}
+
 RoomSegments PublisherE2eTest::ReadSegments(const std::string& room, int64_t bucket_ms,
                                             int64_t first_k, int64_t last_k) const {
   RoomSegments out;

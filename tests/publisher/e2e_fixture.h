@@ -106,6 +106,9 @@ class PublisherE2eTest : public ::testing::Test {
   bool WaitForWatermark(int64_t ms, std::chrono::milliseconds timeout);
   RoomSegments ReadSegments(const std::string& room, int64_t bucket_ms,
                             int64_t first_k, int64_t last_k) const;
+  // Waits (20 s at most) until the watermark passes the bucket of now, then
+  // reads the room from bucket `first_k` to it.
+  RoomSegments ReadAll(const std::string& room, int64_t bucket_ms, int64_t first_k);
   double ImmutableConflicts() const {
     return origin_->Metric("roomcast_origin_immutable_conflicts_total");
   }

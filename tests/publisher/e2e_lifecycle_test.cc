@@ -25,11 +25,7 @@ constexpr char kTrim[] = "roomcast_publisher_log_trim_lsn";
 class PublisherE2eLifecycleTest : public PublisherE2eTest {
  protected:
   RoomSegments ReadAll(const std::string& room, int64_t first_k) {
-    const int64_t last_k = segmenter::BucketIndex(WallMs(), kBucketMs);
-    EXPECT_TRUE(WaitForWatermark(segmenter::BucketEnd(last_k, kBucketMs),
-                                 std::chrono::seconds(20)))
-        << "the watermark stays at " << OriginWatermarkMs();
-    return ReadSegments(room, kBucketMs, first_k, last_k);
+    return PublisherE2eTest::ReadAll(room, kBucketMs, first_k);
   }
   // Waits until the publisher's trim point passes `lsn`; its value then.
   double WaitForTrimPast(double lsn, std::chrono::seconds timeout) {
@@ -49,8 +45,11 @@ TEST_F(PublisherE2eLifecycleTest, KillNineRightAfterATrimLosesNoAck) {
   OpenRoom(room, R"({"bucket_ms": 250, "action_cap_per_s": 0})");
   const int64_t first_k = segmenter::BucketIndex(WallMs(), kBucketMs);
   SharedUrl url(publisher_->url());
-  Traffic traffic({.room = room, .token = Token("host", v1::ROLE_ANCHOR, room),
-                   .threads = 3, .max_batch = 20, .seed = 5},
+  Traffic traffic({.room = room,
+                   .token = Token("host", v1::ROLE_ANCHOR, room),
+                   .threads = 3,
+                   .max_batch = 20,
+                   .seed = 5},
                   &url);
   Follower follower(origin_->url(), room, kBucketMs, first_k);
   double trim = 1;
@@ -86,7 +85,8 @@ TEST_F(PublisherE2eLifecycleTest, QuietPublisherKeepsNoPublishedRecord) {
   }
   body += "]}";
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(PostJson("/v1/rooms/" + room + "/messages", body, anchor).status, 200);
+    ASSERT_EQ(PostJson("/v1/rooms/" + room + "/messages", body, anchor).status,
+              200);
   }
   // 1 open + 2000 messages, all published: the trim point passes them all.
   EXPECT_GE(WaitForTrimPast(2001, std::chrono::seconds(20)), 2002);
@@ -114,7 +114,8 @@ std::string BigBatch(int n, size_t size) {
   return body + "]}";
 }
 
-TEST_F(PublisherE2eLifecycleTest, FullDiskAnswers503AndRecoversWithoutLosingAnAck) {
+TEST_F(PublisherE2eLifecycleTest,
+       FullDiskAnswers503AndRecoversWithoutLosingAnAck) {
   ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
   publisher_ = std::make_unique<PublisherProcess>(
       publisher_dir_.path() + "/log", origin_->url(),
@@ -131,9 +132,9 @@ TEST_F(PublisherE2eLifecycleTest, FullDiskAnswers503AndRecoversWithoutLosingAnAc
   SharedUrl url(publisher_->url());
   // Traffic retries a 503 with the same client_msg_ids: a reply made for a
   // write that failed must never come back as an ack.
-  Traffic traffic({.room = room, .token = anchor, .threads = 2, .max_batch = 10,
-                   .seed = 9},
-                  &url);
+  Traffic traffic(
+      {.room = room, .token = anchor, .threads = 2, .max_batch = 10, .seed = 9},
+      &url);
   Follower follower(origin_->url(), room, kBucketMs, first_k);
   const std::string big = BigBatch(1000, 1900);
   for (int i = 0; i < 3; ++i) {
@@ -143,15 +144,18 @@ TEST_F(PublisherE2eLifecycleTest, FullDiskAnswers503AndRecoversWithoutLosingAnAc
     EXPECT_FALSE(r.header("retry-after").empty()) << "attempt " << i;
   }
   const int64_t acked_after_failures = traffic.acked();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (traffic.acked() < acked_after_failures + 200 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_GE(traffic.acked(), acked_after_failures + 200) << "writes did not come back";
+  EXPECT_GE(traffic.acked(), acked_after_failures + 200)
+      << "writes did not come back";
   traffic.Stop(std::chrono::seconds(10));
   ASSERT_TRUE(publisher_->process()->running()) << publisher_->LogTail();
-  EXPECT_GE(publisher_->Metric("roomcast_publisher_log_write_failures_total"), 3);
+  EXPECT_GE(publisher_->Metric("roomcast_publisher_log_write_failures_total"),
+            3);
   EXPECT_GE(publisher_->Metric("roomcast_publisher_log_recoveries_total"), 1);
   EXPECT_TRUE(traffic.unacked().empty());
   // Every ack is published once, and no message of the refused batch is.
@@ -191,7 +195,8 @@ TEST_F(PublisherE2eLifecycleTest, FullTmpfsAnswers503UntilSpaceIsBack) {
     ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
   } unmount{mnt.path()};
   ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
-  publisher_ = std::make_unique<PublisherProcess>(mnt.path() + "/log", origin_->url());
+  publisher_ =
+      std::make_unique<PublisherProcess>(mnt.path() + "/log", origin_->url());
   ASSERT_TRUE(publisher_->Start()) << publisher_->LogTail();
   const std::string room = "tmpfs-room";
   OpenRoom(room, R"({"bucket_ms": 250, "action_cap_per_s": 0})");
@@ -212,7 +217,8 @@ TEST_F(PublisherE2eLifecycleTest, FullTmpfsAnswers503UntilSpaceIsBack) {
     return r.status;
   };
   int refused = 0;
-  for (int i = 0; i < 100 && refused < 3; ++i) refused += post("a" + std::to_string(i)) != 200;
+  for (int i = 0; i < 100 && refused < 3; ++i)
+    refused += post("a" + std::to_string(i)) != 200;
   ASSERT_EQ(refused, 3) << "the disk never filled";
   ASSERT_TRUE(publisher_->process()->running()) << publisher_->LogTail();
   std::filesystem::remove(ballast);
@@ -221,7 +227,8 @@ TEST_F(PublisherE2eLifecycleTest, FullTmpfsAnswers503UntilSpaceIsBack) {
     back = post("b" + std::to_string(i)) == 200;
     if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_TRUE(back) << "no write succeeded once space was back\n" << publisher_->LogTail();
+  ASSERT_TRUE(back) << "no write succeeded once space was back\n"
+                    << publisher_->LogTail();
   RoomSegments segs = ReadAll(room, first_k);
   EXPECT_TRUE(segs.problems.empty()) << segs.problems.front();
   EXPECT_TRUE(SeqContinuous(segs));

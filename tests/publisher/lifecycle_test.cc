@@ -42,7 +42,9 @@ google::protobuf::Value Text(const std::string& s) {
   return v;
 }
 
-std::string Segment(int64_t k) { return segmenter::SegmentPath("lobby", 1000, k); }
+std::string Segment(int64_t k) {
+  return segmenter::SegmentPath("lobby", 1000, k);
+}
 
 TEST(LifecycleTest, PublishedRecordsAreDeletedAndARestartGoesOnAsIfNot) {
   Harness h(Eager());
@@ -111,10 +113,12 @@ TEST(LifecycleTest, PublishedRecordsAreDeletedAndARestartGoesOnAsIfNot) {
   auto live = h.Set("lobby", "live", Text("yes"));
   ASSERT_TRUE(live.ok());
   ASSERT_TRUE(h.TickAt(kT0 + 11000).ok());
-  v1::StateSnapshot snap = h.origin.GetProto<v1::StateSnapshot>(
-      segmenter::SnapshotPath("lobby", static_cast<int64_t>(live->total_version)));
+  v1::StateSnapshot snap =
+      h.origin.GetProto<v1::StateSnapshot>(segmenter::SnapshotPath(
+          "lobby", static_cast<int64_t>(live->total_version)));
   ASSERT_EQ(snap.components_size(), 3);
-  v1::Manifest m = h.origin.GetProto<v1::Manifest>(segmenter::ManifestPath("lobby"));
+  v1::Manifest m =
+      h.origin.GetProto<v1::Manifest>(segmenter::ManifestPath("lobby"));
   EXPECT_EQ(m.components_size(), 3);
   EXPECT_EQ(m.last_seq(), 7u);
   EXPECT_EQ(h.origin.conflicts(), 0);
@@ -141,6 +145,29 @@ TEST(LifecycleTest, OpenBucketAndPendingStateSurviveATrimAndARestart) {
   EXPECT_EQ(h.origin.GetProto<v1::Manifest>(segmenter::ManifestPath("lobby"))
                 .components_size(),
             1);
+}
+
+// Replies are kept without their records (reply chunks), for their window
+// and no longer: an expired chunk is deleted.
+TEST(LifecycleTest, RepliesOutliveTheirRecordsButNotTheirWindow) {
+  PublisherOptions o = Eager();
+  o.idempotency_window_ms = 1000;
+  o.lifecycle.reply_expiry_ms = 0;
+  Harness h(o);
+  ASSERT_TRUE(h.Open("lobby").ok());
+  h.clock.Set(kT0 + 100);
+  ASSERT_EQ(h.PostOne("lobby", Comment("a", "c-1"))->seq(), 1u);
+  ASSERT_TRUE(h.TickAt(kT0 + 1000).ok());
+  EXPECT_GE(h.Metric(kTrim), 3);  // its record is gone
+  h.Restart();
+  h.clock.Set(kT0 + 1100);
+  EXPECT_EQ(h.PostOne("lobby", Comment("a", "c-1"))->seq(), 1u);  // a retry
+  h.clock.Set(kT0 + 5000);
+  ASSERT_EQ(h.PostOne("lobby", Comment("b"))->seq(), 2u);
+  ASSERT_TRUE(h.TickAt(kT0 + 6000).ok());  // the chunk of c-1 expires
+  h.Restart();
+  h.clock.Set(kT0 + 6100);
+  EXPECT_EQ(h.PostOne("lobby", Comment("a", "c-1"))->seq(), 3u);  // new
 }
 
 TEST(LifecycleTest, EndedRoomIsForgottenAfterItsRetention) {
@@ -184,10 +211,11 @@ void AppendToLog(const std::string& dir, std::vector<log::Record> records) {
                       [&](std::vector<log::Record>* out) {
                         for (auto& r : records) out->push_back(r);
                       },
-                  .done = [&](absl::Status s) {
-                    EXPECT_TRUE(s.ok()) << s;
-                    n.Notify();
-                  }});
+                  .done =
+                      [&](absl::Status s) {
+                        EXPECT_TRUE(s.ok()) << s;
+                        n.Notify();
+                      }});
   n.WaitForNotification();
 }
 

@@ -227,7 +227,8 @@ TEST(RoomTest, RecordThatDoesNotApplyChangesNothing) {
   log::Record again = first;  // seq 1 twice
   again.mutable_action()->set_client_msg_id("c-again");
   EXPECT_FALSE(room.Apply(again).ok());
-  EXPECT_EQ(room.replies().Find(ReplyKind::kAction, "viewer", "c-again"), nullptr);
+  EXPECT_EQ(room.replies().Find(ReplyKind::kAction, "viewer", "c-again"),
+            nullptr);
   EXPECT_EQ(room.unsaved_replies().size(), 1u);
 }
 
@@ -245,7 +246,8 @@ TEST(RoomTest, RestoredRoomGoesOnAsTheLiveOne) {
   std::vector<log::Reply> replies = live.unsaved_replies();
   restored.RestoreReplies(replies);
   EXPECT_EQ(restored.Checkpoint(5).SerializeAsString(), c.SerializeAsString());
-  EXPECT_NE(restored.replies().Find(ReplyKind::kAction, "viewer", "c-1"), nullptr);
+  EXPECT_NE(restored.replies().Find(ReplyKind::kAction, "viewer", "c-1"),
+            nullptr);
   for (Room* r : {&live, &restored}) {
     log::Record next = Sequenced(*r, kT + 2 * kD + 1);
     ASSERT_TRUE(r->Apply(next).ok());
@@ -269,7 +271,11 @@ TEST(RoomTest, CheckpointOfAnotherRoomIsRefused) {
   Room live = MakeRoom();
   ASSERT_TRUE(live.Apply(Sequenced(live, kT + 10)).ok());
   log::RoomCheckpoint c = live.Checkpoint(2);
-  c.mutable_closer()->mutable_bucketer()->mutable_open(0)->mutable_messages(0)->set_seq(9);
+  c.mutable_closer()
+      ->mutable_bucketer()
+      ->mutable_open(0)
+      ->mutable_messages(0)
+      ->set_seq(9);
   Room other = MakeRoom();
   EXPECT_FALSE(other.Restore(c).ok());  // seq 9 past the room's seq 1
 }

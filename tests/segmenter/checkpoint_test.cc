@@ -62,7 +62,8 @@ void Fill(RoomCloser& room) {
   ASSERT_TRUE(room.SetState("title", Text("a"), kT + 20, "anchor").ok());
   std::vector<ClosedObject> out;
   room.Close(kT + 2 * kD, &out);  // buckets k, k+1 into the rollup window
-  ASSERT_TRUE(room.SetState("title", Text("b"), kT + 2 * kD + 5, "anchor").ok());
+  ASSERT_TRUE(
+      room.SetState("title", Text("b"), kT + 2 * kD + 5, "anchor").ok());
   ASSERT_TRUE(room.SetState("pinned", Text("p"), kT + 2 * kD + 6, "mod").ok());
   room.AddPeer(PeerTo("u2", 2, kT + 2 * kD + 7));
 }
@@ -97,7 +98,8 @@ TEST(CheckpointTest, RestoredCloserMakesTheSameBytes) {
   EXPECT_EQ(restored.manifest().version(), original.manifest().version());
   const std::vector<std::string> a = Continue(original);
   const std::vector<std::string> b = Continue(restored);
-  EXPECT_GT(a.size(), 6u);  // segments, peers, state, snapshot, rollup, manifest
+  EXPECT_GT(a.size(),
+            6u);  // segments, peers, state, snapshot, rollup, manifest
   EXPECT_EQ(a, b);
 }
 
@@ -123,8 +125,13 @@ TEST(CheckpointTest, ImpossibleCheckpointsAreRefusedAndChangeNothing) {
   Fill(source);
   const RoomCloserCheckpoint good = source.Checkpoint();
   std::vector<std::function<void(RoomCloserCheckpoint&)>> corruptions = {
-      [](auto& c) { c.mutable_bucketer()->mutable_open(0)->mutable_messages(0)->set_ts_ms(kT); },
-      [](auto& c) { c.mutable_bucketer()->mutable_open(0)->mutable_messages(0)->set_seq(1); },
+      [](auto& c) {
+        c.mutable_bucketer()->mutable_open(0)->mutable_messages(0)->set_ts_ms(
+            kT);
+      },
+      [](auto& c) {
+        c.mutable_bucketer()->mutable_open(0)->mutable_messages(0)->set_seq(1);
+      },
       [](auto& c) { c.mutable_bucketer()->set_last_seq(1); },
       [](auto& c) { c.mutable_bucketer()->set_watermark_ms(kT + 9 * kD); },
       [](auto& c) { c.mutable_bucketer()->mutable_open(0)->clear_messages(); },
@@ -133,11 +140,15 @@ TEST(CheckpointTest, ImpossibleCheckpointsAreRefusedAndChangeNothing) {
       [](auto& c) { c.mutable_peers(0)->set_index(kK); },  // already closed
       [](auto& c) { c.mutable_state()->set_total_version(50); },
       [](auto& c) { c.mutable_state()->mutable_history(0)->set_version(1); },
-      [](auto& c) { c.mutable_state()->mutable_history(0)->set_name("bad name"); },
+      [](auto& c) {
+        c.mutable_state()->mutable_history(0)->set_name("bad name");
+      },
       [](auto& c) { *c.mutable_state()->add_history() = c.state().history(0); },
       [](auto& c) { c.mutable_pending_state(0)->set_version(999); },
       [](auto& c) { c.mutable_manifest()->set_version(0); },
-      [](auto& c) { c.mutable_manifest()->mutable_components(0)->set_name(""); },
+      [](auto& c) {
+        c.mutable_manifest()->mutable_components(0)->set_name("");
+      },
       [](auto& c) { c.mutable_rollup(0)->set_index(kK + 50); },
       [](auto& c) { c.mutable_rollup(0)->set_index(kK + 5); },  // not closed
       [](auto& c) { c.mutable_rollup(0)->set_index(int64_t{1} << 62); },
@@ -164,7 +175,7 @@ TEST(CheckpointTest, BucketerRoundTripsAndKeepsRefusingLateMessages) {
   ASSERT_TRUE(r.Restore(b.Checkpoint()).ok());
   EXPECT_EQ(r.watermark_ms(), kT + kD);
   EXPECT_EQ(r.open_messages(), 1u);
-  EXPECT_FALSE(r.Add(Action(3, kT + 10)).ok());  // behind the watermark
+  EXPECT_FALSE(r.Add(Action(3, kT + 10)).ok());      // behind the watermark
   EXPECT_FALSE(r.Add(Action(2, kT + kD + 4)).ok());  // seq goes back
   EXPECT_TRUE(r.Add(Action(3, kT + kD + 4)).ok());
 }
