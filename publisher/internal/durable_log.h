@@ -110,9 +110,12 @@ class DurableLog {
   void Submit(Job job);
 
   // --- Start-up: call before the first Submit ---
-  // Every stored checkpoint; one that cannot be read is quarantined.
+  // Every stored checkpoint; one that cannot be read, or that `check`
+  // refuses (the reason), is quarantined.
   absl::StatusOr<std::vector<log::RoomCheckpoint>> ReadCheckpoints(
-      QuarantineFn quarantined);
+      QuarantineFn quarantined,
+      absl::FunctionRef<absl::Status(const log::RoomCheckpoint&)> check =
+          [](const log::RoomCheckpoint&) { return absl::OkStatus(); });
   // Every stored reply, by room, oldest first.
   absl::StatusOr<absl::flat_hash_map<std::string, std::vector<log::Reply>>>
   ReadReplies(QuarantineFn quarantined);

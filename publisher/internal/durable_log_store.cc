@@ -75,28 +75,36 @@ void DurableLog::Quarantine(const std::string& key, const std::string& value,
 }
 
 absl::StatusOr<std::vector<log::RoomCheckpoint>> DurableLog::ReadCheckpoints(
-    QuarantineFn quarantined) {
+    QuarantineFn quarantined,
+    absl::FunctionRef<absl::Status(const log::RoomCheckpoint&)> check) {
   std::vector<log::RoomCheckpoint> out;
   std::vector<std::pair<std::string, std::string>> bad;
+  std::vector<std::string> reasons;
   absl::Status s;
   {
     absl::ReaderMutexLock l(&db_mu_);
-    s = ScanPrefix(db_.get(), kCheckpointPrefix,
-                   [&](absl::string_view k, absl::string_view v) {
-                     std::optional<std::string> room =
-                         ParseRoomKey(kCheckpointPrefix, k);
-                     log::RoomCheckpoint c;
-                     if (!room || !ParseStored(v, &c) || c.room() != *room) {
-                       bad.emplace_back(k, v);
-                       return;
-                     }
-                     next_lsn_ = std::max(next_lsn_, c.lsn() + 1);
-                     out.push_back(std::move(c));
-                   });
+    s = ScanPrefix(
+        db_.get(), kCheckpointPrefix,
+        [&](absl::string_view k, absl::string_view v) {
+          std::optional<std::string> room = ParseRoomKey(kCheckpointPrefix, k);
+          log::RoomCheckpoint c;
+          absl::Status ok =
+              room && ParseStored(v, &c) && c.room() == *room
+                  ? check(c)
+                  : absl::DataLossError("the checkpoint does not parse");
+          if (!ok.ok()) {
+            bad.emplace_back(k, v);
+            reasons.emplace_back(ok.message());
+            return;
+          }
+          next_lsn_ = std::max(next_lsn_, c.lsn() + 1);
+          out.push_back(std::move(c));
+        });
   }
-  for (const auto& [k, v] : bad) {
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const auto& [k, v] = bad[i];
     Quarantine(k, v, ParseRoomKey(kCheckpointPrefix, k).value_or(""),
-               "checkpoint does not parse", quarantined);
+               reasons[i], quarantined);
   }
   if (!s.ok()) return s;
   return out;

@@ -54,7 +54,34 @@ absl::Status Room::CanSetState(const std::string& component) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The receive time a record carries, for the check of a replayed one.
+int64_t RecordTime(const log::Record& r) {
+  switch (r.body_case()) {
+    case log::Record::kAction:
+      return r.action().message().ts_ms();
+    case log::Record::kPeer:
+      return r.peer().message().ts_ms();
+    case log::Record::kState:
+      return r.state().ts_ms();
+    case log::Record::kEnded:
+      return r.ended().ts_ms();
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
 absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
+  // The publisher stamped it; one read back from disk might say anything,
+  // and a time past the end of time would overflow its bucket's end.
+  const int64_t ts = RecordTime(r);
+  if (ts < 0 || ts > segmenter::kMaxTimeMs ||
+      (r.has_peer() && !segmenter::IsValidId(r.peer().message().recipient()))) {
+    return absl::InvalidArgumentError("a record out of range");
+  }
   switch (r.body_case()) {
     case log::Record::kAction:
       return ApplyAction(r.action());
@@ -185,6 +212,10 @@ log::RoomCheckpoint Room::Checkpoint(uint64_t lsn) const {
 }
 
 absl::Status Room::Restore(const log::RoomCheckpoint& c) {
+  if (c.last_ts_ms() < 0 || c.last_ts_ms() > segmenter::kMaxTimeMs ||
+      c.ended_ms() < 0 || c.ended_ms() > segmenter::kMaxTimeMs) {
+    return absl::InvalidArgumentError("checkpoint: times out of range");
+  }
   seq_ = durable_seq_ = c.seq();
   peer_seq_ = durable_peer_seq_ = c.peer_seq();
   durable_ts_ = c.last_ts_ms();

@@ -11,12 +11,20 @@
 
 namespace roomcast::publisher::internal {
 
+absl::Status RoomTable::CheckConfig(const v1::RoomConfig& c) {
+  // Times are divided by bucket_ms (and rollup_ms, when above it).
+  return segmenter::ValidateBucketMs(c.bucket_ms());
+}
+
 RoomTable::RoomTable(Options options, const base::Clock* clock)
     : options_(std::move(options)), clock_(clock) {}
 
 absl::Status RoomTable::Apply(const log::Record& r,
                               v1::StateComponent* state_out) {
   if (r.has_opened()) {
+    // Ingest checked it; a replayed one is checked again (it is read from
+    // disk, and a room with another bucket_ms could not even be closed).
+    ROOMCAST_RETURN_IF_ERROR(CheckConfig(r.opened().config()));
     Open(r);
     return absl::OkStatus();
   }

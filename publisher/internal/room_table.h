@@ -148,6 +148,8 @@ class RoomTable {
   // A live room stopped being one (ended, or its open rolled back).
   void Closed(Room* room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(const std::string& room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // kInvalidArgument unless a room could be opened with `c`.
+  static absl::Status CheckConfig(const v1::RoomConfig& c);
   // When an ended room's retention is over.
   static int64_t ExpiryMs(const Room& room);
   // A record of `room` at `lsn` was applied.

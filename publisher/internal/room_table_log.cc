@@ -64,8 +64,11 @@ absl::Status RoomTable::RestoreAll(
   // A checkpoint or reply chunk that cannot be read is quarantined by the
   // log; its room's later records then stall it (or make it anew).
   auto lost = [](const std::string&, const std::string&, const std::string&) {};
+  auto check = [](const log::RoomCheckpoint& c) {
+    return c.dropped() ? absl::OkStatus() : CheckConfig(c.opened().config());
+  };
   ROOMCAST_ASSIGN_OR_RETURN(std::vector<log::RoomCheckpoint> cps,
-                            log.ReadCheckpoints(lost));
+                            log.ReadCheckpoints(lost, check));
   for (const log::RoomCheckpoint& c : cps) {
     (*covered)[c.room()] = c.lsn();
     if (c.dropped()) {

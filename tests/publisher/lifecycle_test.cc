@@ -7,6 +7,7 @@
 // retention; a record that cannot be replayed is quarantined, never a
 // failed start.
 #include <filesystem>
+#include <limits>
 
 #include "gtest/gtest.h"
 #include "publisher/internal/durable_log.h"
@@ -252,11 +253,27 @@ TEST(LifecycleTest, UnreplayableRecordsAreQuarantinedAndStallOnlyTheirRoom) {
   log::Record deep_but_fine;  // as deep as ingest can accept: replays
   deep_but_fine.set_room("hall");
   *deep_but_fine.mutable_action()->mutable_message() = Nested(2, kT0 + 300, 47);
-  AppendToLog(h.dir_.path(), {goes_back, too_deep, deep_but_fine});
+  log::Record no_buckets;  // a room no bucket could be closed in
+  no_buckets.set_room("bad");
+  no_buckets.mutable_opened()->mutable_config()->set_bucket_ms(0);
+  log::Record end_of_time;  // its bucket's end would overflow
+  end_of_time.set_room("lobby");
+  *end_of_time.mutable_action()->mutable_message() =
+      Nested(2, std::numeric_limits<int64_t>::max() - 5, 1);
+  AppendToLog(h.dir_.path(),
+              {goes_back, too_deep, deep_but_fine, no_buckets, end_of_time});
+  {
+    auto log = internal::DurableLog::Open({.dir = h.dir_.path(), .sync = false});
+    ASSERT_TRUE(log.ok());
+    log::RoomCheckpoint ghost;  // parses, but names an impossible room
+    ghost.set_room("ghost");
+    ghost.mutable_opened()->mutable_config()->set_bucket_ms(0);
+    ASSERT_TRUE((*log)->WriteCheckpoint({.checkpoints = {ghost}}).ok());
+  }
 
   h.Start();  // the start must not fail
   ASSERT_NE(h.pub, nullptr);
-  EXPECT_EQ(h.Metric("roomcast_publisher_log_quarantined_total"), 2);
+  EXPECT_EQ(h.Metric("roomcast_publisher_log_quarantined_total"), 5);
   EXPECT_EQ(h.Metric("roomcast_publisher_rooms_stalled"), 1);
   // The other room goes on, its deep record replayed.
   h.clock.Set(kT0 + 400);
