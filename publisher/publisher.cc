@@ -87,10 +87,13 @@ absl::Status Publisher::Recover() {
 
 std::vector<std::string> Publisher::Checkpoint(
     int64_t now_ms, const absl::flat_hash_set<std::string>& waiting) {
-  if (now_ms - last_checkpoint_ms_ < options_.lifecycle.period_ms) return {};
+  if (now_ms - last_checkpoint_ms_ < options_.lifecycle.period_ms &&
+      !flushing_) {
+    return {};
+  }
   last_checkpoint_ms_ = now_ms;
   internal::RoomTable::CheckpointRound round =
-      rooms_->SnapshotCheckpoints(now_ms, waiting);
+      rooms_->SnapshotCheckpoints(now_ms, waiting, flushing_);
   if (round.empty()) return {};
   absl::Status s = log_->WriteCheckpoint(round.write);
   if (!s.ok()) {
@@ -234,6 +237,9 @@ absl::Status Publisher::Tick() { return publication_->Tick(); }
 void Publisher::StartTicker() { publication_->StartTicker(); }
 void Publisher::StopTicker() { publication_->StopTicker(); }
 absl::Status Publisher::Flush(int64_t budget_ms) {
+  // Stopping: whatever is published is checkpointed now, so the next start
+  // replays only what was not.
+  flushing_ = true;
   return publication_->Flush(budget_ms);
 }
 

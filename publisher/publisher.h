@@ -20,6 +20,7 @@
 #ifndef ROOMCAST_PUBLISHER_PUBLISHER_H_
 #define ROOMCAST_PUBLISHER_PUBLISHER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -147,6 +148,7 @@ class Publisher {
   std::unique_ptr<internal::PresenceTracker> presence_;
   std::unique_ptr<internal::Publication> publication_;
   int64_t last_checkpoint_ms_ = 0;  // publication's thread only
+  std::atomic<bool> flushing_{false};
   http::Counter* checkpoints_ = nullptr;
   http::Counter* rooms_dropped_ = nullptr;
 };

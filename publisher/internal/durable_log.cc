@@ -117,7 +117,8 @@ DurableLog::DurableLog(Options options, std::unique_ptr<rocksdb::DB> db,
     : options_(std::move(options)),
       db_(std::move(db)),
       next_lsn_(next_lsn),
-      trim_point_(trim_point) {
+      trim_point_(trim_point),
+      recovery_backoff_ms_(options_.recovery_interval_ms) {
   writer_ = std::thread([this] { WriterLoop(); });
   compactor_ = std::thread([this] { CompactorLoop(); });
 }
@@ -224,17 +225,31 @@ absl::Status DurableLog::Write(rocksdb::WriteBatch* batch, const char* what) {
 
 void DurableLog::TryRecover() {
   const int64_t now = SteadyMs();
-  if (now - last_recovery_ms_ < options_.recovery_interval_ms) return;
+  if (now - last_recovery_ms_ < recovery_backoff_ms_) return;
   last_recovery_ms_ = now;
+  // Each failed attempt waits twice as long (up to 5 s): an attempt may
+  // replay or flush a whole write buffer.
+  recovery_backoff_ms_ = std::min<int64_t>(2 * recovery_backoff_ms_, 5000);
   rocksdb::Status resumed;
   {
     absl::ReaderMutexLock l(&db_mu_);
     resumed =
         db_ == nullptr ? rocksdb::Status::IOError("closed") : db_->Resume();
   }
-  // Busy: RocksDB's own recovery runs (a full disk, waiting for space).
-  if (resumed.IsBusy()) return;
+  // A full disk resumes once there is space; anything else RocksDB will
+  // not resume from (EFBIG, EIO: "fatal") needs the database reopened.
+  if (resumed.IsBusy() || resumed.IsNoSpace()) return;
   if (!resumed.ok() && !Reopen().ok()) return;
+  if (CleanUpFailedWrites().ok()) {
+    writable_ = true;
+    recovery_backoff_ms_ = options_.recovery_interval_ms;
+    recoveries_.fetch_add(1);
+    ROOMCAST_LOG(kWarning, "publisher", "log_recovered")
+        .Kv("next_lsn", static_cast<int64_t>(next_lsn_));
+  }
+}
+
+absl::Status DurableLog::CleanUpFailedWrites() {
   // Whatever a failed batch left goes before anything new is written, so
   // an unacknowledged record can never be replayed. This is also the probe.
   rocksdb::WriteBatch cleanup;
@@ -243,12 +258,9 @@ void DurableLog::TryRecover() {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   absl::ReaderMutexLock l(&db_mu_);
-  if (db_ != nullptr && db_->Write(wo, &cleanup).ok()) {
-    writable_ = true;
-    recoveries_.fetch_add(1);
-    ROOMCAST_LOG(kWarning, "publisher", "log_recovered")
-        .Kv("next_lsn", static_cast<int64_t>(next_lsn_));
-  }
+  if (db_ == nullptr) return absl::UnavailableError("the log is closed");
+  rocksdb::Status s = db_->Write(wo, &cleanup);
+  return s.ok() ? absl::OkStatus() : absl::UnavailableError(s.ToString());
 }
 
 absl::Status DurableLog::Reopen() {

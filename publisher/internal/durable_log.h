@@ -59,7 +59,8 @@ class DurableLog {
     std::string dir;
     bool sync = true;  // WAL fsync before done(); tests keep it
     size_t max_batch_jobs = 4096;
-    // After a failed write, how often recovery is tried.
+    // After a failed write, how soon recovery is first tried (then less
+    // often, up to every 5 s, while it fails).
     int64_t recovery_interval_ms = 200;
     // The deleted range is compacted once this many records were trimmed
     // since the last compaction, or `compact_after_ms` after a trim.
@@ -167,6 +168,8 @@ class DurableLog {
   // Writer thread: after a failed write, at most once per interval.
   void TryRecover();
   absl::Status Reopen();
+  // Deletes any record at or past next_lsn_ (a failed batch's).
+  absl::Status CleanUpFailedWrites();
   // Moves one stored value aside under "Q/", with why.
   void Quarantine(const std::string& key, const std::string& value,
                   const std::string& room, const std::string& why,
@@ -182,7 +185,10 @@ class DurableLog {
   uint64_t next_lsn_;  // writer thread only (and start-up)
   std::atomic<uint64_t> trim_point_;
   std::atomic<bool> writable_{true};
-  int64_t last_recovery_ms_ = 0;  // writer thread only
+  // Writer thread only: the last recovery attempt, and the wait until the
+  // next.
+  int64_t last_recovery_ms_ = 0;
+  int64_t recovery_backoff_ms_;
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> failed_writes_{0};

@@ -134,8 +134,8 @@ class Room {
     uint64_t since_snapshot = 0;   // first LSN applied since the last one
     uint64_t uncovered_bytes = 0;  // of the records from uncovered_from on
     uint64_t bytes_since_snapshot = 0;
-    uint64_t checkpoint_bytes = 0;  // the last checkpoint's size
-    bool durable = false;           // its `opened` record is durable
+    uint64_t checkpoint_bytes = 0;   // the last checkpoint's size
+    bool durable = false;            // its `opened` record is durable
     int64_t replies_expired_ms = 0;  // when its reply chunks last expired
   };
   Coverage& coverage() { return coverage_; }

@@ -108,11 +108,12 @@ class RoomTable {
       DurableLog& log, int64_t uploaded_through_ms,
       const absl::flat_hash_map<std::string, log::RoomProgress>& progress,
       const std::vector<std::string>& unreadable = {}) ABSL_LOCKS_EXCLUDED(mu_);
-  // The rooms due a checkpoint (see LogLifecycle), but none in `waiting`
-  // (objects not yet acknowledged), and ended rooms past their retention.
+  // The rooms due a checkpoint (see LogLifecycle; with `all`, every room
+  // with records no checkpoint covers), but none in `waiting` (objects not
+  // yet acknowledged), and ended rooms past their retention.
   CheckpointRound SnapshotCheckpoints(
-      int64_t now_ms, const absl::flat_hash_set<std::string>& waiting)
-      ABSL_LOCKS_EXCLUDED(mu_);
+      int64_t now_ms, const absl::flat_hash_set<std::string>& waiting,
+      bool all = false) ABSL_LOCKS_EXCLUDED(mu_);
   // After the round's write: if `written`, its rooms are covered and its
   // dropped rooms forgotten (they are returned).
   std::vector<std::string> CommitCheckpoints(const CheckpointRound& round,

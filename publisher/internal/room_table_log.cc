@@ -107,7 +107,7 @@ Room* RoomTable::Restore(const log::RoomCheckpoint& c) {
 }
 
 RoomTable::CheckpointRound RoomTable::SnapshotCheckpoints(
-    int64_t now_ms, const absl::flat_hash_set<std::string>& waiting) {
+    int64_t now_ms, const absl::flat_hash_set<std::string>& waiting, bool all) {
   CheckpointRound round;
   absl::MutexLock l(&mu_);
   for (auto it = ended_.begin(); it != ended_.end() && it->first <= now_ms;
@@ -133,7 +133,8 @@ RoomTable::CheckpointRound RoomTable::SnapshotCheckpoints(
     }
     Room* room = Find(name);
     if (room != nullptr && !waiting.contains(name) &&
-        DueCheckpoint(*room, now_ms)) {
+        (all ? room->coverage().durable && !room->stalled()
+             : DueCheckpoint(*room, now_ms))) {
       AddCheckpoint(name, *room, now_ms, &round);
       bytes += round.write.checkpoints.back().ByteSizeLong();
     }

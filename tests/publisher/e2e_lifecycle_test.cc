@@ -102,6 +102,24 @@ TEST_F(PublisherE2eLifecycleTest, QuietPublisherKeepsNoPublishedRecord) {
   EXPECT_EQ(publisher_->Metric("roomcast_publisher_rooms"), 1);
 }
 
+TEST_F(PublisherE2eLifecycleTest, SigtermCheckpointsWhatItPublished) {
+  const std::string room = "term-room";
+  OpenRoom(room, R"({"bucket_ms": 250})");
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, room);
+  std::string body = R"({"messages": [)";
+  for (int i = 0; i < 20; ++i) {
+    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": "m"})");
+  }
+  body += "]}";
+  ASSERT_EQ(PostJson("/v1/rooms/" + room + "/messages", body, anchor).status,
+            200);
+  // At once: the room is neither quiet nor large enough to be due, so only
+  // the stop itself can have checkpointed it.
+  ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
+  ASSERT_TRUE(publisher_->Start()) << publisher_->LogTail();
+  EXPECT_GE(publisher_->Metric(kTrim), 22);  // open + 20: none to replay
+}
+
 // A batch of `n` comments of `size` bytes each, texts "big-<i>-xxx...".
 std::string BigBatch(int n, size_t size) {
   std::string body = R"({"messages": [)";

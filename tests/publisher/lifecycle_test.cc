@@ -263,7 +263,8 @@ TEST(LifecycleTest, UnreplayableRecordsAreQuarantinedAndStallOnlyTheirRoom) {
   AppendToLog(h.dir_.path(),
               {goes_back, too_deep, deep_but_fine, no_buckets, end_of_time});
   {
-    auto log = internal::DurableLog::Open({.dir = h.dir_.path(), .sync = false});
+    auto log =
+        internal::DurableLog::Open({.dir = h.dir_.path(), .sync = false});
     ASSERT_TRUE(log.ok());
     log::RoomCheckpoint ghost;  // parses, but names an impossible room
     ghost.set_room("ghost");
