@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,18 @@ namespace {
 
 constexpr int64_t kBucketMs = 250;
 constexpr char kTrim[] = "roomcast_publisher_log_trim_lsn";
+
+// A batch of `n` comments with texts "<tag>-<i>-" padded to `size` bytes.
+std::string Batch(const std::string& tag, int n, size_t size) {
+  std::string body = R"({"messages": [)";
+  for (int i = 0; i < n; ++i) {
+    std::string text = tag + "-" + std::to_string(i) + "-";
+    text.resize(std::max(size, text.size()), 'x');
+    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": ")") +
+            text + "\"}";
+  }
+  return body + "]}";
+}
 
 class PublisherE2eLifecycleTest : public PublisherE2eTest {
  protected:
@@ -79,11 +92,7 @@ TEST_F(PublisherE2eLifecycleTest, QuietPublisherKeepsNoPublishedRecord) {
   const std::string room = "quiet-room";
   OpenRoom(room, R"({"bucket_ms": 250})");
   const std::string anchor = Token("host", v1::ROLE_ANCHOR, room);
-  std::string body = R"({"messages": [)";
-  for (int i = 0; i < 100; ++i) {
-    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": "m"})");
-  }
-  body += "]}";
+  const std::string body = Batch("q", 100, 8);
   for (int i = 0; i < 20; ++i) {
     ASSERT_EQ(PostJson("/v1/rooms/" + room + "/messages", body, anchor).status,
               200);
@@ -106,11 +115,7 @@ TEST_F(PublisherE2eLifecycleTest, SigtermCheckpointsWhatItPublished) {
   const std::string room = "term-room";
   OpenRoom(room, R"({"bucket_ms": 250})");
   const std::string anchor = Token("host", v1::ROLE_ANCHOR, room);
-  std::string body = R"({"messages": [)";
-  for (int i = 0; i < 20; ++i) {
-    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": "m"})");
-  }
-  body += "]}";
+  const std::string body = Batch("t", 20, 8);
   ASSERT_EQ(PostJson("/v1/rooms/" + room + "/messages", body, anchor).status,
             200);
   // At once: the room is neither quiet nor large enough to be due, so only
@@ -118,18 +123,6 @@ TEST_F(PublisherE2eLifecycleTest, SigtermCheckpointsWhatItPublished) {
   ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
   ASSERT_TRUE(publisher_->Start()) << publisher_->LogTail();
   EXPECT_GE(publisher_->Metric(kTrim), 22);  // open + 20: none to replay
-}
-
-// A batch of `n` comments of `size` bytes each, texts "big-<i>-xxx...".
-std::string BigBatch(int n, size_t size) {
-  std::string body = R"({"messages": [)";
-  for (int i = 0; i < n; ++i) {
-    std::string text = "big-" + std::to_string(i) + "-";
-    text.resize(size, 'x');
-    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": ")") +
-            text + "\"}";
-  }
-  return body + "]}";
 }
 
 TEST_F(PublisherE2eLifecycleTest,
@@ -154,7 +147,7 @@ TEST_F(PublisherE2eLifecycleTest,
       {.room = room, .token = anchor, .threads = 2, .max_batch = 10, .seed = 9},
       &url);
   Follower follower(origin_->url(), room, kBucketMs, first_k);
-  const std::string big = BigBatch(1000, 1900);
+  const std::string big = Batch("big", 1000, 1900);
   for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     HttpResponse r = PostJson("/v1/rooms/" + room + "/messages", big, anchor);
@@ -186,18 +179,6 @@ TEST_F(PublisherE2eLifecycleTest,
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(publisher_->Metric("roomcast_publisher_log_quarantined_total"), 0);
   EXPECT_EQ(ImmutableConflicts(), 0);
-}
-
-// A batch of `n` comments with texts "<tag>-<i>" padded to `size` bytes.
-std::string Batch(const std::string& tag, int n, size_t size) {
-  std::string body = R"({"messages": [)";
-  for (int i = 0; i < n; ++i) {
-    std::string text = tag + "-" + std::to_string(i) + "-";
-    text.resize(size, 'x');
-    body += (i ? "," : "") + std::string(R"({"type": "comment", "text": ")") +
-            text + "\"}";
-  }
-  return body + "]}";
 }
 
 // The same with a real full disk (ENOSPC): where the test may mount a
