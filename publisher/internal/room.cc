@@ -124,7 +124,10 @@ void Room::Sequenced(const v1::Message& m, ReplyKind kind,
   durable_ts_ = std::max(durable_ts_, m.ts_ms());
   if (client_msg_id.empty()) return;
   replies_.Remember(kind, m.sender(), client_msg_id, ReplyFor(m), m.ts_ms());
-  log::Reply& r = unsaved_replies_.emplace_back();
+  if (unsaved_replies_ == nullptr) {
+    unsaved_replies_ = std::make_unique<std::vector<log::Reply>>();
+  }
+  log::Reply& r = unsaved_replies_->emplace_back();
   r.set_peer(kind == ReplyKind::kPeer);
   r.set_sender(m.sender());
   r.set_client_msg_id(client_msg_id);
@@ -234,10 +237,17 @@ absl::Status Room::Restore(const log::RoomCheckpoint& c) {
   return absl::OkStatus();
 }
 
+const std::vector<log::Reply>& Room::unsaved_replies() const {
+  static const std::vector<log::Reply>* const kNone =
+      new std::vector<log::Reply>();
+  return unsaved_replies_ == nullptr ? *kNone : *unsaved_replies_;
+}
+
 void Room::SavedReplies(size_t n) {
-  n = std::min(n, unsaved_replies_.size());
-  unsaved_replies_.erase(unsaved_replies_.begin(),
-                         unsaved_replies_.begin() + static_cast<ptrdiff_t>(n));
+  if (unsaved_replies_ == nullptr) return;
+  std::vector<log::Reply>& v = *unsaved_replies_;
+  v.erase(v.begin(), v.begin() + static_cast<ptrdiff_t>(std::min(n, v.size())));
+  if (v.empty()) unsaved_replies_.reset();
 }
 
 void Room::RestoreReplies(const std::vector<log::Reply>& replies) {

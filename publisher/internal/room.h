@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -78,11 +79,13 @@ class Room {
   // nothing happened. Only the flag and why; what it stops is up to
   // publication.
   void MarkStalled(std::string reason) {
-    if (!stalled_) stalled_reason_ = std::move(reason);
-    stalled_ = true;
+    if (!stalled_) stalled_ = std::make_unique<std::string>(std::move(reason));
   }
-  bool stalled() const { return stalled_; }
-  const std::string& stalled_reason() const { return stalled_reason_; }
+  bool stalled() const { return stalled_ != nullptr; }
+  const std::string& stalled_reason() const {
+    static const std::string* const kNone = new std::string();
+    return stalled_ ? *stalled_ : *kNone;
+  }
 
   // --- Sequencing, before the durable write ---
   uint64_t NextSeq() { return ++seq_; }
@@ -121,22 +124,19 @@ class Room {
   absl::Status Restore(const log::RoomCheckpoint& c);
   // Replies made durable since the last SavedReplies, oldest first: each
   // checkpoint stores them (log::ReplyChunk), not the records.
-  const std::vector<log::Reply>& unsaved_replies() const {
-    return unsaved_replies_;
-  }
+  const std::vector<log::Reply>& unsaved_replies() const;
   void SavedReplies(size_t n);
   // Stored replies back into the window, oldest first.
   void RestoreReplies(const std::vector<log::Reply>& replies);
   // What of the room's log a checkpoint covers; kept by the RoomTable.
   struct Coverage {
-    uint64_t last_lsn = 0;         // of the last record applied
-    uint64_t uncovered_from = 0;   // first LSN no checkpoint covers; 0: none
-    uint64_t since_snapshot = 0;   // first LSN applied since the last one
-    uint64_t uncovered_bytes = 0;  // of the records from uncovered_from on
-    uint64_t bytes_since_snapshot = 0;
-    uint64_t checkpoint_bytes = 0;   // the last checkpoint's size
-    bool durable = false;            // its `opened` record is durable
-    int64_t replies_expired_ms = 0;  // when its reply chunks last expired
+    uint64_t last_lsn = 0;          // of the last record applied
+    uint64_t uncovered_from = 0;    // first LSN no checkpoint covers; 0: none
+    uint64_t applied_bytes = 0;     // of every record applied
+    uint64_t covered_bytes = 0;     // ... when the last checkpoint was taken
+    uint32_t checkpoint_bytes = 0;  // the last checkpoint's size
+    bool durable = false;           // its `opened` record is durable
+    uint64_t uncovered_bytes() const { return applied_bytes - covered_bytes; }
   };
   Coverage& coverage() { return coverage_; }
   const Coverage& coverage() const { return coverage_; }
@@ -176,8 +176,8 @@ class Room {
   v1::PostResult ReplyAt(uint64_t seq, int64_t ts_ms) const;
 
   bool ending_ = false;
-  bool stalled_ = false;
-  std::string stalled_reason_;
+  // Why the room is stalled; null while it is not (rare: 8 bytes a room).
+  std::unique_ptr<std::string> stalled_;
   uint64_t seq_ = 0;
   uint64_t peer_seq_ = 0;
   // What Apply made durable: seq_ and peer_seq_ run ahead of these while
@@ -186,7 +186,8 @@ class Room {
   uint64_t durable_peer_seq_ = 0;
   int64_t durable_ts_ = 0;
   int64_t ended_ms_ = 0;
-  std::vector<log::Reply> unsaved_replies_;
+  // Null until a reply is made (most rooms never have one).
+  std::unique_ptr<std::vector<log::Reply>> unsaved_replies_;
   Coverage coverage_;
   segmenter::MonotonicStamper stamper_;
   IdempotencyWindow replies_;

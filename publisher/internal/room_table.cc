@@ -149,9 +149,7 @@ void RoomTable::Applied(Room* room, uint64_t lsn, size_t bytes) {
   Room::Coverage& c = room->coverage();
   c.last_lsn = lsn;
   if (c.uncovered_from == 0) c.uncovered_from = lsn;
-  if (c.since_snapshot == 0) c.since_snapshot = lsn;
-  c.uncovered_bytes += bytes;
-  c.bytes_since_snapshot += bytes;
+  c.applied_bytes += bytes;
   uncovered_.insert(room->name());
 }
 

@@ -57,8 +57,15 @@ class RoomTable {
   // What one checkpoint round writes, and what to do once it is durable.
   struct CheckpointRound {
     DurableLog::CheckpointWrite write;
-    // Rooms checkpointed, with how many of their unsaved replies went in.
-    std::vector<std::pair<std::string, size_t>> saved;
+    // Each room checkpointed: how many of its unsaved replies went in, and
+    // its coverage when it was taken.
+    struct Saved {
+      std::string room;
+      size_t replies = 0;
+      uint64_t lsn = 0;
+      uint64_t applied_bytes = 0;
+    };
+    std::vector<Saved> saved;
     std::vector<std::string> dropped;  // rooms forgotten
     bool empty() const {
       return write.checkpoints.empty() && write.erase_checkpoints.empty() &&
@@ -184,8 +191,9 @@ class RoomTable {
   // Forgotten rooms' `dropped` checkpoints, by the LSN they cover: deleted
   // once the trim point has passed it.
   absl::flat_hash_map<std::string, uint64_t> dropped_ ABSL_GUARDED_BY(mu_);
-  // Rooms whose reply chunks may still be stored.
-  absl::flat_hash_set<std::string> with_replies_ ABSL_GUARDED_BY(mu_);
+  // Rooms whose reply chunks may still be stored, and when their expired
+  // chunks were last deleted.
+  absl::flat_hash_map<std::string, int64_t> with_replies_ ABSL_GUARDED_BY(mu_);
   // LSN after the last record applied; the log's trim point.
   uint64_t applied_end_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t trim_point_ ABSL_GUARDED_BY(mu_) = 1;

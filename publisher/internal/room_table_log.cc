@@ -8,6 +8,7 @@
 #include "base/status_macros.h"
 #include "publisher/internal/log_keys.h"
 #include "publisher/internal/room_table.h"
+#include "segmenter/bucketer.h"
 
 namespace roomcast::publisher::internal {
 
@@ -81,7 +82,7 @@ absl::Status RoomTable::RestoreAll(
   for (const auto& [name, list] : replies) {
     if (Room* room = Find(name)) {
       room->RestoreReplies(list);
-      with_replies_.insert(name);
+      with_replies_.try_emplace(name, 0);
     }
   }
   return absl::OkStatus();
@@ -102,7 +103,8 @@ Room* RoomTable::Restore(const log::RoomCheckpoint& c) {
   Room::Coverage& cov = room->coverage();
   cov.last_lsn = c.lsn();
   cov.durable = true;
-  cov.checkpoint_bytes = c.ByteSizeLong();
+  cov.checkpoint_bytes =
+      static_cast<uint32_t>(std::min<size_t>(c.ByteSizeLong(), UINT32_MAX));
   return room;
 }
 
@@ -154,10 +156,23 @@ bool RoomTable::DueCheckpoint(Room& room, int64_t now_ms) const {
   if (!c.durable || c.uncovered_from == 0 || room.stalled()) return false;
   const LogLifecycle& o = options_.lifecycle;
   const int64_t quiet = now_ms - room.last_ts_ms();
-  return (quiet >= o.quiet_ms && c.uncovered_bytes * 8 >= c.checkpoint_bytes) ||
-         quiet >= o.idle_ms ||
-         c.uncovered_bytes >= std::max(c.checkpoint_bytes, o.min_bytes) ||
-         applied_end_ - c.uncovered_from >= o.max_lag_records;
+  const uint64_t uncovered = c.uncovered_bytes();
+  if ((quiet >= o.quiet_ms && uncovered * 8 >= c.checkpoint_bytes) ||
+      quiet >= o.idle_ms) {
+    return true;
+  }
+  const uint64_t lag = applied_end_ - c.uncovered_from;
+  const bool big =
+      uncovered >= std::max<uint64_t>(c.checkpoint_bytes, o.min_bytes);
+  if (!big && lag < o.max_lag_records) return false;
+  // A busy room is checkpointed just after a bucket closed: its open
+  // bucket, which the records after the checkpoint would hold as well, is
+  // then nearly empty (unless the log lags far behind it).
+  const int64_t d = room.config().bucket_ms();
+  const int64_t into_bucket =
+      now_ms - segmenter::BucketStart(segmenter::BucketIndex(now_ms, d), d);
+  return into_bucket < 2 * std::max<int64_t>(o.period_ms, 20) ||
+         lag >= 4 * o.max_lag_records;
 }
 
 bool RoomTable::DueDrop(Room& room, int64_t now_ms) const {
@@ -181,20 +196,22 @@ void RoomTable::AddCheckpoint(const std::string& name, Room& room,
   }
   // Each expiry is a range delete: a room's expired chunks go now and
   // then, not at every checkpoint.
-  if (with_replies_.contains(name) &&
-      now_ms - cov.replies_expired_ms >= options_.lifecycle.reply_expiry_ms) {
+  auto expired = with_replies_.find(name);
+  if (expired != with_replies_.end() &&
+      now_ms - expired->second >= options_.lifecycle.reply_expiry_ms) {
     round->write.expire_replies.emplace_back(
         name, room.last_ts_ms() - options_.idempotency_window_ms);
-    cov.replies_expired_ms = now_ms;
+    expired->second = now_ms;
   }
-  round->saved.emplace_back(name, replies.size());
-  cov.since_snapshot = 0;  // what comes after this snapshot
-  cov.bytes_since_snapshot = 0;
+  round->saved.push_back({.room = name,
+                          .replies = replies.size(),
+                          .lsn = cov.last_lsn,
+                          .applied_bytes = cov.applied_bytes});
 }
 
 uint64_t RoomTable::TrimPoint(const CheckpointRound& round) const {
   absl::flat_hash_set<absl::string_view> in_round;
-  for (const auto& [name, replies] : round.saved) in_round.insert(name);
+  for (const CheckpointRound::Saved& s : round.saved) in_round.insert(s.room);
   uint64_t trim = applied_end_;
   for (const std::string& name : uncovered_) {
     auto it = rooms_.find(name);
@@ -209,19 +226,22 @@ std::vector<std::string> RoomTable::CommitCheckpoints(
     const CheckpointRound& round, bool written) {
   absl::MutexLock l(&mu_);
   if (!written) return {};
-  for (const auto& [name, replies] : round.saved) {
-    Room* room = Find(name);
+  for (const CheckpointRound::Saved& s : round.saved) {
+    Room* room = Find(s.room);
     if (room == nullptr) continue;
     Room::Coverage& c = room->coverage();
-    c.uncovered_from = c.since_snapshot;
-    c.uncovered_bytes = c.bytes_since_snapshot;
-    room->SavedReplies(replies);
-    if (replies > 0) with_replies_.insert(name);
-    if (c.uncovered_from == 0) uncovered_.erase(name);
+    // Records applied since the snapshot have later LSNs: from the one
+    // after it on is a safe (if early) start of what is not covered.
+    c.uncovered_from = c.last_lsn > s.lsn ? s.lsn + 1 : 0;
+    c.covered_bytes = s.applied_bytes;
+    room->SavedReplies(s.replies);
+    if (s.replies > 0) with_replies_.try_emplace(s.room, 0);
+    if (c.uncovered_from == 0) uncovered_.erase(s.room);
   }
   for (const log::RoomCheckpoint& cp : round.write.checkpoints) {
     if (Room* room = Find(cp.room()); room != nullptr && !cp.dropped()) {
-      room->coverage().checkpoint_bytes = cp.ByteSizeLong();
+      room->coverage().checkpoint_bytes = static_cast<uint32_t>(
+          std::min<size_t>(cp.ByteSizeLong(), UINT32_MAX));
     }
   }
   for (const std::string& name : round.dropped) {
@@ -229,8 +249,12 @@ std::vector<std::string> RoomTable::CommitCheckpoints(
         rooms_.contains(name) ? rooms_[name]->coverage().last_lsn : 0;
     Forget(name);
   }
-  for (const std::string& name : round.write.erase_checkpoints)
+  for (const std::string& name : round.write.erase_checkpoints) {
     dropped_.erase(name);
+  }
+  // A set keeps its table when emptied: 100,000 rooms opened at once would
+  // otherwise cost their idle selves 40 bytes each from then on.
+  if (uncovered_.empty() && uncovered_.capacity() > 1024) uncovered_ = {};
   if (round.write.trim_to > trim_point_) trim_point_ = round.write.trim_to;
   return round.dropped;
 }
