@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,9 @@ rocksdb::Options DbOptions() {
 }
 
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(const std::string& dir) {
+  // RocksDB creates a missing directory too, but logs an error first.
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(DbOptions(), dir, &raw);
   if (!s.ok()) {
