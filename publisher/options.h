@@ -47,6 +47,27 @@ struct RateLimits {
   double state_burst = 40;
 };
 
+// When a room's published records are replaced by a checkpoint and deleted
+// (DESIGN §14). A room with records no checkpoint covers, and nothing
+// waiting for the origin, is checkpointed once those records outweigh its
+// last checkpoint (so checkpoints never cost more than the log they
+// replace); once it is quiet and they are an eighth of it; once it is idle;
+// or once the log holds too many records after its oldest. A restart then
+// replays at most about that much.
+struct LogLifecycle {
+  int64_t period_ms = 200;  // how often publication looks
+  int64_t quiet_ms = 1000;  // no new record for this long
+  int64_t idle_ms = 10000;  // ... or this long, whatever the size
+  uint64_t min_bytes = 64 << 10;
+  uint64_t max_lag_records = 100000;
+  // One round's checkpoints, at most (the rooms' lock is held while they
+  // are taken); the rest wait for the next round.
+  size_t max_rooms_per_round = 1024;
+  uint64_t max_bytes_per_round = 16 << 20;
+  // A room's expired reply chunks are deleted at most this often.
+  int64_t reply_expiry_ms = 60000;
+};
+
 struct PublisherOptions {
   std::string id = "publisher";  // [A-Za-z0-9_-]{1,64}
   std::string data_dir;          // RocksDB lives here
@@ -62,6 +83,7 @@ struct PublisherOptions {
   int64_t tick_ms = 20;  // background publication cadence
   int64_t watermark_heartbeat_ms = 1000;
   bool sync = true;  // WAL fsync before every ack
+  LogLifecycle lifecycle;
 };
 
 }  // namespace roomcast::publisher

@@ -41,7 +41,8 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
       internal::RoomTable::Options{
           .publisher_id = options_.id,
           .hint_master_secret = options_.hint_master_secret,
-          .idempotency_window_ms = options_.idempotency_window_ms},
+          .idempotency_window_ms = options_.idempotency_window_ms,
+          .lifecycle = options_.lifecycle},
       clock);
   sequencer_ = std::make_unique<internal::Sequencer>(log_.get(), rooms_.get());
   admission_ = std::make_unique<Admission>(options_.limits, options_.rates,
@@ -59,6 +60,10 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
           .watermark_heartbeat_ms = options_.watermark_heartbeat_ms},
       clock, uploader, log_.get(), rooms_.get(), &metrics_,
       [this](int64_t now_ms) { PublishPresence(now_ms); });
+  publication_->SetAfterRound(
+      [this](int64_t now_ms, const absl::flat_hash_set<std::string>& waiting) {
+        return Checkpoint(now_ms, waiting);
+      });
   AddLogMetrics();
 }
 
@@ -69,12 +74,41 @@ Publisher::~Publisher() {
 
 absl::Status Publisher::Recover() {
   ROOMCAST_ASSIGN_OR_RETURN(log::Progress progress, log_->ReadProgress());
-  ROOMCAST_ASSIGN_OR_RETURN(auto room_progress, log_->ReadRoomProgress());
+  std::vector<std::string> unreadable;
+  ROOMCAST_ASSIGN_OR_RETURN(auto room_progress,
+                            log_->ReadRoomProgress(&unreadable));
   const int64_t w = progress.uploaded_through_ms();
-  ROOMCAST_ASSIGN_OR_RETURN(internal::RoomProgressList restored,
-                            rooms_->Recover(*log_, w, room_progress));
+  ROOMCAST_ASSIGN_OR_RETURN(
+      internal::RoomProgressList restored,
+      rooms_->Recover(*log_, w, room_progress, unreadable));
   publication_->Restore(w, restored);
   return absl::OkStatus();
+}
+
+std::vector<std::string> Publisher::Checkpoint(
+    int64_t now_ms, const absl::flat_hash_set<std::string>& waiting) {
+  if (now_ms - last_checkpoint_ms_ < options_.lifecycle.period_ms &&
+      !flushing_) {
+    return {};
+  }
+  last_checkpoint_ms_ = now_ms;
+  internal::RoomTable::CheckpointRound round =
+      rooms_->SnapshotCheckpoints(now_ms, waiting, flushing_);
+  if (round.empty()) return {};
+  absl::Status s = log_->WriteCheckpoint(round.write);
+  if (!s.ok()) {
+    // The records stay; the next round tries again (the log logs the
+    // failure once).
+    rooms_->CommitCheckpoints(round, false);
+    return {};
+  }
+  checkpoints_->Add(round.saved.size());
+  std::vector<std::string> dropped = rooms_->CommitCheckpoints(round, true);
+  rooms_dropped_->Add(dropped.size());
+  for (const std::string& room : dropped) {
+    ROOMCAST_LOG(kInfo, "publisher", "room_forgotten").Kv("room", room);
+  }
+  return dropped;
 }
 
 void Publisher::AddLogMetrics() {
@@ -91,9 +125,39 @@ void Publisher::AddLogMetrics() {
   metrics_.AddCallbackGauge("roomcast_publisher_healthy",
                             "1 while the log accepts writes",
                             [this] { return healthy() ? 1 : 0; });
-  metrics_.AddCallbackGauge("roomcast_publisher_rooms", "Rooms known", [this] {
-    return static_cast<int64_t>(rooms_->size());
-  });
+  metrics_.AddCallbackGauge(
+      "roomcast_publisher_rooms", "Open rooms (not ended)",
+      [this] { return static_cast<int64_t>(rooms_->open_rooms()); });
+  metrics_.AddCallbackGauge(
+      "roomcast_publisher_rooms_stalled", "Rooms marked stalled",
+      [this] { return static_cast<int64_t>(rooms_->stalled_rooms()); });
+  AddLifecycleMetrics();
+}
+
+void Publisher::AddLifecycleMetrics() {
+  internal::DurableLog* log = log_.get();
+  metrics_.AddCallbackCounter(
+      "roomcast_publisher_log_quarantined_total",
+      "Log records or checkpoints moved aside at start (unreadable)",
+      [log] { return log->quarantined(); });
+  metrics_.AddCallbackCounter("roomcast_publisher_log_write_failures_total",
+                              "Log writes that failed (e.g. a full disk)",
+                              [log] { return log->failed_writes(); });
+  metrics_.AddCallbackCounter("roomcast_publisher_log_recoveries_total",
+                              "Times the log wrote again after a failure",
+                              [log] { return log->recoveries(); });
+  metrics_.AddCallbackCounter("roomcast_publisher_log_compactions_total",
+                              "Compactions of the trimmed log range",
+                              [log] { return log->compactions(); });
+  metrics_.AddCallbackGauge(
+      "roomcast_publisher_log_trim_lsn",
+      "Log records below this LSN were deleted (checkpoints cover them)",
+      [log] { return static_cast<int64_t>(log->trim_point()); });
+  checkpoints_ = &metrics_.AddCounter("roomcast_publisher_checkpoints_total",
+                                      "Room checkpoints written");
+  rooms_dropped_ =
+      &metrics_.AddCounter("roomcast_publisher_rooms_forgotten_total",
+                           "Ended rooms forgotten after their retention");
 }
 
 void Publisher::OpenRoom(const auth::Claims& who, const std::string& room,
@@ -173,6 +237,9 @@ absl::Status Publisher::Tick() { return publication_->Tick(); }
 void Publisher::StartTicker() { publication_->StartTicker(); }
 void Publisher::StopTicker() { publication_->StopTicker(); }
 absl::Status Publisher::Flush(int64_t budget_ms) {
+  // Stopping: whatever is published is checkpointed now, so the next start
+  // replays only what was not.
+  flushing_ = true;
   return publication_->Flush(budget_ms);
 }
 

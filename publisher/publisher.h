@@ -4,9 +4,13 @@
 // group commit) and only then acknowledged; a publication round then closes
 // the buckets that ended by the publisher's clock, uploads their objects to
 // the origin (immutable ones first, each manifest last) and advances the
-// publisher watermark only past what the origin acknowledged. Opening
-// replays the log, so everything acknowledged but not yet uploaded is
-// re-published, byte-identically.
+// publisher watermark only past what the origin acknowledged. Once a room's
+// records are published, a checkpoint replaces them and they are deleted
+// (DESIGN §14), so opening restores each room from its checkpoint and
+// replays only the records after it: everything acknowledged but not yet
+// uploaded is re-published, byte-identically, and a start costs what is
+// unpublished, not the history. A record that cannot be replayed is
+// quarantined and stalls its room, never the start.
 //
 // This is the engine; PublisherServer (server.h) puts it behind HTTP.
 //
@@ -16,11 +20,13 @@
 #ifndef ROOMCAST_PUBLISHER_PUBLISHER_H_
 #define ROOMCAST_PUBLISHER_PUBLISHER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -112,7 +118,8 @@ class Publisher {
   int64_t published_watermark_ms() const;
   // Objects waiting for the origin.
   size_t outbox_size();
-  // False once a log write failed: writes get 503 until a restart.
+  // False while the log cannot write (a full disk): writes get 503 with
+  // Retry-After until it has recovered.
   bool healthy() const;
   // Every roomcast_publisher_* series, for GET /metrics.
   const http::Metrics& metrics() const { return metrics_; }
@@ -122,6 +129,11 @@ class Publisher {
             Uploader* uploader, std::unique_ptr<internal::DurableLog> log);
   absl::Status Recover();
   void AddLogMetrics();
+  void AddLifecycleMetrics();
+  // The log lifecycle, after each publication round: checkpoints, the
+  // trim, ended rooms forgotten (returned).
+  std::vector<std::string> Checkpoint(
+      int64_t now_ms, const absl::flat_hash_set<std::string>& waiting);
   // Publishes each room's changed online count (a state set of its own).
   void PublishPresence(int64_t now_ms);
 
@@ -135,6 +147,10 @@ class Publisher {
   std::unique_ptr<internal::Ingest> ingest_;
   std::unique_ptr<internal::PresenceTracker> presence_;
   std::unique_ptr<internal::Publication> publication_;
+  int64_t last_checkpoint_ms_ = 0;  // publication's thread only
+  std::atomic<bool> flushing_{false};
+  http::Counter* checkpoints_ = nullptr;
+  http::Counter* rooms_dropped_ = nullptr;
 };
 
 }  // namespace roomcast::publisher

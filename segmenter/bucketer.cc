@@ -1,6 +1,7 @@
 #include "segmenter/bucketer.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::segmenter {
@@ -51,6 +52,68 @@ std::vector<ClosedBucket> Bucketer::Close(int64_t watermark_ms) {
   }
   open_.erase(open_.begin(), open_.begin() + static_cast<std::ptrdiff_t>(n));
   return closed;
+}
+
+BucketerCheckpoint Bucketer::Checkpoint() const {
+  BucketerCheckpoint c;
+  c.set_watermark_ms(watermark_ms_);
+  c.set_last_seq(last_seq_);
+  c.set_last_ts_ms(last_ts_);
+  for (const ClosedBucket& b : open_) {
+    OpenBucket* o = c.add_open();
+    o->set_index(b.index);
+    for (const v1::Message& m : b.messages) *o->add_messages() = m;
+  }
+  return c;
+}
+
+absl::Status Bucketer::Restore(const BucketerCheckpoint& c) {
+  Bucketer b(bucket_ms_);
+  b.watermark_ms_ = c.watermark_ms();
+  const bool never_closed =
+      b.watermark_ms_ == std::numeric_limits<int64_t>::min();
+  if (!never_closed && (b.watermark_ms_ < 0 || b.watermark_ms_ > kMaxTimeMs)) {
+    return absl::InvalidArgumentError("checkpoint: watermark out of range");
+  }
+  for (const OpenBucket& o : c.open()) {
+    if (!b.open_.empty() && o.index() <= b.open_.back().index) {
+      return absl::InvalidArgumentError("checkpoint: buckets out of order");
+    }
+    if (o.messages().empty()) {
+      return absl::InvalidArgumentError("checkpoint: an empty open bucket");
+    }
+    for (const v1::Message& m : o.messages()) {
+      ROOMCAST_RETURN_IF_ERROR(b.RestoreMessage(o.index(), m));
+    }
+  }
+  // What the checkpoint says came last must not be before what it holds.
+  if (c.last_seq() < b.last_seq_ || c.last_ts_ms() < b.last_ts_) {
+    return absl::InvalidArgumentError("checkpoint: last seq or time too low");
+  }
+  b.last_seq_ = c.last_seq();
+  b.last_ts_ = c.last_ts_ms();
+  *this = std::move(b);
+  return absl::OkStatus();
+}
+
+absl::Status Bucketer::RestoreMessage(int64_t k, const v1::Message& m) {
+  // A message may be older than the watermark when its bucket is still
+  // open: it was added before a close that stopped inside its bucket.
+  if (m.ts_ms() < 0 || m.ts_ms() > kMaxTimeMs ||
+      BucketIndex(m.ts_ms(), bucket_ms_) != k ||
+      BucketEnd(k, bucket_ms_) <= watermark_ms_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: seq ", m.seq(), " is not in open bucket ", k));
+  }
+  if (m.ts_ms() < last_ts_ || m.seq() <= last_seq_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: seq ", m.seq(), " goes back"));
+  }
+  last_ts_ = m.ts_ms();
+  last_seq_ = m.seq();
+  if (open_.empty() || open_.back().index != k) open_.push_back({k, {}});
+  open_.back().messages.push_back(m);
+  return absl::OkStatus();
 }
 
 size_t Bucketer::open_messages() const {

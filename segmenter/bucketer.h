@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "roomcast/v1/message.pb.h"
+#include "segmenter/checkpoint.pb.h"
 
 namespace roomcast::segmenter {
 
@@ -77,7 +78,17 @@ class Bucketer {
   int64_t watermark_ms() const { return watermark_ms_; }
   size_t open_messages() const;
 
+  // Everything above as data (checkpoint.proto), and back: Restore takes
+  // only what a Bucketer of this bucket_ms could have made (open buckets
+  // after the watermark, ascending, each message in its bucket, seq and time
+  // never going back); kInvalidArgument otherwise, leaving this unchanged.
+  BucketerCheckpoint Checkpoint() const;
+  absl::Status Restore(const BucketerCheckpoint& c);
+
  private:
+  // Adds one message of a checkpoint's bucket `k`, checked.
+  absl::Status RestoreMessage(int64_t k, const v1::Message& m);
+
   int64_t bucket_ms_;
   int64_t watermark_ms_ = std::numeric_limits<int64_t>::min();
   uint64_t last_seq_ = 0;

@@ -1,6 +1,7 @@
 #include "segmenter/manifest.h"
 
 #include "segmenter/bucketer.h"
+#include "segmenter/naming.h"
 
 namespace roomcast::segmenter {
 
@@ -65,6 +66,36 @@ v1::Manifest ManifestBuilder::Build(int64_t server_time_ms,
     f->set_poll_ms(kManifestPollMs);
   }
   return m;
+}
+
+ManifestCheckpoint ManifestBuilder::Checkpoint() const {
+  ManifestCheckpoint c;
+  c.set_version(version_);
+  c.set_ended(ended_);
+  c.set_last_seq(last_seq_);
+  c.set_state_version(state_version_);
+  for (const v1::ComponentVersion& v : components_) *c.add_components() = v;
+  for (const v1::SegmentRef& r : recent_) *c.add_recent() = r;
+  return c;
+}
+
+absl::Status ManifestBuilder::Restore(const ManifestCheckpoint& c) {
+  bool ok = c.version() >= 1 && c.recent_size() <= int{kRecentSegments};
+  for (int i = 1; ok && i < c.recent_size(); ++i) {
+    ok = c.recent(i).index() > c.recent(i - 1).index();
+  }
+  for (int i = 0; ok && i < c.components_size(); ++i) {
+    ok = IsValidId(c.components(i).name()) &&
+         (i == 0 || c.components(i).name() > c.components(i - 1).name());
+  }
+  if (!ok) return absl::InvalidArgumentError("checkpoint: bad manifest");
+  version_ = c.version();
+  ended_ = c.ended();
+  last_seq_ = c.last_seq();
+  state_version_ = c.state_version();
+  components_.assign(c.components().begin(), c.components().end());
+  recent_.assign(c.recent().begin(), c.recent().end());
+  return absl::OkStatus();
 }
 
 }  // namespace roomcast::segmenter

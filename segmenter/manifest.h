@@ -13,8 +13,11 @@
 #include <vector>
 #include <string>
 
+#include "absl/status/status.h"
+
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
+#include "segmenter/checkpoint.pb.h"
 #include "segmenter/state.h"
 
 namespace roomcast::segmenter {
@@ -49,11 +52,20 @@ class ManifestBuilder {
 
   const ManifestIdentity& identity() const { return id_; }
   uint64_t version() const { return version_; }
+  // The last seq of the latest segment with actions (0: none yet).
+  uint64_t last_seq() const { return last_seq_; }
   bool ended() const { return ended_; }
 
   // The manifest as of now. The follow hint is judged from the recent
   // segments against the watermark.
   v1::Manifest Build(int64_t server_time_ms, int64_t watermark_ms) const;
+
+  // Everything above but the identity as data (checkpoint.proto), and back.
+  // Restore takes only what a builder could have made (version >= 1, at
+  // most kRecentSegments ascending segments, valid component names);
+  // kInvalidArgument otherwise, leaving this unchanged.
+  ManifestCheckpoint Checkpoint() const;
+  absl::Status Restore(const ManifestCheckpoint& c);
 
  private:
   ManifestIdentity id_;

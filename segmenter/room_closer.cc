@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "base/status_macros.h"
 #include "segmenter/cap.h"
 #include "segmenter/codec.h"
 #include "segmenter/peer_hint.h"
@@ -50,8 +51,16 @@ void RoomCloser::Skip(int64_t through_ms) {
   std::vector<ClosedObject> discard;
   CloseBuckets(through_ms, &discard);
   // State sets before the watermark were uploaded before it advanced.
+  const size_t pending = pending_state_.size();
   std::erase_if(pending_state_,
                 [&](const PendingState& p) { return p.ts_ms < through_ms; });
+  // As CloseState does once they are out: the manifest lists what the
+  // origin has (a later state set would otherwise publish a manifest
+  // without the components skipped here).
+  if (pending > 0 && pending_state_.empty()) {
+    manifest_.SetState(state_);
+    state_.Compact(state_.total_version());
+  }
 }
 
 bool RoomCloser::HasUnclosed() const {
@@ -165,6 +174,105 @@ void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
   }
   manifest_.SetState(state_);
   state_.Compact(total);
+}
+
+RoomCloserCheckpoint RoomCloser::Checkpoint() const {
+  RoomCloserCheckpoint c;
+  *c.mutable_bucketer() = bucketer_.Checkpoint();
+  for (const auto& [k, batches] : peers_) {
+    for (const auto& [user, batch] : batches) *c.add_peers() = batch;
+  }
+  *c.mutable_state() = state_.Checkpoint();
+  for (const PendingState& p : pending_state_) {
+    segmenter::PendingState* out = c.add_pending_state();
+    out->set_component(p.component);
+    out->set_version(p.version);
+    out->set_ts_ms(p.ts_ms);
+  }
+  *c.mutable_manifest() = manifest_.Checkpoint();
+  c.set_rollup_index(rollup_index_);
+  for (const v1::ActionSegment& seg : rollup_) *c.add_rollup() = seg;
+  return c;
+}
+
+absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
+  // Each part into a copy first: on any error this closer stays as it was.
+  Bucketer bucketer(bucket_ms());
+  ROOMCAST_RETURN_IF_ERROR(bucketer.Restore(c.bucketer()));
+  RoomState state = state_;
+  ROOMCAST_RETURN_IF_ERROR(state.Restore(c.state()));
+  ManifestBuilder manifest = manifest_;
+  ROOMCAST_RETURN_IF_ERROR(manifest.Restore(c.manifest()));
+  PeerBuckets peers;
+  ROOMCAST_RETURN_IF_ERROR(RestorePeers(c, bucketer.watermark_ms(), &peers));
+  ROOMCAST_RETURN_IF_ERROR(CheckPending(c, state));
+  // Open actions come after every published one.
+  const auto& open = c.bucketer().open();
+  if (!open.empty() && open[0].messages(0).seq() <= manifest.last_seq()) {
+    return absl::InvalidArgumentError("checkpoint: open seq already published");
+  }
+  ROOMCAST_RETURN_IF_ERROR(CheckRollup(c, bucketer.watermark_ms()));
+  bucketer_ = std::move(bucketer);
+  state_ = std::move(state);
+  manifest_ = std::move(manifest);
+  peers_ = std::move(peers);
+  pending_state_.clear();
+  for (const segmenter::PendingState& p : c.pending_state()) {
+    pending_state_.push_back({p.component(), p.version(), p.ts_ms()});
+  }
+  rollup_index_ = c.rollup_index();
+  rollup_.assign(c.rollup().begin(), c.rollup().end());
+  return absl::OkStatus();
+}
+
+absl::Status RoomCloser::RestorePeers(const RoomCloserCheckpoint& c,
+                                      int64_t watermark,
+                                      PeerBuckets* out) const {
+  for (const v1::PeerBatch& b : c.peers()) {
+    bool ok = b.room() == identity().room && b.epoch() == identity().epoch &&
+              b.bucket_ms() == bucket_ms() && IsValidId(b.user()) &&
+              !b.messages().empty() && b.index() >= 0 &&
+              b.index() <= kMaxTimeMs / bucket_ms() &&
+              BucketEnd(b.index(), bucket_ms()) > watermark;
+    for (const v1::Message& m : b.messages()) {
+      ok = ok && m.recipient() == b.user() &&
+           BucketIndex(m.ts_ms(), bucket_ms()) == b.index();
+    }
+    if (!ok || !(*out)[b.index()].try_emplace(b.user(), b).second) {
+      return absl::InvalidArgumentError("checkpoint: bad peer batch");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RoomCloser::CheckPending(const RoomCloserCheckpoint& c,
+                                      const RoomState& state) const {
+  for (const segmenter::PendingState& p : c.pending_state()) {
+    if (!state.Get(p.component(), p.version()).ok()) {
+      return absl::InvalidArgumentError(
+          "checkpoint: a pending state set the state does not hold");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RoomCloser::CheckRollup(const RoomCloserCheckpoint& c,
+                                     int64_t watermark) const {
+  const int64_t d = bucket_ms();
+  int64_t last = std::numeric_limits<int64_t>::min();
+  for (const v1::ActionSegment& seg : c.rollup()) {
+    const bool ok = rollup_ms() > d && seg.room() == identity().room &&
+                    seg.epoch() == identity().epoch && seg.bucket_ms() == d &&
+                    seg.index() > last && seg.index() >= 0 &&
+                    seg.last_seq() != 0 && seg.index() <= kMaxTimeMs / d &&
+                    BucketEnd(seg.index(), d) <= watermark &&
+                    BucketIndex(BucketStart(seg.index(), d), rollup_ms()) ==
+                        c.rollup_index() &&
+                    !seg.has_peer_hint();
+    if (!ok) return absl::InvalidArgumentError("checkpoint: bad rollup window");
+    last = seg.index();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace roomcast::segmenter

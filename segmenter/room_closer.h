@@ -34,6 +34,7 @@
 #include "roomcast/v1/segment.pb.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/checkpoint.pb.h"
 #include "segmenter/manifest.h"
 #include "segmenter/naming.h"
 #include "segmenter/state.h"
@@ -101,7 +102,18 @@ class RoomCloser {
   const RoomState& state() const { return state_; }
   const ManifestBuilder& manifest() const { return manifest_; }
 
+  // Everything the additions and closes so far built, as data
+  // (checkpoint.proto): a closer of the same options restored from it makes
+  // the same objects, byte for byte, from the same later calls.
+  RoomCloserCheckpoint Checkpoint() const;
+  // Replaces this closer's content with a checkpoint's. The checkpoint is
+  // untrusted (it was read from disk): anything a closer of these options
+  // could not have made is kInvalidArgument, and this closer is unchanged.
+  absl::Status Restore(const RoomCloserCheckpoint& c);
+
  private:
+  // Peer messages by bucket, then recipient.
+  using PeerBuckets = std::map<int64_t, std::map<std::string, v1::PeerBatch>>;
   struct PendingState {
     std::string component;
     uint64_t version = 0;
@@ -120,11 +132,17 @@ class RoomCloser {
                    std::vector<ClosedObject>* out);
   void FlushRollup(std::vector<ClosedObject>* out);
   void CloseState(std::vector<ClosedObject>* out);
+  // Restore's checks of the parts that refer to each other.
+  absl::Status RestorePeers(const RoomCloserCheckpoint& c, int64_t watermark,
+                            PeerBuckets* out) const;
+  absl::Status CheckPending(const RoomCloserCheckpoint& c,
+                            const RoomState& state) const;
+  absl::Status CheckRollup(const RoomCloserCheckpoint& c,
+                           int64_t watermark) const;
 
   const std::string hint_secret_;
   Bucketer bucketer_;
-  // Peer messages by bucket, then recipient.
-  std::map<int64_t, std::map<std::string, v1::PeerBatch>> peers_;
+  PeerBuckets peers_;
   RoomState state_;
   std::vector<PendingState> pending_state_;
   ManifestBuilder manifest_;

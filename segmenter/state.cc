@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::segmenter {
@@ -116,6 +117,58 @@ void RoomState::Compact(uint64_t v) {
     if (keep == nullptr) continue;
     h.erase(h.begin(), h.begin() + (keep - h.data()));
   }
+}
+
+StateCheckpoint RoomState::Checkpoint() const {
+  StateCheckpoint c;
+  c.set_total_version(total_version_);
+  c.set_floor(floor_);
+  for (const auto& [name, h] : history_) {
+    for (const v1::StateComponent& e : h) *c.add_history() = e;
+  }
+  return c;
+}
+
+absl::Status RoomState::Restore(const StateCheckpoint& c) {
+  const uint64_t total = c.total_version();
+  if (total != 0 && total <= base_) {
+    return absl::InvalidArgumentError("checkpoint: total version below base");
+  }
+  if (c.floor() > total || (total == 0 && !c.history().empty())) {
+    return absl::InvalidArgumentError("checkpoint: bad state versions");
+  }
+  std::map<std::string, std::vector<v1::StateComponent>> history;
+  std::string last_name;
+  for (const v1::StateComponent& e : c.history()) {
+    if (e.name() != last_name && history.contains(e.name())) {
+      return absl::InvalidArgumentError("checkpoint: components out of order");
+    }
+    last_name = e.name();
+    ROOMCAST_RETURN_IF_ERROR(RestoreEntry(e, history[e.name()], total));
+  }
+  if (history.size() > kMaxComponents) {
+    return absl::InvalidArgumentError("checkpoint: too many components");
+  }
+  total_version_ = total;
+  floor_ = c.floor();
+  history_ = std::move(history);
+  return absl::OkStatus();
+}
+
+absl::Status RoomState::RestoreEntry(const v1::StateComponent& c,
+                                     std::vector<v1::StateComponent>& h,
+                                     uint64_t total) const {
+  const bool ours = c.room() == room_ && c.epoch() == epoch_ &&
+                    IsValidId(c.name()) && c.version() > base_ &&
+                    c.total_version() > base_ && c.total_version() <= total;
+  const bool grows = h.empty() || (c.version() > h.back().version() &&
+                                   c.total_version() > h.back().total_version());
+  if (!ours || !grows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint: bad entry of component '", c.name(), "'"));
+  }
+  h.push_back(c);
+  return absl::OkStatus();
 }
 
 }  // namespace roomcast::segmenter

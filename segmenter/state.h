@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/state.pb.h"
+#include "segmenter/checkpoint.pb.h"
 
 namespace roomcast::segmenter {
 
@@ -64,7 +65,19 @@ class RoomState {
   // Forgets values that no snapshot at total version >= v needs.
   void Compact(uint64_t v);
 
+  // Everything above as data (checkpoint.proto), and back. Restore takes
+  // only what a RoomState of this room, epoch and base could have made
+  // (valid names, versions growing from the base, entries of this room);
+  // kInvalidArgument otherwise, leaving this unchanged.
+  StateCheckpoint Checkpoint() const;
+  absl::Status Restore(const StateCheckpoint& c);
+
  private:
+  // Appends a checkpoint's entry to `h` after checking it against `h`.
+  absl::Status RestoreEntry(const v1::StateComponent& c,
+                            std::vector<v1::StateComponent>& h,
+                            uint64_t total) const;
+
   std::string room_;
   uint64_t epoch_;
   uint64_t base_;

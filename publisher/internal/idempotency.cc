@@ -35,4 +35,17 @@ void IdempotencyWindow::Remember(ReplyKind kind, absl::string_view sender,
   }
 }
 
+void IdempotencyWindow::Forget(ReplyKind kind, absl::string_view sender,
+                               absl::string_view id) {
+  const std::string key = Key(kind, sender, id);
+  if (replies_.erase(key) == 0 || expiry_ == nullptr) return;
+  // Not durable means among the latest: search from the back.
+  for (auto it = expiry_->rbegin(); it != expiry_->rend(); ++it) {
+    if (it->second == key) {
+      expiry_->erase(std::next(it).base());
+      return;
+    }
+  }
+}
+
 }  // namespace roomcast::publisher::internal

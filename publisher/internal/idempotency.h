@@ -41,6 +41,9 @@ class IdempotencyWindow {
   // monotonic per room, so `ts_ms` is the room's now).
   void Remember(ReplyKind kind, absl::string_view sender, absl::string_view id,
                 v1::PostResult reply, int64_t ts_ms);
+  // Takes back the latest Remember of (sender, id): its message was never
+  // made durable (the log write failed), so a retry must not get its reply.
+  void Forget(ReplyKind kind, absl::string_view sender, absl::string_view id);
 
  private:
   const int64_t window_ms_;

@@ -71,10 +71,31 @@ absl::Status Publication::Tick() {
   ClosedRooms closed;
   const int64_t wm = rooms_->Close(now, &closed);
   Enqueue(std::move(closed));
+  // An intent that could not be written holds back only its manifest
+  // (UploadRoom): what is durable is still published and the watermark
+  // still moves (DESIGN §15, a full disk).
   absl::Status s = PersistIntents();
-  if (s.ok()) s = UploadOutbox();
+  absl::Status u = UploadOutbox();
+  if (s.ok()) s = u;
   absl::Status w = AdvanceWatermark(wm, now);
+  RunAfterRound(now);
   return s.ok() ? w : s;
+}
+
+void Publication::SetAfterRound(AfterRound after_round) {
+  absl::MutexLock l(&mu_);
+  after_round_ = std::move(after_round);
+}
+
+void Publication::RunAfterRound(int64_t now_ms) {
+  if (!after_round_) return;
+  absl::flat_hash_set<std::string> waiting;
+  for (const auto& [name, o] : outbox_) {
+    if (!o.queue.empty()) waiting.insert(name);
+  }
+  for (const std::string& gone : after_round_(now_ms, waiting)) {
+    outbox_.erase(gone);
+  }
 }
 
 void Publication::Enqueue(ClosedRooms closed) {
@@ -96,12 +117,18 @@ absl::Status Publication::PersistIntents() {
   for (auto& [name, o] : outbox_) {
     for (const Upload& u : o.queue) {
       if (u.manifest_version > o.progress.manifest_intent()) {
-        o.progress.set_manifest_intent(u.manifest_version);
-        intents.emplace_back(name, o.progress);
+        log::RoomProgress p = o.progress;
+        p.set_manifest_intent(u.manifest_version);
+        intents.emplace_back(name, p);
       }
     }
   }
-  return log_->WriteProgress(nullptr, intents);
+  ROOMCAST_RETURN_IF_ERROR(log_->WriteProgress(nullptr, intents));
+  // Only a durable intent lets its manifest go (UploadRoom).
+  for (const auto& [name, p] : intents) {
+    outbox_[name].progress.set_manifest_intent(p.manifest_intent());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Publication::UploadOutbox() {
@@ -118,6 +145,9 @@ absl::Status Publication::UploadOutbox() {
 absl::Status Publication::UploadRoom(Outbox& o) {
   while (!o.queue.empty()) {
     const Upload& u = o.queue.front();
+    // A manifest newer than its durable intent waits: after a restart the
+    // publisher could otherwise publish a version older than this one.
+    if (u.manifest_version > o.progress.manifest_intent()) break;
     const auto t0 = std::chrono::steady_clock::now();
     absl::Status s = uploader_->Put(u.path, u.bytes, kProto);
     upload_latency_.Observe(SecondsSince(t0));
@@ -195,9 +225,11 @@ absl::Status Publication::PersistProgress(bool advanced) {
   }
   absl::Status s = log_->WriteProgress(advanced ? &progress : nullptr, rooms);
   // Rooms whose progress record was dropped with an empty outbox must keep
-  // it: re-insert the record (tiny) so the next intent builds on it.
+  // it: re-insert the record (tiny) so the next intent builds on it; one
+  // not written is written again next round.
   for (auto& [name, rp] : rooms) {
     if (!outbox_.contains(name)) outbox_[name].progress = rp;
+    if (!s.ok()) outbox_[name].progress_dirty = true;
   }
   return s;
 }

@@ -24,8 +24,10 @@
 #include <deque>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -54,6 +56,13 @@ class Publication {
               DurableLog* log, RoomTable* rooms, http::Metrics* metrics,
               absl::AnyInvocable<void(int64_t now_ms)> before_round);
   ~Publication();  // stops the ticker
+
+  // Runs at the end of every round, with the rooms that still have objects
+  // waiting for the origin; returns rooms the publisher forgot (their
+  // outboxes go too). The log lifecycle's hook (DESIGN §14).
+  using AfterRound = absl::AnyInvocable<std::vector<std::string>(
+      int64_t now_ms, const absl::flat_hash_set<std::string>& waiting)>;
+  void SetAfterRound(AfterRound after_round);
 
   // After recovery: what the origin acknowledged.
   void Restore(int64_t uploaded_through_ms, const RoomProgressList& progress);
@@ -92,6 +101,7 @@ class Publication {
   absl::Status PersistProgress(bool advanced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TickerLoop();
+  void RunAfterRound(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const base::Clock* const clock_;
@@ -111,6 +121,7 @@ class Publication {
   absl::Mutex mu_;  // one round at a time
   absl::flat_hash_map<std::string, Outbox> outbox_ ABSL_GUARDED_BY(mu_);
   int64_t last_watermark_put_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  AfterRound after_round_ ABSL_GUARDED_BY(mu_);
 
   std::thread ticker_;
   absl::Notification stop_ticker_;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 #include "segmenter/segment.h"
@@ -29,11 +30,15 @@ Room::Room(RoomIdentity id, int64_t idempotency_window_ms)
     : replies_(idempotency_window_ms), closer_(CloserOptions(std::move(id))) {}
 
 v1::PostResult Room::ReplyFor(const v1::Message& m) const {
+  return ReplyAt(m.seq(), m.ts_ms());
+}
+
+v1::PostResult Room::ReplyAt(uint64_t seq, int64_t ts_ms) const {
   v1::PostResult r;
-  r.set_seq(m.seq());
-  r.set_ts_ms(m.ts_ms());
+  r.set_seq(seq);
+  r.set_ts_ms(ts_ms);
   r.set_bucket_ms(config().bucket_ms());
-  r.set_bucket(segmenter::BucketIndex(m.ts_ms(), config().bucket_ms()));
+  r.set_bucket(segmenter::BucketIndex(ts_ms, config().bucket_ms()));
   return r;
 }
 
@@ -46,7 +51,34 @@ absl::Status Room::CanSetState(const std::string& component,
   return closer_.state().CanSet(component, value.ByteSizeLong(), segmenter::kMaxSnapshotBytes);
 }
 
+namespace {
+
+// The receive time a record carries, for the check of a replayed one.
+int64_t RecordTime(const log::Record& r) {
+  switch (r.body_case()) {
+    case log::Record::kAction:
+      return r.action().message().ts_ms();
+    case log::Record::kPeer:
+      return r.peer().message().ts_ms();
+    case log::Record::kState:
+      return r.state().ts_ms();
+    case log::Record::kEnded:
+      return r.ended().ts_ms();
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
 absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
+  // The publisher stamped it; one read back from disk might say anything,
+  // and a time past the end of time would overflow its bucket's end.
+  const int64_t ts = RecordTime(r);
+  if (ts < 0 || ts > segmenter::kMaxTimeMs ||
+      (r.has_peer() && !segmenter::IsValidId(r.peer().message().recipient()))) {
+    return absl::InvalidArgumentError("a record out of range");
+  }
   switch (r.body_case()) {
     case log::Record::kAction:
       return ApplyAction(r.action());
@@ -57,6 +89,7 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
       return ApplyState(r.state(), state_out);
     case log::Record::kEnded:
       ending_ = true;
+      ended_ms_ = std::max<int64_t>(r.ended().ts_ms(), 1);
       closer_.End();
       return absl::OkStatus();
     default:
@@ -66,14 +99,18 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
 
 absl::Status Room::ApplyAction(const log::Action& a) {
   const v1::Message& m = a.message();
+  // A record that does not fit changes nothing (replay quarantines it).
+  ROOMCAST_RETURN_IF_ERROR(closer_.AddAction(m));
   seq_ = std::max(seq_, m.seq());
+  durable_seq_ = std::max(durable_seq_, m.seq());
   Sequenced(m, ReplyKind::kAction, a.client_msg_id());
-  return closer_.AddAction(m);
+  return absl::OkStatus();
 }
 
 void Room::ApplyPeer(const log::Peer& p) {
   const v1::Message& m = p.message();
   peer_seq_ = std::max(peer_seq_, m.seq());
+  durable_peer_seq_ = std::max(durable_peer_seq_, m.seq());
   Sequenced(m, ReplyKind::kPeer, p.client_msg_id());
   closer_.AddPeer(m);
 }
@@ -81,16 +118,26 @@ void Room::ApplyPeer(const log::Peer& p) {
 void Room::Sequenced(const v1::Message& m, ReplyKind kind,
                      const std::string& client_msg_id) {
   stamper_.Stamp(m.ts_ms(), m.ts_ms());
-  if (!client_msg_id.empty()) {
-    replies_.Remember(kind, m.sender(), client_msg_id, ReplyFor(m), m.ts_ms());
+  durable_ts_ = std::max(durable_ts_, m.ts_ms());
+  if (client_msg_id.empty()) return;
+  replies_.Remember(kind, m.sender(), client_msg_id, ReplyFor(m), m.ts_ms());
+  if (unsaved_replies_ == nullptr) {
+    unsaved_replies_ = std::make_unique<std::vector<log::Reply>>();
   }
+  log::Reply& r = unsaved_replies_->emplace_back();
+  r.set_peer(kind == ReplyKind::kPeer);
+  r.set_sender(m.sender());
+  r.set_client_msg_id(client_msg_id);
+  r.set_seq(m.seq());
+  r.set_ts_ms(m.ts_ms());
 }
 
 absl::Status Room::ApplyState(const log::StateSet& s, v1::StateComponent* out) {
-  stamper_.Stamp(s.ts_ms(), s.ts_ms());
   absl::StatusOr<v1::StateComponent> c =
       closer_.SetState(s.component(), s.value(), s.ts_ms(), s.set_by());
   if (!c.ok()) return c.status();
+  stamper_.Stamp(s.ts_ms(), s.ts_ms());
+  durable_ts_ = std::max(durable_ts_, s.ts_ms());
   if (out != nullptr) *out = *std::move(c);
   return absl::OkStatus();
 }
@@ -133,6 +180,80 @@ uint64_t Room::manifest_version() const {
 
 bool Room::Unpublished() const {
   return closer_.HasUnclosed() || manifest_version() > published_version_;
+}
+
+void Room::RollBack(const log::Record& r) {
+  seq_ = durable_seq_;
+  peer_seq_ = durable_peer_seq_;
+  ending_ = ended();
+  if (r.has_action() && !r.action().client_msg_id().empty()) {
+    replies_.Forget(ReplyKind::kAction, r.action().message().sender(),
+                    r.action().client_msg_id());
+  }
+  if (r.has_peer() && !r.peer().client_msg_id().empty()) {
+    replies_.Forget(ReplyKind::kPeer, r.peer().message().sender(),
+                    r.peer().client_msg_id());
+  }
+}
+
+log::RoomCheckpoint Room::Checkpoint(uint64_t lsn) const {
+  log::RoomCheckpoint c;
+  const segmenter::ManifestIdentity& id = closer_.identity();
+  c.set_room(id.room);
+  c.set_lsn(lsn);
+  *c.mutable_opened()->mutable_config() = id.config;
+  c.mutable_opened()->set_epoch(id.epoch);
+  c.mutable_opened()->set_opened_ms(id.opened_ms);
+  c.set_seq(durable_seq_);
+  c.set_peer_seq(durable_peer_seq_);
+  c.set_last_ts_ms(durable_ts_);
+  c.set_ended_ms(ended_ms_);
+  *c.mutable_closer() = closer_.Checkpoint();
+  return c;
+}
+
+absl::Status Room::Restore(const log::RoomCheckpoint& c) {
+  if (c.last_ts_ms() < 0 || c.last_ts_ms() > segmenter::kMaxTimeMs ||
+      c.ended_ms() < 0 || c.ended_ms() > segmenter::kMaxTimeMs) {
+    return absl::InvalidArgumentError("checkpoint: times out of range");
+  }
+  seq_ = durable_seq_ = c.seq();
+  peer_seq_ = durable_peer_seq_ = c.peer_seq();
+  durable_ts_ = c.last_ts_ms();
+  stamper_.Stamp(durable_ts_, durable_ts_);
+  ended_ms_ = c.ended_ms();
+  ending_ = ended_ms_ != 0;
+  // Nothing open or published may be past the seq the checkpoint says.
+  if (c.closer().bucketer().last_seq() > c.seq() ||
+      c.closer().manifest().last_seq() > c.seq()) {
+    return absl::InvalidArgumentError("checkpoint: seqs past the room's seq");
+  }
+  ROOMCAST_RETURN_IF_ERROR(closer_.Restore(c.closer()));
+  if (ending_ != ended()) {
+    return absl::InvalidArgumentError("checkpoint: ended twice over");
+  }
+  return absl::OkStatus();
+}
+
+const std::vector<log::Reply>& Room::unsaved_replies() const {
+  static const std::vector<log::Reply>* const kNone =
+      new std::vector<log::Reply>();
+  return unsaved_replies_ == nullptr ? *kNone : *unsaved_replies_;
+}
+
+void Room::SavedReplies(size_t n) {
+  if (unsaved_replies_ == nullptr) return;
+  std::vector<log::Reply>& v = *unsaved_replies_;
+  v.erase(v.begin(), v.begin() + static_cast<ptrdiff_t>(std::min(n, v.size())));
+  if (v.empty()) unsaved_replies_.reset();
+}
+
+void Room::RestoreReplies(const std::vector<log::Reply>& replies) {
+  for (const log::Reply& r : replies) {
+    replies_.Remember(r.peer() ? ReplyKind::kPeer : ReplyKind::kAction,
+                      r.sender(), r.client_msg_id(),
+                      ReplyAt(r.seq(), r.ts_ms()), r.ts_ms());
+  }
 }
 
 }  // namespace roomcast::publisher::internal

@@ -15,11 +15,17 @@
 //   ... durable write of the record ...
 //   room.Apply(record);
 //   for (Upload& u : room.Close(watermark, now)) uploader.Put(...);
+//
+// Checkpoint() is what the applied records built, as data (log.proto);
+// Restore() on a room of the same identity brings it back, so the records
+// can be deleted (DESIGN §14). Only durable effects go into it: a seq or a
+// reply handed out for a write still in flight is not.
 #ifndef ROOMCAST_PUBLISHER_INTERNAL_ROOM_H_
 #define ROOMCAST_PUBLISHER_INTERNAL_ROOM_H_
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,9 +65,27 @@ class Room {
  public:
   Room(RoomIdentity id, int64_t idempotency_window_ms);
 
+  const std::string& name() const { return closer_.identity().room; }
   const v1::RoomConfig& config() const { return closer_.identity().config; }
   const std::string& hint_secret() const { return closer_.hint_secret(); }
   bool ended() const { return closer_.manifest().ended(); }
+  // The latest receive time made durable.
+  int64_t last_ts_ms() const { return durable_ts_; }
+  // When the end was applied (its record's time); 0 while live.
+  int64_t ended_ms() const { return ended_ms_; }
+
+  // A room that cannot be published as its log says (a record that could
+  // not be replayed, unreadable progress): publication must not go on as if
+  // nothing happened. Only the flag and why; what it stops is up to
+  // publication.
+  void MarkStalled(std::string reason) {
+    if (!stalled_) stalled_ = std::make_unique<std::string>(std::move(reason));
+  }
+  bool stalled() const { return stalled_ != nullptr; }
+  const std::string& stalled_reason() const {
+    static const std::string* const kNone = new std::string();
+    return stalled_ ? *stalled_ : *kNone;
+  }
 
   // --- Sequencing, before the durable write ---
   uint64_t NextSeq() { return ++seq_; }
@@ -89,6 +113,35 @@ class Room {
   // `state_out` (may be null) receives the component a state record set.
   absl::Status Apply(const log::Record& record,
                      v1::StateComponent* state_out = nullptr);
+  // The write holding `record` failed: takes back what sequencing it did
+  // (seq, peer seq, its reply, an end on its way).
+  void RollBack(const log::Record& record);
+
+  // --- Checkpoints (see the overview) ---
+  // Covers every record applied so far; `lsn` is the last one's.
+  log::RoomCheckpoint Checkpoint(uint64_t lsn) const;
+  // For a room made from the checkpoint's `opened`: kInvalidArgument if the
+  // checkpoint could not have been made by such a room (it is untrusted),
+  // and then the room keeps only the checkpoint's seqs and times.
+  absl::Status Restore(const log::RoomCheckpoint& c);
+  // Replies made durable since the last SavedReplies, oldest first: each
+  // checkpoint stores them (log::ReplyChunk), not the records.
+  const std::vector<log::Reply>& unsaved_replies() const;
+  void SavedReplies(size_t n);
+  // Stored replies back into the window, oldest first.
+  void RestoreReplies(const std::vector<log::Reply>& replies);
+  // What of the room's log a checkpoint covers; kept by the RoomTable.
+  struct Coverage {
+    uint64_t last_lsn = 0;          // of the last record applied
+    uint64_t uncovered_from = 0;    // first LSN no checkpoint covers; 0: none
+    uint64_t applied_bytes = 0;     // of every record applied
+    uint64_t covered_bytes = 0;     // ... when the last checkpoint was taken
+    uint32_t checkpoint_bytes = 0;  // the last checkpoint's size
+    bool durable = false;           // its `opened` record is durable
+    uint64_t uncovered_bytes() const { return applied_bytes - covered_bytes; }
+  };
+  Coverage& coverage() { return coverage_; }
+  const Coverage& coverage() const { return coverage_; }
 
   // --- Publication ---
   // Closes every bucket ending at or before `watermark_ms` and returns the
@@ -103,6 +156,9 @@ class Room {
   // After recovery: the manifest versions the origin may hold, so the next
   // one published is newer.
   void RestoreManifestProgress(const log::RoomProgress& p);
+  // Every bucket ending at or before this was closed (a restored room may
+  // be ahead of the publisher's recovered watermark).
+  int64_t closed_through_ms() const { return closer_.watermark_ms(); }
   // True while anything is open, pending or unpublished.
   bool Active() const { return Unpublished() || closer_.rollup_pending(); }
   // As Active, but a rollup window still filling does not count (it closes
@@ -119,10 +175,22 @@ class Room {
   // client_msg_id, its reply.
   void Sequenced(const v1::Message& m, ReplyKind kind,
                  const std::string& client_msg_id);
+  v1::PostResult ReplyAt(uint64_t seq, int64_t ts_ms) const;
 
   bool ending_ = false;
+  // Why the room is stalled; null while it is not (rare: 8 bytes a room).
+  std::unique_ptr<std::string> stalled_;
   uint64_t seq_ = 0;
   uint64_t peer_seq_ = 0;
+  // What Apply made durable: seq_ and peer_seq_ run ahead of these while
+  // writes are in flight.
+  uint64_t durable_seq_ = 0;
+  uint64_t durable_peer_seq_ = 0;
+  int64_t durable_ts_ = 0;
+  int64_t ended_ms_ = 0;
+  // Null until a reply is made (most rooms never have one).
+  std::unique_ptr<std::vector<log::Reply>> unsaved_replies_;
+  Coverage coverage_;
   segmenter::MonotonicStamper stamper_;
   IdempotencyWindow replies_;
   segmenter::RoomCloser closer_;

@@ -11,25 +11,32 @@
 
 namespace roomcast::publisher::internal {
 
+absl::Status RoomTable::CheckConfig(const v1::RoomConfig& c) {
+  // Times are divided by bucket_ms (and rollup_ms, when above it).
+  return segmenter::ValidateBucketMs(c.bucket_ms());
+}
+
 RoomTable::RoomTable(Options options, const base::Clock* clock)
     : options_(std::move(options)), clock_(clock) {}
 
 absl::Status RoomTable::Apply(const log::Record& r,
                               v1::StateComponent* state_out) {
   if (r.has_opened()) {
+    // Ingest checked it; a replayed one is checked again (it is read from
+    // disk, and a room with another bucket_ms could not even be closed).
+    ROOMCAST_RETURN_IF_ERROR(CheckConfig(r.opened().config()));
     Open(r);
     return absl::OkStatus();
   }
   Room* room = Find(r.room());
   if (room == nullptr) return absl::NotFoundError("record for an unknown room");
-  if (r.has_ended() && !room->ended()) {
-    const int64_t d = room->config().bucket_ms();
-    if (--live_bucket_ms_[d] <= 0) live_bucket_ms_.erase(d);
-  }
-  return room->Apply(r, state_out);
+  const bool was_ended = room->ended();
+  absl::Status s = room->Apply(r, state_out);
+  if (!was_ended && room->ended()) Closed(room);
+  return s;
 }
 
-void RoomTable::Open(const log::Record& r) {
+Room* RoomTable::Open(const log::Record& r) {
   const log::RoomOpened& o = r.opened();
   RoomIdentity id{.room = r.room(),
                   .publisher = options_.publisher_id,
@@ -38,9 +45,37 @@ void RoomTable::Open(const log::Record& r) {
                   .opened_ms = o.opened_ms(),
                   .hint_secret = RoomHintSecret(options_.hint_master_secret,
                                                 r.room(), o.epoch())};
-  rooms_[r.room()] =
-      std::make_unique<Room>(std::move(id), options_.idempotency_window_ms);
+  Forget(r.room());  // a re-created room starts afresh
+  auto& slot = rooms_[r.room()];
+  slot = std::make_unique<Room>(std::move(id), options_.idempotency_window_ms);
   ++live_bucket_ms_[o.config().bucket_ms()];
+  ++open_rooms_;
+  return slot.get();
+}
+
+void RoomTable::Closed(Room* room) {
+  const int64_t d = room->config().bucket_ms();
+  if (--live_bucket_ms_[d] <= 0) live_bucket_ms_.erase(d);
+  --open_rooms_;
+  if (room->ended()) ended_.insert({ExpiryMs(*room), room->name()});
+}
+
+int64_t RoomTable::ExpiryMs(const Room& room) {
+  return room.ended_ms() + int64_t{room.config().retention_s()} * 1000;
+}
+
+void RoomTable::Forget(const std::string& name) {
+  auto it = rooms_.find(name);
+  if (it == rooms_.end()) return;
+  if (it->second->ended()) {
+    ended_.erase({ExpiryMs(*it->second), name});
+  } else {
+    Closed(it->second.get());
+  }
+  rooms_.erase(it);
+  active_.erase(name);
+  uncovered_.erase(name);
+  with_replies_.erase(name);
 }
 
 Room* RoomTable::Find(const std::string& room) {
@@ -73,46 +108,49 @@ int64_t RoomTable::OpeningTimeMs() {
 }
 
 void RoomTable::ApplyDurable(const std::vector<log::Record>& records,
-                             size_t stamped, v1::StateComponent* state_out) {
+                             uint64_t first_lsn, size_t stamped,
+                             v1::StateComponent* state_out) {
   absl::MutexLock l(&mu_);
+  uint64_t lsn = first_lsn;
   for (const log::Record& r : records) {
-    if (!r.has_opened()) {
-      if (absl::Status s = Apply(r, state_out); !s.ok()) {
-        ROOMCAST_LOG(kError, "publisher", "durable_record_not_applied")
-            .Kv("room", r.room())
-            .Kv("status", s);
-      }
+    Room* room = Find(r.room());
+    if (r.has_opened() && room != nullptr) {
+      room->coverage().durable = true;  // applied when it was made
+    } else if (absl::Status s = Apply(r, state_out); !s.ok()) {
+      ROOMCAST_LOG(kError, "publisher", "durable_record_not_applied")
+          .Kv("room", r.room())
+          .Kv("lsn", static_cast<int64_t>(lsn))
+          .Kv("status", s);
+      if (room != nullptr) room->MarkStalled(std::string(s.message()));
     }
+    if (room != nullptr) Applied(room, lsn, r.ByteSizeLong());
     active_.insert(r.room());
+    applied_end_ = std::max(applied_end_, ++lsn);
   }
   inflight_ -= stamped;
 }
 
-absl::StatusOr<RoomProgressList> RoomTable::Recover(
-    DurableLog& log, int64_t uploaded_through_ms,
-    const absl::flat_hash_map<std::string, log::RoomProgress>& progress) {
+void RoomTable::RollBack(const std::vector<log::Record>& records,
+                         size_t stamped) {
   absl::MutexLock l(&mu_);
-  ROOMCAST_RETURN_IF_ERROR(
-      log.Replay([&](const log::Record& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        absl::Status s = Apply(r);
-        if (!s.ok()) {
-          return absl::DataLossError(absl::StrCat(
-              "replaying the log of room '", r.room(), "': ", s.message()));
-        }
-        return absl::OkStatus();
-      }));
-  closed_through_ = uploaded_through_ms;
-  RoomProgressList out;
-  for (auto& [name, room] : rooms_) {
-    room->Recover(uploaded_through_ms);
-    auto it = progress.find(name);
-    const log::RoomProgress p =
-        it == progress.end() ? log::RoomProgress() : it->second;
-    room->RestoreManifestProgress(p);
-    out.emplace_back(name, p);
-    active_.insert(name);  // the first round re-publishes what needs it
+  for (auto r = records.rbegin(); r != records.rend(); ++r) {
+    Room* room = Find(r->room());
+    if (room == nullptr) continue;
+    if (r->has_opened() && !room->coverage().durable) {
+      Forget(r->room());  // opened by this very write
+    } else {
+      room->RollBack(*r);
+    }
   }
-  return out;
+  inflight_ -= stamped;
+}
+
+void RoomTable::Applied(Room* room, uint64_t lsn, size_t bytes) {
+  Room::Coverage& c = room->coverage();
+  c.last_lsn = lsn;
+  if (c.uncovered_from == 0) c.uncovered_from = lsn;
+  c.applied_bytes += bytes;
+  uncovered_.insert(room->name());
 }
 
 int64_t RoomTable::Close(int64_t now_ms, ClosedRooms* out) {
@@ -174,6 +212,18 @@ absl::StatusOr<std::string> RoomTable::HintSecret(const std::string& room) {
 size_t RoomTable::size() {
   absl::MutexLock l(&mu_);
   return rooms_.size();
+}
+
+size_t RoomTable::open_rooms() {
+  absl::MutexLock l(&mu_);
+  return open_rooms_;
+}
+
+size_t RoomTable::stalled_rooms() {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (const auto& [name, room] : rooms_) n += room->stalled();
+  return n;
 }
 
 }  // namespace roomcast::publisher::internal

@@ -11,11 +11,18 @@
 //   ROOMCAST_ASSIGN_OR_RETURN(Room* room, table.Live("lobby"));
 //   m.set_seq(room->NextSeq());
 //   m.set_ts_ms(table.Stamp(room));   // released by ApplyDurable
+//
+// The table also keeps the log bounded (DESIGN §14): it knows which of each
+// room's records a checkpoint covers, snapshots the rooms publication says
+// are fully acknowledged (SnapshotCheckpoints: checkpoints, new replies, the
+// trim point below which no room needs a record), commits what was written,
+// and forgets ended rooms once their retention is over.
 #ifndef ROOMCAST_PUBLISHER_INTERNAL_ROOM_TABLE_H_
 #define ROOMCAST_PUBLISHER_INTERNAL_ROOM_TABLE_H_
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +37,7 @@
 #include "publisher/internal/durable_log.h"
 #include "publisher/internal/room.h"
 #include "publisher/log.pb.h"
+#include "publisher/options.h"
 
 namespace roomcast::publisher::internal {
 
@@ -44,6 +52,25 @@ class RoomTable {
     std::string publisher_id;
     std::string hint_master_secret;
     int64_t idempotency_window_ms = 0;
+    LogLifecycle lifecycle;
+  };
+  // What one checkpoint round writes, and what to do once it is durable.
+  struct CheckpointRound {
+    DurableLog::CheckpointWrite write;
+    // Each room checkpointed: how many of its unsaved replies went in, and
+    // its coverage when it was taken.
+    struct Saved {
+      std::string room;
+      size_t replies = 0;
+      uint64_t lsn = 0;
+      uint64_t applied_bytes = 0;
+    };
+    std::vector<Saved> saved;
+    std::vector<std::string> dropped;  // rooms forgotten
+    bool empty() const {
+      return write.checkpoints.empty() && write.erase_checkpoints.empty() &&
+             write.trim_to == 0;
+    }
   };
   RoomTable(Options options, const base::Clock* clock);
 
@@ -71,15 +98,33 @@ class RoomTable {
   // Records now durable: applies them (but `opened` records, applied when
   // they were made) and releases `stamped` stamps. A record that does not
   // apply is a bug; it is logged.
-  void ApplyDurable(const std::vector<log::Record>& records, size_t stamped,
-                    v1::StateComponent* state_out = nullptr)
+  // `first_lsn` is the first record's LSN (the rest follow).
+  void ApplyDurable(const std::vector<log::Record>& records, uint64_t first_lsn,
+                    size_t stamped, v1::StateComponent* state_out = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Rebuilds every room from the log, then closes, without uploading, what
-  // the origin has acknowledged (buckets before `uploaded_through_ms`).
-  // Returns each room's manifest progress.
+  // The write of `records` failed: takes back what sequencing them did (a
+  // room opened by them goes) and releases `stamped` stamps.
+  void RollBack(const std::vector<log::Record>& records, size_t stamped)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Rebuilds every room from its checkpoint, its stored replies and the
+  // records after the checkpoint, then closes, without uploading, what the
+  // origin has acknowledged (buckets before `uploaded_through_ms`). What
+  // cannot be read or applied is quarantined and stalls its room, as does
+  // progress named in `unreadable`. Returns each room's manifest progress.
   absl::StatusOr<RoomProgressList> Recover(
       DurableLog& log, int64_t uploaded_through_ms,
-      const absl::flat_hash_map<std::string, log::RoomProgress>& progress)
+      const absl::flat_hash_map<std::string, log::RoomProgress>& progress,
+      const std::vector<std::string>& unreadable = {}) ABSL_LOCKS_EXCLUDED(mu_);
+  // The rooms due a checkpoint (see LogLifecycle; with `all`, every room
+  // with records no checkpoint covers), but none in `waiting` (objects not
+  // yet acknowledged), and ended rooms past their retention.
+  CheckpointRound SnapshotCheckpoints(
+      int64_t now_ms, const absl::flat_hash_set<std::string>& waiting,
+      bool all = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // After the round's write: if `written`, its rooms are covered and its
+  // dropped rooms forgotten (they are returned).
+  std::vector<std::string> CommitCheckpoints(const CheckpointRound& round,
+                                             bool written)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Closes the active rooms' buckets that ended by `now_ms`, but none
   // holding an in-flight record, and adds their objects to `out`. Returns
@@ -96,9 +141,36 @@ class RoomTable {
   absl::StatusOr<std::string> HintSecret(const std::string& room)
       ABSL_LOCKS_EXCLUDED(mu_);
   size_t size() ABSL_LOCKS_EXCLUDED(mu_);
+  // Rooms open and not ended.
+  size_t open_rooms() ABSL_LOCKS_EXCLUDED(mu_);
+  // Rooms marked stalled.
+  size_t stalled_rooms() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Room* Restore(const log::RoomCheckpoint& c)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RestoreAll(DurableLog& log,
+                          absl::flat_hash_map<std::string, uint64_t>* covered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A live room stopped being one (ended, or its open rolled back).
+  void Closed(Room* room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Forget(const std::string& room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // kInvalidArgument unless a room could be opened with `c`.
+  static absl::Status CheckConfig(const v1::RoomConfig& c);
+  // When an ended room's retention is over.
+  static int64_t ExpiryMs(const Room& room);
+  // A record of `room` at `lsn` was applied.
+  void Applied(Room* room, uint64_t lsn, size_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DueCheckpoint(Room& room, int64_t now_ms) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DueDrop(Room& room, int64_t now_ms) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddCheckpoint(const std::string& name, Room& room, int64_t now_ms,
+                     CheckpointRound* round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t TrimPoint(const CheckpointRound& round) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const base::Clock* const clock_;
@@ -110,6 +182,21 @@ class RoomTable {
   // Bucket durations of live rooms (how many rooms each), for deciding when
   // the watermark crosses a boundary someone is waiting for.
   absl::flat_hash_map<int64_t, int> live_bucket_ms_ ABSL_GUARDED_BY(mu_);
+  size_t open_rooms_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rooms with records no checkpoint covers, and ended rooms (both looked
+  // at by checkpoint rounds; the rest cost nothing).
+  absl::flat_hash_set<std::string> uncovered_ ABSL_GUARDED_BY(mu_);
+  // Ended rooms by when their retention is over.
+  std::set<std::pair<int64_t, std::string>> ended_ ABSL_GUARDED_BY(mu_);
+  // Forgotten rooms' `dropped` checkpoints, by the LSN they cover: deleted
+  // once the trim point has passed it.
+  absl::flat_hash_map<std::string, uint64_t> dropped_ ABSL_GUARDED_BY(mu_);
+  // Rooms whose reply chunks may still be stored, and when their expired
+  // chunks were last deleted.
+  absl::flat_hash_map<std::string, int64_t> with_replies_ ABSL_GUARDED_BY(mu_);
+  // LSN after the last record applied; the log's trim point.
+  uint64_t applied_end_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t trim_point_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t closed_through_ ABSL_GUARDED_BY(mu_) = 0;
   // Records stamped but not yet applied, and their earliest time.
   size_t inflight_ ABSL_GUARDED_BY(mu_) = 0;

@@ -34,6 +34,7 @@ struct Sequencer::Job {
   Write write;
   absl::Status refused;
   std::vector<log::Record> records;
+  uint64_t first_lsn = 0;
   size_t stamped = 0;
 };
 
@@ -55,24 +56,27 @@ void Sequencer::Prepare(Job& job, std::vector<log::Record>* out) {
   }
   job.records = std::move(draft.records_);
   job.stamped = draft.stamped_;
+  job.first_lsn = log_->next_lsn() + out->size();
   out->insert(out->end(), job.records.begin(), job.records.end());
 }
 
 void Sequencer::Finish(Job& job, absl::Status synced) {
   if (!job.refused.ok()) return job.write.done(job.refused);
   if (!synced.ok()) {
-    healthy_ = false;
-    rooms_->ApplyDurable({}, job.stamped);
+    // Never durable, never acknowledged: its seqs and replies are free
+    // again, and the log recovers on its own (DurableLog).
+    rooms_->RollBack(job.records, job.stamped);
     return job.write.done(absl::UnavailableError(synced.message()));
   }
-  rooms_->ApplyDurable(job.records, job.stamped, job.write.state_out);
+  rooms_->ApplyDurable(job.records, job.first_lsn, job.stamped,
+                       job.write.state_out);
   job.write.done(absl::OkStatus());
 }
 
 absl::Status Sequencer::Writable() const {
-  if (!healthy_) {
+  if (!log_->writable()) {
     return absl::UnavailableError(
-        "the durable log failed; not accepting writes");
+        "the durable log cannot write (disk full or failing); retry later");
   }
   if (log_->queue_depth() > kMaxLogQueue) {
     return absl::UnavailableError("overloaded: the durable log is behind");

@@ -5,9 +5,10 @@
 // a write's `prepare` checks it against the rooms as they are and drafts its
 // records: this is where seqs and receive times are assigned, so log order
 // is seq order. Once the batch holding them is synced, the records are
-// applied to their rooms and `done` learns the outcome. A failed sync makes
-// the publisher unhealthy: it takes no more writes (the log may be broken;
-// a restart replays what did land).
+// applied to their rooms and `done` learns the outcome. A failed sync is
+// answered kUnavailable (503, never an ack) and takes back what sequencing
+// did (seqs, replies, a room it opened); writes are refused until the log
+// has recovered from it (a full disk with space back).
 //
 //   sequencer.Submit({
 //       .prepare = [&](Sequencer::Draft& d) -> absl::Status {
@@ -78,9 +79,9 @@ class Sequencer {
   Sequencer(DurableLog* log, RoomTable* rooms) : log_(log), rooms_(rooms) {}
 
   void Submit(Write write);
-  // kUnavailable once a log write failed, or while the log is far behind.
+  // kUnavailable while the log cannot write, or while it is far behind.
   absl::Status Writable() const;
-  bool healthy() const { return healthy_.load(); }
+  bool healthy() const { return log_->writable(); }
 
  private:
   struct Job;
@@ -89,7 +90,6 @@ class Sequencer {
 
   DurableLog* const log_;
   RoomTable* const rooms_;
-  std::atomic<bool> healthy_{true};
 };
 
 }  // namespace roomcast::publisher::internal

@@ -40,12 +40,27 @@ bool PublisherProcess::Start() {
       argv,
       std::map<std::string, std::string>{{"ROOMCAST_WRITE_SECRET", kWriteSecret},
                                          {"ROOMCAST_JWT_SECRET", kJwtSecret}},
-      log_path_);
+      log_path_, limits_);
   url_ = proc_->WaitForListening();
   return !url_.empty();
 }
 
 int PublisherProcess::Stop(int signal) { return proc_->Stop(signal); }
+
+double PublisherProcess::Metric(const std::string& name) const {
+  HttpResponse r = Get(url_ + "/metrics");
+  if (r.status != 200) return -1;
+  std::istringstream in(r.body);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
 
 std::string PublisherProcess::LogTail(size_t bytes) const {
   std::ifstream in(log_path_);
@@ -184,6 +199,15 @@ bool PublisherE2eTest::WaitForWatermark(int64_t ms, std::chrono::milliseconds ti
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+RoomSegments PublisherE2eTest::ReadAll(const std::string& room, int64_t bucket_ms,
+                                       int64_t first_k) {
+  const int64_t last_k = segmenter::BucketIndex(WallMs(), bucket_ms);
+  EXPECT_TRUE(WaitForWatermark(segmenter::BucketEnd(last_k, bucket_ms),
+                               std::chrono::seconds(20)))
+      << "the watermark stays at " << OriginWatermarkMs();
+  return ReadSegments(room, bucket_ms, first_k, last_k);
 }
 
 RoomSegments PublisherE2eTest::ReadSegments(const std::string& room, int64_t bucket_ms,

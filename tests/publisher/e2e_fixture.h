@@ -38,8 +38,13 @@ class PublisherProcess {
                    std::vector<std::string> extra = {});
   bool Start();
   int Stop(int signal);
+  // Limits for the next Start() (e.g. a file size limit: a full disk).
+  void set_limits(ProcessLimits limits) { limits_ = limits; }
   const std::string& url() const { return url_; }
   Process* process() { return proc_.get(); }
+  // A series' value (summed over labels) from the running publisher's
+  // /metrics; -1 if it does not answer.
+  double Metric(const std::string& name) const;
   // The last `bytes` of everything every run wrote to stderr.
   std::string LogTail(size_t bytes = 4000) const;
 
@@ -48,6 +53,7 @@ class PublisherProcess {
   std::string origin_url_;
   std::vector<std::string> extra_;
   std::string log_path_;
+  ProcessLimits limits_;
   std::unique_ptr<Process> proc_;
   std::string url_;
 };
@@ -100,6 +106,9 @@ class PublisherE2eTest : public ::testing::Test {
   bool WaitForWatermark(int64_t ms, std::chrono::milliseconds timeout);
   RoomSegments ReadSegments(const std::string& room, int64_t bucket_ms,
                             int64_t first_k, int64_t last_k) const;
+  // Waits (20 s at most) until the watermark passes the bucket of now, then
+  // reads the room from bucket `first_k` to it.
+  RoomSegments ReadAll(const std::string& room, int64_t bucket_ms, int64_t first_k);
   double ImmutableConflicts() const {
     return origin_->Metric("roomcast_origin_immutable_conflicts_total");
   }

@@ -1,6 +1,7 @@
 // An in-memory origin for publisher tests: keeps the last bytes of every
 // path, refuses (409) a PUT that would change an immutable object, and can
-// be taken down (kUnavailable) as a whole or for chosen paths.
+// be taken down (kUnavailable) as a whole or for chosen paths, or keep what
+// it is sent while answering kUnavailable (acks lost).
 #ifndef ROOMCAST_TESTS_PUBLISHER_FAKE_UPLOADER_H_
 #define ROOMCAST_TESTS_PUBLISHER_FAKE_UPLOADER_H_
 
@@ -37,7 +38,15 @@ class FakeUploader : public Uploader {
       w.ParseFromArray(body.data(), static_cast<int>(body.size()));
       watermarks_.push_back(w.watermark_ms());
     }
+    // Stored, but the answer is lost on the way back (a crash right after
+    // the origin took it): the publisher must upload it again, the same.
+    if (lose_acks_) return absl::UnavailableError("answer lost");
     return absl::OkStatus();
+  }
+
+  void SetLoseAcks(bool lose) {
+    absl::MutexLock l(&mu_);
+    lose_acks_ = lose;
   }
 
   void SetDown(bool down) {
@@ -102,6 +111,7 @@ class FakeUploader : public Uploader {
  private:
   absl::Mutex mu_;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
+  bool lose_acks_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> failing_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> objects_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> puts_ ABSL_GUARDED_BY(mu_);

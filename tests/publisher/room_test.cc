@@ -228,5 +228,80 @@ TEST(RoomTest, FillingRollupKeepsTheRoomActiveButNotUnpublished) {
   EXPECT_FALSE(room.Active());
 }
 
+TEST(RoomTest, FailedWriteGivesBackItsSeqAndReply) {
+  Room room = MakeRoom();
+  ASSERT_TRUE(room.Apply(Sequenced(room, kT + 10, "c-1")).ok());
+  // Sequenced as ingest does before the write: the reply is remembered
+  // for duplicates in the same batch...
+  log::Record failed = Sequenced(room, kT + 20, "c-2");
+  room.replies().Remember(ReplyKind::kAction, "viewer", "c-2",
+                          room.ReplyFor(failed.action().message()), kT + 20);
+  // ...and the write fails: no retry may get that reply, nor a gap appear.
+  room.RollBack(failed);
+  EXPECT_EQ(room.replies().Find(ReplyKind::kAction, "viewer", "c-2"), nullptr);
+  EXPECT_NE(room.replies().Find(ReplyKind::kAction, "viewer", "c-1"), nullptr);
+  EXPECT_EQ(room.NextSeq(), 2u);
+}
+
+TEST(RoomTest, RecordThatDoesNotApplyChangesNothing) {
+  Room room = MakeRoom();
+  log::Record first = Sequenced(room, kT + 10, "c-1");
+  ASSERT_TRUE(room.Apply(first).ok());
+  log::Record again = first;  // seq 1 twice
+  again.mutable_action()->set_client_msg_id("c-again");
+  EXPECT_FALSE(room.Apply(again).ok());
+  EXPECT_EQ(room.replies().Find(ReplyKind::kAction, "viewer", "c-again"),
+            nullptr);
+  EXPECT_EQ(room.unsaved_replies().size(), 1u);
+}
+
+// A room restored from a checkpoint and a room that never stopped make the
+// same objects and the same checkpoint from the same later records.
+TEST(RoomTest, RestoredRoomGoesOnAsTheLiveOne) {
+  Room live = MakeRoom(/*rollup_ms=*/10 * kD, /*window_ms=*/60000);
+  ASSERT_TRUE(live.Apply(Sequenced(live, kT + 10, "c-1")).ok());
+  ASSERT_TRUE(live.Apply(StateRecord("title", kT + 20)).ok());
+  live.Close(kT + kD, kT + kD);
+  ASSERT_TRUE(live.Apply(Sequenced(live, kT + kD + 5, "c-2")).ok());
+  const log::RoomCheckpoint c = live.Checkpoint(/*lsn=*/5);
+  Room restored = MakeRoom(10 * kD, 60000);
+  ASSERT_TRUE(restored.Restore(c).ok());
+  std::vector<log::Reply> replies = live.unsaved_replies();
+  restored.RestoreReplies(replies);
+  EXPECT_EQ(restored.Checkpoint(5).SerializeAsString(), c.SerializeAsString());
+  EXPECT_NE(restored.replies().Find(ReplyKind::kAction, "viewer", "c-1"),
+            nullptr);
+  for (Room* r : {&live, &restored}) {
+    log::Record next = Sequenced(*r, kT + 2 * kD + 1);
+    ASSERT_TRUE(r->Apply(next).ok());
+    EXPECT_EQ(next.action().message().seq(), 3u);
+    ASSERT_TRUE(r->Apply(Ended()).ok());
+  }
+  std::vector<Upload> a = live.Close(kT + 10 * kD, kT + 10 * kD);
+  std::vector<Upload> b = restored.Close(kT + 10 * kD, kT + 10 * kD);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].path, b[i].path);
+    if (a[i].manifest_version == 0) {
+      EXPECT_EQ(a[i].bytes, b[i].bytes) << a[i].path;
+    }
+  }
+  EXPECT_EQ(live.Checkpoint(9).SerializeAsString(),
+            restored.Checkpoint(9).SerializeAsString());
+}
+
+TEST(RoomTest, CheckpointOfAnotherRoomIsRefused) {
+  Room live = MakeRoom();
+  ASSERT_TRUE(live.Apply(Sequenced(live, kT + 10)).ok());
+  log::RoomCheckpoint c = live.Checkpoint(2);
+  c.mutable_closer()
+      ->mutable_bucketer()
+      ->mutable_open(0)
+      ->mutable_messages(0)
+      ->set_seq(9);
+  Room other = MakeRoom();
+  EXPECT_FALSE(other.Restore(c).ok());  // seq 9 past the room's seq 1
+}
+
 }  // namespace
 }  // namespace roomcast::publisher::internal

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,15 @@ using Clock = std::chrono::steady_clock;
   args.push_back(nullptr);
   execvp(args[0], args.data());
   _exit(127);
+}
+
+void ApplyLimits(const ProcessLimits& limits) {
+  if (limits.file_size_bytes == 0) return;
+  // Ignored signals stay ignored across exec: a write past the limit then
+  // fails with EFBIG instead of killing the child.
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit r{.rlim_cur = limits.file_size_bytes, .rlim_max = limits.file_size_bytes};
+  setrlimit(RLIMIT_FSIZE, &r);
 }
 
 int DecodeStatus(int st) {
@@ -73,7 +83,7 @@ int Reap(pid_t pid, Clock::time_point deadline) {
 }  // namespace
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
-                 std::string stderr_path) {
+                 std::string stderr_path, ProcessLimits limits) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
@@ -84,6 +94,7 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
       int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) dup2(fd, STDERR_FILENO);
     }
+    ApplyLimits(limits);
     ExecChild(argv, env);
   }
   close(out[1]);

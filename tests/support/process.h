@@ -6,18 +6,27 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace roomcast::testing {
 
+// Resource limits applied in the child before exec (none by default).
+struct ProcessLimits {
+  // RLIMIT_FSIZE: no file the child writes may grow past this many bytes
+  // (writes past it fail with EFBIG; SIGXFSZ is ignored), a portable stand-in
+  // for a full disk. 0: unlimited.
+  uint64_t file_size_bytes = 0;
+};
+
 class Process {
  public:
   // Starts argv[0] with extra environment variables; stdout is captured so the
   // first line can be read, stderr goes to `stderr_path` (or the test's).
   Process(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
-          std::string stderr_path = "");
+          std::string stderr_path = "", ProcessLimits limits = {});
   ~Process();  // SIGKILL if still running
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
