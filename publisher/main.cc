@@ -65,6 +65,8 @@ void Parse(int argc, char** argv, Flags* f) {
                "presence heartbeats per second per user and room");
   flags.Double("presence-burst", &f->server.publisher.rates.presence_burst,
                "presence heartbeats one user may send at once");
+  flags.Int("stall-retry-ms", &f->server.publisher.stall_retry_ms,
+            "how often an object the origin refused (stalling its room) is offered again");
   flags.Int("max-connections", &f->max_connections, "open connections at most (503 beyond)");
   flags.Int("max-connections-per-address", &f->max_connections_per_address,
             "open connections from one client address at most");

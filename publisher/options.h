@@ -82,6 +82,9 @@ struct PublisherOptions {
   int64_t presence_window_ms = 30000;
   int64_t tick_ms = 20;  // background publication cadence
   int64_t watermark_heartbeat_ms = 1000;
+  // A room stalled by an object the origin refused offers it again this
+  // often (an operator may have fixed the origin meanwhile).
+  int64_t stall_retry_ms = 30'000;
   bool sync = true;  // WAL fsync before every ack
   LogLifecycle lifecycle;
 };

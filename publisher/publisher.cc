@@ -57,7 +57,8 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
       internal::Publication::Options{
           .publisher_id = options_.id,
           .tick_ms = options_.tick_ms,
-          .watermark_heartbeat_ms = options_.watermark_heartbeat_ms},
+          .watermark_heartbeat_ms = options_.watermark_heartbeat_ms,
+          .stall_retry_ms = options_.stall_retry_ms},
       clock, uploader, log_.get(), rooms_.get(), &metrics_,
       [this](int64_t now_ms) { PublishPresence(now_ms); });
   publication_->SetAfterRound(

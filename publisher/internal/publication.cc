@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -16,6 +17,7 @@ namespace roomcast::publisher::internal {
 namespace {
 
 constexpr absl::string_view kProto = "application/x-protobuf";
+
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -41,6 +43,8 @@ Publication::Publication(Options options, const base::Clock* clock,
       upload_conflicts_(metrics->AddCounter(
           "roomcast_publisher_upload_conflicts_total",
           "409 from the origin: changed immutable bytes (a bug alarm)")),
+      stalls_(metrics->AddCounter("roomcast_publisher_room_stalls_total",
+                                  "Rooms stalled by an object the origin refused")),
       watermark_puts_(metrics->AddCounter(
           "roomcast_publisher_watermark_puts_total", "Watermark advances")),
       watermark_lag_ms_(
@@ -131,10 +135,12 @@ absl::Status Publication::PersistIntents() {
   return absl::OkStatus();
 }
 
-absl::Status Publication::UploadOutbox() {
+absl::Status Publication::UploadOutbox() { return UploadOutboxAt(clock_->NowMs()); }
+
+absl::Status Publication::UploadOutboxAt(int64_t now_ms) {
   absl::Status first_error;
   for (auto& [name, o] : outbox_) {
-    absl::Status s = UploadRoom(o);
+    absl::Status s = UploadRoom(name, o, now_ms);
     // The origin is unreachable: stop the round, the rest would fail too.
     if (IsRetryableUploadError(s)) return s;
     if (first_error.ok()) first_error = s;
@@ -142,16 +148,26 @@ absl::Status Publication::UploadOutbox() {
   return first_error;
 }
 
-absl::Status Publication::UploadRoom(Outbox& o) {
+absl::Status Publication::Put(const Upload& u) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::Status s = uploader_->Put(u.path, u.bytes, kProto);
+  upload_latency_.Observe(SecondsSince(t0));
+  uploads_.Add();
+  if (!s.ok() && !absl::IsAlreadyExists(s)) upload_errors_.Add();
+  return s;
+}
+
+absl::Status Publication::UploadRoom(const std::string& room, Outbox& o, int64_t now_ms) {
+  if (o.stalled) {
+    UploadStalled(room, o, now_ms);
+    return absl::OkStatus();
+  }
   while (!o.queue.empty()) {
     const Upload& u = o.queue.front();
     // A manifest newer than its durable intent waits: after a restart the
     // publisher could otherwise publish a version older than this one.
     if (u.manifest_version > o.progress.manifest_intent()) break;
-    const auto t0 = std::chrono::steady_clock::now();
-    absl::Status s = uploader_->Put(u.path, u.bytes, kProto);
-    upload_latency_.Observe(SecondsSince(t0));
-    uploads_.Add();
+    absl::Status s = Put(u);
     if (absl::IsAlreadyExists(s)) {
       // The origin holds other bytes at an immutable URL: a bug, here or
       // there. Retrying cannot help; raise the alarm and move on.
@@ -160,12 +176,9 @@ absl::Status Publication::UploadRoom(Outbox& o) {
           .Kv("path", u.path)
           .Kv("status", s);
     } else if (!s.ok()) {
-      upload_errors_.Add();
       if (IsRetryableUploadError(s)) return s;
-      ROOMCAST_LOG(kError, "publisher", "upload_refused")
-          .Kv("path", u.path)
-          .Kv("status", s);
-      return s;  // keep it (and the room's later objects) for the next round
+      Stall(room, o, u, s, now_ms);
+      return s;  // reported; every other room goes on
     }
     if (u.manifest_version > o.progress.manifest_done()) {
       o.progress.set_manifest_done(u.manifest_version);
@@ -176,9 +189,51 @@ absl::Status Publication::UploadRoom(Outbox& o) {
   return absl::OkStatus();
 }
 
+void Publication::Stall(const std::string& room, Outbox& o, const Upload& refused,
+                        const absl::Status& why, int64_t now_ms) {
+  stalls_.Add();
+  ROOMCAST_LOG(kError, "publisher", "room_stalled")
+      .Kv("room", room)
+      .Kv("path", refused.path)
+      .Kv("status", why);
+  o.stalled = true;
+  o.stall_announced = false;
+  o.retry_at_ms = now_ms + options_.stall_retry_ms;
+  // Buckets ending after the refused object's are not closed at the origin.
+  const int64_t from = refused.gate_ms == kNoGate ? published_w_.load() : refused.gate_ms;
+  rooms_->MarkStalled(room, absl::StrCat("the origin refused ", refused.path, ": ", why.message()),
+                      from);
+}
+
+void Publication::UploadStalled(const std::string& room, Outbox& o, int64_t now_ms) {
+  for (auto it = o.queue.begin(); it != o.queue.end();) {
+    if (it->manifest_version == 0 || it->manifest_version > o.progress.manifest_intent() ||
+        !Put(*it).ok()) {
+      ++it;
+      continue;
+    }
+    o.progress.set_manifest_done(std::max(o.progress.manifest_done(), it->manifest_version));
+    o.progress_dirty = true;
+    o.stall_announced = true;
+    it = o.queue.erase(it);
+  }
+  if (now_ms < o.retry_at_ms || o.queue.empty() || o.queue.front().manifest_version != 0) return;
+  if (absl::Status s = Put(o.queue.front()); !s.ok() && !absl::IsAlreadyExists(s)) {
+    o.retry_at_ms = now_ms + options_.stall_retry_ms;
+    return;
+  }
+  ROOMCAST_LOG(kInfo, "publisher", "room_unstalled").Kv("room", room).Kv("path", o.queue.front().path);
+  o.queue.pop_front();
+  o.stalled = o.stall_announced = false;
+  rooms_->Unstall(room);
+}
+
 absl::Status Publication::AdvanceWatermark(int64_t wm, int64_t now_ms) {
   int64_t target = wm;
   for (const auto& [name, o] : outbox_) {
+    // Once the origin knows a room is stalled, it keeps that room's
+    // buckets open itself: the watermark moves on for the rest.
+    if (o.stall_announced) continue;
     for (const Upload& u : o.queue) target = std::min(target, u.gate_ms);
   }
   absl::StatusOr<bool> advanced = PutWatermark(target, now_ms);

@@ -50,6 +50,8 @@ class Publication {
     // The watermark moves at every bucket boundary a live room has, and at
     // least this often otherwise (so the origin sees the publisher alive).
     int64_t watermark_heartbeat_ms = 1000;
+    // How often the object that stalled a room is offered to the origin again.
+    int64_t stall_retry_ms = 30'000;
   };
   // `before_round` runs at the start of every round with its time.
   Publication(Options options, const base::Clock* clock, Uploader* uploader,
@@ -84,13 +86,30 @@ class Publication {
     std::deque<Upload> queue;
     log::RoomProgress progress;
     bool progress_dirty = false;
+    // The origin refused the head object: the room is stalled (DESIGN §15).
+    // Its queue waits and only manifests go out; once the origin has the
+    // one saying STALLED, the watermark no longer waits for the room. The
+    // refused object is tried again every Options::stall_retry_ms.
+    bool stalled = false;
+    bool stall_announced = false;
+    int64_t retry_at_ms = 0;
   };
   void Enqueue(ClosedRooms closed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistIntents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status UploadOutbox() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Uploads a room's queue in order; kUnavailable-like errors stop the
   // round, a refusal stops the room.
-  absl::Status UploadRoom(Outbox& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UploadRoom(const std::string& room, Outbox& o, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One PUT, timed and counted.
+  absl::Status Put(const Upload& u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A stalled room's round: its manifests, and now and then the refused
+  // object again (which, taken, ends the stall).
+  void UploadStalled(const std::string& room, Outbox& o, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Stall(const std::string& room, Outbox& o, const Upload& refused,
+             const absl::Status& why, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UploadOutboxAt(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AdvanceWatermark(int64_t wm, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // PUTs the watermark if it should move; true if it did.
@@ -114,6 +133,7 @@ class Publication {
   http::Counter& uploads_;
   http::Counter& upload_errors_;
   http::Counter& upload_conflicts_;
+  http::Counter& stalls_;
   http::Counter& watermark_puts_;
   http::Gauge& watermark_lag_ms_;
   http::Histogram& upload_latency_;

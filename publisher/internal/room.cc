@@ -142,9 +142,24 @@ absl::Status Room::ApplyState(const log::StateSet& s, v1::StateComponent* out) {
   return absl::OkStatus();
 }
 
+void Room::MarkStalled(std::string reason, int64_t from_ms) {
+  if (stalled_) return;
+  stalled_ = std::make_unique<Stall>(
+      Stall{.reason = std::move(reason), .from_ms = from_ms > 0 ? from_ms : closer_.watermark_ms()});
+  ++stall_versions_;
+}
+
+void Room::Unstall() {
+  if (!stalled_) return;
+  stalled_.reset();
+  ++stall_versions_;
+}
+
 std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   std::vector<segmenter::ClosedObject> closed;
-  closer_.Close(watermark_ms, &closed);
+  // A stalled room closes nothing: its buckets wait, unserved, until it
+  // can be published again.
+  if (!stalled()) closer_.Close(watermark_ms, &closed);
   std::vector<Upload> out;
   out.reserve(closed.size() + 1);
   for (segmenter::ClosedObject& o : closed) {
@@ -156,6 +171,11 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   if (v > published_version_) {
     v1::Manifest m = closer_.manifest().Build(now_ms, watermark_ms);
     m.set_version(v);
+    if (stalled()) {
+      m.set_status(v1::ROOM_STATUS_STALLED);
+      m.set_stalled_from_ms(stalled_->from_ms);
+      m.set_stalled_reason(stalled_->reason);
+    }
     out.push_back({.path = segmenter::ManifestPath(closer_.identity().room,
                                                    segmenter::Format::kProto, closer_.scope()),
                    .bytes = segmenter::SerializeDeterministic(m),
@@ -175,7 +195,7 @@ void Room::RestoreManifestProgress(const log::RoomProgress& p) {
 }
 
 uint64_t Room::manifest_version() const {
-  return closer_.manifest().version() + version_offset_;
+  return closer_.manifest().version() + version_offset_ + stall_versions_;
 }
 
 bool Room::Unpublished() const {

@@ -75,17 +75,19 @@ class Room {
   int64_t ended_ms() const { return ended_ms_; }
 
   // A room that cannot be published as its log says (a record that could
-  // not be replayed, unreadable progress): publication must not go on as if
-  // nothing happened. Only the flag and why; what it stops is up to
-  // publication.
-  void MarkStalled(std::string reason) {
-    if (!stalled_) stalled_ = std::make_unique<std::string>(std::move(reason));
-  }
+  // not be replayed, unreadable progress, an object the origin refused)
+  // stalls alone (DESIGN §15): it takes no writes, closes no bucket, and
+  // publishes only a manifest saying STALLED from `from_ms` (buckets ending
+  // after it are not closed at the origin, whatever the watermark says);
+  // 0: from what it has closed so far. Unstall() lets it go on.
+  void MarkStalled(std::string reason, int64_t from_ms = 0);
+  void Unstall();
   bool stalled() const { return stalled_ != nullptr; }
   const std::string& stalled_reason() const {
     static const std::string* const kNone = new std::string();
-    return stalled_ ? *stalled_ : *kNone;
+    return stalled_ ? stalled_->reason : *kNone;
   }
+  int64_t stalled_from_ms() const { return stalled_ ? stalled_->from_ms : 0; }
 
   // --- Sequencing, before the durable write ---
   uint64_t NextSeq() { return ++seq_; }
@@ -177,9 +179,16 @@ class Room {
                  const std::string& client_msg_id);
   v1::PostResult ReplyAt(uint64_t seq, int64_t ts_ms) const;
 
+  struct Stall {
+    std::string reason;
+    int64_t from_ms = 0;
+  };
   bool ending_ = false;
-  // Why the room is stalled; null while it is not (rare: 8 bytes a room).
-  std::unique_ptr<std::string> stalled_;
+  // Why and since when the room is stalled; null while it is not (rare:
+  // 8 bytes a room).
+  std::unique_ptr<Stall> stalled_;
+  // Each stall and unstall is a manifest change the origin must see.
+  uint64_t stall_versions_ = 0;
   uint64_t seq_ = 0;
   uint64_t peer_seq_ = 0;
   // What Apply made durable: seq_ and peer_seq_ run ahead of these while

@@ -91,6 +91,11 @@ absl::StatusOr<Room*> RoomTable::Live(const std::string& room) {
   if (!r->accepting()) {
     return absl::NotFoundError(absl::StrCat("room '", room, "' has ended"));
   }
+  if (r->stalled()) {
+    // Nothing is acked that cannot be published.
+    return absl::UnavailableError(absl::StrCat("room '", room, "' is stalled (",
+                                               r->stalled_reason(), "); it takes no writes now"));
+  }
   return r;
 }
 
@@ -217,6 +222,22 @@ size_t RoomTable::size() {
 size_t RoomTable::open_rooms() {
   absl::MutexLock l(&mu_);
   return open_rooms_;
+}
+
+void RoomTable::MarkStalled(const std::string& room, std::string reason, int64_t from_ms) {
+  absl::MutexLock l(&mu_);
+  if (Room* r = Find(room)) {
+    r->MarkStalled(std::move(reason), from_ms);
+    active_.insert(room);  // its next round publishes the stalled manifest
+  }
+}
+
+void RoomTable::Unstall(const std::string& room) {
+  absl::MutexLock l(&mu_);
+  if (Room* r = Find(room)) {
+    r->Unstall();
+    active_.insert(room);
+  }
 }
 
 size_t RoomTable::stalled_rooms() {

@@ -145,6 +145,10 @@ class RoomTable {
   size_t open_rooms() ABSL_LOCKS_EXCLUDED(mu_);
   // Rooms marked stalled.
   size_t stalled_rooms() ABSL_LOCKS_EXCLUDED(mu_);
+  // Stalls a room from `from_ms` (Room::MarkStalled), or lets it go on.
+  void MarkStalled(const std::string& room, std::string reason, int64_t from_ms)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Unstall(const std::string& room) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -269,5 +269,73 @@ TEST_F(PublisherE2eHostileTest, StateThatWouldOutgrowTheSnapshotBudgetIs413) {
   ExpectBystanderCloses();
 }
 
+TEST_F(PublisherE2eHostileTest, AnObjectTheOriginRefusesStallsOnlyItsRoomUntilItIsTaken) {
+  // An origin whose body limit is smaller than what the hostile room makes.
+  const std::string origin_at = origin_->url().substr(std::string("http://").size());
+  ASSERT_EQ(origin_->Stop(SIGTERM), 0);
+  origin_ = std::make_unique<OriginProcess>(origin_dir_.path(),
+                                            std::vector<std::string>{"--max-body-bytes", "200000"});
+  ASSERT_TRUE(origin_->Start(origin_at));
+  ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
+  StartPublisher({"--stall-retry-ms", "300"});
+  OpenRoom("hostile", R"({"bucket_ms": 1000})");
+  OpenRoom("bystander", R"({"bucket_ms": 250})");
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, "hostile");
+  std::string batch = R"({"messages":[)";
+  for (int i = 0; i < 40; ++i) {
+    absl::StrAppend(&batch, i ? "," : "", R"({"type":"custom:blob","data":{"d":")",
+                    std::string(7800, 'q'), R"("}})");
+  }
+  HttpResponse posted = PostJson("/v1/rooms/hostile/messages", batch + "]}", anchor);
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  const std::vector<Ack> acks = ParseAcks(posted.body);
+  const int64_t k = acks.front().bucket;
+  // Every other room goes on past the refused bucket.
+  ExpectBystanderCloses();
+  ASSERT_TRUE(WaitForWatermark(segmenter::BucketEnd(acks.back().bucket, 1000) + 500, 10s));
+  // The hostile room says it is stalled; its bucket is not served as empty.
+  v1::Manifest m;
+  for (int i = 0; i < 100; ++i) {
+    HttpResponse r = Get(origin_->url() + segmenter::ManifestPath("hostile"));
+    if (r.status == 200 && m.ParseFromString(r.body) && m.status() == v1::ROOM_STATUS_STALLED) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(m.status(), v1::ROOM_STATUS_STALLED);
+  EXPECT_GT(m.stalled_from_ms(), 0);
+  EXPECT_NE(m.stalled_reason().find("refused"), std::string::npos) << m.stalled_reason();
+  HttpResponse seg = Get(origin_->url() + segmenter::SegmentPath("hostile", 1000, k));
+  EXPECT_EQ(seg.status, 404);
+  EXPECT_EQ(seg.header("cache-control"), "public, max-age=1");
+  HttpResponse refused = PostJson("/v1/rooms/hostile/messages", R"({"type":"comment","text":"x"})", anchor);
+  EXPECT_TRUE(IsJsonError(refused, 503)) << refused.body;
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  HttpResponse metrics = Get(PublisherUrl("/metrics"));
+  EXPECT_NE(metrics.body.find("roomcast_publisher_rooms_stalled 1"), std::string::npos);
+  // The operator raises the origin's limit: the refused bucket is taken,
+  // the room goes on, nothing acked is lost.
+  ASSERT_EQ(origin_->Stop(SIGTERM), 0);
+  origin_ = std::make_unique<OriginProcess>(origin_dir_.path());
+  ASSERT_TRUE(origin_->Start(origin_at));
+  HttpResponse back;
+  for (int i = 0; i < 200; ++i) {
+    back = Get(origin_->url() + segmenter::SegmentPath("hostile", 1000, k));
+    if (back.status == 200) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(back.status, 200) << publisher_->LogTail();
+  RoomSegments segs = ReadSegments("hostile", 1000, k, acks.back().bucket);
+  EXPECT_TRUE(segs.problems.empty()) << segs.problems.front();
+  uint64_t held = 0;
+  for (const auto& [kk, sg] : segs.segments) held += sg.messages_size();
+  EXPECT_EQ(held, acks.size());
+  HttpResponse again;
+  for (int i = 0; i < 100; ++i) {
+    again = PostJson("/v1/rooms/hostile/messages", R"({"type":"comment","text":"back"})", anchor);
+    if (again.status == 200) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(again.status, 200) << again.body;
+}
+
 }  // namespace
 }  // namespace roomcast::testing
