@@ -65,6 +65,8 @@ void Parse(int argc, char** argv, Flags* f) {
                "presence heartbeats per second per user and room");
   flags.Double("presence-burst", &f->server.publisher.rates.presence_burst,
                "presence heartbeats one user may send at once");
+  flags.Int("rollup-ms", &f->server.publisher.rollup_ms,
+            "rollup window R: closed buckets merged into R-ms objects (rounded to a multiple of D)");
   flags.Int("stall-retry-ms", &f->server.publisher.stall_retry_ms,
             "how often an object the origin refused (stalling its room) is offered again");
   flags.Int("max-connections", &f->max_connections, "open connections at most (503 beyond)");

@@ -13,8 +13,9 @@ namespace roomcast::testing {
 
 int64_t WallMs() { return absl::ToUnixMillis(absl::Now()); }
 
-OriginProcess::OriginProcess(std::string data_dir, std::vector<std::string> extra)
-    : data_dir_(std::move(data_dir)), extra_(std::move(extra)) {}
+OriginProcess::OriginProcess(std::string data_dir, std::vector<std::string> extra,
+                             ProcessLimits limits)
+    : data_dir_(std::move(data_dir)), extra_(std::move(extra)), limits_(limits) {}
 
 bool OriginProcess::Start(const std::string& listen) {
   std::vector<std::string> argv = {BinaryPath("roomcast-origin"), "--listen", listen,
@@ -23,7 +24,8 @@ bool OriginProcess::Start(const std::string& listen) {
   proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{
                                               {"ROOMCAST_WRITE_SECRET", kWriteSecret},
                                               {"ROOMCAST_JWT_SECRET", kJwtSecret},
-                                              {"ROOMCAST_EDGE_SECRET", kEdgeSecret}});
+                                              {"ROOMCAST_EDGE_SECRET", kEdgeSecret}},
+                                    "", limits_);
   url_ = proc_->WaitForListening();
   return !url_.empty();
 }

@@ -28,7 +28,8 @@ int64_t WallMs();
 
 class OriginProcess {
  public:
-  explicit OriginProcess(std::string data_dir, std::vector<std::string> extra = {});
+  explicit OriginProcess(std::string data_dir, std::vector<std::string> extra = {},
+                         ProcessLimits limits = {});
   // Starts (again) on the same data dir; returns false if it did not listen.
   // `listen` may name the port of an earlier run, so that clients (a
   // publisher) keep their URL across a restart.
@@ -47,6 +48,7 @@ class OriginProcess {
  private:
   std::string data_dir_;
   std::vector<std::string> extra_;
+  ProcessLimits limits_;
   std::unique_ptr<Process> proc_;
   std::string url_;
 };

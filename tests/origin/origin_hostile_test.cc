@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
 #include "tests/origin/origin_fixture.h"
@@ -213,6 +214,46 @@ TEST_F(OriginTest, AStalledRoomsBucketsAreNotClosedByItsPublishersWatermark) {
   HttpResponse back = Get(origin_->url() + SegmentPath("stuck", 1000, k));
   EXPECT_EQ(back.status, 200);
   EXPECT_EQ(back.body, bytes);
+}
+
+TEST_F(OriginTest, TransferCodingsOtherThanChunkedAre400AndTheBodyNeverRunsAsARequest) {
+  OpenRoom("lobby");
+  const std::string smuggled = "GET /v1/rooms/lobby/manifest.pb HTTP/1.1\r\nHost: o\r\n\r\n";
+  for (const std::string te : {"gzip", "chunked, gzip", "gzip, chunked"}) {
+    const std::string got = RawExchange(
+        PortOf(origin_->url()),
+        "GET /healthz HTTP/1.1\r\nHost: o\r\nTransfer-Encoding: " + te + "\r\n\r\n" + smuggled);
+    EXPECT_TRUE(got.starts_with("HTTP/1.1 400")) << te << ": " << got;
+    EXPECT_EQ(got.find("HTTP/1.1 200"), std::string::npos) << te << ": the body ran as a request";
+  }
+}
+
+TEST_F(OriginTest, OutOfDescriptorsTheOriginPausesInsteadOfSpinningAndRecovers) {
+  // An origin allowed 64 descriptors; 80 connections exhaust them.
+  origin_->Stop(SIGTERM);
+  origin_ = std::make_unique<OriginProcess>(dir_.path(), std::vector<std::string>{},
+                                            ProcessLimits{.open_files = 64});
+  ASSERT_TRUE(origin_->Start());
+  std::vector<std::unique_ptr<Connection>> conns;
+  for (int i = 0; i < 80; ++i) conns.push_back(std::make_unique<Connection>(PortOf(origin_->url())));
+  auto cpu_s = [&] {
+    std::ifstream stat(absl::StrCat("/proc/", origin_->process()->pid(), "/stat"));
+    std::string all((std::istreambuf_iterator<char>(stat)), {});
+    std::vector<std::string> f = absl::StrSplit(all.substr(all.rfind(')') + 2), ' ');
+    return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+  };
+  const double before = cpu_s();
+  std::this_thread::sleep_for(1s);
+  // A spinning accept loop would burn a whole core (and more): a paused one
+  // next to nothing.
+  EXPECT_LT(cpu_s() - before, 0.5);
+  conns.clear();
+  HttpResponse r;
+  for (int i = 0; i < 100 && r.status != 200; ++i) {
+    r = Get(origin_->url() + "/healthz");
+    if (r.status != 200) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(r.status, 200);
 }
 
 }  // namespace

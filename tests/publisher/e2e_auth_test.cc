@@ -37,10 +37,11 @@ std::string Hmac(const EVP_MD* md, const std::string& key, const std::string& da
 // A token with any header, signed by `md` with the right secret (or with no
 // signature at all when md is null).
 std::string Craft(const std::string& header_json, const std::string& room,
-                  const EVP_MD* md) {
+                  const EVP_MD* md, const std::string& extra_claims = "",
+                  int64_t ttl_s = 3600) {
   const std::string claims = absl::StrCat(
       R"({"sub":"mallory","role":"service","room":")", room, R"(","exp":)",
-      WallMs() / 1000 + 3600, "}");
+      WallMs() / 1000 + ttl_s, extra_claims, "}");
   const std::string input = Base64Url(header_json) + "." + Base64Url(claims);
   return input + "." + (md == nullptr ? "" : Base64Url(Hmac(md, kJwtSecret, input)));
 }
@@ -105,6 +106,15 @@ TEST_F(PublisherE2eAuthTest, RefusedTokensGetTheirStatusAndStoreNothing) {
        bearer(Craft(R"({"alg":"HS512","typ":"JWT"})", room, EVP_sha512())), 401},
       {"alg RS256 with an HMAC", "POST", msgs, comment,
        bearer(Craft(R"({"alg":"RS256","typ":"JWT"})", room, EVP_sha256())), 401},
+      {"unknown crit extension", "POST", msgs, comment,
+       bearer(Craft(R"({"alg":"HS256","crit":["x-bind"],"x-bind":1})", room, EVP_sha256())), 401},
+      {"malformed nbf", "POST", msgs, comment,
+       bearer(Craft(R"({"alg":"HS256"})", room, EVP_sha256(), R"(,"nbf":"now")")), 401},
+      {"not yet valid", "POST", msgs, comment,
+       bearer(Craft(R"({"alg":"HS256"})", room, EVP_sha256(),
+                    absl::StrCat(R"(,"nbf":)", WallMs() / 1000 + 600))), 401},
+      {"a hundred years to live", "POST", msgs, comment,
+       bearer(Craft(R"({"alg":"HS256"})", room, EVP_sha256(), "", 100LL * 365 * 86400)), 401},
       {"expired", "POST", msgs, comment, bearer(Token("alice", v1::ROLE_ANCHOR, room, -120)),
        401},
       {"wrong room", "POST", msgs, comment,

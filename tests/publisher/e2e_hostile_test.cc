@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -335,6 +336,54 @@ TEST_F(PublisherE2eHostileTest, AnObjectTheOriginRefusesStallsOnlyItsRoomUntilIt
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(again.status, 200) << again.body;
+}
+
+TEST_F(PublisherE2eHostileTest, ARollupOverItsBudgetStopsEarlyAndReplayReadsTheRest) {
+  ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
+  StartPublisher({"--rollup-ms", "4000"});
+  OpenRoom("hostile", R"({"bucket_ms": 1000})");
+  // About 5 MB of actions inside one 4 s rollup window (each bucket under
+  // its own budget): before, one rollup object past the origin's limit.
+  const int64_t start = WallMs();
+  const int64_t w = segmenter::BucketIndex(start, 4000) + 1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(w * 4000 - start + 50));
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, "hostile");
+  std::vector<Ack> acks;
+  for (int post = 0; post < 6; ++post) {
+    // Two posts (about 1.7 MB) per 1 s bucket: every bucket within its own
+    // budget, the window's three over the rollup's.
+    const int64_t bucket_start = w * 4000 + (post / 2) * 1000;
+    if (WallMs() < bucket_start) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(bucket_start - WallMs() + 20));
+    }
+    std::string batch = R"({"messages":[)";
+    for (int i = 0; i < 110; ++i) {
+      absl::StrAppend(&batch, i ? "," : "", R"({"type":"custom:blob","data":{"d":")",
+                      std::string(7800, 'r'), R"("}})");
+    }
+    HttpResponse r = PostJson("/v1/rooms/hostile/messages", batch + "]}", anchor);
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (const Ack& a : ParseAcks(r.body)) acks.push_back(a);
+  }
+  ASSERT_LT(acks.back().ts_ms, (w + 1) * 4000) << "the posts took longer than the window";
+  ASSERT_TRUE(WaitForWatermark((w + 1) * 4000, 20s)) << publisher_->LogTail();
+  HttpResponse rollup;
+  for (int i = 0; i < 100 && rollup.status != 200; ++i) {
+    rollup = Get(origin_->url() + segmenter::SegmentPath("hostile", 4000, w));
+    if (rollup.status != 200) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(rollup.status, 200);
+  v1::ActionSegment r;
+  ASSERT_TRUE(r.ParseFromString(rollup.body));
+  EXPECT_TRUE(r.has_last_bucket());
+  EXPECT_LE(rollup.body.size(), size_t{4 << 20} + 4096);
+  RunResult replay = roomcast::testing::Run({BinaryPath("roomcast"), "replay", "--base", origin_->url(), "--room",
+                          "hostile", "--from", absl::StrCat(w * 4000), "--to",
+                          absl::StrCat((w + 1) * 4000), "--speed", "max", "--format", "jsonl"},
+                         {}, 30s);
+  ASSERT_EQ(replay.status, 0) << replay.err;
+  EXPECT_EQ(std::count(replay.out.begin(), replay.out.end(), '\n'),
+            static_cast<long>(acks.size()));
 }
 
 }  // namespace

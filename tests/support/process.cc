@@ -29,6 +29,10 @@ using Clock = std::chrono::steady_clock;
 }
 
 void ApplyLimits(const ProcessLimits& limits) {
+  if (limits.open_files != 0) {
+    rlimit n{.rlim_cur = limits.open_files, .rlim_max = limits.open_files};
+    setrlimit(RLIMIT_NOFILE, &n);
+  }
   if (limits.file_size_bytes == 0) return;
   // Ignored signals stay ignored across exec: a write past the limit then
   // fails with EFBIG instead of killing the child.

@@ -19,6 +19,9 @@ struct ProcessLimits {
   // (writes past it fail with EFBIG; SIGXFSZ is ignored), a portable stand-in
   // for a full disk. 0: unlimited.
   uint64_t file_size_bytes = 0;
+  // RLIMIT_NOFILE, soft and hard: descriptors the child may hold. 0: as
+  // inherited.
+  uint64_t open_files = 0;
 };
 
 class Process {
