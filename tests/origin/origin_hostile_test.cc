@@ -229,6 +229,12 @@ TEST_F(OriginTest, TransferCodingsOtherThanChunkedAre400AndTheBodyNeverRunsAsARe
 }
 
 TEST_F(OriginTest, OutOfDescriptorsTheOriginPausesInsteadOfSpinningAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The origin under test is then a sanitizer build too, and UBSan's vptr
+  // check probes memory through a pipe: with no descriptor left it reports a
+  // sound virtual call as invalid and halts the origin. Plain build only.
+  GTEST_SKIP() << "needs free descriptors under the sanitizers";
+#endif
   // An origin allowed 64 descriptors; 80 connections exhaust them.
   origin_->Stop(SIGTERM);
   origin_ = std::make_unique<OriginProcess>(dir_.path(), std::vector<std::string>{},
