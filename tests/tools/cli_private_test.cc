@@ -6,17 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <future>
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "auth/edge_token.h"
-#include "google/protobuf/util/json_util.h"
 #include "tests/client/synthetic_publisher.h"
 #include "tests/origin/origin_fixture.h"
 #include "tests/support/process.h"
+#include "tests/tools/cli_run.h"
 
 namespace roomcast::testing {
 namespace {
@@ -24,16 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr char kRoom[] = "vip";
-
-RunResult Cli(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-              std::chrono::milliseconds timeout = 20s) {
-  args.insert(args.begin(), BinaryPath("roomcast"));
-  return Run(args, env, timeout);
-}
-
-std::vector<std::string> Lines(const std::string& s) {
-  return absl::StrSplit(s, '\n', absl::SkipEmpty());
-}
 
 std::string EdgeToken(const std::string& room, int64_t ttl_s = 600) {
   return auth::MintEdgeToken(auth::EdgeAclForRoom(room), WallMs() / 1000 + ttl_s, kEdgeSecret);
@@ -87,13 +75,11 @@ TEST_F(CliPrivateTest, ReplayReadsThePrivateRoomWithItsTokenOnly) {
         Cli(With(Range("replay"), {"--format", "jsonl"}), {{"ROOMCAST_EDGE_TOKEN", token}}),
         Cli(With(Range("replay"), {"--edge-token-file", file, "--format", "jsonl"}))}) {
     ASSERT_EQ(r.status, 0) << r.err;
-    std::vector<std::string> lines = Lines(r.out);
-    ASSERT_EQ(lines.size(), 6u) << r.out;
-    for (size_t i = 0; i < lines.size(); ++i) {
-      v1::Message m;
-      ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[i], &m).ok()) << lines[i];
-      EXPECT_EQ(m.seq(), i + 1);
-      EXPECT_EQ(m.comment().text(), "members only " + std::to_string(i));
+    std::vector<v1::Message> got = JsonMessages(r.out);
+    ASSERT_EQ(got.size(), 6u) << r.out;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].seq(), i + 1);
+      EXPECT_EQ(got[i].comment().text(), "members only " + std::to_string(i));
     }
   }
   // Without a token the public prefix has no such room.
@@ -150,25 +136,12 @@ TEST_F(CliPrivateTest, InspectSendsTheTokenToPrivateUrls) {
 }
 
 TEST_F(CliPrivateTest, TailFollowsThePrivateRoomWithItsToken) {
-  auto tail = std::async(std::launch::async, [&] {
-    return Cli({"tail", "--base", origin_->url(), "--room", kRoom, "--json", "--count", "3",
-                "--duration-ms", "8000"},
-               {{"ROOMCAST_EDGE_TOKEN", EdgeToken(kRoom)}}, 15s);
-  });
-  std::this_thread::sleep_for(1500ms);  // joined by now
-  for (int i = 0; i < 3; ++i) {
-    pub_->Post("live " + std::to_string(i));
-    std::this_thread::sleep_for(100ms);
-  }
-  RunResult r = tail.get();
+  RunResult r = TailWhilePosting({"--base", origin_->url(), "--room", kRoom},
+                                 {{"ROOMCAST_EDGE_TOKEN", EdgeToken(kRoom)}}, *pub_);
   ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 3u) << r.out;
-  for (int i = 0; i < 3; ++i) {
-    v1::Message m;
-    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[i], &m).ok()) << lines[i];
-    EXPECT_EQ(m.comment().text(), "live " + std::to_string(i));
-  }
+  std::vector<v1::Message> got = JsonMessages(r.out);
+  ASSERT_EQ(got.size(), 3u) << r.out;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].comment().text(), "live " + std::to_string(i));
 }
 
 TEST_F(CliPrivateTest, TailFailsOnARefusedTokenAndSeesNothingWithoutOne) {
