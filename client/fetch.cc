@@ -110,10 +110,12 @@ absl::StatusOr<v1::Manifest> FetchManifest(const std::string& base_url,
   auto f = FetchOnce(base_url + room.ManifestPath(), room.Headers());
   if (!f.ok()) return f.status();
   const std::string& id = room.room;
+  if (f->status == 404 && room.is_private()) {
+    return absl::NotFoundError(absl::StrCat("no private room ", id));
+  }
   if (f->status == 404) {
-    return absl::NotFoundError(room.is_private()
-                                   ? absl::StrCat("no private room ", id)
-                                   : absl::StrCat("no room ", id, " (a private room needs its edge token)"));
+    return absl::NotFoundError(
+        absl::StrCat("no room ", id, " (a private room needs its edge token)"));
   }
   if (IsRefusal(f->status)) return RefusalOf(*f, absl::StrCat("manifest of ", id));
   if (f->status != 200) {

@@ -8,10 +8,11 @@ namespace roomcast::client {
 using segmenter::Format;
 
 std::string EdgeTokenCookie(absl::string_view token) {
+  // What a well-formed token is made of; everything else is escaped.
+  constexpr absl::string_view kPlain = "-_.~=/*:";
   std::string out = "Cookie: rc_token=";
   for (char c : token) {
-    // What a well-formed token is made of; everything else is escaped.
-    if (absl::ascii_isalnum(c) || absl::string_view("-_.~=/*:").find(c) != absl::string_view::npos) {
+    if (absl::ascii_isalnum(c) || kPlain.find(c) != absl::string_view::npos) {
       out.push_back(c);
     } else {
       absl::StrAppend(&out, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));

@@ -45,12 +45,23 @@ absl::Status Follower::SetEdgeToken(std::string token) {
   if (!access_.is_private()) {
     return absl::FailedPreconditionError("the follower reads a public room");
   }
-  if (token.empty()) return absl::InvalidArgumentError("an edge token is not empty");
+  if (token.empty()) return absl::InvalidArgumentError("the edge token is empty");
   access_.edge_token = std::move(token);
   return absl::OkStatus();
 }
 
 // --- plumbing -------------------------------------------------------------
+
+void Follower::Count(Cls cls) {
+  switch (cls) {
+    case Cls::kManifest: ++stats_.manifest_requests; break;
+    case Cls::kBucket: ++stats_.bucket_requests; break;
+    case Cls::kState: ++stats_.state_requests; break;
+    case Cls::kSnapshot: ++stats_.snapshot_requests; break;
+    case Cls::kPeer: ++stats_.peer_requests; break;
+    case Cls::kKey: break;
+  }
+}
 
 void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> headers,
                    Handler fn) {
@@ -60,14 +71,7 @@ void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> hea
   if (room_object) {
     for (std::string& h : access_.Headers()) headers.push_back(std::move(h));
   }
-  switch (cls) {
-    case Cls::kManifest: ++stats_.manifest_requests; break;
-    case Cls::kBucket: ++stats_.bucket_requests; break;
-    case Cls::kState: ++stats_.state_requests; break;
-    case Cls::kSnapshot: ++stats_.snapshot_requests; break;
-    case Cls::kPeer: ++stats_.peer_requests; break;
-    case Cls::kKey: break;
-  }
+  Count(cls);
   auto slot = std::make_shared<HttpLoop::Id>(0);
   *slot = loop_->Fetch(
       {.url = url, .headers = std::move(headers), .timeout = copts_.request_timeout},

@@ -90,6 +90,7 @@ class Follower {
   };
 
   // I/O plumbing (follower.cc).
+  void Count(Cls cls);
   void Get(Cls cls, const std::string& url, std::vector<std::string> headers,
            Handler fn);
   void Later(std::chrono::milliseconds delay, std::function<void()> fn);
