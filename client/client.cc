@@ -34,6 +34,12 @@ Client::FollowerId Client::Follow(FollowOptions options, Callbacks callbacks) {
 
 void Client::Unfollow(FollowerId id) { followers_.erase(id); }
 
+absl::Status Client::SetEdgeToken(FollowerId id, std::string edge_token) {
+  auto it = followers_.find(id);
+  if (it == followers_.end()) return absl::NotFoundError("no such follower");
+  return it->second->SetEdgeToken(std::move(edge_token));
+}
+
 void Client::Run(std::chrono::steady_clock::time_point until) {
   RunUntil([] { return false; }, until);
 }

@@ -15,6 +15,9 @@
 //   client.Follow({.room = "lobby"},
 //                 {.on_action = [](const v1::Message& m) { Show(m); }});
 //   client.Run();  // until Stop()
+//
+// A private room (DESIGN §12) is followed the same way, with the viewer's
+// edge token: Follow({.room = "vip", .edge_token = token}, ...).
 #ifndef ROOMCAST_CLIENT_CLIENT_H_
 #define ROOMCAST_CLIENT_CLIENT_H_
 
@@ -63,6 +66,11 @@ struct ClientOptions {
 
 struct FollowOptions {
   std::string room;
+  // Non-empty: the room is private (DESIGN §12) and this is the viewer's
+  // edge token, minted by the platform's backend. Every object of the room
+  // is then read under /v1/private/{room}/ with the token as the cookie
+  // rc_token; peer objects and the hint key keep the user's JWT below.
+  std::string edge_token;
   FollowMode mode = FollowMode::kAuto;
   // Peer delivery: the viewer's id and token (JWT). The hint key is fetched
   // from the publisher with the token, once per epoch, unless given here (a
@@ -94,8 +102,15 @@ struct Callbacks {
   std::function<void(uint64_t first, uint64_t last)> on_gap;
   // The room's history was reset (re-created): a clean re-join follows.
   std::function<void(uint64_t old_epoch, uint64_t new_epoch)> on_epoch_change;
-  // Trouble being retried, or a permanent refusal (e.g. a bad token).
+  // Trouble being retried, or a permanent refusal of the viewer's JWT (no
+  // peer messages then; the room is still followed).
   std::function<void(const absl::Status&)> on_error;
+  // The room's objects were refused (HTTP 401 or 403: no edge token, or one
+  // expired, forged or for another room): the follower has stopped, since
+  // asking again with the same token cannot help. kUnauthenticated or
+  // kPermissionDenied, with the server's reason. Renew tokens before they
+  // expire (Client::SetEdgeToken); after this, Follow again.
+  std::function<void(const absl::Status&)> on_refused;
   // The room ended and every action up to its end was delivered.
   std::function<void()> on_ended;
 };
@@ -112,6 +127,7 @@ struct FollowerStats {
   uint64_t rejoins = 0;            // epoch changes
   bool joined = false;
   bool ended = false;
+  bool refused = false;            // stopped: on_refused was called
   FollowMode mode = FollowMode::kAuto;  // the mode in use now
   uint64_t epoch = 0;
   int64_t clock_offset_ms = 0;
@@ -130,6 +146,12 @@ class Client {
   // loop's thread (or before Run).
   FollowerId Follow(FollowOptions options, Callbacks callbacks);
   void Unfollow(FollowerId id);
+  // Gives a private room's follower a fresh edge token, carried by every
+  // request from now on: a platform renews it before the old one expires,
+  // and the follower goes on without a gap. kFailedPrecondition for a
+  // public room's follower (its scope is fixed at Follow), kInvalidArgument
+  // for an empty token, kNotFound for an unknown id.
+  absl::Status SetEdgeToken(FollowerId id, std::string edge_token);
 
   // Runs the loop until Stop() or `until`.
   void Run(std::chrono::steady_clock::time_point until =

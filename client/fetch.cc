@@ -7,7 +7,8 @@
 #include "absl/strings/strip.h"
 #include "client/internal/http_loop.h"
 #include "client/internal/retry.h"
-#include "segmenter/naming.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace roomcast::client {
 namespace {
@@ -17,7 +18,26 @@ bool IsPassing(int status) {
   return status == 502 || status == 503 || status == 504 || status == 429;
 }
 
+bool IsRefusal(int status) { return status == 401 || status == 403; }
+
+// The "detail" of an error body ({"error": ..., "detail": ...}), else "".
+std::string ErrorDetail(const std::string& body) {
+  google::protobuf::Struct error;
+  if (!google::protobuf::util::JsonStringToMessage(body, &error).ok()) return "";
+  auto it = error.fields().find("detail");
+  return it == error.fields().end() ? "" : it->second.string_value();
+}
+
 }  // namespace
+
+absl::Status RefusalOf(const http::ClientReply& reply, absl::string_view what) {
+  std::string message = absl::StrCat(what, ": HTTP ", reply.status);
+  if (std::string detail = ErrorDetail(reply.body); !detail.empty()) {
+    absl::StrAppend(&message, ": ", detail);
+  }
+  return reply.status == 401 ? absl::UnauthenticatedError(message)
+                             : absl::PermissionDeniedError(message);
+}
 
 std::string EtagDigest(const http::ClientReply& reply) {
   const std::string etag = reply.Header("etag");
@@ -55,11 +75,12 @@ absl::StatusOr<http::ClientReply> SendOnce(const std::string& method, const std:
 }
 
 absl::StatusOr<http::ClientReply> FetchClosed(
-    const std::string& url, std::chrono::steady_clock::time_point deadline) {
+    const std::string& url, std::chrono::steady_clock::time_point deadline,
+    const std::vector<std::string>& headers) {
   internal::Backoff backoff(std::chrono::milliseconds(5000));
   absl::Status last = absl::DeadlineExceededError(absl::StrCat(url, ": no time left"));
   while (std::chrono::steady_clock::now() < deadline) {
-    absl::StatusOr<http::ClientReply> f = FetchOnce(url);
+    absl::StatusOr<http::ClientReply> f = FetchOnce(url, headers);
     std::chrono::milliseconds wait;
     if (!f.ok()) {
       last = f.status();
@@ -71,6 +92,8 @@ absl::StatusOr<http::ClientReply> FetchClosed(
     } else if (f->status == 404) {
       last = absl::DeadlineExceededError(absl::StrCat(url, ": still not there"));
       wait = internal::NotYetPause();  // not yet: a short pause, never a tight loop
+    } else if (IsRefusal(f->status)) {
+      return RefusalOf(*f, url);
     } else if (IsPassing(f->status)) {
       last = absl::UnavailableError(absl::StrCat(url, ": HTTP ", f->status));
       wait = backoff.Next();
@@ -83,16 +106,24 @@ absl::StatusOr<http::ClientReply> FetchClosed(
 }
 
 absl::StatusOr<v1::Manifest> FetchManifest(const std::string& base_url,
-                                           const std::string& room) {
-  auto f = FetchOnce(base_url + segmenter::ManifestPath(room));
+                                           const RoomAccess& room) {
+  auto f = FetchOnce(base_url + room.ManifestPath(), room.Headers());
   if (!f.ok()) return f.status();
-  if (f->status == 404) return absl::NotFoundError(absl::StrCat("no room ", room));
+  const std::string& id = room.room;
+  if (f->status == 404 && room.is_private()) {
+    return absl::NotFoundError(absl::StrCat("no private room ", id));
+  }
+  if (f->status == 404) {
+    return absl::NotFoundError(
+        absl::StrCat("no room ", id, " (a private room needs its edge token)"));
+  }
+  if (IsRefusal(f->status)) return RefusalOf(*f, absl::StrCat("manifest of ", id));
   if (f->status != 200) {
-    return absl::UnavailableError(absl::StrCat("manifest of ", room, ": HTTP ", f->status));
+    return absl::UnavailableError(absl::StrCat("manifest of ", id, ": HTTP ", f->status));
   }
   v1::Manifest m;
   if (!m.ParseFromString(f->body)) {
-    return absl::DataLossError(absl::StrCat("manifest of ", room, " does not parse"));
+    return absl::DataLossError(absl::StrCat("manifest of ", id, " does not parse"));
   }
   return m;
 }

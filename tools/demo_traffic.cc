@@ -88,9 +88,9 @@ class Demo {
   void Open() {
     const std::string& service = Token("demo-service", v1::ROLE_SERVICE);
     poster_.Send("POST", room_url_, service,
-                 absl::StrCat(R"({"bucket_ms": )", o_.bucket_ms, "}"));
-    poster_.Send("PUT", room_url_ + "/state/title", Anchor(),
-                 R"("Late night lo-fi session 🎧")");
+                 absl::StrCat(R"({"bucket_ms": )", o_.bucket_ms,
+                              o_.private_room ? R"(, "private": true)" : "", "}"));
+    poster_.Send("PUT", room_url_ + "/state/title", Anchor(), JsonString(o_.title));
     poster_.Send("PUT", room_url_ + "/state/pinned", Anchor(), JsonString(Pins()[0]));
   }
 

@@ -3,7 +3,7 @@
 // comments at a realistic, bursty rate, gifts, likes, viewers entering, a
 // title, a pinned comment that changes, a leaderboard of the top gifters,
 // and presence heartbeats from a drifting crowd of simulated viewers that
-// feed the online count.
+// feed the online count. The room may be private (members only).
 #ifndef ROOMCAST_TOOLS_DEMO_TRAFFIC_H_
 #define ROOMCAST_TOOLS_DEMO_TRAFFIC_H_
 
@@ -21,6 +21,10 @@ struct DemoOptions {
   int64_t bucket_ms = 500;
   double comments_per_s = 6;
   int viewers = 150;  // simulated crowd size (drifts around this)
+  // Opened with "private": true: its objects are read under /v1/private/
+  // with an edge token (DESIGN §12).
+  bool private_room = false;
+  std::string title = "Late night lo-fi session 🎧";
 };
 
 class DemoTraffic {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "client/fetch.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
 
@@ -16,6 +17,7 @@ Follower::Follower(HttpLoop* loop, const ClientOptions& copts, FollowOptions opt
     : loop_(loop),
       copts_(copts),
       opts_(std::move(opts)),
+      access_{.room = opts_.room, .edge_token = opts_.edge_token},
       cb_(std::move(cb)),
       backoffs_(copts.max_backoff) {
   e_.hint_key = opts_.hint_key;
@@ -31,16 +33,26 @@ FollowerStats Follower::stats() const {
   FollowerStats s = stats_;
   s.joined = e_.joined;
   s.ended = ended_;
+  s.refused = refused_;
   s.mode = mode_;
   s.epoch = epoch_;
   s.clock_offset_ms = clock_.offset_ms();
   return s;
 }
 
+absl::Status Follower::SetEdgeToken(std::string token) {
+  // The scope is the room's: a public room's follower never turns private.
+  if (!access_.is_private()) {
+    return absl::FailedPreconditionError("the follower reads a public room");
+  }
+  if (token.empty()) return absl::InvalidArgumentError("the edge token is empty");
+  access_.edge_token = std::move(token);
+  return absl::OkStatus();
+}
+
 // --- plumbing -------------------------------------------------------------
 
-void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> headers,
-                   Handler fn) {
+void Follower::Count(Cls cls) {
   switch (cls) {
     case Cls::kManifest: ++stats_.manifest_requests; break;
     case Cls::kBucket: ++stats_.bucket_requests; break;
@@ -49,14 +61,29 @@ void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> hea
     case Cls::kPeer: ++stats_.peer_requests; break;
     case Cls::kKey: break;
   }
+}
+
+void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> headers,
+                   Handler fn) {
+  // The room's own objects go with the room's access; peer objects and the
+  // hint key carry the user's JWT instead.
+  const bool room_object = cls != Cls::kPeer && cls != Cls::kKey;
+  if (room_object) {
+    for (std::string& h : access_.Headers()) headers.push_back(std::move(h));
+  }
+  Count(cls);
   auto slot = std::make_shared<HttpLoop::Id>(0);
   *slot = loop_->Fetch(
       {.url = url, .headers = std::move(headers), .timeout = copts_.request_timeout},
-      [this, slot, gen = gen_, fn = std::move(fn)](HttpReply r) {
+      [this, slot, gen = gen_, room_object, fn = std::move(fn)](HttpReply r) {
         fetches_.erase(*slot);
         if (gen != gen_) return;
         if (std::optional<int64_t> date_ms = r.DateMs()) {
           clock_.ObserveDate(*date_ms, r.AgeSeconds(), r.sent_local_ms, r.recv_local_ms);
+        }
+        if (room_object && (r.status == 401 || r.status == 403)) {
+          Refuse(r);  // every loop would hear the same answer
+          return;
         }
         fn(std::move(r));
       });
@@ -89,12 +116,23 @@ void Follower::Error(absl::Status st) {
   if (cb_.on_error) cb_.on_error(st);
 }
 
+// The same token will be refused again: stop every loop and say why, once.
+void Follower::Refuse(const HttpReply& r) {
+  CancelAll();
+  refused_ = true;
+  ++stats_.errors;
+  if (cb_.on_refused) {
+    cb_.on_refused(RefusalOf(r, absl::StrCat(access_.is_private() ? "private room " : "room ",
+                                             access_.room)));
+  }
+}
+
 int64_t Follower::ServerNow() const { return clock_.Now(loop_->wall_clock().NowMs()); }
 
 // --- join -----------------------------------------------------------------
 
 void Follower::Join() {
-  Get(Cls::kManifest, Url(segmenter::ManifestPath(opts_.room)), {},
+  Get(Cls::kManifest, Url(access_.ManifestPath()), {},
       [this](HttpReply r) { OnJoinManifest(std::move(r)); });
 }
 
@@ -188,7 +226,7 @@ FollowMode Follower::Desired(const v1::Manifest& m) const {
 void Follower::ManifestStep() {
   const bool hold = mode_ == FollowMode::kManifestHold;
   const uint64_t after = e_.latest.version();
-  std::string path = segmenter::ManifestPath(opts_.room);
+  std::string path = access_.ManifestPath();
   if (hold) absl::StrAppend(&path, "?after=", after);
   Get(Cls::kManifest, Url(path), {}, [this, hold, after](HttpReply r) {
     OnManifestStep(std::move(r), hold, after);

@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "client/internal/http_loop.h"
 #include "client/internal/retry.h"
+#include "client/room_access.h"
 #include "client/sequencer.h"
 #include "client/server_clock.h"
 #include "roomcast/v1/segment.pb.h"
@@ -33,6 +34,7 @@ class Follower {
 
   void Start();
   FollowerStats stats() const;
+  absl::Status SetEdgeToken(std::string token);
 
  private:
   enum class Cls { kManifest, kBucket, kState, kSnapshot, kPeer, kKey };
@@ -88,12 +90,14 @@ class Follower {
   };
 
   // I/O plumbing (follower.cc).
+  void Count(Cls cls);
   void Get(Cls cls, const std::string& url, std::vector<std::string> headers,
            Handler fn);
   void Later(std::chrono::milliseconds delay, std::function<void()> fn);
   void CancelAll();
   std::string Url(const std::string& path) const;
   void Error(absl::Status st);
+  void Refuse(const HttpReply& r);
   int64_t ServerNow() const;
 
   // Join, manifests, modes, epochs (follower.cc).
@@ -142,6 +146,7 @@ class Follower {
   HttpLoop* loop_;
   const ClientOptions& copts_;
   FollowOptions opts_;
+  RoomAccess access_;  // opts_.room under its prefix, with its edge token
   Callbacks cb_;
 
   uint64_t gen_ = 0;  // bumped by CancelAll; stale callbacks are ignored
@@ -157,6 +162,7 @@ class Follower {
   uint64_t epoch_ = 0;
   FollowMode mode_ = FollowMode::kBucketHold;
   bool ended_ = false;  // finished: on_ended was called
+  bool refused_ = false;  // stopped: on_refused was called
   std::optional<uint64_t> expect_epoch_;  // a segment showed a newer epoch
   std::optional<uint64_t> prev_epoch_;    // set while re-joining
   int64_t prev_cursor_ms_ = 0;

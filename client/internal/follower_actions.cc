@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/follower.h"
 #include "segmenter/bucketer.h"
-#include "segmenter/naming.h"
 
 namespace roomcast::client::internal {
 
@@ -38,7 +37,7 @@ void Follower::Pump() {
 
 void Follower::FetchBucket(int64_t k) {
   e_.walker = Walker::kFetching;
-  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, e_.d, k)), {},
+  Get(Cls::kBucket, Url(access_.SegmentPath(e_.d, k)), {},
       [this, k](HttpReply r) { OnBucket(k, std::move(r)); });
 }
 
@@ -127,7 +126,7 @@ void Follower::DeliverReportingGap(int64_t k, const v1::ActionSegment& s) {
 void Follower::Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap) {
   e_.walker = Walker::kRecovering;
   e_.held_segment.emplace(k, std::move(s));
-  Get(Cls::kManifest, Url(segmenter::ManifestPath(opts_.room)), {},
+  Get(Cls::kManifest, Url(access_.ManifestPath()), {},
       [this, k, gap](HttpReply r) {
         std::optional<v1::Manifest> m;
         if (r.status == 200) m = DecodeManifest(r);
@@ -151,7 +150,7 @@ void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attemp
     return;
   }
   const int64_t k = todo->front();
-  Get(Cls::kBucket, Url(segmenter::SegmentPath(opts_.room, e_.d, k)), {},
+  Get(Cls::kBucket, Url(access_.SegmentPath(e_.d, k)), {},
       [this, todo, attempts, k](HttpReply r) {
         v1::ActionSegment s;
         if (r.status != 200 || !s.ParseFromString(r.body) || s.epoch() != epoch_) {

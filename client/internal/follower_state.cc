@@ -28,7 +28,7 @@ void Follower::SyncState(const v1::Manifest& m) {
 void Follower::FetchSnapshot(uint64_t v, int attempt) {
   e_.snapshot_inflight = true;
   Get(Cls::kSnapshot,
-      Url(segmenter::SnapshotPath(opts_.room, static_cast<int64_t>(v))), {},
+      Url(access_.SnapshotPath(static_cast<int64_t>(v))), {},
       [this, v, attempt](HttpReply r) {
         v1::StateSnapshot snap;
         if (r.status == 200 && snap.ParseFromString(r.body)) {
@@ -59,7 +59,7 @@ void Follower::FetchComponent(const std::string& name, uint64_t v, int attempt) 
   uint64_t& flying = e_.state_inflight[name];
   flying = std::max(flying, v);
   Get(Cls::kState,
-      Url(segmenter::StatePath(opts_.room, name, static_cast<int64_t>(v))), {},
+      Url(access_.StatePath(name, static_cast<int64_t>(v))), {},
       [this, name, v, attempt](HttpReply r) {
         v1::StateComponent c;
         if (r.status == 200 && c.ParseFromString(r.body)) {
@@ -137,7 +137,7 @@ void Follower::PumpPeer() {
   if (e_.peer_busy || e_.peer_queue.empty() || !peer_enabled_) return;
   e_.peer_busy = true;
   const int64_t k = e_.peer_queue.front();
-  Get(Cls::kPeer, Url(segmenter::PeerPath(opts_.room, opts_.user, e_.d, k)),
+  Get(Cls::kPeer, Url(access_.PeerPath(opts_.user, e_.d, k)),
       {absl::StrCat("Authorization: Bearer ", opts_.token)},
       [this, k](HttpReply r) { OnPeer(k, std::move(r)); });
 }

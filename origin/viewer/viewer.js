@@ -5,6 +5,13 @@
 //   3. actions/{D}/{k}.json   -> bucket k, held by the origin until it closes
 //   4. manifest.json again every few seconds -> changed components only
 // proto3's JSON mapping writes 64-bit integers as strings: Number() them.
+//
+// A private room (DESIGN §12): the page's own URL carries the viewer's edge
+// token (/viewer/?room=vip&rc_token=...), and every URL above is read under
+// /v1/private/{room}/ with ?rc_token= appended: a query parameter keeps the
+// GET "simple" (no CORS preflight), and the edge keeps it out of its cache
+// key, so every member shares one cached copy. A refusal (401, 403) is shown
+// and ends the loops: asking again with the same token cannot help.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +25,35 @@ function roomFromUrl() {
   return q && /^[A-Za-z0-9_-]{1,64}$/.test(q) ? q : $("room").value;
 }
 
+// The edge token of a private room, or null for a public one.
+function tokenFromUrl() {
+  return new URLSearchParams(location.search).get("rc_token");
+}
+
+// A 401 or 403: the room's objects are not for this viewer.
+class Refused extends Error {
+  constructor(status, detail) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function showRefusal(room, e) {
+  const notice = $("notice");
+  notice.hidden = false;
+  notice.dataset.status = String(e.status);
+  notice.replaceChildren();
+  const what = document.createElement("strong");
+  const why = document.createElement("small");
+  what.textContent = e.status === 401
+    ? `🔒 ${room} is a private room: open it with the link you were given (it carries an access token).`
+    : `🔒 Access to ${room} refused: this link's access token has expired, was altered, or is for another room. Ask for a fresh link.`;
+  why.textContent = e.detail ? `The server said: ${e.detail}` : "";
+  notice.append(what, why);
+  setStatus(`refused (HTTP ${e.status})`);
+}
+
 function setStatus(text) { $("status").textContent = text; }
 
 function describe(value) {
@@ -28,10 +64,13 @@ function describe(value) {
 }
 
 class Room {
-  constructor(room) {
+  constructor(room, token) {
     this.room = room;
-    this.base = `/v1/rooms/${encodeURIComponent(room)}`;
+    this.token = token;
+    this.base = `/v1/${token === null ? "rooms" : "private"}/${encodeURIComponent(room)}`;
+    this.query = token === null ? "" : `?rc_token=${encodeURIComponent(token)}`;
     this.gen = ++generation;
+    $("notice").hidden = true;
     // Server clock - local clock, kept inside bounds the answers prove:
     // Date (+ Age) says the server's time to the second, and any bucket
     // served closed had ended by the time it was answered.
@@ -59,20 +98,49 @@ class Room {
     this.offsetLo = Math.max(this.offsetLo, (k + 1) * this.bucketMs - Date.now());
   }
 
+  // One of the room's objects; throws Refused on 401 or 403.
   async getJson(path) {
-    const r = await fetch(this.base + path);
+    const r = await fetch(this.base + path + this.query);
     this.observeDate(r.headers);
+    if (r.status === 401 || r.status === 403) {
+      const body = await r.json().catch(() => ({}));
+      throw new Refused(r.status, body.detail || "");
+    }
     if (!r.ok) return { status: r.status, headers: r.headers, body: null };
     return { status: r.status, headers: r.headers, body: await r.json() };
+  }
+
+  // Runs one of the room's loops; a refusal stops them all, once.
+  async guarded(loop) {
+    try {
+      await loop();
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      if (!this.live()) return;
+      generation++;
+      showRefusal(this.room, e);
+    }
+  }
+
+  start() { this.guarded(() => this.join()); }
+
+  notYet() {
+    // The public prefix says nothing of a private room, by design.
+    return this.token === null
+      ? `no public room ${this.room} yet (a private room needs its link with an access token)`
+      : `private room ${this.room} has no manifest yet`;
   }
 
   async join() {
     setStatus(`joining ${this.room}…`);
     let m;
     for (let delay = 250; this.live(); delay = Math.min(delay * 2, 5000)) {
-      m = await this.getJson("/manifest.json").catch(() => ({ status: 0 }));
+      m = await this.getJson("/manifest.json").catch((e) => {
+        if (e instanceof Refused) throw e;
+        return { status: 0 };
+      });
       if (m.status === 200) break;
-      setStatus(m.status === 404 ? `room ${this.room} has no manifest yet` : "origin unreachable, retrying");
+      setStatus(m.status === 404 ? this.notYet() : "origin unreachable, retrying");
       await sleep(delay);
     }
     if (!this.live()) return;
@@ -81,9 +149,10 @@ class Room {
     this.epoch = man.epoch;
     $("messages").replaceChildren();
     await this.loadSnapshot(man);
-    setStatus(`watching ${this.room} · ${this.bucketMs} ms buckets · epoch ${man.epoch}`);
-    this.followManifest();
-    this.followActions();
+    const kind = this.token === null ? "" : "private room ";
+    setStatus(`watching ${kind}${this.room} · ${this.bucketMs} ms buckets · epoch ${man.epoch}`);
+    this.guarded(() => this.followManifest());
+    this.guarded(() => this.followActions());
   }
 
   async loadSnapshot(man) {
@@ -143,10 +212,13 @@ class Room {
   async followManifest() {
     while (this.live()) {
       await sleep(2000);
-      const m = await this.getJson("/manifest.json").catch(() => null);
+      const m = await this.getJson("/manifest.json").catch((e) => {
+        if (e instanceof Refused) throw e;
+        return null;
+      });
       if (!m || m.status !== 200 || !this.live()) continue;
       if (m.body.epoch !== this.epoch) {  // history lost or room re-created
-        new Room(this.room).join();
+        new Room(this.room, this.token).start();
         return;
       }
       if (m.body.status === "ROOM_STATUS_ENDED") setStatus(`${this.room} has ended`);
@@ -163,6 +235,7 @@ class Room {
       try {
         r = await this.getJson(`/actions/${d}/${k}.json`);
       } catch (e) {
+        if (e instanceof Refused) throw e;
         r = { status: 0 };
       }
       if (!this.live()) return;
@@ -231,9 +304,12 @@ class Room {
 $("pick").addEventListener("submit", (e) => {
   e.preventDefault();
   const room = $("room").value;
-  history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
-  new Room(room).join();
+  // A token is for one room: it stays only while that room is watched.
+  const token = room === roomFromUrl() ? tokenFromUrl() : null;
+  const query = token === null ? "" : `&rc_token=${encodeURIComponent(token)}`;
+  history.replaceState(null, "", `?room=${encodeURIComponent(room)}${query}`);
+  new Room(room, token).start();
 });
 
 $("room").value = roomFromUrl();
-new Room($("room").value).join();
+new Room($("room").value, tokenFromUrl()).start();

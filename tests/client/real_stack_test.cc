@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "auth/edge_token.h"
 #include "client/client.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "tests/client/recorder.h"
@@ -294,6 +295,51 @@ TEST_F(RealStackTest, EpochChangeAfterThePublisherLostItsHistory) {
   EXPECT_EQ(c.Stats(id).rejoins, 1u);
   EXPECT_EQ(c.Stats(id).epoch, new_epoch);
   EXPECT_TRUE(rec.gaps.empty());
+}
+
+// A room opened with "private": true (DESIGN §12): the real publisher puts
+// it under /v1/private/, a member follows it with an edge token and still
+// gets its hint key from the publisher with its JWT; nobody without a token
+// sees the room at all.
+TEST_F(RealStackTest, APrivateRoomIsFollowedWithItsEdgeTokenAndTheKeyFromThePublisher) {
+  constexpr char kVip[] = "backstage";
+  OpenRoom(kVip, R"({"bucket_ms": 250, "private": true})");
+  Client c = MakeClient();
+  Recorder member, outsider;
+  auto m = c.Follow({.room = kVip,
+                     .edge_token = auth::MintEdgeToken(auth::EdgeAclForRoom(kVip),
+                                                       WallMs() / 1000 + 600, kEdgeSecret),
+                     .mode = FollowMode::kBucketHold,
+                     .user = "alice",
+                     .token = Token("alice", v1::ROLE_AUDIENCE, kVip, 600)},
+                    member.Callbacks());
+  c.Follow({.room = kVip}, outsider.Callbacks());
+  ASSERT_TRUE(RunFor(c, 5s, [&] { return !member.joins.empty(); }));
+  Idle(c, 300ms);  // the hint key arrives
+  HttpResponse posted = PostJson(absl::StrCat("/v1/rooms/", kVip, "/messages"),
+                                 R"({"type":"comment","text":"members only"})",
+                                 Token("viewer-1", v1::ROLE_AUDIENCE, kVip, 600));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  HttpResponse peer = PostJson(absl::StrCat("/v1/rooms/", kVip, "/peer/alice"),
+                               R"({"type":"comment","text":"thanks, member"})",
+                               Token("mod-1", v1::ROLE_MODERATOR, kVip, 600));
+  ASSERT_EQ(peer.status, 200) << peer.body;
+  ASSERT_TRUE(RunFor(c, 8s, [&] { return member.actions.size() == 1 && member.peers.size() == 1; }))
+      << member.actions.size() << " actions, " << member.peers.size() << " peer messages; "
+      << absl::StrJoin(member.errors, "; ");
+
+  EXPECT_EQ(member.actions[0].message.comment().text(), "members only");
+  EXPECT_EQ(member.peers[0].comment().text(), "thanks, member");
+  EXPECT_EQ(c.Stats(m).peer_requests, 1u);
+  EXPECT_TRUE(member.errors.empty()) << member.errors.front();
+  EXPECT_TRUE(member.refusals.empty());
+  EXPECT_TRUE(outsider.joins.empty());
+  EXPECT_TRUE(outsider.actions.empty());
+  EXPECT_EQ(Get(origin_->url() + segmenter::ManifestPath(kVip)).status, 404);
+  EXPECT_EQ(Get(origin_->url() + segmenter::ManifestPath(kVip, segmenter::Format::kProto,
+                                                         segmenter::Scope::kPrivate))
+                .status,
+            401);
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ struct Recorder {
   std::vector<std::pair<uint64_t, uint64_t>> gaps;
   std::vector<std::pair<uint64_t, uint64_t>> epoch_changes;
   std::vector<std::string> errors;
+  std::vector<absl::Status> refusals;
   bool ended = false;
 
   client::Callbacks Callbacks() {
@@ -41,6 +42,7 @@ struct Recorder {
         .on_epoch_change =
             [this](uint64_t a, uint64_t b) { epoch_changes.emplace_back(a, b); },
         .on_error = [this](const absl::Status& s) { errors.push_back(s.ToString()); },
+        .on_refused = [this](const absl::Status& s) { refusals.push_back(s); },
         .on_ended = [this] { ended = true; },
     };
   }

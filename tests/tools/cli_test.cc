@@ -3,12 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <future>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "segmenter/bucketer.h"
@@ -18,23 +16,15 @@
 #include "tests/client/synthetic_publisher.h"
 #include "tests/origin/origin_fixture.h"
 #include "tests/support/process.h"
+#include "tests/tools/cli_run.h"
 
 namespace roomcast::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-RunResult Cli(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
-  args.insert(args.begin(), BinaryPath("roomcast"));
-  return Run(args, {}, timeout);
-}
-
 std::string Rfc3339(int64_t ms) {
   return absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(ms), absl::UTCTimeZone());
-}
-
-std::vector<std::string> Lines(const std::string& s) {
-  return absl::StrSplit(s, '\n', absl::SkipEmpty());
 }
 
 class CliTest : public OriginTest {
@@ -256,24 +246,13 @@ TEST_F(CliTest, VerifyFailsWhenTheManifestDigestDiffers) {
 
 TEST_F(CliTest, TailPrintsEachLiveActionOnce) {
   StartPublisher();
-  auto tail = std::async(std::launch::async, [&] {
-    return Cli({"tail", "--base", origin_->url(), "--room", "lobby", "--json", "--count", "3",
-                "--duration-ms", "8000"}, 15s);
-  });
-  std::this_thread::sleep_for(1500ms);  // joined by now
-  for (int i = 0; i < 3; ++i) {
-    pub_->Post("live " + std::to_string(i));
-    std::this_thread::sleep_for(100ms);
-  }
-  RunResult r = tail.get();
+  RunResult r = TailWhilePosting({"--base", origin_->url(), "--room", "lobby"}, {}, *pub_);
   ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 3u) << r.out;
+  std::vector<v1::Message> got = JsonMessages(r.out);
+  ASSERT_EQ(got.size(), 3u) << r.out;
   for (int i = 0; i < 3; ++i) {
-    v1::Message m;
-    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[i], &m).ok()) << lines[i];
-    EXPECT_EQ(m.seq(), static_cast<uint64_t>(i + 1));
-    EXPECT_EQ(m.comment().text(), "live " + std::to_string(i));
+    EXPECT_EQ(got[i].seq(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(got[i].comment().text(), "live " + std::to_string(i));
   }
 }
 

@@ -98,6 +98,21 @@ std::string RenderJson(const google::protobuf::Message& m) {
   return json.ok() ? *json : std::string("{}");
 }
 
+EdgeTokenFlags::EdgeTokenFlags(base::FlagSet& flags) {
+  flags.String("edge-token", &token_,
+               "the edge token of a private room (also ROOMCAST_EDGE_TOKEN)");
+  flags.String("edge-token-file", &file_, "file holding the edge token");
+}
+
+absl::StatusOr<std::string> EdgeTokenFlags::Resolve() const {
+  if (!token_.empty()) return token_;
+  absl::StatusOr<std::string> t = base::ReadSecret("ROOMCAST_EDGE_TOKEN", file_);
+  // Neither the variable nor a file: a public room.
+  if (absl::IsFailedPrecondition(t.status())) return std::string();
+  if (!t.ok()) return absl::InvalidArgumentError(t.status().message());
+  return t;
+}
+
 int UsageError(absl::string_view program, absl::string_view reason) {
   std::cerr << program << ": " << reason << "\nTry '" << program << " --help'."
             << std::endl;

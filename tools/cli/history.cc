@@ -7,7 +7,6 @@
 #include "base/status_macros.h"
 #include "client/fetch.h"
 #include "segmenter/bucketer.h"
-#include "segmenter/naming.h"
 #include "tools/cli/common.h"
 
 namespace roomcast::cli {
@@ -22,10 +21,11 @@ std::chrono::steady_clock::time_point RangeArgs::Deadline() const {
 
 RangeFlags::RangeFlags(base::FlagSet& flags) {
   flags.String("base", &args_.base, "origin or CDN URL");
-  flags.String("room", &args_.room, "room id");
+  flags.String("room", &args_.room.room, "room id");
   flags.String("from", &from_, "start TIME (inclusive)");
   flags.String("to", &to_, "end TIME (exclusive)");
   for (const char* f : {"base", "room", "from", "to"}) flags.Require(f);
+  edge_token_ = std::make_unique<EdgeTokenFlags>(flags);
 }
 
 absl::StatusOr<RangeArgs> RangeFlags::Resolve() const {
@@ -34,6 +34,7 @@ absl::StatusOr<RangeArgs> RangeFlags::Resolve() const {
   ROOMCAST_ASSIGN_OR_RETURN(a.from, ParseTime(from_, a.now));
   ROOMCAST_ASSIGN_OR_RETURN(a.to, ParseTime(to_, a.now));
   if (a.to <= a.from) return absl::InvalidArgumentError("--to must be after --from");
+  ROOMCAST_ASSIGN_OR_RETURN(a.room.edge_token, edge_token_->Resolve());
   return a;
 }
 
@@ -60,12 +61,12 @@ std::vector<Span> Cover(const v1::Manifest& m, int64_t from_ms, int64_t to_ms,
   return out;
 }
 
-absl::StatusOr<FetchedSegment> FetchSpan(const std::string& base, const std::string& room,
-                                         const Span& s,
+absl::StatusOr<FetchedSegment> FetchSpan(const std::string& base,
+                                         const client::RoomAccess& room, const Span& s,
                                          std::chrono::steady_clock::time_point deadline) {
   FetchedSegment out;
-  out.path = segmenter::SegmentPath(room, s.d, s.index);
-  auto raw = client::FetchClosed(base + out.path, deadline);
+  out.path = room.SegmentPath(s.d, s.index);
+  auto raw = client::FetchClosed(base + out.path, deadline, room.Headers());
   if (!raw.ok()) return raw.status();
   out.raw = *std::move(raw);
   if (!out.segment.ParseFromString(out.raw.body)) {

@@ -6,20 +6,25 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/flags.h"
+#include "client/room_access.h"
 #include "http/client_reply.h"
+#include "tools/cli/common.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 
 namespace roomcast::cli {
 
-// A room and a time range of it, from the command line.
+// A room (with its access: a private room's edge token) and a time range
+// of it, from the command line.
 struct RangeArgs {
-  std::string base, room;
+  std::string base;
+  client::RoomAccess room;
   int64_t now = 0;  // when the command started, unix ms
   int64_t from = 0, to = 0;
 
@@ -28,18 +33,20 @@ struct RangeArgs {
   std::chrono::steady_clock::time_point Deadline() const;
 };
 
-// --base, --room, --from and --to (all required), as replay and verify take
-// them: registered on `flags` at construction, read after it parsed.
+// --base, --room, --from and --to (all required) and a private room's edge
+// token (EdgeTokenFlags), as replay and verify take them: registered on
+// `flags` at construction, read after it parsed.
 class RangeFlags {
  public:
   explicit RangeFlags(base::FlagSet& flags);
   // The times parsed against the clock now; kInvalidArgument says what is
-  // wrong with them.
+  // wrong with them (or with the token's file).
   absl::StatusOr<RangeArgs> Resolve() const;
 
  private:
   RangeArgs args_;
   std::string from_, to_;
+  std::unique_ptr<EdgeTokenFlags> edge_token_;  // registered after the others
 };
 
 // One object to read: bucket `index` at duration `d` (D, or R for a rollup).
@@ -63,8 +70,8 @@ struct FetchedSegment {
 
 // Fetches one object, waiting for it to close if it has not yet (up to
 // `deadline`). kDataLoss if the bytes are not an ActionSegment.
-absl::StatusOr<FetchedSegment> FetchSpan(const std::string& base, const std::string& room,
-                                         const Span& s,
+absl::StatusOr<FetchedSegment> FetchSpan(const std::string& base,
+                                         const client::RoomAccess& room, const Span& s,
                                          std::chrono::steady_clock::time_point deadline);
 
 }  // namespace roomcast::cli

@@ -1,14 +1,17 @@
 // roomcast inspect FILE|URL: any roomcast object decoded to JSON. The type
 // comes from the path (the naming module parses it), or from --type, or, for
-// a file named otherwise, from which message the bytes are canonically.
+// a file named otherwise, from which message the bytes are canonically. A
+// private room's URL (/v1/private/...) is read with --edge-token.
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/flags.h"
 #include "client/fetch.h"
+#include "client/room_access.h"
 #include "google/protobuf/util/json_util.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "segmenter/codec.h"
@@ -62,15 +65,30 @@ struct Object {
   std::string path;
 };
 
-absl::StatusOr<Object> Read(const std::string& where) {
+// The path of a URL ("/" if it has none).
+std::string PathOf(const std::string& url) {
+  const size_t slash = url.find('/', url.find("://") + 3);
+  return slash == std::string::npos ? "/" : url.substr(slash);
+}
+
+// The edge token goes only where it is asked for: a private room's path.
+std::vector<std::string> HeadersFor(const std::string& path, const std::string& edge_token) {
+  auto ref = segmenter::ParsePath(path.substr(0, path.find('?')));
+  if (edge_token.empty() || !ref.ok() || ref->scope != segmenter::Scope::kPrivate) return {};
+  return {client::EdgeTokenCookie(edge_token)};
+}
+
+absl::StatusOr<Object> Read(const std::string& where, const std::string& edge_token) {
   if (absl::StartsWith(where, "http://") || absl::StartsWith(where, "https://")) {
-    absl::StatusOr<http::ClientReply> f = client::FetchOnce(where);
+    std::string path = PathOf(where);
+    absl::StatusOr<http::ClientReply> f = client::FetchOnce(where, HeadersFor(path, edge_token));
     if (!f.ok()) return f.status();
+    if (f->status == 401 || f->status == 403) return client::RefusalOf(*f, where);
     if (f->status != 200) {
-      return absl::UnavailableError(absl::StrCat(where, ": HTTP ", f->status, " ", f->body));
+      return absl::UnavailableError(absl::StrCat(
+          where, ": HTTP ", f->status, " ", absl::StripTrailingAsciiWhitespace(f->body)));
     }
-    const size_t slash = where.find('/', where.find("://") + 3);
-    return Object{std::move(f->body), slash == std::string::npos ? "/" : where.substr(slash)};
+    return Object{std::move(f->body), std::move(path)};
   }
   std::ifstream in(where, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", where));
@@ -110,20 +128,25 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
 int Inspect(int argc, char** argv) {
   std::string type;
   bool pretty = false;
-  base::FlagSet flags(kProgram, "FILE|URL [--type TYPE] [--pretty]",
-                      "Decodes any roomcast object (a .pb file or URL) to JSON. The type\n"
-                      "comes from the path (/v1/rooms/...), else from --type, else from\n"
-                      "the bytes.");
+  base::FlagSet flags(kProgram, "FILE|URL [--type TYPE] [--pretty] [--edge-token TOKEN]",
+                      absl::StrCat(
+                          "Decodes any roomcast object (a .pb file or URL) to JSON. The type\n"
+                          "comes from the path (/v1/rooms/..., /v1/private/...), else from\n"
+                          "--type, else from the bytes.\n",
+                          kPrivateRoomHelp, " The token is sent only to /v1/private/ URLs."));
   flags.String("type", &type,
                "manifest, actions, state, snapshot, peer, watermark or hintkey");
   flags.Bool("pretty", &pretty, "indent the JSON");
+  EdgeTokenFlags edge_token(flags);
   std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
   if (args.size() != 1) return UsageError(kProgram, "takes exactly one FILE or URL");
   if (!type.empty() && ForType(type) == nullptr) {
     return UsageError(kProgram, absl::StrCat("unknown --type ", type));
   }
+  absl::StatusOr<std::string> token = edge_token.Resolve();
+  if (!token.ok()) return UsageError(kProgram, token.status().message());
   const std::string& where = args[0];
-  absl::StatusOr<Object> o = Read(where);
+  absl::StatusOr<Object> o = Read(where, *token);
   if (!o.ok()) return Failure(kProgram, o.status().message());
   if (absl::EndsWith(o->path.substr(0, o->path.find('?')), ".json")) {
     std::cout << o->bytes << (absl::EndsWith(o->bytes, "\n") ? "" : "\n");  // rendered already

@@ -35,9 +35,11 @@ absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
   base::FlagSet flags(kProgram,
                       "--base URL --room ROOM --from TIME --to TIME [--speed 1|2|max] "
                       "[--format text|jsonl]",
-                      "Prints the room's actions stamped in [--from, --to), once each, in\n"
-                      "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
-                      "A progress bar goes to stderr when it is a terminal.");
+                      absl::StrCat(
+                          "Prints the room's actions stamped in [--from, --to), once each, in\n"
+                          "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
+                          "A progress bar goes to stderr when it is a terminal.\n",
+                          kPrivateRoomHelp));
   RangeFlags range(flags);
   flags.String("speed", &speed, "1 or 2 (paced like the original) or max");
   flags.String("format", &format, "text or jsonl");

@@ -1,8 +1,10 @@
 // roomcast tail: follows a room live, as a viewer would, and prints what
 // arrives: actions, state changes, drop counts and (with a token) the
-// viewer's own peer messages.
+// viewer's own peer messages. A private room is followed with its edge
+// token; a refusal ends the command (exit 1).
 #include <csignal>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
@@ -19,7 +21,7 @@ volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
 struct TailArgs {
-  std::string base, room, publisher, user, token;
+  std::string base, room, publisher, user, token, edge_token;
   client::FollowMode mode = client::FollowMode::kAuto;
   bool json = false, verbose = false;
   int64_t duration_ms = 0, count = 0;
@@ -37,11 +39,14 @@ absl::StatusOr<client::FollowMode> ParseMode(const std::string& mode) {
 absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
   TailArgs a;
   std::string mode = "auto", token_file;
-  base::FlagSet flags(kProgram, "--base URL --room ROOM [--json]",
-                      "Follows a room live from now on (through a CDN or the origin) and\n"
-                      "prints every action once, in order, plus state changes. Peer\n"
-                      "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
-                      "--token-file). Stops on SIGINT/SIGTERM.");
+  base::FlagSet flags(kProgram, "--base URL --room ROOM [--json] [--edge-token TOKEN]",
+                      absl::StrCat(
+                          "Follows a room live from now on (through a CDN or the origin) and\n"
+                          "prints every action once, in order, plus state changes. Peer\n"
+                          "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
+                          "--token-file). Stops on SIGINT/SIGTERM; exits 1 if the room's\n"
+                          "objects are refused (a missing, expired or wrong edge token).\n",
+                          kPrivateRoomHelp));
   flags.String("base", &a.base, "origin or CDN URL, e.g. http://127.0.0.1:8080");
   flags.String("room", &a.room, "room id");
   flags.Bool("json", &a.json, "one JSON object per line (actions as Message JSON)");
@@ -52,6 +57,7 @@ absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
   flags.String("token-file", &token_file, "file holding the viewer's token (JWT)");
   flags.String("publisher", &a.publisher, "publisher URL, for the peer hint key");
   flags.Bool("verbose", &a.verbose, "report retried errors on stderr");
+  EdgeTokenFlags edge_token(flags);
   flags.Require("base");
   flags.Require("room");
   if (!flags.ParseOrExit(argc, argv, 2).empty()) {
@@ -60,6 +66,9 @@ absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
   absl::StatusOr<client::FollowMode> fm = ParseMode(mode);
   if (!fm.ok()) return fm.status();
   a.mode = *fm;
+  absl::StatusOr<std::string> edge = edge_token.Resolve();
+  if (!edge.ok()) return edge.status();
+  a.edge_token = *edge;
   if (a.duration_ms < 0 || a.count < 0) {
     return absl::InvalidArgumentError("--duration-ms and --count are >= 0");
   }
@@ -73,7 +82,8 @@ absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
 
 // What the follower delivers, as lines on stdout (one JSON object each with
 // --json); trouble on stderr.
-client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended) {
+client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended,
+                          std::optional<absl::Status>* refused) {
   const bool json = a.json;
   client::Callbacks cb;
   cb.on_action = [=](const v1::Message& m) {
@@ -107,6 +117,7 @@ client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended) {
     if (verbose || absl::IsPermissionDenied(s)) std::cerr << kProgram << ": " << s.message() << std::endl;
   };
   cb.on_ended = [=] { *ended = true; };
+  cb.on_refused = [=](const absl::Status& s) { *refused = s; };
   return cb;
 }
 
@@ -115,23 +126,29 @@ client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended) {
 int Tail(int argc, char** argv) {
   absl::StatusOr<TailArgs> a = ParseArgs(argc, argv);
   if (!a.ok()) return UsageError(kProgram, a.status().message());
-  // Fail fast on a wrong URL; a room that does not exist yet is waited for.
-  if (auto m = client::FetchManifest(a->base, a->room); !m.ok()) {
+  // Fail fast on a wrong URL or a refused token; a room that does not exist
+  // yet is waited for.
+  const client::RoomAccess room{.room = a->room, .edge_token = a->edge_token};
+  if (auto m = client::FetchManifest(a->base, room); !m.ok()) {
     if (!absl::IsNotFound(m.status())) return Failure(kProgram, m.status().message());
-    std::cerr << kProgram << ": no room " << a->room << " yet; waiting" << std::endl;
+    std::cerr << kProgram << ": " << m.status().message() << "; waiting for it" << std::endl;
   }
   client::Client c({.base_url = a->base, .publisher_url = a->publisher});
   int64_t actions = 0;
   bool ended = false;
-  c.Follow({.room = a->room, .mode = a->mode, .user = a->user, .token = a->token},
-           Printer(*a, &actions, &ended));
+  std::optional<absl::Status> refused;
+  c.Follow({.room = a->room, .edge_token = a->edge_token, .mode = a->mode, .user = a->user,
+            .token = a->token},
+           Printer(*a, &actions, &ended, &refused));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   const auto until = a->duration_ms > 0 ? std::chrono::steady_clock::now() +
                                               std::chrono::milliseconds(a->duration_ms)
                                         : std::chrono::steady_clock::time_point::max();
   const int64_t count = a->count;
-  c.RunUntil([&] { return g_stop != 0 || ended || (count > 0 && actions >= count); }, until);
+  c.RunUntil([&] { return g_stop != 0 || ended || refused || (count > 0 && actions >= count); },
+             until);
+  if (refused) return Failure(kProgram, refused->message());
   if (ended) std::cerr << kProgram << ": the room ended" << std::endl;
   return 0;
 }

@@ -25,6 +25,7 @@ constexpr char kProgram[] = "roomcast verify";
 struct Checker {
   const v1::Manifest& manifest;
   std::string base;
+  client::RoomAccess room;
   std::vector<std::string> faults;
   // seq -> the bucket it was seen in (actions kept; dropped ones by range)
   std::map<uint64_t, int64_t> seen;
@@ -87,7 +88,9 @@ struct Checker {
   // corrupted one copy serves each client other bytes).
   void Identity(const FetchedSegment& f) {
     if (f.raw.Header("content-encoding").empty()) return;  // these were the identity bytes
-    auto id = client::FetchOnce(base + f.path, {"Accept-Encoding: identity"});
+    std::vector<std::string> headers = room.Headers();
+    headers.push_back("Accept-Encoding: identity");
+    auto id = client::FetchOnce(base + f.path, headers);
     if (!id.ok()) return Fault(f.path, absl::StrCat("identity copy: ", id.status().message()));
     if (id->status != 200 || !id->Header("content-encoding").empty()) {
       return Fault(f.path, absl::StrCat("identity copy: HTTP ", id->status, " ",
@@ -163,8 +166,7 @@ size_t CheckRange(Checker& check, const RangeArgs& a) {
   for (const Span& s : buckets) {
     auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
-      check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
-                  std::string(got.status().message()));
+      check.Fault(a.room.SegmentPath(s.d, s.index), std::string(got.status().message()));
       continue;
     }
     check.Bucket(*got, s.d, s.index);
@@ -175,8 +177,7 @@ size_t CheckRange(Checker& check, const RangeArgs& a) {
     auto got = FetchSpan(a.base, a.room, s, deadline);
     if (!got.ok()) {
       if (!absl::IsNotFound(got.status())) {
-        check.Fault(segmenter::SegmentPath(a.room, s.d, s.index),
-                    std::string(got.status().message()));
+        check.Fault(a.room.SegmentPath(s.d, s.index), std::string(got.status().message()));
       }
       continue;
     }
@@ -187,7 +188,7 @@ size_t CheckRange(Checker& check, const RangeArgs& a) {
 
 // The report on stdout; the exit status.
 int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
-  std::cout << "room " << a.room << " epoch " << check.manifest.epoch() << ": " << buckets
+  std::cout << "room " << a.room.room << " epoch " << check.manifest.epoch() << ": " << buckets
             << " buckets from " << FormatTime(a.from) << " to " << FormatTime(a.to) << ", "
             << check.segments << " with actions, " << check.actions << " actions";
   if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
@@ -195,7 +196,7 @@ int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
   for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
   if (!check.faults.empty()) {
     std::cout << check.faults.size() << " fault(s)" << std::endl;
-    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << a.room
+    std::cerr << kProgram << ": " << check.faults.size() << " fault(s) in room " << a.room.room
               << std::endl;
     return 1;
   }
@@ -207,10 +208,12 @@ int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
 
 int Verify(int argc, char** argv) {
   base::FlagSet flags(kProgram, "--base URL --room ROOM --from TIME --to TIME",
-                      "Checks every bucket of [--from, --to): it answers, its bytes match\n"
-                      "its ETag and the manifest, seqs continue across segments with no\n"
-                      "gap and no seq in two segments, and rollups match their buckets.\n"
-                      "Prints a report; exits 1 on any fault.");
+                      absl::StrCat(
+                          "Checks every bucket of [--from, --to): it answers, its bytes match\n"
+                          "its ETag and the manifest, seqs continue across segments with no\n"
+                          "gap and no seq in two segments, and rollups match their buckets.\n"
+                          "Prints a report; exits 1 on any fault.\n",
+                          kPrivateRoomHelp));
   RangeFlags range(flags);
   std::vector<std::string> args = flags.ParseOrExit(argc, argv, 2);
   if (!args.empty()) return UsageError(kProgram, "takes no positional arguments");
@@ -218,7 +221,7 @@ int Verify(int argc, char** argv) {
   if (!a.ok()) return UsageError(kProgram, a.status().message());
   auto m = client::FetchManifest(a->base, a->room);
   if (!m.ok()) return Failure(kProgram, m.status().message());
-  Checker check{.manifest = *m, .base = a->base};
+  Checker check{.manifest = *m, .base = a->base, .room = a->room};
   const size_t buckets = CheckRange(check, *a);
   return Report(check, *a, buckets);
 }
