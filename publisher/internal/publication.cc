@@ -330,10 +330,12 @@ void Publication::StopTicker() {
 }
 
 absl::Status Publication::Flush(int64_t budget_ms) {
-  StopTicker();
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+  // First: a round in flight, retrying an origin that is down, would hold
+  // the ticker (and the stop) for its whole retry budget (minutes).
   uploader_->SetDeadline(deadline);
+  StopTicker();
   absl::Status s;
   for (;;) {
     s = Tick();

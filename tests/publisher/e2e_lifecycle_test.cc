@@ -125,6 +125,42 @@ TEST_F(PublisherE2eLifecycleTest, SigtermCheckpointsWhatItPublished) {
   EXPECT_GE(publisher_->Metric(kTrim), 22);  // open + 20: none to replay
 }
 
+// The origin is down and a round is retrying it (its budget is a minute):
+// SIGTERM still stops the publisher within its flush budget, and what it
+// acked is published after the next start.
+TEST_F(PublisherE2eLifecycleTest, SigtermWithTheOriginDownStopsWithinTheFlushBudget) {
+  ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
+  StartPublisher({"--flush-ms", "1000"});
+  const std::string room = "down-room";
+  OpenRoom(room, R"({"bucket_ms": 250})");
+  const std::string anchor = Token("host", v1::ROLE_ANCHOR, room);
+  ASSERT_TRUE(WaitForWatermark(WallMs(), std::chrono::seconds(10)));
+  ASSERT_EQ(origin_->Stop(SIGTERM), 0);
+  HttpResponse r = PostJson("/v1/rooms/" + room + "/messages",
+                            R"({"type": "comment", "text": "kept"})", anchor);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Long enough for a round to be retrying the closed bucket.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const int status = publisher_->process()->Stop(SIGTERM, std::chrono::seconds(20));
+  ASSERT_NE(status, -1) << "still running 20 s after SIGTERM:\n" << publisher_->LogTail();
+  EXPECT_NE(publisher_->LogTail().find("flush"), std::string::npos)
+      << "the stop should say what it left unpublished:\n" << publisher_->LogTail();
+  ASSERT_TRUE(origin_->Start());
+  publisher_ = std::make_unique<PublisherProcess>(publisher_dir_.path() + "/log", origin_->url(),
+                                                  std::vector<std::string>{});
+  ASSERT_TRUE(publisher_->Start()) << publisher_->LogTail();
+  const std::vector<Ack> acks = ParseAcks(r.body);
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_TRUE(WaitForWatermark(acks[0].ts_ms + 2 * kBucketMs, std::chrono::seconds(15)));
+  RoomSegments got = ReadAll(room, acks[0].bucket);
+  EXPECT_TRUE(got.problems.empty()) << got.problems.front();
+  std::vector<std::string> texts;
+  for (const auto& [k, seg] : got.segments) {
+    for (const v1::Message& m : seg.messages()) texts.push_back(m.comment().text());
+  }
+  EXPECT_EQ(texts, std::vector<std::string>{"kept"});
+}
+
 TEST_F(PublisherE2eLifecycleTest,
        FullDiskAnswers503AndRecoversWithoutLosingAnAck) {
   ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
