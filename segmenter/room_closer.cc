@@ -131,16 +131,36 @@ void RoomCloser::AddToRollup(const v1::ActionSegment& seg,
   const int64_t ri = BucketIndex(BucketStart(seg.index(), d), rollup_ms());
   if (!rollup_.empty() && ri != rollup_index_) FlushRollup(out);
   rollup_index_ = ri;
-  v1::ActionSegment& kept = rollup_.emplace_back(seg);
+  // BuildRollup stops at the first bucket over the budget: that one is kept
+  // (the rollup ends before it), none after it (readers fetch them alone).
+  if (rollup_cut_) return;
+  const int64_t weight = RollupWeight(seg);
+  rollup_cut_ = !rollup_.empty() && rollup_weight_ + weight > kMaxObjectBytes;
+  rollup_weight_ += weight;
+  v1::ActionSegment kept = seg;
   kept.clear_peer_hint();
+  RollupPart& part = rollup_.emplace_back();
+  part.set_index(seg.index());
+  part.set_first_seq(seg.first_seq());
+  part.set_last_seq(seg.last_seq());
+  part.set_weight(weight);
+  part.set_segment(SerializeDeterministic(kept));
 }
 
 void RoomCloser::FlushRollup(std::vector<ClosedObject>* out) {
-  absl::StatusOr<v1::ActionSegment> r =
-      BuildRollup(rollup_ms(), rollup_index_, rollup_);
+  std::vector<v1::ActionSegment> buckets(rollup_.size());
+  bool parsed = true;
+  for (size_t i = 0; i < rollup_.size(); ++i) {
+    parsed = parsed && buckets[i].ParseFromString(rollup_[i].segment());
+  }
   rollup_.clear();
+  rollup_weight_ = 0;
+  rollup_cut_ = false;
   // Inputs come from this room's own closed buckets in order, so this cannot
   // fail; if it ever did, the buckets themselves are still published.
+  if (!parsed) return;
+  absl::StatusOr<v1::ActionSegment> r =
+      BuildRollup(rollup_ms(), rollup_index_, buckets);
   if (!r.ok()) return;
   out->push_back(
       {.cls = ObjectClass::kActions,
@@ -191,7 +211,7 @@ RoomCloserCheckpoint RoomCloser::Checkpoint() const {
   }
   *c.mutable_manifest() = manifest_.Checkpoint();
   c.set_rollup_index(rollup_index_);
-  for (const v1::ActionSegment& seg : rollup_) *c.add_rollup() = seg;
+  for (const RollupPart& part : rollup_) *c.add_rollup_parts() = part;
   return c;
 }
 
@@ -211,7 +231,9 @@ absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
   if (!open.empty() && open[0].messages(0).seq() <= manifest.last_seq()) {
     return absl::InvalidArgumentError("checkpoint: open seq already published");
   }
-  ROOMCAST_RETURN_IF_ERROR(CheckRollup(c, bucketer.watermark_ms()));
+  absl::StatusOr<std::vector<RollupPart>> rollup =
+      RestoreRollup(c, bucketer.watermark_ms());
+  if (!rollup.ok()) return rollup.status();
   bucketer_ = std::move(bucketer);
   state_ = std::move(state);
   manifest_ = std::move(manifest);
@@ -221,7 +243,13 @@ absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
     pending_state_.push_back({p.component(), p.version(), p.ts_ms()});
   }
   rollup_index_ = c.rollup_index();
-  rollup_.assign(c.rollup().begin(), c.rollup().end());
+  rollup_ = *std::move(rollup);
+  rollup_weight_ = 0;
+  rollup_cut_ = false;
+  for (const RollupPart& part : rollup_) {
+    rollup_cut_ = rollup_weight_ > 0 && rollup_weight_ + part.weight() > kMaxObjectBytes;
+    rollup_weight_ += part.weight();
+  }
   return absl::OkStatus();
 }
 
@@ -256,23 +284,43 @@ absl::Status RoomCloser::CheckPending(const RoomCloserCheckpoint& c,
   return absl::OkStatus();
 }
 
-absl::Status RoomCloser::CheckRollup(const RoomCloserCheckpoint& c,
-                                     int64_t watermark) const {
+absl::StatusOr<std::vector<RollupPart>> RoomCloser::RestoreRollup(
+    const RoomCloserCheckpoint& c, int64_t watermark) const {
+  std::vector<RollupPart> parts(c.rollup_parts().begin(), c.rollup_parts().end());
+  // An older checkpoint kept the whole window as segments: as parts, up to
+  // the first over the budget (the rollup is the same without the rest).
+  int64_t old_weight = 0;
+  for (const v1::ActionSegment& seg : c.rollup()) {
+    if (seg.has_peer_hint()) return absl::InvalidArgumentError("checkpoint: bad rollup window");
+    RollupPart& part = parts.emplace_back();
+    part.set_index(seg.index());
+    part.set_first_seq(seg.first_seq());
+    part.set_last_seq(seg.last_seq());
+    part.set_weight(RollupWeight(seg));
+    part.set_segment(SerializeDeterministic(seg));
+    const bool over = old_weight > 0 && old_weight + part.weight() > kMaxObjectBytes;
+    old_weight += part.weight();
+    if (over) break;
+  }
   const int64_t d = bucket_ms();
   int64_t last = std::numeric_limits<int64_t>::min();
-  for (const v1::ActionSegment& seg : c.rollup()) {
-    const bool ok = rollup_ms() > d && seg.room() == identity().room &&
-                    seg.epoch() == identity().epoch && seg.bucket_ms() == d &&
-                    seg.index() > last && seg.index() >= 0 &&
-                    seg.last_seq() != 0 && seg.index() <= kMaxTimeMs / d &&
-                    BucketEnd(seg.index(), d) <= watermark &&
-                    BucketIndex(BucketStart(seg.index(), d), rollup_ms()) ==
-                        c.rollup_index() &&
-                    !seg.has_peer_hint();
+  int64_t weight = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const RollupPart& p = parts[i];
+    // Only the last part may be over the budget; the segments themselves are
+    // parsed and checked again when the rollup is built.
+    const bool over = weight > 0 && weight + p.weight() > kMaxObjectBytes;
+    const bool ok = rollup_ms() > d && p.index() > last && p.index() >= 0 &&
+                    p.index() <= kMaxTimeMs / d && BucketEnd(p.index(), d) <= watermark &&
+                    BucketIndex(BucketStart(p.index(), d), rollup_ms()) == c.rollup_index() &&
+                    p.first_seq() != 0 && p.last_seq() >= p.first_seq() &&
+                    p.weight() >= 0 && !p.segment().empty() &&
+                    (!over || i + 1 == parts.size());
     if (!ok) return absl::InvalidArgumentError("checkpoint: bad rollup window");
-    last = seg.index();
+    last = p.index();
+    weight += p.weight();
   }
-  return absl::OkStatus();
+  return parts;
 }
 
 }  // namespace roomcast::segmenter

@@ -137,8 +137,10 @@ class RoomCloser {
                             PeerBuckets* out) const;
   absl::Status CheckPending(const RoomCloserCheckpoint& c,
                             const RoomState& state) const;
-  absl::Status CheckRollup(const RoomCloserCheckpoint& c,
-                           int64_t watermark) const;
+  // The checkpoint's rollup parts (those of an older checkpoint made from
+  // its segments), checked.
+  absl::StatusOr<std::vector<RollupPart>> RestoreRollup(
+      const RoomCloserCheckpoint& c, int64_t watermark) const;
 
   const std::string hint_secret_;
   Bucketer bucketer_;
@@ -147,7 +149,10 @@ class RoomCloser {
   std::vector<PendingState> pending_state_;
   ManifestBuilder manifest_;
   int64_t rollup_index_ = 0;
-  std::vector<v1::ActionSegment> rollup_;  // non-empty buckets of the window
+  // The window's non-empty buckets, up to the first over the budget.
+  std::vector<RollupPart> rollup_;
+  int64_t rollup_weight_ = 0;  // their RollupWeight()s
+  bool rollup_cut_ = false;    // the last one is over the budget
 };
 
 }  // namespace roomcast::segmenter

@@ -46,6 +46,14 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
   return s;
 }
 
+int64_t RollupWeight(const v1::ActionSegment& bucket) {
+  int64_t bytes = 0;
+  for (const v1::Message& m : bucket.messages()) {
+    bytes += static_cast<int64_t>(m.ByteSizeLong()) + 6;  // + tag and length
+  }
+  return bytes;
+}
+
 absl::StatusOr<v1::ActionSegment> BuildRollup(
     int64_t rollup_ms, int64_t rollup_index,
     std::span<const v1::ActionSegment> buckets, int64_t max_bytes) {
@@ -75,8 +83,7 @@ absl::StatusOr<v1::ActionSegment> BuildRollup(
           "seq gap in rollup ", rollup_index, ": ", r.last_seq(), " then ",
           b.first_seq(), " (a non-empty bucket is missing)"));
     }
-    int64_t b_bytes = 0;
-    for (const v1::Message& m : b.messages()) b_bytes += static_cast<int64_t>(m.ByteSizeLong()) + 6;
+    const int64_t b_bytes = RollupWeight(b);
     if (max_bytes > 0 && r.last_seq() != 0 && bytes + b_bytes > max_bytes) {
       r.set_last_bucket(b.index() - 1);  // the rest of the window: bucket by bucket
       break;

@@ -64,6 +64,9 @@ v1::PeerBatch EmptyPeerBatch(const std::string& room, uint64_t epoch,
 // more than `max_bytes` holds only the buckets up to the last that fits and
 // names it in `last_bucket`: readers take the window's later buckets one by
 // one.
+// What a bucket counts against a rollup's budget (BuildRollup's measure).
+int64_t RollupWeight(const v1::ActionSegment& bucket);
+
 absl::StatusOr<v1::ActionSegment> BuildRollup(
     int64_t rollup_ms, int64_t rollup_index,
     std::span<const v1::ActionSegment> buckets,

@@ -9,6 +9,7 @@
 #include "segmenter/codec.h"
 #include "segmenter/manifest.h"
 #include "segmenter/room_closer.h"
+#include "segmenter/segment.h"
 #include "segmenter/state.h"
 #include "tests/segmenter/test_messages.h"
 
@@ -118,6 +119,68 @@ TEST(CheckpointTest, EmptyCloserRoundTrips) {
   EXPECT_EQ(Continue(original), Continue(restored));
 }
 
+// A checkpoint written before rollup parts existed holds the window's
+// buckets as segments: it restores to the same closer.
+TEST(CheckpointTest, AnOlderCheckpointWithRollupSegmentsRestores) {
+  RoomCloser original(Options());
+  Fill(original);
+  RoomCloserCheckpoint old = original.Checkpoint();
+  ASSERT_GT(old.rollup_parts_size(), 0);
+  for (const RollupPart& part : old.rollup_parts()) {
+    ASSERT_TRUE(old.add_rollup()->ParseFromString(part.segment()));
+  }
+  old.clear_rollup_parts();
+  RoomCloser restored(Options());
+  ASSERT_TRUE(restored.Restore(old).ok());
+  EXPECT_EQ(SerializeDeterministic(restored.Checkpoint()),
+            SerializeDeterministic(original.Checkpoint()));
+  EXPECT_EQ(Continue(original), Continue(restored));
+}
+
+// A busy window: the closer keeps its buckets only up to the first over the
+// rollup's budget (what a checkpoint and a restart carry stays bounded), and
+// the rollup is the one BuildRollup makes of every bucket of the window.
+TEST(CheckpointTest, ARollupWindowOverItsBudgetKeepsOnlyWhatTheRollupHolds) {
+  RoomCloserOptions options = Options();
+  options.identity.config.set_action_cap_per_s(0);  // no sampling
+  RoomCloser room(options);
+  const std::string text(400, 'x');
+  constexpr int kBuckets = 9, kPerBucket = 2500;  // ~1 MiB a bucket
+  uint64_t seq = 0;
+  std::vector<ClosedObject> out;
+  std::vector<v1::ActionSegment> segments;
+  for (int64_t i = 0; i < kBuckets; ++i) {
+    for (int j = 0; j < kPerBucket; ++j) {
+      v1::Message m = Action(++seq, kT + i * kD + j / 10);
+      m.mutable_comment()->set_text(text);
+      ASSERT_TRUE(room.AddAction(std::move(m)).ok());
+    }
+    room.Close(kT + (i + 1) * kD, &out);
+    ASSERT_FALSE(out.empty());
+    ASSERT_TRUE(segments.emplace_back().ParseFromString(out.back().bytes));
+    out.clear();
+  }
+  const RoomCloserCheckpoint c = room.Checkpoint();
+  int64_t weight = 0;
+  int kept = 0;
+  while (kept < kBuckets && (kept == 0 || weight + RollupWeight(segments[kept]) <= kMaxObjectBytes)) {
+    weight += RollupWeight(segments[kept++]);
+  }
+  ASSERT_LT(kept, kBuckets) << "the window should go over the budget";
+  EXPECT_EQ(c.rollup_parts_size(), kept + 1);  // and the first over it
+  EXPECT_LT(c.ByteSizeLong(), static_cast<size_t>(2 * kMaxObjectBytes + (1 << 20)));
+  // Through a restore, as after a restart.
+  RoomCloser restored(options);
+  ASSERT_TRUE(restored.Restore(c).ok());
+  restored.Close(kT + 10 * kD, &out);
+  ASSERT_EQ(out.size(), 1u);  // the rollup (bucket 9 is empty)
+  absl::StatusOr<v1::ActionSegment> all = BuildRollup(10 * kD, kK / 10, segments);
+  ASSERT_TRUE(all.ok()) << all.status();
+  all->clear_peer_hint();
+  EXPECT_EQ(all->last_bucket(), kK + kept - 1);
+  EXPECT_EQ(out[0].bytes, SerializeDeterministic(*all));
+}
+
 // Each corruption, applied to a good checkpoint, must be refused, and the
 // closer must keep what it had.
 TEST(CheckpointTest, ImpossibleCheckpointsAreRefusedAndChangeNothing) {
@@ -149,9 +212,13 @@ TEST(CheckpointTest, ImpossibleCheckpointsAreRefusedAndChangeNothing) {
       [](auto& c) {
         c.mutable_manifest()->mutable_components(0)->set_name("");
       },
-      [](auto& c) { c.mutable_rollup(0)->set_index(kK + 50); },
-      [](auto& c) { c.mutable_rollup(0)->set_index(kK + 5); },  // not closed
-      [](auto& c) { c.mutable_rollup(0)->set_index(int64_t{1} << 62); },
+      [](auto& c) { c.mutable_rollup_parts(0)->set_index(kK + 50); },
+      [](auto& c) { c.mutable_rollup_parts(0)->set_index(kK + 5); },  // not closed
+      [](auto& c) { c.mutable_rollup_parts(0)->set_index(int64_t{1} << 62); },
+      [](auto& c) { c.mutable_rollup_parts(0)->set_first_seq(0); },
+      [](auto& c) { c.mutable_rollup_parts(0)->clear_segment(); },
+      [](auto& c) { c.mutable_rollup_parts(0)->set_weight(-1); },
+      [](auto& c) { *c.add_rollup_parts() = c.rollup_parts(0); },  // index again
       [](auto& c) { c.set_rollup_index(kK); },
   };
   RoomCloser target(Options());
