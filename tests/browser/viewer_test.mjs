@@ -3,8 +3,9 @@
 // arrive and the online count change, and saves a screenshot. Then the
 // private demo room (DESIGN §12): watched with the edge token of the URL dev
 // printed (every read under /v1/private/ with rc_token), refused without a
-// token (401) and with a forged one (403), and refused once a token expires
-// while the page watches. Screenshots: viewer.png, viewer-private.png,
+// token (401) and with a forged one (403), refused once a token expires
+// while the page watches, and the link with rc_token left off says a private
+// room needs its link with an access token. Screenshots: viewer.png, viewer-private.png,
 // viewer-private-no-token.png, viewer-private-refused.png,
 // viewer-private-expired.png.
 //
@@ -154,12 +155,21 @@ async function privateRoom(origin, privateViewer) {
   await expectRefusal(`${base}&rc_token=${encodeURIComponent(mintEdgeToken(3))}`, 403,
                       "expired while watching", join(outDir, "viewer-private-expired.png"), true);
 
-  // The link without its token: the public prefix knows nothing of the room.
+  // The link without its token: the public prefix knows nothing of the room
+  // (by design), so the page cannot say "refused"; it must still tell the
+  // reader that a private room needs a link with an access token.
   const page = await browser.newPage();
   await page.goto(base);
-  await waitFor("the no-public-room status", 15_000, async () =>
-    (await textOf(page, "#status")).startsWith("no public room demo-private"));
+  const status = await waitFor("the no-public-room status", 15_000, async () => {
+    const t = await textOf(page, "#status");
+    return t.startsWith("no public room demo-private") ? t : null;
+  });
+  if (!status.includes("needs its link with an access token") ||
+      !(await page.locator("#status").isVisible())) {
+    await fail(`no token: the page does not say a token is needed: '${status}'`);
+  }
   if ((await page.locator("#messages li").count()) !== 0) await fail("private chat shown without a token");
+  console.log(`no rc_token at all: ${status}`);
   await page.close();
 }
 
