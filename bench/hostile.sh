@@ -33,7 +33,9 @@ tmp = sys.argv[1]
 deep = "[" * 12000 + "]" * 12000
 open(f"{tmp}/deep_body.json", "w").write('{"type":"custom:x","data":{"a":%s}}' % deep)
 b64 = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
-hdr = "[" * 3000 + "]" * 3000
+# Inside an object, as a header must be (a bare array is refused at once);
+# 3,000 levels keep the token under the 8 KB limit.
+hdr = '{"alg":"HS256","x":' + "[" * 3000 + "]" * 3000 + "}"
 open(f"{tmp}/deep_jwt.txt", "w").write(b64(hdr) + "." + b64("{}") + ".AAAA")
 PY
 
