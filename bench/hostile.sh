@@ -45,12 +45,14 @@ measure() {
   mkdir -p "$dir"
   taskset -c 0 "$build/bin/roomcast-origin" --listen 127.0.0.1:0 --data "$dir/origin" --threads 1 \
     >"$dir/origin.out" 2>"$dir/origin.out.err" &
-  PIDS+=("$!")
-  local origin; origin=$(wait_listening "$dir/origin.out" "$!" origin)
+  local origin_pid=$!
+  PIDS+=("$origin_pid")
+  local origin; origin=$(wait_listening "$dir/origin.out" "$origin_pid" origin)
   taskset -c 0 "$build/bin/roomcast-publisher" --listen 127.0.0.1:0 --data "$dir/pub" \
     --origin "$origin" --id bench --threads 1 >"$dir/pub.out" 2>"$dir/pub.out.err" &
-  PIDS+=("$!")
-  local pub; pub=$(wait_listening "$dir/pub.out" "$!" publisher)
+  local pub_pid=$!
+  PIDS+=("$pub_pid")
+  local pub; pub=$(wait_listening "$dir/pub.out" "$pub_pid" publisher)
   curl -sf -o /dev/null -X POST -H "Authorization: Bearer $(jwt backend service '*')" \
     -d '{"bucket_ms": 1000}' "$pub/v1/rooms/bench" || die "$tag: opening the room failed"
   local fan; fan=$(jwt fan audience bench)
@@ -76,10 +78,16 @@ measure() {
     printf '%s\n' "${times[@]}" | sort -n | awk -v c="$c" -v s="$status" -v ok="$ok" -v t="$tag" \
       '{a[NR]=$1} END {printf "%s %s %.4f %.4f %s %s\n", t, c, a[int((NR+1)/2)], a[NR], s, ok}'
   done
+  # This build's servers end before the next build's start.
+  kill -TERM "$pub_pid" "$origin_pid" 2>/dev/null || true
+  wait "$pub_pid" "$origin_pid" 2>/dev/null || true
 }
 
-rows=$(measure "$BUILD" after)
-if [[ -n $BEFORE ]]; then rows=$(measure "$BEFORE" before; echo "$rows"); fi
+# Not in $(...): a subshell's PIDS+= would never reach bench_cleanup.
+: >"$TMP/rows"
+if [[ -n $BEFORE ]]; then measure "$BEFORE" before >>"$TMP/rows"; fi
+measure "$BUILD" after >>"$TMP/rows"
+rows=$(cat "$TMP/rows")
 echo "$rows" | awk '{printf "HOSTILE_%s_%s_MEDIAN_S=%s WORST_S=%s STATUS=%s NEXT_POST=%s\n", toupper($1), toupper($2), $3, $4, $5, $6}'
 mkdir -p "$RESULTS_DIR"
 out=$RESULTS_DIR/hostile-$(date -u +%F).md
