@@ -7,7 +7,7 @@
 #include "auth/edge_token.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
-#include "tests/origin/origin_fixture.h"
+#include "tests/origin/private_room_fixture.h"
 #include "tests/support/caches.h"
 
 namespace roomcast::testing {
@@ -17,51 +17,22 @@ using segmenter::BucketIndex;
 using segmenter::Format;
 using segmenter::Scope;
 
-class CdnPrivateTest : public OriginTest, public ::testing::WithParamInterface<Cache::Kind> {
+class CdnPrivateTest : public PrivateRoomFixture,
+                       public ::testing::WithParamInterface<Cache::Kind> {
  protected:
   void SetUp() override {
     OriginTest::SetUp();
     const std::string origin = origin_->url().substr(std::string("http://").size());
     cache_ = std::make_unique<Cache>(GetParam(), origin, kEdgeSecret);
     ASSERT_TRUE(cache_->Start()) << "could not start " << cache_->name();
-    opened_ms_ = WallMs() - 60'000;
-    v1::Manifest m = MakeManifest("vip", 1, opened_ms_);
-    m.mutable_config()->set_private_(true);
-    ASSERT_EQ(origin_->PutObject(segmenter::ManifestPath("vip", Format::kProto, Scope::kPrivate),
-                                 segmenter::Encode(m).bytes).status, 200);
-    ASSERT_EQ(origin_->PutWatermark(WallMs() - 20'000).status, 200);
-    k_ = BucketIndex(WallMs(), 1000) - 10;
-    bytes_ = segmenter::Encode(MakeSegment("vip", 1000, k_, 30)).bytes;
-    ASSERT_EQ(origin_->PutObject(segmenter::SegmentPath("vip", 1000, k_, Format::kProto,
-                                                        Scope::kPrivate), bytes_).status, 201);
-    v1::StateComponent c;
-    c.set_room("vip");
-    c.set_name("title");
-    c.set_version(1);
-    c.mutable_value()->set_string_value("members only");
-    ASSERT_EQ(origin_->PutObject(segmenter::StatePath("vip", "title", 1, Format::kProto,
-                                                      Scope::kPrivate),
-                                 c.SerializeAsString()).status, 201);
-  }
-  std::string Token(const std::string& room, int64_t ttl_s = 600) {
-    return auth::MintEdgeToken(auth::EdgeAclForRoom(room), WallMs() / 1000 + ttl_s, kEdgeSecret);
-  }
-  std::vector<std::string> Objects() {
-    return {segmenter::ManifestPath("vip", Format::kProto, Scope::kPrivate),
-            segmenter::ManifestPath("vip", Format::kJson, Scope::kPrivate) + "?after=0",
-            segmenter::SegmentPath("vip", 1000, k_, Format::kProto, Scope::kPrivate),
-            segmenter::SegmentPath("vip", 1000, k_ - 15, Format::kJson, Scope::kPrivate),
-            segmenter::StatePath("vip", "title", 1, Format::kJson, Scope::kPrivate)};
+    StoreRoom(30);
   }
   std::string Url(const std::string& path, const std::string& token) {
-    return absl::StrCat(cache_->url(), path, path.find('?') == std::string::npos ? "?" : "&",
-                        "rc_token=", token);
+    return TokenUrl(cache_->url(), path, token);
   }
   double OriginRequests() { return origin_->Metric("roomcast_origin_requests_total"); }
 
   std::unique_ptr<Cache> cache_;
-  int64_t k_ = 0;
-  std::string bytes_;
 };
 
 TEST_P(CdnPrivateTest, NoTokenIs401AtTheEdgeForEveryObject) {

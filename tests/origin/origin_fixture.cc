@@ -52,18 +52,7 @@ HttpResponse OriginProcess::PutWatermark(int64_t watermark_ms) const {
 
 double OriginProcess::Metric(const std::string& name,
                              const std::string& label_filter) const {
-  HttpResponse r = Get(url_ + "/metrics");
-  std::istringstream in(r.body);
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    if (!label_filter.empty() && line.find(label_filter) == std::string::npos) continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
+  return testing::Metric(url_, name, label_filter);
 }
 
 v1::Manifest MakeManifest(const std::string& room, uint64_t version,

@@ -8,7 +8,7 @@
 #include "auth/edge_token.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
-#include "tests/origin/origin_fixture.h"
+#include "tests/origin/private_room_fixture.h"
 
 namespace roomcast::testing {
 namespace {
@@ -17,49 +17,15 @@ using segmenter::BucketIndex;
 using segmenter::Format;
 using segmenter::Scope;
 
-class PrivateRoomTest : public OriginTest {
+class PrivateRoomTest : public PrivateRoomFixture {
  protected:
   void SetUp() override {
     OriginTest::SetUp();
-    opened_ms_ = WallMs() - 60'000;
-    v1::Manifest m = MakeManifest("vip", 1, opened_ms_);
-    m.mutable_config()->set_private_(true);
-    m.set_state_version(1);
-    ASSERT_EQ(origin_->PutObject(segmenter::ManifestPath("vip", Format::kProto, Scope::kPrivate),
-                                 segmenter::Encode(m).bytes).status, 200);
-    ASSERT_EQ(origin_->PutWatermark(WallMs() - 20'000).status, 200);
-    k_ = BucketIndex(WallMs(), 1000) - 10;
-    v1::ActionSegment seg = MakeSegment("vip", 1000, k_, 3);
-    ASSERT_EQ(origin_->PutObject(Path(segmenter::SegmentPath("vip", 1000, k_, Format::kProto,
-                                                             Scope::kPrivate)),
-                                 segmenter::Encode(seg).bytes).status, 201);
-    v1::StateComponent c;
-    c.set_room("vip");
-    c.set_name("title");
-    c.set_version(1);
-    c.mutable_value()->set_string_value("members only");
-    ASSERT_EQ(origin_->PutObject(segmenter::StatePath("vip", "title", 1, Format::kProto,
-                                                      Scope::kPrivate),
-                                 c.SerializeAsString()).status, 201);
-  }
-  static std::string Path(std::string p) { return p; }
-  std::string Token(const std::string& room, int64_t ttl_s = 600,
-                    const std::string& secret = kEdgeSecret) {
-    return auth::MintEdgeToken(auth::EdgeAclForRoom(room), WallMs() / 1000 + ttl_s, secret);
-  }
-  // Every class of object of the room, as a viewer reads them.
-  std::vector<std::string> Objects() {
-    return {segmenter::ManifestPath("vip", Format::kProto, Scope::kPrivate),
-            segmenter::ManifestPath("vip", Format::kJson, Scope::kPrivate) + "?after=0",
-            segmenter::SegmentPath("vip", 1000, k_, Format::kProto, Scope::kPrivate),
-            segmenter::SegmentPath("vip", 1000, k_ - 15, Format::kJson, Scope::kPrivate),
-            segmenter::StatePath("vip", "title", 1, Format::kJson, Scope::kPrivate)};
+    StoreRoom(3);
   }
   std::string WithToken(const std::string& path, const std::string& token) {
-    return absl::StrCat(origin_->url(), path, path.find('?') == std::string::npos ? "?" : "&",
-                        "rc_token=", token);
+    return TokenUrl(origin_->url(), path, token);
   }
-  int64_t k_ = 0;
 };
 
 TEST_F(PrivateRoomTest, EveryObjectNeedsAValidTokenEvenAskedDirectly) {

@@ -48,18 +48,7 @@ bool PublisherProcess::Start() {
 int PublisherProcess::Stop(int signal) { return proc_->Stop(signal); }
 
 double PublisherProcess::Metric(const std::string& name) const {
-  HttpResponse r = Get(url_ + "/metrics");
-  if (r.status != 200) return -1;
-  std::istringstream in(r.body);
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
+  return testing::Metric(url_, name);
 }
 
 std::string PublisherProcess::LogTail(size_t bytes) const {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <sstream>
 
 #include "http/curl.h"
 
@@ -110,6 +111,23 @@ std::string RawExchange(int port, const std::string& bytes,
 
 int PortOf(const std::string& url) {
   return std::stoi(url.substr(url.rfind(':') + 1));
+}
+
+double Metric(const std::string& server_url, const std::string& name,
+              const std::string& label_filter) {
+  HttpResponse r = Get(server_url + "/metrics");
+  if (r.status != 200) return -1;
+  std::istringstream in(r.body);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    if (!label_filter.empty() && line.find(label_filter) == std::string::npos) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 }  // namespace roomcast::testing

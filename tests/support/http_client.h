@@ -50,6 +50,12 @@ std::string RawExchange(int port, const std::string& bytes,
 // The port of "http://127.0.0.1:PORT".
 int PortOf(const std::string& url);
 
+// The sum of a metric's samples in `server_url`/metrics (Prometheus text:
+// every line named `name`, with or without labels, that contains
+// `label_filter`); -1 if the server does not answer 200.
+double Metric(const std::string& server_url, const std::string& name,
+              const std::string& label_filter = "");
+
 }  // namespace roomcast::testing
 
 #endif  // ROOMCAST_TESTS_SUPPORT_HTTP_CLIENT_H_
