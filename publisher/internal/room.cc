@@ -268,6 +268,9 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
     out.push_back({.path = segmenter::ManifestPath(closer_.identity().room,
                                                    segmenter::Format::kProto, closer_.scope()),
                    .bytes = segmenter::SerializeDeterministic(m),
+                   // Until the origin has a manifest saying the delay, it
+                   // would count the held buckets closed by the watermark.
+                   .gate_ms = delay > 0 ? m.watermark_ms() : kNoGate,
                    .manifest_version = v});
     published_version_ = v;
   }
