@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -40,7 +41,8 @@ class CliTest : public OriginTest {
   // given seq ranges (first, last), closed long ago.
   int64_t HandMadeRoom(const std::string& room,
                        std::vector<std::pair<uint64_t, uint64_t>> ranges,
-                       bool wrong_digest_in_manifest = false) {
+                       bool wrong_digest_in_manifest = false,
+                       const std::set<uint64_t>& retracted = {}) {
     const int64_t now = WallMs();
     const int64_t k0 = segmenter::BucketIndex(now - 50'000, 1000);
     v1::Manifest m = MakeManifest(room, 1, now - 60'000);
@@ -48,6 +50,17 @@ class CliTest : public OriginTest {
       const auto [first, last] = ranges[i];
       v1::ActionSegment s =
           MakeSegment(room, 1000, k0 + static_cast<int64_t>(i), static_cast<int>(last - first + 1), first);
+      // Retracted before publication: only the seq is left (DESIGN §11).
+      v1::ActionSegment kept = s;
+      kept.clear_messages();
+      for (const v1::Message& msg : s.messages()) {
+        if (retracted.contains(msg.seq())) {
+          kept.add_retracted(msg.seq());
+        } else {
+          *kept.add_messages() = msg;
+        }
+      }
+      s = std::move(kept);
       segmenter::EncodedObject obj = segmenter::Encode(s);
       EXPECT_EQ(origin_->PutObject(segmenter::SegmentPath(room, 1000, s.index()), obj.bytes).status, 201);
       v1::SegmentRef* ref = m.add_recent_segments();
@@ -220,6 +233,13 @@ TEST_F(CliTest, VerifyPassesOnAGoodRoom) {
   const int64_t k0 = HandMadeRoom("tidy", {{1, 3}, {4, 6}, {7, 9}});
   RunResult tidy = VerifyRoom("tidy", k0, 4);
   EXPECT_EQ(tidy.status, 0) << tidy.out;
+}
+
+TEST_F(CliTest, VerifyCountsSeqsRetractedBeforePublication) {
+  const int64_t k0 = HandMadeRoom("moderated", {{1, 3}, {4, 6}}, false, {2, 4, 5});
+  RunResult r = VerifyRoom("moderated", k0, 3);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "OK")) << r.out;
 }
 
 TEST_F(CliTest, VerifyFailsOnSegmentsThatOverlap) {
