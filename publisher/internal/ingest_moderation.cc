@@ -25,15 +25,16 @@ constexpr uint32_t kMaxRetractRecentS = 3600;
 
 absl::Status CheckReason(const std::string& reason) {
   if (reason.size() > kMaxReasonBytes || !IsValidUtf8(reason)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a reason is at most ", kMaxReasonBytes, " bytes of UTF-8"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a reason is at most ", kMaxReasonBytes, " bytes of UTF-8"));
   }
   return absl::OkStatus();
 }
 
 absl::Status NeedModerator(const auth::Claims& who) {
   if (Admission::RunsTheRoom(who)) return absl::OkStatus();
-  return absl::PermissionDeniedError("only a moderator, the anchor or the service moderates a room");
+  return absl::PermissionDeniedError(
+      "only a moderator, the anchor or the service moderates a room");
 }
 
 // A record of the room, from `who`, with the next seq and a receive time.
@@ -52,7 +53,8 @@ v1::Message ModerationMessage(Draft& d, Room* r, const auth::Claims& who) {
 // are tombstoned in their buckets, held open until the record is durable;
 // the rest are announced by a `retract` record in the current bucket.
 void DraftRetraction(Draft& d, Room* r, const auth::Claims& who,
-                     const std::vector<uint64_t>& seqs, const std::string& reason) {
+                     const std::vector<uint64_t>& seqs,
+                     const std::string& reason) {
   log::Record rec;
   rec.set_room(r->name());
   log::Retraction* x = rec.mutable_retraction();
@@ -78,19 +80,23 @@ void DraftRetraction(Draft& d, Room* r, const auth::Claims& who,
   d.Add(std::move(rec));
 }
 
-absl::Status DraftRetract(Draft& d, const auth::Claims& who, const std::string& room,
-                          uint64_t seq, const std::string& reason) {
+absl::Status DraftRetract(Draft& d, const auth::Claims& who,
+                          const std::string& room, uint64_t seq,
+                          const std::string& reason) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
   RoomModeration& mod = r->moderation();
   if (seq == 0 || seq > r->durable_seq()) {
-    return absl::NotFoundError(absl::StrCat("room '", room, "' has no message #", seq));
+    return absl::NotFoundError(
+        absl::StrCat("room '", room, "' has no message #", seq));
   }
   if (!Admission::RunsTheRoom(who)) {
-    if (auto until = mod.BannedUntil(who.sub, d.NowMs())) return BannedError(*until);
+    if (auto until = mod.BannedUntil(who.sub, d.NowMs()))
+      return BannedError(*until);
     const std::string* sender = mod.SenderOf(seq);
     if (sender == nullptr || *sender != who.sub) {
       return absl::PermissionDeniedError(
-          "only its sender (for a recent message), a moderator, the anchor or the service "
+          "only its sender (for a recent message), a moderator, the anchor or "
+          "the service "
           "retracts a message");
     }
   }
@@ -100,13 +106,15 @@ absl::Status DraftRetract(Draft& d, const auth::Claims& who, const std::string& 
   return absl::OkStatus();
 }
 
-absl::Status DraftBan(Draft& d, const auth::Claims& who, const std::string& room,
-                      const v1::BanRequest& req, v1::BanReply* reply) {
+absl::Status DraftBan(Draft& d, const auth::Claims& who,
+                      const std::string& room, const v1::BanRequest& req,
+                      v1::BanReply* reply) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
   RoomModeration& mod = r->moderation();
   std::vector<uint64_t> recent;
   if (req.retract_recent_s() > 0) {
-    recent = mod.RecentBy(req.user(), d.NowMs() - int64_t{req.retract_recent_s()} * 1000);
+    recent = mod.RecentBy(req.user(),
+                          d.NowMs() - int64_t{req.retract_recent_s()} * 1000);
   }
   if (!recent.empty()) {
     ROOMCAST_RETURN_IF_ERROR(r->CanSetModerationState(kRedactionsComponent));
@@ -138,11 +146,12 @@ absl::Status DraftBan(Draft& d, const auth::Claims& who, const std::string& room
   return absl::OkStatus();
 }
 
-absl::Status DraftUnban(Draft& d, const auth::Claims& who, const std::string& room,
-                        const std::string& user) {
+absl::Status DraftUnban(Draft& d, const auth::Claims& who,
+                        const std::string& room, const std::string& user) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
   RoomModeration& mod = r->moderation();
-  if (!mod.BannedUntil(user, d.NowMs())) return absl::OkStatus();  // nothing to lift
+  if (!mod.BannedUntil(user, d.NowMs()))
+    return absl::OkStatus();  // nothing to lift
   log::Record rec;
   rec.set_room(room);
   log::BanSet* ban = rec.mutable_ban();
@@ -168,15 +177,18 @@ absl::Status CheckSettings(const v1::RoomSettingsRequest& s) {
     return absl::InvalidArgumentError(
         absl::StrCat("slow_mode_s must be 0..", RoomModeration::kMaxSlowModeS));
   }
-  if (s.has_review_delay_ms() && s.review_delay_ms() > RoomModeration::kMaxReviewDelayMs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("review_delay_ms must be 0..", RoomModeration::kMaxReviewDelayMs));
+  if (s.has_review_delay_ms() &&
+      s.review_delay_ms() > RoomModeration::kMaxReviewDelayMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "review_delay_ms must be 0..", RoomModeration::kMaxReviewDelayMs));
   }
   return absl::OkStatus();
 }
 
-absl::Status DraftSettings(Draft& d, const auth::Claims& who, const std::string& room,
-                           const v1::RoomSettingsRequest& req, log::RoomSettings* out) {
+absl::Status DraftSettings(Draft& d, const auth::Claims& who,
+                           const std::string& room,
+                           const v1::RoomSettingsRequest& req,
+                           log::RoomSettings* out) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
   log::RoomSettings s = r->moderation().settings();
   if (req.has_slow_mode_s()) s.set_slow_mode_s(req.slow_mode_s());
@@ -192,10 +204,12 @@ absl::Status DraftSettings(Draft& d, const auth::Claims& who, const std::string&
   return absl::OkStatus();
 }
 
-absl::Status CheckPoster(Draft& d, Room* r, const v1::Message& first, size_t n) {
+absl::Status CheckPoster(Draft& d, Room* r, const v1::Message& first,
+                         size_t n) {
   RoomModeration& mod = r->moderation();
   const int64_t now = d.NowMs();
-  if (auto until = mod.BannedUntil(first.sender(), now)) return BannedError(*until);
+  if (auto until = mod.BannedUntil(first.sender(), now))
+    return BannedError(*until);
   if (first.role() != v1::ROLE_AUDIENCE || mod.settings().slow_mode_s() == 0) {
     return absl::OkStatus();
   }
@@ -209,23 +223,25 @@ absl::Status CheckPoster(Draft& d, Room* r, const v1::Message& first, size_t n) 
   return absl::OkStatus();
 }
 
-void Ingest::Retract(const auth::Claims& who, const std::string& room, uint64_t seq,
-                     const v1::RetractRequest& request, Callback<v1::RetractReply> done) {
+void Ingest::Retract(const auth::Claims& who, const std::string& room,
+                     uint64_t seq, const v1::RetractRequest& request,
+                     Callback<v1::RetractReply> done) {
   absl::Status s = admission_->Admit(who, room, 1);
   if (s.ok()) s = CheckReason(request.reason());
   if (!s.ok()) return done(s);
   auto reply = std::make_shared<v1::RetractReply>();
   reply->set_seq(seq);
   reply->set_retracted(true);
-  sequencer_->Submit({.prepare =
-                          [who, room, seq, reason = request.reason()](Draft& d) {
-                            return DraftRetract(d, who, room, seq, reason);
-                          },
-                      .done = ReplyWhenDurable(reply, std::move(done))});
+  sequencer_->Submit(
+      {.prepare =
+           [who, room, seq, reason = request.reason()](Draft& d) {
+             return DraftRetract(d, who, room, seq, reason);
+           },
+       .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
-void Ingest::Ban(const auth::Claims& who, const std::string& room, const v1::BanRequest& request,
-                 Callback<v1::BanReply> done) {
+void Ingest::Ban(const auth::Claims& who, const std::string& room,
+                 const v1::BanRequest& request, Callback<v1::BanReply> done) {
   absl::Status s = admission_->Admit(who, room, 1);
   if (s.ok()) s = NeedModerator(who);
   if (s.ok() && !base::IsValidId(request.user())) {
@@ -233,7 +249,8 @@ void Ingest::Ban(const auth::Claims& who, const std::string& room, const v1::Ban
   }
   if (s.ok() && request.has_duration_s() &&
       (request.duration_s() == 0 || request.duration_s() > kMaxBanS)) {
-    s = absl::InvalidArgumentError(absl::StrCat("duration_s must be 1..", kMaxBanS));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("duration_s must be 1..", kMaxBanS));
   }
   if (s.ok() && request.retract_recent_s() > kMaxRetractRecentS) {
     s = absl::InvalidArgumentError(
@@ -249,8 +266,8 @@ void Ingest::Ban(const auth::Claims& who, const std::string& room, const v1::Ban
                       .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
-void Ingest::Unban(const auth::Claims& who, const std::string& room, const std::string& user,
-                   Callback<v1::BanReply> done) {
+void Ingest::Unban(const auth::Claims& who, const std::string& room,
+                   const std::string& user, Callback<v1::BanReply> done) {
   absl::Status s = admission_->Admit(who, room, 1);
   if (s.ok()) s = NeedModerator(who);
   if (s.ok() && !base::IsValidId(user)) {
@@ -259,8 +276,10 @@ void Ingest::Unban(const auth::Claims& who, const std::string& room, const std::
   if (!s.ok()) return done(s);
   auto reply = std::make_shared<v1::BanReply>();
   reply->set_user(user);
-  sequencer_->Submit({.prepare = [who, room, user](Draft& d) { return DraftUnban(d, who, room, user); },
-                      .done = ReplyWhenDurable(reply, std::move(done))});
+  sequencer_->Submit(
+      {.prepare = [who, room,
+                   user](Draft& d) { return DraftUnban(d, who, room, user); },
+       .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
 void Ingest::UpdateSettings(const auth::Claims& who, const std::string& room,
@@ -272,15 +291,18 @@ void Ingest::UpdateSettings(const auth::Claims& who, const std::string& room,
   if (!s.ok()) return done(s);
   auto settings = std::make_shared<log::RoomSettings>();
   sequencer_->Submit(
-      {.prepare = [who, room, request,
-                   settings](Draft& d) { return DraftSettings(d, who, room, request, settings.get()); },
-       .done = [settings, done = std::move(done)](absl::Status st) mutable {
-         if (!st.ok()) return done(st);
-         v1::RoomSettingsRequest r;
-         r.set_slow_mode_s(settings->slow_mode_s());
-         r.set_review_delay_ms(settings->review_delay_ms());
-         done(std::move(r));
-       }});
+      {.prepare =
+           [who, room, request, settings](Draft& d) {
+             return DraftSettings(d, who, room, request, settings.get());
+           },
+       .done =
+           [settings, done = std::move(done)](absl::Status st) mutable {
+             if (!st.ok()) return done(st);
+             v1::RoomSettingsRequest r;
+             r.set_slow_mode_s(settings->slow_mode_s());
+             r.set_review_delay_ms(settings->review_delay_ms());
+             done(std::move(r));
+           }});
 }
 
 }  // namespace roomcast::publisher::internal

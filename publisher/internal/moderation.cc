@@ -19,36 +19,43 @@ google::protobuf::Value RoomModeration::SettingsValue() const {
   return v;
 }
 
-void RoomModeration::Remember(uint64_t seq, int64_t ts_ms, const std::string& sender) {
+void RoomModeration::Remember(uint64_t seq, int64_t ts_ms,
+                              const std::string& sender) {
   if (!recent_.empty() && seq <= recent_.back().seq) return;  // replayed twice
   recent_.push_back({seq, ts_ms, sender});
   while (recent_.size() > kMaxRecent) recent_.pop_front();
 }
 
 const std::string* RoomModeration::SenderOf(uint64_t seq) const {
-  auto it = std::lower_bound(recent_.begin(), recent_.end(), seq,
-                             [](const Recent& r, uint64_t s) { return r.seq < s; });
+  auto it =
+      std::lower_bound(recent_.begin(), recent_.end(), seq,
+                       [](const Recent& r, uint64_t s) { return r.seq < s; });
   return it != recent_.end() && it->seq == seq ? &it->sender : nullptr;
 }
 
-std::vector<uint64_t> RoomModeration::RecentBy(const std::string& user, int64_t since_ms) const {
+std::vector<uint64_t> RoomModeration::RecentBy(const std::string& user,
+                                               int64_t since_ms) const {
   std::vector<uint64_t> out;
   for (const Recent& r : recent_) {
-    if (r.ts_ms >= since_ms && r.sender == user && !Retracted(r.seq)) out.push_back(r.seq);
+    if (r.ts_ms >= since_ms && r.sender == user && !Retracted(r.seq))
+      out.push_back(r.seq);
   }
   return out;
 }
 
-void RoomModeration::AddRedactions(const std::vector<uint64_t>& seqs, int64_t ts_ms,
-                                   int64_t keep_from_ms) {
+void RoomModeration::AddRedactions(const std::vector<uint64_t>& seqs,
+                                   int64_t ts_ms, int64_t keep_from_ms) {
   for (uint64_t s : seqs) redactions_.try_emplace(s, ts_ms);
-  std::erase_if(redactions_, [&](const auto& e) { return e.second < keep_from_ms; });
-  while (redactions_.size() > kMaxRedactions) redactions_.erase(redactions_.begin());
+  std::erase_if(redactions_,
+                [&](const auto& e) { return e.second < keep_from_ms; });
+  while (redactions_.size() > kMaxRedactions)
+    redactions_.erase(redactions_.begin());
 }
 
 google::protobuf::Value RoomModeration::RedactionsValue() const {
   google::protobuf::Value v;
-  auto* list = (*v.mutable_struct_value()->mutable_fields())["seqs"].mutable_list_value();
+  auto* list = (*v.mutable_struct_value()->mutable_fields())["seqs"]
+                   .mutable_list_value();
   for (const auto& [seq, ts] : redactions_) {
     list->add_values()->set_number_value(static_cast<double>(seq));
   }
@@ -67,20 +74,23 @@ bool RoomModeration::SilentBan(const std::string& user) const {
   return it != bans_.end() && it->second.silent;
 }
 
-void RoomModeration::SetBan(const std::string& user, int64_t until_ms, bool silent) {
+void RoomModeration::SetBan(const std::string& user, int64_t until_ms,
+                            bool silent) {
   if (until_ms == 0) {
     bans_.erase(user);
     return;
   }
   bans_[user] = {until_ms, silent};
   if (bans_.size() <= kMaxBans) return;
-  auto first = std::min_element(bans_.begin(), bans_.end(), [](const auto& a, const auto& b) {
-    return a.second.until_ms < b.second.until_ms;
-  });
+  auto first = std::min_element(bans_.begin(), bans_.end(),
+                                [](const auto& a, const auto& b) {
+                                  return a.second.until_ms < b.second.until_ms;
+                                });
   bans_.erase(first);
 }
 
-int64_t RoomModeration::SlowModeWaitMs(const std::string& user, int64_t now_ms) const {
+int64_t RoomModeration::SlowModeWaitMs(const std::string& user,
+                                       int64_t now_ms) const {
   const int64_t period = int64_t{settings_.slow_mode_s()} * 1000;
   if (period == 0) return 0;
   auto it = last_post_ms_.find(user);
@@ -92,7 +102,8 @@ void RoomModeration::Posted(const std::string& user, int64_t now_ms) {
   const int64_t period = int64_t{settings_.slow_mode_s()} * 1000;
   if (period == 0) return;
   if (last_post_ms_.size() >= kMaxSlowUsers) {
-    absl::erase_if(last_post_ms_, [&](const auto& e) { return e.second + period <= now_ms; });
+    absl::erase_if(last_post_ms_,
+                   [&](const auto& e) { return e.second + period <= now_ms; });
     // Still full of users inside their period: forget them all rather than
     // grow (they may post early once).
     if (last_post_ms_.size() >= kMaxSlowUsers) last_post_ms_.clear();
@@ -109,7 +120,8 @@ log::ModerationCheckpoint RoomModeration::Checkpoint() const {
     r->set_seq(seq);
     r->set_ts_ms(ts);
   }
-  std::map<std::string, Ban> sorted(bans_.begin(), bans_.end());  // deterministic bytes
+  std::map<std::string, Ban> sorted(bans_.begin(),
+                                    bans_.end());  // deterministic bytes
   for (const auto& [user, ban] : sorted) {
     log::BanEntry* b = c.add_bans();
     b->set_user(user);
@@ -136,8 +148,10 @@ absl::Status RoomModeration::Restore(const log::ModerationCheckpoint& c) {
   }
   RoomModeration m;
   m.SetSettings(c.settings());
-  m.max_review_delay_ms_ = std::max(m.max_review_delay_ms_, c.max_review_delay_ms());
-  for (const log::Redaction& r : c.redactions()) m.redactions_[r.seq()] = r.ts_ms();
+  m.max_review_delay_ms_ =
+      std::max(m.max_review_delay_ms_, c.max_review_delay_ms());
+  for (const log::Redaction& r : c.redactions())
+    m.redactions_[r.seq()] = r.ts_ms();
   for (const log::BanEntry& b : c.bans()) {
     if (!base::IsValidId(b.user()) || b.until_ms() <= 0) {
       return absl::InvalidArgumentError("checkpoint: a bad ban");
@@ -146,7 +160,8 @@ absl::Status RoomModeration::Restore(const log::ModerationCheckpoint& c) {
   }
   for (const log::RecentAction& r : c.recent()) {
     if (!m.recent_.empty() && r.seq() <= m.recent_.back().seq) {
-      return absl::InvalidArgumentError("checkpoint: recent actions out of order");
+      return absl::InvalidArgumentError(
+          "checkpoint: recent actions out of order");
     }
     m.recent_.push_back({r.seq(), r.ts_ms(), r.sender()});
   }

@@ -51,19 +51,22 @@ class RoomModeration {
   // Who sent `seq`, if it is among the recent ones.
   const std::string* SenderOf(uint64_t seq) const;
   // `user`'s recent actions at or after `since_ms`, ascending.
-  std::vector<uint64_t> RecentBy(const std::string& user, int64_t since_ms) const;
+  std::vector<uint64_t> RecentBy(const std::string& user,
+                                 int64_t since_ms) const;
 
   // --- Retracted seqs ---
   bool Retracted(uint64_t seq) const { return redactions_.contains(seq); }
   // Adds `seqs` (retracted at `ts_ms`) and drops what is older than
   // `keep_from_ms` or past kMaxRedactions.
-  void AddRedactions(const std::vector<uint64_t>& seqs, int64_t ts_ms, int64_t keep_from_ms);
+  void AddRedactions(const std::vector<uint64_t>& seqs, int64_t ts_ms,
+                     int64_t keep_from_ms);
   // {"seqs": [...]}, ascending: the `redactions` component.
   google::protobuf::Value RedactionsValue() const;
 
   // --- Bans ---
   // When `user`'s ban ends, if it is banned at `now_ms`.
-  std::optional<int64_t> BannedUntil(const std::string& user, int64_t now_ms) const;
+  std::optional<int64_t> BannedUntil(const std::string& user,
+                                     int64_t now_ms) const;
   // Whether the ban of `user` was silent (false if there is none).
   bool SilentBan(const std::string& user) const;
   // until_ms 0 lifts the ban.
@@ -91,8 +94,8 @@ class RoomModeration {
   };
   log::RoomSettings settings_;
   uint32_t max_review_delay_ms_ = 0;
-  std::deque<Recent> recent_;                 // ascending seq
-  std::map<uint64_t, int64_t> redactions_;    // seq -> when retracted
+  std::deque<Recent> recent_;               // ascending seq
+  std::map<uint64_t, int64_t> redactions_;  // seq -> when retracted
   absl::flat_hash_map<std::string, Ban> bans_;
   absl::flat_hash_map<std::string, int64_t> last_post_ms_;
 };

@@ -22,8 +22,12 @@ Room MakeRoom() {
   config.set_rollup_ms(kD);
   config.set_action_cap_per_s(500);
   config.set_retention_s(3600);
-  return Room({.room = "lobby", .publisher = "pub-1", .config = config, .epoch = 1,
-               .opened_ms = kT, .hint_secret = "secret"},
+  return Room({.room = "lobby",
+               .publisher = "pub-1",
+               .config = config,
+               .epoch = 1,
+               .opened_ms = kT,
+               .hint_secret = "secret"},
               60000);
 }
 
@@ -53,7 +57,8 @@ TEST(RoomModerationTest, ReviewDelayHoldsBucketsAndTheirGatesBack) {
   ASSERT_TRUE(room.Apply(Settings(0, 2000, kT)).ok());
   ASSERT_TRUE(room.Apply(Comment(room, kT + 10, "alice")).ok());
   for (const Upload& u : room.Close(kT + kD, kT + kD)) {
-    EXPECT_NE(u.path, segmenter::SegmentPath("lobby", kD, kK)) << "published inside the delay";
+    EXPECT_NE(u.path, segmenter::SegmentPath("lobby", kD, kK))
+        << "published inside the delay";
   }
   std::vector<Upload> ups = room.Close(kT + kD + 2000, kT + kD + 2000);
   ASSERT_FALSE(ups.empty());
@@ -117,7 +122,8 @@ TEST(RoomModerationTest, CheckpointRestoresSettingsBansRedactionsAndSenders) {
   EXPECT_TRUE(m.Retracted(1));
   ASSERT_NE(m.SenderOf(1), nullptr);
   EXPECT_EQ(*m.SenderOf(1), "alice");
-  EXPECT_EQ(back.Checkpoint(9).moderation().DebugString(), room.Checkpoint(9).moderation().DebugString());
+  EXPECT_EQ(back.Checkpoint(9).moderation().DebugString(),
+            room.Checkpoint(9).moderation().DebugString());
 }
 
 TEST(RoomModerationTest, SlowModeClocksEachAudienceUser) {

@@ -23,7 +23,10 @@ RoomCloserOptions Options(int64_t rollup_ms) {
   config.set_bucket_ms(kD);
   config.set_rollup_ms(static_cast<uint32_t>(rollup_ms));
   config.set_action_cap_per_s(0);
-  return {.identity = {.room = "lobby", .epoch = 7, .publisher = "pub-1", .opened_ms = kT,
+  return {.identity = {.room = "lobby",
+                       .epoch = 7,
+                       .publisher = "pub-1",
+                       .opened_ms = kT,
                        .config = config},
           .hint_secret = "room-secret"};
 }
@@ -47,13 +50,14 @@ TEST(RetractionTest, BucketerTombstonesOnlyOpenMessages) {
 }
 
 TEST(RetractionTest, SegmentListsTombstonesAsRetractedAndKeepsTheSeqRange) {
-  std::vector<v1::Message> msgs = {Action(5, kT + 1), Action(6, kT + 2), Action(7, kT + 3)};
+  std::vector<v1::Message> msgs = {Action(5, kT + 1), Action(6, kT + 2),
+                                   Action(7, kT + 3)};
   msgs[0].Clear();
   msgs[0].set_seq(5);
   msgs[0].set_ts_ms(kT + 1);
-  v1::ActionSegment s =
-      BuildSegment({.room = "lobby", .epoch = 7, .bucket_ms = kD, .index = kK, .limit = 1},
-                   std::move(msgs));
+  v1::ActionSegment s = BuildSegment(
+      {.room = "lobby", .epoch = 7, .bucket_ms = kD, .index = kK, .limit = 1},
+      std::move(msgs));
   EXPECT_EQ(s.first_seq(), 5u);
   EXPECT_EQ(s.last_seq(), 7u);
   ASSERT_EQ(s.retracted_size(), 1);
@@ -65,7 +69,8 @@ TEST(RetractionTest, SegmentListsTombstonesAsRetractedAndKeepsTheSeqRange) {
   for (const v1::Message& m : s.messages()) EXPECT_NE(m.seq(), 5u);
 }
 
-TEST(RetractionTest, RoomCloserRetractionSurvivesACheckpointAndReachesTheRollup) {
+TEST(RetractionTest,
+     RoomCloserRetractionSurvivesACheckpointAndReachesTheRollup) {
   RoomCloser a(Options(4 * kD));
   ASSERT_TRUE(a.AddAction(Action(1, kT + 10)).ok());
   ASSERT_TRUE(a.AddAction(Action(2, kT + 20)).ok());
