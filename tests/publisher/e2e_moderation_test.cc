@@ -213,6 +213,41 @@ TEST_F(PublisherE2eModerationTest, RetractUnknownSeqIs404) {
                           400));  // bad body
 }
 
+TEST_F(PublisherE2eModerationTest, ModerationBodiesAreBoundedAndChecked) {
+  const std::string room = "mod-bodies";
+  OpenRoom(room, R"({"bucket_ms": 250})");
+  const uint64_t seq = Post(room, "x", Token("alice", v1::ROLE_AUDIENCE, room));
+  const std::string huge = "{\"reason\": \"" + std::string(8000, 'a') + "\"}";
+  EXPECT_TRUE(IsJsonError(Retract(room, seq, mod_, huge), 413));
+  EXPECT_TRUE(
+      IsJsonError(Retract(room, seq, mod_,
+                          "{\"reason\": \"" + std::string(300, 'a') + "\"}"),
+                  400));
+  const std::string bans = "/v1/rooms/" + room + "/bans";
+  EXPECT_TRUE(IsJsonError(
+      Send("POST", bans, R"({"user": "bob", "colour": 1})", mod_), 400));
+  EXPECT_TRUE(IsJsonError(
+      Send("POST", bans, R"({"user": "no such user!"})", mod_), 400));
+  EXPECT_TRUE(IsJsonError(
+      Send("POST", bans, R"({"user": "bob", "duration_s": 0})", mod_), 400));
+  EXPECT_TRUE(IsJsonError(
+      Send("POST", bans, R"({"user": "bob", "retract_recent_s": 3601})", mod_),
+      400));
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += "[";
+  EXPECT_TRUE(IsJsonError(Send("PATCH", "/v1/rooms/" + room, deep, mod_), 400));
+  EXPECT_TRUE(IsJsonError(
+      Send("PATCH", "/v1/rooms/" + room, R"({"slow_mode_s": 3601})", mod_),
+      400));
+  // The components moderation owns are not for PUT.
+  HttpResponse put =
+      Fetch("PUT", PublisherUrl("/v1/rooms/" + room + "/state/redactions"),
+            R"({"seqs": []})", JsonHeaders(mod_));
+  EXPECT_TRUE(IsJsonError(put, 403));
+  // None of it changed the room: the message is still there, not retracted.
+  EXPECT_EQ(Retract(room, seq, mod_).status, 200);
+}
+
 TEST_F(PublisherE2eModerationTest, RetractRepeatIsIdempotent) {
   const std::string room = "mod-repeat";
   OpenRoom(room, R"({"bucket_ms": 250})");
