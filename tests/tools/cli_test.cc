@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <set>
 #include <thread>
@@ -274,6 +275,29 @@ TEST_F(CliTest, TailPrintsEachLiveActionOnce) {
     EXPECT_EQ(got[i].seq(), static_cast<uint64_t>(i + 1));
     EXPECT_EQ(got[i].comment().text(), "live " + std::to_string(i));
   }
+}
+
+TEST_F(CliTest, TailShowsRetractedForAMessageItPrinted) {
+  StartPublisher();
+  auto tail = std::async(std::launch::async, [&] {
+    return Cli({"tail", "--base", origin_->url(), "--room", "lobby", "--count", "2",
+                "--duration-ms", "8000"},
+               {}, 15s);
+  });
+  std::this_thread::sleep_for(1500ms);  // joined by now
+  // Delivered in seq order, so the message is printed before its retraction
+  // arrives, whichever buckets they land in.
+  const v1::Message shown = pub_->Post("regrettable");
+  pub_->Retract(shown.seq());
+  pub_->Retract(999);  // never printed: nothing to say
+  pub_->Post("fine");
+  RunResult r = tail.get();
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_TRUE(absl::StrContains(lines[0], "viewer-1: regrettable")) << lines[0];
+  EXPECT_EQ(lines[1], "[retracted #" + std::to_string(shown.seq()) + "]");
+  EXPECT_TRUE(absl::StrContains(lines[2], "viewer-1: fine")) << lines[2];
 }
 
 }  // namespace
