@@ -92,6 +92,11 @@ struct Callbacks {
   std::function<void(const JoinInfo&)> on_joined;
   // Every action after the join, exactly once, in seq order.
   std::function<void(const v1::Message&)> on_action;
+  // A moderator retracted actions already published (DESIGN §11): hide each
+  // of record.retract().seqs() if it was shown. With this set, `retract`
+  // records reach it instead of on_action (still once, in seq order); an
+  // action retracted before publication is never delivered at all.
+  std::function<void(const v1::Message& record)> on_retract;
   // What the big-room cap left out of a bucket, by type name.
   std::function<void(int64_t bucket, const std::map<std::string, uint64_t>&)> on_dropped;
   // A component's value, each time its partial version moves on (all of

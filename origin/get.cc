@@ -257,7 +257,8 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(Call call) {
 // Until the bucket is stored or closed, or the hold limit.
 boost::asio::awaitable<http::Response> Origin::HoldForBucket(const BucketGet& get) {
   auto ticket = holds_.RegisterObject(co_await boost::asio::this_coro::executor,
-                                      get.key, get.meta.publisher(), get.end_ms);
+                                      get.key, get.meta.publisher(),
+                                      get.end_ms + int64_t{get.meta.review_delay_ms()});
   if (auto res = ServeIfClosed(get)) {  // written between the first look and Register
     holds_.Cancel(ticket);
     co_return *std::move(res);

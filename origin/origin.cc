@@ -3,6 +3,8 @@
 // loaded from the store at start-up.
 #include "origin/origin.h"
 
+#include <algorithm>
+
 #include "auth/jwt.h"
 #include "base/status_macros.h"
 
@@ -75,7 +77,12 @@ std::optional<RoomMeta> Origin::FindRoom(const std::string& room) const {
 }
 
 int64_t Origin::ClosedThrough(const RoomMeta& meta) const {
-  const int64_t w = WatermarkOf(meta.publisher());
+  int64_t w = WatermarkOf(meta.publisher());
+  // A review delay holds the room's buckets back from its publisher's
+  // watermark; what its manifest says it closed is closed all the same.
+  if (meta.review_delay_ms() > 0) {
+    w = std::max(w - int64_t{meta.review_delay_ms()}, std::min(w, meta.closed_floor_ms()));
+  }
   return meta.stalled_from_ms() > 0 ? std::min(w, meta.stalled_from_ms()) : w;
 }
 

@@ -115,6 +115,10 @@ RoomMeta MetaOf(const v1::Manifest& m, int64_t retention_s) {
   meta.set_manifest_version(m.version());
   if (m.status() == v1::ROOM_STATUS_STALLED) meta.set_stalled_from_ms(m.stalled_from_ms());
   meta.set_private_room(m.config().private_());
+  if (m.review_delay_ms() > 0) {
+    meta.set_review_delay_ms(m.review_delay_ms());
+    meta.set_closed_floor_ms(m.watermark_ms());
+  }
   return meta;
 }
 

@@ -13,6 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "publisher/internal/admission.h"
 #include "publisher/internal/body.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
@@ -194,6 +197,61 @@ asio::awaitable<http::Response> Presence(Call c) {
   co_return Reply(c.req, v1::ErrorReply(), "{}");
 }
 
+// An optional body (`m` stays empty without one).
+absl::Status ParseOptionalBody(const http::Request& req, const IngestLimits& limits, Message* m) {
+  if (absl::StripAsciiWhitespace(req.body()).empty()) return absl::OkStatus();
+  return ParseBody(req, limits, m);
+}
+
+asio::awaitable<http::Response> Retract(Call c) {
+  uint64_t seq = 0;
+  if (!absl::SimpleAtoi(c.parts[2], &seq)) {
+    co_return ErrorFor(c.req, absl::InvalidArgumentError("a message is named by its seq"));
+  }
+  v1::RetractRequest in;
+  if (absl::Status s = ParseOptionalBody(c.req, c.limits, &in); !s.ok()) {
+    co_return ErrorFor(c.req, s);
+  }
+  auto r = co_await Await<v1::RetractReply>([&](auto cb) {
+    c.publisher.Retract(c.who, c.room(), seq, in, std::move(cb));
+  });
+  if (!r.ok()) co_return ErrorFor(c.req, r.status());
+  co_return Reply(c.req, *r, absl::StrCat(R"({"seq":)", r->seq(), R"(,"retracted":true})"));
+}
+
+std::string BanJson(const v1::BanReply& b) {
+  return absl::StrCat(R"({"user":")", b.user(), R"(","until_ms":)", b.until_ms(),
+                      R"(,"retracted":[)", absl::StrJoin(b.retracted(), ","), "]}");
+}
+
+asio::awaitable<http::Response> Ban(Call c) {
+  v1::BanRequest in;
+  if (absl::Status s = ParseBody(c.req, c.limits, &in); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<v1::BanReply>([&](auto cb) {
+    c.publisher.Ban(c.who, c.room(), in, std::move(cb));
+  });
+  co_return r.ok() ? Reply(c.req, *r, BanJson(*r)) : ErrorFor(c.req, r.status());
+}
+
+asio::awaitable<http::Response> Unban(Call c) {
+  auto r = co_await Await<v1::BanReply>([&](auto cb) {
+    c.publisher.Unban(c.who, c.room(), c.parts[2], std::move(cb));
+  });
+  co_return r.ok() ? Reply(c.req, *r, BanJson(*r)) : ErrorFor(c.req, r.status());
+}
+
+asio::awaitable<http::Response> UpdateSettings(Call c) {
+  v1::RoomSettingsRequest in;
+  if (absl::Status s = ParseBody(c.req, c.limits, &in); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<v1::RoomSettingsRequest>([&](auto cb) {
+    c.publisher.UpdateSettings(c.who, c.room(), in, std::move(cb));
+  });
+  if (!r.ok()) co_return ErrorFor(c.req, r.status());
+  co_return Reply(c.req, *r,
+                  absl::StrCat(R"({"slow_mode_s":)", r->slow_mode_s(), R"(,"review_delay_ms":)",
+                               r->review_delay_ms(), "}"));
+}
+
 // Every endpoint under /v1/rooms/ (DESIGN §6). A {name} matches any one
 // path segment.
 // The body each endpoint may send, read only once its sender is known.
@@ -214,6 +272,9 @@ struct Endpoint {
   bh::verb verb;
   asio::awaitable<http::Response> (*handler)(Call);
   Body body;
+  // Refused (403) before the body is read unless the token's role runs the
+  // room (anchor, moderator, service).
+  bool runners_only = false;
 };
 constexpr Endpoint kEndpoints[] = {
     {"{room}", bh::verb::post, &OpenRoom, Body::kSmall},
@@ -224,6 +285,12 @@ constexpr Endpoint kEndpoints[] = {
     {"{room}/peer/{user}/key", bh::verb::get, &HintKey, Body::kSmall},
     {"{room}/peer/{user}/key", bh::verb::head, &HintKey, Body::kSmall},
     {"{room}/presence", bh::verb::post, &Presence, Body::kSmall},
+    // DESIGN §11. A sender may retract its own message, so that one is
+    // decided by the room.
+    {"{room}", bh::verb::patch, &UpdateSettings, Body::kSmall, true},
+    {"{room}/messages/{seq}", bh::verb::delete_, &Retract, Body::kSmall},
+    {"{room}/bans", bh::verb::post, &Ban, Body::kSmall, true},
+    {"{room}/bans/{user}", bh::verb::delete_, &Unban, Body::kSmall, true},
 };
 
 bool Matches(absl::string_view pattern, const std::vector<std::string>& parts) {
@@ -268,6 +335,16 @@ http::Response ErrorFor(const http::RequestHead& req, const absl::Status& s) {
       status = m.status;
       error = m.error;
     }
+  }
+  if (std::optional<int64_t> until = BannedUntilMs(s)) {
+    // {"error","detail"} plus when the ban ends, as a JSON number.
+    http::Response res = http::Text(
+        req, bh::status::forbidden,
+        absl::StrCat(R"({"error":"banned","detail":")", s.message(), R"(","until_ms":)", *until,
+                     "}\n"),
+        "application/json");
+    res.set(bh::field::cache_control, "no-store");
+    return res;
   }
   http::Response res = http::Error(req, status, error, s.message());
   if (s.code() == absl::StatusCode::kResourceExhausted) {
@@ -321,6 +398,10 @@ http::Admission IngestApi::Admit(const http::RequestHead& req, absl::string_view
   if (!who.ok()) return {.refusal = ErrorFor(req, who.status())};
   if (!auth::AllowsRoom(*who, t.parts[0])) {
     return {.refusal = ErrorFor(req, absl::PermissionDeniedError("the token is for another room"))};
+  }
+  if (endpoint->runners_only && !internal::Admission::RunsTheRoom(*who)) {
+    return {.refusal = ErrorFor(req, absl::PermissionDeniedError(
+                                         "only a moderator, the anchor or the service moderates a room"))};
   }
   return {.max_body_bytes = BodyLimit(endpoint->body, options_)};
 }

@@ -199,6 +199,27 @@ void Publisher::PostPeer(const auth::Claims& who, const std::string& room,
   ingest_->PostPeer(who, room, user, input, std::move(done));
 }
 
+void Publisher::Retract(const auth::Claims& who, const std::string& room, uint64_t seq,
+                        const v1::RetractRequest& request, Callback<v1::RetractReply> done) {
+  ingest_->Retract(who, room, seq, request, std::move(done));
+}
+
+void Publisher::Ban(const auth::Claims& who, const std::string& room,
+                    const v1::BanRequest& request, Callback<v1::BanReply> done) {
+  ingest_->Ban(who, room, request, std::move(done));
+}
+
+void Publisher::Unban(const auth::Claims& who, const std::string& room, const std::string& user,
+                      Callback<v1::BanReply> done) {
+  ingest_->Unban(who, room, user, std::move(done));
+}
+
+void Publisher::UpdateSettings(const auth::Claims& who, const std::string& room,
+                               const v1::RoomSettingsRequest& request,
+                               Callback<v1::RoomSettingsRequest> done) {
+  ingest_->UpdateSettings(who, room, request, std::move(done));
+}
+
 absl::Status Publisher::Presence(const auth::Claims& who,
                                  const std::string& room) {
   ROOMCAST_RETURN_IF_ERROR(admission_->AdmitPresence(who, room));

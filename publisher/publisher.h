@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,8 @@ struct StateReply {
 // For a kResourceExhausted from the publisher: whole seconds until a retry
 // may pass (at least 1); 0 for any other status.
 int64_t RetryAfterSeconds(const absl::Status& s);
+// For a refusal of a banned user's write: when the ban ends (unix ms).
+std::optional<int64_t> BannedUntilMs(const absl::Status& s);
 
 // Without a hint secret of its own, a deployment derives the peer-hint master
 // from the JWT secret, so it needs one secret. Keep it stable: re-published
@@ -100,6 +103,17 @@ class Publisher {
   void PostPeer(const auth::Claims& who, const std::string& room,
                 const std::string& user, const v1::MessageInput& input,
                 Callback<v1::PostResult> done);
+  // Moderation (DESIGN §11): retract an action (its sender, or anyone who
+  // runs the room), ban and unban a user, change the live settings.
+  void Retract(const auth::Claims& who, const std::string& room, uint64_t seq,
+               const v1::RetractRequest& request, Callback<v1::RetractReply> done);
+  void Ban(const auth::Claims& who, const std::string& room,
+           const v1::BanRequest& request, Callback<v1::BanReply> done);
+  void Unban(const auth::Claims& who, const std::string& room,
+             const std::string& user, Callback<v1::BanReply> done);
+  void UpdateSettings(const auth::Claims& who, const std::string& room,
+                      const v1::RoomSettingsRequest& request,
+                      Callback<v1::RoomSettingsRequest> done);
   // A heartbeat: counts `who` as present (the `online` component).
   absl::Status Presence(const auth::Claims& who, const std::string& room);
   absl::StatusOr<v1::HintKey> HintKeyFor(const auth::Claims& who,

@@ -116,6 +116,28 @@ absl::Status Bucketer::RestoreMessage(int64_t k, const v1::Message& m) {
   return absl::OkStatus();
 }
 
+const v1::Message* Bucketer::FindOpen(uint64_t seq) const {
+  for (const ClosedBucket& b : open_) {
+    if (b.messages.empty() || seq > b.messages.back().seq()) continue;
+    auto it = std::lower_bound(
+        b.messages.begin(), b.messages.end(), seq,
+        [](const v1::Message& m, uint64_t s) { return m.seq() < s; });
+    return it != b.messages.end() && it->seq() == seq ? &*it : nullptr;
+  }
+  return nullptr;
+}
+
+bool Bucketer::Retract(uint64_t seq) {
+  const v1::Message* found = FindOpen(seq);
+  if (found == nullptr) return false;
+  v1::Message* m = const_cast<v1::Message*>(found);
+  const int64_t ts = m->ts_ms();
+  m->Clear();
+  m->set_seq(seq);
+  m->set_ts_ms(ts);
+  return true;
+}
+
 size_t Bucketer::open_messages() const {
   size_t n = 0;
   for (const auto& b : open_) n += b.messages.size();

@@ -77,6 +77,14 @@ class Bucketer {
   int64_t bucket_ms() const { return bucket_ms_; }
   int64_t watermark_ms() const { return watermark_ms_; }
   size_t open_messages() const;
+  // The message `seq` while its bucket is open; null once it is closed (or
+  // if no such message was added).
+  const v1::Message* FindOpen(uint64_t seq) const;
+  // A moderator's retraction before publication (DESIGN §11): the open
+  // message `seq` keeps only its seq and ts_ms, a tombstone BuildSegment
+  // lists as retracted, so its content never reaches a segment and seq
+  // stays contiguous. False if `seq` is not open.
+  bool Retract(uint64_t seq);
 
   // Everything above as data (checkpoint.proto), and back: Restore takes
   // only what a Bucketer of this bucket_ms could have made (open buckets

@@ -16,6 +16,10 @@ std::string TypeName(const v1::Message& m) {
       return "enter";
     case v1::Message::kCustom:
       return absl::StrCat("custom:", m.custom().name());
+    case v1::Message::kRetract:
+      return "retract";
+    case v1::Message::kBan:
+      return "ban";
     case v1::Message::BODY_NOT_SET:
       break;
   }
@@ -24,7 +28,8 @@ std::string TypeName(const v1::Message& m) {
 
 v1::Priority DefaultPriority(v1::Role role, const v1::Message& m) {
   if (role == v1::ROLE_ANCHOR || role == v1::ROLE_MODERATOR ||
-      role == v1::ROLE_SERVICE || m.body_case() == v1::Message::kGift) {
+      role == v1::ROLE_SERVICE || m.body_case() == v1::Message::kGift ||
+      m.body_case() == v1::Message::kRetract || m.body_case() == v1::Message::kBan) {
     return v1::PRIORITY_HIGH;
   }
   return v1::PRIORITY_NORMAL;

@@ -74,6 +74,9 @@ class RoomCloser {
                                               int64_t ts_ms,
                                               std::string set_by);
   void End() { manifest_.End(); }
+  // A retraction before publication (Bucketer::FindOpen, Bucketer::Retract).
+  const v1::Message* FindOpen(uint64_t seq) const { return bucketer_.FindOpen(seq); }
+  bool RetractOpen(uint64_t seq) { return bucketer_.Retract(seq); }
 
   // Closes every bucket ending at or before `watermark_ms` and appends what
   // that makes to `out`: per bucket its peer objects then its segment (a

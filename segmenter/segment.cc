@@ -37,6 +37,11 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
     s.set_first_seq(messages.front().seq());
     s.set_last_seq(messages.back().seq());
   }
+  std::erase_if(messages, [&s](const v1::Message& m) {
+    if (m.body_case() != v1::Message::BODY_NOT_SET) return false;
+    s.add_retracted(m.seq());
+    return true;
+  });
   CapResult capped = ApplyCap(std::move(messages), p.limit);
   ApplyByteBudget(capped, p.max_bytes);
   s.mutable_messages()->Reserve(static_cast<int>(capped.kept.size()));
@@ -51,7 +56,7 @@ int64_t RollupWeight(const v1::ActionSegment& bucket) {
   for (const v1::Message& m : bucket.messages()) {
     bytes += static_cast<int64_t>(m.ByteSizeLong()) + 6;  // + tag and length
   }
-  return bytes;
+  return bytes + 11 * static_cast<int64_t>(bucket.retracted_size());
 }
 
 absl::StatusOr<v1::ActionSegment> BuildRollup(
@@ -92,6 +97,7 @@ absl::StatusOr<v1::ActionSegment> BuildRollup(
     if (r.first_seq() == 0) r.set_first_seq(b.first_seq());
     r.set_last_seq(b.last_seq());
     r.mutable_messages()->MergeFrom(b.messages());
+    r.mutable_retracted()->MergeFrom(b.retracted());
     for (const auto& [type, n] : b.dropped()) (*r.mutable_dropped())[type] += n;
   }
   return r;

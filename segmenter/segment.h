@@ -39,7 +39,9 @@ struct SegmentParams {
   int64_t max_bytes = kMaxObjectBytes;
 };
 
-// `messages` in seq order, all in bucket `index`. `hint` may be null.
+// `messages` in seq order, all in bucket `index`. `hint` may be null. A
+// message without a body is a retracted one's tombstone (Bucketer::Retract):
+// listed in `retracted`, neither kept nor capped.
 v1::ActionSegment BuildSegment(const SegmentParams& p,
                                std::vector<v1::Message> messages,
                                const v1::PeerHint* hint = nullptr);

@@ -100,7 +100,11 @@ void Follower::Process(int64_t k, v1::ActionSegment s) {
 void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
   for (const v1::Message* m : e_.seq.Take(s, e_.join_ms)) {
     ++stats_.actions;
-    if (cb_.on_action) cb_.on_action(*m);
+    if (m->has_retract() && cb_.on_retract) {
+      cb_.on_retract(*m);
+    } else if (cb_.on_action) {
+      cb_.on_action(*m);
+    }
   }
   if (!s.dropped().empty() && cb_.on_dropped) {
     std::map<std::string, uint64_t> dropped(s.dropped().begin(), s.dropped().end());

@@ -267,7 +267,15 @@ class Room {
     }
     if (seg.last_seq) this.lastSeq = Number(seg.last_seq);
     const list = $("messages");
-    for (const m of messages) list.prepend(this.renderMessage(m));
+    for (const m of messages) {
+      // A retraction (DESIGN §11) takes its targets off the screen and is
+      // not shown itself.
+      if (m.retract) {
+        for (const seq of m.retract.seqs || []) list.querySelector(`li[data-seq="${Number(seq)}"]`)?.remove();
+        continue;
+      }
+      list.prepend(this.renderMessage(m));
+    }
     while (list.children.length > MAX_MESSAGES) list.lastChild.remove();
     const dropped = Object.entries(seg.dropped || {});
     if (dropped.length) {
@@ -287,6 +295,7 @@ class Room {
 
   renderMessage(m) {
     const li = document.createElement("li");
+    li.dataset.seq = String(Number(m.seq || 0));
     const who = document.createElement("span");
     who.className = "who";
     who.textContent = m.sender || "?";
@@ -296,6 +305,10 @@ class Room {
     else if (m.like) { what.className = "like"; what.textContent = `liked ×${m.like.count || 1}`; }
     else if (m.enter) { what.className = "enter"; what.textContent = "entered"; }
     else if (m.custom) { what.textContent = `${m.custom.name}: ${JSON.stringify(m.custom.data || {})}`; }
+    else if (m.ban) {
+      what.className = "enter";
+      what.textContent = Number(m.ban.until_ms || 0) ? `banned ${m.ban.user}` : `lifted the ban of ${m.ban.user}`;
+    }
     li.append(who, what);
     return li;
   }

@@ -14,6 +14,11 @@ namespace roomcast::publisher {
 namespace {
 
 constexpr char kRetryAfterPayload[] = "roomcast/retry-after-s";
+constexpr char kBannedUntilPayload[] = "roomcast/banned-until-ms";
+
+}  // namespace
+
+namespace internal {
 
 absl::Status RateLimitedError(int64_t wait_ms) {
   absl::Status s = absl::ResourceExhaustedError(
@@ -23,7 +28,21 @@ absl::Status RateLimitedError(int64_t wait_ms) {
   return s;
 }
 
-}  // namespace
+absl::Status BannedError(int64_t until_ms) {
+  absl::Status s = absl::PermissionDeniedError(
+      absl::StrCat("a moderator banned this user from the room until ", until_ms, " (unix ms)"));
+  s.SetPayload(kBannedUntilPayload, absl::Cord(absl::StrCat(until_ms)));
+  return s;
+}
+
+}  // namespace internal
+
+std::optional<int64_t> BannedUntilMs(const absl::Status& s) {
+  auto p = s.GetPayload(kBannedUntilPayload);
+  int64_t v = 0;
+  if (!p.has_value() || !absl::SimpleAtoi(std::string(*p), &v)) return std::nullopt;
+  return v;
+}
 
 int64_t RetryAfterSeconds(const absl::Status& s) {
   if (!absl::IsResourceExhausted(s)) return 0;

@@ -25,6 +25,12 @@
 
 namespace roomcast::publisher::internal {
 
+// kResourceExhausted with a Retry-After of `wait_ms` rounded up to seconds.
+absl::Status RateLimitedError(int64_t wait_ms);
+// kPermissionDenied for a banned user, carrying when the ban ends
+// (publisher::BannedUntilMs).
+absl::Status BannedError(int64_t until_ms);
+
 class Admission {
  public:
   Admission(IngestLimits limits, RateLimits rates, const base::Clock* clock,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/ids.h"
 #include "base/status_macros.h"
+#include "publisher/internal/moderation.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/validation.h"
 #include "segmenter/messages.h"
@@ -35,8 +36,8 @@ absl::StatusOr<v1::Message> MessageFrom(const auth::Claims& who,
 }
 
 // Opens `room`, unless it is open already with this config.
-absl::Status DraftOpen(Draft& d, const std::string& room,
-                       const v1::RoomConfig& config) {
+absl::Status DraftOpen(Draft& d, const std::string& room, const v1::RoomConfig& config,
+                       const v1::RoomSettingsRequest& settings) {
   if (Room* r = d.Find(room); r != nullptr) {
     if (!r->accepting()) {
       return absl::FailedPreconditionError("the room has ended");
@@ -58,7 +59,12 @@ absl::Status DraftOpen(Draft& d, const std::string& room,
                                   std::random_device{}() % 1000);
   d.ApplyNow(rec).IgnoreError();  // visible to the rest of the batch
   d.Add(std::move(rec));
-  return absl::OkStatus();
+  if (!settings.has_slow_mode_s() && !settings.has_review_delay_ms()) return absl::OkStatus();
+  log::RoomSettings unused;
+  auth::Claims service;
+  service.sub = "service";
+  service.role = v1::ROLE_SERVICE;
+  return DraftSettings(d, service, room, settings, &unused);
 }
 
 // Ends a live room: no more writes from now on, `config` for the reply.
@@ -117,17 +123,6 @@ absl::Status DraftPeer(Draft& d, const std::string& room, v1::Message msg,
   return absl::OkStatus();
 }
 
-// Answers `done` with `value` once the write is durable.
-template <typename T>
-absl::AnyInvocable<void(absl::Status)> ReplyWhenDurable(
-    std::shared_ptr<T> value, Callback<T> done) {
-  return [value = std::move(value),
-          done = std::move(done)](absl::Status s) mutable {
-    if (!s.ok()) return done(s);
-    done(std::move(*value));
-  };
-}
-
 }  // namespace
 
 struct Ingest::Batch {
@@ -164,11 +159,15 @@ void Ingest::OpenRoom(const auth::Claims& who, const std::string& room,
   absl::StatusOr<v1::RoomConfig> config =
       ConfigFromRequest(request, options_.rollup_ms);
   if (s.ok()) s = config.status();
+  v1::RoomSettingsRequest settings;
+  if (request.has_slow_mode_s()) settings.set_slow_mode_s(request.slow_mode_s());
+  if (request.has_review_delay_ms()) settings.set_review_delay_ms(request.review_delay_ms());
+  if (s.ok()) s = CheckSettings(settings);
   if (!s.ok()) return done(s);
   auto reply = std::make_shared<v1::RoomConfig>(*std::move(config));
   sequencer_->Submit(
-      {.prepare = [room,
-                   reply](Draft& d) { return DraftOpen(d, room, *reply); },
+      {.prepare = [room, reply,
+                   settings](Draft& d) { return DraftOpen(d, room, *reply, settings); },
        .done = ReplyWhenDurable(reply, std::move(done))});
 }
 
@@ -233,6 +232,13 @@ absl::StatusOr<Ingest::Batch> Ingest::Validate(
 
 absl::Status Ingest::Sequence(Draft& d, const std::string& room, Batch& b) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
+  // A retry of what was acked passes; anything new meets bans and slow mode.
+  size_t fresh = 0;
+  for (size_t i = 0; i < b.messages.size(); ++i) {
+    fresh += b.ids[i].empty() ||
+             r->replies().Find(ReplyKind::kAction, b.messages[i].sender(), b.ids[i]) == nullptr;
+  }
+  if (fresh > 0) ROOMCAST_RETURN_IF_ERROR(CheckPoster(d, r, b.messages.front(), fresh));
   for (size_t i = 0; i < b.messages.size(); ++i) {
     v1::Message& m = b.messages[i];
     const std::string& id = b.ids[i];
@@ -272,6 +278,10 @@ void Ingest::SetState(const auth::Claims& who, const std::string& room,
   }
   if (s.ok() && !base::IsValidId(component)) {
     s = absl::InvalidArgumentError("component names are [A-Za-z0-9_-]{1,64}");
+  }
+  if (s.ok() && (component == kRedactionsComponent || component == kSettingsComponent)) {
+    s = absl::PermissionDeniedError(absl::StrCat(
+        "the component '", component, "' is the room's moderation; use its own calls"));
   }
   if (s.ok()) s = CheckStateValue(value, options_.limits);
   if (s.ok()) s = admission_->AdmitStateSet(room);

@@ -11,6 +11,7 @@
 #define ROOMCAST_PUBLISHER_INTERNAL_INGEST_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,29 @@ namespace roomcast::publisher::internal {
 
 template <typename T>
 using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+// Answers `done` with `value` once the write is durable.
+template <typename T>
+absl::AnyInvocable<void(absl::Status)> ReplyWhenDurable(std::shared_ptr<T> value,
+                                                        Callback<T> done) {
+  return [value = std::move(value), done = std::move(done)](absl::Status s) mutable {
+    if (!s.ok()) return done(s);
+    done(std::move(*value));
+  };
+}
+
+// Moderation's part of other writes (ingest_moderation.cc).
+// kInvalidArgument for settings out of range.
+absl::Status CheckSettings(const v1::RoomSettingsRequest& s);
+// Drafts a settings record: the room's settings with `req`'s changes,
+// returned in `out`.
+absl::Status DraftSettings(Sequencer::Draft& d, const auth::Claims& who,
+                           const std::string& room, const v1::RoomSettingsRequest& req,
+                           log::RoomSettings* out);
+// A post of `n` messages, the first `first`, to `r`: 403 banned for a
+// banned sender, 429 in slow mode (an audience sender's second post within
+// the period, or a batch); else the post counts for slow mode.
+absl::Status CheckPoster(Sequencer::Draft& d, Room* r, const v1::Message& first, size_t n);
 
 class Ingest {
  public:
@@ -55,6 +79,18 @@ class Ingest {
   void PostPeer(const auth::Claims& who, const std::string& room,
                 const std::string& user, const v1::MessageInput& input,
                 Callback<v1::PostResult> done);
+  // DESIGN §11 (ingest_moderation.cc). A repeated retraction gets the same
+  // reply and writes nothing; so does lifting a ban that is not there.
+  void Retract(const auth::Claims& who, const std::string& room, uint64_t seq,
+               const v1::RetractRequest& request, Callback<v1::RetractReply> done);
+  void Ban(const auth::Claims& who, const std::string& room, const v1::BanRequest& request,
+           Callback<v1::BanReply> done);
+  void Unban(const auth::Claims& who, const std::string& room, const std::string& user,
+             Callback<v1::BanReply> done);
+  // Answers with every setting as it is now.
+  void UpdateSettings(const auth::Claims& who, const std::string& room,
+                      const v1::RoomSettingsRequest& request,
+                      Callback<v1::RoomSettingsRequest> done);
 
  private:
   struct Batch;

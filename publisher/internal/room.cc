@@ -64,6 +64,12 @@ int64_t RecordTime(const log::Record& r) {
       return r.state().ts_ms();
     case log::Record::kEnded:
       return r.ended().ts_ms();
+    case log::Record::kRetraction:
+      return r.retraction().ts_ms();
+    case log::Record::kSettings:
+      return r.settings().ts_ms();
+    case log::Record::kBan:
+      return r.ban().ts_ms();
     default:
       return 0;
   }
@@ -92,6 +98,12 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
       ended_ms_ = std::max<int64_t>(r.ended().ts_ms(), 1);
       closer_.End();
       return absl::OkStatus();
+    case log::Record::kRetraction:
+      return ApplyRetraction(r.retraction());
+    case log::Record::kSettings:
+      return ApplySettings(r.settings());
+    case log::Record::kBan:
+      return ApplyBan(r.ban());
     default:
       return absl::InvalidArgumentError("not a room record");
   }
@@ -104,6 +116,72 @@ absl::Status Room::ApplyAction(const log::Action& a) {
   seq_ = std::max(seq_, m.seq());
   durable_seq_ = std::max(durable_seq_, m.seq());
   Sequenced(m, ReplyKind::kAction, a.client_msg_id());
+  if (m.body_case() != v1::Message::kRetract && m.body_case() != v1::Message::kBan) {
+    moderation().Remember(m.seq(), m.ts_ms(), m.sender());
+  }
+  return absl::OkStatus();
+}
+
+RoomModeration& Room::moderation() {
+  if (mod_ == nullptr) mod_ = std::make_unique<RoomModeration>();
+  return *mod_;
+}
+
+absl::Status Room::CanSetModerationState(const std::string& name) const {
+  // A moderation value stays far below the per-value limit; what could
+  // refuse it is a room whose components are all taken.
+  return closer_.state().CanSet(name, 64 * 1024, segmenter::kMaxSnapshotBytes);
+}
+
+absl::Status Room::SetModerationState(const std::string& name, google::protobuf::Value value,
+                                      int64_t ts_ms, const std::string& by) {
+  ROOMCAST_RETURN_IF_ERROR(closer_.SetState(name, std::move(value), ts_ms, by).status());
+  stamper_.Stamp(ts_ms, ts_ms);
+  durable_ts_ = std::max(durable_ts_, ts_ms);
+  return absl::OkStatus();
+}
+
+absl::Status Room::ApplyRetraction(const log::Retraction& r) {
+  std::vector<uint64_t> targets(r.unpublished().begin(), r.unpublished().end());
+  if (r.has_record()) {
+    if (!r.record().has_retract()) return absl::InvalidArgumentError("a retraction without its record");
+    log::Action a;
+    *a.mutable_message() = r.record();
+    ROOMCAST_RETURN_IF_ERROR(ApplyAction(a));
+    targets.insert(targets.end(), r.record().retract().seqs().begin(),
+                   r.record().retract().seqs().end());
+  }
+  // Sequencing held each unpublished target's bucket open until this was
+  // durable, so it is open here too (and on replay, before the skip).
+  for (uint64_t seq : r.unpublished()) closer_.RetractOpen(seq);
+  const int64_t retention_ms = int64_t{config().retention_s()} * 1000;
+  moderation().AddRedactions(targets, r.ts_ms(), r.ts_ms() - retention_ms);
+  return SetModerationState(kRedactionsComponent, moderation().RedactionsValue(), r.ts_ms(),
+                            r.by());
+}
+
+absl::Status Room::ApplySettings(const log::SettingsSet& s) {
+  if (s.settings().slow_mode_s() > RoomModeration::kMaxSlowModeS ||
+      s.settings().review_delay_ms() > RoomModeration::kMaxReviewDelayMs) {
+    return absl::InvalidArgumentError("settings out of range");
+  }
+  moderation().SetSettings(s.settings());
+  return SetModerationState(kSettingsComponent, moderation().SettingsValue(), s.ts_ms(), s.by());
+}
+
+absl::Status Room::ApplyBan(const log::BanSet& b) {
+  if (!segmenter::IsValidId(b.user()) || b.until_ms() < 0) {
+    return absl::InvalidArgumentError("a bad ban");
+  }
+  if (b.has_record()) {
+    if (!b.record().has_ban()) return absl::InvalidArgumentError("a ban without its record");
+    log::Action a;
+    *a.mutable_message() = b.record();
+    ROOMCAST_RETURN_IF_ERROR(ApplyAction(a));
+  }
+  moderation().SetBan(b.user(), b.until_ms(), b.silent());
+  stamper_.Stamp(b.ts_ms(), b.ts_ms());
+  durable_ts_ = std::max(durable_ts_, b.ts_ms());
   return absl::OkStatus();
 }
 
@@ -157,20 +235,31 @@ void Room::Unstall() {
 
 std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   std::vector<segmenter::ClosedObject> closed;
+  // The review delay (DESIGN §11) holds each bucket back H ms past the
+  // watermark: the origin counts it closed only from watermark - H (the
+  // manifest says H), so the publisher watermark must not pass its end + H
+  // before the origin has it.
+  const int64_t delay = mod_ ? mod_->settings().review_delay_ms() : 0;
   // A stalled room closes nothing: its buckets wait, unserved, until it
   // can be published again.
-  if (!stalled()) closer_.Close(watermark_ms, &closed);
+  if (!stalled()) closer_.Close(watermark_ms - delay, &closed);
   std::vector<Upload> out;
   out.reserve(closed.size() + 1);
   for (segmenter::ClosedObject& o : closed) {
+    const bool bucketed = o.cls == segmenter::ObjectClass::kActions ||
+                          o.cls == segmenter::ObjectClass::kPeer;
     out.push_back({.path = std::move(o.path),
                    .bytes = std::move(o.bytes),
-                   .gate_ms = o.gate_ms});
+                   .gate_ms = bucketed ? o.gate_ms + delay : o.gate_ms});
   }
   const uint64_t v = manifest_version();
   if (v > published_version_) {
-    v1::Manifest m = closer_.manifest().Build(now_ms, watermark_ms);
+    // With a delay the manifest's watermark is the room's own: what it has
+    // closed, which the origin then counts as closed whatever the delay.
+    v1::Manifest m = closer_.manifest().Build(
+        now_ms, delay > 0 ? std::max(closer_.watermark_ms(), int64_t{0}) : watermark_ms);
     m.set_version(v);
+    m.set_review_delay_ms(static_cast<uint32_t>(delay));
     if (stalled()) {
       m.set_status(v1::ROOM_STATUS_STALLED);
       m.set_stalled_from_ms(stalled_->from_ms);
@@ -179,6 +268,9 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
     out.push_back({.path = segmenter::ManifestPath(closer_.identity().room,
                                                    segmenter::Format::kProto, closer_.scope()),
                    .bytes = segmenter::SerializeDeterministic(m),
+                   // Until the origin has a manifest saying the delay, it
+                   // would count the held buckets closed by the watermark.
+                   .gate_ms = delay > 0 ? m.watermark_ms() : kNoGate,
                    .manifest_version = v});
     published_version_ = v;
   }
@@ -229,6 +321,7 @@ log::RoomCheckpoint Room::Checkpoint(uint64_t lsn) const {
   c.set_last_ts_ms(durable_ts_);
   c.set_ended_ms(ended_ms_);
   *c.mutable_closer() = closer_.Checkpoint();
+  if (mod_) *c.mutable_moderation() = mod_->Checkpoint();
   return c;
 }
 
@@ -247,6 +340,9 @@ absl::Status Room::Restore(const log::RoomCheckpoint& c) {
   if (c.closer().bucketer().last_seq() > c.seq() ||
       c.closer().manifest().last_seq() > c.seq()) {
     return absl::InvalidArgumentError("checkpoint: seqs past the room's seq");
+  }
+  if (c.has_moderation()) {
+    ROOMCAST_RETURN_IF_ERROR(moderation().Restore(c.moderation()));
   }
   ROOMCAST_RETURN_IF_ERROR(closer_.Restore(c.closer()));
   if (ending_ != ended()) {

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "publisher/internal/idempotency.h"
+#include "publisher/internal/moderation.h"
 #include "publisher/log.pb.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
@@ -107,6 +108,20 @@ class Room {
   absl::Status CanSetState(const std::string& component,
                            const google::protobuf::Value& value) const;
 
+  // --- Moderation (DESIGN §11) ---
+  // Made on first use: most rooms are never moderated, but every room with
+  // actions remembers its recent senders.
+  RoomModeration& moderation();
+  const RoomModeration* moderation_if_any() const { return mod_.get(); }
+  // The last action seq made durable.
+  uint64_t durable_seq() const { return durable_seq_; }
+  // The action `seq` while its bucket is still open (not yet published,
+  // the review delay included); null once it was published.
+  const v1::Message* FindOpen(uint64_t seq) const { return closer_.FindOpen(seq); }
+  // kResourceExhausted / kOutOfRange if the room's state could not take the
+  // moderation component `name` (the room's components are full).
+  absl::Status CanSetModerationState(const std::string& name) const;
+
   // No more writes once an end is on its way to the log.
   void MarkEnding() { ending_ = true; }
   bool accepting() const { return !ending_ && !ended(); }
@@ -152,8 +167,11 @@ class Room {
   std::vector<Upload> Close(int64_t watermark_ms, int64_t now_ms);
   // Recovery: as Close, for what the origin already acknowledged (everything
   // before `uploaded_through_ms`), producing nothing to upload.
+  // A review delay holds the room's buckets back from the watermark: only
+  // what the longest delay it ever had leaves behind is surely at the origin.
   void Recover(int64_t uploaded_through_ms) {
-    closer_.Skip(uploaded_through_ms);
+    const uint32_t delay = mod_ ? mod_->max_review_delay_ms() : 0;
+    closer_.Skip(uploaded_through_ms > delay ? uploaded_through_ms - delay : uploaded_through_ms);
   }
   // After recovery: the manifest versions the origin may hold, so the next
   // one published is newer.
@@ -172,6 +190,12 @@ class Room {
  private:
   absl::Status ApplyAction(const log::Action& a);
   void ApplyPeer(const log::Peer& p);
+  absl::Status ApplyRetraction(const log::Retraction& r);
+  absl::Status ApplySettings(const log::SettingsSet& s);
+  absl::Status ApplyBan(const log::BanSet& b);
+  // Sets a component moderation owns (redactions, settings).
+  absl::Status SetModerationState(const std::string& name, google::protobuf::Value value,
+                                  int64_t ts_ms, const std::string& by);
   absl::Status ApplyState(const log::StateSet& s, v1::StateComponent* out);
   // What sequencing `m` did, again on replay: its receive time and, with a
   // client_msg_id, its reply.
@@ -200,6 +224,7 @@ class Room {
   // Null until a reply is made (most rooms never have one).
   std::unique_ptr<std::vector<log::Reply>> unsaved_replies_;
   Coverage coverage_;
+  std::unique_ptr<RoomModeration> mod_;
   segmenter::MonotonicStamper stamper_;
   IdempotencyWindow replies_;
   segmenter::RoomCloser closer_;

@@ -108,6 +108,11 @@ int64_t RoomTable::Stamp(Room* room) {
 
 void RoomTable::Unstamp(size_t n) { inflight_ -= n; }
 
+void RoomTable::HoldOpen(int64_t ts_ms) {
+  inflight_floor_ = inflight_ == 0 ? ts_ms : std::min(inflight_floor_, ts_ms);
+  ++inflight_;
+}
+
 int64_t RoomTable::OpeningTimeMs() {
   return std::max(clock_->NowMs(), closed_through_);
 }

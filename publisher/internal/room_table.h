@@ -90,6 +90,9 @@ class RoomTable {
   int64_t Stamp(Room* room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Releases `n` stamps of records that will not be applied.
   void Unstamp(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // As a Stamp at `ts_ms` (released the same way): the bucket of `ts_ms`
+  // stays open until the write is durable (a retraction of a message in it).
+  void HoldOpen(int64_t ts_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The time a room opening now says it opened: never inside a closed bucket.
   int64_t OpeningTimeMs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t NowMs() const { return clock_->NowMs(); }

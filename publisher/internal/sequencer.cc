@@ -21,6 +21,11 @@ int64_t Sequencer::Draft::Stamp(Room* room) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return rooms_->Stamp(room);
 }
 
+void Sequencer::Draft::HoldOpen(int64_t ts_ms) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  ++stamped_;
+  rooms_->HoldOpen(ts_ms);
+}
+
 int64_t Sequencer::Draft::OpeningTimeMs() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return rooms_->OpeningTimeMs();
 }

@@ -47,6 +47,8 @@ class Sequencer {
     absl::StatusOr<Room*> Live(const std::string& room);
     // A receive time for the record of `room` about to be added.
     int64_t Stamp(Room* room);
+    // See RoomTable::HoldOpen.
+    void HoldOpen(int64_t ts_ms);
     // See RoomTable.
     int64_t OpeningTimeMs();
     int64_t NowMs() const { return rooms_->NowMs(); }

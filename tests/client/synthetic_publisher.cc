@@ -81,6 +81,21 @@ v1::Message SyntheticPublisher::Post(const std::string& text) {
   return m;
 }
 
+v1::Message SyntheticPublisher::Retract(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::Message m;
+  m.set_seq(next_seq_++);
+  m.set_ts_ms(stamper_.Stamp(WallMs(), room_->watermark_ms()));
+  m.set_kind(v1::KIND_ACTION);
+  m.set_sender("mod-1");
+  m.set_role(v1::ROLE_MODERATOR);
+  m.set_priority(v1::PRIORITY_HIGH);
+  m.mutable_retract()->add_seqs(seq);
+  if (!room_->AddAction(m).ok()) ++failures_;
+  posted_.push_back(m);
+  return m;
+}
+
 uint64_t SyntheticPublisher::SetState(const std::string& name, const std::string& value) {
   std::lock_guard<std::mutex> lock(mu_);
   google::protobuf::Value v;

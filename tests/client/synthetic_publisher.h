@@ -43,6 +43,8 @@ class SyntheticPublisher {
 
   // Accepts a comment now; returns it as sequenced (seq, ts_ms).
   v1::Message Post(const std::string& text);
+  // A moderator's `retract` record for `seq` (already published).
+  v1::Message Retract(uint64_t seq);
   // Sets a component to a string value; returns its new partial version.
   uint64_t SetState(const std::string& name, const std::string& value);
   // A peer message to `user` in the current bucket.

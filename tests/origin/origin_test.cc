@@ -212,6 +212,30 @@ TEST_F(OriginTest, StalledPublisherGetsAShortCacheableNotYet) {
   EXPECT_LT(r.seconds, 2.0);
 }
 
+TEST_F(OriginTest, ReviewDelayKeepsBucketsOpenBehindTheWatermark) {
+  StartOrigin({"--max-hold-ms", "400"});
+  OpenRoom("lobby");  // the publisher's watermark: 20 s ago
+  const int64_t w = WallMs() - 20'000;
+  ASSERT_EQ(origin_->PutWatermark(w).status, 200);
+  v1::Manifest m = MakeManifest("lobby", 2, opened_ms_);
+  m.set_review_delay_ms(10'000);
+  m.set_watermark_ms(w - 12'000);  // what the room itself closed
+  ASSERT_EQ(origin_->PutManifest(m).status, 200);
+  // Inside the delay: not closed, a short cacheable "not yet".
+  const int64_t held = BucketIndex(w - 6'000, 1000);
+  HttpResponse r = Get(origin_->url() + SegmentPath("lobby", 1000, held));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("cache-control"), "public, max-age=1");
+  // ... and its object is still welcome, where a closed bucket refuses one.
+  EXPECT_EQ(origin_->PutObject(SegmentPath("lobby", 1000, held),
+                               Encode(MakeSegment("lobby", 1000, held, 1)).bytes).status, 201);
+  // Past the delay: closed (empty).
+  const int64_t closed = BucketIndex(w - 11'000, 1000) - 1;
+  HttpResponse e = Get(origin_->url() + SegmentPath("lobby", 1000, closed));
+  EXPECT_EQ(e.status, 200);
+  EXPECT_EQ(e.header("cache-control"), kImmutable);
+}
+
 TEST_F(OriginTest, FarFutureBucketIsNotFoundForOneSecondAtOnce) {
   OpenRoom("lobby");
   const int64_t k = BucketIndex(WallMs(), 1000) + 60;

@@ -116,10 +116,12 @@ std::vector<Ack> ParseAcks(const std::string& body) {
     }
     uint64_t dropped = 0;
     for (const auto& [type, n] : seg.dropped()) dropped += n;
-    if (seg.last_seq() - seg.first_seq() + 1 != seg.messages_size() + dropped) {
+    const uint64_t retracted = static_cast<uint64_t>(seg.retracted_size());
+    if (seg.last_seq() - seg.first_seq() + 1 != seg.messages_size() + dropped + retracted) {
       return ::testing::AssertionFailure()
              << "bucket " << k << ": seq range " << seg.first_seq() << ".." << seg.last_seq()
-             << " but " << seg.messages_size() << " kept + " << dropped << " dropped";
+             << " but " << seg.messages_size() << " kept + " << dropped << " dropped + "
+             << retracted << " retracted";
     }
     uint64_t prev = 0;
     for (const v1::Message& m : seg.messages()) {

@@ -19,7 +19,8 @@ http::ClientRequest RequestFor(const std::string& method, const std::string& url
                                std::chrono::milliseconds timeout) {
   http::ClientRequest r{.method = method, .url = url, .headers = headers,
                         .timeout = timeout, .path_as_is = true};
-  if (method == "PUT" || method == "POST") r.body = body;
+  // DELETE and PATCH may carry one too (a retraction's reason, live settings).
+  if (method == "PUT" || method == "POST" || !body.empty()) r.body = body;
   return r;
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <future>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -40,7 +42,8 @@ class CliTest : public OriginTest {
   // given seq ranges (first, last), closed long ago.
   int64_t HandMadeRoom(const std::string& room,
                        std::vector<std::pair<uint64_t, uint64_t>> ranges,
-                       bool wrong_digest_in_manifest = false) {
+                       bool wrong_digest_in_manifest = false,
+                       const std::set<uint64_t>& retracted = {}) {
     const int64_t now = WallMs();
     const int64_t k0 = segmenter::BucketIndex(now - 50'000, 1000);
     v1::Manifest m = MakeManifest(room, 1, now - 60'000);
@@ -48,6 +51,17 @@ class CliTest : public OriginTest {
       const auto [first, last] = ranges[i];
       v1::ActionSegment s =
           MakeSegment(room, 1000, k0 + static_cast<int64_t>(i), static_cast<int>(last - first + 1), first);
+      // Retracted before publication: only the seq is left (DESIGN §11).
+      v1::ActionSegment kept = s;
+      kept.clear_messages();
+      for (const v1::Message& msg : s.messages()) {
+        if (retracted.contains(msg.seq())) {
+          kept.add_retracted(msg.seq());
+        } else {
+          *kept.add_messages() = msg;
+        }
+      }
+      s = std::move(kept);
       segmenter::EncodedObject obj = segmenter::Encode(s);
       EXPECT_EQ(origin_->PutObject(segmenter::SegmentPath(room, 1000, s.index()), obj.bytes).status, 201);
       v1::SegmentRef* ref = m.add_recent_segments();
@@ -222,6 +236,13 @@ TEST_F(CliTest, VerifyPassesOnAGoodRoom) {
   EXPECT_EQ(tidy.status, 0) << tidy.out;
 }
 
+TEST_F(CliTest, VerifyCountsSeqsRetractedBeforePublication) {
+  const int64_t k0 = HandMadeRoom("moderated", {{1, 3}, {4, 6}}, false, {2, 4, 5});
+  RunResult r = VerifyRoom("moderated", k0, 3);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "OK")) << r.out;
+}
+
 TEST_F(CliTest, VerifyFailsOnSegmentsThatOverlap) {
   const int64_t k0 = HandMadeRoom("overlap", {{1, 3}, {4, 6}, {6, 8}});
   RunResult r = VerifyRoom("overlap", k0, 4);
@@ -254,6 +275,29 @@ TEST_F(CliTest, TailPrintsEachLiveActionOnce) {
     EXPECT_EQ(got[i].seq(), static_cast<uint64_t>(i + 1));
     EXPECT_EQ(got[i].comment().text(), "live " + std::to_string(i));
   }
+}
+
+TEST_F(CliTest, TailShowsRetractedForAMessageItPrinted) {
+  StartPublisher();
+  auto tail = std::async(std::launch::async, [&] {
+    return Cli({"tail", "--base", origin_->url(), "--room", "lobby", "--count", "2",
+                "--duration-ms", "8000"},
+               {}, 15s);
+  });
+  std::this_thread::sleep_for(1500ms);  // joined by now
+  // Delivered in seq order, so the message is printed before its retraction
+  // arrives, whichever buckets they land in.
+  const v1::Message shown = pub_->Post("regrettable");
+  pub_->Retract(shown.seq());
+  pub_->Retract(999);  // never printed: nothing to say
+  pub_->Post("fine");
+  RunResult r = tail.get();
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_TRUE(absl::StrContains(lines[0], "viewer-1: regrettable")) << lines[0];
+  EXPECT_EQ(lines[1], "[retracted #" + std::to_string(shown.seq()) + "]");
+  EXPECT_TRUE(absl::StrContains(lines[2], "viewer-1: fine")) << lines[2];
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "segmenter/codec.h"
 #include "segmenter/messages.h"
@@ -81,6 +82,15 @@ std::string RenderText(const v1::Message& m) {
       break;
     case v1::Message::kCustom:
       body = absl::StrCat(segmenter::TypeName(m), " ", RenderJson(m.custom().data()));
+      break;
+    case v1::Message::kRetract:
+      body = absl::StrCat("[retracted #", absl::StrJoin(m.retract().seqs(), " #"), "]");
+      break;
+    case v1::Message::kBan:
+      body = m.ban().until_ms() == 0
+                 ? absl::StrCat("[unbanned ", m.ban().user(), "]")
+                 : absl::StrCat("[banned ", m.ban().user(), " until ",
+                                FormatTime(m.ban().until_ms()), "]");
       break;
     case v1::Message::BODY_NOT_SET:
       break;

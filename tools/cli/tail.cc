@@ -1,10 +1,13 @@
 // roomcast tail: follows a room live, as a viewer would, and prints what
-// arrives: actions, state changes, drop counts and (with a token) the
-// viewer's own peer messages. A private room is followed with its edge
+// arrives: actions, state changes, drop counts, `[retracted #seq]` for a
+// printed action a moderator retracted, and (with a token) the viewer's own
+// peer messages. A private room is followed with its edge
 // token; a refusal ends the command (exit 1).
 #include <csignal>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
@@ -82,13 +85,28 @@ absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
 
 // What the follower delivers, as lines on stdout (one JSON object each with
 // --json); trouble on stderr.
+constexpr size_t kMaxRemembered = 100000;
+
 client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended,
                           std::optional<absl::Status>* refused) {
   const bool json = a.json;
   client::Callbacks cb;
+  // What was printed, so a retraction names only those (the latest ones:
+  // a retraction reaches back minutes, not hours).
+  auto printed = std::make_shared<std::set<uint64_t>>();
   cb.on_action = [=](const v1::Message& m) {
     ++*actions;
+    printed->insert(m.seq());
+    if (printed->size() > kMaxRemembered) printed->erase(printed->begin());
     std::cout << (json ? RenderJson(m) : RenderText(m)) << "\n" << std::flush;
+  };
+  cb.on_retract = [=](const v1::Message& r) {
+    for (uint64_t seq : r.retract().seqs()) {
+      if (!printed->contains(seq)) continue;  // never shown: nothing to take back
+      std::cout << (json ? absl::StrCat("{\"retracted\":", seq, "}")
+                         : absl::StrCat("[retracted #", seq, "]"))
+                << "\n" << std::flush;
+    }
   };
   cb.on_state = [=](const v1::StateComponent& s) {
     std::cout << (json ? absl::StrCat("{\"state\":", RenderJson(s), "}") : RenderStateText(s))

@@ -106,10 +106,11 @@ struct Checker {
   }
 
   // A segment consistent in itself: seqs ascending inside its range, kept +
-  // dropped == the range, times inside its bucket.
+  // dropped + retracted before publication == the range, times inside its
+  // bucket.
   void Internal(const FetchedSegment& f, int64_t d, int64_t k) {
     const v1::ActionSegment& s = f.segment;
-    uint64_t dropped = 0;
+    uint64_t dropped = static_cast<uint64_t>(s.retracted_size());
     for (const auto& [type, n] : s.dropped()) dropped += n;
     if (s.last_seq() == 0) {
       if (s.first_seq() != 0 || s.messages_size() != 0 || dropped != 0) {
@@ -122,7 +123,7 @@ struct Checker {
       return;
     }
     if (s.messages_size() + dropped != s.last_seq() - s.first_seq() + 1) {
-      Fault(f.path, absl::StrCat(s.messages_size(), " kept + ", dropped, " dropped != range ",
+      Fault(f.path, absl::StrCat(s.messages_size(), " kept + ", dropped, " dropped or retracted != range ",
                                  s.first_seq(), "..", s.last_seq()));
     }
     uint64_t floor = s.first_seq();
