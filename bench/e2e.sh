@@ -146,15 +146,6 @@ for cache in $CACHES; do
 done
 
 # --- measuring ---------------------------------------------------------------
-# CPU seconds (user + system) of a process and its children.
-cpu_s() {
-  local total=0 p
-  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    [[ -r /proc/$p/stat ]] || continue
-    total=$((total + $(sed 's/.*) //' /proc/"$p"/stat | awk '{print $12 + $13}')))
-  done
-  echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
-}
 # Sum of a Prometheus metric over all its labels.
 metric_sum() {  # URL NAME [LABEL_FILTER_REGEX_TO_EXCLUDE]
   curl -sf "$1/metrics" | awk -v m="$2" -v x="${3:-^$}" \

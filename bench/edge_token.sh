@@ -201,16 +201,6 @@ for edge in $EDGES; do
 done
 
 # --- measuring ---------------------------------------------------------------
-# CPU seconds (user + system, all threads) of a process and its children.
-cpu_s() {
-  local total=0 p
-  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    [[ -r /proc/$p/stat ]] || continue
-    # Fields after the ")" : state is $1, utime is $12, stime $13.
-    total=$((total + $(sed 's/.*) //' /proc/"$p"/stat | awk '{print $12 + $13}')))
-  done
-  echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
-}
 # Requests the origin has answered (its /metrics page is not counted).
 origin_requests() {
   curl -sf -m 5 "$ORIGIN_URL/metrics" |

@@ -66,10 +66,6 @@ bench_scratch idle 100
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
 
-# CPU seconds (user + system, every thread) of one process so far.
-cpu_s() {
-  sed 's/.*) //' /proc/"$1"/stat | awk -v t="$(getconf CLK_TCK)" '{printf "%.3f", ($12 + $13) / t}'
-}
 rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' /proc/"$1"/status; }
 # Empty if /metrics does not answer in time (the publisher's answers it

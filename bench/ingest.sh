@@ -177,10 +177,6 @@ accepted() {
   curl -sf "$PUBLISHER_URL/metrics" |
     awk '$1 == "roomcast_publisher_messages_accepted_total" {print $2}'
 }
-# CPU seconds (user + system) of one process so far.
-cpu_s() {
-  sed 's/.*) //' /proc/"$1"/stat | awk -v t="$(getconf CLK_TCK)" '{printf "%.3f", ($12 + $13) / t}'
-}
 
 # run NAME URL BODY_FILE CONNS [PID]: warm-up, then the measured wrk run.
 # Sets R_<field> from wrk's RESULT line and R_cpu (the server's CPU seconds).

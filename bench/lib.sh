@@ -5,6 +5,7 @@
 #   some_server >OUT 2>OUT.err & PIDS+=("$!")
 #   URL=$(wait_listening OUT PID NAME)
 #   TOKEN=$(jwt SUB ROLE ROOM)   # HS256 with $ROOMCAST_JWT_SECRET
+#   CPU=$(cpu_s PID)             # its CPU seconds so far, children included
 
 bench_scratch() {
   TMP=$(mktemp -d "/tmp/roomcast-$1-bench.XXXXXX")
@@ -37,6 +38,18 @@ wait_listening() {
     sleep 0.1
   done
   sed -n 's/^listening on //p' "$1" | head -1
+}
+
+# CPU seconds (user + system, all threads) of process $1 and its children
+# (nginx's workers, varnishd's cache process).
+cpu_s() {
+  local total=0 p
+  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    [[ -r /proc/$p/stat ]] || continue
+    # Fields after the ")": state is $1, utime $12, stime $13.
+    total=$((total + $(sed 's/.*) //' /proc/"$p"/stat | awk '{print $12 + $13}')))
+  done
+  echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
 }
 
 # An HS256 token (what the platform's backend would mint), valid an hour.

@@ -116,15 +116,6 @@ done
 curl -sf -o /dev/null "$BASE/healthz" || die "nginx did not answer on $BASE"
 
 # --- measuring ---------------------------------------------------------------
-# CPU seconds (user + system) of a process and its children.
-cpu_s() {
-  local total=0 p
-  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    [[ -r /proc/$p/stat ]] || continue
-    total=$((total + $(sed 's/.*) //' /proc/"$p"/stat | awk '{print $12 + $13}')))
-  done
-  echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
-}
 
 wait_phase() {  # OUTFILE PID PHASE SECONDS
   local i

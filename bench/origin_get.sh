@@ -127,15 +127,6 @@ for path in "$SEG2K_PATH" "$SEG8K_PATH"; do
 done
 
 # --- wrk ---------------------------------------------------------------------
-# CPU seconds (user + system) a process and its children have used so far.
-cpu_s() {
-  local pid total=0 p
-  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    # Fields after the ")" : state is $1, utime is $12, stime $13.
-    total=$((total + $(sed 's/.*) //' /proc/"$p"/stat | awk '{print $12 + $13}')))
-  done
-  echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
-}
 
 # Latency from wrk's --latency table, in ms.
 to_ms() {

@@ -65,27 +65,8 @@ bench_scratch restart
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-jwt() {
-  local head payload sig
-  head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-  payload=$(printf '{"sub":"%s","role":"%s","room":"%s","exp":%d}' "$1" "$2" "$3" \
-    $(($(date +%s) + 36000)) | b64url)
-  sig=$(printf '%s.%s' "$head" "$payload" |
-    openssl dgst -sha256 -hmac "$ROOMCAST_JWT_SECRET" -binary | b64url)
-  printf '%s.%s.%s' "$head" "$payload" "$sig"
-}
 SERVICE_TOKEN=$(jwt backend service '*')
 
-# Waits for "listening on URL" in $1 (stdout file) of PID $2; prints URL.
-wait_listening() {
-  for _ in $(seq 3000); do
-    grep -q '^listening on ' "$1" 2>/dev/null && break
-    kill -0 "$2" 2>/dev/null || die "$3 exited: $(tail -3 "$1.err" 2>/dev/null)"
-    sleep 0.01
-  done
-  sed -n 's/^listening on //p' "$1" | head -1
-}
 now_ms() { date +%s%3N; }
 metric() {
   curl -sf "$PUBLISHER_URL/metrics" | awk -v n="$1" '$1 == n {print $2}'
