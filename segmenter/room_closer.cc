@@ -11,6 +11,17 @@
 #include "segmenter/segment.h"
 
 namespace roomcast::segmenter {
+namespace {
+
+// Whether a bucket weighing `weight` is over the rollup's budget after
+// `kept` buckets weighing `kept_weight`: BuildRollup's test, which always
+// takes the window's first non-empty bucket (whatever it weighs: all of its
+// actions may have been retracted).
+bool OverRollupBudget(size_t kept, int64_t kept_weight, int64_t weight) {
+  return kept > 0 && kept_weight + weight > kMaxObjectBytes;
+}
+
+}  // namespace
 
 RoomCloser::RoomCloser(RoomCloserOptions options)
     : hint_secret_(std::move(options.hint_secret)),
@@ -135,7 +146,7 @@ void RoomCloser::AddToRollup(const v1::ActionSegment& seg,
   // (the rollup ends before it), none after it (readers fetch them alone).
   if (rollup_cut_) return;
   const int64_t weight = RollupWeight(seg);
-  rollup_cut_ = !rollup_.empty() && rollup_weight_ + weight > kMaxObjectBytes;
+  rollup_cut_ = OverRollupBudget(rollup_.size(), rollup_weight_, weight);
   rollup_weight_ += weight;
   v1::ActionSegment kept = seg;
   kept.clear_peer_hint();
@@ -246,9 +257,9 @@ absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
   rollup_ = *std::move(rollup);
   rollup_weight_ = 0;
   rollup_cut_ = false;
-  for (const RollupPart& part : rollup_) {
-    rollup_cut_ = rollup_weight_ > 0 && rollup_weight_ + part.weight() > kMaxObjectBytes;
-    rollup_weight_ += part.weight();
+  for (size_t i = 0; i < rollup_.size(); ++i) {
+    rollup_cut_ = OverRollupBudget(i, rollup_weight_, rollup_[i].weight());
+    rollup_weight_ += rollup_[i].weight();
   }
   return absl::OkStatus();
 }
@@ -298,7 +309,7 @@ absl::StatusOr<std::vector<RollupPart>> RoomCloser::RestoreRollup(
     part.set_last_seq(seg.last_seq());
     part.set_weight(RollupWeight(seg));
     part.set_segment(SerializeDeterministic(seg));
-    const bool over = old_weight > 0 && old_weight + part.weight() > kMaxObjectBytes;
+    const bool over = OverRollupBudget(parts.size() - 1, old_weight, part.weight());
     old_weight += part.weight();
     if (over) break;
   }
@@ -309,7 +320,7 @@ absl::StatusOr<std::vector<RollupPart>> RoomCloser::RestoreRollup(
     const RollupPart& p = parts[i];
     // Only the last part may be over the budget; the segments themselves are
     // parsed and checked again when the rollup is built.
-    const bool over = weight > 0 && weight + p.weight() > kMaxObjectBytes;
+    const bool over = OverRollupBudget(i, weight, p.weight());
     const bool ok = rollup_ms() > d && p.index() > last && p.index() >= 0 &&
                     p.index() <= kMaxTimeMs / d && BucketEnd(p.index(), d) <= watermark &&
                     BucketIndex(BucketStart(p.index(), d), rollup_ms()) == c.rollup_index() &&

@@ -18,7 +18,6 @@ namespace {
 
 constexpr absl::string_view kProto = "application/x-protobuf";
 
-
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
       .count();

@@ -181,6 +181,33 @@ TEST(CheckpointTest, ARollupWindowOverItsBudgetKeepsOnlyWhatTheRollupHolds) {
   EXPECT_EQ(out[0].bytes, SerializeDeterministic(*all));
 }
 
+// The window's first bucket weighs nothing (its one action was retracted
+// before publication), the next ones go over the budget: the closer cuts
+// where BuildRollup does, and its checkpoint restores however many buckets
+// follow (none are kept past the cut).
+TEST(CheckpointTest, ARollupWhoseFirstBucketWasRetractedCutsWhereBuildRollupDoes) {
+  RoomCloserOptions options = Options();
+  options.identity.config.set_action_cap_per_s(0);
+  RoomCloser room(options);
+  std::vector<ClosedObject> out;
+  ASSERT_TRUE(room.AddAction(Action(1, kT + 1)).ok());
+  ASSERT_TRUE(room.RetractOpen(1));
+  room.Close(kT + kD, &out);
+  const std::string text(400, 'x');
+  uint64_t seq = 1;
+  for (int64_t i = 1; i < 9; ++i) {
+    for (int j = 0; j < 6000; ++j) {  // ~2.5 MiB a bucket
+      v1::Message m = Action(++seq, kT + i * kD + j / 10);
+      m.mutable_comment()->set_text(text);
+      ASSERT_TRUE(room.AddAction(std::move(m)).ok());
+    }
+    room.Close(kT + (i + 1) * kD, &out);
+    RoomCloser restored(options);
+    ASSERT_TRUE(restored.Restore(room.Checkpoint()).ok()) << "after bucket " << i;
+    EXPECT_LE(room.Checkpoint().rollup_parts_size(), 3) << "kept past the cut";
+  }
+}
+
 // Each corruption, applied to a good checkpoint, must be refused, and the
 // closer must keep what it had.
 TEST(CheckpointTest, ImpossibleCheckpointsAreRefusedAndChangeNothing) {
