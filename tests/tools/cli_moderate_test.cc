@@ -14,7 +14,8 @@ namespace {
 constexpr char kRoom[] = "lobby";
 
 // `roomcast ARGS...` (a fixture's own Run() is gtest's).
-RunResult Roomcast(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+RunResult Roomcast(std::vector<std::string> args,
+                   std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), BinaryPath("roomcast"));
   return roomcast::testing::Run(args, env, std::chrono::seconds(20));
 }
@@ -30,8 +31,8 @@ class CliModerateTest : public PublisherE2eTest {
   // `roomcast moderate SUB --publisher URL --room lobby ARGS...`.
   RunResult Moderate(const std::string& sub, std::vector<std::string> args,
                      std::map<std::string, std::string> env = {}) const {
-    std::vector<std::string> argv = {"moderate", sub, "--publisher", publisher_->url(), "--room",
-                                     kRoom};
+    std::vector<std::string> argv = {"moderate",        sub,      "--publisher",
+                                     publisher_->url(), "--room", kRoom};
     argv.insert(argv.end(), args.begin(), args.end());
     return Roomcast(argv, env);
   }
@@ -48,7 +49,8 @@ class CliModerateTest : public PublisherE2eTest {
     return acks.size() == 1 ? acks[0].seq : 0;
   }
   static size_t LineCount(const std::string& s) {
-    return std::vector<std::string>(absl::StrSplit(s, '\n', absl::SkipEmpty())).size();
+    return std::vector<std::string>(absl::StrSplit(s, '\n', absl::SkipEmpty()))
+        .size();
   }
 
   std::string moderator_;
@@ -61,30 +63,39 @@ TEST_F(CliModerateTest, HelpPerSubcommandAndBadUsageExitsTwo) {
     EXPECT_TRUE(absl::StrContains(top.out, sub)) << top.out;
     RunResult r = Roomcast({"moderate", sub, "--help"});
     EXPECT_EQ(r.status, 0) << sub;
-    EXPECT_TRUE(absl::StrContains(r.out, std::string("Usage: roomcast moderate ") + sub)) << r.out;
+    EXPECT_TRUE(absl::StrContains(
+        r.out, std::string("Usage: roomcast moderate ") + sub))
+        << r.out;
   }
   EXPECT_TRUE(absl::StrContains(Roomcast({"--help"}).out, "moderate"));
   EXPECT_EQ(Roomcast({"moderate"}).status, 2);
   EXPECT_EQ(Roomcast({"moderate", "purge"}).status, 2);
-  EXPECT_EQ(Moderate("retract", {"--token", moderator_}).status, 2);  // no --seq
-  EXPECT_EQ(Moderate("retract", {"--seq", "1"}).status, 2);           // no token
-  EXPECT_EQ(Moderate("ban", {"--token", moderator_, "--user", "a b"}).status, 2);
-  EXPECT_EQ(Moderate("settings", {"--token", moderator_, "--slow-mode-s", "4000"}).status, 2);
+  EXPECT_EQ(Moderate("retract", {"--token", moderator_}).status,
+            2);                                              // no --seq
+  EXPECT_EQ(Moderate("retract", {"--seq", "1"}).status, 2);  // no token
+  EXPECT_EQ(Moderate("ban", {"--token", moderator_, "--user", "a b"}).status,
+            2);
+  EXPECT_EQ(
+      Moderate("settings", {"--token", moderator_, "--slow-mode-s", "4000"})
+          .status,
+      2);
 }
 
 TEST_F(CliModerateTest, RetractPrintsTheReplyIsIdempotentAndNamesAnUnknownSeq) {
   const uint64_t seq = PostedSeq("viewer", "regrettable");
   ASSERT_GT(seq, 0u);
-  const std::string want = "{\"seq\":" + std::to_string(seq) + ",\"retracted\":true}\n";
-  RunResult r = Moderate("retract", {"--token", moderator_, "--seq", std::to_string(seq),
-                                     "--reason", "spam"});
+  const std::string want =
+      "{\"seq\":" + std::to_string(seq) + ",\"retracted\":true}\n";
+  RunResult r = Moderate("retract", {"--token", moderator_, "--seq",
+                                     std::to_string(seq), "--reason", "spam"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, want);
   RunResult again = Moderate("retract", {"--seq", std::to_string(seq)},
                              {{"ROOMCAST_TOKEN", moderator_}});
   EXPECT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(again.out, want);
-  RunResult unknown = Moderate("retract", {"--token", moderator_, "--seq", "9999"});
+  RunResult unknown =
+      Moderate("retract", {"--token", moderator_, "--seq", "9999"});
   EXPECT_EQ(unknown.status, 1);
   EXPECT_TRUE(absl::StrContains(unknown.err, "HTTP 404")) << unknown.err;
   EXPECT_EQ(LineCount(unknown.err), 1u) << unknown.err;
@@ -93,17 +104,20 @@ TEST_F(CliModerateTest, RetractPrintsTheReplyIsIdempotentAndNamesAnUnknownSeq) {
 TEST_F(CliModerateTest, BanRetractsRecentRefusesWritesAndUnbanLiftsIt) {
   const uint64_t seq = PostedSeq("spammer", "buy now");
   ASSERT_GT(seq, 0u);
-  RunResult ban = Moderate("ban", {"--token", moderator_, "--user", "spammer", "--duration-s",
-                                   "600", "--retract-recent-s", "60", "--reason", "spam"});
+  RunResult ban = Moderate(
+      "ban", {"--token", moderator_, "--user", "spammer", "--duration-s", "600",
+              "--retract-recent-s", "60", "--reason", "spam"});
   EXPECT_EQ(ban.status, 0) << ban.err;
   EXPECT_TRUE(absl::StrContains(ban.out, "\"user\":\"spammer\"")) << ban.out;
-  EXPECT_TRUE(absl::StrContains(ban.out, "\"retracted\":[" + std::to_string(seq) + "]"))
+  EXPECT_TRUE(
+      absl::StrContains(ban.out, "\"retracted\":[" + std::to_string(seq) + "]"))
       << ban.out;
   HttpResponse refused = PostAs("spammer", "again");
   EXPECT_EQ(refused.status, 403);
   EXPECT_TRUE(absl::StrContains(refused.body, "banned")) << refused.body;
 
-  RunResult unban = Moderate("unban", {"--token", moderator_, "--user", "spammer"});
+  RunResult unban =
+      Moderate("unban", {"--token", moderator_, "--user", "spammer"});
   EXPECT_EQ(unban.status, 0) << unban.err;
   EXPECT_TRUE(absl::StrContains(unban.out, "\"until_ms\":0")) << unban.out;
   EXPECT_EQ(PostAs("spammer", "sorry").status, 200);
@@ -112,7 +126,8 @@ TEST_F(CliModerateTest, BanRetractsRecentRefusesWritesAndUnbanLiftsIt) {
 TEST_F(CliModerateTest, SettingsChangesSlowModeAndShowsWhatIsSet) {
   const std::string file = publisher_dir_.path() + "/moderator.jwt";
   std::ofstream(file) << moderator_ << "\n";
-  RunResult set = Moderate("settings", {"--token-file", file, "--slow-mode-s", "30"});
+  RunResult set =
+      Moderate("settings", {"--token-file", file, "--slow-mode-s", "30"});
   EXPECT_EQ(set.status, 0) << set.err;
   EXPECT_EQ(set.out, "{\"slow_mode_s\":30,\"review_delay_ms\":0}\n");
   EXPECT_EQ(PostAs("viewer", "first").status, 200);
@@ -120,8 +135,8 @@ TEST_F(CliModerateTest, SettingsChangesSlowModeAndShowsWhatIsSet) {
   RunResult shown = Moderate("settings", {"--token", moderator_});
   EXPECT_EQ(shown.status, 0) << shown.err;
   EXPECT_EQ(shown.out, set.out);  // neither given: both kept
-  RunResult off = Moderate("settings", {"--token", moderator_, "--slow-mode-s", "0",
-                                        "--review-delay-ms", "500"});
+  RunResult off = Moderate("settings", {"--token", moderator_, "--slow-mode-s",
+                                        "0", "--review-delay-ms", "500"});
   EXPECT_EQ(off.status, 0) << off.err;
   EXPECT_EQ(off.out, "{\"slow_mode_s\":0,\"review_delay_ms\":500}\n");
 }
@@ -141,7 +156,9 @@ TEST_F(CliModerateTest, AnAudienceTokenIsRefusedWithExitOneAnd403) {
     with.insert(with.end(), {"--token", audience});
     RunResult r = Moderate(sub, with);
     EXPECT_EQ(r.status, 1) << sub;
-    EXPECT_TRUE(absl::StrContains(r.err, "roomcast moderate " + sub + ": HTTP 403")) << r.err;
+    EXPECT_TRUE(
+        absl::StrContains(r.err, "roomcast moderate " + sub + ": HTTP 403"))
+        << r.err;
     EXPECT_EQ(LineCount(r.err), 1u) << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
   }

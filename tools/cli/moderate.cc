@@ -4,7 +4,8 @@
 // JSON reply; a refusal is exit 1 with the publisher's reason on one line.
 //
 //   roomcast moderate retract --publisher URL --room lobby --seq 17
-//   roomcast moderate ban --publisher URL --room lobby --user spammer --duration-s 600
+//   roomcast moderate ban --publisher URL --room lobby --user spammer
+//   --duration-s 600
 #include <cstring>
 #include <iostream>
 
@@ -26,16 +27,19 @@ struct Target {
   std::string publisher, room, token, token_file;
 
   explicit Target(base::FlagSet& flags) {
-    flags.String("publisher", &publisher, "publisher URL, e.g. http://127.0.0.1:8081");
+    flags.String("publisher", &publisher,
+                 "publisher URL, e.g. http://127.0.0.1:8081");
     flags.String("room", &room, "room id");
-    flags.String("token", &token, "the moderator's token (JWT; also ROOMCAST_TOKEN)");
+    flags.String("token", &token,
+                 "the moderator's token (JWT; also ROOMCAST_TOKEN)");
     flags.String("token-file", &token_file, "file holding the token");
     flags.Require("publisher");
     flags.Require("room");
   }
   // "" if usable, else why not (a usage error).
   std::string Check() {
-    if (!segmenter::IsValidId(room)) return "--room must be [A-Za-z0-9_-]{1,64}";
+    if (!segmenter::IsValidId(room))
+      return "--room must be [A-Za-z0-9_-]{1,64}";
     if (token.empty()) {
       auto t = base::ReadSecret("ROOMCAST_TOKEN", token_file);
       if (!t.ok()) return "needs --token, ROOMCAST_TOKEN or --token-file";
@@ -56,9 +60,11 @@ std::string DescribeError(const http::ClientReply& reply) {
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = true;
   std::string why = reply.body;
-  if (google::protobuf::util::JsonStringToMessage(reply.body, &e, o).ok() && !e.error().empty()) {
+  if (google::protobuf::util::JsonStringToMessage(reply.body, &e, o).ok() &&
+      !e.error().empty()) {
     why = absl::StrCat(e.error(), ": ", e.detail());
-    if (e.until_ms() > 0) absl::StrAppend(&why, " (until ", FormatTime(e.until_ms()), ")");
+    if (e.until_ms() > 0)
+      absl::StrAppend(&why, " (until ", FormatTime(e.until_ms()), ")");
   }
   while (!why.empty() && why.back() == '\n') why.pop_back();
   std::string out = absl::StrCat("HTTP ", reply.status, " ", why);
@@ -73,11 +79,13 @@ int Call(const char* program, const Target& t, const std::string& method,
          const std::string& url, std::string body) {
   auto reply = client::SendOnce(
       method, url, std::move(body),
-      {absl::StrCat("Authorization: Bearer ", t.token), "Content-Type: application/json",
-       "Accept: application/json"});
+      {absl::StrCat("Authorization: Bearer ", t.token),
+       "Content-Type: application/json", "Accept: application/json"});
   if (!reply.ok()) return Failure(program, reply.status().message());
-  if (reply->status < 200 || reply->status >= 300) return Failure(program, DescribeError(*reply));
-  std::cout << reply->body << (reply->body.empty() || reply->body.back() != '\n' ? "\n" : "");
+  if (reply->status < 200 || reply->status >= 300)
+    return Failure(program, DescribeError(*reply));
+  std::cout << reply->body
+            << (reply->body.empty() || reply->body.back() != '\n' ? "\n" : "");
   return 0;
 }
 
@@ -85,19 +93,22 @@ int Retract(int argc, char** argv) {
   constexpr char kProgram[] = "roomcast moderate retract";
   int64_t seq = 0;
   std::string reason;
-  base::FlagSet flags(kProgram, "--publisher URL --token T --room ROOM --seq N [--reason R]",
-                      "Retracts message #N of ROOM (DESIGN §11): unpublished, it never\n"
-                      "reaches the origin; published, a `retract` record tells readers\n"
-                      "to hide it. A moderator, the anchor or the service may retract any\n"
-                      "message, a sender its own. A repeat is a success.");
+  base::FlagSet flags(
+      kProgram, "--publisher URL --token T --room ROOM --seq N [--reason R]",
+      "Retracts message #N of ROOM (DESIGN §11): unpublished, it never\n"
+      "reaches the origin; published, a `retract` record tells readers\n"
+      "to hide it. A moderator, the anchor or the service may retract any\n"
+      "message, a sender its own. A repeat is a success.");
   Target t(flags);
   flags.Int("seq", &seq, "the message's seq");
-  flags.String("reason", &reason, "why, at most 256 bytes (published with the record)");
+  flags.String("reason", &reason,
+               "why, at most 256 bytes (published with the record)");
   flags.Require("seq");
   if (!flags.ParseOrExit(argc, argv, 3).empty()) {
     return UsageError(kProgram, "takes no positional arguments");
   }
-  if (std::string why = t.Check(); !why.empty()) return UsageError(kProgram, why);
+  if (std::string why = t.Check(); !why.empty())
+    return UsageError(kProgram, why);
   if (seq <= 0) return UsageError(kProgram, "--seq must be 1 or more");
   v1::RetractRequest in;
   in.set_reason(reason);
@@ -110,25 +121,29 @@ int Ban(int argc, char** argv) {
   std::string user, reason;
   int64_t duration_s = 600, retract_recent_s = 0;
   bool silent = false;
-  base::FlagSet flags(kProgram,
-                      "--publisher URL --token T --room ROOM --user U [--duration-s 600]\n"
-                      "    [--retract-recent-s 0] [--reason R] [--silent]",
-                      "Bans user U from writing to ROOM for --duration-s seconds (its\n"
-                      "writes get 403 banned) and retracts what it sent in the last\n"
-                      "--retract-recent-s seconds. Unless --silent, a `ban` record is\n"
-                      "published. Prints {\"user\", \"until_ms\", \"retracted\": [seqs]}.");
+  base::FlagSet flags(
+      kProgram,
+      "--publisher URL --token T --room ROOM --user U [--duration-s 600]\n"
+      "    [--retract-recent-s 0] [--reason R] [--silent]",
+      "Bans user U from writing to ROOM for --duration-s seconds (its\n"
+      "writes get 403 banned) and retracts what it sent in the last\n"
+      "--retract-recent-s seconds. Unless --silent, a `ban` record is\n"
+      "published. Prints {\"user\", \"until_ms\", \"retracted\": [seqs]}.");
   Target t(flags);
   flags.String("user", &user, "the user to ban");
   flags.Int("duration-s", &duration_s, "seconds, 1..31536000");
-  flags.Int("retract-recent-s", &retract_recent_s, "retract its messages of the last N s, 0..3600");
+  flags.Int("retract-recent-s", &retract_recent_s,
+            "retract its messages of the last N s, 0..3600");
   flags.String("reason", &reason, "why, at most 256 bytes");
   flags.Bool("silent", &silent, "publish no `ban` record");
   flags.Require("user");
   if (!flags.ParseOrExit(argc, argv, 3).empty()) {
     return UsageError(kProgram, "takes no positional arguments");
   }
-  if (std::string why = t.Check(); !why.empty()) return UsageError(kProgram, why);
-  if (!segmenter::IsValidId(user)) return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
+  if (std::string why = t.Check(); !why.empty())
+    return UsageError(kProgram, why);
+  if (!segmenter::IsValidId(user))
+    return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
   if (duration_s < 1 || duration_s > 365 * 24 * 3600) {
     return UsageError(kProgram, "--duration-s must be 1..31536000");
   }
@@ -147,16 +162,19 @@ int Ban(int argc, char** argv) {
 int Unban(int argc, char** argv) {
   constexpr char kProgram[] = "roomcast moderate unban";
   std::string user;
-  base::FlagSet flags(kProgram, "--publisher URL --token T --room ROOM --user U",
-                      "Lifts user U's ban in ROOM (a success if there is none).");
+  base::FlagSet flags(
+      kProgram, "--publisher URL --token T --room ROOM --user U",
+      "Lifts user U's ban in ROOM (a success if there is none).");
   Target t(flags);
   flags.String("user", &user, "the banned user");
   flags.Require("user");
   if (!flags.ParseOrExit(argc, argv, 3).empty()) {
     return UsageError(kProgram, "takes no positional arguments");
   }
-  if (std::string why = t.Check(); !why.empty()) return UsageError(kProgram, why);
-  if (!segmenter::IsValidId(user)) return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
+  if (std::string why = t.Check(); !why.empty())
+    return UsageError(kProgram, why);
+  if (!segmenter::IsValidId(user))
+    return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
   return Call(kProgram, t, "DELETE", t.Url(absl::StrCat("/bans/", user)), "");
 }
 
@@ -164,18 +182,22 @@ int Settings(int argc, char** argv) {
   constexpr char kProgram[] = "roomcast moderate settings";
   // -1: not given, the room keeps its value.
   int64_t slow_mode_s = -1, review_delay_ms = -1;
-  base::FlagSet flags(kProgram,
-                      "--publisher URL --token T --room ROOM [--slow-mode-s N] [--review-delay-ms H]",
-                      "Changes ROOM's live settings (DESIGN §11) and prints them all.\n"
-                      "A setting not given keeps its value; with neither, prints them.");
+  base::FlagSet flags(
+      kProgram,
+      "--publisher URL --token T --room ROOM [--slow-mode-s N] "
+      "[--review-delay-ms H]",
+      "Changes ROOM's live settings (DESIGN §11) and prints them all.\n"
+      "A setting not given keeps its value; with neither, prints them.");
   Target t(flags);
-  flags.Int("slow-mode-s", &slow_mode_s, "an audience user posts once per N s, 0..3600; 0: off");
+  flags.Int("slow-mode-s", &slow_mode_s,
+            "an audience user posts once per N s, 0..3600; 0: off");
   flags.Int("review-delay-ms", &review_delay_ms,
             "publish each bucket H ms after it ends, 0..30000; 0: off");
   if (!flags.ParseOrExit(argc, argv, 3).empty()) {
     return UsageError(kProgram, "takes no positional arguments");
   }
-  if (std::string why = t.Check(); !why.empty()) return UsageError(kProgram, why);
+  if (std::string why = t.Check(); !why.empty())
+    return UsageError(kProgram, why);
   v1::RoomSettingsRequest in;
   if (slow_mode_s != -1) {
     if (slow_mode_s < 0 || slow_mode_s > 3600) {
@@ -209,7 +231,8 @@ void Usage(std::ostream& out) {
          "Moderates a live room through the publisher (DESIGN §11) with a\n"
          "moderator's, the anchor's or the service's token.\n\nSubcommands:\n";
   for (const Subcommand& s : kSubcommands) {
-    out << "  " << s.name << std::string(10 - std::strlen(s.name), ' ') << s.what << "\n";
+    out << "  " << s.name << std::string(10 - std::strlen(s.name), ' ')
+        << s.what << "\n";
   }
 }
 
@@ -227,7 +250,8 @@ int Moderate(int argc, char** argv) {
   for (const Subcommand& s : kSubcommands) {
     if (std::strcmp(argv[2], s.name) == 0) return s.run(argc, argv);
   }
-  return UsageError("roomcast moderate", absl::StrCat("unknown subcommand '", argv[2], "'"));
+  return UsageError("roomcast moderate",
+                    absl::StrCat("unknown subcommand '", argv[2], "'"));
 }
 
 }  // namespace roomcast::cli
