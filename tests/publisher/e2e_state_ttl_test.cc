@@ -73,7 +73,7 @@ TEST_F(PublisherE2eStateTtlTest,
   const std::string room = "pins";
   OpenRoom(room, R"({"bucket_ms": 250})");
   ASSERT_EQ(Put(room, "title", "", R"("the show")").status, 200);
-  HttpResponse pin = Put(room, "pin", "?ttl_s=2", R"({"text": "welcome"})");
+  HttpResponse pin = Put(room, "pin", "?ttl_s=3", R"({"text": "welcome"})");
   ASSERT_EQ(pin.status, 200) << pin.body;
   const int64_t expires = ExpiresMs(pin.body);
   EXPECT_GT(expires, 0) << pin.body;
