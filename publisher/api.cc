@@ -155,14 +155,32 @@ asio::awaitable<http::Response> PostMessages(Call c) {
   co_return Reply(c.req, *r, json + "]}");
 }
 
+// `?ttl_s=N` of a state set (DESIGN §11): 0 if absent.
+absl::StatusOr<uint32_t> TtlOf(const http::RequestHead& req) {
+  absl::string_view target(req.target().data(), req.target().size());
+  const size_t q = target.find('?');
+  if (q == absl::string_view::npos) return 0;
+  for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&')) {
+    if (!absl::ConsumePrefix(&kv, "ttl_s=")) continue;
+    uint32_t ttl = 0;
+    if (!absl::SimpleAtoi(kv, &ttl) || ttl == 0) {
+      return absl::InvalidArgumentError("ttl_s is a whole number of seconds, 1 or more");
+    }
+    return ttl;
+  }
+  return 0;
+}
+
 asio::awaitable<http::Response> SetState(Call c) {
+  absl::StatusOr<uint32_t> ttl_s = TtlOf(c.req);
+  if (!ttl_s.ok()) co_return ErrorFor(c.req, ttl_s.status());
   google::protobuf::Value value;
   if (absl::StripAsciiWhitespace(c.req.body()).empty() && !IsProto(c.req)) {
     co_return ErrorFor(c.req, absl::InvalidArgumentError("the body is the value, any JSON"));
   }
   if (absl::Status s = ParseBody(c.req, c.limits, &value); !s.ok()) co_return ErrorFor(c.req, s);
   auto r = co_await Await<StateReply>([&](auto cb) {
-    c.publisher.SetState(c.who, c.room(), c.parts[2], std::move(value), std::move(cb));
+    c.publisher.SetState(c.who, c.room(), c.parts[2], std::move(value), std::move(cb), *ttl_s);
   });
   if (!r.ok()) co_return ErrorFor(c.req, r.status());
   v1::ComponentVersion cv;
@@ -171,7 +189,11 @@ asio::awaitable<http::Response> SetState(Call c) {
   co_return Reply(c.req, cv,
                   absl::StrCat(R"({"component":")", r->component, R"(","version":)",
                                r->version, R"(,"total_version":)", r->total_version,
-                               R"(,"ts_ms":)", r->ts_ms, "}"));
+                               R"(,"ts_ms":)", r->ts_ms,
+                               r->expires_ms > 0
+                                   ? absl::StrCat(R"(,"expires_ms":)", r->expires_ms)
+                                   : std::string(),
+                               "}"));
 }
 
 asio::awaitable<http::Response> PostPeer(Call c) {

@@ -181,15 +181,16 @@ void Publisher::Post(const auth::Claims& who, const std::string& room,
 void Publisher::SetState(const auth::Claims& who, const std::string& room,
                          const std::string& component,
                          google::protobuf::Value value,
-                         Callback<StateReply> done) {
+                         Callback<StateReply> done, uint32_t ttl_s) {
   ingest_->SetState(
-      who, room, component, std::move(value),
+      who, room, component, std::move(value), ttl_s,
       [done = std::move(done)](absl::StatusOr<v1::StateComponent> c) mutable {
         if (!c.ok()) return done(c.status());
         done(StateReply{.component = c->name(),
                         .version = c->version(),
                         .total_version = c->total_version(),
-                        .ts_ms = c->ts_ms()});
+                        .ts_ms = c->ts_ms(),
+                        .expires_ms = c->expires_ms()});
       });
 }
 

@@ -59,6 +59,7 @@ struct StateReply {
   uint64_t version = 0;
   uint64_t total_version = 0;
   int64_t ts_ms = 0;
+  int64_t expires_ms = 0;  // 0: never
 };
 
 // For a kResourceExhausted from the publisher: whole seconds until a retry
@@ -99,7 +100,7 @@ class Publisher {
             Callback<v1::PostMessagesResponse> done);
   void SetState(const auth::Claims& who, const std::string& room,
                 const std::string& component, google::protobuf::Value value,
-                Callback<StateReply> done);
+                Callback<StateReply> done, uint32_t ttl_s = 0);
   void PostPeer(const auth::Claims& who, const std::string& room,
                 const std::string& user, const v1::MessageInput& input,
                 Callback<v1::PostResult> done);

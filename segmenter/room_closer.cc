@@ -46,20 +46,29 @@ void RoomCloser::AddPeer(v1::Message m) {
 
 absl::StatusOr<v1::StateComponent> RoomCloser::SetState(
     const std::string& name, google::protobuf::Value value, int64_t ts_ms,
-    std::string set_by) {
+    std::string set_by, int64_t expires_ms) {
+  ExpireState(ts_ms);
   absl::StatusOr<v1::StateComponent> c =
-      state_.Set(name, std::move(value), ts_ms, std::move(set_by));
+      state_.Set(name, std::move(value), ts_ms, std::move(set_by), expires_ms);
   if (c.ok()) pending_state_.push_back({name, c->version(), ts_ms});
   return c;
 }
 
+void RoomCloser::ExpireState(int64_t through_ms) {
+  for (const v1::StateComponent& gone : state_.Expire(through_ms)) {
+    pending_state_.push_back({gone.name(), gone.version(), gone.ts_ms()});
+  }
+}
+
 void RoomCloser::Close(int64_t watermark_ms, std::vector<ClosedObject>* out) {
+  ExpireState(watermark_ms);
   CloseBuckets(watermark_ms, out);
   CloseState(out);
 }
 
 void RoomCloser::Skip(int64_t through_ms) {
   std::vector<ClosedObject> discard;
+  ExpireState(through_ms);
   CloseBuckets(through_ms, &discard);
   // State sets before the watermark were uploaded before it advanced.
   const size_t pending = pending_state_.size();
@@ -185,9 +194,10 @@ void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
   if (pending_state_.empty()) return;
   int64_t gate = std::numeric_limits<int64_t>::max();
   for (const PendingState& p : pending_state_) {
+    // A removal has no object of its own, only the snapshot after it.
+    gate = std::min(gate, p.ts_ms);
     absl::StatusOr<v1::StateComponent> c = state_.Get(p.component, p.version);
     if (!c.ok()) continue;
-    gate = std::min(gate, p.ts_ms);
     out->push_back({.cls = ObjectClass::kState,
                     .path = StatePath(identity().room, p.component, p.version, Format::kProto,
                                       scope()),
@@ -287,7 +297,7 @@ absl::Status RoomCloser::RestorePeers(const RoomCloserCheckpoint& c,
 absl::Status RoomCloser::CheckPending(const RoomCloserCheckpoint& c,
                                       const RoomState& state) const {
   for (const segmenter::PendingState& p : c.pending_state()) {
-    if (!state.Get(p.component(), p.version()).ok()) {
+    if (!state.Holds(p.component(), p.version())) {
       return absl::InvalidArgumentError(
           "checkpoint: a pending state set the state does not hold");
     }

@@ -69,10 +69,17 @@ class RoomCloser {
   // A peer message for m.recipient(), in the bucket of m.ts_ms().
   void AddPeer(v1::Message m);
   // As RoomState::Set; the component is published at the next Close.
+  // Components expiring at or before `ts_ms` are removed first, as a Close
+  // through `ts_ms` would have: the sets' times, not when Close ran, decide
+  // where a removal falls among them, so a replay makes the same versions.
   absl::StatusOr<v1::StateComponent> SetState(const std::string& name,
                                               google::protobuf::Value value,
                                               int64_t ts_ms,
-                                              std::string set_by);
+                                              std::string set_by,
+                                              int64_t expires_ms = 0);
+  // A component still there expires at this time; 0 if none does. The
+  // Close through it removes it (a new snapshot and manifest).
+  int64_t next_expiry_ms() const { return state_.next_expiry_ms(); }
   void End() { manifest_.End(); }
   // A retraction before publication (Bucketer::FindOpen, Bucketer::Retract).
   const v1::Message* FindOpen(uint64_t seq) const { return bucketer_.FindOpen(seq); }
@@ -135,6 +142,8 @@ class RoomCloser {
                    std::vector<ClosedObject>* out);
   void FlushRollup(std::vector<ClosedObject>* out);
   void CloseState(std::vector<ClosedObject>* out);
+  // RoomState::Expire, with each removal pending publication.
+  void ExpireState(int64_t through_ms);
   // Restore's checks of the parts that refer to each other.
   absl::Status RestorePeers(const RoomCloserCheckpoint& c, int64_t watermark,
                             PeerBuckets* out) const;

@@ -38,10 +38,24 @@ class RoomState {
       : room_(std::move(room)), epoch_(epoch), base_(version_base) {}
 
   // Sets a component. kInvalidArgument for a bad name; kResourceExhausted
-  // past kMaxComponents components.
+  // past kMaxComponents components. With `expires_ms` > 0 the component
+  // is removed by the first Expire() through that time.
   absl::StatusOr<v1::StateComponent> Set(const std::string& name,
                                          google::protobuf::Value value,
-                                         int64_t ts_ms, std::string set_by);
+                                         int64_t ts_ms, std::string set_by,
+                                         int64_t expires_ms = 0);
+
+  // Removes every component expiring at or before `through_ms`, earliest
+  // first (then by name), each as a new total version: the removal is kept
+  // as an entry without a value (its partial version too, so a later Set
+  // never reuses a published version). Returns those entries. Expiry is a
+  // function of the sets and `through_ms` alone, so a replayed log makes
+  // the same versions if it expires through the same times.
+  std::vector<v1::StateComponent> Expire(int64_t through_ms);
+  // The earliest expiry of a component still there; 0 if none expires.
+  int64_t next_expiry_ms() const;
+  // A removal entry (see Expire), never published as a component.
+  static bool IsRemoval(const v1::StateComponent& c) { return !c.has_value(); }
 
   // Whether Set(name, a value of `value_bytes`) keeps the room within
   // kMaxComponents and its snapshot within `max_snapshot_bytes`:
@@ -52,12 +66,14 @@ class RoomState {
 
   // 0 until the first Set.
   uint64_t total_version() const { return total_version_; }
-  // Every component's current partial version, sorted by name.
+  // Every present component's partial version, sorted by name.
   std::vector<v1::ComponentVersion> Versions() const;
   // A component at a partial version; kNotFound if it never had it (or it
   // was compacted away).
   absl::StatusOr<v1::StateComponent> Get(const std::string& name,
                                          uint64_t version) const;
+  // Whether `name` has an entry (a removal included) at partial `version`.
+  bool Holds(const std::string& name, uint64_t version) const;
   // Every component as it was at total version `v` (0 < v <= current),
   // sorted by name. kNotFound outside that range or before the compacted
   // floor.
@@ -77,6 +93,9 @@ class RoomState {
   absl::Status RestoreEntry(const v1::StateComponent& c,
                             std::vector<v1::StateComponent>& h,
                             uint64_t total) const;
+
+  // Components present now (removed ones keep a history entry).
+  size_t LiveCount() const;
 
   std::string room_;
   uint64_t epoch_;

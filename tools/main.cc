@@ -17,6 +17,7 @@ constexpr Verb kVerbs[] = {
     {"dev", roomcast::cli::Dev, "origin + publisher + a demo room in one process"},
     {"token", roomcast::cli::Token, "mint a token (HS256 JWT) for tests and demos"},
     {"post", roomcast::cli::Post, "send one action through the publisher"},
+    {"moderate", roomcast::cli::Moderate, "retract, ban, unban, live settings (moderators)"},
     {"tail", roomcast::cli::Tail, "follow a room live and print what arrives"},
     {"replay", roomcast::cli::Replay, "print a time range of a room's actions"},
     {"inspect", roomcast::cli::Inspect, "decode any object (file or URL) to JSON"},

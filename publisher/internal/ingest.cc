@@ -83,7 +83,8 @@ absl::Status DraftEnd(Draft& d, const std::string& room,
 // Sets a component of a live room, if it may have one more.
 absl::Status DraftState(Draft& d, const std::string& room,
                         const std::string& component,
-                        google::protobuf::Value value, const std::string& sub) {
+                        google::protobuf::Value value, const std::string& sub,
+                        uint32_t ttl_s) {
   ROOMCAST_ASSIGN_OR_RETURN(Room * r, d.Live(room));
   ROOMCAST_RETURN_IF_ERROR(r->CanSetState(component, value));
   log::Record rec;
@@ -93,6 +94,7 @@ absl::Status DraftState(Draft& d, const std::string& room,
   *state->mutable_value() = std::move(value);
   state->set_ts_ms(d.Stamp(r));
   state->set_set_by(sub);
+  if (ttl_s > 0) state->set_expires_ms(state->ts_ms() + int64_t{ttl_s} * 1000);
   d.Add(std::move(rec));
   return absl::OkStatus();
 }
@@ -269,7 +271,7 @@ absl::Status Ingest::Sequence(Draft& d, const std::string& room, Batch& b) {
 
 void Ingest::SetState(const auth::Claims& who, const std::string& room,
                       const std::string& component,
-                      google::protobuf::Value value,
+                      google::protobuf::Value value, uint32_t ttl_s,
                       Callback<v1::StateComponent> done) {
   absl::Status s = admission_->Admit(who, room, 1);
   if (s.ok() && !Admission::RunsTheRoom(who)) {
@@ -284,14 +286,18 @@ void Ingest::SetState(const auth::Claims& who, const std::string& room,
         "the component '", component, "' is the room's moderation; use its own calls"));
   }
   if (s.ok()) s = CheckStateValue(value, options_.limits);
+  if (s.ok() && ttl_s > kMaxStateTtlS) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("ttl_s must be 1..", kMaxStateTtlS));
+  }
   if (s.ok()) s = admission_->AdmitStateSet(room);
   if (!s.ok()) return done(s);
   auto set = std::make_shared<v1::StateComponent>();
   sequencer_->Submit({.prepare =
-                          [room, component, sub = who.sub,
+                          [room, component, sub = who.sub, ttl_s,
                            value = std::move(value)](Draft& d) mutable {
                             return DraftState(d, room, component,
-                                              std::move(value), sub);
+                                              std::move(value), sub, ttl_s);
                           },
                       .done = ReplyWhenDurable(set, std::move(done)),
                       .state_out = set.get()});

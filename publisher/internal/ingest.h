@@ -29,6 +29,9 @@
 
 namespace roomcast::publisher::internal {
 
+// The longest `?ttl_s=` of a state set (DESIGN §11): a day.
+inline constexpr uint32_t kMaxStateTtlS = 86400;
+
 template <typename T>
 using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
@@ -72,10 +75,11 @@ class Ingest {
   void Post(const auth::Claims& who, const std::string& room,
             std::vector<v1::MessageInput> inputs,
             Callback<v1::PostMessagesResponse> done);
-  // Answers with the component as set (its versions).
+  // Answers with the component as set (its versions). With `ttl_s` > 0
+  // it expires ttl_s after it was set (DESIGN §11), at most kMaxStateTtlS.
   void SetState(const auth::Claims& who, const std::string& room,
                 const std::string& component, google::protobuf::Value value,
-                Callback<v1::StateComponent> done);
+                uint32_t ttl_s, Callback<v1::StateComponent> done);
   void PostPeer(const auth::Claims& who, const std::string& room,
                 const std::string& user, const v1::MessageInput& input,
                 Callback<v1::PostResult> done);

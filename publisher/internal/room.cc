@@ -212,7 +212,7 @@ void Room::Sequenced(const v1::Message& m, ReplyKind kind,
 
 absl::Status Room::ApplyState(const log::StateSet& s, v1::StateComponent* out) {
   absl::StatusOr<v1::StateComponent> c =
-      closer_.SetState(s.component(), s.value(), s.ts_ms(), s.set_by());
+      closer_.SetState(s.component(), s.value(), s.ts_ms(), s.set_by(), s.expires_ms());
   if (!c.ok()) return c.status();
   stamper_.Stamp(s.ts_ms(), s.ts_ms());
   durable_ts_ = std::max(durable_ts_, s.ts_ms());

@@ -180,9 +180,14 @@ class Room {
   // be ahead of the publisher's recovered watermark).
   int64_t closed_through_ms() const { return closer_.watermark_ms(); }
   // True while anything is open, pending or unpublished.
-  bool Active() const { return Unpublished() || closer_.rollup_pending(); }
-  // As Active, but a rollup window still filling does not count (it closes
-  // on its own time; the log rebuilds it after a restart).
+  // A component waiting to expire keeps the room closed each round, so its
+  // removal is published when it is due.
+  bool Active() const {
+    return Unpublished() || closer_.rollup_pending() || closer_.next_expiry_ms() > 0;
+  }
+  // As Active, but a rollup window still filling or a component still to
+  // expire does not count (each comes on its own time; the log rebuilds it
+  // after a restart).
   bool Unpublished() const;
 
   uint64_t manifest_version() const;

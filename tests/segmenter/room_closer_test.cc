@@ -239,5 +239,34 @@ TEST(RoomCloserTest, SkipClosesWhatTheOriginHasWithoutMakingItAgain) {
   EXPECT_EQ(room.manifest().Build(kT, kT).recent_segments_size(), 2);
 }
 
+TEST(RoomCloserTest, ExpiryFallsAmongSetsByTimeNotByWhenCloseRan) {
+  google::protobuf::Value v;
+  v.set_string_value("x");
+  // Live: a close after the pin expired, then a later set.
+  RoomCloser live(Options());
+  ASSERT_TRUE(live.SetState("pin", v, kT + 10, "m", kT + 500).ok());
+  std::vector<ClosedObject> first = CloseAt(live, kT + 600);
+  ASSERT_TRUE(live.SetState("title", v, kT + 700, "a").ok());
+  std::vector<ClosedObject> second = CloseAt(live, kT + 800);
+  // Replay: both sets applied, then one close.
+  RoomCloser replay(Options());
+  ASSERT_TRUE(replay.SetState("pin", v, kT + 10, "m", kT + 500).ok());
+  ASSERT_TRUE(replay.SetState("title", v, kT + 700, "a").ok());
+  std::vector<ClosedObject> once = CloseAt(replay, kT + 800);
+  ASSERT_FALSE(second.empty());
+  ASSERT_FALSE(once.empty());
+  EXPECT_EQ(second.back().path, once.back().path);  // the same snapshot
+  EXPECT_EQ(second.back().bytes, once.back().bytes);
+  EXPECT_EQ(once.back().path, SnapshotPath("lobby", 3));
+  const v1::StateSnapshot snap = Parse<v1::StateSnapshot>(once.back());
+  ASSERT_EQ(snap.components_size(), 1);
+  EXPECT_EQ(snap.components(0).name(), "title");
+  EXPECT_EQ(live.manifest().Build(kT, kT).components_size(), 1);
+  EXPECT_EQ(live.next_expiry_ms(), 0);
+  // The close after the pin expired published a snapshot without it.
+  EXPECT_EQ(first.back().path, SnapshotPath("lobby", 2));
+  EXPECT_EQ(Parse<v1::StateSnapshot>(first.back()).components_size(), 0);
+}
+
 }  // namespace
 }  // namespace roomcast::segmenter

@@ -112,5 +112,48 @@ TEST(RoomStateTest, RejectsBadNamesAndTooManyComponents) {
   EXPECT_EQ(st.total_version(), kMaxComponents + 1);
 }
 
+TEST(RoomStateTest, ExpireRemovesDueComponentsEarliestFirstAsNewVersions) {
+  RoomState st("lobby", 1);
+  ASSERT_TRUE(st.Set("title", Str("t"), 10, "a").ok());              // total 1
+  ASSERT_TRUE(st.Set("pin", Str("p"), 11, "m", /*expires=*/50).ok());  // total 2
+  ASSERT_TRUE(st.Set("ad", Str("x"), 12, "m", /*expires=*/40).ok());   // total 3
+  EXPECT_EQ(st.next_expiry_ms(), 40);
+  EXPECT_TRUE(st.Expire(39).empty());
+  std::vector<v1::StateComponent> gone = st.Expire(50);
+  ASSERT_EQ(gone.size(), 2u);
+  EXPECT_EQ(gone[0].name(), "ad");  // earliest first
+  EXPECT_EQ(gone[0].total_version(), 4u);
+  EXPECT_EQ(gone[0].ts_ms(), 40);
+  EXPECT_EQ(gone[1].name(), "pin");
+  EXPECT_EQ(gone[1].version(), 2u);
+  EXPECT_EQ(st.total_version(), 5u);
+  EXPECT_EQ(st.next_expiry_ms(), 0);
+  ASSERT_EQ(st.Versions().size(), 1u);
+  EXPECT_EQ(st.Snapshot(5)->components_size(), 1);
+  EXPECT_EQ(st.Snapshot(3)->components_size(), 3);  // history is kept
+  EXPECT_FALSE(st.Get("pin", 2).ok());  // a removal is no object
+  EXPECT_TRUE(st.Holds("pin", 2));
+  // Set again, it continues its versions (never reusing a published one).
+  auto again = st.Set("pin", Str("p2"), 60, "m");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->version(), 3u);
+  EXPECT_EQ(again->expires_ms(), 0);
+}
+
+TEST(RoomStateTest, ARemovalSurvivesACheckpointAndFreesItsSlot) {
+  RoomState st("lobby", 1);
+  for (size_t i = 0; i < kMaxComponents; ++i) {
+    ASSERT_TRUE(st.Set("c" + std::to_string(i), Str("v"), 1, "a", 5).ok());
+  }
+  EXPECT_FALSE(st.Set("one-more", Str("v"), 2, "a").ok());
+  EXPECT_EQ(st.Expire(5).size(), kMaxComponents);
+  EXPECT_TRUE(st.CanSet("one-more", 1, 1 << 20).ok());
+  RoomState back("lobby", 1);
+  ASSERT_TRUE(back.Restore(st.Checkpoint()).ok());
+  EXPECT_TRUE(back.Versions().empty());
+  EXPECT_EQ(back.total_version(), st.total_version());
+  EXPECT_TRUE(back.Set("one-more", Str("v"), 6, "a").ok());
+}
+
 }  // namespace
 }  // namespace roomcast::segmenter

@@ -12,6 +12,8 @@ int Inspect(int argc, char** argv);
 int Verify(int argc, char** argv);
 int Token(int argc, char** argv);
 int Post(int argc, char** argv);
+// `roomcast moderate SUBCOMMAND`: argv[2] names the subcommand.
+int Moderate(int argc, char** argv);
 // `roomcast dev` lives in tools/dev.h (roomcast::dev).
 int Dev(int argc, char** argv);
 
