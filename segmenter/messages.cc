@@ -20,6 +20,8 @@ std::string TypeName(const v1::Message& m) {
       return "retract";
     case v1::Message::kBan:
       return "ban";
+    case v1::Message::kRedacted:
+      return "redacted";
     case v1::Message::BODY_NOT_SET:
       break;
   }

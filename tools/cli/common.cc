@@ -92,6 +92,9 @@ std::string RenderText(const v1::Message& m) {
                  : absl::StrCat("[banned ", m.ban().user(), " until ",
                                 FormatTime(m.ban().until_ms()), "]");
       break;
+    case v1::Message::kRedacted:
+      body = "[taken down]";
+      break;
     case v1::Message::BODY_NOT_SET:
       break;
   }
