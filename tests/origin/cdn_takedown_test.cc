@@ -151,11 +151,30 @@ TEST_P(CdnTakedownTest, PurgeWithoutTheSecretChangesNothing) {
   EXPECT_EQ(Fetch(kVariants[2]).header("x-cache-status"), "HIT") << "only the .pb was purged";
 }
 
+// Purges by key (the xkey header) are Varnish's, with varnish-modules.
+class CdnXkeyTest : public CdnTakedownTest {};
+
+TEST_P(CdnXkeyTest, PurgesEveryObjectOfTheBucketsKey) {
+  StartWithoutPurges();
+  CacheEveryVariant();
+  const std::string url = cache_->url() + SegmentPath("lobby", 1000, k_);
+  const std::string key = absl::StrCat("xkey-purge: bucket/lobby/1000/", k_);
+  EXPECT_EQ(testing::Fetch("PURGE", url, "", {key}).status, 403);
+  EXPECT_EQ(Fetch(kVariants[2]).header("x-cache-status"), "HIT");
+  HttpResponse r = testing::Fetch(
+      "PURGE", url, "", {key, "Roomcast-Purge-Secret: " + cache_->purge_secret()});
+  EXPECT_EQ(r.status, 200) << r.body;
+  // The bucket's key is on both renditions: both are gone.
+  EXPECT_EQ(Fetch(kVariants[2]).header("x-cache-status"), "MISS");
+  EXPECT_EQ(Fetch(kVariants[1]).header("x-cache-status"), "MISS");
+}
+
 INSTANTIATE_TEST_SUITE_P(Caches, CdnTakedownTest,
                          ::testing::Values(Cache::Kind::kNginx, Cache::Kind::kVarnish),
                          [](const auto& info) {
                            return info.param == Cache::Kind::kNginx ? "Nginx" : "Varnish";
                          });
-
+INSTANTIATE_TEST_SUITE_P(Caches, CdnXkeyTest, ::testing::Values(Cache::Kind::kVarnish),
+                         [](const auto&) { return "Varnish"; });
 }  // namespace
 }  // namespace roomcast::testing

@@ -173,6 +173,15 @@ TEST_F(TakedownTest, BoundsAndChecksEveryHeaderBeforeTheBody) {
   EXPECT_EQ(at_limit.status, 400) << "seqs 1, 3 and 5 are listed but whole";
   EXPECT_NE(at_limit.body.find("is not its stub"), std::string::npos) << at_limit.body;
   EXPECT_EQ(Served(), old_.bytes);
+  // Refused from the headers alone: the origin does not wait for the body.
+  const std::string answer = RawExchange(
+      PortOf(origin_->url()),
+      absl::StrCat("PUT ", path_, " HTTP/1.1\r\nHost: origin\r\nAuthorization: Bearer ",
+                   kWriteSecret, "\r\nContent-Length: 100000\r\n",
+                   "Roomcast-Takedown-Old: not-a-digest\r\n\r\n"),
+      std::chrono::seconds(3));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find("bad_takedown"), std::string::npos) << answer;
 }
 
 TEST_F(TakedownTest, WrongOldDigestOrNoObjectChangesNothing) {
