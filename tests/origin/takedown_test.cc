@@ -258,10 +258,12 @@ TEST_F(TakedownTest, ObjectsCarryTheirSurrogateKeys) {
 // beside a live one, and a kill -9 while purges are owed.
 class TakedownPurgeTest : public TakedownTest {
  protected:
-  void StartPurging(const std::vector<std::string>& bases) {
+  void StartPurging(const std::vector<std::string>& bases,
+                    const std::vector<std::string>& extra = {}) {
     secret_file_ = dir_.path() + "/purge-secret";
     std::ofstream(secret_file_) << kPurgeSecret << "\n";
     args_ = {"--purge-secret-file", secret_file_};
+    args_.insert(args_.end(), extra.begin(), extra.end());
     for (const std::string& b : bases) args_.insert(args_.end(), {"--purge", b});
     StartOrigin(args_);
   }
@@ -340,6 +342,23 @@ TEST_F(TakedownPurgeTest, OwedPurgesAreRetriedAndSurviveKillNine) {
   ASSERT_TRUE(origin_->Start());
   EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 0);
   EXPECT_EQ(Served(), stub_.bytes);
+}
+
+TEST_F(TakedownPurgeTest, AFullPurgeQueueRefusesTheTakedownAndStoresNothing) {
+  RefusingPort dead;
+  StartPurging({dead.url()}, {"--max-pending-purges", "6"});
+  StoreSegment();
+  ASSERT_EQ(TakeDownTwoAndFour().status, 201);  // 4 purges owed, never done
+  const std::string other = SegmentPath("lobby", 1000, k_ + 1);
+  const segmenter::EncodedObject before = Encode(MakeSegment("lobby", 1000, k_ + 1, 3));
+  ASSERT_EQ(origin_->PutObject(other, before.bytes).status, 201);
+  HttpResponse r = Put(origin_->url() + other,
+                       Encode(Stubbed(MakeSegment("lobby", 1000, k_ + 1, 3), {1})).bytes,
+                       TakedownHeaders(before.digest, "1"));
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_FALSE(r.header("retry-after").empty());
+  EXPECT_EQ(Get(origin_->url() + other).body, before.bytes);
+  EXPECT_EQ(origin_->Metric("roomcast_origin_takedowns_total"), 1);
 }
 
 TEST_F(TakedownPurgeTest, PurgeWithoutASecretDoesNotStart) {
