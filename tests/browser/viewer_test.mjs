@@ -9,9 +9,15 @@
 // viewer-private-no-token.png, viewer-private-refused.png,
 // viewer-private-expired.png.
 //
+// Moderation (DESIGN §11), through the publisher's API: a comment posted,
+// seen, retracted and gone from the screen (retraction-before.png,
+// retraction-after.png); a ban shown in the moderation panel; slow mode
+// shown after PATCH and gone after it is turned off; a pin set with a 3 s
+// ttl shown and then hidden.
+//
 //   node viewer_test.mjs /path/to/roomcast OUT_DIR
 //
-// Bounded: the whole test gives up after 170 s; roomcast dev is started with
+// Bounded: the whole test gives up after 200 s; roomcast dev is started with
 // --duration-s so it ends by itself even if this script dies, and is stopped
 // here by its PID.
 import { execFileSync, spawn } from "node:child_process";
@@ -26,7 +32,7 @@ if (!roomcast) {
   console.error("usage: node viewer_test.mjs ROOMCAST_BINARY [OUT_DIR]");
   process.exit(2);
 }
-const deadline = setTimeout(() => fail("timed out after 170 s"), 170_000);
+const deadline = setTimeout(() => fail("timed out after 200 s"), 200_000);
 const data = mkdtempSync(join(tmpdir(), "roomcast-browser-"));
 let dev = null;
 let browser = null;
@@ -52,17 +58,21 @@ function startDev() {
   dev = spawn(roomcast, [
     "dev", "--data", data, "--origin-listen", "127.0.0.1:0",
     "--publisher-listen", "127.0.0.1:0", "--bucket-ms", "250", "--rate", "8",
-    "--viewers", "80", "--duration-s", "160",
+    "--viewers", "80", "--duration-s", "190",
   ], { stdio: ["ignore", "pipe", "inherit"] });
-  // The origin's URL (the first line), then the private room's viewer URL.
+  // The origin's URL (the first line), the publisher's, then the private
+  // room's viewer URL.
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: dev.stdout });
     let origin = null;
+    let publisher = null;
     lines.on("line", (line) => {
       const m = line.match(/^listening on (http:\/\/\S+)$/);
       if (m) origin = m[1];
+      const q = line.match(/^publisher on +(http:\/\/\S+)$/);
+      if (q) publisher = q[1];
       const p = line.match(/^ +viewer: +(http:\/\/\S+\?room=demo-private&rc_token=\S+)$/);
-      if (p && origin) resolve({ origin, privateViewer: p[1] });
+      if (p && origin && publisher) resolve({ origin, publisher, privateViewer: p[1] });
     });
     dev.once("exit", (code) => reject(new Error(`roomcast dev exited with ${code}`)));
   });
@@ -85,6 +95,74 @@ function mintEdgeToken(ttl) {
                  readFileSync(join(data, "dev-secrets"), "utf8").split("\n")[2];
   return execFileSync(roomcast, ["token", "--edge", "--room", "demo-private", "--ttl", String(ttl)],
                       { env: { ...process.env, ROOMCAST_EDGE_SECRET: secret } }).toString().trim();
+}
+
+// A JWT for the public demo room, minted with the JWT secret dev keeps in
+// DATA/dev-secrets (its second line).
+function mintJwt(sub, role) {
+  const secret = process.env.ROOMCAST_JWT_SECRET ||
+                 readFileSync(join(data, "dev-secrets"), "utf8").split("\n")[1];
+  return execFileSync(roomcast, ["token", "--sub", sub, "--role", role, "--room", "demo", "--ttl", "600"],
+                      { env: { ...process.env, ROOMCAST_JWT_SECRET: secret } }).toString().trim();
+}
+
+// One call to the publisher's API on the demo room; the parsed JSON reply.
+async function api(publisher, method, path, token, body) {
+  const r = await fetch(`${publisher}/v1/rooms/demo${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (r.status !== 200) await fail(`${method} ${path}: HTTP ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// Retraction, ban, slow mode and an expiring pin, on the page watching the
+// public demo room.
+async function moderation(page, publisher) {
+  const mod = mintJwt("test-moderator", "moderator");
+  const viewer = mintJwt("test-viewer", "audience");
+  const text = `please retract me ${Date.now()}`;
+  const { seq } = await api(publisher, "POST", "/messages", viewer, { type: "comment", text });
+  const item = page.locator(`#messages li[data-seq="${Number(seq)}"]`);
+  await waitFor("the comment to retract", 15_000, async () => (await item.count()) === 1);
+  if (!(await item.textContent()).includes(text)) await fail(`#${seq} does not show '${text}'`);
+  await item.evaluate((li) => { li.style.outline = "2px solid #f85149"; });
+  const before = join(outDir, "retraction-before.png");
+  await page.screenshot({ path: before });
+  console.log(`comment #${seq} shown; screenshot: ${before}`);
+  await api(publisher, "DELETE", `/messages/${seq}`, mod, { reason: "browser test" });
+  await waitFor("the retracted comment to go", 15_000, async () =>
+    (await item.count()) === 0 && !((await textOf(page, "#messages")).includes(text)));
+  const after = join(outDir, "retraction-after.png");
+  await page.screenshot({ path: after });
+  console.log(`comment #${seq} retracted and gone; screenshot: ${after}`);
+
+  await api(publisher, "POST", "/bans", mod, { user: "test-troll", duration_s: 60, reason: "browser test" });
+  await waitFor("the ban in the moderation panel", 15_000, async () =>
+    ((await page.locator('#bans li[data-user="test-troll"]').textContent().catch(() => "")) || "")
+      .includes("test-troll banned"));
+  console.log(`ban shown: ${await textOf(page, "#bans")}`);
+
+  await api(publisher, "PATCH", "", mod, { slow_mode_s: 5 });
+  await waitFor("slow mode shown", 15_000, async () =>
+    (await page.locator("#slowmode").isVisible()) &&
+    (await textOf(page, "#slowmode")).includes("slow mode: one message per 5 s"));
+  console.log(`settings: ${await textOf(page, "#slowmode")}`);
+  await api(publisher, "PATCH", "", mod, { slow_mode_s: 0 });
+  await waitFor("slow mode gone", 15_000, () => page.locator("#slowmode").isHidden());
+
+  const pin = `expiring pin ${Date.now()}`;
+  const r = await fetch(`${publisher}/v1/rooms/demo/state/pinned?ttl_s=3`, {
+    method: "PUT", headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
+    body: JSON.stringify(pin),
+  });
+  if (r.status !== 200) await fail(`PUT pinned?ttl_s=3: HTTP ${r.status} ${await r.text()}`);
+  await waitFor("the expiring pin", 15_000, async () =>
+    (await page.locator("#pinned").isVisible()) && (await textOf(page, "#pinned")).includes(pin));
+  await waitFor("the expired pin to go", 15_000, () => page.locator("#pinned").isHidden());
+  console.log("pin with a 3 s ttl shown, then hidden");
 }
 
 const textOf = async (page, sel) => ((await page.locator(sel).textContent()) || "").trim();
@@ -174,7 +252,7 @@ async function privateRoom(origin, privateViewer) {
 }
 
 async function main() {
-  const { origin, privateViewer } = await startDev();
+  const { origin, publisher, privateViewer } = await startDev();
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     // As root in CI, without a sandbox; no background traffic (the machine
@@ -193,6 +271,8 @@ async function main() {
     return n >= 3 ? n : 0;
   });
   console.log(`comments shown: ${comments}`);
+  mkdirSync(outDir, { recursive: true });
+  await moderation(page, publisher);
 
   const numberIn = async (sel) => {
     const t = (await page.locator(sel).textContent()) || "";
