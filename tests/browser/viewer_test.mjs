@@ -13,7 +13,9 @@
 // seen, retracted and gone from the screen (retraction-before.png,
 // retraction-after.png); a ban shown in the moderation panel; slow mode
 // shown after PATCH and gone after it is turned off; a pin set with a 3 s
-// ttl shown and then hidden.
+// ttl shown and then hidden; and a viewer whose bucket reads are held (a
+// slow connection) while a comment is published and retracted never shows
+// it, since the room's `redactions` list it by the time its bucket arrives.
 //
 //   node viewer_test.mjs /path/to/roomcast OUT_DIR
 //
@@ -165,6 +167,55 @@ async function moderation(page, publisher) {
   console.log("pin with a 3 s ttl shown, then hidden");
 }
 
+// A page whose action reads are held while a comment is published and
+// retracted: when they go on, the comment's bucket comes after the
+// `redactions` listing it, and the comment never reaches the screen (a
+// MutationObserver records every message ever added).
+async function slowViewer(origin, publisher) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  await page.addInitScript(() => {
+    window.__seen = [];
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        for (const n of m.addedNodes) if (n.nodeType === 1 && n.tagName === "LI") window.__seen.push(n.textContent);
+      }
+    }).observe(document, { subtree: true, childList: true });
+  });
+  let hold = false;
+  const held = [];
+  await page.route(/\/v1\/rooms\/demo\/actions\//, (route) => (hold ? held.push(route) : route.continue()));
+  const listed = new Set();
+  page.on("response", async (r) => {
+    if (!/\/v1\/rooms\/demo\/state\/redactions\/\d+\.json$/.test(new URL(r.url()).pathname)) return;
+    const body = await r.json().catch(() => ({}));
+    for (const seq of (body.value && body.value.seqs) || []) listed.add(Number(seq));
+  });
+  await page.goto(`${origin}/viewer/?room=demo`);
+  await waitFor("the slow viewer's first comments", 30_000, async () => (await page.locator("#messages li").count()) > 0);
+  hold = true;
+  await waitFor("a held bucket read", 10_000, async () => held.length > 0);
+
+  const viewer = mintJwt("slow-test-viewer", "audience");
+  const text = `retracted while the viewer was slow ${Date.now()}`;
+  const { seq } = await api(publisher, "POST", "/messages", viewer, { type: "comment", text });
+  await waitFor("the comment published", 15_000, async () => {
+    const m = await fetch(`${origin}/v1/rooms/demo/manifest.json`).then((r) => r.json()).catch(() => ({}));
+    return Number(m.last_seq || 0) > seq;
+  });
+  await api(publisher, "DELETE", `/messages/${seq}`, mintJwt("test-moderator", "moderator"), {});
+  await waitFor("the viewer to read the redactions", 20_000, async () => listed.has(Number(seq)));
+  hold = false;
+  for (const route of held.splice(0)) await route.continue();
+  const later = `after the slow spell ${Date.now()}`;
+  const after = await api(publisher, "POST", "/messages", viewer, { type: "comment", text: later });
+  await waitFor("the slow viewer to catch up", 20_000, async () =>
+    (await page.locator(`#messages li[data-seq="${Number(after.seq)}"]`).count()) === 1);
+  const seen = await page.evaluate(() => window.__seen);
+  if (seen.some((t) => t.includes(text))) await fail(`#${seq} was shown though its redaction was known`);
+  console.log(`slow viewer: #${seq} (retracted while its bucket read was held) never shown; ${seen.length} messages seen`);
+  await page.close();
+}
+
 const textOf = async (page, sel) => ((await page.locator(sel).textContent()) || "").trim();
 
 // The private demo room with the URL dev printed: every read of the room
@@ -273,6 +324,7 @@ async function main() {
   console.log(`comments shown: ${comments}`);
   mkdirSync(outDir, { recursive: true });
   await moderation(page, publisher);
+  await slowViewer(origin, publisher);
 
   const numberIn = async (sel) => {
     const t = (await page.locator(sel).textContent()) || "";
