@@ -20,7 +20,9 @@ absl::StatusOr<std::set<uint64_t>> RedactedSeqs(const google::protobuf::Value& v
   for (int i = 0; i < n; ++i) {
     const double seq = values[i].number_value();
     // Integers a double holds exactly; anything else is not a seq.
-    if (!(seq >= 1 && seq < 9007199254740992.0) || seq != static_cast<double>(static_cast<uint64_t>(seq))) {
+    constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+    if (!(seq >= 1 && seq < kMaxExact) ||
+        seq != static_cast<double>(static_cast<uint64_t>(seq))) {
       return absl::DataLossError(absl::StrCat("redactions: seqs[", i, "] is not a seq"));
     }
     out.insert(static_cast<uint64_t>(seq));

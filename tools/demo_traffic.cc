@@ -187,7 +187,8 @@ class Demo {
   void Spam() {
     int acked = 0;
     for (int i = 0; i < 4; ++i) {
-      const int status = Post(o_.spammer, R"({"type":"comment","text":"BUY FOLLOWERS cheap!!! 💰 spam.example"})");
+      const int status =
+          Post(o_.spammer, R"({"type":"comment","text":"BUY FOLLOWERS cheap!!! 💰 spam.example"})");
       acked += status == 200;
       if (status == 403) {
         ROOMCAST_LOG(kInfo, "demo", "spammer_refused").Kv("room", o_.room).Kv("user", o_.spammer);

@@ -85,6 +85,7 @@ class Room {
     this.offsetHi = Infinity;
     this.components = {};    // name -> partial version shown
     this.manifestVersion = 0;  // of the newest manifest applied
+    this.listedRedactions = 0;  // the `redactions` version it lists
     this.redacted = new Set();  // seqs never to show
     this.bans = new Map();     // user -> {until, reason}, from ban records
     this.pinTimer = null;
@@ -171,8 +172,27 @@ class Room {
     this.guarded(() => this.followActions());
   }
 
+  // The `redactions` version `man` lists (0: none).
+  noteRedactions(man) {
+    const cv = (man.components || []).find((c) => c.name === "redactions");
+    this.listedRedactions = cv ? Number(cv.version) : 0;
+  }
+
+  // Before a segment is shown: the `redactions` the latest manifest lists,
+  // if the manifest loop has not read them yet (it may be mid-way).
+  async catchUpRedactions() {
+    const v = this.listedRedactions;
+    if (!v || (this.components.redactions || 0) >= v) return;
+    const c = await this.getJson(`/state/redactions/${v}.json`).catch((e) => {
+      if (e instanceof Refused) throw e;
+      return { status: 0 };
+    });
+    if (c.status === 200 && this.live()) this.showComponent(c.body);
+  }
+
   async loadSnapshot(man) {
     this.manifestVersion = Number(man.version || 0);
+    this.noteRedactions(man);
     const v = Number(man.state_version || 0);
     if (v === 0) return;
     const s = await this.getJson(`/snapshot/${v}.json`);
@@ -190,6 +210,7 @@ class Room {
     const version = Number(man.version || 0);
     if (version < this.manifestVersion) return;
     this.manifestVersion = version;
+    this.noteRedactions(man);
     const listed = new Set((man.components || []).map((cv) => cv.name));
     for (const name of Object.keys(this.components)) {
       if (!listed.has(name)) this.dropComponent(name);
@@ -339,6 +360,8 @@ class Room {
       if (r.status === 200) {
         errors = 0;
         this.observeClosed(k);
+        await this.catchUpRedactions();
+        if (!this.live()) return;
         this.showSegment(r.body);
         k++;
         continue;

@@ -85,7 +85,8 @@ class CliReadersTest : public PublisherE2eTest {
         : path_(out_path),
           proc_({"/bin/sh", "-c",
                  absl::StrCat("exec '", BinaryPath("roomcast"), "' tail --base ", base,
-                              " --room ", kRoom, " --mode bucket --duration-ms 30000 > '", out_path, "'")}) {}
+                              " --room ", kRoom, " --mode bucket --duration-ms 30000 > '",
+                              out_path, "'")}) {}
     std::string Out() const {
       std::ifstream in(path_);
       std::stringstream ss;

@@ -141,7 +141,8 @@ class Replayer {
   // read again after it) and the retractions it records.
   void Keep(const Span& span, FetchedSegment got) {
     for (const v1::Message& msg : got.segment.messages()) {
-      if (msg.has_retract()) retracted_.insert(msg.retract().seqs().begin(), msg.retract().seqs().end());
+      if (!msg.has_retract()) continue;
+      retracted_.insert(msg.retract().seqs().begin(), msg.retract().seqs().end());
     }
     const size_t size = got.segment.ByteSizeLong();
     if (kept_bytes_ + size > kKeepBytes) {
