@@ -13,7 +13,8 @@
 // seen, retracted and gone from the screen (retraction-before.png,
 // retraction-after.png); a ban shown in the moderation panel; slow mode
 // shown after PATCH and gone after it is turned off; a pin set with a 3 s
-// ttl shown and then hidden; and a viewer whose bucket reads are held (a
+// ttl shown and then hidden (at its expires_ms), another component with a
+// ttl gone once the manifest drops it; and a viewer whose bucket reads are held (a
 // slow connection) while a comment is published and retracted never shows
 // it, since the room's `redactions` list it by the time its bucket arrives.
 //
@@ -165,6 +166,18 @@ async function moderation(page, publisher) {
     (await page.locator("#pinned").isVisible()) && (await textOf(page, "#pinned")).includes(pin));
   await waitFor("the expired pin to go", 15_000, () => page.locator("#pinned").isHidden());
   console.log("pin with a 3 s ttl shown, then hidden");
+
+  // Another component with a ttl: the page has no timer for it, so it goes
+  // only when the manifest stops listing it.
+  const put = await fetch(`${publisher}/v1/rooms/demo/state/poll?ttl_s=3`, {
+    method: "PUT", headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
+    body: JSON.stringify("poll: best song tonight?"),
+  });
+  if (put.status !== 200) await fail(`PUT poll?ttl_s=3: HTTP ${put.status} ${await put.text()}`);
+  const poll = page.locator('#state dd[data-name="poll"]');
+  await waitFor("the poll component", 15_000, async () => (await poll.count()) === 1);
+  await waitFor("the expired poll to go", 20_000, async () => (await poll.count()) === 0);
+  console.log("a component with a 3 s ttl dropped once the manifest no longer lists it");
 }
 
 // A page whose action reads are held while a comment is published and
