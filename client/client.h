@@ -90,12 +90,18 @@ struct JoinInfo {
 
 struct Callbacks {
   std::function<void(const JoinInfo&)> on_joined;
-  // Every action after the join, exactly once, in seq order.
+  // Every action after the join, exactly once, in seq order, except what
+  // moderation took away (DESIGN §11): never an action the follower knows
+  // is retracted (the room's `redactions` component is read before the
+  // first delivery and whenever the manifest lists a newer one, and every
+  // `retract` record counts), never a takedown's stub (`redacted` body).
   std::function<void(const v1::Message&)> on_action;
-  // A moderator retracted actions already published (DESIGN §11): hide each
-  // of record.retract().seqs() if it was shown. With this set, `retract`
-  // records reach it instead of on_action (still once, in seq order); an
-  // action retracted before publication is never delivered at all.
+  // A moderator retracted actions this follower delivered (DESIGN §11):
+  // hide each of record.retract().seqs(). The record names only delivered
+  // seqs; one naming none (a retraction of what this viewer never got) is
+  // not passed on at all. With this set, `retract` records reach it instead
+  // of on_action (still once, in seq order); an action retracted before
+  // publication is never delivered at all.
   std::function<void(const v1::Message& record)> on_retract;
   // What the big-room cap left out of a bucket, by type name.
   std::function<void(int64_t bucket, const std::map<std::string, uint64_t>&)> on_dropped;

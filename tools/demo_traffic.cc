@@ -11,6 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
+#include "base/log.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "http/curl.h"
 
 namespace roomcast::tools {
@@ -47,6 +50,11 @@ class Poster {
   // The HTTP status, or 0 if no answer came.
   int Send(const char* method, const std::string& url, const std::string& token,
            const std::string& body) {
+    return SendForReply(method, url, token, body).status;
+  }
+  // The status (0 if no answer came) and the reply's body.
+  http::ClientReply SendForReply(const char* method, const std::string& url,
+                                 const std::string& token, const std::string& body) {
     absl::StatusOr<http::ClientReply> r =
         http::Transfer(easy_.get(),
                        {.method = method,
@@ -56,7 +64,8 @@ class Poster {
                         .body = body,
                         .timeout = std::chrono::milliseconds(5000)})
             .Perform();
-    return r.ok() ? r->status : 0;
+    if (!r.ok()) return http::ClientReply{};
+    return *std::move(r);
   }
 
  private:
@@ -72,14 +81,28 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
+// The seq of an ingest reply {"seq": 17, ...}; 0 if it has none.
+uint64_t AckedSeq(const http::ClientReply& r) {
+  google::protobuf::Struct reply;
+  if (r.status != 200 || r.body.size() > 4096 ||
+      !google::protobuf::util::JsonStringToMessage(r.body, &reply).ok()) {
+    return 0;
+  }
+  auto it = reply.fields().find("seq");
+  if (it == reply.fields().end() || it->second.number_value() < 1) return 0;
+  return static_cast<uint64_t>(it->second.number_value());
+}
+
 // One run of the demo: the room, the crowd and what it sends, a tick
 // (100 ms) at a time.
 class Demo {
  public:
-  Demo(const DemoOptions& o, std::atomic<uint64_t>* acked)
+  Demo(const DemoOptions& o, std::atomic<uint64_t>* acked,
+       DemoTraffic::ModerationCounts* moderation)
       : o_(o),
         room_url_(absl::StrCat(o.publisher_url, "/v1/rooms/", o.room)),
         acked_(acked),
+        moderation_(moderation),
         rng_(std::random_device{}()),
         crowd_(o.viewers) {}
 
@@ -102,6 +125,7 @@ class Demo {
     if (Chance(0.03)) Gift();
     if (Chance(0.08)) Post(RandomViewer(), R"({"type":"enter"})");
     Presence(n, stop);
+    if (o_.spam_every_ticks > 0 && n % o_.spam_every_ticks == 30) Spam();
     if (n % 50 == 25 && !gifted_.empty()) Leaderboard();  // every 5 s
     if (n % 600 == 599) {  // a new pinned comment every minute
       poster_.Send("PUT", room_url_ + "/state/pinned", Anchor(),
@@ -120,6 +144,7 @@ class Demo {
     return t;
   }
   const std::string& Anchor() { return Token("anchor", v1::ROLE_ANCHOR); }
+  const std::string& Moderator() { return Token("demo-moderator", v1::ROLE_MODERATOR); }
   bool Chance(double p) { return std::uniform_real_distribution<>(0, 1)(rng_) < p; }
   std::string Viewer(int i) const {
     return absl::StrCat(Names()[i % Names().size()], i / 20 + 1);
@@ -127,8 +152,11 @@ class Demo {
   std::string RandomViewer() { return Viewer(static_cast<int>(rng_() % crowd_)); }
   // A message from `user`, as an audience member; its HTTP status.
   int Post(const std::string& user, const std::string& body) {
-    return poster_.Send("POST", room_url_ + "/messages", Token(user, v1::ROLE_AUDIENCE),
-                        body);
+    return PostForReply(user, body).status;
+  }
+  http::ClientReply PostForReply(const std::string& user, const std::string& body) {
+    return poster_.SendForReply("POST", room_url_ + "/messages",
+                                Token(user, v1::ROLE_AUDIENCE), body);
   }
 
   // Bursty chat: the rate itself wanders between half and double.
@@ -137,11 +165,45 @@ class Demo {
     std::poisson_distribution<int> comments(rate / 10);
     for (int i = comments(rng_); i > 0 && !stop; --i) {
       const std::string& line = Lines()[rng_() % Lines().size()];
-      if (Post(RandomViewer(), absl::StrCat(R"({"type":"comment","text":)",
-                                            JsonString(line), "}")) == 200) {
-        ++*acked_;
+      const uint64_t seq = AckedSeq(PostForReply(
+          RandomViewer(), absl::StrCat(R"({"type":"comment","text":)", JsonString(line), "}")));
+      if (seq == 0) continue;
+      ++*acked_;
+      if (o_.retract_every > 0 && ++comments_ % o_.retract_every == 0) Retract(seq, line);
+    }
+  }
+
+  // The demo moderator takes back a comment, as if it were off-topic.
+  void Retract(uint64_t seq, const std::string& line) {
+    const int status = poster_.Send("DELETE", absl::StrCat(room_url_, "/messages/", seq),
+                                    Moderator(), R"({"reason":"demo: off-topic"})");
+    ROOMCAST_LOG(kInfo, "demo", "moderator_retracted")
+        .Kv("room", o_.room).Kv("seq", seq).Kv("text", line).Kv("status", status);
+    if (status == 200) ++moderation_->retracted;
+  }
+
+  // A burst from the spammer; the moderator bans it for 60 s, retracting
+  // what it sent in the last 30 s. While banned its posts are refused.
+  void Spam() {
+    int acked = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int status =
+          Post(o_.spammer, R"({"type":"comment","text":"BUY FOLLOWERS cheap!!! 💰 spam.example"})");
+      acked += status == 200;
+      if (status == 403) {
+        ROOMCAST_LOG(kInfo, "demo", "spammer_refused").Kv("room", o_.room).Kv("user", o_.spammer);
+        return;  // still banned
       }
     }
+    if (acked < 3) return;
+    const int status = poster_.Send(
+        "POST", room_url_ + "/bans", Moderator(),
+        absl::StrCat(R"({"user":)", JsonString(o_.spammer),
+                     R"(,"duration_s":60,"retract_recent_s":30,"reason":"demo: spam"})"));
+    ROOMCAST_LOG(kInfo, "demo", "moderator_banned")
+        .Kv("room", o_.room).Kv("user", o_.spammer).Kv("duration_s", 60)
+        .Kv("retract_recent_s", 30).Kv("status", status);
+    if (status == 200) ++moderation_->bans;
   }
 
   void Gift() {
@@ -181,6 +243,8 @@ class Demo {
   const DemoOptions& o_;
   const std::string room_url_;
   std::atomic<uint64_t>* acked_;
+  DemoTraffic::ModerationCounts* moderation_;
+  uint64_t comments_ = 0;  // acknowledged comments, for the moderator
   std::map<std::string, std::string> tokens_;
   Poster poster_;
   std::mt19937 rng_;
@@ -201,7 +265,7 @@ void DemoTraffic::Stop() {
 }
 
 void DemoTraffic::Run() {
-  Demo demo(options_, &acked_);
+  Demo demo(options_, &acked_, &moderation_);
   demo.Open();
   const auto tick = std::chrono::milliseconds(100);
   for (int64_t n = 0; !stop_; ++n) {

@@ -176,7 +176,9 @@ void PrintBanner(const DevFlags& f, const Banner& b) {
             << "try:\n"
             << "  roomcast tail --base " << origin_url << " --room " << f.room << "\n"
             << "  roomcast post --publisher " << publisher_url << " --token "
-            << token.substr(0, 12) << "... --room " << f.room << " --text \"hi\"\n";
+            << token.substr(0, 12) << "... --room " << f.room << " --text \"hi\"\n"
+            << "moderation (DESIGN §11): a demo moderator retracts one comment in 20 and\n"
+            << "  bans 'spam-bot' for 60 s when it bursts (logged as 'info demo ...')\n";
   PrintPrivateRoom(f, b);
   std::cout << "data in " << f.data << "; Ctrl-C stops" << std::endl;
 }

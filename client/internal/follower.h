@@ -66,6 +66,19 @@ class Follower {
     int64_t plan_end = 0;      // buckets below it not in `plan` are empty
     Sequencer seq;
     std::optional<std::pair<int64_t, v1::ActionSegment>> held_segment;
+    // A served segment waiting for the `redactions` the manifest lists
+    // (DESIGN §11): nothing is delivered before the follower knows them.
+    std::optional<std::pair<int64_t, v1::ActionSegment>> parked_segment;
+
+    // Moderation (DESIGN §11). Retracted seqs, from the `redactions`
+    // component and the `retract` records seen: never delivered.
+    std::set<uint64_t> redacted;
+    // The `redactions` version given up on (its fetch kept failing), so the
+    // walker goes on without it rather than stop for good.
+    uint64_t redactions_given_up = 0;
+    // The seqs delivered, as [first, last] runs: a retraction is passed on
+    // only for these (the latest kMaxDeliveredRuns runs).
+    std::map<uint64_t, uint64_t> delivered;
 
     // State.
     std::map<std::string, v1::StateComponent> state;
@@ -131,6 +144,16 @@ class Follower {
   void Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap);
   void RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attempts);
   void FinishRecovery();
+  // Moderation (follower_moderation.cc).
+  bool RedactionsCurrent() const;
+  void ResumeParked();
+  void ApplyRedactions(const v1::StateComponent& c);
+  // Whether `m` is to be delivered: not a stub, not retracted, and for a
+  // `retract` record one naming a delivered seq (then `*shown` is the
+  // record with only those).
+  bool Deliverable(const v1::Message& m, v1::Message* shown);
+  void NoteDelivered(uint64_t seq);
+  bool WasDelivered(uint64_t seq) const;
 
   // State and peer (follower_state.cc).
   void SyncState(const v1::Manifest& m);

@@ -83,6 +83,12 @@ void Follower::OnSegment(int64_t k, const HttpReply& r, v1::ActionSegment s) {
     s.Clear();
     s.set_index(k);
   }
+  if (!RedactionsCurrent()) {
+    // The manifest lists retractions this follower has not read yet: hold
+    // the segment (the walker stays busy) until they are in.
+    e_.parked_segment.emplace(k, std::move(s));
+    return;
+  }
   e_.walker = Walker::kIdle;
   Process(k, std::move(s));
   Pump();
@@ -98,13 +104,20 @@ void Follower::Process(int64_t k, v1::ActionSegment s) {
 }
 
 void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
+  v1::Message shown;
   for (const v1::Message* m : e_.seq.Take(s, e_.join_ms)) {
+    if (!Deliverable(*m, &shown)) continue;  // retracted, a stub, or a retraction of those
     ++stats_.actions;
-    if (m->has_retract() && cb_.on_retract) {
-      cb_.on_retract(*m);
-    } else if (cb_.on_action) {
-      cb_.on_action(*m);
+    if (m->has_retract()) {
+      if (cb_.on_retract) {
+        cb_.on_retract(shown);
+      } else if (cb_.on_action) {
+        cb_.on_action(shown);
+      }
+      continue;
     }
+    NoteDelivered(m->seq());
+    if (cb_.on_action) cb_.on_action(*m);
   }
   if (!s.dropped().empty() && cb_.on_dropped) {
     std::map<std::string, uint64_t> dropped(s.dropped().begin(), s.dropped().end());

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/internal/follower.h"
+#include "client/redactions.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "segmenter/naming.h"
 
@@ -73,6 +74,11 @@ void Follower::FetchComponent(const std::string& name, uint64_t v, int attempt) 
         }
         if (attempt >= kMaxNotYet) {
           e_.state_inflight.erase(name);
+          if (name == kRedactionsComponent) {
+            // Never stop the walker for good; say so instead.
+            e_.redactions_given_up = std::max(e_.redactions_given_up, v);
+            ResumeParked();
+          }
           Error(absl::NotFoundError(absl::StrCat("state ", name, "/", v, ": HTTP ", r.status)));
           return;
         }
@@ -87,7 +93,9 @@ void Follower::ApplyComponent(const v1::StateComponent& c) {
     if (it->second.version() >= c.version()) return;
     it->second = c;
   }
+  ApplyRedactions(c);
   if (cb_.on_state) cb_.on_state(c);
+  ResumeParked();
 }
 
 // --- peer -------------------------------------------------------------------

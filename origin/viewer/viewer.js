@@ -6,6 +6,12 @@
 //   4. manifest.json again every few seconds -> changed components only
 // proto3's JSON mapping writes 64-bit integers as strings: Number() them.
 //
+// Moderation (DESIGN §11): a `retract` record takes its messages off the
+// screen; a message the `redactions` component lists, or a takedown's stub,
+// is never shown; `ban` records show in the moderation panel until they
+// end; the `settings` component's slow mode is shown; a pin set with a ttl
+// is hidden when its expires_ms passes (and when the manifest drops it).
+//
 // A private room (DESIGN §12): the page's own URL carries the viewer's edge
 // token (/viewer/?room=vip&rc_token=...), and every URL above is read under
 // /v1/private/{room}/ with ?rc_token= appended: a query parameter keeps the
@@ -16,6 +22,7 @@
 
 const $ = (id) => document.getElementById(id);
 const MAX_MESSAGES = 300;
+const MAX_REDACTED = 20000;  // retracted seqs remembered (the publisher lists 4096)
 let generation = 0;  // bumps on every (re)join; old loops stop
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -77,6 +84,11 @@ class Room {
     this.offsetLo = -Infinity;
     this.offsetHi = Infinity;
     this.components = {};    // name -> partial version shown
+    this.manifestVersion = 0;  // of the newest manifest applied
+    this.listedRedactions = 0;  // the `redactions` version it lists
+    this.redacted = new Set();  // seqs never to show
+    this.bans = new Map();     // user -> {until, reason}, from ban records
+    this.pinTimer = null;
     this.lastSeq = 0;
     this.epoch = null;
   }
@@ -148,6 +160,11 @@ class Room {
     this.bucketMs = man.config.bucket_ms;
     this.epoch = man.epoch;
     $("messages").replaceChildren();
+    $("bans").replaceChildren();
+    $("nobans").hidden = false;
+    $("pinned").hidden = true;
+    $("slowmode").hidden = true;
+    // The state first: the `redactions` must be known before any message shows.
     await this.loadSnapshot(man);
     const kind = this.token === null ? "" : "private room ";
     setStatus(`watching ${kind}${this.room} · ${this.bucketMs} ms buckets · epoch ${man.epoch}`);
@@ -155,7 +172,27 @@ class Room {
     this.guarded(() => this.followActions());
   }
 
+  // The `redactions` version `man` lists (0: none).
+  noteRedactions(man) {
+    const cv = (man.components || []).find((c) => c.name === "redactions");
+    this.listedRedactions = cv ? Number(cv.version) : 0;
+  }
+
+  // Before a segment is shown: the `redactions` the latest manifest lists,
+  // if the manifest loop has not read them yet (it may be mid-way).
+  async catchUpRedactions() {
+    const v = this.listedRedactions;
+    if (!v || (this.components.redactions || 0) >= v) return;
+    const c = await this.getJson(`/state/redactions/${v}.json`).catch((e) => {
+      if (e instanceof Refused) throw e;
+      return { status: 0 };
+    });
+    if (c.status === 200 && this.live()) this.showComponent(c.body);
+  }
+
   async loadSnapshot(man) {
+    this.manifestVersion = Number(man.version || 0);
+    this.noteRedactions(man);
     const v = Number(man.state_version || 0);
     if (v === 0) return;
     const s = await this.getJson(`/snapshot/${v}.json`);
@@ -166,8 +203,18 @@ class Room {
     }
   }
 
-  // Fetches only the components whose partial version moved.
+  // Fetches only the components whose partial version moved, and drops
+  // those the manifest no longer lists (a ttl ran out). An older manifest
+  // (a cache's copy) is not applied.
   async syncComponents(man) {
+    const version = Number(man.version || 0);
+    if (version < this.manifestVersion) return;
+    this.manifestVersion = version;
+    this.noteRedactions(man);
+    const listed = new Set((man.components || []).map((cv) => cv.name));
+    for (const name of Object.keys(this.components)) {
+      if (!listed.has(name)) this.dropComponent(name);
+    }
     for (const cv of man.components || []) {
       const v = Number(cv.version);
       if ((this.components[cv.name] || 0) >= v) continue;
@@ -177,14 +224,16 @@ class Room {
   }
 
   showComponent(c) {
+    if ((this.components[c.name] || 0) > Number(c.version)) return;
     this.components[c.name] = Number(c.version);
     const value = c.value;
     if (c.name === "title") { $("title").textContent = describe(value); return; }
-    if (c.name === "pinned") {
-      $("pinned").hidden = !value;
-      $("pinned").textContent = "📌 " + describe(value);
+    if (c.name === "pinned") { this.showPin(c); return; }
+    if (c.name === "redactions") {
+      for (const seq of (value && value.seqs) || []) this.retract(Number(seq));
       return;
     }
+    if (c.name === "settings") { this.showSettings(value); return; }
     if (c.name === "online") {
       $("online").textContent = typeof value === "object" ? describe(value.count ?? value) : describe(value);
       return;
@@ -209,6 +258,74 @@ class Room {
     dd.textContent = describe(value);
   }
 
+  // A pin set with a ttl carries its expires_ms: hidden then, without
+  // waiting for a manifest that no longer lists it.
+  showPin(c) {
+    clearTimeout(this.pinTimer);
+    const pin = $("pinned");
+    pin.hidden = !c.value;
+    pin.textContent = "📌 " + describe(c.value);
+    const expires = Number(c.expires_ms || 0);
+    if (!expires || !c.value) return;
+    const left = expires - this.serverNow();
+    if (left <= 0) {
+      pin.hidden = true;
+    } else {
+      this.pinTimer = setTimeout(() => { if (this.live()) pin.hidden = true; }, left);
+    }
+  }
+
+  // {"slow_mode_s": N, "review_delay_ms": H}
+  showSettings(value) {
+    const n = Number((value && value.slow_mode_s) || 0);
+    $("slowmode").hidden = !(n > 0);
+    $("slowmode").textContent = n > 0 ? `🐢 slow mode: one message per ${n} s` : "";
+  }
+
+  // The manifest no longer lists `name`: its ttl ran out (or it was removed).
+  dropComponent(name) {
+    delete this.components[name];
+    if (name === "pinned") {
+      clearTimeout(this.pinTimer);
+      $("pinned").hidden = true;
+    } else if (name === "title") {
+      $("title").textContent = "—";
+    } else if (name === "settings") {
+      this.showSettings({});
+    } else if (name !== "redactions") {  // what was retracted stays hidden
+      const dd = document.querySelector(`#state dd[data-name="${CSS.escape(name)}"]`);
+      if (dd) { dd.previousElementSibling?.remove(); dd.remove(); }
+    }
+  }
+
+  // Takes `seq` off the screen and keeps it off.
+  retract(seq) {
+    this.redacted.add(seq);
+    if (this.redacted.size > MAX_REDACTED) this.redacted.delete(this.redacted.values().next().value);
+    $("messages").querySelector(`li[data-seq="${seq}"]`)?.remove();
+  }
+
+  // A ban record: until_ms 0 lifts the ban.
+  noteBan(m) {
+    const until = Number(m.ban.until_ms || 0);
+    if (until === 0) this.bans.delete(m.ban.user);
+    else this.bans.set(m.ban.user, { until, reason: m.ban.reason || "" });
+  }
+
+  // The bans still running, in the moderation panel.
+  showBans() {
+    const now = this.serverNow();
+    for (const [user, ban] of this.bans) if (ban.until <= now) this.bans.delete(user);
+    $("bans").replaceChildren(...[...this.bans].map(([user, ban]) => {
+      const li = document.createElement("li");
+      li.dataset.user = user;
+      const left = Math.ceil((ban.until - now) / 1000);
+      li.textContent = `🚫 ${user} banned for ${left} s more${ban.reason ? ` (${ban.reason})` : ""}`;
+      return li;
+    }));
+    $("nobans").hidden = this.bans.size > 0;
+  }
+
   async followManifest() {
     while (this.live()) {
       await sleep(2000);
@@ -223,6 +340,7 @@ class Room {
       }
       if (m.body.status === "ROOM_STATUS_ENDED") setStatus(`${this.room} has ended`);
       await this.syncComponents(m.body);
+      this.showBans();
     }
   }
 
@@ -242,6 +360,8 @@ class Room {
       if (r.status === 200) {
         errors = 0;
         this.observeClosed(k);
+        await this.catchUpRedactions();
+        if (!this.live()) return;
         this.showSegment(r.body);
         k++;
         continue;
@@ -271,11 +391,15 @@ class Room {
       // A retraction (DESIGN §11) takes its targets off the screen and is
       // not shown itself.
       if (m.retract) {
-        for (const seq of m.retract.seqs || []) list.querySelector(`li[data-seq="${Number(seq)}"]`)?.remove();
+        for (const seq of m.retract.seqs || []) this.retract(Number(seq));
         continue;
       }
+      // A takedown's stub, or a message the room's redactions list: never.
+      if (m.redacted || this.redacted.has(Number(m.seq || 0))) continue;
+      if (m.ban) this.noteBan(m);
       list.prepend(this.renderMessage(m));
     }
+    this.showBans();
     while (list.children.length > MAX_MESSAGES) list.lastChild.remove();
     const dropped = Object.entries(seg.dropped || {});
     if (dropped.length) {

@@ -9,9 +9,18 @@
 // viewer-private-no-token.png, viewer-private-refused.png,
 // viewer-private-expired.png.
 //
+// Moderation (DESIGN §11), through the publisher's API: a comment posted,
+// seen, retracted and gone from the screen (retraction-before.png,
+// retraction-after.png); a ban shown in the moderation panel; slow mode
+// shown after PATCH and gone after it is turned off; a pin set with a 3 s
+// ttl shown and then hidden (at its expires_ms), another component with a
+// ttl gone once the manifest drops it; and a viewer whose bucket reads are held (a
+// slow connection) while a comment is published and retracted never shows
+// it, since the room's `redactions` list it by the time its bucket arrives.
+//
 //   node viewer_test.mjs /path/to/roomcast OUT_DIR
 //
-// Bounded: the whole test gives up after 170 s; roomcast dev is started with
+// Bounded: the whole test gives up after 200 s; roomcast dev is started with
 // --duration-s so it ends by itself even if this script dies, and is stopped
 // here by its PID.
 import { execFileSync, spawn } from "node:child_process";
@@ -26,7 +35,7 @@ if (!roomcast) {
   console.error("usage: node viewer_test.mjs ROOMCAST_BINARY [OUT_DIR]");
   process.exit(2);
 }
-const deadline = setTimeout(() => fail("timed out after 170 s"), 170_000);
+const deadline = setTimeout(() => fail("timed out after 200 s"), 200_000);
 const data = mkdtempSync(join(tmpdir(), "roomcast-browser-"));
 let dev = null;
 let browser = null;
@@ -52,17 +61,21 @@ function startDev() {
   dev = spawn(roomcast, [
     "dev", "--data", data, "--origin-listen", "127.0.0.1:0",
     "--publisher-listen", "127.0.0.1:0", "--bucket-ms", "250", "--rate", "8",
-    "--viewers", "80", "--duration-s", "160",
+    "--viewers", "80", "--duration-s", "190",
   ], { stdio: ["ignore", "pipe", "inherit"] });
-  // The origin's URL (the first line), then the private room's viewer URL.
+  // The origin's URL (the first line), the publisher's, then the private
+  // room's viewer URL.
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: dev.stdout });
     let origin = null;
+    let publisher = null;
     lines.on("line", (line) => {
       const m = line.match(/^listening on (http:\/\/\S+)$/);
       if (m) origin = m[1];
+      const q = line.match(/^publisher on +(http:\/\/\S+)$/);
+      if (q) publisher = q[1];
       const p = line.match(/^ +viewer: +(http:\/\/\S+\?room=demo-private&rc_token=\S+)$/);
-      if (p && origin) resolve({ origin, privateViewer: p[1] });
+      if (p && origin && publisher) resolve({ origin, publisher, privateViewer: p[1] });
     });
     dev.once("exit", (code) => reject(new Error(`roomcast dev exited with ${code}`)));
   });
@@ -85,6 +98,135 @@ function mintEdgeToken(ttl) {
                  readFileSync(join(data, "dev-secrets"), "utf8").split("\n")[2];
   return execFileSync(roomcast, ["token", "--edge", "--room", "demo-private", "--ttl", String(ttl)],
                       { env: { ...process.env, ROOMCAST_EDGE_SECRET: secret } }).toString().trim();
+}
+
+// A JWT for the public demo room, minted with the JWT secret dev keeps in
+// DATA/dev-secrets (its second line).
+function mintJwt(sub, role) {
+  const secret = process.env.ROOMCAST_JWT_SECRET ||
+                 readFileSync(join(data, "dev-secrets"), "utf8").split("\n")[1];
+  return execFileSync(roomcast, ["token", "--sub", sub, "--role", role, "--room", "demo", "--ttl", "600"],
+                      { env: { ...process.env, ROOMCAST_JWT_SECRET: secret } }).toString().trim();
+}
+
+// One call to the publisher's API on the demo room; the parsed JSON reply.
+async function api(publisher, method, path, token, body) {
+  const r = await fetch(`${publisher}/v1/rooms/demo${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (r.status !== 200) await fail(`${method} ${path}: HTTP ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// Retraction, ban, slow mode and an expiring pin, on the page watching the
+// public demo room.
+async function moderation(page, publisher) {
+  const mod = mintJwt("test-moderator", "moderator");
+  const viewer = mintJwt("test-viewer", "audience");
+  const text = `please retract me ${Date.now()}`;
+  const { seq } = await api(publisher, "POST", "/messages", viewer, { type: "comment", text });
+  const item = page.locator(`#messages li[data-seq="${Number(seq)}"]`);
+  await waitFor("the comment to retract", 15_000, async () => (await item.count()) === 1);
+  if (!(await item.textContent()).includes(text)) await fail(`#${seq} does not show '${text}'`);
+  await item.evaluate((li) => { li.style.outline = "2px solid #f85149"; });
+  const before = join(outDir, "retraction-before.png");
+  await page.screenshot({ path: before });
+  console.log(`comment #${seq} shown; screenshot: ${before}`);
+  await api(publisher, "DELETE", `/messages/${seq}`, mod, { reason: "browser test" });
+  await waitFor("the retracted comment to go", 15_000, async () =>
+    (await item.count()) === 0 && !((await textOf(page, "#messages")).includes(text)));
+  const after = join(outDir, "retraction-after.png");
+  await page.screenshot({ path: after });
+  console.log(`comment #${seq} retracted and gone; screenshot: ${after}`);
+
+  await api(publisher, "POST", "/bans", mod, { user: "test-troll", duration_s: 60, reason: "browser test" });
+  await waitFor("the ban in the moderation panel", 15_000, async () =>
+    ((await page.locator('#bans li[data-user="test-troll"]').textContent().catch(() => "")) || "")
+      .includes("test-troll banned"));
+  console.log(`ban shown: ${await textOf(page, "#bans")}`);
+
+  await api(publisher, "PATCH", "", mod, { slow_mode_s: 5 });
+  await waitFor("slow mode shown", 15_000, async () =>
+    (await page.locator("#slowmode").isVisible()) &&
+    (await textOf(page, "#slowmode")).includes("slow mode: one message per 5 s"));
+  console.log(`settings: ${await textOf(page, "#slowmode")}`);
+  await api(publisher, "PATCH", "", mod, { slow_mode_s: 0 });
+  await waitFor("slow mode gone", 15_000, () => page.locator("#slowmode").isHidden());
+
+  const pin = `expiring pin ${Date.now()}`;
+  const r = await fetch(`${publisher}/v1/rooms/demo/state/pinned?ttl_s=3`, {
+    method: "PUT", headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
+    body: JSON.stringify(pin),
+  });
+  if (r.status !== 200) await fail(`PUT pinned?ttl_s=3: HTTP ${r.status} ${await r.text()}`);
+  await waitFor("the expiring pin", 15_000, async () =>
+    (await page.locator("#pinned").isVisible()) && (await textOf(page, "#pinned")).includes(pin));
+  await waitFor("the expired pin to go", 15_000, () => page.locator("#pinned").isHidden());
+  console.log("pin with a 3 s ttl shown, then hidden");
+
+  // Another component with a ttl: the page has no timer for it, so it goes
+  // only when the manifest stops listing it.
+  const put = await fetch(`${publisher}/v1/rooms/demo/state/poll?ttl_s=3`, {
+    method: "PUT", headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
+    body: JSON.stringify("poll: best song tonight?"),
+  });
+  if (put.status !== 200) await fail(`PUT poll?ttl_s=3: HTTP ${put.status} ${await put.text()}`);
+  const poll = page.locator('#state dd[data-name="poll"]');
+  await waitFor("the poll component", 15_000, async () => (await poll.count()) === 1);
+  await waitFor("the expired poll to go", 20_000, async () => (await poll.count()) === 0);
+  console.log("a component with a 3 s ttl dropped once the manifest no longer lists it");
+}
+
+// A page whose action reads are held while a comment is published and
+// retracted: when they go on, the comment's bucket comes after the
+// `redactions` listing it, and the comment never reaches the screen (a
+// MutationObserver records every message ever added).
+async function slowViewer(origin, publisher) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  await page.addInitScript(() => {
+    window.__seen = [];
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        for (const n of m.addedNodes) if (n.nodeType === 1 && n.tagName === "LI") window.__seen.push(n.textContent);
+      }
+    }).observe(document, { subtree: true, childList: true });
+  });
+  let hold = false;
+  const held = [];
+  await page.route(/\/v1\/rooms\/demo\/actions\//, (route) => (hold ? held.push(route) : route.continue()));
+  const listed = new Set();
+  page.on("response", async (r) => {
+    if (!/\/v1\/rooms\/demo\/state\/redactions\/\d+\.json$/.test(new URL(r.url()).pathname)) return;
+    const body = await r.json().catch(() => ({}));
+    for (const seq of (body.value && body.value.seqs) || []) listed.add(Number(seq));
+  });
+  await page.goto(`${origin}/viewer/?room=demo`);
+  await waitFor("the slow viewer's first comments", 30_000, async () => (await page.locator("#messages li").count()) > 0);
+  hold = true;
+  await waitFor("a held bucket read", 10_000, async () => held.length > 0);
+
+  const viewer = mintJwt("slow-test-viewer", "audience");
+  const text = `retracted while the viewer was slow ${Date.now()}`;
+  const { seq } = await api(publisher, "POST", "/messages", viewer, { type: "comment", text });
+  await waitFor("the comment published", 15_000, async () => {
+    const m = await fetch(`${origin}/v1/rooms/demo/manifest.json`).then((r) => r.json()).catch(() => ({}));
+    return Number(m.last_seq || 0) > seq;
+  });
+  await api(publisher, "DELETE", `/messages/${seq}`, mintJwt("test-moderator", "moderator"), {});
+  await waitFor("the viewer to read the redactions", 20_000, async () => listed.has(Number(seq)));
+  hold = false;
+  for (const route of held.splice(0)) await route.continue();
+  const later = `after the slow spell ${Date.now()}`;
+  const after = await api(publisher, "POST", "/messages", viewer, { type: "comment", text: later });
+  await waitFor("the slow viewer to catch up", 20_000, async () =>
+    (await page.locator(`#messages li[data-seq="${Number(after.seq)}"]`).count()) === 1);
+  const seen = await page.evaluate(() => window.__seen);
+  if (seen.some((t) => t.includes(text))) await fail(`#${seq} was shown though its redaction was known`);
+  console.log(`slow viewer: #${seq} (retracted while its bucket read was held) never shown; ${seen.length} messages seen`);
+  await page.close();
 }
 
 const textOf = async (page, sel) => ((await page.locator(sel).textContent()) || "").trim();
@@ -174,7 +316,7 @@ async function privateRoom(origin, privateViewer) {
 }
 
 async function main() {
-  const { origin, privateViewer } = await startDev();
+  const { origin, publisher, privateViewer } = await startDev();
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     // As root in CI, without a sandbox; no background traffic (the machine
@@ -193,6 +335,9 @@ async function main() {
     return n >= 3 ? n : 0;
   });
   console.log(`comments shown: ${comments}`);
+  mkdirSync(outDir, { recursive: true });
+  await moderation(page, publisher);
+  await slowViewer(origin, publisher);
 
   const numberIn = async (sel) => {
     const t = (await page.locator(sel).textContent()) || "";

@@ -96,10 +96,26 @@ v1::Message SyntheticPublisher::Retract(uint64_t seq) {
   return m;
 }
 
-uint64_t SyntheticPublisher::SetState(const std::string& name, const std::string& value) {
+v1::Message SyntheticPublisher::Stub() {
   std::lock_guard<std::mutex> lock(mu_);
+  v1::Message m;
+  m.set_seq(next_seq_++);
+  m.set_ts_ms(stamper_.Stamp(WallMs(), room_->watermark_ms()));
+  m.mutable_redacted();
+  if (!room_->AddAction(m).ok()) ++failures_;
+  posted_.push_back(m);
+  return m;
+}
+
+uint64_t SyntheticPublisher::SetState(const std::string& name, const std::string& value) {
   google::protobuf::Value v;
   v.set_string_value(value);
+  return SetStateValue(name, v);
+}
+
+uint64_t SyntheticPublisher::SetStateValue(const std::string& name,
+                                           const google::protobuf::Value& v) {
+  std::lock_guard<std::mutex> lock(mu_);
   auto c = room_->SetState(name, v, stamper_.Stamp(WallMs(), room_->watermark_ms()),
                            "anchor-1");
   if (!c.ok()) {

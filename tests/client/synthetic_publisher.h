@@ -45,8 +45,13 @@ class SyntheticPublisher {
   v1::Message Post(const std::string& text);
   // A moderator's `retract` record for `seq` (already published).
   v1::Message Retract(uint64_t seq);
+  // A takedown's stub as a stored object holds it (DESIGN §11): only seq
+  // and ts_ms, body `redacted`.
+  v1::Message Stub();
   // Sets a component to a string value; returns its new partial version.
   uint64_t SetState(const std::string& name, const std::string& value);
+  // Sets a component to any JSON value; its partial version (0 on failure).
+  uint64_t SetStateValue(const std::string& name, const google::protobuf::Value& value);
   // A peer message to `user` in the current bucket.
   v1::Message Peer(const std::string& user, const std::string& text);
   // Re-creates the room: a new epoch, seqs from 1, empty state.

@@ -300,5 +300,27 @@ TEST_F(CliTest, TailShowsRetractedForAMessageItPrinted) {
   EXPECT_TRUE(absl::StrContains(lines[2], "viewer-1: fine")) << lines[2];
 }
 
+// A takedown's stub (DESIGN §11) keeps its seq, so replay reads on past it
+// without a gap, and prints neither it nor anything of it.
+TEST_F(CliTest, ReplayNeverPrintsATakedownStub) {
+  StartPublisher();
+  const v1::Message a = pub_->Post("alpha");
+  const v1::Message stub = pub_->Stub();
+  const v1::Message c = pub_->Post("charlie");
+  ASSERT_TRUE(pub_->WaitPublished());
+  for (const char* format : {"text", "jsonl"}) {
+    RunResult r = Cli({"replay", "--base", origin_->url(), "--room", "lobby", "--from",
+                       Rfc3339(a.ts_ms()), "--to", Rfc3339(c.ts_ms() + 1), "--format", format});
+    ASSERT_EQ(r.status, 0) << r.err;  // no gap at the stub's seq
+    std::vector<std::string> lines = Lines(r.out);
+    ASSERT_EQ(lines.size(), 2u) << r.out;
+    EXPECT_TRUE(absl::StrContains(lines[0], "alpha")) << r.out;
+    EXPECT_TRUE(absl::StrContains(lines[1], "charlie")) << r.out;
+    EXPECT_FALSE(absl::StrContains(r.out, "taken down")) << r.out;
+    EXPECT_FALSE(absl::StrContains(r.out, "redacted")) << r.out;
+    EXPECT_FALSE(absl::StrContains(r.out, "#" + std::to_string(stub.seq()) + " ")) << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace roomcast::testing

@@ -1,17 +1,23 @@
 // roomcast replay: a time range of a room's actions, in seq order, paced as
 // they happened (--speed 1|2) or at once (--speed max). Whole R-ms windows
 // come from rollups: one request a minute of history instead of sixty.
+// Never a retracted message (by the room's `redactions` and every
+// `retract` record of the range) nor a takedown's stub (DESIGN §11).
 #include <unistd.h>
 
 #include <deque>
 #include <iostream>
 #include <optional>
+#include <set>
+#include <utility>
+#include <vector>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "base/status_macros.h"
 #include "client/fetch.h"
+#include "client/redactions.h"
 #include "client/sequencer.h"
 #include "tools/cli/common.h"
 #include "tools/cli/history.h"
@@ -38,6 +44,8 @@ absl::StatusOr<ReplayArgs> ParseArgs(int argc, char** argv) {
                       absl::StrCat(
                           "Prints the room's actions stamped in [--from, --to), once each, in\n"
                           "seq order. TIME: now, -10m, +30s, -1h30m, RFC 3339 or unix ms.\n"
+                          "A message a moderator retracted (even after --to) or a legal\n"
+                          "takedown removed is never printed, nor are retractions.\n"
                           "A progress bar goes to stderr when it is a terminal.\n",
                           kPrivateRoomHelp));
   RangeFlags range(flags);
@@ -80,7 +88,11 @@ class Replayer {
         bar_(isatty(STDERR_FILENO) == 1),
         deadline_(a.Deadline()) {}
 
-  // The exit status: 1 if a fetch failed or seqs were lost.
+  // The exit status: 1 if a fetch failed or seqs were lost. Two passes
+  // (DESIGN §11: replay never shows a retracted message, and a retraction
+  // comes after its message): the first reads the range and every
+  // `retract` record in it, then the room's `redactions` (every retraction
+  // of its retention window, also those after --to); the second prints.
   int Run() {
     const std::vector<Span> spans = Cover(m_, a_.from, a_.to, a_.rollups);
     std::deque<Span> todo(spans.begin(), spans.end());
@@ -93,20 +105,18 @@ class Replayer {
         PushBuckets(span, todo);  // no rollup here (yet): read its buckets
         continue;
       }
-      if (!got.ok()) {
-        if (bar_) std::cerr << "\n";
-        return Failure(kProgram, got.status().message());
-      }
-      Print(*got);
+      if (!got.ok()) return Fail(got.status());
       if (span.d != d_ && got->segment.has_last_bucket()) {
         PushBucketsAfter(span, got->segment.last_bucket(), todo);  // a rollup cut short
       }
+      Keep(span, std::move(*got));
     }
+    if (absl::Status st = ReadRedactions(); !st.ok()) return Fail(st);
     if (bar_) {
       Progress(spans.size(), spans.size(), a_.to);
       std::cerr << "\n";
     }
-    return gaps_ ? 1 : 0;
+    return PrintAll();
   }
 
  private:
@@ -122,6 +132,53 @@ class Replayer {
     }
   }
 
+  int Fail(const absl::Status& st) const {
+    if (bar_) std::cerr << "\n";
+    return Failure(kProgram, st.message());
+  }
+
+  // A read segment for the second pass (kept in memory up to a budget,
+  // read again after it) and the retractions it records.
+  void Keep(const Span& span, FetchedSegment got) {
+    for (const v1::Message& msg : got.segment.messages()) {
+      if (!msg.has_retract()) continue;
+      retracted_.insert(msg.retract().seqs().begin(), msg.retract().seqs().end());
+    }
+    const size_t size = got.segment.ByteSizeLong();
+    if (kept_bytes_ + size > kKeepBytes) {
+      read_.emplace_back(span, std::nullopt);
+      return;
+    }
+    kept_bytes_ += size;
+    read_.emplace_back(span, std::move(got));
+  }
+
+  // The room's `redactions` as of now (a fresh manifest: the range's own
+  // may predate a retraction made while it was read).
+  absl::Status ReadRedactions() {
+    absl::StatusOr<v1::Manifest> now = client::FetchManifest(a_.base, a_.room);
+    if (!now.ok()) return now.status();
+    absl::StatusOr<std::set<uint64_t>> seqs =
+        client::FetchRedactions(a_.base, a_.room, now->epoch() == m_.epoch() ? *now : m_,
+                                deadline_);
+    if (!seqs.ok()) return seqs.status();
+    retracted_.merge(*seqs);
+    return absl::OkStatus();
+  }
+
+  int PrintAll() {
+    for (auto& [span, got] : read_) {
+      if (!got) {
+        absl::StatusOr<FetchedSegment> again = FetchSpan(a_.base, a_.room, span, deadline_);
+        if (!again.ok()) return Failure(kProgram, again.status().message());
+        got = std::move(*again);
+      }
+      Print(*got);
+      got.reset();
+    }
+    return gaps_ ? 1 : 0;
+  }
+
   void Print(const FetchedSegment& got) {
     const v1::ActionSegment& s = got.segment;
     if (s.epoch() != m_.epoch() && s.last_seq() != 0) {
@@ -135,11 +192,17 @@ class Replayer {
       seq_.SkipTo(s.first_seq());
     }
     for (const v1::Message* msg : seq_.Take(s, a_.from)) {
-      if (msg->ts_ms() >= a_.to) continue;
+      if (msg->ts_ms() >= a_.to || !Shown(*msg)) continue;
       Pace(*msg);
       std::cout << (a_.jsonl ? RenderJson(*msg) : RenderText(*msg)) << "\n";
     }
     std::cout << std::flush;
+  }
+
+  // Never a takedown's stub or a retracted message; nor a retraction, since
+  // what it retracts is never printed here.
+  bool Shown(const v1::Message& msg) const {
+    return !msg.has_redacted() && !msg.has_retract() && !retracted_.contains(msg.seq());
   }
 
   // Waits until `msg` is due, as far from the first as it was (divided by
@@ -161,6 +224,12 @@ class Replayer {
   client::Sequencer seq_;
   std::optional<int64_t> first_ts_;
   bool gaps_ = false;
+  // Pass one's reads in order, the retracted seqs they and `redactions`
+  // name, and the bytes of segments kept for pass two.
+  static constexpr size_t kKeepBytes = 256 << 20;
+  std::vector<std::pair<Span, std::optional<FetchedSegment>>> read_;
+  std::set<uint64_t> retracted_;
+  size_t kept_bytes_ = 0;
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // roomcast tail: follows a room live, as a viewer would, and prints what
 // arrives: actions, state changes, drop counts, `[retracted #seq]` for a
-// printed action a moderator retracted, and (with a token) the viewer's own
+// printed action a moderator retracted (the client never delivers one it
+// knows is retracted, from the room's `redactions` or a `retract` record,
+// nor a takedown's stub: DESIGN §11), and (with a token) the viewer's own
 // peer messages. A private room is followed with its edge
 // token; a refusal ends the command (exit 1).
 #include <csignal>
@@ -46,6 +48,8 @@ absl::StatusOr<TailArgs> ParseArgs(int argc, char** argv) {
                       absl::StrCat(
                           "Follows a room live from now on (through a CDN or the origin) and\n"
                           "prints every action once, in order, plus state changes. Peer\n"
+                          "A retracted message is never printed; one printed before its\n"
+                          "retraction is followed by [retracted #SEQ]. Peer\n"
                           "messages need --user and the user's token in ROOMCAST_TOKEN (or\n"
                           "--token-file). Stops on SIGINT/SIGTERM; exits 1 if the room's\n"
                           "objects are refused (a missing, expired or wrong edge token).\n",
