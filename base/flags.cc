@@ -74,6 +74,14 @@ void FlagSet::Bool(std::string name, bool* out, std::string help) {
                     }});
 }
 
+void FlagSet::Strings(std::string name, std::vector<std::string>* out, std::string help) {
+  flags_.push_back({.name = std::move(name), .help = std::move(help) + " (repeatable)",
+                    .set = [out](absl::string_view v) {
+                      out->emplace_back(v);
+                      return absl::OkStatus();
+                    }});
+}
+
 void FlagSet::Require(const std::string& name) {
   if (Flag* f = Find(name)) f->required = true;
 }

@@ -32,6 +32,8 @@ class FlagSet {
   void Int(std::string name, int64_t* out, std::string help);
   void Double(std::string name, double* out, std::string help);
   void Bool(std::string name, bool* out, std::string help);
+  // A flag that may be given more than once; each value is appended.
+  void Strings(std::string name, std::vector<std::string>* out, std::string help);
   // A flag that must be given.
   void Require(const std::string& name);
 

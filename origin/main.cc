@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
 
 #include "base/flags.h"
 #include "origin/origin_server.h"
@@ -22,6 +25,8 @@ struct Flags {
   std::string publisher_secrets_file;
   std::string jwt_secret_file;
   std::string edge_secret_file;
+  std::vector<std::string> purge;
+  std::string purge_secret_file;
   int64_t max_hold_ms = 3000;
   int64_t manifest_max_age = 1;
   int64_t max_body_bytes = roomcast::origin::kDefaultMaxBodyBytes;
@@ -50,7 +55,10 @@ Flags ParseFlags(int argc, char** argv) {
       "objects comes from ROOMCAST_JWT_SECRET or --jwt-secret-file (without it\n"
       "peer reads get 401); the edge secret that verifies private rooms' edge\n"
       "tokens from ROOMCAST_EDGE_SECRET or --edge-secret-file (without it every\n"
-      "read of a private room gets 403).");
+      "read of a private room gets 403). After a takedown (DESIGN §11) the origin\n"
+      "sends PURGE for each changed URL to every --purge cache, with the purge\n"
+      "secret from ROOMCAST_PURGE_SECRET or --purge-secret-file (required with\n"
+      "--purge), retrying until each cache has it; owed purges survive a restart.");
   flags.String("listen", &f.listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f.data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &f.write_secret_file,
@@ -61,6 +69,11 @@ Flags ParseFlags(int argc, char** argv) {
                "file holding the JWT secret that verifies viewers' tokens");
   flags.String("edge-secret-file", &f.edge_secret_file,
                "file holding the edge secret private rooms' tokens are signed with");
+  flags.Strings("purge", &f.purge,
+                "base URL of a cache to purge taken-down objects from, e.g. "
+                "http://127.0.0.1:8000");
+  flags.String("purge-secret-file", &f.purge_secret_file,
+               "file holding the secret a cache's PURGE needs (Roomcast-Purge-Secret)");
   flags.Int("max-hold-ms", &f.max_hold_ms,
             "longest a request is held for an object about to exist");
   flags.Int("manifest-max-age", &f.manifest_max_age, "manifest Cache-Control max-age, seconds");
@@ -113,6 +126,26 @@ std::string EdgeSecretOrExit(const Flags& f) {
   return "";
 }
 
+// With --purge the caches need the purge secret: without one every purge
+// would be refused, so the origin does not start.
+std::string PurgeSecretOrExit(const Flags& f) {
+  if (f.purge.empty()) return "";
+  for (const std::string& base : f.purge) {
+    if (!absl::StartsWith(base, "http://") && !absl::StartsWith(base, "https://")) {
+      std::cerr << kProgram << ": --purge takes a base URL (http://HOST:PORT), got '" << base
+                << "'" << std::endl;
+      std::exit(2);
+    }
+  }
+  auto secret = roomcast::base::ReadSecret("ROOMCAST_PURGE_SECRET", f.purge_secret_file);
+  if (!secret.ok()) {
+    std::cerr << kProgram << ": --purge needs the purge secret (ROOMCAST_PURGE_SECRET or "
+              << "--purge-secret-file): " << secret.status().message() << std::endl;
+    std::exit(2);
+  }
+  return *std::move(secret);
+}
+
 // The shared write secret (optional once publishers have their own) and
 // the per-publisher ones.
 std::string WriteSecretOrExit(const Flags& f) {
@@ -143,7 +176,9 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .edge_secret = EdgeSecretOrExit(f),
               .max_hold = std::chrono::milliseconds(f.max_hold_ms),
               .manifest_max_age_s = static_cast<int>(f.manifest_max_age),
-              .sync = !f.no_sync};
+              .sync = !f.no_sync,
+              .purge_bases = f.purge,
+              .purge_secret = PurgeSecretOrExit(f)};
   o.http.listen = f.listen;
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);

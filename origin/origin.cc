@@ -7,6 +7,7 @@
 
 #include "auth/jwt.h"
 #include "base/status_macros.h"
+#include "origin/internal/purger.h"
 
 namespace roomcast::origin {
 
@@ -45,14 +46,26 @@ Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
                                           "Objects created by PUT")),
       corrupt_(metrics_.AddCounter(
           "roomcast_origin_corrupt_objects_total",
-          "Stored objects whose bytes no longer match their digest")) {
+          "Stored objects whose bytes no longer match their digest")),
+      takedowns_(metrics_.AddCounter("roomcast_origin_takedowns_total",
+                                     "Objects replaced by a takedown (DESIGN §11)")) {
   options_.clock = SystemClockIfNull(options_.clock);
 }
+
+Origin::~Origin() = default;
 
 absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
   ROOMCAST_ASSIGN_OR_RETURN(auto store, Store::Open(options.data_dir, options.sync));
   std::unique_ptr<Origin> o(new Origin(std::move(options), std::move(store)));
   ROOMCAST_RETURN_IF_ERROR(o->LoadState());
+  if (!o->options_.purge_bases.empty()) {
+    o->purger_ = std::make_unique<Purger>(
+        PurgeOptions{.bases = o->options_.purge_bases,
+                     .secret = o->options_.purge_secret,
+                     .max_pending_per_cache = o->options_.max_pending_purges},
+        o->store_.get(), &o->metrics_);
+    ROOMCAST_RETURN_IF_ERROR(o->purger_->Start());
+  }
   return o;
 }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -81,14 +82,25 @@ struct OriginOptions {
   int manifest_max_age_s = 1;
   int64_t default_retention_s = 86400;
   bool sync = true;  // fsync every write before acknowledging it
+  // DESIGN §11: the caches a takedown purges its objects from (base URLs,
+  // e.g. "http://127.0.0.1:8000"), and the secret their PURGE needs. No
+  // bases: no purges.
+  std::vector<std::string> purge_bases;
+  std::string purge_secret;
+  // Purges owed to one cache at most; a takedown beyond gets 503.
+  size_t max_pending_purges = 100000;
   // Wall time: which buckets are ahead, what is past retention, when an
   // object expires. Null: the system clock. Must outlive the Origin.
   const base::Clock* clock = nullptr;
 };
 
+class Purger;
+struct TakedownHeaders;
+
 class Origin {
  public:
   static absl::StatusOr<std::unique_ptr<Origin>> Open(OriginOptions options);
+  ~Origin();
 
   // The whole HTTP surface: GET/HEAD/OPTIONS of objects, PUT from the
   // publisher, /healthz, /metrics and the embedded viewer.
@@ -157,6 +169,18 @@ class Origin {
   boost::asio::awaitable<http::Response> PutManifest(Call call);
   boost::asio::awaitable<http::Response> PutObject(Call call);
   boost::asio::awaitable<http::Response> PutWatermark(Call call);
+  // takedown.cc: DESIGN §11's takedown PUT (PutObject hands it over when
+  // the request carries Roomcast-Takedown-* headers) and the records.
+  boost::asio::awaitable<http::Response> PutTakedown(Call call);
+  http::Response AnswerRetriedTakedown(const http::Request& req, const std::string& key,
+                                       const TakedownHeaders& h,
+                                       const std::string& new_digest);
+  http::Response StoreTakedown(const Call& call, const std::string& key,
+                               const TakedownHeaders& h, const std::string& new_digest);
+  http::Response GetTakedowns(const http::Request& req, const std::string& room,
+                              segmenter::Scope scope);
+  http::Response ListTakedowns(const http::Request& req, const std::string& room,
+                               segmenter::Scope scope);
   // admit.cc: who may write what.
   // The publisher id the request's secret writes for: "" for the shared
   // secret (any publisher), nullopt for no valid secret.
@@ -194,6 +218,9 @@ class Origin {
   http::Counter& conflicts_;
   http::Counter& objects_stored_;
   http::Counter& corrupt_;
+  http::Counter& takedowns_;
+  // Last: stopped before the store and the metrics it uses go.
+  std::unique_ptr<Purger> purger_;
 };
 
 }  // namespace roomcast::origin

@@ -32,8 +32,10 @@ inline constexpr size_t kDefaultMaxBodyBytes = 16 << 20;
 struct OriginServerOptions {
   OriginOptions origin;
   // Where and how to serve. Set fields one by one (a braced initializer
-  // would reset max_body_bytes to http's 1 MiB default).
-  http::ServerOptions http{.max_body_bytes = kDefaultMaxBodyBytes};
+  // would reset max_body_bytes to http's 1 MiB default). Headers up to
+  // 32 KiB: a takedown's Roomcast-Takedown-Seqs alone may be 16 KiB.
+  http::ServerOptions http{.max_body_bytes = kDefaultMaxBodyBytes,
+                           .max_header_bytes = 32 << 10};
   // How often objects past their retention are removed.
   std::chrono::milliseconds sweep_interval{60'000};
 };

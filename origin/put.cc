@@ -7,6 +7,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "origin/internal/respond.h"
+#include "origin/internal/takedown.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 #include "roomcast/v1/state.pb.h"
@@ -199,6 +200,8 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
     co_return BadBody(call.req, absl::InvalidArgumentError(
                                     "the room's objects live under the other prefix"));
   }
+  // The one way an immutable object's bytes change (DESIGN §11).
+  if (IsTakedown(call.req)) co_return co_await PutTakedown(call);
   if (meta && ClosedAndNeverStored(call.ref, key, *meta)) {
     conflicts_.Add();
     ROOMCAST_LOG(kWarning, "origin", "put_refused")

@@ -66,6 +66,20 @@ void PrivateCaching(http::Response& res) {
   res.set("X-Accel-Expires", absl::StrCat(max_age));
 }
 
+// The room of ".../{room}/takedowns" (DESIGN §11's records, for
+// operators), under either prefix.
+std::optional<std::pair<std::string, segmenter::Scope>> TakedownsRoom(absl::string_view path) {
+  segmenter::Scope scope = segmenter::Scope::kPublic;
+  if (!absl::ConsumePrefix(&path, "/v1/rooms/")) {
+    if (!absl::ConsumePrefix(&path, "/v1/private/")) return std::nullopt;
+    scope = segmenter::Scope::kPrivate;
+  }
+  if (!absl::ConsumeSuffix(&path, "/takedowns") || !segmenter::IsValidId(path)) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::string(path), scope);
+}
+
 http::Response MethodNotAllowed(const http::Request& req) {
   http::Response res = http::Error(req, bh::status::method_not_allowed,
                                    "method_not_allowed",
@@ -119,6 +133,9 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   }
   if (IsRead(req.method())) {
     if (auto res = ServeViewer(req, path)) co_return Finish(req, *std::move(res), std::nullopt);
+  }
+  if (auto room = TakedownsRoom(path)) {
+    co_return Finish(req, GetTakedowns(req, room->first, room->second), std::nullopt);
   }
   auto ref = segmenter::ParsePath(path);
   if (!ref.ok()) co_return Finish(req, BadPath(req, ref.status()), std::nullopt);

@@ -8,6 +8,8 @@
 #include <rocksdb/write_batch.h>
 #include <zlib.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/crypto.h"
@@ -19,6 +21,12 @@ namespace {
 constexpr char kMetaPrefix[] = "c/";
 constexpr char kWatermarkPrefix[] = "w/";
 constexpr char kExpiryPrefix[] = "x/";
+constexpr char kTakedownPrefix[] = "t/";
+constexpr char kPurgePrefix[] = "p/";
+
+std::string TakedownKey(const std::string& key, const std::string& new_digest) {
+  return absl::StrCat(kTakedownPrefix, key, "/", new_digest);
+}
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -220,6 +228,87 @@ absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
   if (auto s = FromRocks(db_->Write(wo, &batch), "put"); !s.ok()) return s;
   if (outcome == PutOutcome::kReplaced) Forget(key);
   return outcome;
+}
+
+absl::Status Store::ReplaceForTakedown(const std::string& key,
+                                       const std::string& old_digest, std::string body,
+                                       const TakedownRecord& record,
+                                       const std::vector<QueuedPurge>& purges) {
+  absl::MutexLock lock(&write_mu_);
+  auto old = Get(key);
+  if (!old.ok()) return old.status();
+  if (!old->has_value()) return absl::NotFoundError(absl::StrCat("no object at ", key));
+  StoredObject obj = **std::move(old);
+  if (obj.digest() != old_digest) {
+    return absl::AbortedError(absl::StrCat("the object at ", key, " is now ", obj.digest()));
+  }
+  obj.set_digest(base::Sha256Hex(body));
+  obj.clear_gzip();
+  if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
+    obj.set_gzip(std::move(gz));
+  }
+  obj.set_body(std::move(body));
+  rocksdb::WriteBatch batch;
+  batch.Put(key, obj.SerializeAsString());  // its expiry entry stays as it was
+  const std::string record_key = TakedownKey(key, obj.digest());
+  batch.Put(record_key, record.SerializeAsString());
+  batch.Put(ExpiryKey(obj.expires_ms(), record_key), "");
+  for (const QueuedPurge& q : purges) batch.Put(q.key, q.purge.SerializeAsString());
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  if (auto s = FromRocks(db_->Write(wo, &batch), "takedown"); !s.ok()) return s;
+  Forget(key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<TakedownRecord>> Store::GetTakedown(
+    const std::string& key, const std::string& new_digest) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), TakedownKey(key, new_digest), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (auto st = FromRocks(s, "get takedown"); !st.ok()) return st;
+  TakedownRecord r;
+  if (!r.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("corrupt takedown record of ", key));
+  }
+  return r;
+}
+
+absl::StatusOr<std::vector<TakedownRecord>> Store::ListTakedowns(
+    const std::string& key_prefix, size_t max) const {
+  auto all = LoadPrefix<TakedownRecord>(db_.get(), absl::StrCat(kTakedownPrefix, key_prefix));
+  if (!all.ok()) return all.status();
+  std::stable_sort(all->begin(), all->end(), [](const auto& a, const auto& b) {
+    return a.at_ms() != b.at_ms() ? a.at_ms() < b.at_ms() : a.stored_ms() < b.stored_ms();
+  });
+  if (all->size() > max) all->erase(all->begin(), all->end() - static_cast<ptrdiff_t>(max));
+  return all;
+}
+
+std::string Store::PurgeKey(const std::string& new_digest, const PendingPurge& purge) {
+  return absl::StrCat(kPurgePrefix, new_digest, "/",
+                      base::Sha256Hex(absl::StrCat(purge.base(), " ", purge.path(), " ",
+                                                   purge.accept_encoding())));
+}
+
+absl::StatusOr<std::vector<Store::QueuedPurge>> Store::LoadPurges() const {
+  std::vector<QueuedPurge> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kPurgePrefix); it->Valid() && it->key().starts_with(kPurgePrefix); it->Next()) {
+    QueuedPurge q{.key = it->key().ToString()};
+    if (!q.purge.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("corrupt purge ", q.key));
+    }
+    out.push_back(std::move(q));
+  }
+  if (auto s = FromRocks(it->status(), "scan purges"); !s.ok()) return s;
+  return out;
+}
+
+absl::Status Store::DeletePurge(const std::string& key) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return FromRocks(db_->Delete(wo, key), "delete purge");
 }
 
 absl::Status Store::PutRoomMeta(const RoomMeta& meta) {

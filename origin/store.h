@@ -67,6 +67,31 @@ class Store {
   absl::Status PutWatermark(const v1::Watermark& wm);
   absl::StatusOr<std::vector<v1::Watermark>> LoadWatermarks() const;
 
+  // A takedown (DESIGN §11): replaces the immutable object at `key`, whose
+  // stored digest must still be `old_digest` (kAborted otherwise, kNotFound
+  // if it is gone), by `body`, and stores `record` and the cache purges it
+  // owes, all in one write. The object keeps its creation and expiry; the
+  // record expires with it.
+  struct QueuedPurge {
+    std::string key;  // from PurgeKey
+    PendingPurge purge;
+  };
+  absl::Status ReplaceForTakedown(const std::string& key, const std::string& old_digest,
+                                  std::string body, const TakedownRecord& record,
+                                  const std::vector<QueuedPurge>& purges);
+  // The record of the takedown that made `new_digest` the bytes at `key`.
+  absl::StatusOr<std::optional<TakedownRecord>> GetTakedown(
+      const std::string& key, const std::string& new_digest) const;
+  // Up to `max` takedown records of the objects under `key_prefix` (a
+  // RoomKeyPrefix), oldest first.
+  absl::StatusOr<std::vector<TakedownRecord>> ListTakedowns(const std::string& key_prefix,
+                                                            size_t max) const;
+  // The key a purge owed for the takedown to `new_digest` is kept under.
+  static std::string PurgeKey(const std::string& new_digest, const PendingPurge& purge);
+  // Every purge still owed (at start-up), and one done.
+  absl::StatusOr<std::vector<QueuedPurge>> LoadPurges() const;
+  absl::Status DeletePurge(const std::string& key);
+
   // Removes up to `max` objects whose expiry is at or before now_ms.
   absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t max = 10000);
 

@@ -85,6 +85,28 @@ absl::StatusOr<Encoded> EncodeJson(const ObjectRef& ref, const StoredObject& obj
   return out;
 }
 
+// DESIGN §11: the keys a CDN can purge an object by (Fastly's
+// Surrogate-Key, Varnish's xkey): its room, and a bucket's own. Peer
+// objects are never cached, so they carry none.
+void SetSurrogateKeys(http::Response& res, const ObjectRef& ref) {
+  std::string keys;
+  switch (ref.cls) {
+    case segmenter::ObjectClass::kActions:
+      keys = absl::StrCat("room/", ref.room, " bucket/", ref.room, "/", ref.bucket_ms, "/",
+                          ref.number);
+      break;
+    case segmenter::ObjectClass::kManifest:
+    case segmenter::ObjectClass::kState:
+    case segmenter::ObjectClass::kSnapshot:
+      keys = absl::StrCat("room/", ref.room);
+      break;
+    default:
+      return;
+  }
+  res.set("Surrogate-Key", keys);
+  res.set("xkey", keys);
+}
+
 }  // namespace
 
 http::Response BadPath(const http::RequestHead& req, const absl::Status& status) {
@@ -124,6 +146,7 @@ http::Response ServeObject(const http::Request& req, const ObjectRef& ref,
   res.set(bh::field::etag, enc->etag);
   res.set(bh::field::cache_control, cache_control);
   res.set(bh::field::vary, "Accept-Encoding");
+  SetSurrogateKeys(res, ref);
   return res;
 }
 
