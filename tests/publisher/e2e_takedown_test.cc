@@ -231,6 +231,10 @@ TEST_F(PublisherE2eTakedownTest, OnlyTheServiceAndOnlyKnownSeqs) {
                           400));
   EXPECT_TRUE(IsJsonError(PostJson("/v1/rooms/" + room + "/takedown", "{not json", service_token_),
                           400));
+  // The public record is the publisher's alone: no one forges it.
+  HttpResponse forged = Fetch("PUT", PublisherUrl("/v1/rooms/" + room + "/state/takedowns"),
+                              R"({"records": []})", JsonHeaders(service_token_));
+  EXPECT_TRUE(IsJsonError(forged, 403)) << forged.status << " " << forged.body;
 }
 
 TEST_F(PublisherE2eTakedownTest, AnUnpublishedMessageIsRetractedBeforePublication) {

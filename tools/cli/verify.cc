@@ -260,8 +260,8 @@ int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
   std::cout << "room " << a.room.room << " epoch " << check.manifest.epoch() << ": " << buckets
             << " buckets from " << FormatTime(a.from) << " to " << FormatTime(a.to) << ", "
             << check.segments << " with actions, " << check.actions << " actions";
-  if (check.stubs > 0) std::cout << " (" << check.stubs << " takedown stubs, with their records)";
   if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
+  if (check.stubs > 0) std::cout << " (" << check.stubs << " takedown stubs)";
   std::cout << "\n";
   for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
   if (!check.faults.empty()) {
