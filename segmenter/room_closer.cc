@@ -207,6 +207,16 @@ ClosedObject RoomCloser::Render(v1::ActionSegment seg, std::string path, int64_t
   return o;
 }
 
+void RoomCloser::Replaced(const std::string& path, const std::string& old_digest,
+                          const std::string& new_digest) {
+  absl::StatusOr<ObjectRef> ref = ParsePath(path);
+  if (!ref.ok() || ref->cls != ObjectClass::kActions || ref->room != identity().room ||
+      ref->bucket_ms != bucket_ms()) {
+    return;  // a rollup, or not this room's: the manifest lists neither
+  }
+  manifest_.ReplaceDigest(ref->number, old_digest, new_digest);
+}
+
 void RoomCloser::TakeDown(const std::vector<uint64_t>& seqs) {
   taken_down_.insert(seqs.begin(), seqs.end());
   while (taken_down_.size() > kMaxTakenDown) taken_down_.erase(taken_down_.begin());

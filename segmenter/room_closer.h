@@ -96,6 +96,10 @@ class RoomCloser {
   static constexpr size_t kMaxTakenDown = 4096;
   void TakeDown(const std::vector<uint64_t>& seqs);
   const std::set<uint64_t>& taken_down() const { return taken_down_; }
+  // A takedown replaced the object at `path` (ManifestBuilder::ReplaceDigest
+  // for one of this room's segments; anything else changes nothing).
+  void Replaced(const std::string& path, const std::string& old_digest,
+                const std::string& new_digest);
 
   // Closes every bucket ending at or before `watermark_ms` and appends what
   // that makes to `out`: per bucket its peer objects then its segment (a

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
@@ -215,8 +216,16 @@ absl::Status Room::ApplyTakedown(const log::Takedown& t) {
 
 absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {
   if (!moderation().takedowns().Done(d)) return absl::OkStatus();
-  return SetModerationState(kTakedownsComponent, moderation().takedowns().Value(), d.ts_ms(),
-                            closer_.identity().publisher);
+  // The manifest names the segment's new digest from now on.
+  closer_.Replaced(d.entry().path(), d.entry().old_digest(), d.entry().new_digest());
+  absl::Status s = SetModerationState(kTakedownsComponent, moderation().takedowns().Value(),
+                                      d.ts_ms(), closer_.identity().publisher);
+  // The record is kept either way (the next one publishes it): a room whose
+  // state cannot take it must not stall on it, nor its replay.
+  if (!s.ok()) {
+    ROOMCAST_LOG(kError, "publisher", "takedowns_not_published").Kv("room", name()).Kv("status", s);
+  }
+  return absl::OkStatus();
 }
 
 void Room::DescribeStubs(Upload& u) const {

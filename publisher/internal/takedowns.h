@@ -33,7 +33,7 @@ class RoomTakedowns {
   static constexpr size_t kMaxJobs = 64;
   static constexpr size_t kMaxRecords = 256;
   static constexpr size_t kMaxRecordSeqs = 4096;
-  static constexpr size_t kMaxRequests = 256;
+  static constexpr size_t kMaxRequests = 32;
 
   uint64_t last_id() const { return last_id_; }
   // The id of a takedown being sequenced (its record not durable yet).

@@ -196,6 +196,20 @@ TEST_F(PublisherE2eTakedownTest, ReplacesAPublishedMessageInItsSegmentAndRollup)
     EXPECT_TRUE(absl::StrContains(json, "\"redacted\"")) << json;
     EXPECT_TRUE(absl::StrContains(json, "after")) << json;
   }
+  // The manifest names the segment's new digest once it is republished.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto listed = [&] {
+    v1::Manifest m;
+    if (!m.ParseFromString(Object(segmenter::ManifestPath(room)))) return std::string();
+    for (const v1::SegmentRef& ref : m.recent_segments()) {
+      if (ref.index() == bad.bucket) return ref.digest();
+    }
+    return std::string();
+  };
+  while (listed() != records.at(seg_path).new_digest && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(listed(), records.at(seg_path).new_digest);
   // A repeat: the same takedown, done (200).
   HttpResponse again = Takedown(room, {bad.seq}, service_token_);
   EXPECT_EQ(again.status, 200) << again.body;

@@ -118,6 +118,23 @@ TEST(TakedownTest, CloserStubsSegmentsAndRollupsClosedAfterATakedown) {
   EXPECT_TRUE(Find(first, SegmentPath("lobby", kD, BucketIndex(t0, kD)))->stubbed.empty());
 }
 
+TEST(TakedownTest, AReplacedSegmentIsListedWithItsNewDigest) {
+  RoomCloser closer(Options());
+  ASSERT_TRUE(closer.AddAction(Action(1, kT + 10)).ok());
+  std::vector<ClosedObject> out;
+  closer.Close(kT + kD, &out);
+  const std::string path = SegmentPath("lobby", kD, kK);
+  const std::string old_digest = Encode(*Decode(ObjectClass::kActions, out.at(0).bytes).value()).digest;
+  const uint64_t v = closer.manifest().version();
+  closer.Replaced(path, std::string(64, 'f'), std::string(64, 'e'));  // not its digest
+  closer.Replaced(SegmentPath("lobby", kR, kK * kD / kR), old_digest, std::string(64, 'e'));
+  EXPECT_EQ(closer.manifest().version(), v);
+  closer.Replaced(path, old_digest, std::string(64, 'e'));
+  EXPECT_EQ(closer.manifest().version(), v + 1);
+  ASSERT_EQ(closer.manifest().Checkpoint().recent_size(), 1);
+  EXPECT_EQ(closer.manifest().Checkpoint().recent(0).digest(), std::string(64, 'e'));
+}
+
 TEST(TakedownTest, TakenDownSeqsSurviveACheckpoint) {
   RoomCloser closer(Options());
   closer.TakeDown({4, 8});
