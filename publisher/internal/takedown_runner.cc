@@ -84,7 +84,9 @@ TakedownRunner::TakedownRunner(Options options, Uploader* uploader, Sequencer* s
       replaced_(metrics->AddCounter("roomcast_publisher_takedown_objects_total",
                                     "Objects replaced at the origin by a takedown")),
       failed_(metrics->AddCounter("roomcast_publisher_takedown_failures_total",
-                                  "Takedown PUTs the origin refused for good")) {}
+                                  "Takedown PUTs the origin refused for good")),
+      rendered_(metrics->AddCounter("roomcast_publisher_takedown_rendered_total",
+                                    "Objects rendered with takedown stubs after the takedown")) {}
 
 TakedownRunner::~TakedownRunner() {
   {
@@ -352,6 +354,7 @@ absl::Status TakedownRunner::UploadRendered(const std::string& room, const Uploa
       uploader_->PutWithHeaders(
           u.path, u.bytes, kProto,
           TakedownHeaders(u.unstubbed_digest, u.stubbed, u.takedown_reason, u.takedown_at_ms)));
+  rendered_.Add();
   if (got.status == 200 || got.status == 201) return absl::OkStatus();
   // Nothing stored there: the object goes up as any other.
   if (got.status == 404) return uploader_->Put(u.path, u.bytes, kProto);

@@ -97,6 +97,7 @@ class TakedownRunner {
   RoomTable* const rooms_;
   http::Counter& replaced_;
   http::Counter& failed_;
+  http::Counter& rendered_;
 
   absl::Mutex mu_;
   std::set<std::string> pending_ ABSL_GUARDED_BY(mu_);

@@ -221,6 +221,40 @@ TEST_F(PublisherE2eTakedownTest, ReplacesAPublishedMessageInItsSegmentAndRollup)
   EXPECT_EQ(ImmutableConflicts(), 0);
 }
 
+TEST_F(PublisherE2eTakedownTest, ARollupBuiltAfterTheTakedownHoldsTheStubToo) {
+  constexpr int64_t kLongR = 4000;
+  publisher_->Stop(SIGTERM);
+  StartPublisher({"--rollup-ms", std::to_string(kLongR)});
+  const std::string room = "td-late";
+  OpenRoom(room, R"({"bucket_ms": 250})");
+  // Post early in a rollup window, so the takedown comes before it ends.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (WallMs() % kLongR > 500 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const int64_t from = WallMs();
+  std::vector<Ack> acks = Post(room, {"secret-late-rollup", "fine"});
+  ASSERT_EQ(acks.size(), 2u);
+  ASSERT_TRUE(WaitForWatermark(segmenter::BucketEnd(acks[1].bucket, kD), 30s));
+  HttpResponse r = Takedown(room, {acks[0].seq}, service_token_);
+  ASSERT_EQ(r.status, 202) << r.body;
+  const int64_t window_end = segmenter::BucketEnd(acks[0].ts_ms / kLongR, kLongR);
+  const bool before_rollup = WallMs() < window_end - 500;
+  const std::set<std::string> paths = {segmenter::SegmentPath(room, kD, acks[0].bucket),
+                                       segmenter::SegmentPath(room, kLongR, acks[0].ts_ms / kLongR)};
+  ASSERT_TRUE(WaitForWatermark(window_end, 30s));
+  ASSERT_TRUE(WaitAllTakenDown(room, paths, {acks[0].seq})) << publisher_->LogTail();
+  if (before_rollup) {
+    // The rollup was built with the stub: one object rendered so, and only
+    // the segment replaced at the origin.
+    EXPECT_EQ(publisher_->Metric("roomcast_publisher_takedown_rendered_total"), 1);
+    EXPECT_EQ(publisher_->Metric("roomcast_publisher_takedown_objects_total"), 1);
+  }
+  RunResult v = Verify(room, from, window_end);
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+  EXPECT_EQ(ImmutableConflicts(), 0);
+}
+
 TEST_F(PublisherE2eTakedownTest, OnlyTheServiceAndOnlyKnownSeqs) {
   const std::string room = "td-auth";
   OpenRoom(room, R"({"bucket_ms": 250})");
