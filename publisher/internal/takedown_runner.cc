@@ -107,6 +107,7 @@ void TakedownRunner::Start(const std::vector<std::string>& rooms) {
 void TakedownRunner::Wake(const std::string& room) {
   absl::MutexLock l(&mu_);
   pending_.insert(room);
+  waiting_.erase(room);
 }
 
 void TakedownRunner::Loop() {
@@ -120,10 +121,6 @@ void TakedownRunner::Loop() {
       if (stop_) return;
     }
     RunOnce();
-    absl::MutexLock l(&mu_);
-    // Rooms still waiting (on the origin) are tried again after retry_ms.
-    if (stop_) return;
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(options_.retry_ms));
   }
 }
 
@@ -132,14 +129,37 @@ void TakedownRunner::RunOnce() {
   {
     absl::MutexLock l(&mu_);
     rooms.swap(pending_);
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [room, retry] : waiting_) {
+      if (retry.at <= now) rooms.insert(room);
+    }
   }
   for (const std::string& room : rooms) {
     absl::Status s = RunRoom(room);
-    if (s.ok()) continue;
-    ROOMCAST_LOG(kInfo, "publisher", "takedown_waits").Kv("room", room).Kv("status", s);
+    if (!s.ok()) {
+      Failed(room, s);
+      continue;
+    }
     absl::MutexLock l(&mu_);
-    pending_.insert(room);
+    waiting_.erase(room);
   }
+}
+
+void TakedownRunner::Failed(const std::string& room, const absl::Status& why) {
+  int failures = 0;
+  {
+    absl::MutexLock l(&mu_);
+    Retry& r = waiting_[room];
+    failures = ++r.failures;
+    const int64_t wait = std::min(kMaxRetryMs, options_.retry_ms << std::min(failures - 1, 16));
+    r.at = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+  }
+  // Logged on the 1st, 2nd, 4th, 8th ... failure: a long wait stays quiet.
+  if ((failures & (failures - 1)) != 0) return;
+  ROOMCAST_LOG(kWarning, "publisher", "takedown_waits")
+      .Kv("room", room)
+      .Kv("failures", failures)
+      .Kv("status", why);
 }
 
 absl::Status TakedownRunner::RunRoom(const std::string& room) {

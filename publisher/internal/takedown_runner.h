@@ -21,7 +21,9 @@
 #ifndef ROOMCAST_PUBLISHER_INTERNAL_TAKEDOWN_RUNNER_H_
 #define ROOMCAST_PUBLISHER_INTERNAL_TAKEDOWN_RUNNER_H_
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -44,7 +46,8 @@ namespace roomcast::publisher::internal {
 class TakedownRunner {
  public:
   struct Options {
-    // How often a job waiting on the origin is tried again.
+    // A job waiting on the origin is tried again after this, doubling with
+    // each failure (up to 30 s).
     int64_t retry_ms = 250;
     // Probes of a seq's bucket at the origin when the room no longer knows
     // its time (a binary search over the room's buckets).
@@ -99,8 +102,18 @@ class TakedownRunner {
   http::Counter& failed_;
   http::Counter& rendered_;
 
+  // A room's job waiting on the origin: tried again after a backoff
+  // doubling from retry_ms up to kMaxRetryMs.
+  struct Retry {
+    int failures = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr int64_t kMaxRetryMs = 30'000;
+  void Failed(const std::string& room, const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
+
   absl::Mutex mu_;
-  std::set<std::string> pending_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> pending_ ABSL_GUARDED_BY(mu_);  // woken: run next pass
+  std::map<std::string, Retry> waiting_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
