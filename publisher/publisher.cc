@@ -75,7 +75,7 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
 }
 
 Publisher::~Publisher() {
-  takedowns_.reset();    // no more jobs
+  takedowns_->Stop();    // no more jobs (the log's last callbacks may wake it)
   publication_.reset();  // no more rounds
   log_.reset();          // completes every pending job before the rooms go
 }
@@ -233,7 +233,7 @@ void Publisher::Takedown(const auth::Claims& who, const std::string& room,
                          const v1::TakedownRequest& request, Callback<v1::TakedownReply> done) {
   ingest_->Takedown(who, room, request,
                     [this, room, done = std::move(done)](absl::StatusOr<v1::TakedownReply> r) mutable {
-                      if (r.ok() && !r->done() && takedowns_ != nullptr) takedowns_->Wake(room);
+                      if (r.ok() && !r->done()) takedowns_->Wake(room);
                       done(std::move(r));
                     });
 }

@@ -88,7 +88,9 @@ TakedownRunner::TakedownRunner(Options options, Uploader* uploader, Sequencer* s
       rendered_(metrics->AddCounter("roomcast_publisher_takedown_rendered_total",
                                     "Objects rendered with takedown stubs after the takedown")) {}
 
-TakedownRunner::~TakedownRunner() {
+TakedownRunner::~TakedownRunner() { Stop(); }
+
+void TakedownRunner::Stop() {
   {
     absl::MutexLock l(&mu_);
     stop_ = true;

@@ -55,7 +55,12 @@ class TakedownRunner {
   };
   TakedownRunner(Options options, Uploader* uploader, Sequencer* sequencer, RoomTable* rooms,
                  http::Metrics* metrics);
-  ~TakedownRunner();  // stops the thread
+  ~TakedownRunner();  // Stop()
+
+  // Stops the thread (a job in progress stops at its next step). Wake and
+  // UploadRendered may still be called: the publisher stops the runner
+  // before the log, whose last callbacks may still wake it.
+  void Stop();
 
   // Starts the thread with the rooms whose jobs a restart found.
   void Start(const std::vector<std::string>& rooms);
