@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "base/crypto.h"
@@ -118,6 +119,24 @@ class TakedownRunnerTest : public ::testing::Test {
     pub_->Takedown(Service(), "lobby", req, w.callback());
     return w.Wait();
   }
+  void OpenLobby() {
+    v1::OpenRoomRequest open;
+    open.set_bucket_ms(1000);
+    Waiter<v1::RoomConfig> opened;
+    pub_->OpenRoom(Service(), "lobby", open, opened.callback());
+    ASSERT_TRUE(opened.Wait().ok());
+  }
+  // Posts `in` in the current bucket (as the service: no rate limit) and
+  // publishes it; the first seq, 0 if refused.
+  uint64_t PostAndPublish(std::vector<v1::MessageInput> in) {
+    Waiter<v1::PostMessagesResponse> posted;
+    pub_->Post(Service(), "lobby", std::move(in), posted.callback());
+    absl::StatusOr<v1::PostMessagesResponse> acks = posted.Wait();
+    EXPECT_TRUE(acks.ok()) << acks.status();
+    clock_.Set(clock_.NowMs() + 1000);
+    EXPECT_TRUE(pub_->Tick().ok());
+    return acks.ok() ? acks->results(0).seq() : 0;
+  }
   // Bounded poll of `done`.
   template <typename F>
   static bool Eventually(F done) {
@@ -151,18 +170,9 @@ class TakedownRunnerTest : public ::testing::Test {
 
 TEST_F(TakedownRunnerTest, ALostAnswerAndARestartFinishFromThePlan) {
   Start();
-  v1::OpenRoomRequest open;
-  open.set_bucket_ms(1000);
-  Waiter<v1::RoomConfig> opened;
-  pub_->OpenRoom(Service(), "lobby", open, opened.callback());
-  ASSERT_TRUE(opened.Wait().ok());
-  Waiter<v1::PostMessagesResponse> posted;
-  pub_->Post(Viewer(), "lobby", {Comment("unlawful"), Comment("fine")}, posted.callback());
-  absl::StatusOr<v1::PostMessagesResponse> acks = posted.Wait();
-  ASSERT_TRUE(acks.ok()) << acks.status();
-  const uint64_t seq = acks->results(0).seq();
-  clock_.Set(kT0 + 1000);
-  ASSERT_TRUE(pub_->Tick().ok());
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful"), Comment("fine")});
+  ASSERT_GT(seq, 0u);
   const std::string path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
   const std::string before = origin_.objects()[path];
   ASSERT_FALSE(before.empty());
@@ -198,6 +208,32 @@ TEST_F(TakedownRunnerTest, ALostAnswerAndARestartFinishFromThePlan) {
     absl::StatusOr<v1::TakedownReply> again = Takedown(seq);
     return again.ok() && again->done();
   }));
+}
+
+TEST_F(TakedownRunnerTest, FindsASeqTheRoomForgotAtTheOriginByBinarySearch) {
+  Start();
+  OpenLobby();
+  // 20 buckets of 60: seq 5 is neither among the room's 1024 recent
+  // actions nor in the manifest's 16 recent segments.
+  const int64_t first_k = clock_.NowMs() / 1000;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<v1::MessageInput> in;
+    for (int i = 0; i < 60; ++i) in.push_back(Comment(absl::StrCat("m", b * 60 + i)));
+    ASSERT_GT(PostAndPublish(std::move(in)), 0u);
+    clock_.Set(clock_.NowMs() + 3000);  // empty buckets between, as in life
+  }
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Takedown(5).ok());
+  const std::string path = segmenter::SegmentPath("lobby", 1000, first_k);
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 60 &&
+           seg.messages(4).has_redacted();
+  }));
+  v1::ActionSegment seg;
+  ASSERT_TRUE(seg.ParseFromString(origin_.objects()[path]));
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(seg.messages(i).has_redacted(), i == 4) << i;
+  EXPECT_EQ(origin_.takedown_puts(), 1);
 }
 
 }  // namespace
