@@ -11,6 +11,7 @@
 #include "auth/edge_token.h"
 #include "base/crypto.h"
 #include "origin/internal/respond.h"
+#include "origin/internal/takedown.h"
 #include "origin/origin.h"
 
 namespace roomcast::origin {
@@ -124,6 +125,14 @@ http::Admission Origin::Admit(const http::RequestHead& req, absl::string_view re
   auto ref = segmenter::ParsePath(target.substr(0, target.find('?')));
   if (!ref.ok()) return {.refusal = BadPath(req, ref.status())};
   if (auto refused = RefuseWrite(req, *ref)) return {.refusal = *std::move(refused)};
+  // A malformed takedown is refused before its body is read (and its
+  // headers are parsed again, within the same bounds, with the body).
+  if (IsTakedown(req)) {
+    if (auto h = ParseTakedownHeaders(req); !h.ok()) {
+      return {.refusal = http::Error(req, bh::status::bad_request, "bad_takedown",
+                                     h.status().message())};
+    }
+  }
   return {.max_body_bytes = SIZE_MAX};  // the server's own limit applies
 }
 

@@ -38,6 +38,7 @@ struct Flags {
   int64_t max_connections_per_address = 1024;
   int64_t max_held = 16384;
   int64_t max_held_per_address = 4096;
+  int64_t max_pending_purges = 100000;
   bool no_sync = false;
 };
 
@@ -90,6 +91,8 @@ Flags ParseFlags(int argc, char** argv) {
   flags.Int("max-held", &f.max_held, "requests held at once at most (503 beyond)");
   flags.Int("max-held-per-address", &f.max_held_per_address,
             "requests held at once for one client address at most");
+  flags.Int("max-pending-purges", &f.max_pending_purges,
+            "purges owed to one --purge cache at most; a takedown beyond gets 503");
   flags.Bool("no-sync", &f.no_sync, "do not fsync writes (benchmarks only)");
   flags.Require("data");
   flags.ParseOrExit(argc, argv);
@@ -98,7 +101,7 @@ Flags ParseFlags(int argc, char** argv) {
     std::exit(2);
   }
   for (int64_t n : {f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
-                    f.max_held, f.max_held_per_address}) {
+                    f.max_held, f.max_held_per_address, f.max_pending_purges}) {
     if (n < 0) {
       std::cerr << kProgram << ": limits must not be negative" << std::endl;
       std::exit(2);
@@ -178,7 +181,8 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .manifest_max_age_s = static_cast<int>(f.manifest_max_age),
               .sync = !f.no_sync,
               .purge_bases = f.purge,
-              .purge_secret = PurgeSecretOrExit(f)};
+              .purge_secret = PurgeSecretOrExit(f),
+              .max_pending_purges = static_cast<size_t>(f.max_pending_purges)};
   o.http.listen = f.listen;
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);

@@ -1,7 +1,9 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
-# the tests and benchmarks (they substitute @ORIGIN_HOST@, @ORIGIN_PORT@ and
+# the tests and benchmarks (they substitute @ORIGIN_HOST@, @ORIGIN_PORT@,
 # @EDGE_SECRET_FILE@, the file holding the edge secret private rooms' tokens
-# are signed with). Needs Debian's varnish-vmod-digest.
+# are signed with, and @PURGE_SECRET_FILE@, the file holding the secret the
+# origin's PURGE carries after a takedown, DESIGN §11). Needs Debian's
+# varnish-vmod-digest and varnish-modules (xkey).
 # Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
 # Keep varnishd's default rush_exponent (3) and thread pools: at 2,000
@@ -18,6 +20,7 @@ vcl 4.1;
 
 import digest;
 import std;
+import xkey;
 
 backend origin {
   .host = "@ORIGIN_HOST@";
@@ -32,7 +35,8 @@ backend origin {
 # normalised to gzip or identity as the variant; Cookie, Authorization and
 # Host never decide a fetch.
 sub vcl_recv {
-  if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") {
+  if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS" &&
+      req.method != "PURGE") {
     return (synth(405, "Viewers only read"));
   }
   # The origin's ids never need %-encoding or dot segments, and every
@@ -63,6 +67,11 @@ sub vcl_recv {
   if (!req.http.Accept-Encoding) {
     set req.http.X-RC-Identity = "1";
   }
+  # After the URL and the encoding are normalised as for a GET, so a PURGE
+  # hashes to the object a GET of the same URL finds.
+  if (req.method == "PURGE") {
+    call rc_purge;
+  }
   # Peer objects carry the viewer's token and are private: never cached (a
   # private room's too: the user's token is the stronger check).
   if (req.url ~ "^/v1/(rooms|private)/[^/]+/peer/") {
@@ -81,6 +90,28 @@ sub vcl_recv {
   unset req.http.Authorization;
   # Not the built-in vcl_recv: there is nothing left for it to decide.
   return (hash);
+}
+
+# DESIGN §11: after a takedown the origin sends PURGE for each changed URL
+# with the purge secret in Roomcast-Purge-Secret (compared by HMACs, so the
+# comparison's time says nothing about how much of a guess was right).
+# vcl_hash keys on the URL alone, so a purge removes every encoding
+# variant of it. With an "xkey-purge: KEY..." header it purges every object
+# carrying one of those keys in its xkey header (room/R, bucket/R/D/K).
+sub rc_purge {
+  set req.http.X-RC-Secret = regsub(std.fileread("@PURGE_SECRET_FILE@"), "[\r\n]+$", "");
+  if (req.http.X-RC-Secret == "" || !req.http.Roomcast-Purge-Secret ||
+      digest.hmac_sha256(req.http.X-RC-Secret, req.http.Roomcast-Purge-Secret) !=
+      digest.hmac_sha256(req.http.X-RC-Secret, req.http.X-RC-Secret)) {
+    unset req.http.X-RC-Secret;
+    return (synth(403, "Purges need the purge secret"));
+  }
+  unset req.http.X-RC-Secret;
+  if (req.http.xkey-purge) {
+    set req.http.X-RC-Purged = xkey.purge(req.http.xkey-purge);
+    return (synth(200, "Purged " + req.http.X-RC-Purged + " objects"));
+  }
+  return (purge);
 }
 
 # DESIGN §12's edge token, before the cache lookup (the rules of

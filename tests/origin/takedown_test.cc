@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 
@@ -12,6 +14,7 @@
 #include "origin/store.h"
 #include "segmenter/bucketer.h"
 #include "tests/origin/takedown_fixture.h"
+#include "tests/support/scripted_server.h"
 
 namespace roomcast::testing {
 namespace {
@@ -170,6 +173,15 @@ TEST_F(TakedownTest, BoundsAndChecksEveryHeaderBeforeTheBody) {
   EXPECT_EQ(at_limit.status, 400) << "seqs 1, 3 and 5 are listed but whole";
   EXPECT_NE(at_limit.body.find("is not its stub"), std::string::npos) << at_limit.body;
   EXPECT_EQ(Served(), old_.bytes);
+  // Refused from the headers alone: the origin does not wait for the body.
+  const std::string answer = RawExchange(
+      PortOf(origin_->url()),
+      absl::StrCat("PUT ", path_, " HTTP/1.1\r\nHost: origin\r\nAuthorization: Bearer ",
+                   kWriteSecret, "\r\nContent-Length: 100000\r\n",
+                   "Roomcast-Takedown-Old: not-a-digest\r\n\r\n"),
+      std::chrono::seconds(3));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find("bad_takedown"), std::string::npos) << answer;
 }
 
 TEST_F(TakedownTest, WrongOldDigestOrNoObjectChangesNothing) {
@@ -239,6 +251,126 @@ TEST_F(TakedownTest, ObjectsCarryTheirSurrogateKeys) {
   HttpResponse manifest = Get(origin_->url() + segmenter::ManifestPath("lobby"));
   EXPECT_EQ(manifest.header("surrogate-key"), "room/lobby");
   EXPECT_EQ(manifest.header("xkey"), "room/lobby");
+}
+
+// Purges at the origin, against scripted caches that record what reaches
+// them: every rendition and encoding, the secret, retries, a dead cache
+// beside a live one, and a kill -9 while purges are owed.
+class TakedownPurgeTest : public TakedownTest {
+ protected:
+  void StartPurging(const std::vector<std::string>& bases,
+                    const std::vector<std::string>& extra = {}) {
+    secret_file_ = dir_.path() + "/purge-secret";
+    std::ofstream(secret_file_) << kPurgeSecret << "\n";
+    args_ = {"--purge-secret-file", secret_file_};
+    args_.insert(args_.end(), extra.begin(), extra.end());
+    for (const std::string& b : bases) args_.insert(args_.end(), {"--purge", b});
+    StartOrigin(args_);
+  }
+  double Purges(const std::string& result) {
+    return origin_->Metric("roomcast_origin_purges_total",
+                           absl::StrCat("result=\"", result, "\""));
+  }
+  // Polls (bounded) until `done` holds.
+  template <typename F>
+  bool Eventually(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
+  // "PATH ENCODING" of each PURGE in `reqs`, checking its secret.
+  std::set<std::string> PurgesIn(const std::vector<ScriptedServer::Request>& reqs) {
+    std::set<std::string> out;
+    for (const ScriptedServer::Request& r : reqs) {
+      EXPECT_EQ(r.method, "PURGE");
+      auto secret = r.headers.find("roomcast-purge-secret");
+      EXPECT_TRUE(secret != r.headers.end() && secret->second == kPurgeSecret);
+      auto ae = r.headers.find("accept-encoding");
+      out.insert(r.target + " " + (ae == r.headers.end() ? "" : ae->second));
+    }
+    return out;
+  }
+  std::set<std::string> EveryVariant() const {
+    const std::string json = SegmentPath("lobby", 1000, k_, Format::kJson);
+    return {path_ + " ", path_ + " gzip", json + " ", json + " gzip"};
+  }
+
+  static constexpr char kPurgeSecret[] = "scripted-purge-secret";
+  std::string secret_file_;
+  std::vector<std::string> args_;
+};
+
+TEST_F(TakedownPurgeTest, EveryVariantReachesALiveCacheThoughAnotherIsDead) {
+  RefusingPort dead;
+  ScriptedServer live;
+  StartPurging({dead.url(), live.url()});
+  StoreSegment();
+  ASSERT_EQ(TakeDownTwoAndFour().status, 201);
+  ASSERT_TRUE(Eventually([&] { return Purges("purged") == 4; }))
+      << "purged " << Purges("purged") << " of 4";
+  EXPECT_EQ(PurgesIn(live.requests()), EveryVariant());
+  EXPECT_EQ(live.requests().size(), 4u);
+  ASSERT_TRUE(Eventually([&] { return Purges("failed") >= 4; }));
+  EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 4) << "the dead cache's";
+}
+
+TEST_F(TakedownPurgeTest, OwedPurgesAreRetriedAndSurviveKillNine) {
+  ScriptedServer cache;
+  cache.SetDefault(ScriptedServer::Reply::Respond(503));
+  StartPurging({cache.url()});
+  StoreSegment();
+  ASSERT_EQ(TakeDownTwoAndFour().status, 201);
+  ASSERT_TRUE(Eventually([&] { return Purges("failed") >= 8; })) << "retried";
+  ASSERT_EQ(origin_->Stop(SIGKILL), 128 + SIGKILL);
+
+  cache.SetDefault(ScriptedServer::Reply::Respond(404));  // nothing cached: done
+  const size_t before = cache.requests().size();
+  origin_ = std::make_unique<OriginProcess>(dir_.path(), args_);
+  ASSERT_TRUE(origin_->Start()) << "roomcast-origin did not restart";
+  ASSERT_TRUE(Eventually([&] { return Purges("not_cached") == 4; }))
+      << "not_cached " << Purges("not_cached") << " of 4 after the restart";
+  std::vector<ScriptedServer::Request> after = cache.requests();
+  after.erase(after.begin(), after.begin() + static_cast<ptrdiff_t>(before));
+  EXPECT_EQ(PurgesIn(after), EveryVariant());
+  EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 0);
+  // Done purges are gone from the store: a restart owes nothing.
+  origin_->Stop(SIGTERM);
+  origin_ = std::make_unique<OriginProcess>(dir_.path(), args_);
+  ASSERT_TRUE(origin_->Start());
+  EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 0);
+  EXPECT_EQ(Served(), stub_.bytes);
+}
+
+TEST_F(TakedownPurgeTest, AFullPurgeQueueRefusesTheTakedownAndStoresNothing) {
+  RefusingPort dead;
+  StartPurging({dead.url()}, {"--max-pending-purges", "6"});
+  StoreSegment();
+  ASSERT_EQ(TakeDownTwoAndFour().status, 201);  // 4 purges owed, never done
+  const std::string other = SegmentPath("lobby", 1000, k_ + 1);
+  const segmenter::EncodedObject before = Encode(MakeSegment("lobby", 1000, k_ + 1, 3));
+  ASSERT_EQ(origin_->PutObject(other, before.bytes).status, 201);
+  HttpResponse r = Put(origin_->url() + other,
+                       Encode(Stubbed(MakeSegment("lobby", 1000, k_ + 1, 3), {1})).bytes,
+                       TakedownHeaders(before.digest, "1"));
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_FALSE(r.header("retry-after").empty());
+  EXPECT_EQ(Get(origin_->url() + other).body, before.bytes);
+  EXPECT_EQ(origin_->Metric("roomcast_origin_takedowns_total"), 1);
+}
+
+TEST_F(TakedownPurgeTest, PurgeWithoutASecretDoesNotStart) {
+  RunResult r = testing::Run({BinaryPath("roomcast-origin"), "--data", dir_.path() + "/other",
+                     "--listen", "127.0.0.1:0", "--purge", "http://127.0.0.1:9"},
+                    {{"ROOMCAST_WRITE_SECRET", kWriteSecret}});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--purge needs the purge secret"), std::string::npos) << r.err;
+  RunResult help = testing::Run({BinaryPath("roomcast-origin"), "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--purge-secret-file"), std::string::npos);
+  EXPECT_NE(help.out.find("ROOMCAST_PURGE_SECRET"), std::string::npos);
 }
 
 }  // namespace

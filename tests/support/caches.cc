@@ -58,8 +58,11 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
-Cache::Cache(Kind kind, std::string origin, std::string edge_secret)
-    : kind_(kind), origin_(std::move(origin)), edge_secret_(std::move(edge_secret)) {}
+Cache::Cache(Kind kind, std::string origin, std::string edge_secret, std::string purge_secret)
+    : kind_(kind),
+      origin_(std::move(origin)),
+      edge_secret_(std::move(edge_secret)),
+      purge_secret_(std::move(purge_secret)) {}
 
 Cache::~Cache() {
   if (proc_) proc_->Stop(SIGTERM, std::chrono::seconds(10));
@@ -72,6 +75,8 @@ bool Cache::Start() {
   const std::string log = dir_.path() + "/stderr.log";
   const std::string edge_secret_file = dir_.path() + "/edge-secret";
   std::ofstream(edge_secret_file) << edge_secret_ << "\n";
+  const std::string purge_secret_file = dir_.path() + "/purge-secret";
+  std::ofstream(purge_secret_file) << purge_secret_ << "\n";
   if (kind_ == Kind::kNginx) {
     // Run as root, nginx's workers drop to "nobody": let them use the dir.
     std::filesystem::permissions(dir_.path(), std::filesystem::perms::all);
@@ -81,6 +86,7 @@ bool Cache::Start() {
     ReplaceAll(conf, "@DIR@", dir_.path());
     ReplaceAll(conf, "@CDN_DIR@", cdn_dir);
     ReplaceAll(conf, "@EDGE_SECRET_FILE@", edge_secret_file);
+    ReplaceAll(conf, "@PURGE_SECRET_FILE@", purge_secret_file);
     std::ofstream(dir_.path() + "/nginx.conf") << conf;
     proc_ = std::make_unique<Process>(
         std::vector<std::string>{"nginx", "-e", dir_.path() + "/error.log", "-p",
@@ -92,6 +98,7 @@ bool Cache::Start() {
     ReplaceAll(vcl, "@ORIGIN_HOST@", origin_.substr(0, colon));
     ReplaceAll(vcl, "@ORIGIN_PORT@", origin_.substr(colon + 1));
     ReplaceAll(vcl, "@EDGE_SECRET_FILE@", edge_secret_file);
+    ReplaceAll(vcl, "@PURGE_SECRET_FILE@", purge_secret_file);
     std::ofstream(dir_.path() + "/roomcast.vcl") << vcl;
     // -j none: no privilege separation, so the test needs no varnish user
     // setup; -F: foreground, so its PID is ours to stop.

@@ -15,18 +15,23 @@ class Cache {
  public:
   enum class Kind { kNginx, kVarnish };
   // `origin` is "HOST:PORT"; `edge_secret` verifies private rooms' edge
-  // tokens (written to the file the configs name).
-  Cache(Kind kind, std::string origin, std::string edge_secret = "no-private-rooms-here");
+  // tokens and `purge_secret` the origin's PURGE after a takedown (each
+  // written to the file the configs name).
+  Cache(Kind kind, std::string origin, std::string edge_secret = "no-private-rooms-here",
+        std::string purge_secret = kDefaultPurgeSecret);
+  static constexpr char kDefaultPurgeSecret[] = "test-purge-secret";
   ~Cache();
   // Starts the cache; false (with the reason on stderr) if it did not come up.
   bool Start();
   const std::string& url() const { return url_; }
   const char* name() const { return kind_ == Kind::kNginx ? "nginx" : "varnish"; }
+  const std::string& purge_secret() const { return purge_secret_; }
 
  private:
   Kind kind_;
   std::string origin_;
   std::string edge_secret_;
+  std::string purge_secret_;
   TempDir dir_;
   std::unique_ptr<Process> proc_;
   std::string url_;
