@@ -1,6 +1,8 @@
 #include "publisher/internal/takedown_runner.h"
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -166,10 +168,12 @@ void TakedownRunner::Failed(const std::string& room, const absl::Status& why) {
 
 absl::Status TakedownRunner::RunRoom(const std::string& room) {
   std::optional<TakedownWork> w = rooms_->Takedowns(room);
-  if (!w) return absl::OkStatus();  // forgotten
-  for (const log::TakedownJob& job : w->jobs) {
-    ROOMCAST_RETURN_IF_ERROR(RunJob(room, *w, job));
+  if (w) {
+    for (const log::TakedownJob& job : w->jobs) {
+      ROOMCAST_RETURN_IF_ERROR(RunJob(room, *w, job));
+    }
   }
+  found_.erase(room);  // no job left (or the room was forgotten)
   return absl::OkStatus();
 }
 
@@ -218,6 +222,9 @@ absl::StatusOr<std::optional<int64_t>> TakedownRunner::BucketOf(const TakedownWo
   for (const v1::SegmentRef& ref : w.recent) {
     if (ref.first_seq() <= seq && seq <= ref.last_seq()) return ref.index();
   }
+  const auto& found = found_[w.room];
+  auto it = found.upper_bound({seq, std::numeric_limits<uint64_t>::max()});
+  if (it != found.begin() && std::prev(it)->first.second >= seq) return std::prev(it)->second;
   absl::StatusOr<std::optional<int64_t>> k = SearchOrigin(w, seq);
   if (absl::IsResourceExhausted(k.status())) {
     // Searched far enough: this seq's objects stay as they are.
@@ -260,6 +267,7 @@ absl::StatusOr<std::optional<int64_t>> TakedownRunner::SearchOrigin(const Takedo
     } else if (seq > seg->last_seq()) {
       lo = k + 1;
     } else {
+      found_[w.room][{seg->first_seq(), seg->last_seq()}] = k;
       return k;
     }
   }

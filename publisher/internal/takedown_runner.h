@@ -116,6 +116,11 @@ class TakedownRunner {
   static constexpr int64_t kMaxRetryMs = 30'000;
   void Failed(const std::string& room, const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Segments the searches found, by room: (first_seq, last_seq) -> bucket,
+  // so a job's seqs cost one search per segment, not one each pass. The
+  // runner's thread only; dropped once a room has no job.
+  std::map<std::string, std::map<std::pair<uint64_t, uint64_t>, int64_t>> found_;
+
   absl::Mutex mu_;
   std::set<std::string> pending_ ABSL_GUARDED_BY(mu_);  // woken: run next pass
   std::map<std::string, Retry> waiting_ ABSL_GUARDED_BY(mu_);
