@@ -274,10 +274,26 @@ asio::awaitable<http::Response> UpdateSettings(Call c) {
                                r->review_delay_ms(), "}"));
 }
 
+asio::awaitable<http::Response> Takedown(Call c) {
+  v1::TakedownRequest in;
+  if (absl::Status s = ParseBody(c.req, c.limits, &in); !s.ok()) co_return ErrorFor(c.req, s);
+  auto r = co_await Await<v1::TakedownReply>([&](auto cb) {
+    c.publisher.Takedown(c.who, c.room(), in, std::move(cb));
+  });
+  if (!r.ok()) co_return ErrorFor(c.req, r.status());
+  http::Response res =
+      Reply(c.req, *r,
+            absl::StrCat(R"({"takedown":)", r->takedown(), R"(,"seqs":[)",
+                         absl::StrJoin(r->seqs(), ","), "]}"));
+  // 202: durable, its objects still being replaced; 200: a repeat, done.
+  res.result(r->done() ? bh::status::ok : bh::status::accepted);
+  co_return res;
+}
+
 // Every endpoint under /v1/rooms/ (DESIGN §6). A {name} matches any one
 // path segment.
 // The body each endpoint may send, read only once its sender is known.
-enum class Body { kSmall, kMessage, kState, kBatch };
+enum class Body { kSmall, kMessage, kState, kBatch, kTakedown };
 size_t BodyLimit(Body b, const ApiOptions& o) {
   switch (b) {
     case Body::kSmall: return 4096;
@@ -285,6 +301,8 @@ size_t BodyLimit(Body b, const ApiOptions& o) {
     case Body::kMessage: return 4 * (o.limits.max_custom_bytes + o.limits.max_text_bytes) + 4096;
     case Body::kState: return 4 * o.limits.max_state_bytes + 4096;
     case Body::kBatch: return o.max_body_bytes;
+    // 1000 seqs of 20 digits and a reason of 512 bytes, \u-escaped.
+    case Body::kTakedown: return 1000 * 22 + 512 * 6 + 4096;
   }
   return 0;
 }
@@ -297,6 +315,9 @@ struct Endpoint {
   // Refused (403) before the body is read unless the token's role runs the
   // room (anchor, moderator, service).
   bool runners_only = false;
+  // Refused (403) before the body is read unless the token is the
+  // service's.
+  bool service_only = false;
 };
 constexpr Endpoint kEndpoints[] = {
     {"{room}", bh::verb::post, &OpenRoom, Body::kSmall},
@@ -313,6 +334,7 @@ constexpr Endpoint kEndpoints[] = {
     {"{room}/messages/{seq}", bh::verb::delete_, &Retract, Body::kSmall},
     {"{room}/bans", bh::verb::post, &Ban, Body::kSmall, true},
     {"{room}/bans/{user}", bh::verb::delete_, &Unban, Body::kSmall, true},
+    {"{room}/takedown", bh::verb::post, &Takedown, Body::kTakedown, true, true},
 };
 
 bool Matches(absl::string_view pattern, const std::vector<std::string>& parts) {
@@ -424,6 +446,10 @@ http::Admission IngestApi::Admit(const http::RequestHead& req, absl::string_view
   if (endpoint->runners_only && !internal::Admission::RunsTheRoom(*who)) {
     return {.refusal = ErrorFor(req, absl::PermissionDeniedError(
                                          "only a moderator, the anchor or the service moderates a room"))};
+  }
+  if (endpoint->service_only && who->role != v1::ROLE_SERVICE) {
+    return {.refusal = ErrorFor(req, absl::PermissionDeniedError(
+                                         "only the service takes messages down"))};
   }
   return {.max_body_bytes = BodyLimit(endpoint->body, options_)};
 }

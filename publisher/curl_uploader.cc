@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/status_macros.h"
 
 namespace roomcast::publisher {
 namespace {
@@ -157,7 +158,6 @@ std::unique_ptr<base::BackOffStrategy> CurlUploader::NewBackOff() const {
 
 absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
                                absl::string_view content_type) {
-  const Clock::time_point call_deadline = Clock::now() + options_.max_total;
   if (!absl::StartsWith(path, "/")) {
     return absl::InvalidArgumentError(
         absl::StrCat("upload path must start with '/': ", path));
@@ -165,15 +165,21 @@ absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
   if (content_type.find_first_of("\r\n") != absl::string_view::npos) {
     return absl::InvalidArgumentError("content type contains a line break");
   }
-  const http::ClientRequest request = PutRequest(path, body, content_type);
-  const std::string what = absl::StrCat("PUT ", request.url);
+  absl::StatusOr<http::ClientReply> got = Send(PutRequest(path, body, content_type));
+  if (!got.ok()) return got.status();
+  return FromHttp(*got, absl::StrCat("PUT ", options_.base_url, path));
+}
+
+absl::StatusOr<http::ClientReply> CurlUploader::Send(const http::ClientRequest& request) {
+  const Clock::time_point call_deadline = Clock::now() + options_.max_total;
+  const std::string what = absl::StrCat(request.method, " ", request.url);
   std::unique_ptr<base::BackOffStrategy> backoff = NewBackOff();
   for (int n = 1;; ++n) {
     attempts_.fetch_add(1);
     absl::StatusOr<http::ClientReply> got =
         Perform(request, Deadline(call_deadline));
     const absl::Status s = got.ok() ? FromHttp(*got, what) : got.status();
-    if (!IsRetryableUploadError(s)) return s;
+    if (!IsRetryableUploadError(s)) return got;
     absl::StatusOr<milliseconds> wait = NextWait(got, *backoff, call_deadline);
     if (!wait.ok()) {
       return absl::Status(s.code(),
@@ -182,6 +188,38 @@ absl::Status CurlUploader::Put(absl::string_view path, absl::string_view body,
     }
     SleepUntil(Clock::now() + *wait);
   }
+}
+
+absl::StatusOr<OriginReply> CurlUploader::PutWithHeaders(
+    absl::string_view path, absl::string_view body, absl::string_view content_type,
+    const std::vector<std::string>& headers) {
+  if (!absl::StartsWith(path, "/")) {
+    return absl::InvalidArgumentError(absl::StrCat("upload path must start with '/': ", path));
+  }
+  for (const std::string& h : headers) {
+    if (h.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError("a header contains a line break");
+    }
+  }
+  http::ClientRequest request = PutRequest(path, body, content_type);
+  request.headers.insert(request.headers.end(), headers.begin(), headers.end());
+  ROOMCAST_ASSIGN_OR_RETURN(http::ClientReply got, Send(request));
+  return OriginReply{.status = got.status, .body = std::move(got.body)};
+}
+
+absl::StatusOr<OriginReply> CurlUploader::Get(absl::string_view path) {
+  if (!absl::StartsWith(path, "/")) {
+    return absl::InvalidArgumentError(absl::StrCat("a path must start with '/': ", path));
+  }
+  http::ClientRequest request{.method = "GET",
+                              .url = absl::StrCat(options_.base_url, path),
+                              .user_agent = options_.user_agent,
+                              .shutdown_deadline_ns = &shutdown_deadline_ns_};
+  if (!options_.write_secret.empty()) {
+    request.headers.push_back(absl::StrCat("Authorization: Bearer ", options_.write_secret));
+  }
+  ROOMCAST_ASSIGN_OR_RETURN(http::ClientReply got, Send(request));
+  return OriginReply{.status = got.status, .body = std::move(got.body)};
 }
 
 }  // namespace roomcast::publisher

@@ -69,6 +69,10 @@ class CurlUploader : public Uploader {
   absl::Status Put(absl::string_view path, absl::string_view body,
                    absl::string_view content_type) override;
   void SetDeadline(std::chrono::steady_clock::time_point deadline) override;
+  absl::StatusOr<OriginReply> PutWithHeaders(absl::string_view path, absl::string_view body,
+                                             absl::string_view content_type,
+                                             const std::vector<std::string>& headers) override;
+  absl::StatusOr<OriginReply> Get(absl::string_view path) override;
 
   // Attempts made by Puts so far (first tries and retries); for metrics.
   uint64_t attempts() const { return attempts_.load(); }
@@ -78,6 +82,9 @@ class CurlUploader : public Uploader {
   http::ClientRequest PutRequest(absl::string_view path, absl::string_view body,
                                  absl::string_view content_type) const;
   std::unique_ptr<base::BackOffStrategy> NewBackOff() const;
+  // Sends `request` until it gets a non-retryable answer, the budget is
+  // spent or the shutdown deadline passes (Put's retry loop).
+  absl::StatusOr<http::ClientReply> Send(const http::ClientRequest& request);
   http::CurlEasy Borrow();
   void Return(http::CurlEasy easy);
   // One attempt of `request` on a pooled handle, bounded by `deadline`.

@@ -13,6 +13,7 @@
 #include "publisher/internal/publication.h"
 #include "publisher/internal/room_table.h"
 #include "publisher/internal/sequencer.h"
+#include "publisher/internal/takedown_runner.h"
 
 namespace roomcast::publisher {
 
@@ -65,10 +66,16 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
       [this](int64_t now_ms, const absl::flat_hash_set<std::string>& waiting) {
         return Checkpoint(now_ms, waiting);
       });
+  takedowns_ = std::make_unique<internal::TakedownRunner>(
+      internal::TakedownRunner::Options{}, uploader, sequencer_.get(), rooms_.get(), &metrics_);
+  publication_->SetUploadRendered([this](const std::string& room, const internal::Upload& u) {
+    return takedowns_->UploadRendered(room, u);
+  });
   AddLogMetrics();
 }
 
 Publisher::~Publisher() {
+  takedowns_->Stop();    // no more jobs (the log's last callbacks may wake it)
   publication_.reset();  // no more rounds
   log_.reset();          // completes every pending job before the rooms go
 }
@@ -83,6 +90,7 @@ absl::Status Publisher::Recover() {
       internal::RoomProgressList restored,
       rooms_->Recover(*log_, w, room_progress, unreadable));
   publication_->Restore(w, restored);
+  takedowns_->Start(rooms_->RoomsWithTakedowns());
   return absl::OkStatus();
 }
 
@@ -219,6 +227,15 @@ void Publisher::UpdateSettings(const auth::Claims& who, const std::string& room,
                                const v1::RoomSettingsRequest& request,
                                Callback<v1::RoomSettingsRequest> done) {
   ingest_->UpdateSettings(who, room, request, std::move(done));
+}
+
+void Publisher::Takedown(const auth::Claims& who, const std::string& room,
+                         const v1::TakedownRequest& request, Callback<v1::TakedownReply> done) {
+  ingest_->Takedown(who, room, request,
+                    [this, room, done = std::move(done)](absl::StatusOr<v1::TakedownReply> r) mutable {
+                      if (r.ok() && !r->done()) takedowns_->Wake(room);
+                      done(std::move(r));
+                    });
 }
 
 absl::Status Publisher::Presence(const auth::Claims& who,

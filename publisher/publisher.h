@@ -51,6 +51,7 @@ class PresenceTracker;
 class Publication;
 class RoomTable;
 class Sequencer;
+class TakedownRunner;
 }  // namespace internal
 
 // What a state set reports back.
@@ -115,6 +116,10 @@ class Publisher {
   void UpdateSettings(const auth::Claims& who, const std::string& room,
                       const v1::RoomSettingsRequest& request,
                       Callback<v1::RoomSettingsRequest> done);
+  // A takedown (DESIGN §11): durable before the answer; a job then
+  // replaces every published object holding the seqs.
+  void Takedown(const auth::Claims& who, const std::string& room,
+                const v1::TakedownRequest& request, Callback<v1::TakedownReply> done);
   // A heartbeat: counts `who` as present (the `online` component).
   absl::Status Presence(const auth::Claims& who, const std::string& room);
   absl::StatusOr<v1::HintKey> HintKeyFor(const auth::Claims& who,
@@ -162,6 +167,8 @@ class Publisher {
   std::unique_ptr<internal::Ingest> ingest_;
   std::unique_ptr<internal::PresenceTracker> presence_;
   std::unique_ptr<internal::Publication> publication_;
+  // Declared after what it uses, so it stops first.
+  std::unique_ptr<internal::TakedownRunner> takedowns_;
   int64_t last_checkpoint_ms_ = 0;  // publication's thread only
   std::atomic<bool> flushing_{false};
   http::Counter* checkpoints_ = nullptr;

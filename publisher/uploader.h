@@ -23,11 +23,20 @@
 #define ROOMCAST_PUBLISHER_UPLOADER_H_
 
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace roomcast::publisher {
+
+// An answer of the origin, whatever its status.
+struct OriginReply {
+  int status = 0;
+  std::string body;
+};
 
 class Uploader {
  public:
@@ -46,6 +55,23 @@ class Uploader {
   // publisher calls it on SIGTERM to bound flushing; time_point::max()
   // lifts the bound. Optional: fakes that never block may ignore it.
   virtual void SetDeadline(std::chrono::steady_clock::time_point deadline) {}
+
+  // A takedown PUT (DESIGN §11): as Put, with `headers` ("Name: value",
+  // the Roomcast-Takedown-* ones) added, and the origin's answer returned
+  // whatever its status (409 and 404 mean something here). Errors are
+  // transport failures and retryable answers (5xx, 429) once retrying is
+  // over, as for Put.
+  virtual absl::StatusOr<OriginReply> PutWithHeaders(absl::string_view path,
+                                                     absl::string_view body,
+                                                     absl::string_view content_type,
+                                                     const std::vector<std::string>& headers) {
+    return absl::UnimplementedError("this uploader has no takedown PUT");
+  }
+  // GETs `path` with the publisher's credentials (the object as stored:
+  // identity encoding). The answer whatever its status; errors as above.
+  virtual absl::StatusOr<OriginReply> Get(absl::string_view path) {
+    return absl::UnimplementedError("this uploader cannot GET");
+  }
 };
 
 // True for the codes worth retrying later (kUnavailable, kDeadlineExceeded);

@@ -23,6 +23,15 @@ void ManifestBuilder::AddSegment(const v1::ActionSegment& segment,
   ++version_;
 }
 
+void ManifestBuilder::ReplaceDigest(int64_t index, const std::string& old_digest,
+                                    const std::string& new_digest) {
+  for (v1::SegmentRef& ref : recent_) {
+    if (ref.index() != index || ref.digest() != old_digest || old_digest == new_digest) continue;
+    ref.set_digest(new_digest);
+    ++version_;
+  }
+}
+
 void ManifestBuilder::SetState(const RoomState& state) {
   if (state.total_version() == state_version_) return;
   state_version_ = state.total_version();

@@ -46,6 +46,10 @@ class ManifestBuilder {
 
   // A closed segment with actions or a peer hint (others change nothing).
   void AddSegment(const v1::ActionSegment& segment, const std::string& digest);
+  // A takedown replaced segment `index`'s bytes (DESIGN §11): a recent
+  // segment listed with `old_digest` is listed with `new_digest` from now
+  // on (version + 1). Anything else changes nothing.
+  void ReplaceDigest(int64_t index, const std::string& old_digest, const std::string& new_digest);
   // Takes the state's current versions; bumps the version if they changed.
   void SetState(const RoomState& state);
   void End();

@@ -8,6 +8,7 @@
 #include "segmenter/cap.h"
 #include "segmenter/codec.h"
 #include "segmenter/peer_hint.h"
+#include "segmenter/takedown.h"
 #include "segmenter/segment.h"
 
 namespace roomcast::segmenter {
@@ -118,12 +119,12 @@ void RoomCloser::CloseBucket(int64_t k, std::vector<v1::Message> messages,
       .limit = BucketLimit(identity().config.action_cap_per_s(), d)};
   v1::ActionSegment seg = BuildSegment(params, std::move(messages),
                                        hint.has_value() ? &*hint : nullptr);
-  EncodedObject obj = Encode(seg);
-  manifest_.AddSegment(seg, obj.digest);
-  out->push_back({.cls = ObjectClass::kActions,
-                  .path = SegmentPath(identity().room, d, k, Format::kProto, scope()),
-                  .bytes = std::move(obj.bytes),
-                  .gate_ms = BucketEnd(k, d) - 1});
+  std::string digest;
+  out->push_back(Render(seg, SegmentPath(identity().room, d, k, Format::kProto, scope()),
+                        BucketEnd(k, d) - 1, &digest));
+  manifest_.AddSegment(seg, digest);
+  // The rollup keeps the bucket as it was: a takedown after this still
+  // stubs the rollup when it is built.
   AddToRollup(seg, out);
 }
 
@@ -182,12 +183,43 @@ void RoomCloser::FlushRollup(std::vector<ClosedObject>* out) {
   absl::StatusOr<v1::ActionSegment> r =
       BuildRollup(rollup_ms(), rollup_index_, buckets);
   if (!r.ok()) return;
-  out->push_back(
-      {.cls = ObjectClass::kActions,
-       .path = SegmentPath(identity().room, rollup_ms(), rollup_index_, Format::kProto,
-                           scope()),
-       .bytes = SerializeDeterministic(*r),
-       .gate_ms = BucketEnd(rollup_index_, rollup_ms()) - 1});
+  out->push_back(Render(
+      *std::move(r),
+      SegmentPath(identity().room, rollup_ms(), rollup_index_, Format::kProto, scope()),
+      BucketEnd(rollup_index_, rollup_ms()) - 1));
+}
+
+ClosedObject RoomCloser::Render(v1::ActionSegment seg, std::string path, int64_t gate_ms,
+                                std::string* digest) const {
+  ClosedObject o{.cls = ObjectClass::kActions, .path = std::move(path), .gate_ms = gate_ms};
+  if (!taken_down_.empty() && seg.last_seq() != 0) {
+    const std::vector<uint64_t> seqs(taken_down_.lower_bound(seg.first_seq()),
+                                     taken_down_.upper_bound(seg.last_seq()));
+    if (!seqs.empty()) {
+      std::string unstubbed = Encode(seg).digest;
+      o.stubbed = StubMessages(&seg, seqs);
+      if (!o.stubbed.empty()) o.unstubbed_digest = std::move(unstubbed);
+    }
+  }
+  EncodedObject obj = Encode(seg);
+  o.bytes = std::move(obj.bytes);
+  if (digest != nullptr) *digest = std::move(obj.digest);
+  return o;
+}
+
+void RoomCloser::Replaced(const std::string& path, const std::string& old_digest,
+                          const std::string& new_digest) {
+  absl::StatusOr<ObjectRef> ref = ParsePath(path);
+  if (!ref.ok() || ref->cls != ObjectClass::kActions || ref->room != identity().room ||
+      ref->bucket_ms != bucket_ms()) {
+    return;  // a rollup, or not this room's: the manifest lists neither
+  }
+  manifest_.ReplaceDigest(ref->number, old_digest, new_digest);
+}
+
+void RoomCloser::TakeDown(const std::vector<uint64_t>& seqs) {
+  taken_down_.insert(seqs.begin(), seqs.end());
+  while (taken_down_.size() > kMaxTakenDown) taken_down_.erase(taken_down_.begin());
 }
 
 void RoomCloser::CloseState(std::vector<ClosedObject>* out) {
@@ -233,6 +265,7 @@ RoomCloserCheckpoint RoomCloser::Checkpoint() const {
   *c.mutable_manifest() = manifest_.Checkpoint();
   c.set_rollup_index(rollup_index_);
   for (const RollupPart& part : rollup_) *c.add_rollup_parts() = part;
+  for (uint64_t seq : taken_down_) c.add_taken_down(seq);
   return c;
 }
 
@@ -263,6 +296,10 @@ absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
   for (const segmenter::PendingState& p : c.pending_state()) {
     pending_state_.push_back({p.component(), p.version(), p.ts_ms()});
   }
+  if (static_cast<size_t>(c.taken_down_size()) > kMaxTakenDown) {
+    return absl::InvalidArgumentError("checkpoint: too many taken-down seqs");
+  }
+  taken_down_ = std::set<uint64_t>(c.taken_down().begin(), c.taken_down().end());
   rollup_index_ = c.rollup_index();
   rollup_ = *std::move(rollup);
   rollup_weight_ = 0;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,11 @@ struct ClosedObject {
   // below it until the origin has the object (a bucket's or rollup's last
   // ms; a state set's time; the earliest of those for the snapshot).
   int64_t gate_ms = 0;
+  // A segment or rollup rendered with takedown stubs (TakeDown): the seqs
+  // stubbed, ascending, and the digest of the object as it would be without
+  // them (what the origin may hold from before the takedown).
+  std::vector<uint64_t> stubbed;
+  std::string unstubbed_digest;
 };
 
 class RoomCloser {
@@ -84,6 +90,16 @@ class RoomCloser {
   // A retraction before publication (Bucketer::FindOpen, Bucketer::Retract).
   const v1::Message* FindOpen(uint64_t seq) const { return bucketer_.FindOpen(seq); }
   bool RetractOpen(uint64_t seq) { return bucketer_.Retract(seq); }
+  // Seqs taken down (DESIGN §11): every segment and rollup closed from now
+  // on holds their stubs instead (segmenter/takedown.h). Keeps the newest
+  // kMaxTakenDown.
+  static constexpr size_t kMaxTakenDown = 4096;
+  void TakeDown(const std::vector<uint64_t>& seqs);
+  const std::set<uint64_t>& taken_down() const { return taken_down_; }
+  // A takedown replaced the object at `path` (ManifestBuilder::ReplaceDigest
+  // for one of this room's segments; anything else changes nothing).
+  void Replaced(const std::string& path, const std::string& old_digest,
+                const std::string& new_digest);
 
   // Closes every bucket ending at or before `watermark_ms` and appends what
   // that makes to `out`: per bucket its peer objects then its segment (a
@@ -141,6 +157,9 @@ class RoomCloser {
   void AddToRollup(const v1::ActionSegment& segment,
                    std::vector<ClosedObject>* out);
   void FlushRollup(std::vector<ClosedObject>* out);
+  // `seg` as an object: with the stubs of taken-down seqs it holds.
+  ClosedObject Render(v1::ActionSegment seg, std::string path, int64_t gate_ms,
+                      std::string* digest = nullptr) const;
   void CloseState(std::vector<ClosedObject>* out);
   // RoomState::Expire, with each removal pending publication.
   void ExpireState(int64_t through_ms);
@@ -165,6 +184,7 @@ class RoomCloser {
   std::vector<RollupPart> rollup_;
   int64_t rollup_weight_ = 0;  // their RollupWeight()s
   bool rollup_cut_ = false;    // the last one is over the budget
+  std::set<uint64_t> taken_down_;
 };
 
 }  // namespace roomcast::segmenter

@@ -281,7 +281,8 @@ void Ingest::SetState(const auth::Claims& who, const std::string& room,
   if (s.ok() && !base::IsValidId(component)) {
     s = absl::InvalidArgumentError("component names are [A-Za-z0-9_-]{1,64}");
   }
-  if (s.ok() && (component == kRedactionsComponent || component == kSettingsComponent)) {
+  if (s.ok() && (component == kRedactionsComponent || component == kSettingsComponent ||
+                 component == kTakedownsComponent)) {
     s = absl::PermissionDeniedError(absl::StrCat(
         "the component '", component, "' is the room's moderation; use its own calls"));
   }

@@ -91,6 +91,12 @@ class Ingest {
            Callback<v1::BanReply> done);
   void Unban(const auth::Claims& who, const std::string& room, const std::string& user,
              Callback<v1::BanReply> done);
+  // A takedown (DESIGN §11; the service only): answered once its record is
+  // durable, before its objects are replaced (done false: 202). A repeat
+  // of seqs all taken down already writes nothing and gets that
+  // takedown's id (done once its job finished: 200).
+  void Takedown(const auth::Claims& who, const std::string& room,
+                const v1::TakedownRequest& request, Callback<v1::TakedownReply> done);
   // Answers with every setting as it is now.
   void UpdateSettings(const auth::Claims& who, const std::string& room,
                       const v1::RoomSettingsRequest& request,

@@ -2,7 +2,9 @@
 // settings. Each is authorised and checked before the log, decided inside
 // the sequencer's prepare (where the room's open buckets and seqs are what
 // they are), logged as one or two records and answered once durable.
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,7 @@
 #include "publisher/internal/moderation.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/validation.h"
+#include "segmenter/takedown.h"
 
 namespace roomcast::publisher::internal {
 namespace {
@@ -22,6 +25,7 @@ constexpr size_t kMaxReasonBytes = 256;
 constexpr uint32_t kDefaultBanS = 600;
 constexpr uint32_t kMaxBanS = 365 * 24 * 3600;
 constexpr uint32_t kMaxRetractRecentS = 3600;
+constexpr size_t kMaxTakedownReasonBytes = 512;
 
 absl::Status CheckReason(const std::string& reason) {
   if (reason.size() > kMaxReasonBytes || !IsValidUtf8(reason)) {
@@ -170,6 +174,77 @@ absl::Status DraftUnban(Draft& d, const auth::Claims& who,
   return absl::OkStatus();
 }
 
+absl::Status CheckTakedown(const auth::Claims& who, const v1::TakedownRequest& req) {
+  if (who.role != v1::ROLE_SERVICE) {
+    return absl::PermissionDeniedError("only the service takes messages down");
+  }
+  if (req.seqs().empty() || static_cast<size_t>(req.seqs_size()) > segmenter::kMaxTakedownSeqs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a takedown names 1..", segmenter::kMaxTakedownSeqs, " seqs"));
+  }
+  if (req.reason().size() > kMaxTakedownReasonBytes || !IsValidUtf8(req.reason())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a takedown's reason is at most ", kMaxTakedownReasonBytes, " bytes of UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+// The takedown's record: open targets retracted before publication (held
+// open until durable), the rest for its job, located where the room's
+// recent actions know their time.
+log::Record TakedownRecord(Draft& d, Room* r, const auth::Claims& who,
+                           const std::vector<uint64_t>& seqs, const std::string& reason) {
+  log::Record rec;
+  rec.set_room(r->name());
+  log::Takedown* t = rec.mutable_takedown();
+  t->set_id(r->moderation().takedowns().NextId());
+  t->set_reason(reason);
+  t->set_by(who.sub);
+  for (uint64_t seq : seqs) {
+    if (const v1::Message* open = r->FindOpen(seq)) {
+      t->add_unpublished(seq);
+      d.HoldOpen(open->ts_ms());
+      continue;
+    }
+    t->add_seqs(seq);
+    if (std::optional<int64_t> ts = r->moderation().TimeOf(seq)) {
+      log::Located* at = t->add_located();
+      at->set_seq(seq);
+      at->set_ts_ms(*ts);
+    }
+  }
+  t->set_at_ms(d.Stamp(r));
+  return rec;
+}
+
+absl::Status DraftTakedown(Draft& d, const auth::Claims& who, const std::string& room,
+                           const std::vector<uint64_t>& seqs, const std::string& reason,
+                           v1::TakedownReply* reply) {
+  // An ended room's objects are still served: they can be taken down too.
+  Room* r = d.Find(room);
+  if (r == nullptr) return absl::NotFoundError(absl::StrCat("no room '", room, "'"));
+  for (uint64_t seq : seqs) {
+    if (seq == 0 || seq > r->durable_seq()) {
+      return absl::NotFoundError(absl::StrCat("room '", room, "' has no message #", seq));
+    }
+  }
+  RoomTakedowns& t = r->moderation().takedowns();
+  if (std::optional<RoomTakedowns::Covered> c = t.Covering(seqs)) {
+    reply->set_takedown(c->id);  // a repeat: already durable
+    reply->set_done(c->finished);
+    return absl::OkStatus();
+  }
+  if (t.jobs().size() >= RoomTakedowns::kMaxJobs) {
+    return RateLimitedError(1000);
+  }
+  ROOMCAST_RETURN_IF_ERROR(r->CanSetModerationState(kTakedownsComponent));
+  log::Record rec = TakedownRecord(d, r, who, seqs, reason);
+  reply->set_takedown(rec.takedown().id());
+  reply->set_done(rec.takedown().seqs().empty());
+  d.Add(std::move(rec));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckSettings(const v1::RoomSettingsRequest& s) {
@@ -236,6 +311,24 @@ void Ingest::Retract(const auth::Claims& who, const std::string& room,
       {.prepare =
            [who, room, seq, reason = request.reason()](Draft& d) {
              return DraftRetract(d, who, room, seq, reason);
+           },
+       .done = ReplyWhenDurable(reply, std::move(done))});
+}
+
+void Ingest::Takedown(const auth::Claims& who, const std::string& room,
+                      const v1::TakedownRequest& request, Callback<v1::TakedownReply> done) {
+  absl::Status s = admission_->Admit(who, room, 1);
+  if (s.ok()) s = CheckTakedown(who, request);
+  if (!s.ok()) return done(s);
+  std::vector<uint64_t> seqs(request.seqs().begin(), request.seqs().end());
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+  auto reply = std::make_shared<v1::TakedownReply>();
+  for (uint64_t seq : seqs) reply->add_seqs(seq);
+  sequencer_->Submit(
+      {.prepare =
+           [who, room, seqs = std::move(seqs), reason = request.reason(), reply](Draft& d) {
+             return DraftTakedown(d, who, room, seqs, reason, reply.get());
            },
        .done = ReplyWhenDurable(reply, std::move(done))});
 }

@@ -33,6 +33,14 @@ const std::string* RoomModeration::SenderOf(uint64_t seq) const {
   return it != recent_.end() && it->seq == seq ? &it->sender : nullptr;
 }
 
+std::optional<int64_t> RoomModeration::TimeOf(uint64_t seq) const {
+  auto it =
+      std::lower_bound(recent_.begin(), recent_.end(), seq,
+                       [](const Recent& r, uint64_t s) { return r.seq < s; });
+  if (it == recent_.end() || it->seq != seq) return std::nullopt;
+  return it->ts_ms;
+}
+
 std::vector<uint64_t> RoomModeration::RecentBy(const std::string& user,
                                                int64_t since_ms) const {
   std::vector<uint64_t> out;
@@ -134,6 +142,7 @@ log::ModerationCheckpoint RoomModeration::Checkpoint() const {
     a->set_ts_ms(r.ts_ms);
     a->set_sender(r.sender);
   }
+  takedowns_.Checkpoint(&c);
   return c;
 }
 
@@ -165,6 +174,7 @@ absl::Status RoomModeration::Restore(const log::ModerationCheckpoint& c) {
     }
     m.recent_.push_back({r.seq(), r.ts_ms(), r.sender()});
   }
+  if (absl::Status s = m.takedowns_.Restore(c); !s.ok()) return s;
   *this = std::move(m);
   return absl::OkStatus();
 }

@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "google/protobuf/struct.pb.h"
+#include "publisher/internal/takedowns.h"
 #include "publisher/log.pb.h"
 
 namespace roomcast::publisher::internal {
@@ -50,6 +51,8 @@ class RoomModeration {
   void Remember(uint64_t seq, int64_t ts_ms, const std::string& sender);
   // Who sent `seq`, if it is among the recent ones.
   const std::string* SenderOf(uint64_t seq) const;
+  // The receive time of `seq`, if it is among the recent ones.
+  std::optional<int64_t> TimeOf(uint64_t seq) const;
   // `user`'s recent actions at or after `since_ms`, ascending.
   std::vector<uint64_t> RecentBy(const std::string& user,
                                  int64_t since_ms) const;
@@ -77,6 +80,10 @@ class RoomModeration {
   int64_t SlowModeWaitMs(const std::string& user, int64_t now_ms) const;
   void Posted(const std::string& user, int64_t now_ms);
 
+  // --- Takedowns (DESIGN §11) ---
+  RoomTakedowns& takedowns() { return takedowns_; }
+  const RoomTakedowns& takedowns() const { return takedowns_; }
+
   log::ModerationCheckpoint Checkpoint() const;
   // kInvalidArgument for a checkpoint this could not have made; then this
   // is unchanged.
@@ -98,6 +105,7 @@ class RoomModeration {
   std::map<uint64_t, int64_t> redactions_;  // seq -> when retracted
   absl::flat_hash_map<std::string, Ban> bans_;
   absl::flat_hash_map<std::string, int64_t> last_post_ms_;
+  RoomTakedowns takedowns_;
 };
 
 }  // namespace roomcast::publisher::internal

@@ -147,9 +147,11 @@ absl::Status Publication::UploadOutboxAt(int64_t now_ms) {
   return first_error;
 }
 
-absl::Status Publication::Put(const Upload& u) {
+absl::Status Publication::Put(const std::string& room, const Upload& u) {
   const auto t0 = std::chrono::steady_clock::now();
-  absl::Status s = uploader_->Put(u.path, u.bytes, kProto);
+  // Rendered with takedown stubs: the origin may hold it without them.
+  absl::Status s = !u.stubbed.empty() && rendered_ ? rendered_(room, u)
+                                                   : uploader_->Put(u.path, u.bytes, kProto);
   upload_latency_.Observe(SecondsSince(t0));
   uploads_.Add();
   if (!s.ok() && !absl::IsAlreadyExists(s)) upload_errors_.Add();
@@ -166,7 +168,7 @@ absl::Status Publication::UploadRoom(const std::string& room, Outbox& o, int64_t
     // A manifest newer than its durable intent waits: after a restart the
     // publisher could otherwise publish a version older than this one.
     if (u.manifest_version > o.progress.manifest_intent()) break;
-    absl::Status s = Put(u);
+    absl::Status s = Put(room, u);
     if (absl::IsAlreadyExists(s)) {
       // The origin holds other bytes at an immutable URL: a bug, here or
       // there. Retrying cannot help; raise the alarm and move on.
@@ -207,7 +209,7 @@ void Publication::Stall(const std::string& room, Outbox& o, const Upload& refuse
 void Publication::UploadStalled(const std::string& room, Outbox& o, int64_t now_ms) {
   for (auto it = o.queue.begin(); it != o.queue.end();) {
     if (it->manifest_version == 0 || it->manifest_version > o.progress.manifest_intent() ||
-        !Put(*it).ok()) {
+        !Put(room, *it).ok()) {
       ++it;
       continue;
     }
@@ -217,7 +219,7 @@ void Publication::UploadStalled(const std::string& room, Outbox& o, int64_t now_
     it = o.queue.erase(it);
   }
   if (now_ms < o.retry_at_ms || o.queue.empty() || o.queue.front().manifest_version != 0) return;
-  if (absl::Status s = Put(o.queue.front()); !s.ok() && !absl::IsAlreadyExists(s)) {
+  if (absl::Status s = Put(room, o.queue.front()); !s.ok() && !absl::IsAlreadyExists(s)) {
     o.retry_at_ms = now_ms + options_.stall_retry_ms;
     return;
   }

@@ -65,6 +65,10 @@ class Publication {
   using AfterRound = absl::AnyInvocable<std::vector<std::string>(
       int64_t now_ms, const absl::flat_hash_set<std::string>& waiting)>;
   void SetAfterRound(AfterRound after_round);
+  // Uploads an object rendered with takedown stubs (Upload::stubbed) in
+  // Put's place: TakedownRunner::UploadRendered. Unset: a plain PUT.
+  using UploadRendered = absl::AnyInvocable<absl::Status(const std::string& room, const Upload&)>;
+  void SetUploadRendered(UploadRendered upload) { rendered_ = std::move(upload); }
 
   // After recovery: what the origin acknowledged.
   void Restore(int64_t uploaded_through_ms, const RoomProgressList& progress);
@@ -102,7 +106,7 @@ class Publication {
   absl::Status UploadRoom(const std::string& room, Outbox& o, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One PUT, timed and counted.
-  absl::Status Put(const Upload& u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Put(const std::string& room, const Upload& u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A stalled room's round: its manifests, and now and then the refused
   // object again (which, taken, ends the stall).
   void UploadStalled(const std::string& room, Outbox& o, int64_t now_ms)
@@ -142,6 +146,7 @@ class Publication {
   absl::flat_hash_map<std::string, Outbox> outbox_ ABSL_GUARDED_BY(mu_);
   int64_t last_watermark_put_ms_ ABSL_GUARDED_BY(mu_) = 0;
   AfterRound after_round_ ABSL_GUARDED_BY(mu_);
+  UploadRendered rendered_;  // set before the first round
 
   std::thread ticker_;
   absl::Notification stop_ticker_;

@@ -4,10 +4,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 #include "segmenter/segment.h"
+#include "segmenter/takedown.h"
 
 namespace roomcast::publisher::internal {
 namespace {
@@ -70,6 +73,10 @@ int64_t RecordTime(const log::Record& r) {
       return r.settings().ts_ms();
     case log::Record::kBan:
       return r.ban().ts_ms();
+    case log::Record::kTakedown:
+      return r.takedown().at_ms();
+    case log::Record::kTakedownDone:
+      return r.takedown_done().ts_ms();
     default:
       return 0;
   }
@@ -104,6 +111,13 @@ absl::Status Room::Apply(const log::Record& r, v1::StateComponent* state_out) {
       return ApplySettings(r.settings());
     case log::Record::kBan:
       return ApplyBan(r.ban());
+    case log::Record::kTakedown:
+      return ApplyTakedown(r.takedown());
+    case log::Record::kTakedownPlan:
+      moderation().takedowns().Plan(r.takedown_plan());
+      return absl::OkStatus();
+    case log::Record::kTakedownDone:
+      return ApplyTakedownDone(r.takedown_done());
     default:
       return absl::InvalidArgumentError("not a room record");
   }
@@ -185,6 +199,46 @@ absl::Status Room::ApplyBan(const log::BanSet& b) {
   return absl::OkStatus();
 }
 
+absl::Status Room::ApplyTakedown(const log::Takedown& t) {
+  if (t.id() == 0 || t.id() <= moderation().takedowns().last_id() ||
+      static_cast<size_t>(t.seqs_size() + t.unpublished_size()) > segmenter::kMaxTakedownSeqs) {
+    return absl::InvalidArgumentError("a bad takedown");
+  }
+  // Sequencing held each unpublished target's bucket open until this was
+  // durable, as for a retraction.
+  for (uint64_t seq : t.unpublished()) closer_.RetractOpen(seq);
+  closer_.TakeDown({t.seqs().begin(), t.seqs().end()});
+  moderation().takedowns().Start(t);
+  stamper_.Stamp(t.at_ms(), t.at_ms());
+  durable_ts_ = std::max(durable_ts_, t.at_ms());
+  return absl::OkStatus();
+}
+
+absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {
+  if (!moderation().takedowns().Done(d)) return absl::OkStatus();
+  // The manifest names the segment's new digest from now on.
+  closer_.Replaced(d.entry().path(), d.entry().old_digest(), d.entry().new_digest());
+  absl::Status s = SetModerationState(kTakedownsComponent, moderation().takedowns().Value(),
+                                      d.ts_ms(), closer_.identity().publisher);
+  // The record is kept either way (the next one publishes it): a room whose
+  // state cannot take it must not stall on it, nor its replay.
+  if (!s.ok()) {
+    ROOMCAST_LOG(kError, "publisher", "takedowns_not_published").Kv("room", name()).Kv("status", s);
+  }
+  return absl::OkStatus();
+}
+
+void Room::DescribeStubs(Upload& u) const {
+  const log::Takedown* t = nullptr;
+  for (uint64_t seq : u.stubbed) {
+    const log::Takedown* by = mod_ ? mod_->takedowns().RequestFor(seq) : nullptr;
+    if (by != nullptr && (t == nullptr || by->id() > t->id())) t = by;
+  }
+  if (t == nullptr) return;  // forgotten: the PUT says when it was rendered
+  u.takedown_at_ms = t->at_ms();
+  u.takedown_reason = t->reason();
+}
+
 void Room::ApplyPeer(const log::Peer& p) {
   const v1::Message& m = p.message();
   peer_seq_ = std::max(peer_seq_, m.seq());
@@ -248,9 +302,15 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   for (segmenter::ClosedObject& o : closed) {
     const bool bucketed = o.cls == segmenter::ObjectClass::kActions ||
                           o.cls == segmenter::ObjectClass::kPeer;
-    out.push_back({.path = std::move(o.path),
-                   .bytes = std::move(o.bytes),
-                   .gate_ms = bucketed ? o.gate_ms + delay : o.gate_ms});
+    Upload& u = out.emplace_back(Upload{.path = std::move(o.path),
+                                        .bytes = std::move(o.bytes),
+                                        .gate_ms = bucketed ? o.gate_ms + delay : o.gate_ms});
+    if (!o.stubbed.empty()) {
+      u.stubbed = std::move(o.stubbed);
+      u.unstubbed_digest = std::move(o.unstubbed_digest);
+      u.new_digest = base::Sha256Hex(u.bytes);
+      DescribeStubs(u);
+    }
   }
   const uint64_t v = manifest_version();
   if (v > published_version_) {
@@ -275,6 +335,11 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
     published_version_ = v;
   }
   return out;
+}
+
+std::vector<v1::SegmentRef> Room::recent_segments() const {
+  const segmenter::ManifestCheckpoint c = closer_.manifest().Checkpoint();
+  return {c.recent().begin(), c.recent().end()};
 }
 
 void Room::RestoreManifestProgress(const log::RoomProgress& p) {

@@ -51,6 +51,15 @@ struct Upload {
   // acknowledged (the last ms of its bucket; kNoGate for manifests).
   int64_t gate_ms = kNoGate;
   uint64_t manifest_version = 0;  // non-zero for a manifest
+  // A segment or rollup rendered with takedown stubs (DESIGN §11): the
+  // origin may hold it without them (a re-publication after a crash), so
+  // it goes as a takedown PUT of these seqs, or a plain PUT where nothing
+  // is stored; its record is logged first (RecordRendered).
+  std::vector<uint64_t> stubbed;
+  std::string unstubbed_digest;
+  std::string new_digest;
+  int64_t takedown_at_ms = 0;
+  std::string takedown_reason;
 };
 
 struct RoomIdentity {
@@ -68,6 +77,7 @@ class Room {
 
   const std::string& name() const { return closer_.identity().room; }
   const v1::RoomConfig& config() const { return closer_.identity().config; }
+  int64_t opened_ms() const { return closer_.identity().opened_ms; }
   const std::string& hint_secret() const { return closer_.hint_secret(); }
   bool ended() const { return closer_.manifest().ended(); }
   // The latest receive time made durable.
@@ -179,6 +189,9 @@ class Room {
   // Every bucket ending at or before this was closed (a restored room may
   // be ahead of the publisher's recovered watermark).
   int64_t closed_through_ms() const { return closer_.watermark_ms(); }
+  segmenter::Scope scope() const { return closer_.scope(); }
+  // The manifest's recent non-empty segments (oldest first).
+  std::vector<v1::SegmentRef> recent_segments() const;
   // True while anything is open, pending or unpublished.
   // A component waiting to expire keeps the room closed each round, so its
   // removal is published when it is due.
@@ -198,6 +211,10 @@ class Room {
   absl::Status ApplyRetraction(const log::Retraction& r);
   absl::Status ApplySettings(const log::SettingsSet& s);
   absl::Status ApplyBan(const log::BanSet& b);
+  absl::Status ApplyTakedown(const log::Takedown& t);
+  absl::Status ApplyTakedownDone(const log::TakedownDone& d);
+  // Fills in the takedown that stubbed `u`'s seqs.
+  void DescribeStubs(Upload& u) const;
   // Sets a component moderation owns (redactions, settings).
   absl::Status SetModerationState(const std::string& name, google::protobuf::Value value,
                                   int64_t ts_ms, const std::string& by);

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -45,6 +46,18 @@ namespace roomcast::publisher::internal {
 using ClosedRooms = std::vector<std::pair<std::string, std::vector<Upload>>>;
 // Each room's manifest progress, as recovered.
 using RoomProgressList = std::vector<std::pair<std::string, log::RoomProgress>>;
+
+// What a room's takedown jobs need to know of it (TakedownRunner).
+struct TakedownWork {
+  std::string room;
+  std::vector<log::TakedownJob> jobs;  // ascending id
+  segmenter::Scope scope = segmenter::Scope::kPublic;
+  int64_t bucket_ms = 0;
+  int64_t rollup_ms = 0;
+  int64_t opened_ms = 0;
+  int64_t closed_through_ms = 0;  // every bucket ending by then is closed
+  std::vector<v1::SegmentRef> recent;  // the manifest's recent segments
+};
 
 class RoomTable {
  public:
@@ -152,6 +165,10 @@ class RoomTable {
   void MarkStalled(const std::string& room, std::string reason, int64_t from_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unstall(const std::string& room) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takedowns (DESIGN §11): rooms with a job running, and what a room's
+  // jobs need (nullopt for a room not known).
+  std::vector<std::string> RoomsWithTakedowns() ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<TakedownWork> Takedowns(const std::string& room) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -126,6 +126,65 @@ TEST(RoomModerationTest, CheckpointRestoresSettingsBansRedactionsAndSenders) {
             room.Checkpoint(9).moderation().DebugString());
 }
 
+log::Record TakedownRecord(uint64_t id, uint64_t seq, int64_t at_ms) {
+  log::Record r;
+  r.set_room("lobby");
+  r.mutable_takedown()->set_id(id);
+  r.mutable_takedown()->add_seqs(seq);
+  r.mutable_takedown()->set_reason("court order");
+  r.mutable_takedown()->set_at_ms(at_ms);
+  return r;
+}
+
+log::Record TakedownDone(uint64_t id, const std::string& path, int64_t ts, bool finished) {
+  log::Record r;
+  r.set_room("lobby");
+  log::TakedownDone* d = r.mutable_takedown_done();
+  d->set_id(id);
+  d->mutable_entry()->set_path(path);
+  d->mutable_entry()->set_old_digest(std::string(64, 'a'));
+  d->mutable_entry()->set_new_digest(std::string(64, 'b'));
+  d->mutable_entry()->add_seqs(1);
+  d->set_finished(finished);
+  d->set_ts_ms(ts);
+  return r;
+}
+
+TEST(RoomModerationTest, TakedownsReplayAndSurviveACheckpoint) {
+  Room room = MakeRoom();
+  ASSERT_TRUE(room.Apply(Comment(room, kT + 10, "alice")).ok());
+  ASSERT_TRUE(room.Apply(Comment(room, kT + kD + 10, "bob")).ok());
+  (void)room.Close(kT + 2 * kD, kT + 2 * kD);
+  const std::string path = segmenter::SegmentPath("lobby", kD, kK);
+  ASSERT_TRUE(room.Apply(TakedownRecord(1, 1, kT + 2 * kD)).ok());
+  ASSERT_TRUE(room.Apply(TakedownRecord(2, 2, kT + 2 * kD + 1)).ok());
+  log::Record plan;
+  plan.set_room("lobby");
+  plan.mutable_takedown_plan()->set_id(1);
+  plan.mutable_takedown_plan()->set_path(path);
+  ASSERT_TRUE(room.Apply(plan).ok());
+  ASSERT_TRUE(room.Apply(TakedownDone(1, path, kT + 2 * kD + 2, true)).ok());
+  // An id that is not the next one is a record this room could not have made.
+  EXPECT_FALSE(room.Apply(TakedownRecord(2, 2, kT + 2 * kD + 3)).ok());
+
+  const RoomTakedowns& t = room.moderation().takedowns();
+  EXPECT_EQ(t.last_id(), 2u);
+  ASSERT_EQ(t.jobs().size(), 1u);  // 1 finished, 2 running
+  EXPECT_EQ(t.jobs().begin()->first, 2u);
+  EXPECT_TRUE(t.HasRecord(path, std::string(64, 'b')));
+  ASSERT_TRUE(t.Covering({1}).has_value());
+  EXPECT_TRUE(t.Covering({1})->finished);
+  EXPECT_FALSE(t.Covering({1, 2})->finished);
+  EXPECT_FALSE(t.Covering({3}).has_value());
+
+  Room back = MakeRoom();
+  ASSERT_TRUE(back.Restore(room.Checkpoint(9)).ok());
+  EXPECT_EQ(back.Checkpoint(9).moderation().DebugString(),
+            room.Checkpoint(9).moderation().DebugString());
+  EXPECT_EQ(back.Checkpoint(9).closer().taken_down_size(), 2);
+  EXPECT_EQ(back.moderation().takedowns().Value().DebugString(), t.Value().DebugString());
+}
+
 TEST(RoomModerationTest, SlowModeClocksEachAudienceUser) {
   RoomModeration m;
   log::RoomSettings s;

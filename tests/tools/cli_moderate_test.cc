@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/publisher/e2e_fixture.h"
 
@@ -59,7 +60,7 @@ class CliModerateTest : public PublisherE2eTest {
 TEST_F(CliModerateTest, HelpPerSubcommandAndBadUsageExitsTwo) {
   RunResult top = Roomcast({"moderate", "--help"});
   EXPECT_EQ(top.status, 0);
-  for (const char* sub : {"retract", "ban", "unban", "settings"}) {
+  for (const char* sub : {"retract", "ban", "unban", "settings", "takedown"}) {
     EXPECT_TRUE(absl::StrContains(top.out, sub)) << top.out;
     RunResult r = Roomcast({"moderate", sub, "--help"});
     EXPECT_EQ(r.status, 0) << sub;
@@ -163,6 +164,35 @@ TEST_F(CliModerateTest, AnAudienceTokenIsRefusedWithExitOneAnd403) {
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
   EXPECT_EQ(PostAs("someone", "still here").status, 200);  // no ban took effect
+}
+
+TEST_F(CliModerateTest, TakedownAsTheServiceRepeatsAndRefusesOthers) {
+  const uint64_t a = PostedSeq("viewer", "unlawful one");
+  const uint64_t b = PostedSeq("viewer", "unlawful two");
+  ASSERT_GT(b, a);
+  EXPECT_EQ(Moderate("takedown", {"--token", service_token_}).status, 2);  // no --seq
+  EXPECT_EQ(Moderate("takedown", {"--token", service_token_, "--seq", "0"}).status, 2);
+  EXPECT_EQ(Moderate("takedown", {"--token", service_token_, "--seq", "x"}).status, 2);
+  RunResult refused = Moderate("takedown", {"--token", moderator_, "--seq", std::to_string(a)});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_TRUE(absl::StrContains(refused.err, "HTTP 403")) << refused.err;
+  EXPECT_EQ(LineCount(refused.err), 1u) << refused.err;
+
+  // Repeated --seq and a comma list name the same takedown.
+  RunResult r = Moderate("takedown", {"--token", service_token_, "--seq", std::to_string(b),
+                                      "--seq", std::to_string(a), "--reason", "court order"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  const std::string want =
+      absl::StrCat("{\"takedown\":1,\"seqs\":[", a, ",", b, "]}\n");
+  EXPECT_EQ(r.out, want);
+  RunResult again = Moderate("takedown", {"--seq", absl::StrCat(a, ",", b)},
+                             {{"ROOMCAST_TOKEN", service_token_}});
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.out, want);
+
+  RunResult unknown = Moderate("takedown", {"--token", service_token_, "--seq", "9999"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_TRUE(absl::StrContains(unknown.err, "HTTP 404")) << unknown.err;
 }
 
 }  // namespace

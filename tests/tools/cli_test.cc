@@ -14,7 +14,9 @@
 #include "segmenter/bucketer.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
+#include "roomcast/v1/state.pb.h"
 #include "segmenter/segment.h"
+#include "segmenter/takedown.h"
 #include "tests/client/synthetic_publisher.h"
 #include "tests/origin/origin_fixture.h"
 #include "tests/support/process.h"
@@ -263,6 +265,88 @@ TEST_F(CliTest, VerifyFailsWhenTheManifestDigestDiffers) {
   RunResult r = VerifyRoom("digest", k0, 2);
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(absl::StrContains(r.out, "digest differs from the manifest's")) << r.out;
+}
+
+// A hand-made room of D = 1000 whose bucket k0 holds seqs 1..3 with 2
+// taken down (a stub) and k0+1 holds 4..6, as a takedown leaves them; the
+// manifest still names bucket k0's old digest. Its `takedowns` component
+// holds `records` (path, old digest, new digest), none if empty.
+enum class TakedownRecord { kNone, kMatching, kWrongDigest, kForOtherBytes };
+int64_t TakenDownRoom(const OriginProcess& origin, const std::string& room, TakedownRecord rec) {
+  const int64_t now = WallMs();
+  const int64_t k0 = segmenter::BucketIndex(now - 50'000, 1000);
+  v1::Manifest m = MakeManifest(room, 1, now - 60'000);
+  std::string paths[2], old_digests[2], new_digests[2];
+  for (int i = 0; i < 2; ++i) {
+    v1::ActionSegment s = MakeSegment(room, 1000, k0 + i, 3, 1 + 3 * i);
+    old_digests[i] = segmenter::Encode(s).digest;
+    if (i == 0) segmenter::StubMessages(&s, std::vector<uint64_t>{2});
+    const segmenter::EncodedObject obj = segmenter::Encode(s);
+    new_digests[i] = obj.digest;
+    paths[i] = segmenter::SegmentPath(room, 1000, s.index());
+    EXPECT_EQ(origin.PutObject(paths[i], obj.bytes).status, 201);
+    v1::SegmentRef* ref = m.add_recent_segments();
+    ref->set_index(s.index());
+    ref->set_first_seq(s.first_seq());
+    ref->set_last_seq(s.last_seq());
+    ref->set_digest(old_digests[i]);
+  }
+  m.set_last_seq(6);
+  if (rec != TakedownRecord::kNone) {
+    google::protobuf::Value records;
+    auto* list = (*records.mutable_struct_value()->mutable_fields())["records"].mutable_list_value();
+    auto& f = *list->add_values()->mutable_struct_value()->mutable_fields();
+    // kForOtherBytes: a record for bucket k0+1, which holds no stub.
+    const int i = rec == TakedownRecord::kForOtherBytes ? 1 : 0;
+    f["path"].set_string_value(paths[i]);
+    f["old_digest"].set_string_value(old_digests[i]);
+    f["new_digest"].set_string_value(rec == TakedownRecord::kWrongDigest ? std::string(64, 'a')
+                                     : rec == TakedownRecord::kForOtherBytes ? std::string(64, 'b')
+                                                                             : new_digests[i]);
+    f["at_ms"].set_number_value(static_cast<double>(now));
+    f["reason"].set_string_value("court order");
+    v1::StateComponent c;
+    c.set_room(room);
+    c.set_epoch(1);
+    c.set_name("takedowns");
+    c.set_version(1);
+    c.set_total_version(1);
+    *c.mutable_value() = records;
+    EXPECT_EQ(origin.PutObject(segmenter::StatePath(room, "takedowns", 1), segmenter::Encode(c).bytes)
+                  .status,
+              201);
+    v1::ComponentVersion* v = m.add_components();
+    v->set_name("takedowns");
+    v->set_version(1);
+  }
+  EXPECT_EQ(origin.PutManifest(m).status, 200);
+  EXPECT_EQ(origin.PutWatermark(now - 20'000).status, 200);
+  return k0;
+}
+
+TEST_F(CliTest, VerifyAcceptsStubsOnlyWithATakedownRecordOfTheirBytes) {
+  const int64_t k0 = TakenDownRoom(*origin_, "taken", TakedownRecord::kMatching);
+  RunResult ok = VerifyRoom("taken", k0, 2);
+  EXPECT_EQ(ok.status, 0) << ok.out << ok.err;
+  EXPECT_TRUE(absl::StrContains(ok.out, "6 actions, seqs 1..6 (1 takedown stubs")) << ok.out;
+
+  for (auto [room, rec] : {std::pair{"unrecorded", TakedownRecord::kNone},
+                           std::pair{"misrecorded", TakedownRecord::kWrongDigest}}) {
+    const int64_t k = TakenDownRoom(*origin_, room, rec);
+    RunResult bad = VerifyRoom(room, k, 2);
+    EXPECT_EQ(bad.status, 1) << room << bad.out;
+    EXPECT_TRUE(absl::StrContains(bad.out, "holds takedown stubs but no takedown record"))
+        << bad.out;
+    EXPECT_TRUE(absl::StrContains(bad.out, "digest differs from the manifest's")) << bad.out;
+  }
+}
+
+TEST_F(CliTest, VerifyFailsOnATakedownRecordItsObjectDoesNotMatch) {
+  const int64_t k0 = TakenDownRoom(*origin_, "stray", TakedownRecord::kForOtherBytes);
+  RunResult r = VerifyRoom("stray", k0, 2);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "a takedown record names it, but its bytes are not"))
+      << r.out;
 }
 
 TEST_F(CliTest, TailPrintsEachLiveActionOnce) {

@@ -8,8 +8,13 @@
 //   --duration-s 600
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/flags.h"
 #include "client/fetch.h"
 #include "google/protobuf/util/json_util.h"
@@ -214,6 +219,73 @@ int Settings(int argc, char** argv) {
   return Call(kProgram, t, "PATCH", t.Url(""), RenderJson(in));
 }
 
+// Takes every `--seq N` / `--seq=N` (N may be a comma list) out of argv
+// (base::FlagSet keeps one value a flag); false with `why` on a bad one.
+bool TakeSeqs(int& argc, char** argv, std::vector<uint64_t>* seqs, std::string* why) {
+  int out = 0;
+  for (int i = 0; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    std::optional<absl::string_view> value;
+    if (a == "--seq" || a == "-seq") {
+      if (i + 1 >= argc) {
+        *why = "--seq needs a value";
+        return false;
+      }
+      value = argv[++i];
+    } else if (absl::ConsumePrefix(&a, "--seq=")) {
+      value = a;
+    }
+    if (!value) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    for (absl::string_view part : absl::StrSplit(*value, ',')) {
+      uint64_t seq = 0;
+      if (!absl::SimpleAtoi(part, &seq) || seq == 0) {
+        *why = absl::StrCat("--seq must be 1 or more, not '", part, "'");
+        return false;
+      }
+      seqs->push_back(seq);
+    }
+  }
+  argc = out;
+  return true;
+}
+
+int Takedown(int argc, char** argv) {
+  constexpr char kProgram[] = "roomcast moderate takedown";
+  std::string reason;
+  base::FlagSet flags(
+      kProgram, "--publisher URL --token T --room ROOM --seq N [--seq M ...] [--reason R]",
+      "Takes messages N, M, ... of ROOM down (DESIGN §11): legal removal\n"
+      "from every stored object. The publisher replaces each published\n"
+      "segment and rollup holding them with one holding stubs (seq and\n"
+      "time only), through the origin, which purges the caches; the\n"
+      "room's `takedowns` component records each object replaced. The\n"
+      "service's token only. --seq may be repeated or a comma list (at\n"
+      "most 1000). Prints {\"takedown\": id, \"seqs\": [...]} once the\n"
+      "takedown is durable; a repeat is a success.");
+  Target t(flags);
+  std::string seq_help;  // --seq is taken out before parsing; listed for --help
+  flags.String("seq", &seq_help, "a message's seq (repeatable, or N,M,...)");
+  flags.String("reason", &reason, "why, at most 512 bytes of UTF-8 (recorded)");
+  std::vector<uint64_t> seqs;
+  std::string why;
+  if (!TakeSeqs(argc, argv, &seqs, &why)) return UsageError(kProgram, why);
+  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
+    return UsageError(kProgram, "takes no positional arguments");
+  }
+  if (std::string bad = t.Check(); !bad.empty()) return UsageError(kProgram, bad);
+  if (seqs.empty() || seqs.size() > 1000) {
+    return UsageError(kProgram, "needs 1..1000 --seq");
+  }
+  if (reason.size() > 512) return UsageError(kProgram, "--reason is at most 512 bytes");
+  v1::TakedownRequest in;
+  for (uint64_t seq : seqs) in.add_seqs(seq);
+  in.set_reason(reason);
+  return Call(kProgram, t, "POST", t.Url("/takedown"), RenderJson(in));
+}
+
 struct Subcommand {
   const char* name;
   int (*run)(int, char**);
@@ -224,12 +296,14 @@ constexpr Subcommand kSubcommands[] = {
     {"ban", Ban, "ban a user (and retract what it just sent)"},
     {"unban", Unban, "lift a user's ban"},
     {"settings", Settings, "change or show slow mode and the review delay"},
+    {"takedown", Takedown, "legal removal of messages from every stored object"},
 };
 
 void Usage(std::ostream& out) {
   out << "Usage: roomcast moderate SUBCOMMAND [flags]   (each takes --help)\n\n"
          "Moderates a live room through the publisher (DESIGN §11) with a\n"
-         "moderator's, the anchor's or the service's token.\n\nSubcommands:\n";
+         "moderator's, the anchor's or the service's token (takedown: the\n"
+         "service's only).\n\nSubcommands:\n";
   for (const Subcommand& s : kSubcommands) {
     out << "  " << s.name << std::string(10 - std::strlen(s.name), ' ')
         << s.what << "\n";

@@ -2,7 +2,12 @@
 // depends on it (DESIGN §7): every bucket answers, its bytes match its ETag
 // in both encodings (and the manifest's digest), seqs are continuous across
 // segments, no seq is in two segments, each segment is consistent in itself,
-// and rollups hold exactly their buckets' actions. Exit 1 with a report on any fault.
+// and rollups hold exactly their buckets' actions. An object holding
+// takedown stubs (DESIGN §11) passes only with a record of the room's
+// `takedowns` component for its path whose new digest is its bytes' (then
+// the manifest may still name its old digest); a record for an object of
+// the range that does not match it is a fault too. Stubs keep their seqs, so
+// they count for continuity. Exit 1 with a report on any fault.
 #include <iostream>
 #include <map>
 #include <set>
@@ -12,7 +17,9 @@
 #include "base/flags.h"
 #include "client/fetch.h"
 #include "segmenter/bucketer.h"
+#include "roomcast/v1/state.pb.h"
 #include "segmenter/codec.h"
+#include "segmenter/takedown.h"
 #include "tools/cli/common.h"
 #include "tools/cli/history.h"
 #include "tools/cli/verbs.h"
@@ -22,11 +29,43 @@ namespace {
 
 constexpr char kProgram[] = "roomcast verify";
 
+// The `takedowns` component's records: path -> (old, new) digests.
+using TakedownRecords = std::multimap<std::string, std::pair<std::string, std::string>>;
+
+absl::StatusOr<TakedownRecords> FetchTakedowns(const std::string& base,
+                                               const client::RoomAccess& room,
+                                               const v1::Manifest& m,
+                                               std::chrono::steady_clock::time_point deadline) {
+  TakedownRecords out;
+  for (const v1::ComponentVersion& c : m.components()) {
+    if (c.name() != "takedowns") continue;
+    auto raw = client::FetchClosed(base + room.StatePath(c.name(), static_cast<int64_t>(c.version())),
+                                   deadline, room.Headers());
+    if (!raw.ok()) return raw.status();
+    v1::StateComponent state;
+    if (!state.ParseFromString(raw->body)) return absl::DataLossError("takedowns: not a component");
+    const auto& fields = state.value().struct_value().fields();
+    auto records = fields.find("records");
+    if (records == fields.end()) return out;
+    for (const auto& r : records->second.list_value().values()) {
+      const auto& f = r.struct_value().fields();
+      auto get = [&](const char* name) {
+        auto it = f.find(name);
+        return it == f.end() ? std::string() : it->second.string_value();
+      };
+      out.emplace(get("path"), std::make_pair(get("old_digest"), get("new_digest")));
+    }
+  }
+  return out;
+}
+
 struct Checker {
   const v1::Manifest& manifest;
   std::string base;
   client::RoomAccess room;
+  TakedownRecords takedowns;
   std::vector<std::string> faults;
+  uint64_t stubs = 0;
   // seq -> the bucket it was seen in (actions kept; dropped ones by range)
   std::map<uint64_t, int64_t> seen;
   std::optional<std::pair<int64_t, uint64_t>> prev;  // (bucket, last_seq)
@@ -37,6 +76,29 @@ struct Checker {
     faults.push_back(absl::StrCat(where, ": ", what));
   }
 
+  // The record of a takedown that made these bytes, or null.
+  const std::pair<std::string, std::string>* TakenDownTo(const std::string& path,
+                                                         const std::string& digest) const {
+    auto [b, e] = takedowns.equal_range(path);
+    for (auto it = b; it != e; ++it) {
+      if (it->second.second == digest) return &it->second;
+    }
+    return nullptr;
+  }
+
+  // Stubs need a record naming these bytes; a record for this path needs
+  // bytes it names (the newest record of a path is the object's).
+  void Takedowns(const FetchedSegment& f, const std::string& digest) {
+    const bool stubbed = segmenter::HoldsStubs(f.segment);
+    for (const v1::Message& m : f.segment.messages()) stubs += m.has_redacted();
+    if (TakenDownTo(f.path, digest) != nullptr) return;
+    if (stubbed) {
+      Fault(f.path, "holds takedown stubs but no takedown record names its bytes");
+    } else if (takedowns.count(f.path) > 0) {
+      Fault(f.path, "a takedown record names it, but its bytes are not the record's");
+    }
+  }
+
   // Checks one bucket object on its own and against what came before.
   void Bucket(const FetchedSegment& f, int64_t d, int64_t k) {
     const v1::ActionSegment& s = f.segment;
@@ -45,6 +107,7 @@ struct Checker {
       Fault(f.path, absl::StrCat("ETag ", f.raw.Header("etag"), " but the bytes hash to ", digest));
     }
     Identity(f);
+    Takedowns(f, digest);
     if (s.room() != manifest.room() || s.bucket_ms() != d || s.index() != k) {
       Fault(f.path, "the segment names another room or bucket");
     }
@@ -53,7 +116,11 @@ struct Checker {
     }
     for (const v1::SegmentRef& r : manifest.recent_segments()) {
       if (d != manifest.config().bucket_ms() || r.index() != k) continue;
-      if (r.digest() != digest) Fault(f.path, "digest differs from the manifest's");
+      // A takedown replaced the bytes the manifest listed.
+      const auto* taken = TakenDownTo(f.path, digest);
+      if (r.digest() != digest && (taken == nullptr || taken->first != r.digest())) {
+        Fault(f.path, "digest differs from the manifest's");
+      }
       if (r.first_seq() != s.first_seq() || r.last_seq() != s.last_seq()) {
         Fault(f.path, "seq range differs from the manifest's");
       }
@@ -145,6 +212,7 @@ struct Checker {
     const std::string digest = base::Sha256Hex(f.raw.body);
     if (client::EtagDigest(f.raw) != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
+    Takedowns(f, digest);
     const int64_t last = f.segment.has_last_bucket() ? f.segment.last_bucket()
                                                      : (ri + 1) * r / d - 1;
     std::set<uint64_t> want, got;
@@ -193,6 +261,7 @@ int Report(const Checker& check, const RangeArgs& a, size_t buckets) {
             << " buckets from " << FormatTime(a.from) << " to " << FormatTime(a.to) << ", "
             << check.segments << " with actions, " << check.actions << " actions";
   if (check.segments > 0) std::cout << ", seqs " << check.lo << ".." << check.hi;
+  if (check.stubs > 0) std::cout << " (" << check.stubs << " takedown stubs)";
   std::cout << "\n";
   for (const std::string& f : check.faults) std::cout << "FAULT " << f << "\n";
   if (!check.faults.empty()) {
@@ -213,6 +282,8 @@ int Verify(int argc, char** argv) {
                           "Checks every bucket of [--from, --to): it answers, its bytes match\n"
                           "its ETag and the manifest, seqs continue across segments with no\n"
                           "gap and no seq in two segments, and rollups match their buckets.\n"
+                          "An object holding takedown stubs needs a record of the room's\n"
+                          "`takedowns` component naming its bytes (DESIGN §11).\n"
                           "Prints a report; exits 1 on any fault.\n",
                           kPrivateRoomHelp));
   RangeFlags range(flags);
@@ -222,7 +293,9 @@ int Verify(int argc, char** argv) {
   if (!a.ok()) return UsageError(kProgram, a.status().message());
   auto m = client::FetchManifest(a->base, a->room);
   if (!m.ok()) return Failure(kProgram, m.status().message());
-  Checker check{.manifest = *m, .base = a->base, .room = a->room};
+  auto takedowns = FetchTakedowns(a->base, a->room, *m, a->Deadline());
+  if (!takedowns.ok()) return Failure(kProgram, takedowns.status().message());
+  Checker check{.manifest = *m, .base = a->base, .room = a->room, .takedowns = *takedowns};
   const size_t buckets = CheckRange(check, *a);
   return Report(check, *a, buckets);
 }

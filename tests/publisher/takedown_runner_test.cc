@@ -1,0 +1,240 @@
+// The takedown job (publisher/internal/takedown_runner.h) against an
+// in-memory origin that keeps the takedown contract: the plan logged before
+// the PUT is what lets a publisher that lost the PUT's answer (and stopped
+// before logging its record) finish after a restart without a second PUT,
+// and record the digest the object had before.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "base/crypto.h"
+#include "gtest/gtest.h"
+#include "publisher/publisher.h"
+#include "roomcast/v1/segment.pb.h"
+#include "roomcast/v1/state.pb.h"
+#include "segmenter/naming.h"
+#include "tests/publisher/publisher_harness.h"
+#include "tests/publisher/temp_dir.h"
+
+namespace roomcast::publisher::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Stores objects; a takedown PUT replaces one whose digest is the Old
+// header's. With `down_after_takedown`, it stores the first takedown PUT
+// and then answers nothing (the answer lost, the origin gone) until Up().
+class TakedownOrigin : public Uploader {
+ public:
+  absl::Status Put(absl::string_view path, absl::string_view body, absl::string_view) override {
+    absl::MutexLock l(&mu_);
+    if (down_) return absl::UnavailableError("down");
+    auto [it, fresh] = objects_.try_emplace(std::string(path), body);
+    const bool is_mutable = absl::EndsWith(path, "/manifest.pb") || absl::EndsWith(path, "/watermark");
+    if (!fresh && it->second != body && !is_mutable) return absl::AlreadyExistsError("409");
+    it->second = std::string(body);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<OriginReply> Get(absl::string_view path) override {
+    absl::MutexLock l(&mu_);
+    if (down_) return absl::UnavailableError("down");
+    auto it = objects_.find(std::string(path));
+    if (it == objects_.end()) return OriginReply{.status = 404};
+    return OriginReply{.status = 200, .body = it->second};
+  }
+  absl::StatusOr<OriginReply> PutWithHeaders(absl::string_view path, absl::string_view body,
+                                             absl::string_view,
+                                             const std::vector<std::string>& headers) override {
+    absl::MutexLock l(&mu_);
+    if (down_) return absl::UnavailableError("down");
+    ++takedown_puts_;
+    std::string old;
+    for (absl::string_view h : headers) {
+      if (absl::ConsumePrefix(&h, "Roomcast-Takedown-Old: ")) old = std::string(h);
+    }
+    auto it = objects_.find(std::string(path));
+    if (it == objects_.end()) return OriginReply{.status = 404};
+    if (it->second == body) return OriginReply{.status = 200};
+    if (base::Sha256Hex(it->second) != old) return OriginReply{.status = 409};
+    it->second = std::string(body);
+    if (down_after_takedown_) {
+      down_ = true;
+      return absl::UnavailableError("the answer was lost");
+    }
+    return OriginReply{.status = 201};
+  }
+  void DownAfterTakedown() {
+    absl::MutexLock l(&mu_);
+    down_after_takedown_ = true;
+  }
+  void Up() {
+    absl::MutexLock l(&mu_);
+    down_ = down_after_takedown_ = false;
+  }
+  bool down() {
+    absl::MutexLock l(&mu_);
+    return down_;
+  }
+  int takedown_puts() {
+    absl::MutexLock l(&mu_);
+    return takedown_puts_;
+  }
+  std::map<std::string, std::string> objects() {
+    absl::MutexLock l(&mu_);
+    return objects_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> objects_ ABSL_GUARDED_BY(mu_);
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  bool down_after_takedown_ ABSL_GUARDED_BY(mu_) = false;
+  int takedown_puts_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class TakedownRunnerTest : public ::testing::Test {
+ protected:
+  void Start() {
+    PublisherOptions o;
+    o.id = "pub-1";
+    o.data_dir = dir_.path();
+    o.hint_master_secret = "master";
+    o.sync = false;
+    o.rollup_ms = 1000;  // = D: no rollups, one object per bucket
+    auto p = Publisher::Open(o, &clock_, &origin_);
+    ASSERT_TRUE(p.ok()) << p.status();
+    pub_ = *std::move(p);
+  }
+  absl::StatusOr<v1::TakedownReply> Takedown(uint64_t seq) {
+    v1::TakedownRequest req;
+    req.add_seqs(seq);
+    req.set_reason("court order");
+    Waiter<v1::TakedownReply> w;
+    pub_->Takedown(Service(), "lobby", req, w.callback());
+    return w.Wait();
+  }
+  void OpenLobby() {
+    v1::OpenRoomRequest open;
+    open.set_bucket_ms(1000);
+    Waiter<v1::RoomConfig> opened;
+    pub_->OpenRoom(Service(), "lobby", open, opened.callback());
+    ASSERT_TRUE(opened.Wait().ok());
+  }
+  // Posts `in` in the current bucket (as the service: no rate limit) and
+  // publishes it; the first seq, 0 if refused.
+  uint64_t PostAndPublish(std::vector<v1::MessageInput> in) {
+    Waiter<v1::PostMessagesResponse> posted;
+    pub_->Post(Service(), "lobby", std::move(in), posted.callback());
+    absl::StatusOr<v1::PostMessagesResponse> acks = posted.Wait();
+    EXPECT_TRUE(acks.ok()) << acks.status();
+    clock_.Set(clock_.NowMs() + 1000);
+    EXPECT_TRUE(pub_->Tick().ok());
+    return acks.ok() ? acks->results(0).seq() : 0;
+  }
+  // Bounded poll of `done`.
+  template <typename F>
+  static bool Eventually(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+  // The takedowns component's records at the origin (its latest version).
+  google::protobuf::ListValue Records() {
+    v1::StateComponent latest;
+    for (const auto& [path, bytes] : origin_.objects()) {
+      v1::StateComponent c;
+      if (absl::StrContains(path, "/state/takedowns/") && c.ParseFromString(bytes) &&
+          c.version() > latest.version()) {
+        latest = c;
+      }
+    }
+    auto& f = latest.value().struct_value().fields();
+    auto it = f.find("records");
+    return it == f.end() ? google::protobuf::ListValue() : it->second.list_value();
+  }
+
+  TempDir dir_;
+  base::FakeClock clock_{kT0};
+  TakedownOrigin origin_;
+  std::unique_ptr<Publisher> pub_;
+};
+
+TEST_F(TakedownRunnerTest, ALostAnswerAndARestartFinishFromThePlan) {
+  Start();
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful"), Comment("fine")});
+  ASSERT_GT(seq, 0u);
+  const std::string path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
+  const std::string before = origin_.objects()[path];
+  ASSERT_FALSE(before.empty());
+
+  origin_.DownAfterTakedown();
+  absl::StatusOr<v1::TakedownReply> r = Takedown(seq);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->done());
+  ASSERT_TRUE(Eventually([&] { return origin_.down(); }));  // PUT stored, answer lost
+  pub_.reset();  // stopped before the record: only the plan is in the log
+  const std::string after = origin_.objects()[path];
+  v1::ActionSegment seg;
+  ASSERT_TRUE(seg.ParseFromString(after));
+  ASSERT_EQ(seg.messages_size(), 2);
+  EXPECT_TRUE(seg.messages(0).has_redacted());
+
+  origin_.Up();
+  Start();
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return Records().values_size() == 1;
+  }));
+  const google::protobuf::ListValue records = Records();
+  const auto& rec = records.values(0).struct_value().fields();
+  EXPECT_EQ(rec.at("path").string_value(), path);
+  EXPECT_EQ(rec.at("old_digest").string_value(), base::Sha256Hex(before));
+  EXPECT_EQ(rec.at("new_digest").string_value(), base::Sha256Hex(after));
+  EXPECT_EQ(rec.at("reason").string_value(), "court order");
+  EXPECT_EQ(origin_.takedown_puts(), 1);  // the plan said it was done
+  // Finished: a repeat is done at once.
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<v1::TakedownReply> again = Takedown(seq);
+    return again.ok() && again->done();
+  }));
+}
+
+TEST_F(TakedownRunnerTest, FindsASeqTheRoomForgotAtTheOriginByBinarySearch) {
+  Start();
+  OpenLobby();
+  // 20 buckets of 60: seq 5 is neither among the room's 1024 recent
+  // actions nor in the manifest's 16 recent segments.
+  const int64_t first_k = clock_.NowMs() / 1000;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<v1::MessageInput> in;
+    for (int i = 0; i < 60; ++i) in.push_back(Comment(absl::StrCat("m", b * 60 + i)));
+    ASSERT_GT(PostAndPublish(std::move(in)), 0u);
+    clock_.Set(clock_.NowMs() + 3000);  // empty buckets between, as in life
+  }
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Takedown(5).ok());
+  const std::string path = segmenter::SegmentPath("lobby", 1000, first_k);
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 60 &&
+           seg.messages(4).has_redacted();
+  }));
+  v1::ActionSegment seg;
+  ASSERT_TRUE(seg.ParseFromString(origin_.objects()[path]));
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(seg.messages(i).has_redacted(), i == 4) << i;
+  EXPECT_EQ(origin_.takedown_puts(), 1);
+}
+
+}  // namespace
+}  // namespace roomcast::publisher::testing
