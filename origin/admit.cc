@@ -95,6 +95,14 @@ std::optional<http::Response> Origin::RefuseWrite(const http::RequestHead& req,
   return std::nullopt;
 }
 
+bool Origin::IsRoomWriter(const http::RequestHead& req, const ObjectRef& ref) const {
+  std::optional<std::string> writer = WriterOf(req);
+  if (!writer) return false;
+  if (writer->empty()) return true;  // the shared secret
+  std::optional<RoomMeta> meta = FindRoom(ref.room);
+  return meta && meta->publisher() == *writer;
+}
+
 std::optional<http::Response> Origin::CheckEdgeToken(const Call& call) const {
   auto deny = [&](bh::status st, absl::string_view detail) {
     http::Response res = http::Error(call.req, st,

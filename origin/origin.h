@@ -184,6 +184,9 @@ class Origin {
   // admit.cc: who may write what.
   // The publisher id the request's secret writes for: "" for the shared
   // secret (any publisher), nullopt for no valid secret.
+  // Whether `req` carries the write secret of the room `ref` names (the
+  // shared one, or its own publisher's).
+  bool IsRoomWriter(const http::RequestHead& req, const segmenter::ObjectRef& ref) const;
   std::optional<std::string> WriterOf(const http::RequestHead& req) const;
   // nullopt if the request may write `ref`; else the 401, 403 or 405.
   std::optional<http::Response> RefuseWrite(const http::RequestHead& req,

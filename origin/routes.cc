@@ -148,12 +148,20 @@ boost::asio::awaitable<http::Response> Origin::Route(Call call) {
                           "hint keys are served by the publisher");
   }
   // Peer objects of a private room keep their own per-user check instead.
+  // The room's own publisher reads without an edge token (a takedown
+  // re-renders what is stored); no cache may keep what it is answered.
+  bool writer_read = false;
   if (call.ref.scope == segmenter::Scope::kPrivate && IsRead(call.req.method()) &&
       call.ref.cls != ObjectClass::kPeer) {
-    if (auto refused = CheckEdgeToken(call)) co_return *std::move(refused);
+    writer_read = IsRoomWriter(call.req, call.ref);
+    if (!writer_read) {
+      if (auto refused = CheckEdgeToken(call)) co_return *std::move(refused);
+    }
   }
   if (Handler handler = RouteFor(call.ref.cls, call.req.method())) {
-    co_return co_await (this->*handler)(call);
+    http::Response res = co_await (this->*handler)(call);
+    if (writer_read) res.set(bh::field::cache_control, kNoStore);
+    co_return res;
   }
   if (call.req.method() == bh::verb::options) co_return Preflight(call.req);
   co_return MethodNotAllowed(call.req);
