@@ -150,6 +150,9 @@ TEST_P(CdnModerationE2eTest, RetractAfterPublicationIsARecordAndRedactions) {
   EXPECT_EQ(records[0].sender(), "mod");
   EXPECT_GT(records[0].seq(), own);  // a later record, not an edit
   EXPECT_EQ(records[1].sender(), "alice");
+  EXPECT_EQ(std::vector<uint64_t>(records[1].retract().seqs().begin(),
+                                  records[1].retract().seqs().end()),
+            std::vector<uint64_t>{own});
 
   const std::string want = "{\"seqs\":[" + std::to_string(seq) + "," + std::to_string(own) + "]}";
   EXPECT_EQ(WaitForCachedComponent(room, "redactions", want), want);
@@ -214,7 +217,6 @@ TEST_P(CdnModerationE2eTest, BanRefusesWritesRetractsRecentAndPublishesARecord) 
   }
   EXPECT_EQ(retracted, (std::set<uint64_t>{s1, s2}));
   EXPECT_TRUE(shown.contains(other));
-  EXPECT_FALSE(shown.contains(s2));  // retracted before it went out
   ASSERT_EQ(bans.size(), 1u);
   EXPECT_EQ(bans[0].ban().user(), "spammer");
   EXPECT_EQ(bans[0].ban().until_ms(), reply.until_ms());
@@ -288,13 +290,20 @@ TEST_P(CdnModerationE2eTest, SlowModeLimitsAudienceAndIsInSettingsThroughTheCach
 TEST_P(CdnModerationE2eTest, AnExpiringPinLeavesTheManifestThroughTheCache) {
   const std::string room = "cdn-pin";
   OpenRoom(room, R"({"bucket_ms": 250})");
-  HttpResponse pin = Fetch("PUT", PublisherUrl("/v1/rooms/" + room + "/state/pin?ttl_s=3"),
+  // 5 s: long enough to be seen through the cache before it expires, even
+  // on a loaded machine.
+  HttpResponse pin = Fetch("PUT", PublisherUrl("/v1/rooms/" + room + "/state/pin?ttl_s=5"),
                            R"({"text": "flash-sale-4711"})",
                            JsonHeaders(Token("host", v1::ROLE_ANCHOR, room)));
   ASSERT_EQ(pin.status, 200) << pin.body;
-  EXPECT_NE(WaitForCachedComponent(room, "pin", "flash-sale-4711"), "");
-  const uint64_t v = CachedManifest(room).state_version();
-  ASSERT_GT(v, 0u);
+  std::string value;
+  const v1::Manifest with = WaitForCachedManifest(room, [&](const v1::Manifest& m) {
+    const uint64_t pv = ComponentVersion(m, "pin");
+    value = pv == 0 ? "" : CachedComponent(room, "pin", pv);
+    return value.find("flash-sale-4711") != std::string::npos;
+  });
+  const uint64_t v = with.state_version();
+  ASSERT_GT(v, 0u) << value;
   const v1::Manifest gone = WaitForCachedManifest(
       room, [&](const v1::Manifest& m) { return m.state_version() > v && !Lists(m, "pin"); });
   EXPECT_FALSE(Lists(gone, "pin"));
