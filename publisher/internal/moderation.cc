@@ -54,7 +54,7 @@ std::vector<uint64_t> RoomModeration::RecentBy(const std::string& user,
 void RoomModeration::AddRedactions(const std::vector<uint64_t>& seqs,
                                    int64_t ts_ms, int64_t keep_from_ms) {
   for (uint64_t s : seqs) redactions_.try_emplace(s, ts_ms);
-  std::erase_if(redactions_,
+  absl::erase_if(redactions_,
                 [&](const auto& e) { return e.second < keep_from_ms; });
   while (redactions_.size() > kMaxRedactions)
     redactions_.erase(redactions_.begin());
