@@ -122,16 +122,19 @@ for cache in $CACHES; do
       # Run as root, nginx's workers drop to "nobody": let them use the dir.
       chmod 777 "$dir"
       echo "bench-edge-secret" >"$dir/edge-secret"
+      echo "bench-purge-secret" >"$dir/purge-secret"
       sed -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@ORIGIN@|$ORIGIN_HOSTPORT|g" \
         -e "s|@DIR@|$dir|g" -e "s|@CDN_DIR@|$ROOT/origin/cdn|g" \
-        -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" "$ROOT/origin/cdn/nginx.conf" >"$dir/nginx.conf"
+        -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" \
+        -e "s|@PURGE_SECRET_FILE@|$dir/purge-secret|g" "$ROOT/origin/cdn/nginx.conf" >"$dir/nginx.conf"
       "${CDN[@]}" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" \
         >"$dir/stderr.log" 2>&1 &
       ;;
     varnish)
       echo "bench-edge-secret" >"$dir/edge-secret"
+      echo "bench-purge-secret" >"$dir/purge-secret"
       sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" \
-        -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" \
+        -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" -e "s|@PURGE_SECRET_FILE@|$dir/purge-secret|g" \
         "$ROOT/origin/cdn/varnish.vcl" >"$dir/roomcast.vcl"
       # -F: foreground, so its PID is ours to stop; -j none: no jail setup.
       "${CDN[@]}" varnishd -F -j none -n "$dir/work" -a "127.0.0.1:$port" \

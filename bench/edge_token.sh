@@ -94,6 +94,7 @@ export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 EDGE_SECRET_FILE=$TMP/edge-secret
 printf 'bench-edge-%s-%s\n' "$$" "$RANDOM" >"$EDGE_SECRET_FILE"
 chmod 644 "$EDGE_SECRET_FILE"
+printf 'bench-purge-%s-%s\n' "$$" "$RANDOM" >"$EDGE_SECRET_FILE.purge"  # the configs need one; no PURGE here
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -180,14 +181,16 @@ for edge in $EDGES; do
       chmod 777 "$dir"
       sed -e "s|@LISTEN@|127.0.0.1:$port|g" -e "s|@ORIGIN@|$ORIGIN_HOSTPORT|g" \
         -e "s|@DIR@|$dir|g" -e "s|@CDN_DIR@|$CDN_DIR|g" \
-        -e "s|@EDGE_SECRET_FILE@|$EDGE_SECRET_FILE|g" "$CDN_DIR/nginx.conf" >"$dir/nginx.conf"
+        -e "s|@EDGE_SECRET_FILE@|$EDGE_SECRET_FILE|g" \
+        -e "s|@PURGE_SECRET_FILE@|$EDGE_SECRET_FILE.purge|g" "$CDN_DIR/nginx.conf" >"$dir/nginx.conf"
       ! grep -q '@[A-Z_]*@' "$dir/nginx.conf" || die "a placeholder is left in nginx.conf"
       taskset -c "$SERVER_CORE" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" \
         >"$dir/stderr.log" 2>&1 &
       ;;
     varnish)
       sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" \
-        -e "s|@EDGE_SECRET_FILE@|$EDGE_SECRET_FILE|g" "$CDN_DIR/varnish.vcl" >"$dir/roomcast.vcl"
+        -e "s|@EDGE_SECRET_FILE@|$EDGE_SECRET_FILE|g" \
+        -e "s|@PURGE_SECRET_FILE@|$EDGE_SECRET_FILE.purge|g" "$CDN_DIR/varnish.vcl" >"$dir/roomcast.vcl"
       ! grep -q '@[A-Z_]*@' "$dir/roomcast.vcl" || die "a placeholder is left in varnish.vcl"
       # -F: foreground, so its PID is ours to stop; -j none: no jail setup.
       taskset -c "$SERVER_CORE" varnishd -F -j none -n "$dir/work" -a "127.0.0.1:$port" \
