@@ -84,16 +84,19 @@ class CdnModerationE2eTest : public PublisherE2eTest,
     // that port, now purging the cache after a takedown (DESIGN §11), then
     // the publisher. The edge secret is the origin's: a private room's edge
     // tokens pass both.
-    const std::string origin = origin_->url().substr(std::string("http://").size());
+    const std::string origin =
+        origin_->url().substr(std::string("http://").size());
     cache_ = std::make_unique<Cache>(GetParam(), origin, kEdgeSecret);
     ASSERT_TRUE(cache_->Start()) << "could not start " << cache_->name();
     const std::string secret_file = purge_dir_.path() + "/purge-secret";
     std::ofstream(secret_file) << cache_->purge_secret() << "\n";
     ASSERT_EQ(origin_->Stop(SIGTERM), 0);
     origin_ = std::make_unique<OriginProcess>(
-        origin_dir_.path(), std::vector<std::string>{"--purge", cache_->url(),
-                                                     "--purge-secret-file", secret_file});
-    ASSERT_TRUE(origin_->Start(origin)) << "roomcast-origin did not restart on " << origin;
+        origin_dir_.path(),
+        std::vector<std::string>{"--purge", cache_->url(),
+                                 "--purge-secret-file", secret_file});
+    ASSERT_TRUE(origin_->Start(origin))
+        << "roomcast-origin did not restart on " << origin;
     StartPublisher({"--rollup-ms", std::to_string(kRollupMs)});
   }
   void TearDown() override {
