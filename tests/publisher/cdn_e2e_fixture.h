@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -79,11 +80,24 @@ class CdnModerationE2eTest : public PublisherE2eTest,
     PublisherE2eTest::SetUp();
     if (HasFatalFailure()) return;
     ASSERT_EQ(publisher_->Stop(SIGTERM), 0);
-    StartPublisher({"--rollup-ms", std::to_string(kRollupMs)});
-    if (HasFatalFailure()) return;
-    const std::string origin = origin_->url().substr(std::string("http://").size());
-    cache_ = std::make_unique<Cache>(GetParam(), origin);
+    // The cache in front of the origin's port, then the origin again on
+    // that port, now purging the cache after a takedown (DESIGN §11), then
+    // the publisher. The edge secret is the origin's: a private room's edge
+    // tokens pass both.
+    const std::string origin =
+        origin_->url().substr(std::string("http://").size());
+    cache_ = std::make_unique<Cache>(GetParam(), origin, kEdgeSecret);
     ASSERT_TRUE(cache_->Start()) << "could not start " << cache_->name();
+    const std::string secret_file = purge_dir_.path() + "/purge-secret";
+    std::ofstream(secret_file) << cache_->purge_secret() << "\n";
+    ASSERT_EQ(origin_->Stop(SIGTERM), 0);
+    origin_ = std::make_unique<OriginProcess>(
+        origin_dir_.path(),
+        std::vector<std::string>{"--purge", cache_->url(),
+                                 "--purge-secret-file", secret_file});
+    ASSERT_TRUE(origin_->Start(origin))
+        << "roomcast-origin did not restart on " << origin;
+    StartPublisher({"--rollup-ms", std::to_string(kRollupMs)});
   }
   void TearDown() override {
     cache_.reset();  // stops it (by PID)
@@ -272,6 +286,7 @@ class CdnModerationE2eTest : public PublisherE2eTest,
     return value;
   }
 
+  TempDir purge_dir_;  // the origin's --purge-secret-file
   std::unique_ptr<Cache> cache_;
   std::string mod_ = Token("mod", v1::ROLE_MODERATOR, "*");
 };

@@ -3,11 +3,18 @@
 // (nginx and Varnish, one per test): a retraction before publication (review
 // delay) reaches no object and no cache, in any rendition or encoding; one
 // after it is a `retract` record and the `redactions` component; bans, slow
-// mode and an expiring pin, each as a viewer behind the cache sees it.
+// mode and an expiring pin, each as a viewer behind the cache sees it; a
+// takedown, which the origin purges from the cache (public and private).
 // Every wait is a bounded poll; nothing is timed.
+#include <algorithm>
+#include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "auth/edge_token.h"
+#include "base/crypto.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "segmenter/bucketer.h"
 #include "tests/publisher/cdn_e2e_fixture.h"
 
@@ -313,13 +320,320 @@ TEST_P(CdnModerationE2eTest, AnExpiringPinLeavesTheManifestThroughTheCache) {
   EXPECT_EQ(ImmutableConflicts(), 0);
 }
 
-// §11 row "takedown": added by the lead once POST /v1/rooms/{room}/takedown
-// and the origin's --purge land (scratch/takedown_contract.md). It goes
-// here, as TEST_P(CdnModerationE2eTest, ...): start the origin with --purge
-// cache_->url() (the fixture would need the origin restarted with it), take
-// a published seq down, then EverywhereRenditions() of every segment and
-// rollup that held it must show the stub and not the text, the cache's
-// copies included.
+// §11 row "takedown": POST /v1/rooms/{room}/takedown as the service
+// replaces a published message by its stub in its segment and its rollup;
+// the origin (started with --purge, see the fixture) purges the cache, which
+// held every rendition and encoding of both, so that within a bounded poll
+// the cache serves only the stub; the `takedowns` component names each new
+// object's bytes; `roomcast verify` through the cache passes. Public and
+// private rooms (the publisher reads a private room's objects with its
+// write secret; viewers here with the room's edge token).
+class CdnTakedownE2eTest : public CdnModerationE2eTest {
+ protected:
+  // A room as a viewer reads it: public, or private with its edge token.
+  struct Room {
+    std::string name;
+    segmenter::Scope scope = segmenter::Scope::kPublic;
+    std::string edge_token;  // private rooms only
+    // `path` as read: with the token as rc_token for a private room.
+    std::string Read(const std::string& path) const {
+      return edge_token.empty() ? path : path + "?rc_token=" + edge_token;
+    }
+  };
+  static Room PrivateRoom(const std::string& name) {
+    return {name, segmenter::Scope::kPrivate,
+            auth::MintEdgeToken(auth::EdgeAclForRoom(name),
+                                WallMs() / 1000 + 600, kEdgeSecret)};
+  }
+  // The .pb and .json paths (as read) of the object of bucket k of size d.
+  static PathPair Object(const Room& room, int64_t d, int64_t k) {
+    return {room.Read(segmenter::SegmentPath(
+                room.name, d, k, segmenter::Format::kProto, room.scope)),
+            room.Read(segmenter::SegmentPath(
+                room.name, d, k, segmenter::Format::kJson, room.scope))};
+  }
+  // The stored path (the takedown record's) of that object.
+  static std::string StoredPath(const Room& room, int64_t d, int64_t k) {
+    return segmenter::SegmentPath(room.name, d, k, segmenter::Format::kProto,
+                                  room.scope);
+  }
+
+  Ack PostComment(const Room& room, const std::string& text,
+                  const std::string& user) const {
+    HttpResponse r = PostJson("/v1/rooms/" + room.name + "/messages",
+                              R"({"type": "comment", "text": ")" + text + "\"}",
+                              Token(user, v1::ROLE_AUDIENCE, room.name));
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<Ack> acks = ParseAcks(r.body);
+    return acks.size() == 1 ? acks[0] : Ack{};
+  }
+  HttpResponse Takedown(const Room& room, uint64_t seq,
+                        const std::string& token) const {
+    return PostJson(
+        "/v1/rooms/" + room.name + "/takedown",
+        absl::StrCat(R"({"seqs": [)", seq, R"(], "reason": "court order 12"})"),
+        token);
+  }
+
+  // One GET as a client makes it, the body gunzipped if it came so; the
+  // body is "" unless a 200 that decodes.
+  static std::string Body(const std::string& url, bool gzip) {
+    HttpResponse r = Get(
+        url, {gzip ? "Accept-Encoding: gzip" : "Accept-Encoding: identity"});
+    if (r.status != 200) return "";
+    if (r.header("content-encoding") != "gzip") return r.body;
+    return Gunzip(r.body).value_or("");
+  }
+  // Why `seg` does not show `bad` as its stub ("" if it does): a message of
+  // that seq carrying only seq, ts_ms and `redacted`.
+  static std::string StubProblem(const v1::ActionSegment& seg, const Ack& bad) {
+    v1::Message stub;
+    stub.set_seq(bad.seq);
+    stub.set_ts_ms(bad.ts_ms);
+    stub.mutable_redacted();
+    for (const v1::Message& m : seg.messages()) {
+      if (m.seq() != bad.seq) continue;
+      return google::protobuf::util::MessageDifferencer::Equals(m, stub)
+                 ? ""
+                 : "seq " + std::to_string(bad.seq) + " is " +
+                       m.ShortDebugString();
+    }
+    return "seq " + std::to_string(bad.seq) + " is missing";
+  }
+  // Why the four forms of `paths` at `base` are not yet the takedown's
+  // ("" once each is a 200 holding the stub and not `marker`).
+  static std::string FormsProblem(const std::string& base,
+                                  const PathPair& paths, const Ack& bad,
+                                  const std::string& marker) {
+    for (bool gzip : {false, true}) {
+      const std::string where = base + paths.first + (gzip ? " (gzip)" : "");
+      v1::ActionSegment seg;
+      const std::string pb = Body(base + paths.first, gzip);
+      if (!seg.ParseFromString(pb) || pb.empty()) return where + ": no segment";
+      if (pb.find(marker) != std::string::npos)
+        return where + ": holds the text";
+      if (std::string p = StubProblem(seg, bad); !p.empty())
+        return where + ": " + p;
+      const std::string json = Body(base + paths.second, gzip);
+      const std::string jwhere = base + paths.second + (gzip ? " (gzip)" : "");
+      v1::ActionSegment from_json;
+      if (json.empty() ||
+          !google::protobuf::util::JsonStringToMessage(json, &from_json).ok())
+        return jwhere + ": no segment";
+      if (json.find(marker) != std::string::npos)
+        return jwhere + ": holds the text";
+      if (std::string p = StubProblem(from_json, bad); !p.empty())
+        return jwhere + ": " + p;
+    }
+    return "";
+  }
+
+  // The `takedowns` component's records through the cache: path -> new
+  // digest (empty if the manifest lists none).
+  std::map<std::string, std::string> CachedTakedowns(const Room& room) const {
+    std::map<std::string, std::string> out;
+    v1::Manifest m;
+    HttpResponse r = Get(
+        cache_->url() + room.Read(segmenter::ManifestPath(
+                            room.name, segmenter::Format::kProto, room.scope)));
+    if (r.status != 200 || !m.ParseFromString(r.body)) return out;
+    const uint64_t v = ComponentVersion(m, "takedowns");
+    if (v == 0) return out;
+    HttpResponse c =
+        Get(cache_->url() + room.Read(segmenter::StatePath(
+                                room.name, "takedowns", static_cast<int64_t>(v),
+                                segmenter::Format::kProto, room.scope)));
+    v1::StateComponent sc;
+    if (c.status != 200 || !sc.ParseFromString(c.body)) return out;
+    const auto& fields = sc.value().struct_value().fields();
+    auto records = fields.find("records");
+    if (records == fields.end()) return out;
+    for (const auto& rec : records->second.list_value().values()) {
+      const auto& f = rec.struct_value().fields();
+      auto path = f.find("path");
+      auto digest = f.find("new_digest");
+      if (path != f.end() && digest != f.end())
+        out[path->second.string_value()] = digest->second.string_value();
+    }
+    return out;
+  }
+
+  // Every form of `objects` through the cache, twice: the second answer is
+  // the cache's own (a HIT). The first .json holds `marker`: it is out.
+  void CacheEveryForm(const std::vector<PathPair>& objects,
+                      const std::string& marker) {
+    for (const PathPair& paths : objects) {
+      // A gzip client first: Varnish keeps one object for both encodings,
+      // the first one fetched.
+      for (const std::string& path : {paths.first, paths.second})
+        GetPastNotYet(cache_->url() + path, {"Accept-Encoding: gzip"});
+      const std::vector<Rendition> all = Renditions(cache_->url(), paths);
+      ASSERT_EQ(all.size(), 4u);
+      EXPECT_NE(all[2].body.find(marker), std::string::npos) << all[2].label;
+      for (const Rendition& r : all) {
+        // Each object compresses: a gzip client gets gzip, the other not.
+        const bool asked = r.label.find("(gzip)") != std::string::npos;
+        EXPECT_EQ(r.response.header("content-encoding") == "gzip", asked)
+            << r.label;
+      }
+      for (const std::string& path : {paths.first, paths.second}) {
+        for (const char* enc : {"identity", "gzip"}) {
+          HttpResponse hit = Get(cache_->url() + path,
+                                 {std::string("Accept-Encoding: ") + enc});
+          EXPECT_EQ(hit.status, 200) << path;
+          EXPECT_EQ(hit.header("x-cache-status"), "HIT")
+              << path << " (" << enc << ") is not held by " << cache_->name();
+        }
+      }
+    }
+  }
+
+  // Why the takedown of `bad` is not complete yet ("" once it is): every
+  // form at the origin and through the cache, and a record per object
+  // whose new digest is the cache's .pb bytes'.
+  std::string TakedownProblem(const Room& room,
+                              const std::vector<PathPair>& objects,
+                              const std::vector<std::string>& stored,
+                              const Ack& bad, const std::string& marker) const {
+    for (const PathPair& paths : objects) {
+      for (const std::string& base : {origin_->url(), cache_->url()}) {
+        if (std::string p = FormsProblem(base, paths, bad, marker); !p.empty())
+          return p;
+      }
+    }
+    const std::map<std::string, std::string> records = CachedTakedowns(room);
+    for (size_t i = 0; i < objects.size(); ++i) {
+      auto rec = records.find(stored[i]);
+      if (rec == records.end()) return "no takedown record for " + stored[i];
+      const std::string digest =
+          base::Sha256Hex(Body(cache_->url() + objects[i].first, false));
+      if (rec->second != digest)
+        return "the record of " + stored[i] + " names " + rec->second +
+               ", the cache serves " + digest;
+    }
+    return "";
+  }
+
+  // Every rendition and encoding of `objects`, at the origin and through
+  // the cache, the same bytes without `marker`; the other messages that an
+  // object `holds` still in it (the posts may straddle a bucket's or a
+  // window's end).
+  void ExpectEveryFormTakenDown(
+      const std::vector<PathPair>& objects, const std::string& marker,
+      const std::function<bool(size_t, const Ack&)>& holds, const Ack& before,
+      const Ack& after) const {
+    for (size_t i = 0; i < objects.size(); ++i) {
+      for (const Rendition& rd : EverywhereRenditions(objects[i])) {
+        EXPECT_EQ(rd.body.find(marker), std::string::npos) << rd.label;
+        if (rd.label.find(".json") == std::string::npos) continue;
+        EXPECT_NE(rd.body.find("\"redacted\""), std::string::npos) << rd.label;
+        EXPECT_EQ(rd.body.find("before-it-4711") != std::string::npos,
+                  holds(i, before))
+            << rd.label;
+        EXPECT_EQ(rd.body.find("after-it-4711") != std::string::npos,
+                  holds(i, after))
+            << rd.label;
+      }
+    }
+  }
+  // `roomcast verify` over [from, to) of `room`, through the cache.
+  RunResult VerifyThroughTheCache(const Room& room, int64_t from,
+                                  int64_t to) const {
+    std::vector<std::string> argv = {BinaryPath("roomcast"),
+                                     "verify",
+                                     "--base",
+                                     cache_->url(),
+                                     "--room",
+                                     room.name,
+                                     "--from",
+                                     std::to_string(from),
+                                     "--to",
+                                     std::to_string(to)};
+    if (!room.edge_token.empty())
+      argv.insert(argv.end(), {"--edge-token", room.edge_token});
+    return roomcast::testing::Run(argv, {}, std::chrono::seconds(30));
+  }
+
+  // The whole row in `room` (opened with `open_body`).
+  void TakesDownThroughTheCache(const Room& room,
+                                const std::string& open_body) {
+    OpenRoom(room.name, open_body);
+    const std::string marker = "secret-takedown-4711";
+    const int64_t from = WallMs();
+    // Padded, so that every object compresses: each is served gzipped too.
+    const std::string pad = " " + std::string(300, 'z');
+    const Ack before = PostComment(room, "before-it-4711" + pad, "alice");
+    const Ack bad = PostComment(room, marker + pad, "bob");
+    const Ack after = PostComment(room, "after-it-4711" + pad, "carol");
+    ASSERT_GT(bad.seq, before.seq);
+    ASSERT_GT(after.seq, bad.seq);
+    const int64_t window = bad.ts_ms / kRollupMs;
+    const int64_t window_end = segmenter::BucketEnd(window, kRollupMs);
+    ASSERT_TRUE(WaitForWatermark(
+        std::max(window_end, segmenter::BucketEnd(after.bucket, kBucketMs)),
+        std::chrono::seconds(30)))
+        << "the watermark stays at " << OriginWatermarkMs();
+    const std::vector<PathPair> objects = {Object(room, kBucketMs, bad.bucket),
+                                           Object(room, kRollupMs, window)};
+    const std::vector<std::string> stored = {
+        StoredPath(room, kBucketMs, bad.bucket),
+        StoredPath(room, kRollupMs, window)};
+    WaitFor200(origin_->url() + objects[1].first);  // the rollup is published
+    CacheEveryForm(objects, marker);
+    if (HasFatalFailure()) return;
+
+    // Only the service: an audience user and a moderator get §6's 403.
+    EXPECT_TRUE(IsJsonError(
+        Takedown(room, bad.seq, Token("eve", v1::ROLE_AUDIENCE, room.name)),
+        403));
+    EXPECT_TRUE(IsJsonError(Takedown(room, bad.seq, mod_), 403));
+    const HttpResponse r = Takedown(room, bad.seq, service_token_);
+    ASSERT_EQ(r.status, 202) << r.body;
+
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string problem = TakedownProblem(room, objects, stored, bad, marker);
+    while (!problem.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      problem = TakedownProblem(room, objects, stored, bad, marker);
+    }
+    ASSERT_EQ(problem, "") << "through " << cache_->name() << "\n"
+                           << publisher_->LogTail();
+
+    ExpectEveryFormTakenDown(
+        objects, marker,
+        [&](size_t object, const Ack& a) {
+          return object == 0 ? a.bucket == bad.bucket
+                             : a.ts_ms / kRollupMs == window;
+        },
+        before, after);
+    const RunResult v = VerifyThroughTheCache(room, from, window_end);
+    EXPECT_EQ(v.status, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("takedown stubs"), std::string::npos) << v.out;
+    EXPECT_EQ(ImmutableConflicts(), 0);
+    EXPECT_EQ(
+        origin_->Metric("roomcast_origin_purges_total", "result=\"failed\""),
+        0);
+    EXPECT_GE(
+        origin_->Metric("roomcast_origin_purges_total", "result=\"purged\""),
+        1);
+  }
+};
+
+TEST_P(CdnTakedownE2eTest, TakedownReplacesEveryCachedFormByTheStub) {
+  TakesDownThroughTheCache(Room{"cdn-takedown"}, R"({"bucket_ms": 250})");
+}
+
+TEST_P(CdnTakedownE2eTest,
+       TakedownInAPrivateRoomReplacesEveryCachedFormByTheStub) {
+  TakesDownThroughTheCache(PrivateRoom("cdn-takedown-vip"),
+                           R"({"bucket_ms": 250, "private": true})");
+}
+
+INSTANTIATE_TEST_SUITE_P(Caches, CdnTakedownE2eTest,
+                         ::testing::Values(Cache::Kind::kNginx,
+                                           Cache::Kind::kVarnish),
+                         CacheName);
 
 INSTANTIATE_TEST_SUITE_P(Caches, CdnModerationE2eTest,
                          ::testing::Values(Cache::Kind::kNginx, Cache::Kind::kVarnish),
