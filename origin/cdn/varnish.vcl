@@ -31,7 +31,7 @@ backend origin {
 
 # One URL, one object (DESIGN §4): a cache must not be made to fetch an
 # object again by a query string, a header or a spelling. The hash is the
-# path plus after= (the only parameter the origin reads), with the encoding
+# path plus a manifest's after= (the only parameter the origin reads), with the encoding
 # normalised to gzip or identity as the variant; Cookie, Authorization and
 # Host never decide a fetch.
 sub vcl_recv {
@@ -50,7 +50,11 @@ sub vcl_recv {
     set req.http.X-RC-Token = regsub(req.url, "^.*[?&]rc_token=([^&]*).*$", "\1");
   }
   if (req.url ~ "\?") {
-    if (req.url ~ "[?&]after=[0-9]{1,20}(&|$)") {
+    # after= only on a manifest (the one URL the origin reads it for): on
+    # any other path it would make a second cached copy under a URL no
+    # purge names, fetched once per value.
+    if (req.url ~ "^/v1/(rooms|private)/[^/?]+/manifest\.(pb|json)\?" &&
+        req.url ~ "[?&]after=[0-9]{1,20}(&|$)") {
       set req.url = regsub(req.url, "^([^?]*)\?(.*&)?(after=[0-9]{1,20})(&.*)?$", "\1?\3");
     } else {
       set req.url = regsub(req.url, "\?.*$", "");
