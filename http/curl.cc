@@ -64,7 +64,9 @@ void CurlHeaders::Append(const std::string& line) {
 Transfer::Transfer(CURL* easy, const ClientRequest& request)
     : easy_(easy),
       what_(absl::StrCat(request.method, " ", request.url)),
-      shutdown_deadline_ns_(request.shutdown_deadline_ns) {
+      shutdown_deadline_ns_(request.shutdown_deadline_ns),
+      max_body_bytes_(request.max_reply_body_bytes),
+      max_header_bytes_(request.max_reply_header_bytes) {
   if (easy_ == nullptr) return;  // Finish reports it
   curl_easy_reset(easy_);
   SetConnection(request);
@@ -140,14 +142,26 @@ void Transfer::SetHeaders(const ClientRequest& request) {
   curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_.get());
 }
 
+// Returning less than was given makes libcurl end the transfer
+// (CURLE_WRITE_ERROR); Finish says why.
 size_t Transfer::OnHeader(char* data, size_t size, size_t n, void* self) {
-  AddHeaderLine(absl::string_view(data, size * n),
-                &static_cast<Transfer*>(self)->reply_);
+  auto* t = static_cast<Transfer*>(self);
+  t->header_bytes_ += size * n;
+  if (t->header_bytes_ > t->max_header_bytes_) {
+    t->too_big_ = true;
+    return 0;
+  }
+  AddHeaderLine(absl::string_view(data, size * n), &t->reply_);
   return size * n;
 }
 
 size_t Transfer::OnBody(char* data, size_t size, size_t n, void* self) {
-  static_cast<Transfer*>(self)->reply_.body.append(data, size * n);
+  auto* t = static_cast<Transfer*>(self);
+  if (size * n > t->max_body_bytes_ - t->reply_.body.size()) {
+    t->too_big_ = true;
+    return 0;
+  }
+  t->reply_.body.append(data, size * n);
   return size * n;
 }
 
@@ -166,6 +180,11 @@ absl::StatusOr<ClientReply> Transfer::Perform() {
 }
 
 absl::StatusOr<ClientReply> Transfer::Finish(CURLcode code) {
+  if (too_big_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what_, ": the reply is over ", max_header_bytes_, " header or ", max_body_bytes_,
+        " body bytes"));
+  }
   if (code != CURLE_OK) return CurlStatus(code, what_, error_);
   long status = 0;
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);

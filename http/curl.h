@@ -84,6 +84,11 @@ struct ClientRequest {
   std::string accept_encoding;
   // Sends the path as written, "../" included (tests of path checks).
   bool path_as_is = false;
+  // A reply whose body (after decoding) or headers grow past these is cut
+  // off with kResourceExhausted: a hostile or broken server cannot make a
+  // caller buffer without end within the timeout.
+  size_t max_reply_body_bytes = size_t{64} << 20;
+  size_t max_reply_header_bytes = size_t{64} << 10;
   // steady_clock ns, which another thread may move (a shutdown): once the
   // clock passes it the transfer is aborted, within about a second even on
   // a silent connection, with kDeadlineExceeded. Null: no such deadline.
@@ -107,7 +112,8 @@ class Transfer {
   // The reply once libcurl ended the transfer with `code`; call once.
   // Errors are transport failures only: kDeadlineExceeded (timed out or
   // past the shutdown deadline), kInvalidArgument (a bad URL),
-  // kFailedPrecondition (TLS trust), kUnavailable (refused, reset, ...).
+  // kFailedPrecondition (TLS trust), kUnavailable (refused, reset, ...),
+  // kResourceExhausted (a reply past the request's limits).
   absl::StatusOr<ClientReply> Finish(CURLcode code);
 
  private:
@@ -123,6 +129,10 @@ class Transfer {
   CURL* easy_;
   const std::string what_;  // "GET http://...", for messages
   const std::atomic<int64_t>* shutdown_deadline_ns_;
+  const size_t max_body_bytes_;
+  const size_t max_header_bytes_;
+  size_t header_bytes_ = 0;
+  bool too_big_ = false;  // a limit cut the reply off
   CurlHeaders headers_;
   ClientReply reply_;
   char error_[CURL_ERROR_SIZE] = "";

@@ -73,6 +73,24 @@ TEST_F(TransferTest, AnyHttpStatusIsAReplyOnTheSameConnection) {
   EXPECT_EQ(server_.connections(), 1) << "a reused handle keeps its connection";
 }
 
+// A caller never buffers more than it asked for, whatever the server sends.
+TEST_F(TransferTest, AReplyPastItsLimitsIsResourceExhausted) {
+  Reply big = Reply::Respond(200, std::string(100'000, 'x'));
+  Reply many = Reply::Respond(200, "small");
+  for (int i = 0; i < 40; ++i) {
+    many.headers.push_back({absl::StrCat("X-Pad-", i), std::string(1000, 'h')});
+  }
+  server_.Script({Reply::Respond(200, std::string(10'000, 'y')), big, many});
+
+  absl::StatusOr<ClientReply> at = Run({.url = Url(), .max_reply_body_bytes = 10'000});
+  ASSERT_TRUE(at.ok()) << at.status() << ": exactly the limit is fine";
+  EXPECT_EQ(at->body.size(), 10'000u);
+  absl::StatusOr<ClientReply> over = Run({.url = Url(), .max_reply_body_bytes = 10'000});
+  EXPECT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
+  absl::StatusOr<ClientReply> headers = Run({.url = Url(), .max_reply_header_bytes = 8192});
+  EXPECT_TRUE(absl::IsResourceExhausted(headers.status())) << headers.status();
+}
+
 TEST_F(TransferTest, ABodyGoesWithContentLengthAndNoExpect) {
   const std::string body(100000, 'x');  // big enough for libcurl to Expect
   absl::StatusOr<ClientReply> r = Run({.method = "PUT",
