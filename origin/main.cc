@@ -39,6 +39,7 @@ struct Flags {
   int64_t max_held = 16384;
   int64_t max_held_per_address = 4096;
   int64_t max_pending_purges = 100000;
+  int64_t purge_repeat_ms = 15000;
   bool no_sync = false;
 };
 
@@ -93,6 +94,9 @@ Flags ParseFlags(int argc, char** argv) {
             "requests held at once for one client address at most");
   flags.Int("max-pending-purges", &f.max_pending_purges,
             "purges owed to one --purge cache at most; a takedown beyond gets 503");
+  flags.Int("purge-repeat-ms", &f.purge_repeat_ms,
+            "each purge is sent once more this long after it succeeded, for a cache\n"
+            "fill that raced it (0: never); above the caches' read timeout");
   flags.Bool("no-sync", &f.no_sync, "do not fsync writes (benchmarks only)");
   flags.Require("data");
   flags.ParseOrExit(argc, argv);
@@ -101,7 +105,8 @@ Flags ParseFlags(int argc, char** argv) {
     std::exit(2);
   }
   for (int64_t n : {f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
-                    f.max_held, f.max_held_per_address, f.max_pending_purges}) {
+                    f.max_held, f.max_held_per_address, f.max_pending_purges,
+                    f.purge_repeat_ms}) {
     if (n < 0) {
       std::cerr << kProgram << ": limits must not be negative" << std::endl;
       std::exit(2);
@@ -182,7 +187,8 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .sync = !f.no_sync,
               .purge_bases = f.purge,
               .purge_secret = PurgeSecretOrExit(f),
-              .max_pending_purges = static_cast<size_t>(f.max_pending_purges)};
+              .max_pending_purges = static_cast<size_t>(f.max_pending_purges),
+              .purge_repeat = std::chrono::milliseconds(f.purge_repeat_ms)};
   o.http.listen = f.listen;
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);

@@ -62,7 +62,8 @@ absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
     o->purger_ = std::make_unique<Purger>(
         PurgeOptions{.bases = o->options_.purge_bases,
                      .secret = o->options_.purge_secret,
-                     .max_pending_per_cache = o->options_.max_pending_purges},
+                     .max_pending_per_cache = o->options_.max_pending_purges,
+                     .repeat_after = o->options_.purge_repeat},
         o->store_.get(), &o->metrics_);
     ROOMCAST_RETURN_IF_ERROR(o->purger_->Start());
   }

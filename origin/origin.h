@@ -89,6 +89,8 @@ struct OriginOptions {
   std::string purge_secret;
   // Purges owed to one cache at most; a takedown beyond gets 503.
   size_t max_pending_purges = 100000;
+  // A succeeded purge is sent once more this long after (PurgeOptions).
+  std::chrono::milliseconds purge_repeat{15000};
   // Wall time: which buckets are ahead, what is past retention, when an
   // object expires. Null: the system clock. Must outlive the Origin.
   const base::Clock* clock = nullptr;

@@ -18,6 +18,7 @@ struct Purger::Entry {
   Store::QueuedPurge queued;
   base::JitteredExponentialBackOff backoff;
   int attempts = 0;
+  bool repeat = false;  // the best-effort second PURGE
 };
 
 // One cache: its queue by when each purge is next due, and its thread.
@@ -148,8 +149,11 @@ void Purger::Enqueue(std::vector<Store::QueuedPurge> purges) {
 void Purger::Run(Lane& lane) {
   http::CurlEasy easy = http::NewCurlEasy();
   while (std::unique_ptr<Entry> e = NextDue(lane)) {
-    if (Send(easy.get(), *e)) {
+    if (e->repeat) {
+      Send(easy.get(), *e);
+    } else if (Send(easy.get(), *e)) {
       Done(*e);
+      Repeat(lane, std::move(e));
     } else {
       Retry(lane, std::move(e));
     }
@@ -185,7 +189,10 @@ bool Purger::Send(void* easy, const Entry& e) {
   }
   auto reply = http::Transfer(static_cast<CURL*>(easy), req).Perform();
   const bool done = reply.ok() && (reply->status / 100 == 2 || reply->status == 404);
-  const char* result = !done ? "failed" : reply->status == 404 ? "not_cached" : "purged";
+  const char* result = e.repeat                 ? (done ? "repeated" : "repeat_failed")
+                       : !done                    ? "failed"
+                       : reply->status == 404     ? "not_cached"
+                                                  : "purged";
   metrics_->AddCounter("roomcast_origin_purges_total", "Cache purges by result",
                        {{"result", result}}).Add();
   if (done) {
@@ -209,6 +216,14 @@ void Purger::Retry(Lane& lane, std::unique_ptr<Entry> e) {
     if (lane.stop) return;  // still owed in the store: resumed on restart
     lane.due.emplace(at, std::move(e));
   }
+}
+
+void Purger::Repeat(Lane& lane, std::unique_ptr<Entry> e) {
+  if (options_.repeat_after.count() <= 0) return;
+  e->repeat = true;
+  const absl::Time at = absl::Now() + absl::FromChrono(options_.repeat_after);
+  absl::MutexLock lock(&lane.mu);
+  if (!lane.stop) lane.due.emplace(at, std::move(e));
 }
 
 void Purger::Done(const Entry& e) {

@@ -6,7 +6,8 @@
 // (Store::ReplaceForTakedown) and answers; the Purger sends them. One thread
 // per cache, so a dead cache never delays another; each purge is retried
 // with jittered exponential backoff until the cache answers 2xx or 404
-// (nothing cached there), then deleted from the store. What is still owed
+// (nothing cached there), then deleted from the store (and sent once more
+// later, for a fill that raced the first). What is still owed
 // is loaded again at start-up, so purges survive a kill -9. Each cache's
 // queue is bounded: a takedown that would overflow one is refused (503)
 // before anything is stored. Internal to origin/.
@@ -39,6 +40,12 @@ struct PurgeOptions {
   std::chrono::milliseconds min_backoff{200};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds timeout{5000};  // one PURGE, connect included
+  // Each purge is sent once more this long after it succeeded: a cache
+  // fill that read the old bytes just before the takedown (and so landed
+  // after the first PURGE) is removed by the second. Longer than the
+  // reference caches' 10 s read timeout. Best effort: not stored, not
+  // retried. Zero: no second PURGE.
+  std::chrono::milliseconds repeat_after{15000};
 };
 
 class Purger {
@@ -68,6 +75,8 @@ class Purger {
   // True once the cache answered 2xx or 404.
   bool Send(void* easy, const Entry& e);
   void Retry(Lane& lane, std::unique_ptr<Entry> e);
+  // Queues the second PURGE of one that succeeded.
+  void Repeat(Lane& lane, std::unique_ptr<Entry> e);
   void Done(const Entry& e);
   Lane* LaneFor(const std::string& base) const;
 

@@ -317,6 +317,23 @@ TEST_F(TakedownPurgeTest, EveryVariantReachesALiveCacheThoughAnotherIsDead) {
   EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 4) << "the dead cache's";
 }
 
+// A cache fill that read the old bytes just before the takedown lands after
+// the first PURGE; the second, sent later, removes it.
+TEST_F(TakedownPurgeTest, EachPurgeIsSentOnceMoreLater) {
+  ScriptedServer cache;
+  StartPurging({cache.url()}, {"--purge-repeat-ms", "300"});
+  StoreSegment();
+  ASSERT_EQ(TakeDownTwoAndFour().status, 201);
+  ASSERT_TRUE(Eventually([&] { return Purges("repeated") == 4; }))
+      << "repeated " << Purges("repeated") << " of 4";
+  const std::vector<ScriptedServer::Request> reqs = cache.requests();
+  EXPECT_EQ(reqs.size(), 8u);
+  EXPECT_EQ(PurgesIn({reqs.begin(), reqs.begin() + 4}), EveryVariant());
+  EXPECT_EQ(PurgesIn({reqs.begin() + 4, reqs.end()}), EveryVariant());
+  EXPECT_EQ(Purges("purged"), 4);
+  EXPECT_EQ(origin_->Metric("roomcast_origin_purges_pending"), 0);
+}
+
 TEST_F(TakedownPurgeTest, OwedPurgesAreRetriedAndSurviveKillNine) {
   ScriptedServer cache;
   cache.SetDefault(ScriptedServer::Reply::Respond(503));
