@@ -228,15 +228,25 @@ absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {
   return absl::OkStatus();
 }
 
-void Room::DescribeStubs(Upload& u) const {
+void Room::DescribeStubs(Upload& u, int64_t end_ms) const {
   const log::Takedown* t = nullptr;
   for (uint64_t seq : u.stubbed) {
     const log::Takedown* by = mod_ ? mod_->takedowns().RequestFor(seq) : nullptr;
     if (by != nullptr && (t == nullptr || by->id() > t->id())) t = by;
   }
-  if (t == nullptr) return;  // forgotten: the PUT says when it was rendered
-  u.takedown_at_ms = t->at_ms();
-  u.takedown_reason = t->reason();
+  if (t != nullptr && t->at_ms() > 0) {
+    u.takedown_at_ms = t->at_ms();
+    u.takedown_reason = t->reason();
+    return;
+  }
+  // Forgotten (past the newest kMaxRequests): the origin refuses At 0, so
+  // the object's end stands in, the same on every render (a retry after a
+  // crash sends the same headers).
+  u.takedown_at_ms = std::max<int64_t>(end_ms, 1);
+  ROOMCAST_LOG(kWarning, "publisher", "takedown_request_forgotten")
+      .Kv("room", name())
+      .Kv("path", u.path)
+      .Kv("at_ms", u.takedown_at_ms);
 }
 
 void Room::ApplyPeer(const log::Peer& p) {
@@ -309,7 +319,7 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
       u.stubbed = std::move(o.stubbed);
       u.unstubbed_digest = std::move(o.unstubbed_digest);
       u.new_digest = base::Sha256Hex(u.bytes);
-      DescribeStubs(u);
+      DescribeStubs(u, o.gate_ms + 1);
     }
   }
   const uint64_t v = manifest_version();

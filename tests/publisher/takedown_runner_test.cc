@@ -55,9 +55,13 @@ class TakedownOrigin : public Uploader {
     if (down_) return absl::UnavailableError("down");
     ++takedown_puts_;
     std::string old;
+    std::string at;
     for (absl::string_view h : headers) {
       if (absl::ConsumePrefix(&h, "Roomcast-Takedown-Old: ")) old = std::string(h);
+      if (absl::ConsumePrefix(&h, "Roomcast-Takedown-At: ")) at = std::string(h);
     }
+    // As the origin's admission: malformed headers are 400 before any lookup.
+    if (at.empty() || at == "0") return OriginReply{.status = 400, .body = "bad_takedown"};
     auto it = objects_.find(std::string(path));
     if (it == objects_.end()) return OriginReply{.status = 404};
     if (it->second == body) return OriginReply{.status = 200};
@@ -100,13 +104,13 @@ class TakedownOrigin : public Uploader {
 
 class TakedownRunnerTest : public ::testing::Test {
  protected:
-  void Start() {
+  void Start(int64_t rollup_ms = 1000) {
     PublisherOptions o;
     o.id = "pub-1";
     o.data_dir = dir_.path();
     o.hint_master_secret = "master";
     o.sync = false;
-    o.rollup_ms = 1000;  // = D: no rollups, one object per bucket
+    o.rollup_ms = rollup_ms;  // 1000 = D: no rollups, one object per bucket
     auto p = Publisher::Open(o, &clock_, &origin_);
     ASSERT_TRUE(p.ok()) << p.status();
     pub_ = *std::move(p);
@@ -234,6 +238,34 @@ TEST_F(TakedownRunnerTest, FindsASeqTheRoomForgotAtTheOriginByBinarySearch) {
   ASSERT_TRUE(seg.ParseFromString(origin_.objects()[path]));
   for (int i = 0; i < 60; ++i) EXPECT_EQ(seg.messages(i).has_redacted(), i == 4) << i;
   EXPECT_EQ(origin_.takedown_puts(), 1);
+}
+
+// A published seq's rollup, built after the takedown, is rendered with its
+// stub; if 32 later takedowns pushed that request out of the room's
+// memory, the rollup's PUT must still carry a time the origin accepts
+// (it refuses At 0, and the room would stall on it).
+TEST_F(TakedownRunnerTest, ARollupWhoseTakedownWasForgottenStillGoesUp) {
+  Start(/*rollup_ms=*/10'000);
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful")});
+  ASSERT_GT(seq, 0u);
+  ASSERT_TRUE(Takedown(seq).ok());
+  // 32 later takedowns, of messages in a bucket still open.
+  std::vector<v1::MessageInput> later;
+  for (int i = 0; i < 32; ++i) later.push_back(Comment(absl::StrCat("later ", i)));
+  Waiter<v1::PostMessagesResponse> posted;
+  pub_->Post(Service(), "lobby", std::move(later), posted.callback());
+  absl::StatusOr<v1::PostMessagesResponse> acks = posted.Wait();
+  ASSERT_TRUE(acks.ok()) << acks.status();
+  for (const auto& r : acks->results()) ASSERT_TRUE(Takedown(r.seq()).ok()) << r.seq();
+  const std::string rollup = segmenter::SegmentPath("lobby", 10'000, kT0 / 10'000);
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 500);
+    (void)pub_->Tick();
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[rollup]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
 }
 
 }  // namespace
