@@ -86,7 +86,7 @@ TakedownRunner::TakedownRunner(Options options, Uploader* uploader, Sequencer* s
       replaced_(metrics->AddCounter("roomcast_publisher_takedown_objects_total",
                                     "Objects replaced at the origin by a takedown")),
       failed_(metrics->AddCounter("roomcast_publisher_takedown_failures_total",
-                                  "Takedown PUTs the origin refused for good")),
+                                  "Takedown PUTs the origin refused (the job waits) or seqs not found")),
       rendered_(metrics->AddCounter("roomcast_publisher_takedown_rendered_total",
                                     "Objects rendered with takedown stubs after the takedown")) {}
 
@@ -330,23 +330,28 @@ absl::Status TakedownRunner::Replace(const std::string& room, const log::Takedow
       uploader_->PutWithHeaders(
           t.path, body, kProto,
           TakedownHeaders(old_digest, changed, job.request().reason(), job.request().at_ms())));
-  std::optional<log::TakedownEntry> entry;
-  if (got.status == 200 || got.status == 201) {
-    replaced_.Add();
-    entry = Entry(t.path, old_digest, new_digest, job.request(), changed);
-  } else if (got.status == 409 || got.status >= 500 || got.status == 429) {
+  if (got.status == 409 || got.status >= 500 || got.status == 429) {
     // Someone else's bytes there now, or the origin is busy: look again.
     return absl::UnavailableError(absl::StrCat("takedown PUT ", t.path, ": HTTP ", got.status,
                                                " ", got.body.substr(0, 200)));
-  } else {
+  }
+  if (got.status != 200 && got.status != 201) {
+    // Refused (a rotated secret, a bad request): the object still holds
+    // the messages, so the job waits, loudly, until an operator fixes it.
     failed_.Add();
     ROOMCAST_LOG(kError, "publisher", "takedown_refused")
         .Kv("room", room)
         .Kv("path", t.path)
         .Kv("status", got.status)
         .Kv("body", got.body.substr(0, 200));
+    return absl::FailedPreconditionError(
+        absl::StrCat("takedown PUT ", t.path, " refused: HTTP ", got.status));
   }
-  return Log(room, DoneRecord(job.request().id(), std::move(entry), false), true);
+  replaced_.Add();
+  return Log(room,
+             DoneRecord(job.request().id(),
+                        Entry(t.path, old_digest, new_digest, job.request(), changed), false),
+             true);
 }
 
 absl::Status TakedownRunner::Log(const std::string& room, log::Record record, bool stamp) {

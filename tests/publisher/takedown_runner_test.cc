@@ -62,6 +62,10 @@ class TakedownOrigin : public Uploader {
     }
     // As the origin's admission: malformed headers are 400 before any lookup.
     if (at.empty() || at == "0") return OriginReply{.status = 400, .body = "bad_takedown"};
+    if (refuse_ > 0) {
+      --refuse_;
+      return OriginReply{.status = 403, .body = "forbidden"};
+    }
     auto it = objects_.find(std::string(path));
     if (it == objects_.end()) return OriginReply{.status = 404};
     if (it->second == body) return OriginReply{.status = 200};
@@ -76,6 +80,15 @@ class TakedownOrigin : public Uploader {
   void DownAfterTakedown() {
     absl::MutexLock l(&mu_);
     down_after_takedown_ = true;
+  }
+  // The next `n` takedown PUTs are refused 403 (a secret rotated).
+  void Refuse(int n) {
+    absl::MutexLock l(&mu_);
+    refuse_ = n;
+  }
+  int refusing() {
+    absl::MutexLock l(&mu_);
+    return refuse_;
   }
   void Up() {
     absl::MutexLock l(&mu_);
@@ -100,6 +113,7 @@ class TakedownOrigin : public Uploader {
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   bool down_after_takedown_ ABSL_GUARDED_BY(mu_) = false;
   int takedown_puts_ ABSL_GUARDED_BY(mu_) = 0;
+  int refuse_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class TakedownRunnerTest : public ::testing::Test {
@@ -266,6 +280,32 @@ TEST_F(TakedownRunnerTest, ARollupWhoseTakedownWasForgottenStillGoesUp) {
     return seg.ParseFromString(origin_.objects()[rollup]) && seg.messages_size() == 1 &&
            seg.messages(0).has_redacted();
   }));
+}
+
+// A refused takedown PUT (403 after a secret rotation) is not the end of
+// the job: it waits, and once the origin takes the PUT the object is
+// stubbed and recorded.
+TEST_F(TakedownRunnerTest, ARefusedPutKeepsTheJobWaiting) {
+  Start();
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful")});
+  ASSERT_GT(seq, 0u);
+  const std::string path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
+  origin_.Refuse(2);
+  ASSERT_TRUE(Takedown(seq).ok());
+  ASSERT_TRUE(Eventually([&] { return origin_.refusing() == 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return Records().values_size() == 1;
+  }));
+  EXPECT_EQ(Records().values(0).struct_value().fields().at("path").string_value(), path);
+  EXPECT_EQ(origin_.takedown_puts(), 3);
 }
 
 }  // namespace
