@@ -77,9 +77,10 @@ std::vector<std::string> TakedownHeaders(const std::string& old_digest,
           absl::StrCat("Roomcast-Takedown-At: ", at_ms)};
 }
 
-TakedownRunner::TakedownRunner(Options options, Uploader* uploader, Sequencer* sequencer,
-                               RoomTable* rooms, http::Metrics* metrics)
+TakedownRunner::TakedownRunner(Options options, const base::Clock* clock, Uploader* uploader,
+                               Sequencer* sequencer, RoomTable* rooms, http::Metrics* metrics)
     : options_(options),
+      clock_(clock),
       uploader_(uploader),
       sequencer_(sequencer),
       rooms_(rooms),
@@ -168,11 +169,14 @@ void TakedownRunner::Failed(const std::string& room, const absl::Status& why) {
 
 absl::Status TakedownRunner::RunRoom(const std::string& room) {
   std::optional<TakedownWork> w = rooms_->Takedowns(room);
+  absl::Status first = absl::OkStatus();
   if (w) {
     for (const log::TakedownJob& job : w->jobs) {
-      ROOMCAST_RETURN_IF_ERROR(RunJob(room, *w, job));
+      absl::Status s = RunJob(room, *w, job);
+      if (first.ok()) first = std::move(s);
     }
   }
+  if (!first.ok()) return first;
   found_.erase(room);  // no job left (or the room was forgotten)
   return absl::OkStatus();
 }
@@ -182,7 +186,7 @@ absl::Status TakedownRunner::RunJob(const std::string& room, const TakedownWork&
   ROOMCAST_ASSIGN_OR_RETURN(std::vector<Target> targets, Targets(w, job));
   for (const Target& t : targets) {
     if (std::find(job.done().begin(), job.done().end(), t.path) != job.done().end()) continue;
-    ROOMCAST_RETURN_IF_ERROR(RunTarget(room, job, t));
+    ROOMCAST_RETURN_IF_ERROR(RunTarget(w, job, t));
   }
   ROOMCAST_LOG(kInfo, "publisher", "takedown_done")
       .Kv("room", room)
@@ -193,23 +197,30 @@ absl::Status TakedownRunner::RunJob(const std::string& room, const TakedownWork&
 
 absl::StatusOr<std::vector<TakedownRunner::Target>> TakedownRunner::Targets(
     const TakedownWork& w, const log::TakedownJob& job) {
-  std::map<std::string, std::vector<uint64_t>> by_path;
+  std::map<std::string, Target> by_path;
   const int64_t d = w.bucket_ms;
   const int64_t r = w.rollup_ms;
   for (uint64_t seq : job.request().seqs()) {
     ROOMCAST_ASSIGN_OR_RETURN(std::optional<int64_t> k, BucketOf(w, job, seq));
     if (!k) continue;  // at no object of the origin (expired, or never held)
-    by_path[segmenter::SegmentPath(w.room, d, *k, segmenter::Format::kProto, w.scope)].push_back(
-        seq);
+    Target& seg = by_path[segmenter::SegmentPath(w.room, d, *k, segmenter::Format::kProto,
+                                                 w.scope)];
+    seg.seqs.push_back(seq);
+    seg.end_ms = segmenter::BucketEnd(*k, d);
     if (r <= d) continue;
     // A rollup not built yet gets the stubs when it is (RoomCloser).
     const int64_t ri = segmenter::BucketIndex(segmenter::BucketStart(*k, d), r);
     if (segmenter::BucketEnd(ri, r) > w.closed_through_ms) continue;
-    by_path[segmenter::SegmentPath(w.room, r, ri, segmenter::Format::kProto, w.scope)].push_back(
-        seq);
+    Target& rollup = by_path[segmenter::SegmentPath(w.room, r, ri, segmenter::Format::kProto,
+                                                    w.scope)];
+    rollup.seqs.push_back(seq);
+    rollup.end_ms = segmenter::BucketEnd(ri, r);
   }
   std::vector<Target> out;
-  for (auto& [path, seqs] : by_path) out.push_back({path, std::move(seqs)});
+  for (auto& [path, t] : by_path) {
+    t.path = path;
+    out.push_back(std::move(t));
+  }
   return out;
 }
 
@@ -289,10 +300,23 @@ absl::StatusOr<std::optional<v1::ActionSegment>> TakedownRunner::Fetch(const std
   return seg;
 }
 
-absl::Status TakedownRunner::RunTarget(const std::string& room, const log::TakedownJob& job,
+bool TakedownRunner::Expired(const TakedownWork& w, int64_t end_ms) const {
+  return end_ms + w.retention_ms <= clock_->NowMs();
+}
+
+absl::Status TakedownRunner::RunTarget(const TakedownWork& w, const log::TakedownJob& job,
                                        const Target& t) {
+  const std::string& room = w.room;
   std::string bytes;
   ROOMCAST_ASSIGN_OR_RETURN(std::optional<v1::ActionSegment> seg, Fetch(t.path, &bytes));
+  if (!seg && Expired(w, t.end_ms)) {
+    // Swept by retention: nothing left to take down, and it cannot return.
+    ROOMCAST_LOG(kInfo, "publisher", "takedown_object_expired")
+        .Kv("room", room)
+        .Kv("takedown", job.request().id())
+        .Kv("path", t.path);
+    return Log(room, DoneRecord(job.request().id(), std::nullopt, false), true);
+  }
   // Closed, so uploaded or about to be: wait for it.
   if (!seg) return absl::UnavailableError(absl::StrCat(t.path, " is not at the origin yet"));
   v1::ActionSegment stubbed = *seg;

@@ -81,6 +81,11 @@ class TakedownOrigin : public Uploader {
     absl::MutexLock l(&mu_);
     down_after_takedown_ = true;
   }
+  // The object is gone (swept by retention, or never stored).
+  void Erase(const std::string& path) {
+    absl::MutexLock l(&mu_);
+    objects_.erase(path);
+  }
   // The next `n` takedown PUTs are refused 403 (a secret rotated).
   void Refuse(int n) {
     absl::MutexLock l(&mu_);
@@ -137,9 +142,10 @@ class TakedownRunnerTest : public ::testing::Test {
     pub_->Takedown(Service(), "lobby", req, w.callback());
     return w.Wait();
   }
-  void OpenLobby() {
+  void OpenLobby(uint32_t retention_s = 86400) {
     v1::OpenRoomRequest open;
     open.set_bucket_ms(1000);
+    open.set_retention_s(retention_s);
     Waiter<v1::RoomConfig> opened;
     pub_->OpenRoom(Service(), "lobby", open, opened.callback());
     ASSERT_TRUE(opened.Wait().ok());
@@ -306,6 +312,38 @@ TEST_F(TakedownRunnerTest, ARefusedPutKeepsTheJobWaiting) {
   }));
   EXPECT_EQ(Records().values(0).struct_value().fields().at("path").string_value(), path);
   EXPECT_EQ(origin_.takedown_puts(), 3);
+}
+
+// A job waiting on an object the origin does not hold (yet) does not hold
+// back the room's later jobs; once that object's bucket is past the room's
+// retention it cannot come back, and the job ends with nothing to do.
+TEST_F(TakedownRunnerTest, AMissingObjectHoldsBackOnlyItsJobUntilItExpires) {
+  Start();
+  OpenLobby(/*retention_s=*/5);
+  const uint64_t gone = PostAndPublish({Comment("unlawful, swept")});
+  const uint64_t kept = PostAndPublish({Comment("unlawful, kept")});
+  ASSERT_GT(gone, 0u);
+  ASSERT_GT(kept, 0u);
+  const std::string gone_path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
+  const std::string kept_path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000 + 1);
+  origin_.Erase(gone_path);
+  ASSERT_TRUE(Takedown(gone).ok());
+  ASSERT_TRUE(Takedown(kept).ok());
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[kept_path]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
+  absl::StatusOr<v1::TakedownReply> waiting = Takedown(gone);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_FALSE(waiting->done());  // young: it may still be uploaded
+  clock_.Set(kT0 + 10'000);  // both buckets past the 5 s retention
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<v1::TakedownReply> again = Takedown(gone);
+    return again.ok() && again->done();
+  }));
+  EXPECT_FALSE(origin_.objects().contains(gone_path));
 }
 
 }  // namespace
