@@ -238,23 +238,25 @@ absl::StatusOr<std::optional<int64_t>> TakedownRunner::BucketOf(const TakedownWo
   if (it != found.begin() && std::prev(it)->first.second >= seq) return std::prev(it)->second;
   absl::StatusOr<std::optional<int64_t>> k = SearchOrigin(w, seq);
   if (absl::IsResourceExhausted(k.status())) {
-    // Searched far enough: this seq's objects stay as they are.
+    // Not found within the probes, but its bucket may exist: the job
+    // waits (and searches again) rather than leave the message published.
     failed_.Add();
     ROOMCAST_LOG(kError, "publisher", "takedown_seq_not_found")
         .Kv("room", w.room)
         .Kv("seq", seq)
         .Kv("status", k.status());
-    return std::nullopt;
   }
   return k;
 }
 
-// Binary search over the room's closed buckets by first_seq/last_seq; an
-// empty bucket (seq range 0) is passed over towards later ones, within
-// max_probes GETs in all.
+// Binary search by first_seq/last_seq over the room's closed buckets that
+// can still exist (those past its retention are swept: a seq there is
+// nothing to do); an empty or missing bucket is passed over towards later
+// ones, within max_probes GETs in all (kResourceExhausted past them).
 absl::StatusOr<std::optional<int64_t>> TakedownRunner::SearchOrigin(const TakedownWork& w,
                                                                    uint64_t seq) {
-  int64_t lo = segmenter::BucketIndex(w.opened_ms, w.bucket_ms);
+  const int64_t from_ms = std::max(w.opened_ms, clock_->NowMs() - w.retention_ms);
+  int64_t lo = segmenter::BucketIndex(from_ms, w.bucket_ms);
   int64_t hi = segmenter::BucketIndex(std::max(w.closed_through_ms - 1, w.opened_ms), w.bucket_ms);
   int probes = 0;
   while (lo <= hi) {

@@ -346,5 +346,40 @@ TEST_F(TakedownRunnerTest, AMissingObjectHoldsBackOnlyItsJobUntilItExpires) {
   EXPECT_FALSE(origin_.objects().contains(gone_path));
 }
 
+// The search for a seq the room forgot covers only the buckets that can
+// still exist: 600 s of buckets the origin does not hold (past the room's
+// 120 s retention) before it must not use up the probes, or the seq is
+// never found and the message stays published.
+TEST_F(TakedownRunnerTest, TheSearchSkipsBucketsPastRetention) {
+  Start();
+  OpenLobby(/*retention_s=*/120);
+  clock_.Set(kT0 + 600'000);
+  ASSERT_TRUE(pub_->Tick().ok());
+  const int64_t first_k = clock_.NowMs() / 1000;
+  // 20 buckets of 60: the first seq is neither among the room's 1024
+  // recent actions nor in the manifest's 16 recent segments.
+  uint64_t first = 0;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<v1::MessageInput> in;
+    for (int i = 0; i < 60; ++i) in.push_back(Comment(absl::StrCat("m", b * 60 + i)));
+    const uint64_t s = PostAndPublish(std::move(in));
+    ASSERT_GT(s, 0u);
+    if (b == 0) first = s;
+    clock_.Set(clock_.NowMs() + 3000);
+  }
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Takedown(first).ok());
+  const std::string path = segmenter::SegmentPath("lobby", 1000, first_k);
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 60 &&
+           seg.messages(0).has_redacted();
+  }));
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<v1::TakedownReply> again = Takedown(first);
+    return again.ok() && again->done();
+  }));
+}
+
 }  // namespace
 }  // namespace roomcast::publisher::testing
