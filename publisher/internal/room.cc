@@ -211,7 +211,27 @@ absl::Status Room::ApplyTakedown(const log::Takedown& t) {
   moderation().takedowns().Start(t);
   stamper_.Stamp(t.at_ms(), t.at_ms());
   durable_ts_ = std::max(durable_ts_, t.at_ms());
+  RedactTakenDown(t);
   return absl::OkStatus();
+}
+
+// A viewer that showed a taken-down message (live, or from a cached
+// segment) hides it once `redactions` lists it, as for a retraction; from
+// the log alone, so a replay republishes the same.
+void Room::RedactTakenDown(const log::Takedown& t) {
+  std::vector<uint64_t> seqs(t.seqs().begin(), t.seqs().end());
+  seqs.insert(seqs.end(), t.unpublished().begin(), t.unpublished().end());
+  const int64_t retention_ms = int64_t{config().retention_s()} * 1000;
+  moderation().AddRedactions(seqs, t.at_ms(), t.at_ms() - retention_ms);
+  absl::Status s =
+      SetModerationState(kRedactionsComponent, moderation().RedactionsValue(), t.at_ms(), t.by());
+  // Kept either way (the next change publishes it): a room whose state
+  // cannot take it (ended) must not stall on it, nor its replay.
+  if (!s.ok()) {
+    ROOMCAST_LOG(kError, "publisher", "redactions_not_published")
+        .Kv("room", name())
+        .Kv("status", s);
+  }
 }
 
 absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {

@@ -172,17 +172,19 @@ class TakedownRunnerTest : public ::testing::Test {
     return true;
   }
   // The takedowns component's records at the origin (its latest version).
-  google::protobuf::ListValue Records() {
+  google::protobuf::ListValue Records() { return Latest("takedowns", "records"); }
+  // Field `field` of component `name`'s latest version at the origin.
+  google::protobuf::ListValue Latest(const std::string& name, const std::string& field) {
     v1::StateComponent latest;
     for (const auto& [path, bytes] : origin_.objects()) {
       v1::StateComponent c;
-      if (absl::StrContains(path, "/state/takedowns/") && c.ParseFromString(bytes) &&
-          c.version() > latest.version()) {
+      if (absl::StrContains(path, absl::StrCat("/state/", name, "/")) &&
+          c.ParseFromString(bytes) && c.version() > latest.version()) {
         latest = c;
       }
     }
     auto& f = latest.value().struct_value().fields();
-    auto it = f.find("records");
+    auto it = f.find(field);
     return it == f.end() ? google::protobuf::ListValue() : it->second.list_value();
   }
 
@@ -379,6 +381,44 @@ TEST_F(TakedownRunnerTest, TheSearchSkipsBucketsPastRetention) {
     absl::StatusOr<v1::TakedownReply> again = Takedown(first);
     return again.ok() && again->done();
   }));
+}
+
+// A taken-down seq is added to `redactions`, so a viewer that already
+// showed it (live, or from a cached segment) hides it; a restart replays
+// the same component (the origin would refuse other bytes at its path).
+TEST_F(TakedownRunnerTest, ATakedownIsRedacted) {
+  Start();
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful"), Comment("fine")});
+  ASSERT_GT(seq, 0u);
+  auto redacted = [&] {
+    const google::protobuf::ListValue seqs = Latest("redactions", "seqs");
+    return seqs.values_size() == 1 && seqs.values(0).number_value() == static_cast<double>(seq);
+  };
+  ASSERT_TRUE(Takedown(seq).ok());
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return redacted() && Records().values_size() == 1;
+  }));
+  const std::map<std::string, std::string> before = origin_.objects();
+  pub_.reset();
+  Start();
+  const std::string next = segmenter::SegmentPath("lobby", 1000, clock_.NowMs() / 1000);
+  const uint64_t after = PostAndPublish({Comment("after the restart")});
+  ASSERT_GT(after, seq + 1);
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return origin_.objects().contains(next);
+  }));
+  EXPECT_TRUE(redacted());
+  for (const auto& [path, bytes] : origin_.objects()) {
+    auto it = before.find(path);
+    if (it != before.end() && absl::StrContains(path, "/state/redactions/")) {
+      EXPECT_EQ(it->second, bytes) << path;
+    }
+  }
 }
 
 }  // namespace
