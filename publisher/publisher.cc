@@ -67,7 +67,8 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
         return Checkpoint(now_ms, waiting);
       });
   takedowns_ = std::make_unique<internal::TakedownRunner>(
-      internal::TakedownRunner::Options{}, uploader, sequencer_.get(), rooms_.get(), &metrics_);
+      internal::TakedownRunner::Options{}, clock, uploader, sequencer_.get(), rooms_.get(),
+      &metrics_);
   publication_->SetUploadRendered([this](const std::string& room, const internal::Upload& u) {
     return takedowns_->UploadRendered(room, u);
   });

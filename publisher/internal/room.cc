@@ -211,7 +211,27 @@ absl::Status Room::ApplyTakedown(const log::Takedown& t) {
   moderation().takedowns().Start(t);
   stamper_.Stamp(t.at_ms(), t.at_ms());
   durable_ts_ = std::max(durable_ts_, t.at_ms());
+  RedactTakenDown(t);
   return absl::OkStatus();
+}
+
+// A viewer that showed a taken-down message (live, or from a cached
+// segment) hides it once `redactions` lists it, as for a retraction; from
+// the log alone, so a replay republishes the same.
+void Room::RedactTakenDown(const log::Takedown& t) {
+  std::vector<uint64_t> seqs(t.seqs().begin(), t.seqs().end());
+  seqs.insert(seqs.end(), t.unpublished().begin(), t.unpublished().end());
+  const int64_t retention_ms = int64_t{config().retention_s()} * 1000;
+  moderation().AddRedactions(seqs, t.at_ms(), t.at_ms() - retention_ms);
+  absl::Status s =
+      SetModerationState(kRedactionsComponent, moderation().RedactionsValue(), t.at_ms(), t.by());
+  // Kept either way (the next change publishes it): a room whose state
+  // cannot take it (ended) must not stall on it, nor its replay.
+  if (!s.ok()) {
+    ROOMCAST_LOG(kError, "publisher", "redactions_not_published")
+        .Kv("room", name())
+        .Kv("status", s);
+  }
 }
 
 absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {
@@ -228,15 +248,25 @@ absl::Status Room::ApplyTakedownDone(const log::TakedownDone& d) {
   return absl::OkStatus();
 }
 
-void Room::DescribeStubs(Upload& u) const {
+void Room::DescribeStubs(Upload& u, int64_t end_ms) const {
   const log::Takedown* t = nullptr;
   for (uint64_t seq : u.stubbed) {
     const log::Takedown* by = mod_ ? mod_->takedowns().RequestFor(seq) : nullptr;
     if (by != nullptr && (t == nullptr || by->id() > t->id())) t = by;
   }
-  if (t == nullptr) return;  // forgotten: the PUT says when it was rendered
-  u.takedown_at_ms = t->at_ms();
-  u.takedown_reason = t->reason();
+  if (t != nullptr && t->at_ms() > 0) {
+    u.takedown_at_ms = t->at_ms();
+    u.takedown_reason = t->reason();
+    return;
+  }
+  // Forgotten (past the newest kMaxRequests): the origin refuses At 0, so
+  // the object's end stands in, the same on every render (a retry after a
+  // crash sends the same headers).
+  u.takedown_at_ms = std::max<int64_t>(end_ms, 1);
+  ROOMCAST_LOG(kWarning, "publisher", "takedown_request_forgotten")
+      .Kv("room", name())
+      .Kv("path", u.path)
+      .Kv("at_ms", u.takedown_at_ms);
 }
 
 void Room::ApplyPeer(const log::Peer& p) {
@@ -309,7 +339,7 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
       u.stubbed = std::move(o.stubbed);
       u.unstubbed_digest = std::move(o.unstubbed_digest);
       u.new_digest = base::Sha256Hex(u.bytes);
-      DescribeStubs(u);
+      DescribeStubs(u, o.gate_ms + 1);
     }
   }
   const uint64_t v = manifest_version();

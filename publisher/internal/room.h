@@ -213,8 +213,11 @@ class Room {
   absl::Status ApplyBan(const log::BanSet& b);
   absl::Status ApplyTakedown(const log::Takedown& t);
   absl::Status ApplyTakedownDone(const log::TakedownDone& d);
-  // Fills in the takedown that stubbed `u`'s seqs.
-  void DescribeStubs(Upload& u) const;
+  // Adds a takedown's seqs to the `redactions` component.
+  void RedactTakenDown(const log::Takedown& t);
+  // Fills in the takedown that stubbed `u`'s seqs; if the room forgot it,
+  // `end_ms` (the object's end) as its time and no reason.
+  void DescribeStubs(Upload& u, int64_t end_ms) const;
   // Sets a component moderation owns (redactions, settings).
   absl::Status SetModerationState(const std::string& name, google::protobuf::Value value,
                                   int64_t ts_ms, const std::string& by);

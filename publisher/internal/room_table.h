@@ -56,6 +56,7 @@ struct TakedownWork {
   int64_t rollup_ms = 0;
   int64_t opened_ms = 0;
   int64_t closed_through_ms = 0;  // every bucket ending by then is closed
+  int64_t retention_ms = 0;       // how long the origin keeps an object past its end
   std::vector<v1::SegmentRef> recent;  // the manifest's recent segments
 };
 

@@ -27,6 +27,7 @@ std::optional<TakedownWork> RoomTable::Takedowns(const std::string& room) {
   w.rollup_ms = r->config().rollup_ms();
   w.opened_ms = r->opened_ms();
   w.closed_through_ms = r->closed_through_ms();
+  w.retention_ms = int64_t{r->config().retention_s()} * 1000;
   w.recent = r->recent_segments();
   return w;
 }

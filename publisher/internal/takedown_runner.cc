@@ -77,16 +77,17 @@ std::vector<std::string> TakedownHeaders(const std::string& old_digest,
           absl::StrCat("Roomcast-Takedown-At: ", at_ms)};
 }
 
-TakedownRunner::TakedownRunner(Options options, Uploader* uploader, Sequencer* sequencer,
-                               RoomTable* rooms, http::Metrics* metrics)
+TakedownRunner::TakedownRunner(Options options, const base::Clock* clock, Uploader* uploader,
+                               Sequencer* sequencer, RoomTable* rooms, http::Metrics* metrics)
     : options_(options),
+      clock_(clock),
       uploader_(uploader),
       sequencer_(sequencer),
       rooms_(rooms),
       replaced_(metrics->AddCounter("roomcast_publisher_takedown_objects_total",
                                     "Objects replaced at the origin by a takedown")),
       failed_(metrics->AddCounter("roomcast_publisher_takedown_failures_total",
-                                  "Takedown PUTs the origin refused for good")),
+                                  "Takedown PUTs the origin refused (the job waits) or seqs not found")),
       rendered_(metrics->AddCounter("roomcast_publisher_takedown_rendered_total",
                                     "Objects rendered with takedown stubs after the takedown")) {}
 
@@ -168,11 +169,14 @@ void TakedownRunner::Failed(const std::string& room, const absl::Status& why) {
 
 absl::Status TakedownRunner::RunRoom(const std::string& room) {
   std::optional<TakedownWork> w = rooms_->Takedowns(room);
+  absl::Status first = absl::OkStatus();
   if (w) {
     for (const log::TakedownJob& job : w->jobs) {
-      ROOMCAST_RETURN_IF_ERROR(RunJob(room, *w, job));
+      absl::Status s = RunJob(room, *w, job);
+      if (first.ok()) first = std::move(s);
     }
   }
+  if (!first.ok()) return first;
   found_.erase(room);  // no job left (or the room was forgotten)
   return absl::OkStatus();
 }
@@ -182,7 +186,7 @@ absl::Status TakedownRunner::RunJob(const std::string& room, const TakedownWork&
   ROOMCAST_ASSIGN_OR_RETURN(std::vector<Target> targets, Targets(w, job));
   for (const Target& t : targets) {
     if (std::find(job.done().begin(), job.done().end(), t.path) != job.done().end()) continue;
-    ROOMCAST_RETURN_IF_ERROR(RunTarget(room, job, t));
+    ROOMCAST_RETURN_IF_ERROR(RunTarget(w, job, t));
   }
   ROOMCAST_LOG(kInfo, "publisher", "takedown_done")
       .Kv("room", room)
@@ -193,23 +197,30 @@ absl::Status TakedownRunner::RunJob(const std::string& room, const TakedownWork&
 
 absl::StatusOr<std::vector<TakedownRunner::Target>> TakedownRunner::Targets(
     const TakedownWork& w, const log::TakedownJob& job) {
-  std::map<std::string, std::vector<uint64_t>> by_path;
+  std::map<std::string, Target> by_path;
   const int64_t d = w.bucket_ms;
   const int64_t r = w.rollup_ms;
   for (uint64_t seq : job.request().seqs()) {
     ROOMCAST_ASSIGN_OR_RETURN(std::optional<int64_t> k, BucketOf(w, job, seq));
     if (!k) continue;  // at no object of the origin (expired, or never held)
-    by_path[segmenter::SegmentPath(w.room, d, *k, segmenter::Format::kProto, w.scope)].push_back(
-        seq);
+    Target& seg = by_path[segmenter::SegmentPath(w.room, d, *k, segmenter::Format::kProto,
+                                                 w.scope)];
+    seg.seqs.push_back(seq);
+    seg.end_ms = segmenter::BucketEnd(*k, d);
     if (r <= d) continue;
     // A rollup not built yet gets the stubs when it is (RoomCloser).
     const int64_t ri = segmenter::BucketIndex(segmenter::BucketStart(*k, d), r);
     if (segmenter::BucketEnd(ri, r) > w.closed_through_ms) continue;
-    by_path[segmenter::SegmentPath(w.room, r, ri, segmenter::Format::kProto, w.scope)].push_back(
-        seq);
+    Target& rollup = by_path[segmenter::SegmentPath(w.room, r, ri, segmenter::Format::kProto,
+                                                    w.scope)];
+    rollup.seqs.push_back(seq);
+    rollup.end_ms = segmenter::BucketEnd(ri, r);
   }
   std::vector<Target> out;
-  for (auto& [path, seqs] : by_path) out.push_back({path, std::move(seqs)});
+  for (auto& [path, t] : by_path) {
+    t.path = path;
+    out.push_back(std::move(t));
+  }
   return out;
 }
 
@@ -227,23 +238,25 @@ absl::StatusOr<std::optional<int64_t>> TakedownRunner::BucketOf(const TakedownWo
   if (it != found.begin() && std::prev(it)->first.second >= seq) return std::prev(it)->second;
   absl::StatusOr<std::optional<int64_t>> k = SearchOrigin(w, seq);
   if (absl::IsResourceExhausted(k.status())) {
-    // Searched far enough: this seq's objects stay as they are.
+    // Not found within the probes, but its bucket may exist: the job
+    // waits (and searches again) rather than leave the message published.
     failed_.Add();
     ROOMCAST_LOG(kError, "publisher", "takedown_seq_not_found")
         .Kv("room", w.room)
         .Kv("seq", seq)
         .Kv("status", k.status());
-    return std::nullopt;
   }
   return k;
 }
 
-// Binary search over the room's closed buckets by first_seq/last_seq; an
-// empty bucket (seq range 0) is passed over towards later ones, within
-// max_probes GETs in all.
+// Binary search by first_seq/last_seq over the room's closed buckets that
+// can still exist (those past its retention are swept: a seq there is
+// nothing to do); an empty or missing bucket is passed over towards later
+// ones, within max_probes GETs in all (kResourceExhausted past them).
 absl::StatusOr<std::optional<int64_t>> TakedownRunner::SearchOrigin(const TakedownWork& w,
                                                                    uint64_t seq) {
-  int64_t lo = segmenter::BucketIndex(w.opened_ms, w.bucket_ms);
+  const int64_t from_ms = std::max(w.opened_ms, clock_->NowMs() - w.retention_ms);
+  int64_t lo = segmenter::BucketIndex(from_ms, w.bucket_ms);
   int64_t hi = segmenter::BucketIndex(std::max(w.closed_through_ms - 1, w.opened_ms), w.bucket_ms);
   int probes = 0;
   while (lo <= hi) {
@@ -289,10 +302,23 @@ absl::StatusOr<std::optional<v1::ActionSegment>> TakedownRunner::Fetch(const std
   return seg;
 }
 
-absl::Status TakedownRunner::RunTarget(const std::string& room, const log::TakedownJob& job,
+bool TakedownRunner::Expired(const TakedownWork& w, int64_t end_ms) const {
+  return end_ms + w.retention_ms <= clock_->NowMs();
+}
+
+absl::Status TakedownRunner::RunTarget(const TakedownWork& w, const log::TakedownJob& job,
                                        const Target& t) {
+  const std::string& room = w.room;
   std::string bytes;
   ROOMCAST_ASSIGN_OR_RETURN(std::optional<v1::ActionSegment> seg, Fetch(t.path, &bytes));
+  if (!seg && Expired(w, t.end_ms)) {
+    // Swept by retention: nothing left to take down, and it cannot return.
+    ROOMCAST_LOG(kInfo, "publisher", "takedown_object_expired")
+        .Kv("room", room)
+        .Kv("takedown", job.request().id())
+        .Kv("path", t.path);
+    return Log(room, DoneRecord(job.request().id(), std::nullopt, false), true);
+  }
   // Closed, so uploaded or about to be: wait for it.
   if (!seg) return absl::UnavailableError(absl::StrCat(t.path, " is not at the origin yet"));
   v1::ActionSegment stubbed = *seg;
@@ -330,23 +356,28 @@ absl::Status TakedownRunner::Replace(const std::string& room, const log::Takedow
       uploader_->PutWithHeaders(
           t.path, body, kProto,
           TakedownHeaders(old_digest, changed, job.request().reason(), job.request().at_ms())));
-  std::optional<log::TakedownEntry> entry;
-  if (got.status == 200 || got.status == 201) {
-    replaced_.Add();
-    entry = Entry(t.path, old_digest, new_digest, job.request(), changed);
-  } else if (got.status == 409 || got.status >= 500 || got.status == 429) {
+  if (got.status == 409 || got.status >= 500 || got.status == 429) {
     // Someone else's bytes there now, or the origin is busy: look again.
     return absl::UnavailableError(absl::StrCat("takedown PUT ", t.path, ": HTTP ", got.status,
                                                " ", got.body.substr(0, 200)));
-  } else {
+  }
+  if (got.status != 200 && got.status != 201) {
+    // Refused (a rotated secret, a bad request): the object still holds
+    // the messages, so the job waits, loudly, until an operator fixes it.
     failed_.Add();
     ROOMCAST_LOG(kError, "publisher", "takedown_refused")
         .Kv("room", room)
         .Kv("path", t.path)
         .Kv("status", got.status)
         .Kv("body", got.body.substr(0, 200));
+    return absl::FailedPreconditionError(
+        absl::StrCat("takedown PUT ", t.path, " refused: HTTP ", got.status));
   }
-  return Log(room, DoneRecord(job.request().id(), std::move(entry), false), true);
+  replaced_.Add();
+  return Log(room,
+             DoneRecord(job.request().id(),
+                        Entry(t.path, old_digest, new_digest, job.request(), changed), false),
+             true);
 }
 
 absl::Status TakedownRunner::Log(const std::string& room, log::Record record, bool stamp) {

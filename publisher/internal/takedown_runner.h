@@ -13,9 +13,11 @@
 // renders with stubs after a takedown (Publication's hook, RecordRendered).
 //
 // One thread; a room's jobs run in id order; a job waiting on the origin
-// (an object not uploaded yet, an origin down) is tried again each pass.
+// (an object not uploaded yet, an origin down) is tried again each pass,
+// and the room's later jobs go on meanwhile. An object the origin does not
+// hold whose bucket is past the room's retention is nothing to take down.
 //
-//   TakedownRunner runner({}, &uploader, &sequencer, &rooms, &metrics);
+//   TakedownRunner runner({}, &clock, &uploader, &sequencer, &rooms, &metrics);
 //   runner.Start(rooms.RoomsWithTakedowns());
 //   runner.Wake("lobby");   // after a takedown's record is durable
 #ifndef ROOMCAST_PUBLISHER_INTERNAL_TAKEDOWN_RUNNER_H_
@@ -34,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/clock.h"
 #include "http/metrics.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/room_table.h"
@@ -53,8 +56,8 @@ class TakedownRunner {
     // its time (a binary search over the room's buckets).
     int max_probes = 256;
   };
-  TakedownRunner(Options options, Uploader* uploader, Sequencer* sequencer, RoomTable* rooms,
-                 http::Metrics* metrics);
+  TakedownRunner(Options options, const base::Clock* clock, Uploader* uploader,
+                 Sequencer* sequencer, RoomTable* rooms, http::Metrics* metrics);
   ~TakedownRunner();  // Stop()
 
   // Stops the thread (a job in progress stops at its next step). Wake and
@@ -77,9 +80,14 @@ class TakedownRunner {
   struct Target {
     std::string path;
     std::vector<uint64_t> seqs;  // ascending
+    int64_t end_ms = 0;          // its bucket's (or rollup's) end
   };
+  // Whether an object ending at `end_ms` is past the room's retention: the
+  // origin swept it or will, and it cannot come back.
+  bool Expired(const TakedownWork& w, int64_t end_ms) const;
   void Loop();
-  // OK once the room has no job left; else why it waits.
+  // OK once the room has no job left; else why one waits (a job waiting
+  // does not hold back the room's others).
   absl::Status RunRoom(const std::string& room);
   absl::Status RunJob(const std::string& room, const TakedownWork& w, const log::TakedownJob& job);
   absl::StatusOr<std::vector<Target>> Targets(const TakedownWork& w,
@@ -92,7 +100,7 @@ class TakedownRunner {
   // The segment at `path`: nullopt if the origin has none.
   absl::StatusOr<std::optional<v1::ActionSegment>> Fetch(const std::string& path,
                                                          std::string* bytes);
-  absl::Status RunTarget(const std::string& room, const log::TakedownJob& job, const Target& t);
+  absl::Status RunTarget(const TakedownWork& w, const log::TakedownJob& job, const Target& t);
   absl::Status Replace(const std::string& room, const log::TakedownJob& job, const Target& t,
                        const std::string& old_bytes, v1::ActionSegment stubbed,
                        std::vector<uint64_t> changed);
@@ -100,6 +108,7 @@ class TakedownRunner {
   absl::Status Log(const std::string& room, log::Record record, bool stamp);
 
   const Options options_;
+  const base::Clock* const clock_;
   Uploader* const uploader_;
   Sequencer* const sequencer_;
   RoomTable* const rooms_;

@@ -55,8 +55,16 @@ class TakedownOrigin : public Uploader {
     if (down_) return absl::UnavailableError("down");
     ++takedown_puts_;
     std::string old;
+    std::string at;
     for (absl::string_view h : headers) {
       if (absl::ConsumePrefix(&h, "Roomcast-Takedown-Old: ")) old = std::string(h);
+      if (absl::ConsumePrefix(&h, "Roomcast-Takedown-At: ")) at = std::string(h);
+    }
+    // As the origin's admission: malformed headers are 400 before any lookup.
+    if (at.empty() || at == "0") return OriginReply{.status = 400, .body = "bad_takedown"};
+    if (refuse_ > 0) {
+      --refuse_;
+      return OriginReply{.status = 403, .body = "forbidden"};
     }
     auto it = objects_.find(std::string(path));
     if (it == objects_.end()) return OriginReply{.status = 404};
@@ -72,6 +80,20 @@ class TakedownOrigin : public Uploader {
   void DownAfterTakedown() {
     absl::MutexLock l(&mu_);
     down_after_takedown_ = true;
+  }
+  // The object is gone (swept by retention, or never stored).
+  void Erase(const std::string& path) {
+    absl::MutexLock l(&mu_);
+    objects_.erase(path);
+  }
+  // The next `n` takedown PUTs are refused 403 (a secret rotated).
+  void Refuse(int n) {
+    absl::MutexLock l(&mu_);
+    refuse_ = n;
+  }
+  int refusing() {
+    absl::MutexLock l(&mu_);
+    return refuse_;
   }
   void Up() {
     absl::MutexLock l(&mu_);
@@ -96,17 +118,18 @@ class TakedownOrigin : public Uploader {
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   bool down_after_takedown_ ABSL_GUARDED_BY(mu_) = false;
   int takedown_puts_ ABSL_GUARDED_BY(mu_) = 0;
+  int refuse_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class TakedownRunnerTest : public ::testing::Test {
  protected:
-  void Start() {
+  void Start(int64_t rollup_ms = 1000) {
     PublisherOptions o;
     o.id = "pub-1";
     o.data_dir = dir_.path();
     o.hint_master_secret = "master";
     o.sync = false;
-    o.rollup_ms = 1000;  // = D: no rollups, one object per bucket
+    o.rollup_ms = rollup_ms;  // 1000 = D: no rollups, one object per bucket
     auto p = Publisher::Open(o, &clock_, &origin_);
     ASSERT_TRUE(p.ok()) << p.status();
     pub_ = *std::move(p);
@@ -119,9 +142,10 @@ class TakedownRunnerTest : public ::testing::Test {
     pub_->Takedown(Service(), "lobby", req, w.callback());
     return w.Wait();
   }
-  void OpenLobby() {
+  void OpenLobby(uint32_t retention_s = 86400) {
     v1::OpenRoomRequest open;
     open.set_bucket_ms(1000);
+    open.set_retention_s(retention_s);
     Waiter<v1::RoomConfig> opened;
     pub_->OpenRoom(Service(), "lobby", open, opened.callback());
     ASSERT_TRUE(opened.Wait().ok());
@@ -148,17 +172,19 @@ class TakedownRunnerTest : public ::testing::Test {
     return true;
   }
   // The takedowns component's records at the origin (its latest version).
-  google::protobuf::ListValue Records() {
+  google::protobuf::ListValue Records() { return Latest("takedowns", "records"); }
+  // Field `field` of component `name`'s latest version at the origin.
+  google::protobuf::ListValue Latest(const std::string& name, const std::string& field) {
     v1::StateComponent latest;
     for (const auto& [path, bytes] : origin_.objects()) {
       v1::StateComponent c;
-      if (absl::StrContains(path, "/state/takedowns/") && c.ParseFromString(bytes) &&
-          c.version() > latest.version()) {
+      if (absl::StrContains(path, absl::StrCat("/state/", name, "/")) &&
+          c.ParseFromString(bytes) && c.version() > latest.version()) {
         latest = c;
       }
     }
     auto& f = latest.value().struct_value().fields();
-    auto it = f.find("records");
+    auto it = f.find(field);
     return it == f.end() ? google::protobuf::ListValue() : it->second.list_value();
   }
 
@@ -234,6 +260,165 @@ TEST_F(TakedownRunnerTest, FindsASeqTheRoomForgotAtTheOriginByBinarySearch) {
   ASSERT_TRUE(seg.ParseFromString(origin_.objects()[path]));
   for (int i = 0; i < 60; ++i) EXPECT_EQ(seg.messages(i).has_redacted(), i == 4) << i;
   EXPECT_EQ(origin_.takedown_puts(), 1);
+}
+
+// A published seq's rollup, built after the takedown, is rendered with its
+// stub; if 32 later takedowns pushed that request out of the room's
+// memory, the rollup's PUT must still carry a time the origin accepts
+// (it refuses At 0, and the room would stall on it).
+TEST_F(TakedownRunnerTest, ARollupWhoseTakedownWasForgottenStillGoesUp) {
+  Start(/*rollup_ms=*/10'000);
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful")});
+  ASSERT_GT(seq, 0u);
+  ASSERT_TRUE(Takedown(seq).ok());
+  // 32 later takedowns, of messages in a bucket still open.
+  std::vector<v1::MessageInput> later;
+  for (int i = 0; i < 32; ++i) later.push_back(Comment(absl::StrCat("later ", i)));
+  Waiter<v1::PostMessagesResponse> posted;
+  pub_->Post(Service(), "lobby", std::move(later), posted.callback());
+  absl::StatusOr<v1::PostMessagesResponse> acks = posted.Wait();
+  ASSERT_TRUE(acks.ok()) << acks.status();
+  for (const auto& r : acks->results()) ASSERT_TRUE(Takedown(r.seq()).ok()) << r.seq();
+  const std::string rollup = segmenter::SegmentPath("lobby", 10'000, kT0 / 10'000);
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 500);
+    (void)pub_->Tick();
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[rollup]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
+}
+
+// A refused takedown PUT (403 after a secret rotation) is not the end of
+// the job: it waits, and once the origin takes the PUT the object is
+// stubbed and recorded.
+TEST_F(TakedownRunnerTest, ARefusedPutKeepsTheJobWaiting) {
+  Start();
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful")});
+  ASSERT_GT(seq, 0u);
+  const std::string path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
+  origin_.Refuse(2);
+  ASSERT_TRUE(Takedown(seq).ok());
+  ASSERT_TRUE(Eventually([&] { return origin_.refusing() == 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return Records().values_size() == 1;
+  }));
+  EXPECT_EQ(Records().values(0).struct_value().fields().at("path").string_value(), path);
+  EXPECT_EQ(origin_.takedown_puts(), 3);
+}
+
+// A job waiting on an object the origin does not hold (yet) does not hold
+// back the room's later jobs; once that object's bucket is past the room's
+// retention it cannot come back, and the job ends with nothing to do.
+TEST_F(TakedownRunnerTest, AMissingObjectHoldsBackOnlyItsJobUntilItExpires) {
+  Start();
+  OpenLobby(/*retention_s=*/5);
+  const uint64_t gone = PostAndPublish({Comment("unlawful, swept")});
+  const uint64_t kept = PostAndPublish({Comment("unlawful, kept")});
+  ASSERT_GT(gone, 0u);
+  ASSERT_GT(kept, 0u);
+  const std::string gone_path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000);
+  const std::string kept_path = segmenter::SegmentPath("lobby", 1000, kT0 / 1000 + 1);
+  origin_.Erase(gone_path);
+  ASSERT_TRUE(Takedown(gone).ok());
+  ASSERT_TRUE(Takedown(kept).ok());
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[kept_path]) && seg.messages_size() == 1 &&
+           seg.messages(0).has_redacted();
+  }));
+  absl::StatusOr<v1::TakedownReply> waiting = Takedown(gone);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_FALSE(waiting->done());  // young: it may still be uploaded
+  clock_.Set(kT0 + 10'000);  // both buckets past the 5 s retention
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<v1::TakedownReply> again = Takedown(gone);
+    return again.ok() && again->done();
+  }));
+  EXPECT_FALSE(origin_.objects().contains(gone_path));
+}
+
+// The search for a seq the room forgot covers only the buckets that can
+// still exist: 600 s of buckets the origin does not hold (past the room's
+// 120 s retention) before it must not use up the probes, or the seq is
+// never found and the message stays published.
+TEST_F(TakedownRunnerTest, TheSearchSkipsBucketsPastRetention) {
+  Start();
+  OpenLobby(/*retention_s=*/120);
+  clock_.Set(kT0 + 600'000);
+  ASSERT_TRUE(pub_->Tick().ok());
+  const int64_t first_k = clock_.NowMs() / 1000;
+  // 20 buckets of 60: the first seq is neither among the room's 1024
+  // recent actions nor in the manifest's 16 recent segments.
+  uint64_t first = 0;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<v1::MessageInput> in;
+    for (int i = 0; i < 60; ++i) in.push_back(Comment(absl::StrCat("m", b * 60 + i)));
+    const uint64_t s = PostAndPublish(std::move(in));
+    ASSERT_GT(s, 0u);
+    if (b == 0) first = s;
+    clock_.Set(clock_.NowMs() + 3000);
+  }
+  ASSERT_TRUE(pub_->Tick().ok());
+  ASSERT_TRUE(Takedown(first).ok());
+  const std::string path = segmenter::SegmentPath("lobby", 1000, first_k);
+  ASSERT_TRUE(Eventually([&] {
+    v1::ActionSegment seg;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 60 &&
+           seg.messages(0).has_redacted();
+  }));
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<v1::TakedownReply> again = Takedown(first);
+    return again.ok() && again->done();
+  }));
+}
+
+// A taken-down seq is added to `redactions`, so a viewer that already
+// showed it (live, or from a cached segment) hides it; a restart replays
+// the same component (the origin would refuse other bytes at its path).
+TEST_F(TakedownRunnerTest, ATakedownIsRedacted) {
+  Start();
+  OpenLobby();
+  const uint64_t seq = PostAndPublish({Comment("unlawful"), Comment("fine")});
+  ASSERT_GT(seq, 0u);
+  auto redacted = [&] {
+    const google::protobuf::ListValue seqs = Latest("redactions", "seqs");
+    return seqs.values_size() == 1 && seqs.values(0).number_value() == static_cast<double>(seq);
+  };
+  ASSERT_TRUE(Takedown(seq).ok());
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return redacted() && Records().values_size() == 1;
+  }));
+  const std::map<std::string, std::string> before = origin_.objects();
+  pub_.reset();
+  Start();
+  const std::string next = segmenter::SegmentPath("lobby", 1000, clock_.NowMs() / 1000);
+  const uint64_t after = PostAndPublish({Comment("after the restart")});
+  ASSERT_GT(after, seq + 1);
+  ASSERT_TRUE(Eventually([&] {
+    clock_.Set(clock_.NowMs() + 100);
+    (void)pub_->Tick();
+    return origin_.objects().contains(next);
+  }));
+  EXPECT_TRUE(redacted());
+  for (const auto& [path, bytes] : origin_.objects()) {
+    auto it = before.find(path);
+    if (it != before.end() && absl::StrContains(path, "/state/redactions/")) {
+      EXPECT_EQ(it->second, bytes) << path;
+    }
+  }
 }
 
 }  // namespace
