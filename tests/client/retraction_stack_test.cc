@@ -34,33 +34,10 @@ class RetractionStackTest : public PublisherE2eTest {
     if (HasFatalFailure()) return;
     OpenRoom(kRoom, R"({"bucket_ms": 250})");
   }
-  Ack Post(const std::string& text) {
-    HttpResponse r = PostJson(absl::StrCat("/v1/rooms/", kRoom, "/messages"),
-                              absl::StrCat(R"({"type":"comment","text":")", text, R"("})"),
-                              Token("viewer-1", v1::ROLE_AUDIENCE, kRoom, 600));
-    std::vector<Ack> acks = ParseAcks(r.body);
-    EXPECT_EQ(r.status, 200) << r.body;
-    return acks.size() == 1 ? acks[0] : Ack{};
-  }
-  // DELETE .../messages/{seq} as a moderator; then waits until the bucket
-  // holding the `retract` record is published.
-  void Retract(uint64_t seq) {
-    HttpResponse r = Fetch("DELETE",
-                           PublisherUrl(absl::StrCat("/v1/rooms/", kRoom, "/messages/", seq)),
-                           "", JsonHeaders(Token("mod-1", v1::ROLE_MODERATOR, kRoom, 600)));
-    EXPECT_EQ(r.status, 200) << r.body;
-    EXPECT_TRUE(WaitForWatermark(WallMs() + kBucketMs, 5s));
-  }
+  Ack Post(const std::string& text) { return PostComment(kRoom, text); }
+  void Retract(uint64_t seq) { RetractAndWait(kRoom, seq, kBucketMs); }
   // The partial version of `redactions` the origin's manifest lists (0: none).
-  uint64_t RedactionsVersion() const {
-    v1::Manifest m;
-    HttpResponse r = Get(origin_->url() + segmenter::ManifestPath(kRoom));
-    if (r.status != 200 || !m.ParseFromString(r.body)) return 0;
-    for (const v1::ComponentVersion& c : m.components()) {
-      if (c.name() == "redactions") return c.version();
-    }
-    return 0;
-  }
+  uint64_t RedactionsVersion() const { return ListedVersion(kRoom, "redactions"); }
   bool WaitForRedactions() const {
     for (const auto until = Clock::now() + 5s; Clock::now() < until;
          std::this_thread::sleep_for(50ms)) {

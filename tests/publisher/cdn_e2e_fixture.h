@@ -16,7 +16,6 @@
 #define ROOMCAST_TESTS_PUBLISHER_CDN_E2E_FIXTURE_H_
 
 #include <signal.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <fstream>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "google/protobuf/util/json_util.h"
+#include "origin/store.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/naming.h"
@@ -36,26 +36,6 @@
 #include "tests/support/caches.h"
 
 namespace roomcast::testing {
-
-// `gz` inflated (gzip framing); nullopt if it is not a complete gzip stream.
-inline std::optional<std::string> Gunzip(const std::string& gz) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return std::nullopt;
-  std::string out;
-  char buf[16384];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof(buf) - z.avail_out);
-  }
-  inflateEnd(&z);
-  if (rc != Z_STREAM_END) return std::nullopt;
-  return out;
-}
 
 // One rendition of one object as a client got it: which (path, encoding
 // asked), the answer, and the body decoded if it came gzipped.
@@ -167,9 +147,8 @@ class CdnModerationE2eTest : public PublisherE2eTest,
             << r.response.header("x-cache-status") << "): " << r.response.body;
         if (r.response.header("content-encoding") == "gzip") {
           EXPECT_STREQ(enc, "gzip") << r.label << ": gzip to an identity client";
-          std::optional<std::string> body = Gunzip(r.response.body);
-          EXPECT_TRUE(body.has_value()) << r.label << ": not a gzip stream";
-          r.body = body.value_or("");
+          r.body = origin::Gunzip(r.response.body);  // "" if not a gzip stream
+          EXPECT_FALSE(r.body.empty()) << r.label << ": not a gzip stream";
         } else {
           EXPECT_EQ(r.response.header("content-encoding"), "") << r.label;
           r.body = r.response.body;

@@ -382,7 +382,7 @@ class CdnTakedownE2eTest : public CdnModerationE2eTest {
         url, {gzip ? "Accept-Encoding: gzip" : "Accept-Encoding: identity"});
     if (r.status != 200) return "";
     if (r.header("content-encoding") != "gzip") return r.body;
-    return Gunzip(r.body).value_or("");
+    return origin::Gunzip(r.body);
   }
   // Why `seg` does not show `bad` as its stub ("" if it does): a message of
   // that seq carrying only seq, ts_ms and `redacted`.

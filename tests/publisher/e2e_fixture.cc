@@ -9,6 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "absl/time/clock.h"
+#include "roomcast/v1/manifest.pb.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
 
@@ -169,6 +171,34 @@ std::string PublisherE2eTest::PublisherUrl(const std::string& path) const {
 HttpResponse PublisherE2eTest::PostJson(const std::string& path, const std::string& body,
                                         const std::string& token) const {
   return Fetch("POST", PublisherUrl(path), body, JsonHeaders(token));
+}
+
+Ack PublisherE2eTest::PostComment(const std::string& room, const std::string& text,
+                                  const std::string& user) {
+  HttpResponse r = PostJson(absl::StrCat("/v1/rooms/", room, "/messages"),
+                            absl::StrCat(R"({"type":"comment","text":")", text, R"("})"),
+                            Token(user, v1::ROLE_AUDIENCE, room, 600));
+  std::vector<Ack> acks = ParseAcks(r.body);
+  EXPECT_EQ(r.status, 200) << r.body;
+  return acks.size() == 1 ? acks[0] : Ack{};
+}
+
+void PublisherE2eTest::RetractAndWait(const std::string& room, uint64_t seq, int64_t bucket_ms) {
+  HttpResponse r = Fetch("DELETE", PublisherUrl(absl::StrCat("/v1/rooms/", room, "/messages/", seq)),
+                         "", JsonHeaders(Token("mod-1", v1::ROLE_MODERATOR, room, 600)));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(WaitForWatermark(absl::ToUnixMillis(absl::Now()) + bucket_ms,
+                               std::chrono::seconds(5)));
+}
+
+uint64_t PublisherE2eTest::ListedVersion(const std::string& room, const std::string& name) const {
+  v1::Manifest m;
+  HttpResponse r = Get(origin_->url() + segmenter::ManifestPath(room));
+  if (r.status != 200 || !m.ParseFromString(r.body)) return 0;
+  for (const v1::ComponentVersion& c : m.components()) {
+    if (c.name() == name) return c.version();
+  }
+  return 0;
 }
 
 void PublisherE2eTest::OpenRoom(const std::string& room, const std::string& body) {

@@ -100,6 +100,15 @@ class PublisherE2eTest : public ::testing::Test {
                         const std::string& token) const;
   // Opens `room` as the service with a JSON open body; asserts a 200.
   void OpenRoom(const std::string& room, const std::string& body);
+  // A comment in `room` from audience user `user`; its ack (empty unless 200).
+  Ack PostComment(const std::string& room, const std::string& text,
+                  const std::string& user = "viewer-1");
+  // DELETE …/messages/{seq} as a moderator (expects 200), then waits until
+  // the bucket after now, which holds the `retract` record, is published.
+  void RetractAndWait(const std::string& room, uint64_t seq, int64_t bucket_ms);
+  // The version of component `name` that the origin's manifest of `room`
+  // lists (0: none, or no manifest).
+  uint64_t ListedVersion(const std::string& room, const std::string& name) const;
   // The origin's watermark for this publisher (-1 if it does not answer).
   int64_t OriginWatermarkMs() const;
   // Waits until the origin's watermark reaches `ms`; false on timeout.

@@ -53,6 +53,12 @@ struct Target {
     while (!publisher.empty() && publisher.back() == '/') publisher.pop_back();
     return "";
   }
+  // Parses the subcommand's flags (exit 2 on bad usage); "" if the
+  // target is usable, else the usage error.
+  std::string Parse(base::FlagSet& flags, int argc, char** argv) {
+    if (!flags.ParseOrExit(argc, argv, 3).empty()) return "takes no positional arguments";
+    return Check();
+  }
   std::string Url(absl::string_view rest) const {
     return absl::StrCat(publisher, "/v1/rooms/", room, rest);
   }
@@ -109,11 +115,9 @@ int Retract(int argc, char** argv) {
   flags.String("reason", &reason,
                "why, at most 256 bytes (published with the record)");
   flags.Require("seq");
-  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
-    return UsageError(kProgram, "takes no positional arguments");
-  }
-  if (std::string why = t.Check(); !why.empty())
+  if (std::string why = t.Parse(flags, argc, argv); !why.empty()) {
     return UsageError(kProgram, why);
+  }
   if (seq <= 0) return UsageError(kProgram, "--seq must be 1 or more");
   v1::RetractRequest in;
   in.set_reason(reason);
@@ -142,11 +146,9 @@ int Ban(int argc, char** argv) {
   flags.String("reason", &reason, "why, at most 256 bytes");
   flags.Bool("silent", &silent, "publish no `ban` record");
   flags.Require("user");
-  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
-    return UsageError(kProgram, "takes no positional arguments");
-  }
-  if (std::string why = t.Check(); !why.empty())
+  if (std::string why = t.Parse(flags, argc, argv); !why.empty()) {
     return UsageError(kProgram, why);
+  }
   if (!segmenter::IsValidId(user))
     return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
   if (duration_s < 1 || duration_s > 365 * 24 * 3600) {
@@ -173,11 +175,9 @@ int Unban(int argc, char** argv) {
   Target t(flags);
   flags.String("user", &user, "the banned user");
   flags.Require("user");
-  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
-    return UsageError(kProgram, "takes no positional arguments");
-  }
-  if (std::string why = t.Check(); !why.empty())
+  if (std::string why = t.Parse(flags, argc, argv); !why.empty()) {
     return UsageError(kProgram, why);
+  }
   if (!segmenter::IsValidId(user))
     return UsageError(kProgram, "--user must be [A-Za-z0-9_-]{1,64}");
   return Call(kProgram, t, "DELETE", t.Url(absl::StrCat("/bans/", user)), "");
@@ -198,11 +198,9 @@ int Settings(int argc, char** argv) {
             "an audience user posts once per N s, 0..3600; 0: off");
   flags.Int("review-delay-ms", &review_delay_ms,
             "publish each bucket H ms after it ends, 0..30000; 0: off");
-  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
-    return UsageError(kProgram, "takes no positional arguments");
-  }
-  if (std::string why = t.Check(); !why.empty())
+  if (std::string why = t.Parse(flags, argc, argv); !why.empty()) {
     return UsageError(kProgram, why);
+  }
   v1::RoomSettingsRequest in;
   if (slow_mode_s != -1) {
     if (slow_mode_s < 0 || slow_mode_s > 3600) {
@@ -272,10 +270,9 @@ int Takedown(int argc, char** argv) {
   std::vector<uint64_t> seqs;
   std::string why;
   if (!TakeSeqs(argc, argv, &seqs, &why)) return UsageError(kProgram, why);
-  if (!flags.ParseOrExit(argc, argv, 3).empty()) {
-    return UsageError(kProgram, "takes no positional arguments");
+  if (std::string bad = t.Parse(flags, argc, argv); !bad.empty()) {
+    return UsageError(kProgram, bad);
   }
-  if (std::string bad = t.Check(); !bad.empty()) return UsageError(kProgram, bad);
   if (seqs.empty() || seqs.size() > 1000) {
     return UsageError(kProgram, "needs 1..1000 --seq");
   }
