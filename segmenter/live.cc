@@ -56,13 +56,15 @@ absl::Status SplitField(google::protobuf::io::CodedInputStream& in,
   if (tag == 0) return NotInLayout("bad tag");
   if (WireFormatLite::GetTagFieldNumber(tag) != kMessagesField) {
     if (summary_from < 0) summary_from = begin;
-    if (!WireFormatLite::SkipField(&in, tag)) return NotInLayout("truncated field");
+    if (!WireFormatLite::SkipField(&in, tag))
+      return NotInLayout("truncated field");
     return absl::OkStatus();
   }
   if (tag != kRecordTag) return NotInLayout("field 7 of the wrong wire type");
   if (summary_from >= 0) return NotInLayout("a record after the summary");
   uint32_t length = 0;
-  if (!in.ReadVarint32(&length) || !in.Skip(static_cast<int>(std::min<uint32_t>(length, INT_MAX)))) {
+  if (!in.ReadVarint32(&length) ||
+      !in.Skip(static_cast<int>(std::min<uint32_t>(length, INT_MAX)))) {
     return NotInLayout("truncated record");
   }
   parts.records.push_back(pb.substr(begin, in.CurrentPosition() - begin));
@@ -120,7 +122,8 @@ absl::StatusOr<SegmentParts> SplitSegment(absl::string_view pb) {
   while (static_cast<size_t>(in.CurrentPosition()) < pb.size()) {
     ROOMCAST_RETURN_IF_ERROR(SplitField(in, pb, parts, summary_from));
   }
-  parts.summary = summary_from < 0 ? pb.substr(pb.size()) : pb.substr(summary_from);
+  parts.summary =
+      summary_from < 0 ? pb.substr(pb.size()) : pb.substr(summary_from);
   v1::ActionSegment whole;
   if (!whole.ParseFromArray(pb.data(), static_cast<int>(pb.size()))) {
     return NotInLayout("does not parse as an ActionSegment");
@@ -137,7 +140,8 @@ absl::StatusOr<std::string> JsonRecord(const v1::Message& m, bool first) {
   return absl::StrCat(first ? "\n" : "\n,", json);
 }
 
-absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record, bool first) {
+absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record,
+                                                bool first) {
   ROOMCAST_ASSIGN_OR_RETURN(v1::Message m, ParseRecord(record));
   return JsonRecord(m, first);
 }
@@ -145,7 +149,8 @@ absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record, bool f
 absl::StatusOr<std::string> JsonTail(absl::string_view summary_pb) {
   v1::ActionSegment summary;
   if (summary_pb.size() > INT_MAX ||
-      !summary.ParseFromArray(summary_pb.data(), static_cast<int>(summary_pb.size())) ||
+      !summary.ParseFromArray(summary_pb.data(),
+                              static_cast<int>(summary_pb.size())) ||
       summary.messages_size() != 0) {
     return NotInLayout("the summary does not parse, or holds a record");
   }
@@ -176,7 +181,8 @@ absl::StatusOr<std::vector<std::string>> SegmentChunks(absl::string_view pb,
   }
   chunks.emplace_back(JsonHead());
   for (size_t i = 0; i < parts.records.size(); ++i) {
-    ROOMCAST_ASSIGN_OR_RETURN(std::string line, JsonRecordFromBytes(parts.records[i], i == 0));
+    ROOMCAST_ASSIGN_OR_RETURN(std::string line,
+                              JsonRecordFromBytes(parts.records[i], i == 0));
     chunks.push_back(std::move(line));
   }
   ROOMCAST_ASSIGN_OR_RETURN(std::string tail, JsonTail(parts.summary));
@@ -207,7 +213,8 @@ struct ChunkGzip::State {
 
 ChunkGzip::ChunkGzip() : state_(std::make_unique<State>()) {
   // Fails only when out of memory (the parameters are valid).
-  if (deflateInit2(&state_->z, 6, Z_DEFLATED, 12 + 16, 5, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&state_->z, 6, Z_DEFLATED, 12 + 16, 5, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
     throw std::bad_alloc();
   }
 }
@@ -229,7 +236,8 @@ std::string GzipSegment(const std::vector<std::string>& chunks) {
   ChunkGzip gz;
   std::string out;
   for (size_t i = 0; i + 1 < chunks.size(); ++i) out += gz.Add(chunks[i]);
-  out += gz.Finish(chunks.empty() ? absl::string_view() : absl::string_view(chunks.back()));
+  out += gz.Finish(chunks.empty() ? absl::string_view()
+                                  : absl::string_view(chunks.back()));
   return out;
 }
 

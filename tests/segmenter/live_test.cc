@@ -57,7 +57,8 @@ v1::ActionSegment FullSegment(int n = 12) {
   return s;
 }
 
-bool Same(const google::protobuf::Message& a, const google::protobuf::Message& b) {
+bool Same(const google::protobuf::Message& a,
+          const google::protobuf::Message& b) {
   return MessageDifferencer::Equals(a, b);
 }
 
@@ -103,7 +104,8 @@ TEST(LiveTest, SummaryHoldsEveryFieldButTheMessages) {
   v1::ActionSegment want = s;
   want.clear_messages();
   EXPECT_TRUE(Same(summary, want));
-  EXPECT_TRUE(SplitSegment(EncodeSummary(s)).value().records.empty());  // no field 7
+  EXPECT_TRUE(
+      SplitSegment(EncodeSummary(s)).value().records.empty());  // no field 7
   EXPECT_EQ(EncodeSummary(s), SerializeFieldOrder(want));
 }
 
@@ -149,16 +151,18 @@ TEST(LiveTest, SplitSegmentRefusesBytesOutOfLayout) {
   const std::string pb = EncodeSegment(s);
   const std::string rec = EncodeRecord(Action(999, 1, "late"));
   const std::vector<std::string> bad = {
-      SerializeFieldOrder(s),            // the old layout: records mid-way
-      pb + rec,                          // a field 7 after the summary
-      pb.substr(0, rec.size() - 1),      // a truncated record
-      pb.substr(0, pb.size() - 1),       // a truncated summary
-      std::string("\x38\x01", 2) + pb,   // field 7 as a varint
+      SerializeFieldOrder(s),           // the old layout: records mid-way
+      pb + rec,                         // a field 7 after the summary
+      pb.substr(0, rec.size() - 1),     // a truncated record
+      pb.substr(0, pb.size() - 1),      // a truncated summary
+      std::string("\x38\x01", 2) + pb,  // field 7 as a varint
       std::string("\x3a\x03\xff\xff\xff", 5),  // a record that is no Message
-      std::string("\x3a\xff\xff\xff\xff\x0f", 6),  // a record longer than the bytes
-      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11),  // bad varint
-      std::string("\x00", 1),                  // tag 0
-      std::string("\x0c", 1),                  // an end-group with no start
+      std::string("\x3a\xff\xff\xff\xff\x0f",
+                  6),  // a record longer than the bytes
+      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                  11),         // bad varint
+      std::string("\x00", 1),  // tag 0
+      std::string("\x0c", 1),  // an end-group with no start
       "garbage bytes, not a segment",
   };
   for (const std::string& b : bad) {
@@ -173,7 +177,8 @@ TEST(LiveTest, SplitSegmentRefusesBytesOutOfLayout) {
   size_t offset = 0;
   for (absl::string_view r : parts->records) {
     for (size_t cut = offset + 1; cut < offset + r.size(); ++cut) {
-      EXPECT_FALSE(SplitSegment(absl::string_view(pb).substr(0, cut)).ok()) << cut;
+      EXPECT_FALSE(SplitSegment(absl::string_view(pb).substr(0, cut)).ok())
+          << cut;
     }
     offset += r.size();
   }
@@ -184,7 +189,8 @@ TEST(LiveTest, JsonParsesAsTheSegmentWithOneRecordPerLine) {
   absl::StatusOr<std::string> json = RenderSegmentJson(EncodeSegment(s));
   ASSERT_TRUE(json.ok()) << json.status();
   v1::ActionSegment back;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok()) << *json;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok())
+      << *json;
   EXPECT_TRUE(Same(back, s));
   const std::vector<std::string> lines = absl::StrSplit(*json, '\n');
   ASSERT_EQ(lines.size(), static_cast<size_t>(s.messages_size()) + 2);
@@ -194,7 +200,9 @@ TEST(LiveTest, JsonParsesAsTheSegmentWithOneRecordPerLine) {
     ASSERT_EQ(line.substr(0, i == 0 ? 1 : 2), i == 0 ? "{" : ",{") << line;
     if (i != 0) line.remove_prefix(1);
     v1::Message m;
-    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &m).ok()) << line;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(std::string(line), &m).ok())
+        << line;
     EXPECT_TRUE(Same(m, s.messages(i))) << line;
   }
   EXPECT_EQ(lines.back().substr(0, 2), "],");
@@ -205,13 +213,15 @@ TEST(LiveTest, EmptySegmentJsonHasNoRecordLine) {
   const v1::ActionSegment s = EmptySegment("r", 3, 1000, 7);
   absl::StatusOr<std::string> json = RenderSegmentJson(EncodeSegment(s));
   ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ(*json, "{\"messages\":[\n],\"room\":\"r\",\"epoch\":\"3\","
-                   "\"bucket_ms\":1000,\"index\":\"7\"}");
+  EXPECT_EQ(*json,
+            "{\"messages\":[\n],\"room\":\"r\",\"epoch\":\"3\","
+            "\"bucket_ms\":1000,\"index\":\"7\"}");
   v1::ActionSegment back;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
   EXPECT_TRUE(Same(back, s));
   EXPECT_EQ(JsonTail("").value(), "\n]}");  // a summary of defaults only
-  EXPECT_FALSE(JsonTail(EncodeRecord(Action(1, 1))).ok());  // a record is no summary
+  EXPECT_FALSE(
+      JsonTail(EncodeRecord(Action(1, 1))).ok());  // a record is no summary
 }
 
 TEST(LiveTest, JsonPrintsMapsSortedByKey) {
@@ -219,21 +229,28 @@ TEST(LiveTest, JsonPrintsMapsSortedByKey) {
   // must not depend on it (the stream and the stored object must agree).
   v1::Message a = Action(1, 1), b = Action(1, 1);
   for (const char* k : {"zeta", "alpha", "mid", "beta"}) {
-    (*a.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(true);
+    (*a.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(
+        true);
   }
   for (const char* k : {"mid", "beta", "zeta", "alpha"}) {
-    (*b.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(true);
+    (*b.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(
+        true);
   }
   const std::string json = ToJson(a).value();
   EXPECT_EQ(ToJson(b).value(), json);
-  EXPECT_NE(json.find(R"("data":{"alpha":true,"beta":true,"mid":true,"zeta":true})"),
-            std::string::npos)
+  EXPECT_NE(
+      json.find(R"("data":{"alpha":true,"beta":true,"mid":true,"zeta":true})"),
+      std::string::npos)
       << json;
   v1::ActionSegment s = EmptySegment("r", 1, 1000, 2);
-  for (const char* k : {"like", "comment", "gift", "enter"}) (*s.mutable_dropped())[k] = 1;
-  EXPECT_NE(JsonTail(EncodeSummary(s)).value().find(
-                R"("dropped":{"comment":"1","enter":"1","gift":"1","like":"1"})"),
-            std::string::npos);
+  for (const char* k : {"like", "comment", "gift", "enter"})
+    (*s.mutable_dropped())[k] = 1;
+  EXPECT_NE(
+      JsonTail(EncodeSummary(s))
+          .value()
+          .find(
+              R"("dropped":{"comment":"1","enter":"1","gift":"1","like":"1"})"),
+      std::string::npos);
 }
 
 TEST(LiveTest, RenderJsonKeepsTheRenditionOfAnOldLayoutSegment) {
@@ -299,7 +316,8 @@ TEST(LiveTest, GzipIsFlushedPerChunkAndDeterministic) {
     EXPECT_EQ(GzipSegment(chunks), gz);  // a second run: the same bytes
     // zlib's default header: no name, mtime 0, OS 3 (unix).
     ASSERT_GT(gz.size(), 10u);
-    EXPECT_EQ(gz.substr(0, 8), std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00", 8));
+    EXPECT_EQ(gz.substr(0, 8),
+              std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00", 8));
     EXPECT_EQ(gz[9], '\x03');
     // Fed chunk by chunk, as an origin streams it: the same bytes, and each
     // prefix decodes to exactly the chunks so far.
@@ -319,7 +337,8 @@ TEST(LiveTest, GzipIsFlushedPerChunkAndDeterministic) {
 
 TEST(LiveTest, GzipOfAnEmptySegmentIsTheHeadThenTheSummary) {
   const std::string pb = EncodeSegment(EmptySegment("r", 1, 1000, 7));
-  const std::vector<std::string> chunks = SegmentChunks(pb, Rendition::kPb).value();
+  const std::vector<std::string> chunks =
+      SegmentChunks(pb, Rendition::kPb).value();
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(Inflate(GzipSegment(chunks)), pb);
   EXPECT_EQ(Inflate(GzipSegment({})), "");
