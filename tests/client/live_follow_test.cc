@@ -8,9 +8,8 @@
 
 #include "absl/time/clock.h"
 #include "client/client.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "roomcast/v1/manifest.pb.h"
+#include "segmenter/live.h"
 #include "tests/client/recorder.h"
 #include "tests/client/stream_server.h"
 
@@ -45,15 +44,7 @@ std::string Record(uint64_t seq) {
   m.set_ts_ms(NowMs());
   m.set_sender("u");
   m.mutable_comment()->set_text("comment " + std::to_string(seq));
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream raw(&out);
-    google::protobuf::io::CodedOutputStream coded(&raw);
-    coded.WriteTag(0x3a);
-    coded.WriteVarint32(static_cast<uint32_t>(m.ByteSizeLong()));
-    m.SerializeWithCachedSizes(&coded);
-  }
-  return out;
+  return segmenter::EncodeRecord(m);
 }
 
 // The summary a bucket's stream ends with.
@@ -66,7 +57,7 @@ std::string Summary(int64_t k, uint64_t first, uint64_t last, uint64_t dropped =
   s.set_first_seq(first);
   s.set_last_seq(last);
   if (dropped > 0) (*s.mutable_dropped())["comment"] = dropped;
-  return s.SerializeAsString();
+  return segmenter::EncodeSummary(s);
 }
 
 class LiveFollowTest : public ::testing::Test {

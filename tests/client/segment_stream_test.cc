@@ -12,6 +12,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "segmenter/live.h"
 
 namespace roomcast::client::internal {
 namespace {
@@ -106,6 +107,31 @@ TEST(SegmentStreamTest, EverySplitGivesTheSameRecordsAndSummary) {
   for (size_t a = 0; a <= body.size(); a += 3) {
     for (size_t b = a; b <= body.size(); b += 5) ExpectSame(want, ReadIn(body, {a, b}));
   }
+}
+
+TEST(SegmentStreamTest, EverySplitOfTheSegmentersOutputReadsAsTheSegment) {
+  // What the publisher stores and the origin streams (segmenter/live.h).
+  const v1::ActionSegment want = Sample();
+  const std::string body = segmenter::EncodeSegment(want);
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    ExpectSame(want, ReadIn(body, {cut}));
+  }
+  // Records first: each handed over before the summary's first byte.
+  const Read r = ReadIn(body, {});
+  ASSERT_TRUE(r.segment.ok());
+  const absl::StatusOr<segmenter::SegmentParts> parts = segmenter::SplitSegment(body);
+  ASSERT_TRUE(parts.ok());
+  size_t end = 0;
+  std::vector<size_t> cuts;
+  for (absl::string_view rec : parts->records) {
+    end += rec.size();
+    cuts.push_back(end);
+  }
+  const Read by_record = ReadIn(body, cuts);
+  ExpectSame(want, by_record);
+  EXPECT_EQ(by_record.at, (std::vector<size_t>{cuts[0], cuts[1], cuts[2]}));
+  EXPECT_EQ(RecordsFirst(want), body);  // the layout this file's tests write
 }
 
 TEST(SegmentStreamTest, ByteByByteEachRecordArrivesWithItsLastByte) {
