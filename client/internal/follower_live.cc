@@ -49,6 +49,7 @@ void Follower::FetchBucket(int64_t k) {
   }
   if (it == e_.live.end() || it->second.fetch == 0) OpenStream(k);
   SchedulePrefetch(k);
+  ReleaseHeld();  // records of k read ahead may be the walker's to take now
 }
 
 void Follower::OpenStream(int64_t k) {
