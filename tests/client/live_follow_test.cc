@@ -6,6 +6,8 @@
 // order, whichever stream's bytes come first.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "roomcast/v1/manifest.pb.h"
@@ -20,20 +22,22 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kD = 1000;
+// Long buckets, for a server that holds closed buckets only (3 s at most).
+constexpr int64_t kLongD = 3000;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-std::string Manifest() {
+std::string Manifest(int64_t d) {
   v1::Manifest m;
   m.set_room("lobby");
   m.set_epoch(1);
   m.set_version(1);
   m.set_server_time_ms(NowMs());
-  m.mutable_config()->set_bucket_ms(kD);
+  m.mutable_config()->set_bucket_ms(static_cast<uint32_t>(d));
   m.set_status(v1::ROOM_STATUS_LIVE);
   m.mutable_follow()->set_mode(v1::FOLLOW_MODE_BUCKET_HOLD);
   m.set_opened_ms(NowMs() - 60000);
-  m.set_watermark_ms(NowMs() - kD);
+  m.set_watermark_ms(NowMs() - d);
   return m.SerializeAsString();
 }
 
@@ -48,11 +52,12 @@ std::string Record(uint64_t seq) {
 }
 
 // The summary a bucket's stream ends with.
-std::string Summary(int64_t k, uint64_t first, uint64_t last, uint64_t dropped = 0) {
+std::string Summary(int64_t k, uint64_t first, uint64_t last, uint64_t dropped = 0,
+                    int64_t d = kD) {
   v1::ActionSegment s;
   s.set_room("lobby");
   s.set_epoch(1);
-  s.set_bucket_ms(kD);
+  s.set_bucket_ms(static_cast<uint32_t>(d));
   s.set_index(k);
   s.set_first_seq(first);
   s.set_last_seq(last);
@@ -62,7 +67,9 @@ std::string Summary(int64_t k, uint64_t first, uint64_t last, uint64_t dropped =
 
 class LiveFollowTest : public ::testing::Test {
  protected:
-  LiveFollowTest() : server_(&Manifest), client_({.base_url = server_.url()}) {
+  explicit LiveFollowTest(int64_t d = kD)
+      : server_([d] { return Manifest(d); }), client_({.base_url = server_.url()}) {}
+  void Follow() {
     id_ = client_.Follow({.room = "lobby", .mode = client::FollowMode::kBucketHold},
                          rec_.Callbacks());
   }
@@ -72,8 +79,9 @@ class LiveFollowTest : public ::testing::Test {
   bool RunUntilActions(size_t n) {
     return RunUntil([&] { return rec_.actions.size() >= n; });
   }
-  // The bucket the follower started with.
+  // Follows; the bucket the follower started with.
   int64_t FirstBucket() {
+    Follow();
     EXPECT_TRUE(RunUntil([&] { return server_.FirstBucket() >= 0; }));
     return server_.FirstBucket();
   }
@@ -135,6 +143,42 @@ TEST_F(LiveFollowTest, AStreamOfGarbageIsAskedAgainWithoutDeliveringAnything) {
   ASSERT_TRUE(RunUntil([&] { return server_.Requests(k) >= 2; }));
   EXPECT_FALSE(rec_.errors.empty());
   EXPECT_TRUE(rec_.actions.empty());
+}
+
+// A server that holds closed buckets only (no streams) answers a GET asked
+// more than its hold limit before the bucket's end "not yet". The follower
+// then asks each bucket when such a server holds it (hold_lead before its
+// end), not live_lead before it starts, and asks no bucket ahead.
+class HoldOnlyFollowTest : public LiveFollowTest {
+ protected:
+  HoldOnlyFollowTest() : LiveFollowTest(kLongD) {
+    server_.SetNotYet([](int64_t k) { return NowMs() < (k + 1) * kLongD - 2050; });
+  }
+};
+
+TEST_F(HoldOnlyFollowTest, AnEarlyNotYetMakesTheFollowerAskAsBefore) {
+  // Join early in a bucket, so the first GET (at once: live_lead before its
+  // start has passed) is more than the hold limit before its end.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kLongD - NowMs() % kLongD + 50));
+  const int64_t k = FirstBucket();
+  ASSERT_GE(k, 0);
+  // Closed at its end (no sooner: a segment served closed tells the client
+  // the server's clock passed its end).
+  ASSERT_TRUE(RunUntil([&] { return server_.Requests(k) >= 2; }, 5s));
+  RunUntil([&] { return NowMs() >= (k + 1) * kLongD + 20; }, 5s);
+  server_.End(k, Summary(k, 0, 0, 0, kLongD));
+  // Until half a second into k+1: past the time k+1 would have been asked
+  // ahead of k's end, before a hold-only server would hold it.
+  RunUntil([&] { return NowMs() >= (k + 1) * kLongD + 500; }, 8s);
+  // It was not; k was asked twice, "not yet" then held.
+  EXPECT_EQ(server_.Requests(k), 2);
+  EXPECT_EQ(server_.Requests(k + 1), 0);
+  // k+1 is asked when a hold-only server holds it, once.
+  ASSERT_TRUE(RunUntil([&] { return server_.Requests(k + 1) >= 1; }, 5s));
+  server_.Send(k + 1, Record(1));
+  ASSERT_TRUE(RunUntilActions(1));
+  EXPECT_EQ(rec_.Seqs(), std::vector<uint64_t>{1});
+  EXPECT_EQ(server_.Requests(k + 1), 1);
 }
 
 }  // namespace

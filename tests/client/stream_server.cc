@@ -125,12 +125,19 @@ void StreamServer::Serve(int fd) {
 
 void StreamServer::ServeBucket(int fd, int64_t k) {
   int cuts = 0;
+  bool not_yet = false;
   {
     absl::MutexLock l(&mu_);
     Bucket& b = buckets_[k];
     ++b.requests;
     cuts = b.cuts;
     if (first_bucket_ < 0) first_bucket_ = k;
+    not_yet = not_yet_ && not_yet_(k);
+  }
+  if (not_yet) {
+    SendAll(fd, "HTTP/1.1 404 Not Found\r\nCache-Control: public, max-age=1\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    return;
   }
   if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
                    "Cache-Control: public, max-age=31536000, immutable\r\n"
@@ -173,6 +180,11 @@ void StreamServer::End(int64_t k, std::string last_chunk) {
   absl::MutexLock l(&mu_);
   buckets_[k].chunks.push_back(std::move(last_chunk));
   buckets_[k].ended = true;
+}
+
+void StreamServer::SetNotYet(std::function<bool(int64_t k)> not_yet) {
+  absl::MutexLock l(&mu_);
+  not_yet_ = std::move(not_yet);
 }
 
 void StreamServer::Cut(int64_t k) {

@@ -43,7 +43,11 @@ class StreamServer {
   void End(int64_t k, std::string last_chunk);
   // Every open stream of k ends without its last chunk.
   void Cut(int64_t k);
-  // How often bucket k was asked for (poll it while the client runs).
+  // Set: a bucket GET for which it holds is answered "not yet" (404,
+  // max-age=1), as a server that holds closed buckets only answers one
+  // asked too early.
+  void SetNotYet(std::function<bool(int64_t k)> not_yet);
+  // How often bucket k was asked for (404s included) (poll it while the client runs).
   int Requests(int64_t k);
   // The first bucket asked for, or -1.
   int64_t FirstBucket();
@@ -60,6 +64,7 @@ class StreamServer {
   void ServeBucket(int fd, int64_t k);
 
   std::function<std::string()> manifest_;
+  std::function<bool(int64_t)> not_yet_ ABSL_GUARDED_BY(mu_);
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread accept_thread_;
