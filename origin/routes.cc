@@ -131,6 +131,7 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   for (const auto& [page_path, page] : kPages) {
     if (path == page_path) co_return (this->*page)(req);
   }
+  if (path == kLivePath) co_return Finish(req, co_await PostLive(req), std::nullopt);
   if (IsRead(req.method())) {
     if (auto res = ServeViewer(req, path)) co_return Finish(req, *std::move(res), std::nullopt);
   }
@@ -139,7 +140,10 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   }
   auto ref = segmenter::ParsePath(path);
   if (!ref.ok()) co_return Finish(req, BadPath(req, ref.status()), std::nullopt);
-  co_return Finish(req, co_await Route({req, *ref, query}), ref->cls, ref->scope);
+  http::Response res = co_await Route({req, *ref, query});
+  // A streamed answer went out through req.chunked, finished there.
+  if (req.chunked != nullptr && req.chunked->began()) co_return res;
+  co_return Finish(req, std::move(res), ref->cls, ref->scope);
 }
 
 boost::asio::awaitable<http::Response> Origin::Route(Call call) {
