@@ -163,6 +163,14 @@ LiveBucket::Take LiveBucket::Read(Cursor& c, const std::shared_ptr<Subscriber>& 
   return take;
 }
 
+bool LiveBucket::Subscribe(const std::shared_ptr<Subscriber>& sub) {
+  absl::MutexLock lock(&mu_);
+  if (phase_ != Phase::kOpen) return false;
+  sub->signalled = false;
+  if (std::find(subs_.begin(), subs_.end(), sub) == subs_.end()) subs_.push_back(sub);
+  return true;
+}
+
 void LiveBucket::Unsubscribe(const std::shared_ptr<Subscriber>& sub) {
   absl::MutexLock lock(&mu_);
   subs_.erase(std::remove(subs_.begin(), subs_.end(), sub), subs_.end());
@@ -171,6 +179,11 @@ void LiveBucket::Unsubscribe(const std::shared_ptr<Subscriber>& sub) {
 uint32_t LiveBucket::records() const {
   absl::MutexLock lock(&mu_);
   return static_cast<uint32_t>(records_.size());
+}
+
+bool LiveBucket::aborted() const {
+  absl::MutexLock lock(&mu_);
+  return phase_ == Phase::kAborted;
 }
 
 std::shared_ptr<LiveBucket> LiveBuckets::Find(const std::string& key) const {

@@ -83,8 +83,11 @@ class LiveBucket {
   // makes it. With nothing new and the bucket open, `sub` is armed to be
   // woken by the next change.
   Take Read(Cursor& c, const std::shared_ptr<Subscriber>& sub);
+  // Arms `sub` to be woken by the next change; false if no longer open.
+  bool Subscribe(const std::shared_ptr<Subscriber>& sub);
   void Unsubscribe(const std::shared_ptr<Subscriber>& sub);
   uint32_t records() const;
+  bool aborted() const;
 
  private:
   struct Made {

@@ -198,8 +198,11 @@ class Origin {
   // stream.cc: GET of an open bucket, streamed (DESIGN §10).
   bool Streamable(const BucketGet& get) const;
   boost::asio::awaitable<http::Response> StreamBucket(const BucketGet& get);
+  boost::asio::awaitable<http::Response> StreamWhenStarted(
+      const BucketGet& get, LiveBucket& bucket, std::shared_ptr<LiveBucket::Subscriber> sub);
   boost::asio::awaitable<void> StreamChunks(const BucketGet& get, LiveBucket& bucket,
-                                            LiveBucket::Form form);
+                                            LiveBucket::Form form,
+                                            const std::shared_ptr<LiveBucket::Subscriber>& sub);
 
   // put.cc: PUT from the publisher.
   boost::asio::awaitable<http::Response> PutManifest(Call call);
@@ -241,6 +244,7 @@ class Origin {
   std::unique_ptr<Store> store_;
   HoldRegistry holds_;
   LiveBuckets live_;
+  std::atomic<int64_t> streams_now_{0};  // counted as held, too
   http::AddressLimits held_limits_;
   http::Metrics metrics_;
   mutable absl::Mutex mu_;

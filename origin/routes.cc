@@ -178,7 +178,8 @@ http::Response Origin::Healthz(const http::Request& req) {
 }
 
 http::Response Origin::MetricsPage(const http::Request& req) {
-  held_now_.Set(static_cast<int64_t>(holds_.held()));
+  // Streams of open buckets are held requests too: the same caps bound them.
+  held_now_.Set(static_cast<int64_t>(holds_.held()) + streams_now_.load());
   metrics_.AddGauge("roomcast_origin_objects", "Keys in the store (estimate)")
       .Set(static_cast<int64_t>(store_->EstimatedKeys()));
   http::Response res = http::Text(req, bh::status::ok, metrics_.Render(),

@@ -54,38 +54,56 @@ boost::asio::awaitable<http::Response> Origin::StreamBucket(const BucketGet& get
   SettleIfClosed(get.key, ref, get.meta);  // closed just before it was registered
   std::optional<http::AddressLimits::Slot> slot = held_limits_.Acquire(req.remote_address);
   if (!slot) co_return http::Overloaded(req, "too many requests held; ask again shortly");
+  streams_now_++;
+  live_streams_.Add(1);
+  auto sub = std::make_shared<LiveBucket::Subscriber>(co_await asio::this_coro::executor);
+  http::Response res = co_await StreamWhenStarted(get, *bucket, sub);
+  bucket->Unsubscribe(sub);
+  live_streams_.Add(-1);
+  streams_now_--;
+  co_return res;
+}
+
+// Holds until the bucket starts (an abort, e.g. on shutdown, answers "not
+// yet" instead), then streams it.
+boost::asio::awaitable<http::Response> Origin::StreamWhenStarted(
+    const BucketGet& get, LiveBucket& bucket, std::shared_ptr<LiveBucket::Subscriber> sub) {
+  const http::Request& req = get.call.req;
+  const ObjectRef& ref = get.call.ref;
   const int64_t start = segmenter::BucketStart(ref.number, ref.bucket_ms);
-  if (start > get.now_ms) {  // at most the hold limit away
-    asio::steady_timer until_start(co_await asio::this_coro::executor);
-    until_start.expires_at(SteadyAt(start, get.now_ms));
-    co_await until_start.async_wait(kTuple);
+  if (start > get.now_ms && bucket.Subscribe(sub)) {  // at most the hold limit away
+    sub->timer.expires_at(SteadyAt(start, get.now_ms));
+    co_await sub->timer.async_wait(kTuple);
+  }
+  if (bucket.aborted()) {
+    http::Response res = NotFound(req, get.caching.not_yet, "the bucket's stream was cut");
+    res.set(bh::field::retry_after, "1");
+    co_return res;
   }
   bool gzip = false;
   http::Response head = Finish(req, StreamHead(req, ref, &gzip), ref.cls, ref.scope);
-  live_streams_.Add(1);
   if (co_await req.chunked->Begin(std::move(head))) {
     const LiveBucket::Form form{
         .rendition = ref.format == segmenter::Format::kJson ? segmenter::Rendition::kJson
                                                             : segmenter::Rendition::kPb,
         .gzip = gzip};
-    co_await StreamChunks(get, *bucket, form);
+    co_await StreamChunks(get, bucket, form, sub);
   }
-  live_streams_.Add(-1);
   bytes_out_.Add(req.chunked->bytes());
   co_return http::Response();  // ignored: the stream was the answer
 }
 
 // Writes the form's chunks as they come, until the bucket closes (then the
 // last chunk), aborts, passes its hold limit or the client goes.
-boost::asio::awaitable<void> Origin::StreamChunks(const BucketGet& get, LiveBucket& bucket,
-                                                  LiveBucket::Form form) {
+boost::asio::awaitable<void> Origin::StreamChunks(
+    const BucketGet& get, LiveBucket& bucket, LiveBucket::Form form,
+    const std::shared_ptr<LiveBucket::Subscriber>& sub) {
   http::ChunkedWriter& out = *get.call.req.chunked;
   if (get.call.req.method() == bh::verb::head) {
     co_await out.End();
     co_return;
   }
   const auto deadline = SteadyAt(bucket.expires_ms(), NowMs());
-  auto sub = std::make_shared<LiveBucket::Subscriber>(co_await asio::this_coro::executor);
   LiveBucket::Cursor cursor{.form = form};
   for (;;) {
     LiveBucket::Take take = bucket.Read(cursor, sub);
@@ -106,7 +124,6 @@ boost::asio::awaitable<void> Origin::StreamChunks(const BucketGet& get, LiveBuck
     sub->timer.expires_at(deadline);
     co_await sub->timer.async_wait(kTuple);
   }
-  bucket.Unsubscribe(sub);
 }
 
 }  // namespace roomcast::origin
