@@ -140,17 +140,19 @@ absl::StatusOr<std::shared_ptr<LiveBucket>> Origin::LiveBucketFor(const std::str
   if (end <= ClosedThrough(*meta)) return absl::FailedPreconditionError("the bucket is closed");
   *key = segmenter::StorageKey(ref);
   auto stored = store_->GetImmutable(*key);
-  if (!stored.ok() || *stored != nullptr) {
-    return absl::FailedPreconditionError("the bucket is stored already");
-  }
+  if (!stored.ok()) return absl::UnavailableError("the origin's store failed");
+  if (*stored != nullptr) return absl::FailedPreconditionError("the bucket is stored already");
   ROOMCAST_RETURN_IF_ERROR(CheckRecords(a));
   bool created = false;
   std::shared_ptr<LiveBucket> bucket = live_.FindOrCreate(*key, end, expires, &created);
   if (bucket == nullptr) {
     live_full_.Add();
-    ROOMCAST_LOG(kWarning, "origin", "live_full")
-        .Kv("room", a.room()).Kv("bucket", a.index())
-        .Kv("max_live_buckets", options_.max_live_buckets);
+    // The first refusal and every 1000th: a full origin refuses many.
+    if (const uint64_t n = live_full_.value(); n == 1 || n % 1000 == 0) {
+      ROOMCAST_LOG(kWarning, "origin", "live_full")
+          .Kv("room", a.room()).Kv("bucket", a.index())
+          .Kv("max_live_buckets", options_.max_live_buckets).Kv("refused_total", n);
+    }
     return absl::ResourceExhaustedError("origin full");
   }
   if (created) SettleIfClosed(*key, ref, *meta);

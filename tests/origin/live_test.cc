@@ -305,6 +305,27 @@ TEST_F(LiveTest, AForeignPublishersSecretIsRefusedPerAppend) {
   EXPECT_EQ(acks[1].have(), 1u);
 }
 
+TEST_F(LiveTest, BeyondMaxLiveBucketsANewBucketIsRefusedOriginFull) {
+  StartOrigin({"--max-hold-ms", "30000", "--max-live-buckets", "1"});
+  OpenLiveRoom("other", kD);
+  const int64_t k = segmenter::BucketIndex(WallMs(), kD);
+  const std::vector<std::string> records = RecordsOf(MakeSegment("live", kD, k, 1));
+  const std::vector<std::string> others = RecordsOf(MakeSegment("other", kD, k, 1));
+  auto acks = Push(origin_->url(), {Append("live", kD, k, 0, records),
+                                    Append("other", kD, k, 0, others)});
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_FALSE(acks[0].refused()) << acks[0].reason();
+  EXPECT_TRUE(acks[1].refused());
+  EXPECT_EQ(acks[1].reason(), "origin full");
+  EXPECT_GE(origin_->Metric("roomcast_origin_live_full_total"), 1);
+  // Its segment's PUT is unaffected, and then its readers get it whole.
+  const std::string pb = segmenter::EncodeSegment(MakeSegment("other", kD, k, 1));
+  ASSERT_EQ(origin_->PutObject(SegmentPath("other", kD, k), pb).status, 201);
+  HttpResponse got = Get(origin_->url() + SegmentPath("other", kD, k));
+  EXPECT_EQ(got.body, pb);
+  EXPECT_FALSE(got.header("etag").empty());
+}
+
 TEST_F(LiveTest, AStreamNeverClosedEndsWithoutItsLastChunkAfterTheHoldLimit) {
   StartOrigin({"--max-hold-ms", "300"});
   OpenLiveRoom("stall", 1000);
