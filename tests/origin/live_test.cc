@@ -13,6 +13,7 @@
 #include "segmenter/live.h"
 #include "segmenter/segment.h"
 #include "tests/origin/origin_fixture.h"
+#include "tests/support/caches.h"
 #include "tests/support/stream_reader.h"
 
 namespace roomcast::testing {
@@ -343,6 +344,50 @@ TEST_F(LiveTest, AStreamNeverClosedEndsWithoutItsLastChunkAfterTheHoldLimit) {
   ASSERT_TRUE(reader->WaitForFinish());
   EXPECT_TRUE(reader->closed());
   EXPECT_FALSE(reader->ended());
+}
+
+// DESIGN §10 behind the reference Varnish: one origin request per encoding
+// feeds every viewer of it, record by record, before the bucket closes, and
+// identity viewers are not held until the end.
+TEST_F(LiveTest, VarnishStreamsEachEncodingToItsViewersFromOneOriginRequest) {
+  Cache varnish(Cache::Kind::kVarnish, origin_->url().substr(std::string("http://").size()));
+  ASSERT_TRUE(varnish.Start());
+  const int64_t k = segmenter::BucketIndex(WallMs(), kD);
+  const v1::ActionSegment seg = MakeSegment("live", kD, k, 2);
+  const std::vector<std::string> records = RecordsOf(seg);
+  const std::string path = SegmentPath("live", kD, k);
+  auto origin_gets = [&] {
+    return origin_->Metric("roomcast_origin_requests_total", "class=\"actions\",status=\"200\"");
+  };
+  const double before = origin_gets();
+  std::vector<std::pair<bool, std::unique_ptr<StreamReader>>> viewers;
+  for (bool gz : {false, true, false, true}) {
+    std::vector<std::string> h;
+    if (gz) h.push_back("Accept-Encoding: gzip");
+    viewers.emplace_back(gz, std::make_unique<StreamReader>(PortOf(varnish.url()), path, h));
+  }
+  for (auto& [gz, v] : viewers) {
+    ASSERT_TRUE(v->WaitForHead());
+    EXPECT_EQ(v->status(), 200);
+  }
+  ASSERT_EQ(Push(origin_->url(), {Append("live", kD, k, 0, {records[0]})})[0].have(), 1u);
+  for (auto& [gz, v] : viewers) {
+    const bool g = gz;
+    EXPECT_TRUE(v->WaitFor([&](const std::string& b) {
+      return (g ? InflatePrefix(b) : b) == records[0];
+    })) << "gzip " << g;
+    EXPECT_FALSE(v->ended());
+  }
+  const std::string pb = segmenter::EncodeSegment(seg);
+  ASSERT_EQ(origin_->PutObject(path, pb).status, 201);
+  for (auto& [gz, v] : viewers) {
+    ASSERT_TRUE(v->WaitForFinish());
+    EXPECT_TRUE(v->ended());
+    EXPECT_EQ(gz ? InflatePrefix(v->body()) : v->body(), pb) << "gzip " << gz;
+  }
+  const double reached = origin_gets() - before;
+  EXPECT_GE(reached, 1);
+  EXPECT_LE(reached, 2);  // one fetch per encoding
 }
 
 }  // namespace
