@@ -13,6 +13,7 @@
 #include "segmenter/live.h"
 #include "segmenter/segment.h"
 #include "tests/origin/origin_fixture.h"
+#include "tests/origin/private_room_fixture.h"
 #include "tests/support/caches.h"
 #include "tests/support/stream_reader.h"
 
@@ -344,6 +345,37 @@ TEST_F(LiveTest, AStreamNeverClosedEndsWithoutItsLastChunkAfterTheHoldLimit) {
   ASSERT_TRUE(reader->WaitForFinish());
   EXPECT_TRUE(reader->closed());
   EXPECT_FALSE(reader->ended());
+}
+
+// DESIGN §12: a private room's open bucket streams only with an edge token,
+// and no shared cache past the edge may keep it.
+class LivePrivateTest : public PrivateRoomFixture {};
+
+TEST_F(LivePrivateTest, APrivateRoomsOpenBucketStreamsOnlyWithAnEdgeToken) {
+  StoreRoom(1);
+  const int64_t k = segmenter::BucketIndex(WallMs(), 1000);
+  const std::string path =
+      SegmentPath("vip", 1000, k, Format::kProto, segmenter::Scope::kPrivate);
+  StreamReader refused(PortOf(origin_->url()), path, {"Connection: close"});
+  ASSERT_TRUE(refused.WaitForFinish());
+  EXPECT_EQ(refused.status(), 401);
+  StreamReader reader(PortOf(origin_->url()), path + "?rc_token=" + Token("vip"));
+  ASSERT_TRUE(reader.WaitForHead());
+  EXPECT_EQ(reader.status(), 200);
+  EXPECT_EQ(reader.header("transfer-encoding"), "chunked");
+  EXPECT_EQ(reader.header("cache-control"), "private, max-age=31536000, immutable");
+  EXPECT_EQ(reader.header("cdn-cache-control"), kImmutable);
+  const v1::ActionSegment seg = MakeSegment("vip", 1000, k, 1);
+  const std::vector<std::string> records = RecordsOf(seg);
+  auto acks = Push(origin_->url(), {Append("vip", 1000, k, 0, records)});
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].refused()) << acks[0].reason();
+  EXPECT_TRUE(reader.WaitFor([&](const std::string& b) { return b == records[0]; }));
+  const std::string pb = segmenter::EncodeSegment(seg);
+  ASSERT_EQ(origin_->PutObject(path, pb).status, 201);
+  ASSERT_TRUE(reader.WaitForFinish());
+  EXPECT_TRUE(reader.ended());
+  EXPECT_EQ(reader.body(), pb);
 }
 
 // DESIGN §10 behind the reference Varnish: one origin request per encoding
