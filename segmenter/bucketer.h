@@ -85,6 +85,9 @@ class Bucketer {
   // lists as retracted, so its content never reaches a segment and seq
   // stays contiguous. False if `seq` is not open.
   bool Retract(uint64_t seq);
+  // The open buckets, ascending index, each in seq order (tombstones
+  // included): what a live push streams before the bucket closes.
+  const std::vector<ClosedBucket>& open_buckets() const { return open_; }
 
   // Everything above as data (checkpoint.proto), and back: Restore takes
   // only what a Bucketer of this bucket_ms could have made (open buckets

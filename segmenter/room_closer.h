@@ -90,6 +90,8 @@ class RoomCloser {
   // A retraction before publication (Bucketer::FindOpen, Bucketer::Retract).
   const v1::Message* FindOpen(uint64_t seq) const { return bucketer_.FindOpen(seq); }
   bool RetractOpen(uint64_t seq) { return bucketer_.Retract(seq); }
+  // The open buckets' actions (Bucketer::open_buckets), for a live push.
+  const std::vector<ClosedBucket>& open_buckets() const { return bucketer_.open_buckets(); }
   // Seqs taken down (DESIGN §11): every segment and rollup closed from now
   // on holds their stubs instead (segmenter/takedown.h). Keeps the newest
   // kMaxTakenDown.

@@ -7,6 +7,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "segmenter/cap.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 #include "segmenter/segment.h"
@@ -168,6 +169,7 @@ absl::Status Room::ApplyRetraction(const log::Retraction& r) {
   // Sequencing held each unpublished target's bucket open until this was
   // durable, so it is open here too (and on replay, before the skip).
   for (uint64_t seq : r.unpublished()) closer_.RetractOpen(seq);
+  ReleaseLive(r.unpublished());
   const int64_t retention_ms = int64_t{config().retention_s()} * 1000;
   moderation().AddRedactions(targets, r.ts_ms(), r.ts_ms() - retention_ms);
   return SetModerationState(kRedactionsComponent, moderation().RedactionsValue(), r.ts_ms(),
@@ -207,6 +209,7 @@ absl::Status Room::ApplyTakedown(const log::Takedown& t) {
   // Sequencing held each unpublished target's bucket open until this was
   // durable, as for a retraction.
   for (uint64_t seq : t.unpublished()) closer_.RetractOpen(seq);
+  ReleaseLive(t.unpublished());
   closer_.TakeDown({t.seqs().begin(), t.seqs().end()});
   moderation().takedowns().Start(t);
   stamper_.Stamp(t.at_ms(), t.at_ms());
@@ -327,6 +330,10 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   // A stalled room closes nothing: its buckets wait, unserved, until it
   // can be published again.
   if (!stalled()) closer_.Close(watermark_ms - delay, &closed);
+  if (live_ != nullptr) {
+    live_->Forget(closer_.watermark_ms(), config().bucket_ms());
+    if (live_->empty()) live_.reset();
+  }
   std::vector<Upload> out;
   out.reserve(closed.size() + 1);
   for (segmenter::ClosedObject& o : closed) {
@@ -390,6 +397,8 @@ bool Room::Unpublished() const {
 }
 
 void Room::RollBack(const log::Record& r) {
+  if (r.has_retraction()) ReleaseLive(r.retraction().unpublished());
+  if (r.has_takedown()) ReleaseLive(r.takedown().unpublished());
   seq_ = durable_seq_;
   peer_seq_ = durable_peer_seq_;
   ending_ = ended();
@@ -401,6 +410,44 @@ void Room::RollBack(const log::Record& r) {
     replies_.Forget(ReplyKind::kPeer, r.peer().message().sender(),
                     r.peer().client_msg_id());
   }
+}
+
+RoomLive& Room::live() {
+  if (live_ == nullptr) live_ = std::make_unique<RoomLive>();
+  return *live_;
+}
+
+void Room::ReleaseLive(const google::protobuf::RepeatedField<uint64_t>& seqs) {
+  if (live_ == nullptr) return;
+  for (uint64_t seq : seqs) live_->Release(seq);
+  if (live_->empty()) live_.reset();
+}
+
+int64_t Room::CollectLive(int64_t now_ms, size_t* budget, bool* more, v1::LiveBatch* out,
+                          std::vector<LiveSent>* sent) {
+  const std::vector<segmenter::ClosedBucket>& open = closer_.open_buckets();
+  // A stalled room closes nothing (its buckets may never be served); a
+  // room with nothing open has nothing to push and keeps no state.
+  if (stalled() || open.empty()) return 0;
+  const int64_t d = config().bucket_ms();
+  const LiveInput in{.open = &open,
+                     .room = name(),
+                     .epoch = epoch(),
+                     .bucket_ms = d,
+                     .review_delay_ms = mod_ ? mod_->settings().review_delay_ms() : 0,
+                     .cap_limit = segmenter::BucketLimit(config().action_cap_per_s(), d),
+                     .cap_max_bytes = segmenter::kMaxObjectBytes};
+  return live().Collect(in, now_ms, budget, more, out, sent);
+}
+
+bool Room::LiveAcked(const LiveSent& sent, const v1::LiveAck& ack) {
+  return live_ != nullptr && live_->Acked(sent, ack);
+}
+
+bool Room::LivePushed(uint64_t seq) const {
+  const v1::Message* m = closer_.FindOpen(seq);
+  return m != nullptr && live_ != nullptr &&
+         live_->Pushed(segmenter::BucketIndex(m->ts_ms(), config().bucket_ms()), seq);
 }
 
 log::RoomCheckpoint Room::Checkpoint(uint64_t lsn) const {
