@@ -80,14 +80,16 @@ class Bucketer {
   // The message `seq` while its bucket is open; null once it is closed (or
   // if no such message was added).
   const v1::Message* FindOpen(uint64_t seq) const;
+  // Open bucket `k`'s messages, in seq order, tombstones included; null if
+  // `k` is not open or holds nothing. Valid until the next non-const call.
+  const std::vector<v1::Message>* OpenMessages(int64_t k) const;
+  // The indexes of the open buckets holding messages, ascending.
+  std::vector<int64_t> OpenIndexes() const;
   // A moderator's retraction before publication (DESIGN §11): the open
   // message `seq` keeps only its seq and ts_ms, a tombstone BuildSegment
   // lists as retracted, so its content never reaches a segment and seq
   // stays contiguous. False if `seq` is not open.
   bool Retract(uint64_t seq);
-  // The open buckets, ascending index, each in seq order (tombstones
-  // included): what a live push streams before the bucket closes.
-  const std::vector<ClosedBucket>& open_buckets() const { return open_; }
 
   // Everything above as data (checkpoint.proto), and back: Restore takes
   // only what a Bucketer of this bucket_ms could have made (open buckets

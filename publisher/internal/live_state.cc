@@ -2,29 +2,10 @@
 
 #include <algorithm>
 
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "segmenter/codec.h"
+#include "segmenter/live.h"
 
 namespace roomcast::publisher::internal {
 namespace {
-
-// TODO(live): segmenter::EncodeRecord (segmenter/live.cc, branch wt-seg)
-// once it is on main. Until then the same bytes by the contract (§A): the
-// tag of ActionSegment.messages (field 7, length-delimited), the varint
-// length, the message serialized deterministically.
-std::string Record(const v1::Message& m) {
-  const std::string body = segmenter::SerializeDeterministic(m);
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream raw(&out);
-    google::protobuf::io::CodedOutputStream os(&raw);
-    os.WriteTag((7 << 3) | 2);
-    os.WriteVarint32(static_cast<uint32_t>(body.size()));
-  }
-  out += body;
-  return out;
-}
 
 bool Tombstone(const v1::Message& m) { return m.body_case() == v1::Message::BODY_NOT_SET; }
 
@@ -92,20 +73,20 @@ void RoomLive::Forget(int64_t closed_through_ms, int64_t bucket_ms) {
 int64_t RoomLive::Collect(const LiveInput& in, int64_t now_ms, size_t* budget, bool* more,
                           v1::LiveBatch* out, std::vector<LiveSent>* sent) {
   int64_t due = 0;
-  for (const segmenter::ClosedBucket& open : *in.open) {
+  for (const auto& [index, messages] : in.open) {
     if (*budget == 0 || out->appends_size() >= kMaxLiveAppends) {
       *more = true;
       break;
     }
-    Bucket& b = Get(open.index, in);
+    Bucket& b = Get(index, in);
     if (b.refused) continue;
     const uint32_t from = std::min(b.have, b.sent);
-    v1::LiveAppend a = NewAppend(in, open.index, from);
-    if (from < b.sent) Rederive(in, b, open.messages, from, budget, &a);
+    v1::LiveAppend a = NewAppend(in, index, from);
+    if (from < b.sent) Rederive(in, b, *messages, from, budget, &a);
     // A resend cut short by the budget continues next time, from `have`.
     const bool whole = from + static_cast<uint32_t>(a.records_size()) == b.sent;
     if (whole) {
-      const int64_t d = Advance(in, b, open.messages, now_ms, budget, more, &a);
+      const int64_t d = Advance(in, b, *messages, now_ms, budget, more, &a);
       if (d != 0 && (due == 0 || d < due)) due = d;
     } else {
       *more = true;
@@ -113,7 +94,7 @@ int64_t RoomLive::Collect(const LiveInput& in, int64_t now_ms, size_t* budget, b
     if (a.records_size() == 0) continue;
     const uint32_t end = from + static_cast<uint32_t>(a.records_size());
     if (whole) b.sent = end;
-    sent->push_back({.index = open.index, .end = end});
+    sent->push_back({.index = index, .end = end});
     *out->add_appends() = std::move(a);
   }
   return due;
@@ -122,13 +103,13 @@ int64_t RoomLive::Collect(const LiveInput& in, int64_t now_ms, size_t* budget, b
 void RoomLive::Rederive(const LiveInput& in, const Bucket& b,
                         const std::vector<v1::Message>& messages, uint32_t from,
                         size_t* budget, v1::LiveAppend* a) const {
-  LiveCap cap(in.cap_limit, in.cap_max_bytes);
+  segmenter::OnlineCap cap(in.cap_limit, in.cap_max_bytes);
   uint32_t n = 0;
   for (size_t i = 0; i < b.cursor && i < messages.size() && n < b.sent; ++i) {
     const v1::Message& m = messages[i];
     if (Tombstone(m) || !cap.Admit(m)) continue;
     if (n++ < from) continue;
-    if (!Take(Record(m), budget, a)) return;
+    if (!Take(segmenter::EncodeRecord(m), budget, a)) return;
   }
 }
 
@@ -140,13 +121,13 @@ int64_t RoomLive::Advance(const LiveInput& in, Bucket& b,
     if (Withheld(m.seq())) return 0;  // its release or tombstone wakes the room
     if (m.ts_ms() > now_ms - in.review_delay_ms) return m.ts_ms() + in.review_delay_ms;
     if (!Tombstone(m)) {
-      std::string r = Record(m);
+      std::string r = segmenter::EncodeRecord(m);
       // Over the budget: not gone past, so the cap sees it next time.
       if (a->records_size() > 0 && r.size() > *budget) {
         *more = true;
         return 0;
       }
-      if (b.cap.Admit(m)) Take(std::move(r), budget, a);
+      if (b.cap->Admit(m)) Take(std::move(r), budget, a);
     }
     b.through_seq = m.seq();
   }

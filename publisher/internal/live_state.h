@@ -23,36 +23,32 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "roomcast/v1/live.pb.h"
 #include "roomcast/v1/message.pb.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/cap.h"
 
 namespace roomcast::publisher::internal {
-
-// TODO(live): replace with segmenter::OnlineCap (segmenter/cap.h, branch
-// wt-seg) once it is on main; until then every record is admitted (the
-// closed segment's ApplyCap agrees whenever a bucket is under its cap).
-class PassThroughCap {
- public:
-  PassThroughCap(int64_t /*limit*/, int64_t /*max_bytes*/) {}
-  bool Admit(const v1::Message& /*m*/) { return true; }
-};
-using LiveCap = PassThroughCap;
 
 // Appends one LiveBatch may carry (the origin's limit).
 inline constexpr int kMaxLiveAppends = 4096;
 
 // What Collect reads of a room.
 struct LiveInput {
-  const std::vector<segmenter::ClosedBucket>* open = nullptr;  // the open buckets
+  // The open buckets holding actions, ascending: index, messages in seq
+  // order (tombstones included; RoomCloser::OpenMessages).
+  std::vector<std::pair<int64_t, const std::vector<v1::Message>*>> open;
   std::string room;
   uint64_t epoch = 0;
   int64_t bucket_ms = 0;
   int64_t review_delay_ms = 0;
-  int64_t cap_limit = 0;  // segmenter::BucketLimit
+  // The segment's cap (RoomCloser::SegmentParamsFor: limit, max_bytes).
+  int64_t cap_limit = 0;
   int64_t cap_max_bytes = 0;
 };
 
@@ -92,14 +88,15 @@ class RoomLive {
  private:
   struct Bucket {
     explicit Bucket(int64_t k, const LiveInput& in)
-        : index(k), cap(in.cap_limit, in.cap_max_bytes) {}
+        : index(k), cap(std::make_unique<segmenter::OnlineCap>(in.cap_limit, in.cap_max_bytes)) {}
     int64_t index;
     uint32_t have = 0;     // records the origin acknowledged
     uint32_t sent = 0;     // records handed to pushes so far
     size_t cursor = 0;     // messages gone past (pushed, capped out, tombstones)
     uint64_t through_seq = 0;  // the last of them
     bool refused = false;  // the origin will not stream it: never again
-    LiveCap cap;           // fed every message gone past, in seq order
+    // Fed every message gone past, in seq order (not assignable: boxed).
+    std::unique_ptr<segmenter::OnlineCap> cap;
   };
   Bucket* Find(int64_t index);
   const Bucket* Find(int64_t index) const;

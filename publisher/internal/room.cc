@@ -7,7 +7,6 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/status_macros.h"
-#include "segmenter/cap.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
 #include "segmenter/segment.h"
@@ -425,18 +424,21 @@ void Room::ReleaseLive(const google::protobuf::RepeatedField<uint64_t>& seqs) {
 
 int64_t Room::CollectLive(int64_t now_ms, size_t* budget, bool* more, v1::LiveBatch* out,
                           std::vector<LiveSent>* sent) {
-  const std::vector<segmenter::ClosedBucket>& open = closer_.open_buckets();
   // A stalled room closes nothing (its buckets may never be served); a
   // room with nothing open has nothing to push and keeps no state.
-  if (stalled() || open.empty()) return 0;
-  const int64_t d = config().bucket_ms();
-  const LiveInput in{.open = &open,
-                     .room = name(),
-                     .epoch = epoch(),
-                     .bucket_ms = d,
-                     .review_delay_ms = mod_ ? mod_->settings().review_delay_ms() : 0,
-                     .cap_limit = segmenter::BucketLimit(config().action_cap_per_s(), d),
-                     .cap_max_bytes = segmenter::kMaxObjectBytes};
+  if (stalled()) return 0;
+  const std::vector<int64_t> open = closer_.OpenBuckets();
+  if (open.empty()) return 0;
+  const segmenter::SegmentParams p = closer_.SegmentParamsFor(open.front());
+  LiveInput in{.room = name(),
+               .epoch = epoch(),
+               .bucket_ms = p.bucket_ms,
+               .review_delay_ms = mod_ ? mod_->settings().review_delay_ms() : 0,
+               .cap_limit = p.limit,
+               .cap_max_bytes = p.max_bytes};
+  for (int64_t k : open) {
+    if (const std::vector<v1::Message>* m = closer_.OpenMessages(k)) in.open.emplace_back(k, m);
+  }
   return live().Collect(in, now_ms, budget, more, out, sent);
 }
 

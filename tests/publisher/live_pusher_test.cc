@@ -9,11 +9,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 #include "roomcast/v1/segment.pb.h"
-#include "segmenter/codec.h"
+#include "segmenter/live.h"
 #include "segmenter/naming.h"
 #include "tests/publisher/publisher_harness.h"
 
@@ -29,28 +27,18 @@ using testing::Waiter;
 
 const int64_t kBucket = kT0 / 1000;
 
-// A record as the contract (§A) writes it: field 7, length, the message.
-std::string Record(const v1::Message& m) {
-  const std::string body = segmenter::SerializeDeterministic(m);
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream raw(&out);
-    google::protobuf::io::CodedOutputStream os(&raw);
-    os.WriteTag((7 << 3) | 2);
-    os.WriteVarint32(static_cast<uint32_t>(body.size()));
-  }
-  return out + body;
-}
-
 // The stored segment of bucket k of `room` (D = 1000).
 v1::ActionSegment Stored(Harness& h, const std::string& room, int64_t k = kBucket) {
   return h.origin.GetProto<v1::ActionSegment>(segmenter::SegmentPath(room, 1000, k));
 }
 
-std::vector<std::string> Records(const v1::ActionSegment& s) {
-  std::vector<std::string> out;
-  for (const v1::Message& m : s.messages()) out.push_back(Record(m));
-  return out;
+// The records of the stored segment's bytes (records first, summary last).
+std::vector<std::string> StoredRecords(Harness& h, const std::string& room, int64_t k = kBucket) {
+  const std::string pb = h.origin.Get(segmenter::SegmentPath(room, 1000, k));
+  absl::StatusOr<segmenter::SegmentParts> parts = segmenter::SplitSegment(pb);
+  EXPECT_TRUE(parts.ok()) << parts.status();
+  if (!parts.ok()) return {};
+  return {parts->records.begin(), parts->records.end()};
 }
 
 absl::StatusOr<v1::RetractReply> Retract(Harness& h, uint64_t seq) {
@@ -91,8 +79,29 @@ TEST(LivePusherTest, PushesRecordsBeforeCloseExactlyAsTheClosedSegment) {
   ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
   const v1::ActionSegment seg = Stored(h, "lobby");
   ASSERT_EQ(seg.messages_size(), 3);
-  EXPECT_EQ(Records(seg), live);  // same bytes, same order
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);  // same bytes, same order
   EXPECT_EQ(h.origin.live_conflicts(), 0);
+}
+
+TEST(LivePusherTest, TheOnlineCapPushesExactlyTheRecordsTheSegmentKeeps) {
+  Harness h;
+  v1::OpenRoomRequest open;
+  open.set_action_cap_per_s(4);  // 4 a bucket, at most 1 per sender
+  ASSERT_TRUE(h.Open("lobby", open).ok());
+  h.clock.Set(kT0 + 100);
+  for (int i = 0; i < 12; ++i) {
+    // Three senders, four each: only one of each fits.
+    ASSERT_TRUE(h.PostOne("lobby", Comment(absl::StrCat("m", i)), Viewer(absl::StrCat("v", i % 3))).ok());
+    h.pub->SyncLive();
+  }
+  ASSERT_TRUE(h.PostOne("lobby", Comment("from the anchor"), Anchor()).ok());  // high priority
+  h.pub->SyncLive();
+  const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
+  ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
+  const v1::ActionSegment seg = Stored(h, "lobby");
+  EXPECT_EQ(seg.messages_size(), 4);
+  EXPECT_EQ(seg.dropped().at("comment"), 9u);
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);
 }
 
 TEST(LivePusherTest, ReviewDelayHoldsRecordsBackAndARetractionInsideItIsNeverPushed) {
@@ -119,7 +128,7 @@ TEST(LivePusherTest, ReviewDelayHoldsRecordsBackAndARetractionInsideItIsNeverPus
   ASSERT_TRUE(h.TickAt(kT0 + 3500).ok());  // the bucket's end + the delay
   const v1::ActionSegment seg = Stored(h, "lobby");
   EXPECT_THAT(seg.retracted(), ::testing::ElementsAre(first->seq()));
-  EXPECT_EQ(Records(seg), live);
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);
 }
 
 TEST(LivePusherTest, RetractionAfterThePushIsARetractRecordAndReplayTakesTheSameBranch) {
@@ -154,7 +163,7 @@ TEST(LivePusherTest, RetractionAfterThePushIsARetractRecordAndReplayTakesTheSame
   EXPECT_EQ(seg.messages(0).comment().text(), "pushed");
   ASSERT_TRUE(seg.messages(1).has_retract());
   EXPECT_THAT(seg.messages(1).retract().seqs(), ::testing::ElementsAre(first->seq()));
-  EXPECT_EQ(Records(seg), live);
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);
   EXPECT_EQ(h.origin.live_conflicts(), 0);
 }
 
@@ -181,7 +190,7 @@ TEST(LivePusherTest, RestartPushesAgainFromZeroAndTheOverlapIsANoOp) {
   }
   EXPECT_TRUE(from_zero_again);
   ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
-  EXPECT_EQ(Records(Stored(h, "lobby")), live);
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);
 }
 
 TEST(LivePusherTest, SendsAgainFromHaveWhenTheOriginLacksRecords) {
@@ -202,7 +211,7 @@ TEST(LivePusherTest, SendsAgainFromHaveWhenTheOriginLacksRecords) {
   const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
   ASSERT_EQ(live.size(), 3u);
   ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
-  EXPECT_EQ(Records(Stored(h, "lobby")), live);
+  EXPECT_EQ(StoredRecords(h, "lobby"), live);
 }
 
 TEST(LivePusherTest, ARefusedBucketIsNeverPushedAgainAndItsSegmentStillGoes) {
