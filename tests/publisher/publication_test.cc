@@ -269,7 +269,8 @@ TEST(PublicationTest, BigRoomCapKeepsHighPriorityAndCountsDrops) {
   EXPECT_EQ(s.first_seq(), 1u);
   EXPECT_EQ(s.last_seq(), 6u);
   EXPECT_EQ(s.messages_size() + s.dropped().at("comment"), 6u);
-  EXPECT_EQ(s.messages_size(), 2);
+  // The online cap (contract §B): `limit` normal ones, high priority beside.
+  EXPECT_EQ(s.messages_size(), 3);
   EXPECT_EQ(s.messages(s.messages_size() - 1).sender(), "anchor");
 }
 
