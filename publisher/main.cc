@@ -75,8 +75,8 @@ void Parse(int argc, char** argv, Flags* f) {
             "open connections from one client address at most");
   flags.Bool("no-sync", &f->no_sync, "do not fsync the log (benchmarks only)");
   flags.Bool("no-live", &f->no_live,
-             "do not push open buckets' records to the origin (POST /v1/live);\n"
-             "only closed segments are uploaded (bench comparisons, nginx-only setups)");
+             "do not push open buckets' records to the origin (POST /v1/live): "
+             "only closed segments go (bench comparisons, nginx-only setups)");
   flags.Require("data");
   flags.Require("origin");
   flags.ParseOrExit(argc, argv);
