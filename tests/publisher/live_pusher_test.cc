@@ -13,6 +13,7 @@
 #include "roomcast/v1/segment.pb.h"
 #include "segmenter/live.h"
 #include "segmenter/naming.h"
+#include "publisher/internal/live_state.h"
 #include "tests/publisher/publisher_harness.h"
 
 namespace roomcast::publisher {
@@ -302,6 +303,87 @@ TEST(LivePusherTest, NoLiveSendsNoBatch) {
   EXPECT_EQ(Stored(h, "lobby").messages_size(), 2);
   EXPECT_TRUE(h.origin.batches().empty());
   EXPECT_EQ(h.Metric("roomcast_publisher_live_batches_total"), -1);  // no such series
+}
+
+
+// RoomLive on its own: the withheld rule and the re-derivation from `have`.
+class RoomLiveTest : public ::testing::Test {
+ protected:
+  void Add(uint64_t seq, int64_t ts, std::string text) {
+    v1::Message m;
+    m.set_seq(seq);
+    m.set_ts_ms(ts);
+    m.set_sender(absl::StrCat("u", seq));
+    m.mutable_comment()->set_text(std::move(text));
+    messages_.push_back(std::move(m));
+  }
+  internal::LiveInput Input() {
+    return {.open = {{kBucket, &messages_}}, .room = "lobby", .epoch = 7, .bucket_ms = 1000};
+  }
+  v1::LiveBatch Collect(int64_t now_ms = kT0 + 500) {
+    v1::LiveBatch out;
+    size_t budget = 1 << 20;
+    bool more = false;
+    sent_.clear();
+    live_.Collect(Input(), now_ms, &budget, &more, &out, &sent_);
+    return out;
+  }
+  std::vector<v1::Message> messages_;
+  internal::RoomLive live_;
+  std::vector<internal::LiveSent> sent_;
+};
+
+TEST_F(RoomLiveTest, AWithheldMessageStopsItsBucketUntilReleased) {
+  Add(1, kT0 + 10, "one");
+  Add(2, kT0 + 20, "two");
+  Add(3, kT0 + 30, "three");
+  live_.Withhold(2);
+  v1::LiveBatch b = Collect();
+  ASSERT_EQ(b.appends_size(), 1);
+  ASSERT_EQ(b.appends(0).records_size(), 1);  // 1 only: 2 is withheld, 3 waits behind it
+  EXPECT_TRUE(live_.Pushed(kBucket, 1));
+  EXPECT_FALSE(live_.Pushed(kBucket, 2));
+  EXPECT_FALSE(live_.Pushed(kBucket, 3));
+  v1::LiveAck ack;
+  ack.set_have(1);
+  EXPECT_FALSE(live_.Acked(sent_[0], ack));
+
+  messages_[1].clear_comment();  // the retraction is durable: a tombstone
+  live_.Release(2);
+  b = Collect();
+  ASSERT_EQ(b.appends_size(), 1);
+  EXPECT_EQ(b.appends(0).first(), 1u);
+  ASSERT_EQ(b.appends(0).records_size(), 1);
+  EXPECT_EQ(b.appends(0).records(0), segmenter::EncodeRecord(messages_[2]));
+}
+
+TEST_F(RoomLiveTest, ASmallerHaveSendsTheSameRecordsAgainFromIt) {
+  Add(1, kT0 + 10, "one");
+  Add(2, kT0 + 20, "two");
+  Add(3, kT0 + 30, "three");
+  const v1::LiveBatch first = Collect();
+  ASSERT_EQ(first.appends(0).records_size(), 3);
+  v1::LiveAck ack;
+  ack.set_have(1);  // the origin holds only the first
+  EXPECT_TRUE(live_.Acked(sent_[0], ack));  // it lacks records it was sent
+  Add(4, kT0 + 40, "four");
+  const v1::LiveBatch again = Collect();
+  ASSERT_EQ(again.appends_size(), 1);
+  EXPECT_EQ(again.appends(0).first(), 1u);
+  ASSERT_EQ(again.appends(0).records_size(), 3);
+  EXPECT_EQ(again.appends(0).records(0), first.appends(0).records(1));
+  EXPECT_EQ(again.appends(0).records(1), first.appends(0).records(2));
+  EXPECT_EQ(again.appends(0).records(2), segmenter::EncodeRecord(messages_[3]));
+}
+
+TEST_F(RoomLiveTest, ARefusedBucketIsNeverCollectedAgain) {
+  Add(1, kT0 + 10, "one");
+  ASSERT_EQ(Collect().appends_size(), 1);
+  v1::LiveAck ack;
+  ack.set_refused(true);
+  EXPECT_FALSE(live_.Acked(sent_[0], ack));
+  Add(2, kT0 + 20, "two");
+  EXPECT_EQ(Collect().appends_size(), 0);
 }
 
 }  // namespace
