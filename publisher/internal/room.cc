@@ -411,47 +411,6 @@ void Room::RollBack(const log::Record& r) {
   }
 }
 
-RoomLive& Room::live() {
-  if (live_ == nullptr) live_ = std::make_unique<RoomLive>();
-  return *live_;
-}
-
-void Room::ReleaseLive(const google::protobuf::RepeatedField<uint64_t>& seqs) {
-  if (live_ == nullptr) return;
-  for (uint64_t seq : seqs) live_->Release(seq);
-  if (live_->empty()) live_.reset();
-}
-
-int64_t Room::CollectLive(int64_t now_ms, size_t* budget, bool* more, v1::LiveBatch* out,
-                          std::vector<LiveSent>* sent) {
-  // A stalled room closes nothing (its buckets may never be served); a
-  // room with nothing open has nothing to push and keeps no state.
-  if (stalled()) return 0;
-  const std::vector<int64_t> open = closer_.OpenBuckets();
-  if (open.empty()) return 0;
-  const segmenter::SegmentParams p = closer_.SegmentParamsFor(open.front());
-  LiveInput in{.room = name(),
-               .epoch = epoch(),
-               .bucket_ms = p.bucket_ms,
-               .review_delay_ms = mod_ ? mod_->settings().review_delay_ms() : 0,
-               .cap_limit = p.limit,
-               .cap_max_bytes = p.max_bytes};
-  for (int64_t k : open) {
-    if (const std::vector<v1::Message>* m = closer_.OpenMessages(k)) in.open.emplace_back(k, m);
-  }
-  return live().Collect(in, now_ms, budget, more, out, sent);
-}
-
-bool Room::LiveAcked(const LiveSent& sent, const v1::LiveAck& ack) {
-  return live_ != nullptr && live_->Acked(sent, ack);
-}
-
-bool Room::LivePushed(uint64_t seq) const {
-  const v1::Message* m = closer_.FindOpen(seq);
-  return m != nullptr && live_ != nullptr &&
-         live_->Pushed(segmenter::BucketIndex(m->ts_ms(), config().bucket_ms()), seq);
-}
-
 log::RoomCheckpoint Room::Checkpoint(uint64_t lsn) const {
   log::RoomCheckpoint c;
   const segmenter::ManifestIdentity& id = closer_.identity();
