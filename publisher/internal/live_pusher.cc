@@ -114,13 +114,24 @@ void LivePusher::Loop() {
 }
 
 bool LivePusher::RunOnce() {
+  bool unsupported = false;
+  {
+    absl::MutexLock l(&mu_);
+    unsupported = unsupported_;
+  }
+  if (unsupported) {
+    absl::MutexLock rooms(&rooms_->mu());
+    rooms_->TakeLiveDirty();  // nothing will ever be pushed
+    return false;
+  }
   Round r = Collect(clock_->NowMs());
   AddTimers(r.due);
   if (r.batch.appends_size() == 0) return r.more;
   wakeups_.Add();
   v1::LiveReply reply;
-  const bool answered = Send(r, &reply);
-  const bool again = Apply(r, answered ? &reply : nullptr);
+  const Outcome outcome = Send(r, &reply);
+  const bool again = Apply(r, outcome, reply);
+  const bool answered = outcome == Outcome::kAnswered;
   absl::MutexLock l(&mu_);
   backoff_ms_ = answered ? 0
                          : std::clamp(backoff_ms_ * 2, options_.backoff_min_ms,
@@ -182,16 +193,25 @@ LivePusher::Round LivePusher::Collect(int64_t now_ms) {
   return r;
 }
 
-bool LivePusher::Send(const Round& r, v1::LiveReply* reply) {
+LivePusher::Outcome LivePusher::Send(const Round& r, v1::LiveReply* reply) {
   const std::string body = segmenter::SerializeDeterministic(r.batch);
   const auto t0 = std::chrono::steady_clock::now();
   absl::StatusOr<OriginReply> got = uploader_->Post(kLivePath, body, "application/x-protobuf");
   latency_.Observe(SecondsSince(t0));
   batches_.Add();
   absl::Status s = got.status();
+  // Only a 200 LiveReply takes records: any other answer, and a push that
+  // never went out, took none.
+  if (absl::IsUnimplemented(s)) {
+    absl::MutexLock l(&mu_);
+    unsupported_ = true;
+  }
+  Outcome failed = absl::IsUnimplemented(s) || absl::IsInvalidArgument(s) ? Outcome::kNotTaken
+                                                                          : Outcome::kLost;
   if (s.ok() && got->status != 200) {
     s = absl::UnavailableError(absl::StrCat("HTTP ", got->status, " ",
                                             absl::string_view(got->body).substr(0, 200)));
+    failed = Outcome::kNotTaken;
   } else if (s.ok() && (!reply->ParseFromString(got->body) ||
                         reply->acks_size() != r.batch.appends_size())) {
     s = absl::DataLossError("a LiveReply that does not answer the batch");
@@ -201,13 +221,13 @@ bool LivePusher::Send(const Round& r, v1::LiveReply* reply) {
     ROOMCAST_LOG(kWarning, "publisher", "live_push_failed")
         .Kv("appends", r.batch.appends_size())
         .Kv("status", s);
-    return false;
+    return failed;
   }
   for (const v1::LiveAppend& a : r.batch.appends()) records_pushed_.Add(a.records_size());
-  return true;
+  return Outcome::kAnswered;
 }
 
-bool LivePusher::Apply(const Round& r, const v1::LiveReply* reply) {
+bool LivePusher::Apply(const Round& r, Outcome outcome, const v1::LiveReply& reply) {
   absl::MutexLock l(&rooms_->mu());
   bool again = false;
   for (size_t i = 0; i < r.sent.size(); ++i) {
@@ -216,11 +236,12 @@ bool LivePusher::Apply(const Round& r, const v1::LiveReply* reply) {
     const v1::LiveAppend& a = r.batch.appends(static_cast<int>(i));
     // Forgotten or opened again since: what was pushed belongs to no one.
     if (room == nullptr || room->epoch() != a.epoch()) continue;
-    if (reply == nullptr) {
+    if (outcome != Outcome::kAnswered) {
+      if (outcome == Outcome::kNotTaken) room->LiveNotTaken(sent);
       rooms_->MarkLiveDirty(name);  // after the backoff, from `have`
       continue;
     }
-    const v1::LiveAck& ack = reply->acks(static_cast<int>(i));
+    const v1::LiveAck& ack = reply.acks(static_cast<int>(i));
     if (ack.refused()) {
       refused_.Add();
       ROOMCAST_LOG(kInfo, "publisher", "live_bucket_refused")

@@ -80,11 +80,16 @@ class LivePusher {
   // Rooms whose review-delay timer is due by `now_ms`, taken off the timers.
   std::vector<std::string> TakeDue(int64_t now_ms);
   void AddTimers(const absl::flat_hash_map<std::string, int64_t>& due);
-  // Sends the batch; false if it got no usable answer.
-  bool Send(const Round& r, v1::LiveReply* reply);
-  // Applies the acks (or, without, marks the batch's rooms dirty again);
-  // true if some room should go again at once.
-  bool Apply(const Round& r, const v1::LiveReply* reply);
+  enum class Outcome {
+    kAnswered,  // a LiveReply, one ack per append
+    kLost,      // no answer: the origin may or may not have taken it
+    kNotTaken,  // surely not taken: an error answer, or never sent
+  };
+  Outcome Send(const Round& r, v1::LiveReply* reply);
+  // Applies the acks (without them, marks the batch's rooms dirty again,
+  // and rewinds them if the batch was surely not taken); true if some room
+  // should go again at once.
+  bool Apply(const Round& r, Outcome outcome, const v1::LiveReply& reply);
 
   const Options options_;
   const base::Clock* const clock_;
@@ -102,6 +107,9 @@ class LivePusher {
   absl::CondVar cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  // The uploader cannot POST (a test double, a setup without live): the
+  // pusher stops pushing after the first try.
+  bool unsupported_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t rounds_started_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_done_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t backoff_ms_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none

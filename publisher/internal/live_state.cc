@@ -145,4 +145,21 @@ bool RoomLive::Acked(const LiveSent& sent, const v1::LiveAck& ack) {
   return b->have < b->sent;
 }
 
+void RoomLive::NotTaken(const LiveSent& sent, const LiveInput& in,
+                        const std::vector<v1::Message>& messages) {
+  Bucket* b = Find(sent.index);
+  if (b == nullptr || b->refused || b->have >= b->sent) return;
+  // Replays the cap to just past the have-th record: where the pusher
+  // stood when the origin last acknowledged.
+  b->cap = std::make_unique<segmenter::OnlineCap>(in.cap_limit, in.cap_max_bytes);
+  b->cursor = 0;
+  b->through_seq = 0;
+  for (uint32_t n = 0; n < b->have && b->cursor < messages.size(); ++b->cursor) {
+    const v1::Message& m = messages[b->cursor];
+    if (!Tombstone(m) && b->cap->Admit(m)) ++n;
+    b->through_seq = m.seq();
+  }
+  b->sent = b->have;
+}
+
 }  // namespace roomcast::publisher::internal

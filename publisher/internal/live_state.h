@@ -73,6 +73,13 @@ class RoomLive {
   // A batch without an answer changes nothing: it goes again from `have`.
   bool Acked(const LiveSent& sent, const v1::LiveAck& ack);
 
+  // The batch holding `sent` was surely not taken (the origin answered it
+  // with an error, or it was never sent): the bucket goes back to what the
+  // origin acknowledged, so its later messages count as not pushed again
+  // (a retraction of one is a removal). `messages` are its bucket's.
+  void NotTaken(const LiveSent& sent, const LiveInput& in,
+                const std::vector<v1::Message>& messages);
+
   // True if the pusher may have streamed open message `seq` of bucket
   // `index` (it went past it): its retraction must be a `retract` record.
   bool Pushed(int64_t index, uint64_t seq) const;

@@ -212,6 +212,8 @@ class Room {
                       std::vector<LiveSent>* sent);
   // The origin's ack of an append from CollectLive: RoomLive::Acked.
   bool LiveAcked(const LiveSent& sent, const v1::LiveAck& ack);
+  // The append was surely not taken: RoomLive::NotTaken.
+  void LiveNotTaken(const LiveSent& sent);
   // True if open action `seq` may have been streamed already: a retraction
   // of it is a `retract` record, not a tombstone.
   bool LivePushed(uint64_t seq) const;
@@ -222,6 +224,8 @@ class Room {
 
  private:
   RoomLive& live();
+  // What RoomLive reads of the open buckets.
+  LiveInput LiveInputs() const;
   void ReleaseLive(const google::protobuf::RepeatedField<uint64_t>& seqs);
   absl::Status ApplyAction(const log::Action& a);
   void ApplyPeer(const log::Peer& p);

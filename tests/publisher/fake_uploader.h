@@ -76,6 +76,7 @@ class FakeUploader : public Uploader {
     }
     batches_.push_back(batch);
     if (live_down_) return absl::UnavailableError("origin down");
+    if (live_status_ != 200) return OriginReply{.status = live_status_, .body = "{}"};
     v1::LiveReply reply;
     for (const v1::LiveAppend& a : batch.appends()) *reply.add_acks() = Append(a);
     return OriginReply{.status = 200, .body = reply.SerializeAsString()};
@@ -117,6 +118,11 @@ class FakeUploader : public Uploader {
   void SetLiveDown(bool down) {
     absl::MutexLock l(&mu_);
     live_down_ = down;
+  }
+  // Answers every push with this status (and takes nothing) unless 200.
+  void SetLiveStatus(int status) {
+    absl::MutexLock l(&mu_);
+    live_status_ = status;
   }
   void SetRefuseLive(bool refuse) {
     absl::MutexLock l(&mu_);
@@ -247,6 +253,7 @@ class FakeUploader : public Uploader {
   int live_conflicts_ ABSL_GUARDED_BY(mu_) = 0;
   bool live_down_ ABSL_GUARDED_BY(mu_) = false;
   bool refuse_live_ ABSL_GUARDED_BY(mu_) = false;
+  int live_status_ ABSL_GUARDED_BY(mu_) = 200;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   bool lose_acks_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> failing_ ABSL_GUARDED_BY(mu_);

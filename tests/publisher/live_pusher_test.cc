@@ -168,6 +168,39 @@ TEST(LivePusherTest, RetractionAfterThePushIsARetractRecordAndReplayTakesTheSame
   EXPECT_EQ(h.origin.live_conflicts(), 0);
 }
 
+// Whether a pushed message's retraction is a removal or a `retract` record
+// depends on whether the origin may hold it: an error answer took nothing,
+// a push without an answer may have.
+TEST(LivePusherTest, ARetractionAfterAnErrorAnswerIsARemovalAfterNoAnswerARecord) {
+  for (const bool answered : {true, false}) {
+    SCOPED_TRACE(answered ? "503 answer" : "no answer");
+    Harness h;
+    ASSERT_TRUE(h.Open("lobby").ok());
+    h.clock.Set(kT0 + 100);
+    if (answered) h.origin.SetLiveStatus(503); else h.origin.SetLiveDown(true);
+    auto first = h.PostOne("lobby", Comment("doomed"));
+    ASSERT_TRUE(first.ok());
+    h.pub->SyncLive();
+    ASSERT_GE(h.Metric("roomcast_publisher_live_push_errors_total"), 1);
+    ASSERT_TRUE(Retract(h, first->seq()).ok());
+    h.origin.SetLiveStatus(200);
+    h.origin.SetLiveDown(false);
+    ASSERT_TRUE(h.PostOne("lobby", Comment("later"), Viewer("v2")).ok());
+    const size_t want = answered ? 1 : 3;  // later; or doomed, retract, later
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (h.origin.LiveRecords("lobby", 1000, kBucket).size() < want &&
+           std::chrono::steady_clock::now() < deadline) {
+      h.pub->SyncLive();
+    }
+    const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
+    ASSERT_EQ(live.size(), want);
+    ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
+    const v1::ActionSegment seg = Stored(h, "lobby");
+    EXPECT_EQ(seg.retracted_size(), answered ? 1 : 0);
+    EXPECT_EQ(StoredRecords(h, "lobby"), live);
+  }
+}
+
 TEST(LivePusherTest, RestartPushesAgainFromZeroAndTheOverlapIsANoOp) {
   Harness h;
   ASSERT_TRUE(h.Open("lobby").ok());
