@@ -133,9 +133,10 @@ bool LivePusher::RunOnce() {
   const bool again = Apply(r, outcome, reply);
   const bool answered = outcome == Outcome::kAnswered;
   absl::MutexLock l(&mu_);
-  backoff_ms_ = answered ? 0
-                         : std::clamp(backoff_ms_ * 2, options_.backoff_min_ms,
-                                      options_.backoff_max_ms);
+  backoff_ms_ = answered       ? 0
+                : no_endpoint_ ? options_.no_endpoint_backoff_ms
+                               : std::clamp(backoff_ms_ * 2, options_.backoff_min_ms,
+                                            options_.backoff_max_ms);
   return again || r.more || !answered;
 }
 
@@ -208,6 +209,7 @@ LivePusher::Outcome LivePusher::Send(const Round& r, v1::LiveReply* reply) {
   }
   Outcome failed = absl::IsUnimplemented(s) || absl::IsInvalidArgument(s) ? Outcome::kNotTaken
                                                                           : Outcome::kLost;
+  no_endpoint_ = s.ok() && (got->status == 404 || got->status == 405 || got->status == 501);
   if (s.ok() && got->status != 200) {
     s = absl::UnavailableError(absl::StrCat("HTTP ", got->status, " ",
                                             absl::string_view(got->body).substr(0, 200)));

@@ -46,6 +46,9 @@ class LivePusher {
     // After a failed push, the wait before the next: doubling up to max.
     int64_t backoff_min_ms = 50;
     int64_t backoff_max_ms = 2000;
+    // An origin without POST /v1/live (404, 405, 501: older than live
+    // segments) is asked again this rarely.
+    int64_t no_endpoint_backoff_ms = 30000;
   };
   LivePusher(Options options, const base::Clock* clock, Uploader* uploader, RoomTable* rooms,
              http::Metrics* metrics);
@@ -116,6 +119,7 @@ class LivePusher {
   // Review-delay timers: (due ms, room), and each room's one entry.
   std::set<std::pair<int64_t, std::string>> timers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> timer_of_ ABSL_GUARDED_BY(mu_);
+  bool no_endpoint_ = false;  // the pusher thread's: the last push's answer said so
   std::thread thread_;
 };
 
