@@ -30,7 +30,7 @@ LivePusher::LivePusher(Options options, const base::Clock* clock, Uploader* uplo
       uploader_(uploader),
       rooms_(rooms),
       records_pushed_(metrics->AddCounter("roomcast_publisher_live_records_pushed_total",
-                                          "Records sent to the origin by live pushes")),
+                                          "Records sent in live pushes the origin answered, not refused")),
       batches_(metrics->AddCounter("roomcast_publisher_live_batches_total",
                                    "Live push batches sent (POST /v1/live)")),
       errors_(metrics->AddCounter("roomcast_publisher_live_push_errors_total",
@@ -225,7 +225,6 @@ LivePusher::Outcome LivePusher::Send(const Round& r, v1::LiveReply* reply) {
         .Kv("status", s);
     return failed;
   }
-  for (const v1::LiveAppend& a : r.batch.appends()) records_pushed_.Add(a.records_size());
   return Outcome::kAnswered;
 }
 
@@ -244,6 +243,7 @@ bool LivePusher::Apply(const Round& r, Outcome outcome, const v1::LiveReply& rep
       continue;
     }
     const v1::LiveAck& ack = reply.acks(static_cast<int>(i));
+    if (!ack.refused()) records_pushed_.Add(a.records_size());
     if (ack.refused()) {
       refused_.Add();
       ROOMCAST_LOG(kInfo, "publisher", "live_bucket_refused")
