@@ -126,7 +126,11 @@ bool LivePusher::RunOnce() {
   }
   Round r = Collect(clock_->NowMs());
   AddTimers(r.due);
-  if (r.batch.appends_size() == 0) return r.more;
+  if (r.batch.appends_size() == 0) {
+    absl::MutexLock l(&mu_);
+    backoff_ms_ = 0;  // nothing failed is waiting to go again
+    return r.more;
+  }
   wakeups_.Add();
   v1::LiveReply reply;
   const Outcome outcome = Send(r, &reply);
