@@ -10,19 +10,13 @@
 //   node segment_lines_test.mjs
 import assert from "node:assert/strict";
 import { BadSegment, readSegment, SegmentLines, Truncated } from "../../client/js/roomcast.mjs";
+import { layout } from "./segment_layout.mjs";
 
 const m1 = { seq: "41", ts_ms: "1700000000001", sender: "ana", comment: { text: "hi 👋 über\nzwei" } };
 const m2 = { seq: "42", ts_ms: "1700000000002", sender: "bo",
              custom: { name: "poll", data: { a: { b: 1 }, "}": "{" } } };
 const m3 = { seq: "43", ts_ms: "1700000000003", sender: "mod", retract: { seqs: ["41"] } };
 const summary = { room: "demo", index: "6800000", dropped: { comment: "3" }, first_seq: "41", last_seq: "43" };
-
-// The body as the contract writes it: JsonHead, JsonRecord per record, JsonTail.
-function layout(records, sum) {
-  const rest = JSON.stringify(sum).slice(1);  // without its leading "{"
-  return '{"messages":[' + records.map((m, i) => (i ? "\n," : "\n") + JSON.stringify(m)).join("") +
-         "\n]" + (rest === "}" ? "}" : "," + rest);
-}
 
 const enc = new TextEncoder();
 
