@@ -352,7 +352,7 @@ class Follower {
     let m;
     for (let delay = 250; this.live(gen); delay = Math.min(delay * 2, 5000)) {
       m = await this.getJson("/manifest.json");
-      if (m.status === 200 && m.body && m.body.config) break;
+      if (m.status === 200 && m.body && m.body.config && Number(m.body.config.bucket_ms) > 0) break;
       this.call("onStatus", { state: m.status === 404 ? "absent" : "unreachable", status: m.status });
       await sleep(delay);
     }
