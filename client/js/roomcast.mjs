@@ -487,7 +487,10 @@ class Follower {
       if (e instanceof Refused) throw e;
       return { status: 0 };
     }
-    if (r.status !== 200 || !r.body) return { status: r.status };
+    if (r.status !== 200 || !r.body) {
+      r.body?.cancel().catch(() => {});  // a "not yet" or an error page: not needed
+      return { status: r.status };
+    }
     await this.catchUpRedactions(gen);
     if (!this.live(gen)) return {};
     try {
