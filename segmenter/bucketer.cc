@@ -54,6 +54,20 @@ std::vector<ClosedBucket> Bucketer::Close(int64_t watermark_ms) {
   return closed;
 }
 
+const std::vector<v1::Message>* Bucketer::OpenMessages(int64_t k) const {
+  for (const ClosedBucket& b : open_) {
+    if (b.index == k) return &b.messages;
+  }
+  return nullptr;
+}
+
+std::vector<int64_t> Bucketer::OpenIndexes() const {
+  std::vector<int64_t> out;
+  out.reserve(open_.size());
+  for (const ClosedBucket& b : open_) out.push_back(b.index);
+  return out;
+}
+
 BucketerCheckpoint Bucketer::Checkpoint() const {
   BucketerCheckpoint c;
   c.set_watermark_ms(watermark_ms_);

@@ -80,6 +80,11 @@ class Bucketer {
   // The message `seq` while its bucket is open; null once it is closed (or
   // if no such message was added).
   const v1::Message* FindOpen(uint64_t seq) const;
+  // Open bucket `k`'s messages, in seq order, tombstones included; null if
+  // `k` is not open or holds nothing. Valid until the next non-const call.
+  const std::vector<v1::Message>* OpenMessages(int64_t k) const;
+  // The indexes of the open buckets holding messages, ascending.
+  std::vector<int64_t> OpenIndexes() const;
   // A moderator's retraction before publication (DESIGN §11): the open
   // message `seq` keeps only its seq and ts_ms, a tombstone BuildSegment
   // lists as retracted, so its content never reaches a segment and seq

@@ -8,14 +8,29 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver_util.h"
 #include "roomcast/v1/ingest.pb.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 #include "roomcast/v1/state.pb.h"
+#include "segmenter/live.h"
 
 namespace roomcast::segmenter {
+namespace {
 
-std::string SerializeDeterministic(const google::protobuf::Message& m) {
+constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
+
+// An action segment serialized the way it was before the streamed layout
+// (field-number order, messages between last_seq and dropped).
+bool IsFieldOrderSegment(absl::string_view bytes) {
+  v1::ActionSegment seg;
+  return seg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+         SerializeFieldOrder(seg) == bytes;
+}
+
+}  // namespace
+
+std::string SerializeFieldOrder(const google::protobuf::Message& m) {
   std::string out;
   out.reserve(m.ByteSizeLong());
   {
@@ -25,6 +40,18 @@ std::string SerializeDeterministic(const google::protobuf::Message& m) {
     m.SerializeWithCachedSizes(&coded);
   }
   return out;
+}
+
+std::string SerializeDeterministic(const google::protobuf::Message& m) {
+  if (const auto* seg = dynamic_cast<const v1::ActionSegment*>(&m)) {
+    return EncodeSegment(*seg);
+  }
+  if (m.GetDescriptor() == v1::ActionSegment::descriptor()) {
+    // The same type as a DynamicMessage (no generated class to cast to).
+    v1::ActionSegment seg;
+    if (seg.ParseFromString(SerializeFieldOrder(m))) return EncodeSegment(seg);
+  }
+  return SerializeFieldOrder(m);
 }
 
 EncodedObject Encode(const google::protobuf::Message& m) {
@@ -65,15 +92,37 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
 }
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions opts;
+  // MessageToJsonString prints maps (drop counts, a Struct's fields) in the
+  // order of a plain serialization, i.e. protobuf's per-process random
+  // map order; printing from the deterministic bytes sorts them by key, so
+  // a rendition is the same bytes every time it is made.
+  namespace util = google::protobuf::util;
+  const google::protobuf::DescriptorPool* pool = m.GetDescriptor()->file()->pool();
+  static util::TypeResolver* const generated = util::NewTypeResolverForDescriptorPool(
+      kTypeUrlPrefix, google::protobuf::DescriptorPool::generated_pool());
+  std::unique_ptr<util::TypeResolver> own;
+  util::TypeResolver* resolver = generated;
+  if (pool != google::protobuf::DescriptorPool::generated_pool()) {
+    own.reset(util::NewTypeResolverForDescriptorPool(kTypeUrlPrefix, pool));
+    resolver = own.get();
+  }
+  util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   std::string out;
-  auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
+  auto st = util::BinaryToJsonString(
+      resolver, absl::StrCat(kTypeUrlPrefix, "/", m.GetDescriptor()->full_name()),
+      SerializeFieldOrder(m), &out, opts);
   if (!st.ok()) return absl::InternalError(st.ToString());
   return out;
 }
 
 absl::StatusOr<std::string> RenderJson(ObjectClass cls, absl::string_view bytes) {
+  if (cls == ObjectClass::kActions) {
+    absl::StatusOr<std::string> json = RenderSegmentJson(bytes);
+    if (json.ok() || !IsFieldOrderSegment(bytes)) return json;
+    // Stored before the streamed layout: its rendition was (and stays, as
+    // an immutable object's must) ToJson of the whole message.
+  }
   auto m = Decode(cls, bytes);
   if (!m.ok()) return m.status();
   return ToJson(**m);

@@ -25,9 +25,14 @@ struct EncodedObject {
   std::string digest;  // lowercase hex SHA-256 of bytes
 };
 
-// Deterministic protobuf serialization.
+// Deterministic protobuf serialization. An ActionSegment comes out in the
+// streamed layout (records first, summary last: live.h's EncodeSegment), so
+// every caller writes what the origin streams.
 std::string SerializeDeterministic(const google::protobuf::Message& m);
 EncodedObject Encode(const google::protobuf::Message& m);
+// Deterministic serialization in field-number order, whatever the type:
+// the building block of SerializeDeterministic and of live.h's layout.
+std::string SerializeFieldOrder(const google::protobuf::Message& m);
 
 // A new empty message of the protobuf type stored for an object class
 // (ActionSegment, StateComponent, ...); nullptr for classes with no body.
@@ -39,7 +44,9 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
 
 // protobuf's JSON mapping with the proto field names (ts_ms, not tsMs).
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m);
-// Decode + ToJson: the origin's .json rendition of stored bytes.
+// Decode + ToJson: the origin's .json rendition of stored bytes. For
+// kActions it is RenderSegmentJson (one record a line, live.h); bytes of an
+// action segment stored before that layout keep the rendition they had.
 absl::StatusOr<std::string> RenderJson(ObjectClass cls, absl::string_view bytes);
 
 }  // namespace roomcast::segmenter

@@ -107,17 +107,20 @@ void RoomCloser::CloseBuckets(int64_t watermark_ms,
   }
 }
 
+SegmentParams RoomCloser::SegmentParamsFor(int64_t k) const {
+  const int64_t d = bucket_ms();
+  return {.room = identity().room,
+          .epoch = identity().epoch,
+          .bucket_ms = d,
+          .index = k,
+          .limit = BucketLimit(identity().config.action_cap_per_s(), d)};
+}
+
 void RoomCloser::CloseBucket(int64_t k, std::vector<v1::Message> messages,
                              std::vector<ClosedObject>* out) {
   const int64_t d = bucket_ms();
   std::optional<v1::PeerHint> hint = ClosePeers(k, out);
-  const SegmentParams params{
-      .room = identity().room,
-      .epoch = identity().epoch,
-      .bucket_ms = d,
-      .index = k,
-      .limit = BucketLimit(identity().config.action_cap_per_s(), d)};
-  v1::ActionSegment seg = BuildSegment(params, std::move(messages),
+  v1::ActionSegment seg = BuildSegment(SegmentParamsFor(k), std::move(messages),
                                        hint.has_value() ? &*hint : nullptr);
   std::string digest;
   out->push_back(Render(seg, SegmentPath(identity().room, d, k, Format::kProto, scope()),

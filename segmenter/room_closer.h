@@ -38,6 +38,7 @@
 #include "segmenter/checkpoint.pb.h"
 #include "segmenter/manifest.h"
 #include "segmenter/naming.h"
+#include "segmenter/segment.h"
 #include "segmenter/state.h"
 
 namespace roomcast::segmenter {
@@ -90,6 +91,20 @@ class RoomCloser {
   // A retraction before publication (Bucketer::FindOpen, Bucketer::Retract).
   const v1::Message* FindOpen(uint64_t seq) const { return bucketer_.FindOpen(seq); }
   bool RetractOpen(uint64_t seq) { return bucketer_.Retract(seq); }
+  // For the publisher's live pusher (DESIGN §10): open bucket `k`'s actions
+  // in seq order, retracted ones' tombstones (no body) included so it skips
+  // them; null if `k` holds none or is closed. Valid until the next
+  // non-const call. OnlineCap(p.limit, p.max_bytes) with
+  // p = SegmentParamsFor(k), fed these minus the tombstones in order,
+  // admits exactly the records k's segment will hold (BuildSegment).
+  const std::vector<v1::Message>* OpenMessages(int64_t k) const {
+    return bucketer_.OpenMessages(k);
+  }
+  // The open buckets holding actions, ascending.
+  std::vector<int64_t> OpenBuckets() const { return bucketer_.OpenIndexes(); }
+  // What bucket `k`'s segment is built with: room, epoch, D, the cap limit
+  // and the byte budget.
+  SegmentParams SegmentParamsFor(int64_t k) const;
   // Seqs taken down (DESIGN §11): every segment and rollup closed from now
   // on holds their stubs instead (segmenter/takedown.h). Keeps the newest
   // kMaxTakenDown.

@@ -37,16 +37,17 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
     s.set_first_seq(messages.front().seq());
     s.set_last_seq(messages.back().seq());
   }
-  std::erase_if(messages, [&s](const v1::Message& m) {
-    if (m.body_case() != v1::Message::BODY_NOT_SET) return false;
-    s.add_retracted(m.seq());
-    return true;
-  });
-  CapResult capped = ApplyCap(std::move(messages), p.limit);
-  ApplyByteBudget(capped, p.max_bytes);
-  s.mutable_messages()->Reserve(static_cast<int>(capped.kept.size()));
-  for (v1::Message& m : capped.kept) *s.add_messages() = std::move(m);
-  for (const auto& [type, n] : capped.dropped) (*s.mutable_dropped())[type] = n;
+  // Online, in seq order: exactly the records a publisher admitting them
+  // one by one streamed (cap.h).
+  OnlineCap cap(p.limit, p.max_bytes);
+  for (v1::Message& m : messages) {
+    if (m.body_case() == v1::Message::BODY_NOT_SET) {
+      s.add_retracted(m.seq());
+    } else if (cap.Admit(m)) {
+      *s.add_messages() = std::move(m);
+    }
+  }
+  for (const auto& [type, n] : cap.dropped()) (*s.mutable_dropped())[type] = n;
   if (hint != nullptr) *s.mutable_peer_hint() = *hint;
   return s;
 }

@@ -34,14 +34,17 @@ struct SegmentParams {
   uint64_t epoch = 0;
   int64_t bucket_ms = 0;
   int64_t index = 0;
-  int64_t limit = 0;  // actions kept per bucket (BucketLimit); <= 0: all
-  // The segment's messages serialize to at most this (ApplyByteBudget).
+  // Normal-priority actions kept per bucket (BucketLimit); <= 0: all.
+  int64_t limit = 0;
+  // The segment's records weigh at most this (OnlineCap, RecordBytes).
   int64_t max_bytes = kMaxObjectBytes;
 };
 
 // `messages` in seq order, all in bucket `index`. `hint` may be null. A
 // message without a body is a retracted one's tombstone (Bucketer::Retract):
-// listed in `retracted`, neither kept nor capped.
+// listed in `retracted`, neither kept nor capped. The others go through one
+// OnlineCap(p.limit, p.max_bytes) in seq order, so `messages` of the result
+// are exactly the records a publisher streamed admitting them one by one.
 v1::ActionSegment BuildSegment(const SegmentParams& p,
                                std::vector<v1::Message> messages,
                                const v1::PeerHint* hint = nullptr);

@@ -29,6 +29,17 @@ backend origin {
   .between_bytes_timeout = 10s;
 }
 
+# DESIGN §10: an open bucket's segment streams. Its headers come at once (or
+# when the bucket starts, within the origin's hold limit), its records as
+# the publisher makes them durable, its end when the bucket closes. Varnish
+# streams one fetch to every waiter (beresp.do_stream, the default) and
+# keeps the object only if the fetch completed: a stream the origin cuts
+# (no last chunk) is never cached. A quiet bucket sends nothing for up to
+# D (at most 60 s) plus the hold limit, so segment fetches wait longer
+# between bytes; nothing else does. (varnishd's idle_send_timeout, 60 s by
+# default, bounds the same silence towards clients: raise it with -p if a
+# room uses D = 60 s.)
+
 # One URL, one object (DESIGN §4): a cache must not be made to fetch an
 # object again by a query string, a header or a spelling. The hash is the
 # path plus a manifest's after= (the only parameter the origin reads), with the encoding
@@ -99,8 +110,8 @@ sub vcl_recv {
 # DESIGN §11: after a takedown the origin sends PURGE for each changed URL
 # with the purge secret in Roomcast-Purge-Secret (compared by HMACs, so the
 # comparison's time says nothing about how much of a guess was right).
-# vcl_hash keys on the URL alone, so a purge removes every encoding
-# variant of it. With an "xkey-purge: KEY..." header it purges every object
+# vcl_hash keys on the URL and the encoding, so the origin purges each
+# encoding with its own PURGE. With an "xkey-purge: KEY..." header it purges every object
 # carrying one of those keys in its xkey header (room/R, bucket/R/D/K).
 sub rc_purge {
   set req.http.X-RC-Secret = regsub(std.fileread("@PURGE_SECRET_FILE@"), "[\r\n]+$", "");
@@ -185,11 +196,24 @@ sub vcl_synth {
 sub vcl_hash {
   # The built-in hash adds the Host header: any Host would be a new object.
   hash_data(req.url);
+  # Each encoding is an object of its own, fetched in that encoding. With
+  # one object per URL and Vary, Varnish fetches gzip and gunzips for an
+  # identity client only once the fetch is complete: an identity viewer of
+  # a streaming bucket would get nothing until the bucket ends (DESIGN §10,
+  # measured p99 2,046 ms against 32 ms for gzip). The origin's PURGE comes
+  # once with and once without gzip, so each is purged; xkey-purge takes
+  # both.
+  if (req.http.X-RC-Identity) {
+    hash_data("identity");
+  }
   return (lookup);
 }
 
 sub vcl_backend_fetch {
   set bereq.http.Host = "origin";
+  if (bereq.url ~ "^/v1/(rooms|private)/[^/]+/actions/") {
+    set bereq.between_bytes_timeout = 75s;
+  }
   # Ask the origin for exactly the variant being fetched (Varnish would
   # otherwise always ask for gzip).
   if (bereq.http.X-RC-Identity) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "segmenter/cap.h"
 #include "segmenter/codec.h"
+#include "segmenter/live.h"
 #include "segmenter/naming.h"
 #include "segmenter/peer_hint.h"
 #include "segmenter/segment.h"
@@ -74,6 +76,47 @@ TEST(RoomCloserTest, BucketClosesIntoItsSegmentOnceTheWatermarkPassesItsEnd) {
   EXPECT_EQ(m.recent_segments(0).digest(), Encode(seg).digest);
   // Nothing may land in a closed bucket.
   EXPECT_FALSE(room.AddAction(Action(3, kT + 999)).ok());
+}
+
+TEST(RoomCloserTest, OpenMessagesFedToTheBucketsCapAreWhatItsSegmentHolds) {
+  // What the publisher's live pusher does: admit an open bucket's records
+  // one by one in seq order, skipping tombstones, with the bucket's params.
+  RoomCloser room(Options(kD, /*cap=*/8));
+  for (uint64_t s = 1; s <= 40; ++s) {
+    ASSERT_TRUE(
+        room.AddAction(Action(s, kT + static_cast<int64_t>(s),
+                              s % 2 ? "flood" : "u" + std::to_string(s)))
+            .ok());
+  }
+  ASSERT_TRUE(room.AddAction(Action(41, kT + kD + 5)).ok());  // the next bucket
+  ASSERT_TRUE(room.RetractOpen(4));
+  EXPECT_EQ(room.OpenBuckets(), (std::vector<int64_t>{kK, kK + 1}));
+  EXPECT_EQ(room.OpenMessages(kK - 1), nullptr);
+  const std::vector<v1::Message>* open = room.OpenMessages(kK);
+  ASSERT_NE(open, nullptr);
+  ASSERT_EQ(open->size(), 40u);
+  const SegmentParams p = room.SegmentParamsFor(kK);
+  EXPECT_EQ(p.limit, 8);
+  EXPECT_EQ(p.max_bytes, kMaxObjectBytes);
+  EXPECT_EQ(p.index, kK);
+  OnlineCap cap(p.limit, p.max_bytes);
+  std::string streamed;
+  for (const v1::Message& m : *open) {
+    if (m.body_case() != v1::Message::BODY_NOT_SET && cap.Admit(m))
+      streamed += EncodeRecord(m);
+  }
+  std::vector<ClosedObject> out = CloseAt(room, kT + kD);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(room.OpenMessages(kK), nullptr);  // closed now
+  absl::StatusOr<SegmentParts> parts = SplitSegment(out[0].bytes);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  std::string records;
+  for (absl::string_view r : parts->records) records.append(r.data(), r.size());
+  EXPECT_EQ(records, streamed);
+  EXPECT_EQ(parts->records.size(), 8u);
+  const v1::ActionSegment seg = Parse<v1::ActionSegment>(out[0]);
+  EXPECT_EQ(seg.retracted_size(), 1);
+  EXPECT_EQ(seg.dropped().at("comment"), 31u);
 }
 
 TEST(RoomCloserTest,

@@ -1,0 +1,348 @@
+// The streamed layout of an action segment (segmenter/live.h): records
+// first, summary last, and its JSON and gzip renditions chunk by chunk.
+#include "segmenter/live.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "segmenter/codec.h"
+#include "segmenter/peer_hint.h"
+#include "segmenter/segment.h"
+#include "tests/segmenter/test_messages.h"
+
+namespace roomcast::segmenter {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+using testing::Action;
+using testing::GiftFrom;
+using testing::LikeFrom;
+
+// A segment with every field set: messages of several types (a Struct map
+// among them), drop counts, a hint, last_bucket, retracted seqs.
+v1::ActionSegment FullSegment(int n = 12) {
+  v1::ActionSegment s = EmptySegment("live-room", 9, 1000, 1764290000);
+  for (int i = 0; i < n; ++i) {
+    const uint64_t seq = 100 + static_cast<uint64_t>(i);
+    const int64_t ts = 1764290000000 + i;
+    v1::Message m = i % 3 == 0   ? Action(seq, ts, "u" + std::to_string(i % 5))
+                    : i % 3 == 1 ? LikeFrom(seq, ts, "fan")
+                                 : GiftFrom(seq, ts, "patron");
+    if (i == 4) {
+      m.mutable_custom()->set_name("poll");
+      auto& f = *m.mutable_custom()->mutable_data()->mutable_fields();
+      f["zeta"].set_string_value("line one\nline two \"quoted\"");
+      f["alpha"].set_number_value(2);
+      f["mid"].set_bool_value(true);
+    }
+    *s.add_messages() = m;
+  }
+  s.set_first_seq(100);
+  s.set_last_seq(100 + static_cast<uint64_t>(n) + 2);
+  (*s.mutable_dropped())["like"] = 1;
+  (*s.mutable_dropped())["comment"] = 1;
+  s.add_retracted(100 + static_cast<uint64_t>(n) + 2);
+  PeerHintBuilder hint(2);
+  hint.Add(DeriveHintKey("secret", "u1"), s.index());
+  *s.mutable_peer_hint() = hint.hint();
+  s.set_last_bucket(s.index());
+  return s;
+}
+
+bool Same(const google::protobuf::Message& a,
+          const google::protobuf::Message& b) {
+  return MessageDifferencer::Equals(a, b);
+}
+
+v1::ActionSegment Parse(absl::string_view pb) {
+  v1::ActionSegment s;
+  EXPECT_TRUE(s.ParseFromArray(pb.data(), static_cast<int>(pb.size())));
+  return s;
+}
+
+std::string Concat(const std::vector<std::string>& chunks) {
+  std::string out;
+  for (const std::string& c : chunks) out += c;
+  return out;
+}
+
+TEST(LiveTest, EncodeSegmentParsesBackAsTheSameSegment) {
+  const v1::ActionSegment s = FullSegment();
+  const std::string pb = EncodeSegment(s);
+  EXPECT_TRUE(Same(Parse(pb), s));
+  EXPECT_EQ(static_cast<unsigned char>(pb[0]), 0x3a);  // a record comes first
+  EXPECT_EQ(Encode(s).bytes, pb);                      // codec dispatches to it
+  EXPECT_EQ(SerializeDeterministic(s), pb);
+  EXPECT_NE(SerializeFieldOrder(s), pb);  // the layout really moved
+  EXPECT_EQ(SerializeFieldOrder(s).size(), pb.size());
+}
+
+TEST(LiveTest, SummaryHoldsEveryFieldButTheMessages) {
+  // Guards EncodeSummary's field-by-field copy against a new field.
+  const v1::ActionSegment s = FullSegment();
+  const v1::ActionSegment summary = Parse(EncodeSummary(s));
+  const auto* d = v1::ActionSegment::descriptor();
+  const auto* refl = summary.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->number() == v1::ActionSegment::kMessagesFieldNumber) {
+      EXPECT_EQ(refl->FieldSize(summary, f), 0);
+    } else if (f->is_repeated()) {
+      EXPECT_GT(refl->FieldSize(summary, f), 0) << f->name() << " lost";
+    } else {
+      EXPECT_TRUE(refl->HasField(summary, f)) << f->name() << " lost";
+    }
+  }
+  v1::ActionSegment want = s;
+  want.clear_messages();
+  EXPECT_TRUE(Same(summary, want));
+  EXPECT_TRUE(
+      SplitSegment(EncodeSummary(s)).value().records.empty());  // no field 7
+  EXPECT_EQ(EncodeSummary(s), SerializeFieldOrder(want));
+}
+
+TEST(LiveTest, RecordIsOneWholeMessagesField) {
+  const v1::Message m = Action(5, 10, "viewer");
+  const std::string rec = EncodeRecord(m);
+  v1::ActionSegment one;
+  ASSERT_TRUE(one.ParseFromString(rec));
+  ASSERT_EQ(one.messages_size(), 1);
+  EXPECT_TRUE(Same(one.messages(0), m));
+  EXPECT_EQ(rec.substr(2), SerializeFieldOrder(m));  // tag, 1-byte length, body
+}
+
+TEST(LiveTest, SplitSegmentRoundTrips) {
+  const v1::ActionSegment s = FullSegment();
+  const std::string pb = EncodeSegment(s);
+  absl::StatusOr<SegmentParts> parts = SplitSegment(pb);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_EQ(parts->records.size(), static_cast<size_t>(s.messages_size()));
+  std::string joined;
+  for (int i = 0; i < s.messages_size(); ++i) {
+    EXPECT_EQ(parts->records[i], EncodeRecord(s.messages(i))) << i;
+    absl::StrAppend(&joined, parts->records[i]);
+  }
+  EXPECT_EQ(parts->summary, EncodeSummary(s));
+  EXPECT_EQ(joined + std::string(parts->summary), pb);
+}
+
+TEST(LiveTest, SplitSegmentOfAnEmptySegmentHasOnlyTheSummary) {
+  const std::string pb = EncodeSegment(EmptySegment("r", 1, 1000, 7));
+  absl::StatusOr<SegmentParts> parts = SplitSegment(pb);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_TRUE(parts->records.empty());
+  EXPECT_EQ(parts->summary, pb);
+  absl::StatusOr<SegmentParts> none = SplitSegment("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->records.empty());
+  EXPECT_TRUE(none->summary.empty());
+}
+
+TEST(LiveTest, SplitSegmentRefusesBytesOutOfLayout) {
+  const v1::ActionSegment s = FullSegment();
+  const std::string pb = EncodeSegment(s);
+  const std::string rec = EncodeRecord(Action(999, 1, "late"));
+  const std::vector<std::string> bad = {
+      SerializeFieldOrder(s),           // the old layout: records mid-way
+      pb + rec,                         // a field 7 after the summary
+      pb.substr(0, rec.size() - 1),     // a truncated record
+      pb.substr(0, pb.size() - 1),      // a truncated summary
+      std::string("\x38\x01", 2) + pb,  // field 7 as a varint
+      std::string("\x3a\x03\xff\xff\xff", 5),  // a record that is no Message
+      std::string("\x3a\xff\xff\xff\xff\x0f",
+                  6),  // a record longer than the bytes
+      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                  11),         // bad varint
+      std::string("\x00", 1),  // tag 0
+      std::string("\x0c", 1),  // an end-group with no start
+      "garbage bytes, not a segment",
+  };
+  for (const std::string& b : bad) {
+    absl::StatusOr<SegmentParts> parts = SplitSegment(b);
+    EXPECT_EQ(parts.status().code(), absl::StatusCode::kInvalidArgument)
+        << absl::BytesToHexString(b.substr(0, 32));
+  }
+  // Every cut inside a record is refused (a cut between records is a
+  // shorter segment without its summary, which is in the layout).
+  absl::StatusOr<SegmentParts> parts = SplitSegment(pb);
+  ASSERT_TRUE(parts.ok());
+  size_t offset = 0;
+  for (absl::string_view r : parts->records) {
+    for (size_t cut = offset + 1; cut < offset + r.size(); ++cut) {
+      EXPECT_FALSE(SplitSegment(absl::string_view(pb).substr(0, cut)).ok())
+          << cut;
+    }
+    offset += r.size();
+  }
+}
+
+TEST(LiveTest, JsonParsesAsTheSegmentWithOneRecordPerLine) {
+  const v1::ActionSegment s = FullSegment();
+  absl::StatusOr<std::string> json = RenderSegmentJson(EncodeSegment(s));
+  ASSERT_TRUE(json.ok()) << json.status();
+  v1::ActionSegment back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok())
+      << *json;
+  EXPECT_TRUE(Same(back, s));
+  const std::vector<std::string> lines = absl::StrSplit(*json, '\n');
+  ASSERT_EQ(lines.size(), static_cast<size_t>(s.messages_size()) + 2);
+  EXPECT_EQ(lines.front(), JsonHead());
+  for (int i = 0; i < s.messages_size(); ++i) {
+    absl::string_view line = lines[static_cast<size_t>(i) + 1];
+    ASSERT_EQ(line.substr(0, i == 0 ? 1 : 2), i == 0 ? "{" : ",{") << line;
+    if (i != 0) line.remove_prefix(1);
+    v1::Message m;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(std::string(line), &m).ok())
+        << line;
+    EXPECT_TRUE(Same(m, s.messages(i))) << line;
+  }
+  EXPECT_EQ(lines.back().substr(0, 2), "],");
+  EXPECT_EQ(RenderJson(ObjectClass::kActions, EncodeSegment(s)).value(), *json);
+}
+
+TEST(LiveTest, EmptySegmentJsonHasNoRecordLine) {
+  const v1::ActionSegment s = EmptySegment("r", 3, 1000, 7);
+  absl::StatusOr<std::string> json = RenderSegmentJson(EncodeSegment(s));
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json,
+            "{\"messages\":[\n],\"room\":\"r\",\"epoch\":\"3\","
+            "\"bucket_ms\":1000,\"index\":\"7\"}");
+  v1::ActionSegment back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  EXPECT_TRUE(Same(back, s));
+  EXPECT_EQ(JsonTail("").value(), "\n]}");  // a summary of defaults only
+  EXPECT_FALSE(
+      JsonTail(EncodeRecord(Action(1, 1))).ok());  // a record is no summary
+}
+
+TEST(LiveTest, JsonPrintsMapsSortedByKey) {
+  // protobuf's maps iterate in a per-process random order; the rendition
+  // must not depend on it (the stream and the stored object must agree).
+  v1::Message a = Action(1, 1), b = Action(1, 1);
+  for (const char* k : {"zeta", "alpha", "mid", "beta"}) {
+    (*a.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(
+        true);
+  }
+  for (const char* k : {"mid", "beta", "zeta", "alpha"}) {
+    (*b.mutable_custom()->mutable_data()->mutable_fields())[k].set_bool_value(
+        true);
+  }
+  const std::string json = ToJson(a).value();
+  EXPECT_EQ(ToJson(b).value(), json);
+  EXPECT_NE(
+      json.find(R"("data":{"alpha":true,"beta":true,"mid":true,"zeta":true})"),
+      std::string::npos)
+      << json;
+  v1::ActionSegment s = EmptySegment("r", 1, 1000, 2);
+  for (const char* k : {"like", "comment", "gift", "enter"})
+    (*s.mutable_dropped())[k] = 1;
+  EXPECT_NE(
+      JsonTail(EncodeSummary(s))
+          .value()
+          .find(
+              R"("dropped":{"comment":"1","enter":"1","gift":"1","like":"1"})"),
+      std::string::npos);
+}
+
+TEST(LiveTest, RenderJsonKeepsTheRenditionOfAnOldLayoutSegment) {
+  // Stored before the streamed layout: its .json was served, and an
+  // immutable object's rendition must not change.
+  const v1::ActionSegment s = FullSegment();
+  EXPECT_EQ(RenderJson(ObjectClass::kActions, SerializeFieldOrder(s)).value(),
+            ToJson(s).value());
+  EXPECT_FALSE(RenderJson(ObjectClass::kActions, "not a segment at all").ok());
+}
+
+TEST(LiveTest, ChunksConcatenateToTheStoredRendition) {
+  for (int n : {0, 1, 30}) {
+    const std::string pb = EncodeSegment(FullSegment(n));
+    auto pb_chunks = SegmentChunks(pb, Rendition::kPb);
+    auto json_chunks = SegmentChunks(pb, Rendition::kJson);
+    ASSERT_TRUE(pb_chunks.ok() && json_chunks.ok());
+    EXPECT_EQ(pb_chunks->size(), static_cast<size_t>(n) + 2);
+    EXPECT_EQ(json_chunks->size(), static_cast<size_t>(n) + 2);
+    EXPECT_EQ(pb_chunks->front(), "");
+    EXPECT_EQ(json_chunks->front(), JsonHead());
+    EXPECT_EQ(Concat(*pb_chunks), pb) << n;
+    EXPECT_EQ(Concat(*json_chunks), RenderSegmentJson(pb).value()) << n;
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ((*json_chunks)[static_cast<size_t>(i) + 1],
+                JsonRecord(FullSegment(n).messages(i), i == 0).value());
+    }
+  }
+  EXPECT_FALSE(SegmentChunks("\xff", Rendition::kJson).ok());
+}
+
+// Inflates `gz` (a gzip stream, maybe unfinished) with Z_SYNC_FLUSH: what a
+// reader can decode of it so far. `ended` says whether the stream ended.
+std::string Inflate(absl::string_view gz, bool* ended = nullptr) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  std::string out;
+  int rc = Z_OK;
+  char buf[4096];
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_SYNC_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (rc == Z_OK && (z.avail_out == 0 || z.avail_in > 0));
+  EXPECT_TRUE(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) << rc;
+  EXPECT_EQ(z.avail_in, 0u);  // everything given was used
+  if (ended != nullptr) *ended = rc == Z_STREAM_END;
+  inflateEnd(&z);
+  return out;
+}
+
+TEST(LiveTest, GzipIsFlushedPerChunkAndDeterministic) {
+  const std::string pb = EncodeSegment(FullSegment(40));
+  for (Rendition r : {Rendition::kPb, Rendition::kJson}) {
+    const std::vector<std::string> chunks = SegmentChunks(pb, r).value();
+    const std::string gz = GzipSegment(chunks);
+    bool ended = false;
+    EXPECT_EQ(Inflate(gz, &ended), Concat(chunks));
+    EXPECT_TRUE(ended);
+    EXPECT_EQ(GzipSegment(chunks), gz);  // a second run: the same bytes
+    // zlib's default header: no name, mtime 0, OS 3 (unix).
+    ASSERT_GT(gz.size(), 10u);
+    EXPECT_EQ(gz.substr(0, 8),
+              std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00", 8));
+    EXPECT_EQ(gz[9], '\x03');
+    // Fed chunk by chunk, as an origin streams it: the same bytes, and each
+    // prefix decodes to exactly the chunks so far.
+    ChunkGzip stream;
+    std::string sent, plain;
+    for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+      sent += stream.Add(chunks[i]);
+      plain += chunks[i];
+      bool done = true;
+      EXPECT_EQ(Inflate(sent, &done), plain) << i;
+      EXPECT_FALSE(done);
+    }
+    sent += stream.Finish(chunks.back());
+    EXPECT_EQ(sent, gz);
+  }
+}
+
+TEST(LiveTest, GzipOfAnEmptySegmentIsTheHeadThenTheSummary) {
+  const std::string pb = EncodeSegment(EmptySegment("r", 1, 1000, 7));
+  const std::vector<std::string> chunks =
+      SegmentChunks(pb, Rendition::kPb).value();
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(Inflate(GzipSegment(chunks)), pb);
+  EXPECT_EQ(Inflate(GzipSegment({})), "");
+}
+
+}  // namespace
+}  // namespace roomcast::segmenter
