@@ -1,4 +1,5 @@
 # Writes a C++ source embedding files as byte arrays (cmake -P script).
+# FILES are names in DIR, or absolute paths (served under their file name).
 #   cmake -DOUT=out.cc -DNAMESPACE=roomcast::origin -DSYMBOL=ViewerFiles
 #         -DFILES=a.html,b.js -DDIR=/path -P embed.cmake
 string(REPLACE "," ";" FILES "${FILES}")
@@ -7,14 +8,21 @@ string(APPEND body "#include \"origin/static_files.h\"\n\nnamespace ${NAMESPACE}
 set(index 0)
 set(table "")
 foreach(name IN LISTS FILES)
-  file(READ "${DIR}/${name}" hex HEX)
+  # A relative name is in DIR; an absolute path is served as its file name.
+  if(IS_ABSOLUTE "${name}")
+    set(path "${name}")
+    get_filename_component(name "${path}" NAME)
+  else()
+    set(path "${DIR}/${name}")
+  endif()
+  file(READ "${path}" hex HEX)
   string(LENGTH "${hex}" hex_len)
   math(EXPR size "${hex_len} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
   string(APPEND body "const char kFile${index}[] = {${bytes} 0};\n")
   if(name MATCHES "\\.html$")
     set(type "text/html; charset=utf-8")
-  elseif(name MATCHES "\\.js$")
+  elseif(name MATCHES "\\.m?js$")
     set(type "text/javascript; charset=utf-8")
   elseif(name MATCHES "\\.css$")
     set(type "text/css; charset=utf-8")

@@ -18,6 +18,9 @@
 // slow connection) while a comment is published and retracted never shows
 // it, since the room's `redactions` list it by the time its bucket arrives.
 //
+// Live segments (DESIGN §10): in a room of 2 s buckets, a comment is on the
+// page before the page's read of its bucket completes (event order).
+//
 //   node viewer_test.mjs /path/to/roomcast OUT_DIR
 //
 // Bounded: the whole test gives up after 200 s; roomcast dev is started with
@@ -102,10 +105,10 @@ function mintEdgeToken(ttl) {
 
 // A JWT for the public demo room, minted with the JWT secret dev keeps in
 // DATA/dev-secrets (its second line).
-function mintJwt(sub, role) {
+function mintJwt(sub, role, room = "demo") {
   const secret = process.env.ROOMCAST_JWT_SECRET ||
                  readFileSync(join(data, "dev-secrets"), "utf8").split("\n")[1];
-  return execFileSync(roomcast, ["token", "--sub", sub, "--role", role, "--room", "demo", "--ttl", "600"],
+  return execFileSync(roomcast, ["token", "--sub", sub, "--role", role, "--room", room, "--ttl", "600"],
                       { env: { ...process.env, ROOMCAST_JWT_SECRET: secret } }).toString().trim();
 }
 
@@ -183,7 +186,8 @@ async function moderation(page, publisher) {
 // A page whose action reads are held while a comment is published and
 // retracted: when they go on, the comment's bucket comes after the
 // `redactions` listing it, and the comment never reaches the screen (a
-// MutationObserver records every message ever added).
+// MutationObserver records every message ever added). The comment is posted
+// once every read let through before the hold has completed.
 async function slowViewer(origin, publisher) {
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
   await page.addInitScript(() => {
@@ -196,7 +200,16 @@ async function slowViewer(origin, publisher) {
   });
   let hold = false;
   const held = [];
-  await page.route(/\/v1\/rooms\/demo\/actions\//, (route) => (hold ? held.push(route) : route.continue()));
+  // Reads let through and not yet complete: the module asks for the next
+  // bucket before the current one ends, and an open bucket streams, so a
+  // read sent before the hold may still deliver what is published after.
+  const through = new Set();
+  await page.route(/\/v1\/rooms\/demo\/actions\//, (route) => {
+    if (hold) return held.push(route);
+    through.add(route.request());
+    return route.continue();
+  });
+  for (const ev of ["requestfinished", "requestfailed"]) page.on(ev, (req) => through.delete(req));
   const listed = new Set();
   page.on("response", async (r) => {
     if (!/\/v1\/rooms\/demo\/state\/redactions\/\d+\.json$/.test(new URL(r.url()).pathname)) return;
@@ -206,7 +219,8 @@ async function slowViewer(origin, publisher) {
   await page.goto(`${origin}/viewer/?room=demo`);
   await waitFor("the slow viewer's first comments", 30_000, async () => (await page.locator("#messages li").count()) > 0);
   hold = true;
-  await waitFor("a held bucket read", 10_000, async () => held.length > 0);
+  await waitFor("a held bucket read, none let through still open", 10_000,
+                async () => held.length > 0 && through.size === 0);
 
   const viewer = mintJwt("slow-test-viewer", "audience");
   const text = `retracted while the viewer was slow ${Date.now()}`;
@@ -226,6 +240,69 @@ async function slowViewer(origin, publisher) {
   const seen = await page.evaluate(() => window.__seen);
   if (seen.some((t) => t.includes(text))) await fail(`#${seq} was shown though its redaction was known`);
   console.log(`slow viewer: #${seq} (retracted while its bucket read was held) never shown; ${seen.length} messages seen`);
+  await page.close();
+}
+
+// Live segments (DESIGN §10): in a room of 2 s buckets, a comment posted
+// in the first half of its bucket is on the page before the page's read of
+// that bucket completes (the origin streams the open bucket, the module
+// shows each record as it arrives). Event order, not time: the page reports
+// each message it adds, and the bucket's request finishing is logged beside.
+async function streamsBeforeClose(origin, publisher) {
+  const room = "live-js";
+  const D = 2000;
+  const open = await fetch(`${publisher}/v1/rooms/${room}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${mintJwt("test-service", "service", room)}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ bucket_ms: D }),
+  });
+  if (open.status !== 200) await fail(`open ${room}: HTTP ${open.status} ${await open.text()}`);
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  const events = [];
+  await page.exposeBinding("__shown", (_, text) => events.push(`shown ${text}`));
+  await page.addInitScript(() => {
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        for (const n of m.addedNodes) if (n.nodeType === 1 && n.tagName === "LI") window.__shown(n.textContent);
+      }
+    }).observe(document, { subtree: true, childList: true });
+  });
+  const bucketRe = new RegExp(`/v1/rooms/${room}/actions/${D}/(\\d+)\\.json$`);
+  page.on("requestfinished", (req) => {
+    const m = new URL(req.url()).pathname.match(bucketRe);
+    if (!m) return;
+    // In order now; a "not yet" (404) answer is not the bucket's end.
+    const at = events.push(`finished ${m[1]}`) - 1;
+    req.response().then((res) => { if (res && res.status() === 200) events[at] = `closed ${m[1]}`; });
+  });
+  await page.goto(`${origin}/viewer/?room=${room}`);
+  await waitFor(`the page watching ${room}`, 20_000, async () =>
+    (await textOf(page, "#status")).startsWith(`watching ${room}`));
+  const poster = mintJwt("live-test-viewer", "audience", room);
+  for (let attempt = 0; ; attempt++) {
+    const text = `streamed before its bucket closed ${Date.now()}`;
+    const r = await fetch(`${publisher}/v1/rooms/${room}/messages`, {
+      method: "POST", headers: { Authorization: `Bearer ${poster}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "comment", text }),
+    });
+    if (r.status !== 200) await fail(`POST ${room}/messages: HTTP ${r.status} ${await r.text()}`);
+    const { ts_ms: ts, bucket } = await r.json();
+    const into = Number(ts) - Number(bucket) * D;
+    if (into > D / 2 && attempt < 5) {
+      // Late in its bucket: post again early in the next one.
+      await new Promise((res) => setTimeout(res, D - into + 50));
+      continue;
+    }
+    const shown = `shown live-test-viewer${text}`;
+    const closed = `closed ${Number(bucket)}`;
+    await waitFor("the streamed comment and its bucket's end", 20_000, async () =>
+      events.includes(shown) && events.includes(closed));
+    if (events.indexOf(shown) > events.indexOf(closed)) {
+      await fail(`the comment reached the page only with its bucket's end: ${events.join(" | ")}`);
+    }
+    console.log(`live segments: a comment ${into} ms into bucket ${bucket} shown before the bucket's read completed`);
+    break;
+  }
   await page.close();
 }
 
@@ -338,6 +415,7 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   await moderation(page, publisher);
   await slowViewer(origin, publisher);
+  await streamsBeforeClose(origin, publisher);
 
   const numberIn = async (sel) => {
     const t = (await page.locator(sel).textContent()) || "";

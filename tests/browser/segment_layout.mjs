@@ -1,0 +1,7 @@
+// A segment's .json body as live.h writes it (DESIGN §10): JsonHead, one
+// JsonRecord a line, JsonTail; shared by the node tests of roomcast.mjs.
+export function layout(records, summary) {
+  const rest = JSON.stringify(summary).slice(1);  // without its leading "{"
+  return '{"messages":[' + records.map((m, i) => (i ? "\n," : "\n") + JSON.stringify(m)).join("") +
+         "\n]" + (rest === "}" ? "}" : "," + rest);
+}
