@@ -145,13 +145,14 @@ absl::StatusOr<SegmentParts> SplitSegment(absl::string_view pb) {
   return parts;
 }
 
-absl::string_view JsonHead() { return "{\"messages\":["; }
+absl::string_view JsonHead() { return "{\"messages\":[\n"; }
 
 absl::StatusOr<std::string> JsonRecord(const v1::Message& m, bool first) {
   // protobuf's JSON printer escapes control characters in strings, so the
-  // record is one line.
+  // record is one line, ended as soon as the record is written (a reader
+  // splitting on newlines has each record the moment it arrives).
   ROOMCAST_ASSIGN_OR_RETURN(std::string json, ToJson(m));
-  return absl::StrCat(first ? "\n" : "\n,", json);
+  return absl::StrCat(first ? "" : ",", json, "\n");
 }
 
 absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record,
@@ -170,8 +171,8 @@ absl::StatusOr<std::string> JsonTail(absl::string_view summary_pb) {
   }
   ROOMCAST_ASSIGN_OR_RETURN(std::string json, ToJson(summary));
   // `{}` for a summary of defaults only; else `{"room":...}` loses its `{`.
-  if (json.size() <= 2) return std::string("\n]}");
-  return absl::StrCat("\n],", absl::string_view(json).substr(1));
+  if (json.size() <= 2) return std::string("]}");
+  return absl::StrCat("],", absl::string_view(json).substr(1));
 }
 
 absl::StatusOr<std::string> RenderSegmentJson(absl::string_view pb) {

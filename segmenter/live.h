@@ -5,8 +5,9 @@
 // stored object, so the bytes streamed equal the bytes stored.
 //
 //   .pb    EncodeRecord(m1) EncodeRecord(m2) ... EncodeSummary(seg)
-//   .json  {"messages":[ \n{m1} \n,{m2} ... \n] ,"room":...}
-//          (JsonHead, JsonRecord per record, JsonTail: one record a line)
+//   .json  {"messages":[\n  {m1}\n  ,{m2}\n  ...  ],"room":...}
+//          (JsonHead, JsonRecord per record, JsonTail: one record a line,
+//          each line ended by the record's own chunk)
 //   gzip   ChunkGzip over those chunks: the head, each record flushed
 //          (Z_SYNC_FLUSH), the summary finishing the stream. Deterministic,
 //          so re-publication after a crash gives the same bytes.
@@ -47,13 +48,13 @@ struct SegmentParts {
 absl::StatusOr<SegmentParts> SplitSegment(absl::string_view pb);
 
 // JSON rendition pieces (protobuf's JSON mapping, proto field names).
-// Exactly `{"messages":[`.
+// Exactly `{"messages":[` and a newline.
 absl::string_view JsonHead();
-// "\n" + the record's JSON (first record), "\n," + it (the others).
+// The record's JSON + "\n" (first record), "," + it + "\n" (the others).
 absl::StatusOr<std::string> JsonRecord(const v1::Message& m, bool first);
 // As JsonRecord, from one EncodeRecord span.
 absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record, bool first);
-// "\n]" + "," + the summary's JSON fields + "}" (or "\n]}" if none).
+// "]" + "," + the summary's JSON fields + "}" (or "]}" if none).
 absl::StatusOr<std::string> JsonTail(absl::string_view summary_pb);
 // The whole .json rendition of stored .pb bytes.
 absl::StatusOr<std::string> RenderSegmentJson(absl::string_view pb);

@@ -100,9 +100,10 @@ function parseOrNull(text) {
 // Splits a segment's .json body, fed as text in any pieces, into its
 // records and its summary. push(text) and end() return what they complete,
 // in order: {message} per record, then {summary} (the segment without its
-// messages). A record is taken as soon as its line parses, before the next
-// line's "\n" arrives: no proper prefix of a JSON object is valid JSON, so
-// a line that parses is complete. A body not in the line layout (an origin
+// messages). Each record's line ends with the record's own chunk, so a
+// record is taken when its "\n" arrives; the summary's line has no newline
+// after it and is taken once it parses (no proper prefix of a JSON object
+// is valid JSON, so a line that parses is complete). A body not in the line layout (an origin
 // before live segments) is parsed whole at its end.
 export class SegmentLines {
   constructor({ maxLine = MAX_LINE, maxWhole = MAX_WHOLE } = {}) {

@@ -78,9 +78,9 @@ async function serveBucket(req, res, room, k) {
   if (k === P + 1 && asked.get(key) === 1) {
     // Streamed while open, then cut: no summary, no last chunk.
     res.writeHead(200, { "Content-Type": "application/json" });
-    res.write('{"messages":[');
-    res.write("\n" + JSON.stringify(comment(2)));
-    res.write("\n," + JSON.stringify(comment(3)));
+    res.write('{"messages":[\n');
+    res.write(JSON.stringify(comment(2)) + "\n");
+    res.write("," + JSON.stringify(comment(3)) + "\n");
     await closed(room, k);
     events.push("origin cut");
     res.socket.destroy();

@@ -2,6 +2,6 @@
 // JsonRecord a line, JsonTail; shared by the node tests of roomcast.mjs.
 export function layout(records, summary) {
   const rest = JSON.stringify(summary).slice(1);  // without its leading "{"
-  return '{"messages":[' + records.map((m, i) => (i ? "\n," : "\n") + JSON.stringify(m)).join("") +
-         "\n]" + (rest === "}" ? "}" : "," + rest);
+  return '{"messages":[\n' + records.map((m, i) => (i ? "," : "") + JSON.stringify(m) + "\n").join("") +
+         "]" + (rest === "}" ? "}" : "," + rest);
 }

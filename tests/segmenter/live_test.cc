@@ -205,7 +205,9 @@ TEST(LiveTest, JsonParsesAsTheSegmentWithOneRecordPerLine) {
   EXPECT_TRUE(Same(back, s));
   const std::vector<std::string> lines = absl::StrSplit(*json, '\n');
   ASSERT_EQ(lines.size(), static_cast<size_t>(s.messages_size()) + 2);
-  EXPECT_EQ(lines.front(), JsonHead());
+  EXPECT_EQ(lines.front() + "\n", JsonHead());
+  // Each record's chunk ends its own line.
+  EXPECT_EQ(JsonRecord(s.messages(0), true)->back(), '\n');
   for (int i = 0; i < s.messages_size(); ++i) {
     absl::string_view line = lines[static_cast<size_t>(i) + 1];
     ASSERT_EQ(line.substr(0, i == 0 ? 1 : 2), i == 0 ? "{" : ",{") << line;
@@ -230,7 +232,7 @@ TEST(LiveTest, EmptySegmentJsonHasNoRecordLine) {
   v1::ActionSegment back;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
   EXPECT_TRUE(Same(back, s));
-  EXPECT_EQ(JsonTail("").value(), "\n]}");  // a summary of defaults only
+  EXPECT_EQ(JsonTail("").value(), "]}");  // a summary of defaults only
   EXPECT_FALSE(
       JsonTail(EncodeRecord(Action(1, 1))).ok());  // a record is no summary
 }
