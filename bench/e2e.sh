@@ -40,6 +40,7 @@ BUCKET_MS=${BUCKET_MS:-250}
 MANIFEST_COUNT=${MANIFEST_COUNT:-1000}
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 PIN=${PIN:-1}
+NGINX_LOG=${NGINX_LOG:-}
 
 ORIGIN_BIN=$BUILD/bin/roomcast-origin
 PUBLISHER_BIN=$BUILD/bin/roomcast-publisher
@@ -127,6 +128,25 @@ for cache in $CACHES; do
         -e "s|@DIR@|$dir|g" -e "s|@CDN_DIR@|$ROOT/origin/cdn|g" \
         -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" \
         -e "s|@PURGE_SECRET_FILE@|$dir/purge-secret|g" "$ROOT/origin/cdn/nginx.conf" >"$dir/nginx.conf"
+      # NGINX_CONF_SED='sed script': a change to try on the reference config
+      # (diagnosis; the report says the run used one).
+      [[ -n ${NGINX_CONF_SED:-} ]] && sed -i -e "$NGINX_CONF_SED" "$dir/nginx.conf"
+      if [[ -n $NGINX_LOG ]]; then
+        # Diagnosis only (NGINX_LOG=FILE): a line per request that reached
+        # the origin, or with NGINX_LOG_ALL=1 every request, with its client
+        # connection and request number on it.
+        cond='if=$rc_went_up'
+        [[ ${NGINX_LOG_ALL:-0} == 1 ]] && cond=''
+        logconf="  log_format rc_up '\$msec c\$connection/\$connection_requests \$upstream_cache_status \$status \$request_uri ae=\"\$http_accept_encoding\" up=\$upstream_status t=\$request_time ut=\$upstream_response_time';
+  map \$upstream_addr \$rc_went_up { \"\" 0; default 1; }
+  access_log $NGINX_LOG rc_up $cond;"
+        awk -v repl="$logconf" '$0 == "  access_log off;" { print repl; next } { print }' \
+          "$dir/nginx.conf" >"$dir/nginx.conf.log" && mv "$dir/nginx.conf.log" "$dir/nginx.conf"
+        # NGINX_DEBUG_LOG=FILE: nginx's debug log (Debian builds --with-debug),
+        # e.g. for its cache lock decisions. Large: keep such runs short.
+        [[ -n ${NGINX_DEBUG_LOG:-} ]] &&
+          sed -i "s|^error_log .*|error_log $NGINX_DEBUG_LOG debug;|" "$dir/nginx.conf"
+      fi
       "${CDN[@]}" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" \
         >"$dir/stderr.log" 2>&1 &
       ;;
@@ -249,6 +269,7 @@ field() { IFS='|' read -ra F <<<"$1"; echo "${F[$2]}"; }
 row_for() {  # CACHE MODE COUNT
   local r
   for r in "${ROWS[@]}"; do [[ $r == "$1|$2|$3|"* ]] && { echo "$r"; return; }; done
+  return 0  # none (a cache or mode not run): empty, not a failure under set -e
 }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v != "" && v <= t) ? "met" : "NOT met"}'; }
 read -ra COUNT_ARR <<<"$COUNTS"
