@@ -231,6 +231,7 @@ int Run(const Options& o) {
 
   PostResults posted;
   std::atomic<bool> posting_done{false};
+  control.measuring = true;
   std::cout << "PHASE=posting" << std::endl;
   const double cpu0 = CpuSeconds();
   const auto post_start = Clock::now();
@@ -241,6 +242,7 @@ int Run(const Options& o) {
   WaitFor([&] { return posting_done.load(); }, o.post.duration + o.post.timeout * 2);
   const auto post_end = Clock::now();
   const double cpu1 = CpuSeconds();
+  control.measuring = false;
   std::cout << "PHASE=draining" << std::endl;
   {
     // Read on the poster's thread once it is done: no race with PostOne.
@@ -284,7 +286,8 @@ int Run(const Options& o) {
   PrintLatency("ACK", posted.ack);
   std::cout << "DELIVERED=" << all.messages << "\nSEGMENTS=" << all.segments
             << "\nEMPTY_SEGMENTS=" << all.empty_segments << "\nMANIFESTS=" << all.manifests
-            << "\nREQUESTS=" << all.requests << "\nNOT_YET=" << all.not_yet
+            << "\nREQUESTS=" << all.requests << "\nWINDOW_REQUESTS=" << all.window_requests
+            << "\nNOT_YET=" << all.not_yet
             << "\nERRORS=" << all.errors << "\nGAPS=" << all.gaps
             << "\nDUPLICATES=" << all.duplicates << "\nRESTARTS=" << all.restarts
             << "\nRESENT=" << all.resent << "\nCONNECTS=" << connects

@@ -83,6 +83,7 @@ asio::awaitable<std::optional<HttpReply>> FollowerRun::Fetch(const std::string& 
   while (!control_.stop.load(std::memory_order_relaxed)) {
     absl::StatusOr<HttpReply> r = co_await conn_.Get(target);
     ++stats_.requests;
+    if (control_.measuring.load(std::memory_order_relaxed)) ++stats_.window_requests;
     if (r.ok() && r->status == 200) co_return *std::move(r);
     if (r.ok() && r->status == 404 && r->max_age_s >= 0 && r->max_age_s < 10) {
       ++stats_.not_yet;
@@ -244,6 +245,7 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
     };
     absl::StatusOr<HttpReply> r = co_await conn.Stream(target, on_body);
     ++stats_.requests;
+    if (control_.measuring.load(std::memory_order_relaxed)) ++stats_.window_requests;
     if (r.ok() && r->status == 200) {
       const int64_t end_ns = WallNowNs();
       absl::StatusOr<v1::ActionSegment> summary = reader.Finish();
@@ -345,6 +347,7 @@ void FollowStats::Merge(const FollowStats& o) {
   empty_segments += o.empty_segments;
   manifests += o.manifests;
   requests += o.requests;
+  window_requests += o.window_requests;
   not_yet += o.not_yet;
   errors += o.errors;
   gaps += o.gaps;

@@ -55,6 +55,8 @@ struct RunControl {
   std::atomic<int64_t> last_bucket{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> last_seq{std::numeric_limits<uint64_t>::max()};
   std::atomic<bool> stop{false};
+  // True during the posting window: requests then count in window_requests.
+  std::atomic<bool> measuring{false};
 };
 
 // Counters of every follower on one thread.
@@ -69,6 +71,7 @@ struct FollowStats {
   uint64_t empty_segments = 0;
   uint64_t manifests = 0;       // manifest-hold answers
   uint64_t requests = 0;
+  uint64_t window_requests = 0;  // of those, made in the posting window
   uint64_t not_yet = 0;         // 404 "not yet" answers, asked again
   uint64_t errors = 0;          // transport errors, 5xx, undecodable bodies
   uint64_t gaps = 0;            // seqs missing from a follower's stream
