@@ -254,7 +254,15 @@ asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Shared> sh) {
     if (!req) break;
     sh->inflight++;
     stream.expires_never();  // a handler may hold the request for a while
+    ChunkedWriter chunked(stream, o.write_timeout, req->method() == beast_http::verb::head);
+    req->chunked = &chunked;
     Response res = co_await CallHandler(sh->handler, *req);
+    if (chunked.began()) {
+      sh->inflight--;
+      // Unfinished: close without the last chunk, so the body reads as cut.
+      if (!chunked.ended() || !req->keep_alive() || sh->stopping) break;
+      continue;
+    }
     Finish(*req, res, sh->stopping);
     stream.expires_after(o.write_timeout);
     beast::error_code wec = co_await WriteResponse(stream, res, head);
@@ -310,6 +318,52 @@ size_t RaiseDescriptorLimit(size_t wanted_connections) {
 }
 
 }  // namespace
+
+asio::awaitable<bool> ChunkedWriter::Send(std::string bytes) {
+  if (failed_) co_return false;
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kTuple);
+  stream_.expires_never();
+  if (ec) failed_ = true;
+  co_return !failed_;
+}
+
+asio::awaitable<bool> ChunkedWriter::Begin(Response head) {
+  began_ = true;
+  head.body().clear();
+  if (head.find(beast_http::field::date) == head.end()) {
+    head.set(beast_http::field::date, HttpDate());
+  }
+  head.erase(beast_http::field::content_length);
+  head.set(beast_http::field::transfer_encoding, "chunked");
+  std::string out;
+  const beast::string_view reason = head.reason();
+  absl::StrAppend(&out, "HTTP/1.1 ", head.result_int(), " ",
+                  absl::string_view(reason.data(), reason.size()), "\r\n");
+  for (const auto& f : head) {
+    const beast::string_view name = f.name_string();
+    const beast::string_view value = f.value();
+    absl::StrAppend(&out, absl::string_view(name.data(), name.size()), ": ",
+                    absl::string_view(value.data(), value.size()), "\r\n");
+  }
+  out += "\r\n";
+  co_return co_await Send(std::move(out));
+}
+
+asio::awaitable<bool> ChunkedWriter::Write(absl::string_view data) {
+  if (data.empty() || head_only_) co_return !failed_;
+  bytes_ += data.size();
+  co_return co_await Send(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+}
+
+asio::awaitable<bool> ChunkedWriter::End() {
+  if (head_only_) {
+    ended_ = !failed_;
+    co_return ended_;
+  }
+  ended_ = co_await Send("0\r\n\r\n");
+  co_return ended_;
+}
 
 absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(
     absl::string_view listen) {

@@ -29,6 +29,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -51,6 +52,49 @@ namespace beast_http = boost::beast::http;
 using RequestHead = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 
+// A response whose body the handler writes as it goes, with
+// `Transfer-Encoding: chunked` (DESIGN §10's streamed segments). The server
+// hands one to every handler (Request::chunked); a handler that calls Begin
+// owns the connection's output until it returns, and the Response it returns
+// is then ignored. A stream that reached End() keeps the connection; one the
+// handler abandons (returns without End) is closed without the last chunk,
+// so every cache and client knows the body is incomplete.
+//
+//   if (!co_await req.chunked->Begin(std::move(head))) co_return {};
+//   while (more) if (!co_await req.chunked->Write(next)) co_return {};
+//   co_await req.chunked->End();
+//   co_return {};
+class ChunkedWriter {
+ public:
+  ChunkedWriter(boost::beast::tcp_stream& stream, std::chrono::milliseconds write_timeout,
+                bool head_only)
+      : stream_(stream), write_timeout_(write_timeout), head_only_(head_only) {}
+  // Sends the status line and headers of `head` (Date set if absent,
+  // Transfer-Encoding: chunked, no Content-Length; its body is ignored).
+  // False if the client has gone.
+  boost::asio::awaitable<bool> Begin(Response head);
+  // One chunk (nothing for empty data: an empty chunk would end the body).
+  // A HEAD request's stream writes no body. False if the client has gone.
+  boost::asio::awaitable<bool> Write(absl::string_view data);
+  // The last chunk: the body is complete.
+  boost::asio::awaitable<bool> End();
+  bool began() const { return began_; }
+  bool ended() const { return ended_; }
+  // Body bytes written so far (chunk framing excluded).
+  size_t bytes() const { return bytes_; }
+
+ private:
+  boost::asio::awaitable<bool> Send(std::string bytes);
+
+  boost::beast::tcp_stream& stream_;
+  std::chrono::milliseconds write_timeout_;
+  bool head_only_;
+  bool began_ = false;
+  bool ended_ = false;
+  bool failed_ = false;
+  size_t bytes_ = 0;
+};
+
 // A request with its body, as handlers see it, and where it came from.
 struct Request : RequestHead {
   using Base = RequestHead;
@@ -58,6 +102,8 @@ struct Request : RequestHead {
   Request() = default;
   explicit Request(Base&& base) : Base(std::move(base)) {}
   std::string remote_address;  // the client's IP address, as text
+  // Set by the server for every request: how a handler streams its answer.
+  ChunkedWriter* chunked = nullptr;
 };
 
 // What the server does with a request once its header is read: refuse it

@@ -25,6 +25,8 @@ namespace {
 // Only PUT carries a body the origin reads; anything else may send a little
 // (read and ignored) before its handler answers it.
 constexpr size_t kMaxOtherBodyBytes = 4096;
+// POST /v1/live: a LiveBatch of at most this (413 beyond).
+constexpr size_t kMaxLiveBodyBytes = 4 << 20;
 
 http::Response Unauthorized(const http::RequestHead& req) {
   http::Response res = http::Error(req, bh::status::unauthorized, "unauthorized",
@@ -128,8 +130,12 @@ std::optional<http::Response> Origin::CheckEdgeToken(const Call& call) const {
 }
 
 http::Admission Origin::Admit(const http::RequestHead& req, absl::string_view remote) {
-  if (req.method() != bh::verb::put) return {.max_body_bytes = kMaxOtherBodyBytes};
   absl::string_view target(req.target().data(), req.target().size());
+  if (req.method() == bh::verb::post && target.substr(0, target.find('?')) == kLivePath) {
+    if (!WriterOf(req)) return {.refusal = Unauthorized(req)};
+    return {.max_body_bytes = kMaxLiveBodyBytes};
+  }
+  if (req.method() != bh::verb::put) return {.max_body_bytes = kMaxOtherBodyBytes};
   auto ref = segmenter::ParsePath(target.substr(0, target.find('?')));
   if (!ref.ok()) return {.refusal = BadPath(req, ref.status())};
   if (auto refused = RefuseWrite(req, *ref)) return {.refusal = *std::move(refused)};

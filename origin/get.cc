@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "origin/internal/bucket_get.h"
 #include "origin/internal/respond.h"
 #include "roomcast/v1/segment.pb.h"
 #include "segmenter/bucketer.h"
@@ -23,13 +24,6 @@ using segmenter::ObjectRef;
 
 namespace {
 
-// How a cache may keep each answer about a bucket: a room's actions are
-// public, a user's peer objects never leave the user.
-struct BucketCaching {
-  const char* found;     // the object (stored or synthesized empty)
-  const char* not_yet;   // it may exist soon
-  const char* never;     // it never will
-};
 constexpr BucketCaching kPublicBucket{kImmutable, kNotYet, kNeverWillBe};
 constexpr BucketCaching kPeerBucket{kPrivate, kPrivate, kPrivate};
 
@@ -111,17 +105,6 @@ StoredObject EmptyBucket(const ObjectRef& ref, const RoomMeta& meta) {
 }
 
 }  // namespace
-
-// One GET of a bucket object (a room's actions or a user's peer batch) in a
-// room that may have it: what each look at the store needs to answer it.
-struct Origin::BucketGet {
-  const Call& call;
-  const BucketCaching& caching;
-  RoomMeta meta;
-  std::string key;
-  int64_t end_ms;  // when the bucket ends
-  int64_t now_ms;  // when the request arrived
-};
 
 http::Response Origin::StoreFailure(const http::Request& req,
                                     const absl::Status& status) {
@@ -240,6 +223,7 @@ boost::asio::awaitable<http::Response> Origin::GetBucket(Call call) {
       .end_ms = segmenter::BucketEnd(call.ref.number, call.ref.bucket_ms),
       .now_ms = NowMs()};
   if (auto res = ServeIfClosed(get)) co_return *std::move(res);
+  if (Streamable(get)) co_return co_await StreamBucket(get);
   if (get.end_ms > get.now_ms + options_.max_hold.count()) {
     co_return NotFound(call.req, caching.not_yet,
                        "this bucket is further ahead than the hold limit");

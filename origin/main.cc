@@ -38,6 +38,7 @@ struct Flags {
   int64_t max_connections_per_address = 1024;
   int64_t max_held = 16384;
   int64_t max_held_per_address = 4096;
+  int64_t max_live_buckets = 100000;
   int64_t max_pending_purges = 100000;
   int64_t purge_repeat_ms = 15000;
   bool no_sync = false;
@@ -90,6 +91,8 @@ Flags ParseFlags(int argc, char** argv) {
   flags.Int("max-connections-per-address", &f.max_connections_per_address,
             "open connections from one client address at most");
   flags.Int("max-held", &f.max_held, "requests held at once at most (503 beyond)");
+  flags.Int("max-live-buckets", &f.max_live_buckets,
+            "open buckets streamed at once at most (DESIGN §10); beyond, new ones are held");
   flags.Int("max-held-per-address", &f.max_held_per_address,
             "requests held at once for one client address at most");
   flags.Int("max-pending-purges", &f.max_pending_purges,
@@ -105,7 +108,8 @@ Flags ParseFlags(int argc, char** argv) {
     std::exit(2);
   }
   for (int64_t n : {f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
-                    f.max_held, f.max_held_per_address, f.max_pending_purges,
+                    f.max_held, f.max_held_per_address, f.max_live_buckets,
+                    f.max_pending_purges,
                     f.purge_repeat_ms}) {
     if (n < 0) {
       std::cerr << kProgram << ": limits must not be negative" << std::endl;
@@ -188,7 +192,8 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .purge_bases = f.purge,
               .purge_secret = PurgeSecretOrExit(f),
               .max_pending_purges = static_cast<size_t>(f.max_pending_purges),
-              .purge_repeat = std::chrono::milliseconds(f.purge_repeat_ms)};
+              .purge_repeat = std::chrono::milliseconds(f.purge_repeat_ms),
+              .max_live_buckets = static_cast<size_t>(f.max_live_buckets)};
   o.http.listen = f.listen;
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);

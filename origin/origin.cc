@@ -31,6 +31,7 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret, const base::Clock* cloc
 Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
     : options_(std::move(options)),
       store_(std::move(store)),
+      live_(options_.max_live_buckets),
       held_limits_(options_.max_held, options_.max_held_per_address),
       held_now_(metrics_.AddGauge("roomcast_origin_held_requests",
                                   "Requests held now for an object about to exist")),
@@ -48,7 +49,15 @@ Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
           "roomcast_origin_corrupt_objects_total",
           "Stored objects whose bytes no longer match their digest")),
       takedowns_(metrics_.AddCounter("roomcast_origin_takedowns_total",
-                                     "Objects replaced by a takedown (DESIGN §11)")) {
+                                     "Objects replaced by a takedown (DESIGN §11)")),
+      live_streams_(metrics_.AddGauge("roomcast_origin_live_streams",
+                                      "Open buckets' streams being served now (DESIGN §10)")),
+      live_conflicts_(metrics_.AddCounter(
+          "roomcast_origin_live_conflicts_total",
+          "Open buckets whose streams were cut: a record differed from one streamed")),
+      live_full_(metrics_.AddCounter(
+          "roomcast_origin_live_full_total",
+          "Open buckets refused because --max-live-buckets were open")) {
   options_.clock = SystemClockIfNull(options_.clock);
 }
 

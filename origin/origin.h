@@ -34,7 +34,9 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "origin/holds.h"
+#include "origin/live.h"
 #include "origin/store.h"
+#include "roomcast/v1/live.pb.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::origin {
@@ -94,6 +96,10 @@ struct OriginOptions {
   // Wall time: which buckets are ahead, what is past retention, when an
   // object expires. Null: the system clock. Must outlive the Origin.
   const base::Clock* clock = nullptr;
+  // DESIGN §10: open buckets streamed at once at most (pushed by the
+  // publisher or asked for by a reader); beyond, a new bucket is refused
+  // "origin full" and its readers are held as before.
+  size_t max_live_buckets = 100000;
 };
 
 class Purger;
@@ -111,8 +117,12 @@ class Origin {
   // write secret for its path is refused, and reads carry no body.
   http::Admission Admit(const http::RequestHead& req, absl::string_view remote);
 
-  // Answers every held request now (on shutdown).
-  void ReleaseHolds() { holds_.WakeAll(); }
+  // Answers every held request now, and ends every stream of an open
+  // bucket without its last chunk (on shutdown).
+  void ReleaseHolds() {
+    live_.AbortAll();
+    holds_.WakeAll();
+  }
   // Removes objects whose retention ran out by the origin's clock; returns
   // how many.
   absl::StatusOr<size_t> SweepExpired();
@@ -167,6 +177,33 @@ class Origin {
   // 500 for bytes that fail their digest (counted, logged), else 503.
   http::Response StoreFailure(const http::Request& req, const absl::Status& status);
 
+  // live_push.cc: POST /v1/live, the publisher's records of open buckets.
+  boost::asio::awaitable<http::Response> PostLive(http::Request& req);
+  v1::LiveAck TakeAppend(const std::string& writer, const v1::LiveAppend& a);
+  // The open bucket's state, for an append that may be taken; else the
+  // refusal's reason.
+  absl::StatusOr<std::shared_ptr<LiveBucket>> LiveBucketFor(const std::string& writer,
+                                                            const v1::LiveAppend& a,
+                                                            std::string* key);
+  // Closes the open bucket at `key` if it is stored (its stored segment) or
+  // closed empty by the watermark (the empty segment); a mismatch with what
+  // was streamed aborts its streams. Called after a bucket is registered,
+  // so a close that landed just before is not missed.
+  void SettleIfClosed(const std::string& key, const segmenter::ObjectRef& ref,
+                      const RoomMeta& meta);
+  void CloseLive(const std::string& key, absl::string_view pb);
+  // After a watermark: every open bucket it closes.
+  void SettleLiveBefore(int64_t watermark_ms);
+
+  // stream.cc: GET of an open bucket, streamed (DESIGN §10).
+  bool Streamable(const BucketGet& get) const;
+  boost::asio::awaitable<http::Response> StreamBucket(const BucketGet& get);
+  boost::asio::awaitable<http::Response> StreamWhenStarted(
+      const BucketGet& get, LiveBucket& bucket, std::shared_ptr<LiveBucket::Subscriber> sub);
+  boost::asio::awaitable<void> StreamChunks(const BucketGet& get, LiveBucket& bucket,
+                                            LiveBucket::Form form,
+                                            const std::shared_ptr<LiveBucket::Subscriber>& sub);
+
   // put.cc: PUT from the publisher.
   boost::asio::awaitable<http::Response> PutManifest(Call call);
   boost::asio::awaitable<http::Response> PutObject(Call call);
@@ -206,6 +243,8 @@ class Origin {
   OriginOptions options_;
   std::unique_ptr<Store> store_;
   HoldRegistry holds_;
+  LiveBuckets live_;
+  std::atomic<int64_t> streams_now_{0};  // counted as held, too
   http::AddressLimits held_limits_;
   http::Metrics metrics_;
   mutable absl::Mutex mu_;
@@ -224,6 +263,9 @@ class Origin {
   http::Counter& objects_stored_;
   http::Counter& corrupt_;
   http::Counter& takedowns_;
+  http::Gauge& live_streams_;
+  http::Counter& live_conflicts_;
+  http::Counter& live_full_;
   // Last: stopped before the store and the metrics it uses go.
   std::unique_ptr<Purger> purger_;
 };

@@ -211,7 +211,8 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
   }
   const int64_t retention = meta && meta->retention_s() > 0 ? meta->retention_s()
                                                             : options_.default_retention_s;
-  auto put = store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention);
+  auto put = store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention,
+                                  StreamedEncodings(call.ref, call.req.body()));
   if (absl::IsAlreadyExists(put.status())) {
     conflicts_.Add();
     ROOMCAST_LOG(kWarning, "origin", "put_refused")
@@ -221,6 +222,7 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
   if (!put.ok()) co_return StoreUnavailable(call.req, put.status());
   const bool created = *put == PutOutcome::kCreated;
   if (created) objects_stored_.Add();
+  if (call.ref.cls == ObjectClass::kActions) CloseLive(key, call.req.body());
   holds_.NotifyKey(key);
   co_return http::Text(call.req, created ? bh::status::created : bh::status::ok,
                        created ? "stored\n" : "unchanged\n");
@@ -255,6 +257,7 @@ boost::asio::awaitable<http::Response> Origin::PutWatermark(Call call) {
     current = wm->watermark_ms();
   }
   holds_.NotifyWatermark(call.ref.name, wm->watermark_ms());
+  SettleLiveBefore(wm->watermark_ms());
   co_return http::Text(call.req, bh::status::ok, "stored\n");
 }
 

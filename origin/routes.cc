@@ -131,6 +131,7 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   for (const auto& [page_path, page] : kPages) {
     if (path == page_path) co_return (this->*page)(req);
   }
+  if (path == kLivePath) co_return Finish(req, co_await PostLive(req), std::nullopt);
   if (IsRead(req.method())) {
     if (auto res = ServeViewer(req, path)) co_return Finish(req, *std::move(res), std::nullopt);
   }
@@ -139,7 +140,10 @@ boost::asio::awaitable<http::Response> Origin::Handle(http::Request& req) {
   }
   auto ref = segmenter::ParsePath(path);
   if (!ref.ok()) co_return Finish(req, BadPath(req, ref.status()), std::nullopt);
-  co_return Finish(req, co_await Route({req, *ref, query}), ref->cls, ref->scope);
+  http::Response res = co_await Route({req, *ref, query});
+  // A streamed answer went out through req.chunked, finished there.
+  if (req.chunked != nullptr && req.chunked->began()) co_return res;
+  co_return Finish(req, std::move(res), ref->cls, ref->scope);
 }
 
 boost::asio::awaitable<http::Response> Origin::Route(Call call) {
@@ -174,7 +178,8 @@ http::Response Origin::Healthz(const http::Request& req) {
 }
 
 http::Response Origin::MetricsPage(const http::Request& req) {
-  held_now_.Set(static_cast<int64_t>(holds_.held()));
+  // Streams of open buckets are held requests too: the same caps bound them.
+  held_now_.Set(static_cast<int64_t>(holds_.held()) + streams_now_.load());
   metrics_.AddGauge("roomcast_origin_objects", "Keys in the store (estimate)")
       .Set(static_cast<int64_t>(store_->EstimatedKeys()));
   http::Response res = http::Text(req, bh::status::ok, metrics_.Render(),

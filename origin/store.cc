@@ -57,6 +57,20 @@ absl::StatusOr<std::vector<Msg>> LoadPrefix(rocksdb::DB* db,
   return out;
 }
 
+// Sets the object's gzip copies: the given ones, or its own when smaller.
+void SetEncodings(StoredObject& obj, const std::string& body, std::optional<Encodings> enc) {
+  obj.clear_gzip();
+  obj.clear_json_gzip();
+  if (enc) {
+    obj.set_gzip(std::move(enc->gzip));
+    obj.set_json_gzip(std::move(enc->json_gzip));
+    return;
+  }
+  if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
+    obj.set_gzip(std::move(gz));
+  }
+}
+
 }  // namespace
 
 std::string Gzip(const std::string& in) {
@@ -135,7 +149,7 @@ namespace {
 
 // What a cached object costs, roughly: its bytes, key and bookkeeping.
 size_t CachedSize(const std::string& key, const StoredObject& obj) {
-  return key.size() + obj.body().size() + obj.gzip().size() +
+  return key.size() + obj.body().size() + obj.gzip().size() + obj.json_gzip().size() +
          obj.digest().size() + 128;
 }
 
@@ -155,7 +169,8 @@ absl::StatusOr<std::shared_ptr<const StoredObject>> Store::GetImmutable(
   // Checked once, on the read that fills the memory cache: bytes that do not
   // match their digest must never be served under it as immutable.
   if (base::Sha256Hex((*obj)->body()) != (*obj)->digest() ||
-      (!(*obj)->gzip().empty() && Gunzip((*obj)->gzip()) != (*obj)->body())) {
+      (!(*obj)->gzip().empty() && Gunzip((*obj)->gzip()) != (*obj)->body()) ||
+      (!(*obj)->json_gzip().empty() && Gunzip((*obj)->json_gzip()).empty())) {
     return absl::DataLossError(
         absl::StrCat("stored bytes of ", key, " do not match their digest"));
   }
@@ -183,23 +198,23 @@ void Store::Forget(const std::string& key) {
 
 absl::StatusOr<PutOutcome> Store::PutImmutable(const std::string& key,
                                                std::string body, int64_t now_ms,
-                                               int64_t retention_s) {
-  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/true);
+                                               int64_t retention_s,
+                                               std::optional<Encodings> enc) {
+  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/true, std::move(enc));
 }
 
 absl::StatusOr<PutOutcome> Store::PutMutable(const std::string& key,
                                              std::string body, int64_t now_ms,
                                              int64_t retention_s) {
-  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/false);
+  return Put(key, std::move(body), now_ms, retention_s, /*immutable=*/false, std::nullopt);
 }
 
 absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
                                       int64_t now_ms, int64_t retention_s,
-                                      bool immutable) {
+                                      bool immutable, std::optional<Encodings> enc) {
   StoredObject obj;
   obj.set_digest(base::Sha256Hex(body));
-  std::string gz = Gzip(body);
-  if (!gz.empty() && gz.size() < body.size()) obj.set_gzip(std::move(gz));
+  SetEncodings(obj, body, std::move(enc));
   obj.set_body(std::move(body));
   obj.set_created_ms(now_ms);
   obj.set_expires_ms(now_ms + retention_s * 1000);
@@ -233,7 +248,8 @@ absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
 absl::Status Store::ReplaceForTakedown(const std::string& key,
                                        const std::string& old_digest, std::string body,
                                        const TakedownRecord& record,
-                                       const std::vector<QueuedPurge>& purges) {
+                                       const std::vector<QueuedPurge>& purges,
+                                       std::optional<Encodings> enc) {
   absl::MutexLock lock(&write_mu_);
   auto old = Get(key);
   if (!old.ok()) return old.status();
@@ -243,10 +259,7 @@ absl::Status Store::ReplaceForTakedown(const std::string& key,
     return absl::AbortedError(absl::StrCat("the object at ", key, " is now ", obj.digest()));
   }
   obj.set_digest(base::Sha256Hex(body));
-  obj.clear_gzip();
-  if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
-    obj.set_gzip(std::move(gz));
-  }
+  SetEncodings(obj, body, std::move(enc));
   obj.set_body(std::move(body));
   rocksdb::WriteBatch batch;
   batch.Put(key, obj.SerializeAsString());  // its expiry entry stays as it was

@@ -35,6 +35,13 @@ namespace roomcast::origin {
 
 enum class PutOutcome { kCreated, kUnchanged, kReplaced };
 
+// Pre-made gzip copies of an object (StoredObject.gzip, .json_gzip). Unset:
+// the store gzips the body itself when that makes it smaller.
+struct Encodings {
+  std::string gzip;
+  std::string json_gzip;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the store under `dir`. `sync` makes every
@@ -55,7 +62,8 @@ class Store {
   // bytes: kAlreadyExists.
   absl::StatusOr<PutOutcome> PutImmutable(const std::string& key,
                                           std::string body, int64_t now_ms,
-                                          int64_t retention_s);
+                                          int64_t retention_s,
+                                          std::optional<Encodings> enc = std::nullopt);
   // Stores or replaces (the manifest).
   absl::StatusOr<PutOutcome> PutMutable(const std::string& key, std::string body,
                                         int64_t now_ms, int64_t retention_s);
@@ -78,7 +86,8 @@ class Store {
   };
   absl::Status ReplaceForTakedown(const std::string& key, const std::string& old_digest,
                                   std::string body, const TakedownRecord& record,
-                                  const std::vector<QueuedPurge>& purges);
+                                  const std::vector<QueuedPurge>& purges,
+                                  std::optional<Encodings> enc = std::nullopt);
   // The record of the takedown that made `new_digest` the bytes at `key`.
   absl::StatusOr<std::optional<TakedownRecord>> GetTakedown(
       const std::string& key, const std::string& new_digest) const;
@@ -102,7 +111,7 @@ class Store {
   Store(std::unique_ptr<rocksdb::DB> db, bool sync);
   absl::StatusOr<PutOutcome> Put(const std::string& key, std::string body,
                                  int64_t now_ms, int64_t retention_s,
-                                 bool immutable);
+                                 bool immutable, std::optional<Encodings> enc);
 
   // Drops `key` from the memory cache (its object was deleted or replaced).
   void Forget(const std::string& key);

@@ -110,7 +110,7 @@ http::Response Origin::StoreTakedown(const Call& call, const std::string& key,
   }
   const TakedownRecord record = RecordOf(call.ref, h, new_digest, now);
   absl::Status s = store_->ReplaceForTakedown(key, h.old_digest, std::string(req.body()),
-                                              record, owed);
+                                              record, owed, StreamedEncodings(call.ref, req.body()));
   if (absl::IsAborted(s)) return AnswerRetriedTakedown(req, key, h, new_digest);
   if (absl::IsNotFound(s)) {
     return http::Error(req, bh::status::not_found, "not_found", s.message());

@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "origin/store.h"
 #include "segmenter/codec.h"
+#include "segmenter/live.h"
 
 namespace roomcast::origin {
 namespace bh = boost::beast::http;
@@ -73,9 +74,19 @@ Encoded EncodeProto(const StoredObject& obj, bool gzip) {
 // gzipped when it is big enough for that to pay.
 absl::StatusOr<Encoded> EncodeJson(const ObjectRef& ref, const StoredObject& obj,
                                    bool gzip) {
-  auto json = segmenter::RenderJson(ref.cls, obj.body());
+  Encoded out{.etag = absl::StrCat("\"", obj.digest(), ".json")};
+  if (gzip && !obj.json_gzip().empty()) {  // an action segment: as it streamed
+    out.body = obj.json_gzip();
+    out.gzipped = true;
+    return out;
+  }
+  // An action segment's .json is its line layout (DESIGN §10); bytes stored
+  // before that layout render as before.
+  absl::StatusOr<std::string> json = absl::UnknownError("");
+  if (ref.cls == segmenter::ObjectClass::kActions) json = segmenter::RenderSegmentJson(obj.body());
+  if (!json.ok()) json = segmenter::RenderJson(ref.cls, obj.body());
   if (!json.ok()) return json.status();
-  Encoded out{.body = *std::move(json), .etag = absl::StrCat("\"", obj.digest(), ".json")};
+  out.body = *std::move(json);
   if (gzip && out.body.size() > 256) {
     if (std::string gz = Gzip(out.body); !gz.empty()) {
       out.body = std::move(gz);
@@ -148,6 +159,27 @@ http::Response ServeObject(const http::Request& req, const ObjectRef& ref,
   res.set(bh::field::vary, "Accept-Encoding");
   SetSurrogateKeys(res, ref);
   return res;
+}
+
+http::Response StreamHead(const http::Request& req, const ObjectRef& ref, bool* gzip) {
+  *gzip = AcceptsGzip(req);
+  http::Response res(bh::status::ok, req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(bh::field::content_type, segmenter::ContentType(ref.format).data());
+  if (*gzip) res.set(bh::field::content_encoding, "gzip");
+  res.set(bh::field::cache_control, kImmutable);
+  res.set(bh::field::vary, "Accept-Encoding");
+  SetSurrogateKeys(res, ref);
+  return res;
+}
+
+std::optional<Encodings> StreamedEncodings(const ObjectRef& ref, absl::string_view pb) {
+  if (ref.cls != segmenter::ObjectClass::kActions) return std::nullopt;
+  auto pb_chunks = segmenter::SegmentChunks(pb, segmenter::Rendition::kPb);
+  auto json_chunks = segmenter::SegmentChunks(pb, segmenter::Rendition::kJson);
+  if (!pb_chunks.ok() || !json_chunks.ok()) return std::nullopt;
+  return Encodings{.gzip = segmenter::GzipSegment(*pb_chunks),
+                   .json_gzip = segmenter::GzipSegment(*json_chunks)};
 }
 
 http::Response NotFound(const http::Request& req, const char* cache_control,

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "http/server.h"
+#include "origin/store.h"
 #include "origin/stored.pb.h"
 #include "segmenter/naming.h"
 
@@ -21,6 +22,8 @@ inline constexpr char kNotYet[] = "public, max-age=1";
 inline constexpr char kNeverWillBe[] = "public, max-age=60";
 inline constexpr char kPrivate[] = "private, no-store";
 inline constexpr char kNoStore[] = "no-store";
+// The publisher's push of open buckets' records (live.proto).
+inline constexpr char kLivePath[] = "/v1/live";
 
 // The value of header `f`, empty if absent.
 absl::string_view Header(const http::RequestHead& req, boost::beast::http::field f);
@@ -30,6 +33,18 @@ absl::string_view Header(const http::RequestHead& req, boost::beast::http::field
 http::Response ServeObject(const http::Request& req,
                            const segmenter::ObjectRef& ref,
                            const StoredObject& obj, const char* cache_control);
+
+// The head of a streamed open bucket (DESIGN §10): 200, immutable, the
+// headers ServeObject would set but no ETag and no Content-Length. `gzip`
+// tells whether the body will be gzip.
+http::Response StreamHead(const http::Request& req, const segmenter::ObjectRef& ref,
+                          bool* gzip);
+
+// An action segment's stored gzip copies: exactly what its streams sent
+// (segmenter::GzipSegment of each rendition's chunks). nullopt for other
+// classes, or bytes not in the streamed layout (the store's own gzip then).
+std::optional<Encodings> StreamedEncodings(const segmenter::ObjectRef& ref,
+                                           absl::string_view pb);
 
 // 404 that a cache may keep as `cache_control` says.
 http::Response NotFound(const http::Request& req, const char* cache_control,

@@ -35,6 +35,16 @@ asio::awaitable<Response> Echo(Request& req) {
   if (target == "/throw") throw std::runtime_error("boom");
   if (target == "/whoami") co_return Text(req, beast_http::status::ok, req.remote_address);
   if (target == "/body") co_return Text(req, beast_http::status::ok, "body=" + req.body());
+  // Streamed: "/stream" writes two chunks and ends; "/cut" one, then stops.
+  if (target == "/stream" || target == "/cut") {
+    if (!co_await req.chunked->Begin(Text(req, beast_http::status::ok, "ignored"))) co_return Response();
+    co_await req.chunked->Write("first;");
+    if (target == "/cut") co_return Response();
+    co_await req.chunked->Write("");  // nothing: an empty chunk would end the body
+    co_await req.chunked->Write("second");
+    co_await req.chunked->End();
+    co_return Response();
+  }
   co_return Text(req, beast_http::status::ok, "you asked for " + target);
 }
 
@@ -107,6 +117,27 @@ TEST_F(ServerTest, HeadHasTheLengthButNoBody) {
   std::string got = Exchange(s, "HEAD /abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(got.find("Content-Length: 18\r\n"), std::string::npos) << got;
   EXPECT_TRUE(got.ends_with("\r\n\r\n")) << got;
+}
+
+TEST_F(ServerTest, StreamedAnswerIsChunkedAndKeepsTheConnection) {
+  StartServer();
+  tcp::socket s = Connect();
+  std::string got = Exchange(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", "0\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 OK\r\n")) << got;
+  EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Content-Length"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n\r\n6\r\nfirst;\r\n6\r\nsecond\r\n0\r\n\r\n")) << got;
+  // Complete, so the connection serves the next request.
+  got = Exchange(s, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(got.ends_with("you asked for /next")) << got;
+}
+
+TEST_F(ServerTest, AbandonedStreamIsClosedWithoutItsLastChunk) {
+  StartServer();
+  tcp::socket s = Connect();
+  std::string got = Exchange(s, "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n");  // until closed
+  EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n\r\n6\r\nfirst;\r\n")) << got;
 }
 
 TEST_F(ServerTest, OversizedBodyGets413AndNoHandlerCall) {

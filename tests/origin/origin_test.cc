@@ -10,6 +10,7 @@
 #include "base/crypto.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/live.h"
 #include "tests/origin/origin_fixture.h"
 
 namespace roomcast::testing {
@@ -164,11 +165,13 @@ TEST_F(OriginTest, ClosedEmptyBucketIsSynthesizedAndImmutable) {
                                Encode(MakeSegment("lobby", 1000, k, 1)).bytes).status, 409);
 }
 
+// An open bucket streams (DESIGN §10, live_test.cc): held until it starts,
+// its body ends when its segment arrives.
 TEST_F(OriginTest, HeldRequestIsAnsweredWhenTheSegmentArrives) {
   OpenRoom("lobby");
   const int64_t k = BucketIndex(WallMs(), 1000) + 1;  // ends within 2 s
   const std::string path = SegmentPath("lobby", 1000, k);
-  const std::string bytes = Encode(MakeSegment("lobby", 1000, k, 5)).bytes;
+  const std::string bytes = segmenter::EncodeSegment(MakeSegment("lobby", 1000, k, 5));
   auto held = std::async(std::launch::async, [&] { return Get(origin_->url() + path); });
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(origin_->Metric("roomcast_origin_held_requests"), 1);
@@ -449,7 +452,8 @@ TEST_F(OriginTest, DataSurvivesARestartAndAKill) {
 
 TEST_F(OriginTest, SigtermAnswersHeldRequestsAndExitsCleanly) {
   OpenRoom("lobby");
-  const int64_t k = BucketIndex(WallMs(), 1000) + 1;
+  // Starts in 1 to 2 s: held until then (a stream cut by SIGTERM: live_test.cc).
+  const int64_t k = BucketIndex(WallMs(), 1000) + 2;
   auto held = std::async(std::launch::async, [&] {
     return Get(origin_->url() + SegmentPath("lobby", 1000, k));
   });

@@ -1,0 +1,187 @@
+// POST /v1/live (live.proto): the publisher's records of open buckets, and
+// the closes that end their streams (the stored segment's PUT, or the
+// watermark passing a bucket with nothing stored).
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "origin/internal/respond.h"
+#include "origin/origin.h"
+#include "segmenter/bucketer.h"
+#include "segmenter/codec.h"
+#include "segmenter/live.h"
+#include "segmenter/segment.h"
+
+namespace roomcast::origin {
+namespace bh = boost::beast::http;
+using segmenter::ObjectClass;
+using segmenter::ObjectRef;
+
+namespace {
+
+constexpr int kMaxAppends = 4096;
+constexpr size_t kMaxRecordBytes = 1 << 20;
+constexpr size_t kMaxBucketBytes = 4 << 20;
+// How far ahead of the origin's clock a bucket may start and be pushed.
+constexpr int64_t kPushSkewMs = 2000;
+
+v1::LiveAck Refused(absl::string_view reason, uint32_t have = 0) {
+  v1::LiveAck ack;
+  ack.set_have(have);
+  ack.set_refused(true);
+  ack.set_reason(std::string(reason));
+  return ack;
+}
+
+// Each record must be one whole `messages` field, renderable as .json.
+absl::Status CheckRecords(const v1::LiveAppend& a) {
+  for (int i = 0; i < a.records_size(); ++i) {
+    const std::string& r = a.records(i);
+    if (r.size() > kMaxRecordBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("record ", i, " exceeds 1 MiB"));
+    }
+    auto parts = segmenter::SplitSegment(r);
+    if (!parts.ok() || parts->records.size() != 1 || !parts->summary.empty() ||
+        !segmenter::JsonRecordFromBytes(r, false).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("record ", i, " is not one complete messages field"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The bucket an append names, if its numbers are sane for the room.
+absl::StatusOr<ObjectRef> BucketOf(const v1::LiveAppend& a, const RoomMeta& meta) {
+  if (a.epoch() != meta.epoch()) return absl::InvalidArgumentError("not the room's epoch");
+  if (a.bucket_ms() != meta.bucket_ms()) {
+    return absl::InvalidArgumentError("not the room's bucket duration");
+  }
+  const int64_t d = a.bucket_ms();
+  if (a.index() < 0 || a.index() >= INT64_MAX / d - 1) {
+    return absl::InvalidArgumentError("bucket index out of range");
+  }
+  return ObjectRef{.cls = ObjectClass::kActions,
+                   .room = a.room(),
+                   .bucket_ms = d,
+                   .number = a.index(),
+                   .scope = meta.private_room() ? segmenter::Scope::kPrivate
+                                                : segmenter::Scope::kPublic};
+}
+
+}  // namespace
+
+boost::asio::awaitable<http::Response> Origin::PostLive(http::Request& req) {
+  if (req.method() != bh::verb::post) {
+    http::Response res = http::Error(req, bh::status::method_not_allowed, "method_not_allowed",
+                                     "/v1/live takes POST");
+    res.set(bh::field::allow, "POST");
+    co_return res;
+  }
+  const std::optional<std::string> writer = WriterOf(req);  // Admit checked it
+  if (!writer) {
+    co_return http::Error(req, bh::status::unauthorized, "unauthorized",
+                          "pushes need the publisher's secret");
+  }
+  v1::LiveBatch batch;
+  if (!batch.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
+    co_return http::Error(req, bh::status::bad_request, "bad_body",
+                          "the body is not a valid roomcast.v1.LiveBatch");
+  }
+  if (batch.appends_size() > kMaxAppends) {
+    co_return http::Error(req, bh::status::bad_request, "too_many_appends",
+                          absl::StrCat("a batch holds at most ", kMaxAppends, " appends"));
+  }
+  live_.AbortExpired(NowMs());
+  v1::LiveReply reply;
+  for (const v1::LiveAppend& a : batch.appends()) *reply.add_acks() = TakeAppend(*writer, a);
+  http::Response res = http::Text(req, bh::status::ok, segmenter::SerializeDeterministic(reply),
+                                  "application/x-protobuf");
+  res.set(bh::field::cache_control, kNoStore);
+  co_return res;
+}
+
+v1::LiveAck Origin::TakeAppend(const std::string& writer, const v1::LiveAppend& a) {
+  std::string key;
+  auto bucket = LiveBucketFor(writer, a, &key);
+  if (!bucket.ok()) return Refused(bucket.status().message());
+  std::vector<std::string> records(a.records().begin(), a.records().end());
+  auto have = (*bucket)->Append(a.first(), records, kMaxBucketBytes);
+  if (absl::IsAlreadyExists(have.status())) {
+    live_.Abort(key);
+    live_conflicts_.Add();
+    ROOMCAST_LOG(kError, "origin", "live_conflict")
+        .Kv("room", a.room()).Kv("bucket", a.index()).Kv("detail", have.status().message());
+    return Refused("record differs from one already streamed");
+  }
+  // Over the byte budget: no more pushes, but its streams still complete
+  // at close, from the stored segment.
+  if (!have.ok()) return Refused(have.status().message(), (*bucket)->records());
+  v1::LiveAck ack;
+  ack.set_have(*have);
+  return ack;
+}
+
+absl::StatusOr<std::shared_ptr<LiveBucket>> Origin::LiveBucketFor(const std::string& writer,
+                                                                  const v1::LiveAppend& a,
+                                                                  std::string* key) {
+  if (!segmenter::IsValidId(a.room())) return absl::InvalidArgumentError("bad room id");
+  std::optional<RoomMeta> meta = FindRoom(a.room());
+  if (!meta) return absl::NotFoundError("no such room (no manifest yet)");
+  if (!writer.empty() && meta->publisher() != writer) {
+    return absl::PermissionDeniedError("this room is published by another publisher");
+  }
+  ROOMCAST_ASSIGN_OR_RETURN(ObjectRef ref, BucketOf(a, *meta));
+  const int64_t now = NowMs();
+  const int64_t end = segmenter::BucketEnd(ref.number, ref.bucket_ms);
+  const int64_t expires = end + meta->review_delay_ms() + options_.max_hold.count();
+  if (segmenter::BucketStart(ref.number, ref.bucket_ms) > now + kPushSkewMs) {
+    return absl::OutOfRangeError("the bucket starts too far from the origin's now");
+  }
+  if (expires <= now) return absl::OutOfRangeError("the bucket's hold limit has passed");
+  if (end <= ClosedThrough(*meta)) return absl::FailedPreconditionError("the bucket is closed");
+  *key = segmenter::StorageKey(ref);
+  auto stored = store_->GetImmutable(*key);
+  if (!stored.ok()) return absl::UnavailableError("the origin's store failed");
+  if (*stored != nullptr) return absl::FailedPreconditionError("the bucket is stored already");
+  ROOMCAST_RETURN_IF_ERROR(CheckRecords(a));
+  bool created = false;
+  std::shared_ptr<LiveBucket> bucket = live_.FindOrCreate(*key, end, expires, &created);
+  if (bucket == nullptr) {
+    live_full_.Add();
+    // The first refusal and every 1000th: a full origin refuses many.
+    if (const uint64_t n = live_full_.value(); n == 1 || n % 1000 == 0) {
+      ROOMCAST_LOG(kWarning, "origin", "live_full")
+          .Kv("room", a.room()).Kv("bucket", a.index())
+          .Kv("max_live_buckets", options_.max_live_buckets).Kv("refused_total", n);
+    }
+    return absl::ResourceExhaustedError("origin full");
+  }
+  if (created) SettleIfClosed(*key, ref, *meta);
+  return bucket;
+}
+
+void Origin::SettleIfClosed(const std::string& key, const ObjectRef& ref,
+                            const RoomMeta& meta) {
+  const int64_t watermark = ClosedThrough(meta);
+  auto stored = store_->GetImmutable(key);
+  if (stored.ok() && *stored != nullptr) return CloseLive(key, (*stored)->body());
+  if (segmenter::BucketEnd(ref.number, ref.bucket_ms) > watermark) return;
+  CloseLive(key, segmenter::SerializeDeterministic(segmenter::EmptySegment(
+                     ref.room, meta.epoch(), ref.bucket_ms, ref.number)));
+}
+
+void Origin::CloseLive(const std::string& key, absl::string_view pb) {
+  absl::Status st = live_.Close(key, pb);
+  if (st.ok()) return;
+  live_conflicts_.Add();
+  ROOMCAST_LOG(kError, "origin", "live_close_mismatch").Kv("key", key).Kv("status", st);
+}
+
+void Origin::SettleLiveBefore(int64_t watermark_ms) {
+  for (const std::string& key : live_.EndingBy(watermark_ms)) {
+    auto ref = segmenter::ParseStorageKey(key);
+    if (!ref.ok()) continue;
+    if (std::optional<RoomMeta> meta = FindRoom(ref->room)) SettleIfClosed(key, *ref, *meta);
+  }
+}
+
+}  // namespace roomcast::origin
