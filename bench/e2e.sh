@@ -184,9 +184,19 @@ for cache in $CACHES; do
       sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" \
         -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" -e "s|@PURGE_SECRET_FILE@|$dir/purge-secret|g" \
         "$ROOT/origin/cdn/varnish.vcl" >"$dir/roomcast.vcl"
+      # A streamed bucket keeps a worker thread per client for its whole
+      # length, and a stream follower has two requests open around each
+      # bucket change (k ending, k+1 asked): with MODE=stream, start with a
+      # thread for each (the default pools grow on demand behind a queue of
+      # 20, so a herd at a bucket change could be refused while they grow).
+      params=()
+      if [[ $MODE == stream ]]; then
+        per_pool=$((max_count + 100))
+        params=(-p "thread_pool_max=$((per_pool > 5000 ? per_pool : 5000))" -p "thread_pool_min=$per_pool")
+      fi
       # -F: foreground, so its PID is ours to stop; -j none: no jail setup.
       "${CDN[@]}" varnishd -F -j none -n "$dir/work" -a "127.0.0.1:$port" \
-        -f "$dir/roomcast.vcl" -s malloc,256m >"$dir/stderr.log" 2>&1 &
+        -f "$dir/roomcast.vcl" -s malloc,256m "${params[@]}" >"$dir/stderr.log" 2>&1 &
       ;;
     *) die "unknown cache '$cache' (varnish, nginx)" ;;
   esac
@@ -373,6 +383,8 @@ REPORT=$RESULTS_DIR/e2e-$(date +%F).md
   else
     printf 'No CPU pinning. '
   fi
+  [[ $MODE == stream && " $CACHES " == *" varnish "* ]] &&
+    printf 'varnishd with `-p thread_pool_min=%s` (a worker thread per open stream, two per follower around a bucket change). ' "$((max_count + 100))"
   printf 'Took %s s.\n\n' "$ELAPSED"
   printf 'Load: before `%s`; after `%s`.' "$(sed 's/.*load average/load average/' <<<"$UPTIME_BEFORE")" \
     "$(sed 's/.*load average/load average/' <<<"$UPTIME_AFTER")"
