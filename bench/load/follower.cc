@@ -236,6 +236,7 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
   const std::string target = segmenter::SegmentPath(o_.room, d, k);
   milliseconds backoff = o_.retry_max;
   uint64_t last_in_bucket = 0;
+  int cuts = 0;
   while (!control_.stop.load(std::memory_order_relaxed)) {
     SegmentReader reader;
     const auto on_body = [&](absl::string_view bytes) {
@@ -264,8 +265,14 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
       co_await Pause(milliseconds(pause(rng)));
       continue;
     }
-    if (!r.ok() && absl::IsUnavailable(r.status()) && reader.records() > 0) {
-      ++stats_.restarts;  // cut short (DESIGN §10): ask again, skip by seq
+    if (!r.ok() && absl::IsAborted(r.status())) {
+      // Cut short (DESIGN §10): ask again at once, skip by seq; again and
+      // again only after a pause.
+      ++stats_.restarts;
+      if (++cuts > 1) {
+        co_await Pause(backoff);
+        backoff = std::min<milliseconds>(backoff * 2, milliseconds(2000));
+      }
       continue;
     }
     LogError(target, r.ok() ? absl::UnknownError(absl::StrCat("HTTP ", r->status, " ",

@@ -152,7 +152,9 @@ asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::StreamOnce(
     auto [ec, n] = co_await bh::async_read_some(*stream_, buf_, parser, kTuple);
     if (ec && ec != bh::error::need_buffer) {
       stream_.reset();
-      co_return Failed("read body", ec);
+      if (ec == beast::error::timeout) co_return Failed("read body", ec);
+      // The answer began and was cut short (no last chunk, DESIGN §10).
+      co_return absl::AbortedError(absl::StrCat("read body: ", ec.message()));
     }
     const absl::string_view got(piece, sizeof(piece) - parser.get().body().size);
     if (got.empty()) continue;

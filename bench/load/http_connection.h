@@ -55,7 +55,7 @@ class HttpConnection {
   // arrives (a streamed open bucket, DESIGN §10); the reply's body is
   // empty then. Any other status comes back whole, as from Get. An error
   // from `on_body` ends the request (the connection is dropped) and is
-  // returned; a body that ends early (no last chunk) is kUnavailable.
+  // returned; a body that ends early (no last chunk) is kAborted.
   using OnBody = std::function<absl::Status(absl::string_view)>;
   boost::asio::awaitable<absl::StatusOr<HttpReply>> Stream(absl::string_view target,
                                                            const OnBody& on_body);
