@@ -99,6 +99,12 @@ StoredObject EmptyBucket(const ObjectRef& ref, const RoomMeta& meta) {
   } else {
     empty.set_body(segmenter::SerializeDeterministic(
         segmenter::EmptySegment(ref.room, meta.epoch(), ref.bucket_ms, ref.number)));
+    // Its gzip forms as a stream of it went out (DESIGN §10: a viewer of
+    // the open bucket got those bytes, and a cache may have kept them).
+    if (std::optional<Encodings> enc = StreamedEncodings(ref, empty.body())) {
+      empty.set_gzip(std::move(enc->gzip));
+      empty.set_json_gzip(std::move(enc->json_gzip));
+    }
   }
   empty.set_digest(base::Sha256Hex(empty.body()));
   return empty;

@@ -1,6 +1,8 @@
 
 #include "segmenter/codec.h"
 
+#include <climits>
+
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -24,7 +26,8 @@ constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
 // (field-number order, messages between last_seq and dropped).
 bool IsFieldOrderSegment(absl::string_view bytes) {
   v1::ActionSegment seg;
-  return seg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+  return bytes.size() <= INT_MAX &&
+         seg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
          SerializeFieldOrder(seg) == bytes;
 }
 

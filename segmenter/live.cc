@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <climits>
 #include <new>
 
@@ -21,6 +22,14 @@ using google::protobuf::internal::WireFormatLite;
 constexpr int kMessagesField = v1::ActionSegment::kMessagesFieldNumber;
 constexpr uint32_t kRecordTag = WireFormatLite::MakeTag(
     kMessagesField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);  // 0x3a
+
+// Tag, length, message; the message's size must be cached (ByteSizeLong).
+void WriteRecord(const v1::Message& m,
+                 google::protobuf::io::CodedOutputStream& coded) {
+  coded.WriteTag(kRecordTag);
+  coded.WriteVarint32(static_cast<uint32_t>(m.GetCachedSize()));
+  m.SerializeWithCachedSizes(&coded);
+}
 
 absl::Status NotInLayout(absl::string_view why) {
   return absl::InvalidArgumentError(
@@ -81,9 +90,7 @@ std::string EncodeRecord(const v1::Message& m) {
     google::protobuf::io::StringOutputStream raw(&out);
     google::protobuf::io::CodedOutputStream coded(&raw);
     coded.SetSerializationDeterministic(true);
-    coded.WriteTag(kRecordTag);
-    coded.WriteVarint32(static_cast<uint32_t>(size));
-    m.SerializeWithCachedSizes(&coded);
+    WriteRecord(m, coded);
   }
   return out;
 }
@@ -108,7 +115,14 @@ std::string EncodeSummary(const v1::ActionSegment& s) {
 
 std::string EncodeSegment(const v1::ActionSegment& s) {
   std::string out;
-  for (const v1::Message& m : s.messages()) out += EncodeRecord(m);
+  out.reserve(s.ByteSizeLong());  // also caches every message's size
+  {
+    // One stream for all records: no string per record.
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    for (const v1::Message& m : s.messages()) WriteRecord(m, coded);
+  }
   out += EncodeSummary(s);
   return out;
 }

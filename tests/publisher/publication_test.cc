@@ -270,10 +270,12 @@ TEST(PublicationTest, BigRoomCapKeepsHighPriorityAndCountsDrops) {
   EXPECT_EQ(s.last_seq(), 6u);
   EXPECT_EQ(s.messages_size() + s.dropped().at("comment"), 6u);
   // The cap is online (DESIGN §10: a streamed record cannot be taken back):
-  // the first two normal comments fill the limit, the anchor's high-priority
-  // one is kept on top of it.
-  EXPECT_EQ(s.messages_size(), 3);
+  // the first two normal comments fill the limit (it counts normal ones),
+  // the anchor's high-priority one is kept on top of it.
+  ASSERT_EQ(s.messages_size(), 3);
   EXPECT_EQ(s.dropped().at("comment"), 3u);
+  EXPECT_EQ(s.messages(0).sender(), "v0");
+  EXPECT_EQ(s.messages(1).sender(), "v1");
   EXPECT_EQ(s.messages(s.messages_size() - 1).sender(), "anchor");
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "segmenter/codec.h"
@@ -83,6 +84,16 @@ TEST(LiveTest, EncodeSegmentParsesBackAsTheSameSegment) {
   EXPECT_EQ(SerializeDeterministic(s), pb);
   EXPECT_NE(SerializeFieldOrder(s), pb);  // the layout really moved
   EXPECT_EQ(SerializeFieldOrder(s).size(), pb.size());
+}
+
+TEST(LiveTest, ADynamicActionSegmentSerializesInTheLayoutToo) {
+  const v1::ActionSegment s = FullSegment();
+  google::protobuf::DynamicMessageFactory factory;
+  std::unique_ptr<google::protobuf::Message> dyn(
+      factory.GetPrototype(v1::ActionSegment::descriptor())->New());
+  ASSERT_EQ(dynamic_cast<v1::ActionSegment*>(dyn.get()), nullptr);
+  ASSERT_TRUE(dyn->ParseFromString(SerializeFieldOrder(s)));
+  EXPECT_EQ(SerializeDeterministic(*dyn), EncodeSegment(s));
 }
 
 TEST(LiveTest, SummaryHoldsEveryFieldButTheMessages) {

@@ -1,5 +1,7 @@
 #include "tests/support/stream_reader.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -80,6 +82,20 @@ void StreamReader::ParseLocked() {
     }
     raw_.erase(0, end + 4);
     head_done_ = true;
+    // A complete object (a closed bucket, or a cache that waited for the
+    // whole fetch) comes with Content-Length instead of chunks.
+    for (const auto& [name, value] : headers_) {
+      if (name == "content-length" && !absl::SimpleAtoi(value, &content_length_)) bad_ = true;
+    }
+  }
+  if (content_length_ >= 0) {
+    const size_t want = static_cast<size_t>(content_length_) - body_.size();
+    const size_t take = std::min(want, raw_.size());
+    body_.append(raw_, 0, take);
+    raw_.erase(0, take);
+    if (take > 0) ++chunks_;
+    if (body_.size() == static_cast<size_t>(content_length_)) ended_ = true;
+    return;
   }
   while (!ended_ && !bad_) {
     const size_t line_end = raw_.find("\r\n");

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -46,7 +47,9 @@ class StreamReader {
   std::string header(const std::string& name) const;
   std::string body() const;  // de-chunked, so far
   size_t chunks() const;     // data chunks so far
-  bool ended() const;        // the last chunk arrived
+  // The last chunk arrived (or, for an answer with Content-Length instead
+  // of chunks, all of its bytes).
+  bool ended() const;
   bool closed() const;       // the server closed the connection
 
  private:
@@ -62,6 +65,7 @@ class StreamReader {
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string body_;
   size_t chunks_ = 0;
+  int64_t content_length_ = -1;  // -1: chunked
   bool ended_ = false;
   bool closed_ = false;
   bool bad_ = false;
