@@ -102,6 +102,16 @@ boost::asio::awaitable<http::Response> Origin::PostLive(http::Request& req) {
 v1::LiveAck Origin::TakeAppend(const std::string& writer, const v1::LiveAppend& a) {
   std::string key;
   auto bucket = LiveBucketFor(writer, a, &key);
+  // Not yet (the room's manifest is on its way: a room's first record is
+  // often pushed before it) or the store failed: nothing is taken, but the
+  // bucket is not refused for good; the publisher sends again from 0 with
+  // the room's next record, and the close completes the stream anyway.
+  if (absl::IsNotFound(bucket.status()) || absl::IsUnavailable(bucket.status())) {
+    v1::LiveAck ack;
+    ack.set_have(0);
+    ack.set_reason(std::string(bucket.status().message()));
+    return ack;
+  }
   if (!bucket.ok()) return Refused(bucket.status().message());
   std::vector<std::string> records(a.records().begin(), a.records().end());
   auto have = (*bucket)->Append(a.first(), records, kMaxBucketBytes);

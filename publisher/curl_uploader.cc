@@ -222,4 +222,24 @@ absl::StatusOr<OriginReply> CurlUploader::Get(absl::string_view path) {
   return OriginReply{.status = got.status, .body = std::move(got.body)};
 }
 
+absl::StatusOr<OriginReply> CurlUploader::Post(absl::string_view path, absl::string_view body,
+                                               absl::string_view content_type) {
+  if (!absl::StartsWith(path, "/")) {
+    return absl::InvalidArgumentError(absl::StrCat("a path must start with '/': ", path));
+  }
+  if (content_type.find_first_of("\r\n") != absl::string_view::npos) {
+    return absl::InvalidArgumentError("content type contains a line break");
+  }
+  http::ClientRequest request = PutRequest(path, body, content_type);
+  request.method = "POST";
+  request.connect_timeout = std::min(options_.connect_timeout, options_.live_timeout);
+  request.timeout = options_.live_timeout;
+  absl::MutexLock lock(&live_mu_);
+  if (live_easy_ == nullptr) live_easy_ = http::NewCurlEasy();
+  if (live_easy_ == nullptr) return absl::InternalError("curl_easy_init failed");
+  ROOMCAST_ASSIGN_OR_RETURN(http::ClientReply got,
+                            http::Transfer(live_easy_.get(), request).Perform());
+  return OriginReply{.status = got.status, .body = std::move(got.body)};
+}
+
 }  // namespace roomcast::publisher

@@ -57,6 +57,9 @@ struct UploadOptions {
   // backoff_base / backoff_max. Called once per Put.
   std::function<std::unique_ptr<base::BackOffStrategy>()> backoff_factory;
   std::string user_agent = "roomcast-publisher/0.1";
+  // A live push (Post): its one attempt, connect included. Short: a push
+  // that fails is sent again by the next one.
+  std::chrono::milliseconds live_timeout{2000};
 };
 
 class CurlUploader : public Uploader {
@@ -73,6 +76,8 @@ class CurlUploader : public Uploader {
                                              absl::string_view content_type,
                                              const std::vector<std::string>& headers) override;
   absl::StatusOr<OriginReply> Get(absl::string_view path) override;
+  absl::StatusOr<OriginReply> Post(absl::string_view path, absl::string_view body,
+                                   absl::string_view content_type) override;
 
   // Attempts made by Puts so far (first tries and retries); for metrics.
   uint64_t attempts() const { return attempts_.load(); }
@@ -109,6 +114,10 @@ class CurlUploader : public Uploader {
   absl::Mutex mu_;
   absl::CondVar wake_;  // signalled by SetDeadline
   std::vector<http::CurlEasy> idle_ ABSL_GUARDED_BY(mu_);
+  // Live pushes' own keep-alive handle, outside the pool: one connection
+  // however many rooms push.
+  absl::Mutex live_mu_;
+  http::CurlEasy live_easy_ ABSL_GUARDED_BY(live_mu_);
 };
 
 }  // namespace roomcast::publisher

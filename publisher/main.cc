@@ -22,6 +22,7 @@ struct Flags {
   int64_t threads = 0, max_body_bytes = 1 << 20;
   int64_t max_connections = 16384, max_connections_per_address = 1024;
   bool no_sync = false;
+  bool no_live = false;
 };
 
 void Parse(int argc, char** argv, Flags* f) {
@@ -73,6 +74,9 @@ void Parse(int argc, char** argv, Flags* f) {
   flags.Int("max-connections-per-address", &f->max_connections_per_address,
             "open connections from one client address at most");
   flags.Bool("no-sync", &f->no_sync, "do not fsync the log (benchmarks only)");
+  flags.Bool("no-live", &f->no_live,
+             "do not push open buckets' records to the origin (POST /v1/live): "
+             "only closed segments go (bench comparisons, nginx-only setups)");
   flags.Require("data");
   flags.Require("origin");
   flags.ParseOrExit(argc, argv);
@@ -108,6 +112,7 @@ void Check(Flags* f) {
   o.threads = static_cast<int>(f->threads);
   o.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
   o.publisher.sync = !f->no_sync;
+  o.publisher.live = !f->no_live;
   auto jwt =
       roomcast::base::ReadSecret("ROOMCAST_JWT_SECRET", f->jwt_secret_file);
   if (!jwt.ok()) Fail(kProgram, jwt.status());

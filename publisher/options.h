@@ -86,6 +86,10 @@ struct PublisherOptions {
   // often (an operator may have fixed the origin meanwhile).
   int64_t stall_retry_ms = 30'000;
   bool sync = true;  // WAL fsync before every ack
+  // Live segments (DESIGN §10): push each open bucket's records to the
+  // origin (POST /v1/live) as they become durable. Off: exactly the closed
+  // segments' PUTs (bench comparisons, nginx-only setups).
+  bool live = true;
   LogLifecycle lifecycle;
 };
 

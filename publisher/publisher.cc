@@ -9,6 +9,7 @@
 #include "publisher/internal/durable_log.h"
 #include "publisher/internal/hint_keys.h"
 #include "publisher/internal/ingest.h"
+#include "publisher/internal/live_pusher.h"
 #include "publisher/internal/presence.h"
 #include "publisher/internal/publication.h"
 #include "publisher/internal/room_table.h"
@@ -31,6 +32,10 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
   std::unique_ptr<Publisher> p(
       new Publisher(std::move(options), clock, uploader, std::move(log)));
   ROOMCAST_RETURN_IF_ERROR(p->Recover());
+  if (p->live_ != nullptr) {
+    p->live_->Start();
+    p->rooms_->MarkAllLiveDirty();  // pushed from 0: a no-op where the origin has it
+  }
   return p;
 }
 
@@ -72,10 +77,15 @@ Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
   publication_->SetUploadRendered([this](const std::string& room, const internal::Upload& u) {
     return takedowns_->UploadRendered(room, u);
   });
+  if (options_.live) {
+    live_ = std::make_unique<internal::LivePusher>(internal::LivePusher::Options{}, clock,
+                                                   uploader, rooms_.get(), &metrics_);
+  }
   AddLogMetrics();
 }
 
 Publisher::~Publisher() {
+  if (live_ != nullptr) live_->Stop();  // before the rooms and the uploader go
   takedowns_->Stop();    // no more jobs (the log's last callbacks may wake it)
   publication_.reset();  // no more rounds
   log_.reset();          // completes every pending job before the rooms go
@@ -274,7 +284,14 @@ absl::StatusOr<v1::HintKey> Publisher::HintKeyFor(const auth::Claims& who,
   return internal::HintKeyReply(room, user, secret);
 }
 
-absl::Status Publisher::Tick() { return publication_->Tick(); }
+absl::Status Publisher::Tick() {
+  if (live_ != nullptr) live_->WakeIfDue();
+  return publication_->Tick();
+}
+
+void Publisher::SyncLive() {
+  if (live_ != nullptr) live_->Sync();
+}
 void Publisher::StartTicker() { publication_->StartTicker(); }
 void Publisher::StopTicker() { publication_->StopTicker(); }
 absl::Status Publisher::Flush(int64_t budget_ms) {

@@ -47,6 +47,7 @@ namespace internal {
 class Admission;
 class DurableLog;
 class Ingest;
+class LivePusher;
 class PresenceTracker;
 class Publication;
 class RoomTable;
@@ -135,6 +136,10 @@ class Publisher {
   // Stops the ticker and publishes what it can within `budget_ms`.
   absl::Status Flush(int64_t budget_ms);
 
+  // Waits until a live push round that starts after the call has run
+  // (tests); at once with live pushing off.
+  void SyncLive();
+
   int64_t published_watermark_ms() const;
   // Objects waiting for the origin.
   size_t outbox_size();
@@ -169,6 +174,7 @@ class Publisher {
   std::unique_ptr<internal::Publication> publication_;
   // Declared after what it uses, so it stops first.
   std::unique_ptr<internal::TakedownRunner> takedowns_;
+  std::unique_ptr<internal::LivePusher> live_;  // null with options.live off
   int64_t last_checkpoint_ms_ = 0;  // publication's thread only
   std::atomic<bool> flushing_{false};
   http::Counter* checkpoints_ = nullptr;

@@ -72,6 +72,16 @@ class Uploader {
   virtual absl::StatusOr<OriginReply> Get(absl::string_view path) {
     return absl::UnimplementedError("this uploader cannot GET");
   }
+  // A live push (DESIGN §10, POST /v1/live): one attempt within a short
+  // budget, on one keep-alive connection of its own (pushes are sent one at
+  // a time, and never wait behind a PUT), with the publisher's credentials.
+  // The answer whatever its status; errors are transport failures only. No
+  // retry loop: a push that fails is simply sent again from what the origin
+  // acknowledged, so it never holds up an ack or the PUT path.
+  virtual absl::StatusOr<OriginReply> Post(absl::string_view path, absl::string_view body,
+                                           absl::string_view content_type) {
+    return absl::UnimplementedError("this uploader cannot POST");
+  }
 };
 
 // True for the codes worth retrying later (kUnavailable, kDeadlineExceeded);

@@ -65,9 +65,14 @@ void DraftRetraction(Draft& d, Room* r, const auth::Claims& who,
   x->set_by(who.sub);
   v1::Retract published;
   for (uint64_t seq : seqs) {
-    if (const v1::Message* open = r->FindOpen(seq)) {
+    // An open message the live push may have streamed is published as far
+    // as readers go: announced, not tombstoned (DESIGN §10, §11). The
+    // branch is logged (unpublished or record), so replay takes it again.
+    const v1::Message* open = r->FindOpen(seq);
+    if (open != nullptr && !r->LivePushed(seq)) {
       x->add_unpublished(seq);
       d.HoldOpen(open->ts_ms());
+      r->WithholdLive(seq);  // until durable (Apply) or rolled back
     } else {
       published.add_seqs(seq);
     }
@@ -201,9 +206,14 @@ log::Record TakedownRecord(Draft& d, Room* r, const auth::Claims& who,
   t->set_reason(reason);
   t->set_by(who.sub);
   for (uint64_t seq : seqs) {
-    if (const v1::Message* open = r->FindOpen(seq)) {
+    // As for a retraction: one the live push may have streamed is stubbed
+    // in the stored objects by the job (the stream of its bucket is then
+    // ended by the origin, since the stored records differ).
+    const v1::Message* open = r->FindOpen(seq);
+    if (open != nullptr && !r->LivePushed(seq)) {
       t->add_unpublished(seq);
       d.HoldOpen(open->ts_ms());
+      r->WithholdLive(seq);
       continue;
     }
     t->add_seqs(seq);

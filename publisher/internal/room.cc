@@ -168,6 +168,7 @@ absl::Status Room::ApplyRetraction(const log::Retraction& r) {
   // Sequencing held each unpublished target's bucket open until this was
   // durable, so it is open here too (and on replay, before the skip).
   for (uint64_t seq : r.unpublished()) closer_.RetractOpen(seq);
+  ReleaseLive(r.unpublished());
   const int64_t retention_ms = int64_t{config().retention_s()} * 1000;
   moderation().AddRedactions(targets, r.ts_ms(), r.ts_ms() - retention_ms);
   return SetModerationState(kRedactionsComponent, moderation().RedactionsValue(), r.ts_ms(),
@@ -207,6 +208,7 @@ absl::Status Room::ApplyTakedown(const log::Takedown& t) {
   // Sequencing held each unpublished target's bucket open until this was
   // durable, as for a retraction.
   for (uint64_t seq : t.unpublished()) closer_.RetractOpen(seq);
+  ReleaseLive(t.unpublished());
   closer_.TakeDown({t.seqs().begin(), t.seqs().end()});
   moderation().takedowns().Start(t);
   stamper_.Stamp(t.at_ms(), t.at_ms());
@@ -327,6 +329,10 @@ std::vector<Upload> Room::Close(int64_t watermark_ms, int64_t now_ms) {
   // A stalled room closes nothing: its buckets wait, unserved, until it
   // can be published again.
   if (!stalled()) closer_.Close(watermark_ms - delay, &closed);
+  if (live_ != nullptr) {
+    live_->Forget(closer_.watermark_ms(), config().bucket_ms());
+    if (live_->empty()) live_.reset();
+  }
   std::vector<Upload> out;
   out.reserve(closed.size() + 1);
   for (segmenter::ClosedObject& o : closed) {
@@ -390,6 +396,8 @@ bool Room::Unpublished() const {
 }
 
 void Room::RollBack(const log::Record& r) {
+  if (r.has_retraction()) ReleaseLive(r.retraction().unpublished());
+  if (r.has_takedown()) ReleaseLive(r.takedown().unpublished());
   seq_ = durable_seq_;
   peer_seq_ = durable_peer_seq_;
   ending_ = ended();

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "publisher/internal/idempotency.h"
+#include "publisher/internal/live_state.h"
 #include "publisher/internal/moderation.h"
 #include "publisher/log.pb.h"
 #include "roomcast/v1/ingest.pb.h"
@@ -205,7 +206,27 @@ class Room {
 
   uint64_t manifest_version() const;
 
+  // --- Live push (DESIGN §10; live_state.h) ---
+  // The pusher's visit of the open buckets: RoomLive::Collect.
+  int64_t CollectLive(int64_t now_ms, size_t* budget, bool* more, v1::LiveBatch* out,
+                      std::vector<LiveSent>* sent);
+  // The origin's ack of an append from CollectLive: RoomLive::Acked.
+  bool LiveAcked(const LiveSent& sent, const v1::LiveAck& ack);
+  // The append was surely not taken: RoomLive::NotTaken.
+  void LiveNotTaken(const LiveSent& sent);
+  // True if open action `seq` may have been streamed already: a retraction
+  // of it is a `retract` record, not a tombstone.
+  bool LivePushed(uint64_t seq) const;
+  // A retraction before publication of `seq` is on its way to the log: it
+  // is not pushed until the record is applied or rolled back.
+  void WithholdLive(uint64_t seq) { live().Withhold(seq); }
+  uint64_t epoch() const { return closer_.identity().epoch; }
+
  private:
+  RoomLive& live();
+  // What RoomLive reads of the open buckets.
+  LiveInput LiveInputs() const;
+  void ReleaseLive(const google::protobuf::RepeatedField<uint64_t>& seqs);
   absl::Status ApplyAction(const log::Action& a);
   void ApplyPeer(const log::Peer& p);
   absl::Status ApplyRetraction(const log::Retraction& r);
@@ -255,6 +276,8 @@ class Room {
   segmenter::RoomCloser closer_;
   uint64_t version_offset_ = 0;  // added to the builder's version
   uint64_t published_version_ = 0;
+  // Null while nothing is pushed or withheld (idle rooms pay 8 bytes).
+  std::unique_ptr<RoomLive> live_;
 };
 
 }  // namespace roomcast::publisher::internal

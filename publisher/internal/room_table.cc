@@ -117,10 +117,41 @@ int64_t RoomTable::OpeningTimeMs() {
   return std::max(clock_->NowMs(), closed_through_);
 }
 
+namespace {
+
+// Records that may give a room something to push, or release a withheld one.
+bool Pushes(const log::Record& r) {
+  return r.has_action() || r.has_retraction() || r.has_ban() || r.has_takedown();
+}
+
+}  // namespace
+
+void RoomTable::MarkAllLiveDirty() {
+  {
+    absl::MutexLock l(&mu_);
+    if (!live_wake_) return;
+    for (const std::string& room : active_) live_dirty_.insert(room);
+  }
+  live_wake_();
+}
+
 void RoomTable::ApplyDurable(const std::vector<log::Record>& records,
                              uint64_t first_lsn, size_t stamped,
                              v1::StateComponent* state_out) {
-  absl::MutexLock l(&mu_);
+  bool woke = false;
+  {
+    absl::MutexLock l(&mu_);
+    ApplyDurableLocked(records, first_lsn, stamped, state_out);
+    for (const log::Record& r : records) {
+      if (live_wake_ && Pushes(r)) woke = live_dirty_.insert(r.room()).second || woke;
+    }
+  }
+  if (woke) live_wake_();
+}
+
+void RoomTable::ApplyDurableLocked(const std::vector<log::Record>& records,
+                                   uint64_t first_lsn, size_t stamped,
+                                   v1::StateComponent* state_out) {
   uint64_t lsn = first_lsn;
   for (const log::Record& r : records) {
     Room* room = Find(r.room());
@@ -142,7 +173,21 @@ void RoomTable::ApplyDurable(const std::vector<log::Record>& records,
 
 void RoomTable::RollBack(const std::vector<log::Record>& records,
                          size_t stamped) {
-  absl::MutexLock l(&mu_);
+  bool woke = false;
+  {
+    absl::MutexLock l(&mu_);
+    RollBackLocked(records, stamped);
+    for (const log::Record& r : records) {
+      // A withheld message is pushable again.
+      if (live_wake_ && Pushes(r) && Find(r.room()) != nullptr) {
+        woke = live_dirty_.insert(r.room()).second || woke;
+      }
+    }
+  }
+  if (woke) live_wake_();
+}
+
+void RoomTable::RollBackLocked(const std::vector<log::Record>& records, size_t stamped) {
   for (auto r = records.rbegin(); r != records.rend(); ++r) {
     Room* room = Find(r->room());
     if (room == nullptr) continue;

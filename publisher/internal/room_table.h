@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -166,12 +167,32 @@ class RoomTable {
   void MarkStalled(const std::string& room, std::string reason, int64_t from_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unstall(const std::string& room) ABSL_LOCKS_EXCLUDED(mu_);
+  // --- Live push (DESIGN §10) ---
+  // Turns on the dirty-rooms set: every room a durable record (or a rolled
+  // back retraction) may have given something to push joins it, and `wake`
+  // runs (without mu()) after each such batch. Set before any write.
+  void SetLiveWake(absl::AnyInvocable<void()> wake) { live_wake_ = std::move(wake); }
+  // The dirty rooms, emptied; with mu() held (the pusher's visit).
+  absl::flat_hash_set<std::string> TakeLiveDirty() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::exchange(live_dirty_, {});
+  }
+  void MarkLiveDirty(const std::string& room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (live_wake_) live_dirty_.insert(room);
+  }
+  // After recovery: every room with an open bucket is pushed from 0 (the
+  // origin's overlap check makes what it has a no-op).
+  void MarkAllLiveDirty() ABSL_LOCKS_EXCLUDED(mu_);
   // Takedowns (DESIGN §11): rooms with a job running, and what a room's
   // jobs need (nullopt for a room not known).
   std::vector<std::string> RoomsWithTakedowns() ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<TakedownWork> Takedowns(const std::string& room) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  void ApplyDurableLocked(const std::vector<log::Record>& records, uint64_t first_lsn,
+                          size_t stamped, v1::StateComponent* state_out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RollBackLocked(const std::vector<log::Record>& records, size_t stamped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Room* Restore(const log::RoomCheckpoint& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -226,6 +247,9 @@ class RoomTable {
   // Records stamped but not yet applied, and their earliest time.
   size_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t inflight_floor_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rooms the live pusher should visit (only with live_wake_ set).
+  absl::flat_hash_set<std::string> live_dirty_ ABSL_GUARDED_BY(mu_);
+  absl::AnyInvocable<void()> live_wake_;
 };
 
 }  // namespace roomcast::publisher::internal

@@ -307,6 +307,26 @@ TEST_F(LiveTest, AForeignPublishersSecretIsRefusedPerAppend) {
   EXPECT_EQ(acks[1].have(), 1u);
 }
 
+// A room's first record is often pushed before its manifest reaches the
+// origin: that takes nothing but refuses nothing, so the same bucket is
+// streamed once the manifest is there.
+TEST_F(LiveTest, APushBeforeTheRoomsManifestIsNotTakenButNotRefused) {
+  const int64_t k = segmenter::BucketIndex(WallMs(), kD);
+  const std::vector<std::string> records = RecordsOf(MakeSegment("early", kD, k, 2));
+  auto acks = Push(origin_->url(), {Append("early", kD, k, 0, {records[0]})});
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].refused()) << acks[0].reason();
+  EXPECT_EQ(acks[0].have(), 0u);
+  OpenLiveRoom("early", kD);
+  acks = Push(origin_->url(), {Append("early", kD, k, 0, records)});
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].refused()) << acks[0].reason();
+  EXPECT_EQ(acks[0].have(), 2u);
+  std::unique_ptr<StreamReader> s = Read(segmenter::SegmentPath("early", kD, k), false);
+  ASSERT_TRUE(s->WaitFor([&](const std::string& b) { return b == records[0] + records[1]; }));
+  EXPECT_FALSE(s->ended());
+}
+
 TEST_F(LiveTest, BeyondMaxLiveBucketsANewBucketIsRefusedOriginFull) {
   StartOrigin({"--max-hold-ms", "30000", "--max-live-buckets", "1"});
   OpenLiveRoom("other", kD);

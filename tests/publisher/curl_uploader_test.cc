@@ -339,5 +339,45 @@ TEST_F(CurlUploaderTest, SetDeadlineCutsABackoffWaitShort) {
   EXPECT_EQ(server_.requests().size(), 1u);
 }
 
+
+TEST_F(CurlUploaderTest, LivePostsAreOneAttemptEachOnOneKeptAliveConnection) {
+  server_.Script({Reply::Respond(503), Reply::Respond(200, "acks"), Reply::Respond(200, "acks")});
+  CurlUploader up(Options());
+  const std::string body = BinaryBody();
+
+  // A 503 is the answer, not retried: the pusher sends again later.
+  absl::StatusOr<OriginReply> first = up.Post("/v1/live", body, kProto);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status, 503);
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<OriginReply> r = up.Post("/v1/live", body, kProto);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "acks");
+  }
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  for (const auto& r : reqs) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/v1/live");
+    EXPECT_TRUE(r.body == body);
+    EXPECT_EQ(r.headers.at("authorization"), "Bearer s3cret");
+    EXPECT_EQ(r.headers.at("content-type"), kProto);
+  }
+  EXPECT_EQ(server_.connections(), 1);
+  EXPECT_EQ(up.attempts(), 0u) << "pushes are not PUT attempts";
+}
+
+TEST_F(CurlUploaderTest, ALivePostToAHangingServerEndsWithinItsTimeout) {
+  server_.Script({Reply{.kind = Kind::kHang}});
+  UploadOptions o = Options();
+  o.live_timeout = milliseconds(300);
+  CurlUploader up(o);
+  // Returns (a transport error) rather than waiting for the answer.
+  absl::StatusOr<OriginReply> r = up.Post("/v1/live", "batch", kProto);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(server_.requests().size(), 1u) << "never retried";
+}
+
 }  // namespace
 }  // namespace roomcast::publisher
