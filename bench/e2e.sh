@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/e2e.sh: DESIGN §9 end-to-end latency (acked POST -> decoded by a
-# follower reading through a real cache, bucket-hold, D = 250 ms) through
-# Varnish and through nginx, and the origin's requests per second as
-# followers grow (offload), with server CPU per delivered message.
+# follower reading through a real cache: held buckets at D = 250 ms by
+# default, or MODE=stream, live segments streamed, below) through Varnish
+# and through nginx, and the origin's requests as followers grow (offload),
+# with server CPU per delivered message.
 #
-#   bench/e2e.sh [BUILD_DIR]        # default: build
+#   bench/e2e.sh [BUILD_DIR]                    # default: build
+#   MODE=stream [BUCKET_MS=5000] bench/e2e.sh   # streaming through Varnish
 #
 # Builds nothing: needs BUILD_DIR/bin/roomcast-{origin,publisher} and
 # BUILD_DIR/bench/followers. Loopback only. The caches, Varnish and nginx
