@@ -7,7 +7,11 @@
 // thread. A follower joins at the live edge (manifest -> snapshot -> the
 // current bucket), then follows by bucket-hold (GET the next bucket, held by
 // the origin until it closes) or manifest-hold (manifest.pb?after=V), as the
-// manifest's follow hint advises. An epoch change re-joins cleanly; errors
+// manifest's follow hint advises. A bucket is read as it arrives: from a
+// server that streams open buckets (DESIGN §10) each action is delivered as
+// soon as its record is in, the next bucket's stream is opened before the
+// current one ends, and a stream cut short is asked again, skipping what
+// was delivered. An epoch change re-joins cleanly; errors
 // back off with jitter; a "not yet" is asked again after a short pause,
 // never in a tight loop (DESIGN §4, CDN traps).
 //
@@ -58,6 +62,10 @@ struct ClientOptions {
   // A bucket is asked for this long before it ends (the origin holds up to
   // its --max-hold-ms, 3000 by default).
   std::chrono::milliseconds hold_lead{2000};
+  // A server that streams open buckets (DESIGN §10) is asked for bucket k+1
+  // this long before k ends, so its stream is open before its first record
+  // (the origin holds it until k+1 starts).
+  std::chrono::milliseconds live_lead{100};
   // In bucket-hold mode the manifest (state, epoch, hint) is re-read this
   // often; it is cached for a second anyway.
   std::chrono::milliseconds manifest_refresh{1000};
@@ -128,6 +136,7 @@ struct Callbacks {
 
 struct FollowerStats {
   uint64_t actions = 0;            // delivered
+  uint64_t live_actions = 0;       // of them, read from a stream before its end
   uint64_t bucket_requests = 0;
   uint64_t manifest_requests = 0;
   uint64_t state_requests = 0;     // component objects

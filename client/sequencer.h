@@ -38,6 +38,10 @@ class Sequencer {
       const v1::ActionSegment& s,
       int64_t min_ts_ms = std::numeric_limits<int64_t>::min());
 
+  // One record taken before its segment is complete (a streamed bucket):
+  // the next seq expected becomes seq + 1. The caller checked the order.
+  void TakeOne(uint64_t seq) { next_ = seq + 1; }
+
   // Gives up on a gap: the next seq expected becomes `next`.
   void SkipTo(uint64_t next) { next_ = next; }
   void Reset() { next_.reset(); }

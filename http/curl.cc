@@ -66,7 +66,8 @@ Transfer::Transfer(CURL* easy, const ClientRequest& request)
       what_(absl::StrCat(request.method, " ", request.url)),
       shutdown_deadline_ns_(request.shutdown_deadline_ns),
       max_body_bytes_(request.max_reply_body_bytes),
-      max_header_bytes_(request.max_reply_header_bytes) {
+      max_header_bytes_(request.max_reply_header_bytes),
+      body_sink_(request.body_sink) {
   if (easy_ == nullptr) return;  // Finish reports it
   curl_easy_reset(easy_);
   SetConnection(request);
@@ -157,12 +158,23 @@ size_t Transfer::OnHeader(char* data, size_t size, size_t n, void* self) {
 
 size_t Transfer::OnBody(char* data, size_t size, size_t n, void* self) {
   auto* t = static_cast<Transfer*>(self);
-  if (size * n > t->max_body_bytes_ - t->reply_.body.size()) {
+  if (size * n > t->max_body_bytes_ - t->body_bytes_) {
     t->too_big_ = true;
     return 0;
   }
-  t->reply_.body.append(data, size * n);
+  t->body_bytes_ += size * n;
+  if (t->body_sink_ && t->SuccessSoFar()) {
+    t->body_sink_(absl::string_view(data, size * n));
+  } else {
+    t->reply_.body.append(data, size * n);
+  }
   return size * n;
+}
+
+bool Transfer::SuccessSoFar() const {
+  long status = 0;
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+  return status >= 200 && status < 300;
 }
 
 // libcurl calls it at least once a second, even on a silent connection.

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,13 @@ struct ClientRequest {
   // caller buffer without end within the timeout.
   size_t max_reply_body_bytes = size_t{64} << 20;
   size_t max_reply_header_bytes = size_t{64} << 10;
+  // Set: a 2xx reply's body (decoded) goes here as libcurl delivers it,
+  // piece by piece, instead of into ClientReply::body (a streamed segment,
+  // DESIGN §10, is read as it grows). It runs inside libcurl (on the thread
+  // driving the transfer): copy, do not call back into libcurl. The body
+  // limit above still counts these bytes. Other statuses' bodies (error
+  // JSON) are collected as usual.
+  std::function<void(absl::string_view)> body_sink;
   // steady_clock ns, which another thread may move (a shutdown): once the
   // clock passes it the transfer is aborted, within about a second even on
   // a silent connection, with kDeadlineExceeded. Null: no such deadline.
@@ -125,12 +133,15 @@ class Transfer {
   void SetCallbacks();
   void SetMethod(const ClientRequest& request);
   void SetHeaders(const ClientRequest& request);
+  bool SuccessSoFar() const;  // the reply's status (known once bodies flow)
 
   CURL* easy_;
   const std::string what_;  // "GET http://...", for messages
   const std::atomic<int64_t>* shutdown_deadline_ns_;
   const size_t max_body_bytes_;
   const size_t max_header_bytes_;
+  const std::function<void(absl::string_view)> body_sink_;
+  size_t body_bytes_ = 0;
   size_t header_bytes_ = 0;
   bool too_big_ = false;  // a limit cut the reply off
   CurlHeaders headers_;

@@ -63,8 +63,11 @@ void Follower::Count(Cls cls) {
   }
 }
 
-void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> headers,
-                   Handler fn) {
+// `on_body` set: a 2xx body goes there as it arrives (the reply's stays
+// empty); `timeout` 0: the client's request timeout.
+HttpLoop::Id Follower::Get(Cls cls, const std::string& url, std::vector<std::string> headers,
+                           Handler fn, std::function<void(absl::string_view)> on_body,
+                           std::chrono::milliseconds timeout) {
   // The room's own objects go with the room's access; peer objects and the
   // hint key carry the user's JWT instead.
   const bool room_object = cls != Cls::kPeer && cls != Cls::kKey;
@@ -72,9 +75,17 @@ void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> hea
     for (std::string& h : access_.Headers()) headers.push_back(std::move(h));
   }
   Count(cls);
+  if (on_body) {
+    on_body = [this, gen = gen_, fn = std::move(on_body)](absl::string_view bytes) {
+      if (gen == gen_) fn(bytes);
+    };
+  }
   auto slot = std::make_shared<HttpLoop::Id>(0);
   *slot = loop_->Fetch(
-      {.url = url, .headers = std::move(headers), .timeout = copts_.request_timeout},
+      {.url = url,
+       .headers = std::move(headers),
+       .timeout = timeout.count() > 0 ? timeout : copts_.request_timeout,
+       .on_body = std::move(on_body)},
       [this, slot, gen = gen_, room_object, fn = std::move(fn)](HttpReply r) {
         fetches_.erase(*slot);
         if (gen != gen_) return;
@@ -88,6 +99,7 @@ void Follower::Get(Cls cls, const std::string& url, std::vector<std::string> hea
         fn(std::move(r));
       });
   fetches_.insert(*slot);
+  return *slot;
 }
 
 void Follower::Later(std::chrono::milliseconds delay, std::function<void()> fn) {

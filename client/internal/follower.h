@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,6 +18,7 @@
 #include "client/client.h"
 #include "client/internal/http_loop.h"
 #include "client/internal/retry.h"
+#include "client/internal/segment_stream.h"
 #include "client/room_access.h"
 #include "client/sequencer.h"
 #include "client/server_clock.h"
@@ -48,6 +50,24 @@ class Follower {
                   // missing before it are fetched
   };
 
+  // One bucket read as a stream (DESIGN §10): the walker's bucket, and the
+  // next one, opened before the walker's ends. Records are taken as they
+  // arrive, in seq order across both; the complete segment then goes the
+  // way a closed one always went (the sequencer skips what was taken).
+  struct LiveBucket {
+    std::unique_ptr<SegmentStream> stream;  // the read in progress, if any
+    HttpLoop::Id fetch = 0;                 // its request, while in flight
+    // A record of this bucket was taken: its later seqs follow on, whatever
+    // lies between them (drops, retractions) is this bucket's own.
+    bool anchored = false;
+    // Records that may follow seqs not yet accounted for (a gap, or the
+    // previous bucket's end still streaming), in order, untaken.
+    std::deque<v1::Message> held;
+    // Complete before the walker reached it, and when it arrived.
+    std::optional<v1::ActionSegment> done;
+    int64_t done_local_ms = 0;
+  };
+
   // What this follower holds of one epoch of the room (one life of its
   // history): learned at the join, and reset in one assignment by Rejoin,
   // since none of it holds for another epoch.
@@ -63,6 +83,11 @@ class Follower {
     Walker walker = Walker::kIdle;
     int64_t cursor = 0;
     std::deque<int64_t> plan;  // buckets to read (manifest-hold)
+    int64_t walker_bucket = 0;  // the bucket the walker is fetching
+    std::map<int64_t, LiveBucket> live;
+    // A bucket asked for before it ended was "not yet": the server holds
+    // closed buckets only (no streams), so buckets are asked for as before.
+    bool hold_only = false;
     int64_t plan_end = 0;      // buckets below it not in `plan` are empty
     Sequencer seq;
     std::optional<std::pair<int64_t, v1::ActionSegment>> held_segment;
@@ -104,8 +129,9 @@ class Follower {
 
   // I/O plumbing (follower.cc).
   void Count(Cls cls);
-  void Get(Cls cls, const std::string& url, std::vector<std::string> headers,
-           Handler fn);
+  HttpLoop::Id Get(Cls cls, const std::string& url, std::vector<std::string> headers,
+                   Handler fn, std::function<void(absl::string_view)> on_body = nullptr,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   void Later(std::chrono::milliseconds delay, std::function<void()> fn);
   void CancelAll();
   std::string Url(const std::string& path) const;
@@ -135,15 +161,30 @@ class Follower {
 
   // Actions (follower_actions.cc).
   void Pump();
-  void FetchBucket(int64_t k);
-  void OnBucket(int64_t k, HttpReply r);
-  void OnSegment(int64_t k, const HttpReply& r, v1::ActionSegment s);
+  void OnSegment(int64_t k, int64_t recv_local_ms, v1::ActionSegment s);
   void Process(int64_t k, v1::ActionSegment s);
   void Deliver(int64_t k, const v1::ActionSegment& s);
+  void DeliverOne(const v1::Message& m);
   void DeliverReportingGap(int64_t k, const v1::ActionSegment& s);
   void Recover(int64_t k, v1::ActionSegment s, Sequencer::Gap gap);
   void RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attempts);
   void FinishRecovery();
+  // Streamed buckets (follower_live.cc).
+  int64_t OpenAt(int64_t k) const;
+  void FetchBucket(int64_t k);
+  void OpenStream(int64_t k);
+  void SchedulePrefetch(int64_t k);
+  void RetryStream(int64_t k, std::chrono::milliseconds wait);
+  void EndStream(LiveBucket& b);
+  void DropLiveBefore(int64_t k);
+  void OnStreamBytes(int64_t k, absl::string_view bytes);
+  void OnStreamEnd(int64_t k, HttpReply r);
+  void OnStreamSegment(int64_t k, const HttpReply& r);
+  void OnStreamRefused(int64_t k, const HttpReply& r);
+  void OnRecord(int64_t k, const v1::Message& m);
+  bool Takeable(int64_t k, const LiveBucket& b, uint64_t seq) const;
+  void TakeRecord(LiveBucket& b, const v1::Message& m);
+  void ReleaseHeld();
   // Moderation (follower_moderation.cc).
   bool RedactionsCurrent() const;
   void ResumeParked();

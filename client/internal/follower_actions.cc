@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "client/internal/retry.h"
 #include "client/internal/follower.h"
 #include "segmenter/bucketer.h"
 
@@ -11,8 +12,10 @@ namespace roomcast::client::internal {
 using segmenter::BucketEnd;
 
 void Follower::Pump() {
+  ReleaseHeld();  // the sequencer may have moved on
   if (!e_.joined || e_.walker != Walker::kIdle || ended_) return;
   while (!e_.plan.empty() && e_.plan.front() < e_.cursor) e_.plan.pop_front();
+  DropLiveBefore(e_.cursor);
   int64_t k;
   if (!e_.plan.empty()) {
     k = e_.plan.front();
@@ -25,54 +28,24 @@ void Follower::Pump() {
     k = e_.cursor;
   }
   e_.walker = Walker::kFetching;
-  // Ask hold_lead before the bucket ends: the origin holds it until it
-  // closes, and a CDN collapses everyone asking meanwhile.
-  const int64_t wait = BucketEnd(k, e_.d) - copts_.hold_lead.count() - ServerNow();
+  e_.walker_bucket = k;
+  const int64_t wait = OpenAt(k) - ServerNow();
   if (wait > 0) {
-    Later(std::chrono::milliseconds(wait), [this, k] { FetchBucket(k); });
+    Later(std::chrono::milliseconds(wait), [this, k] {
+      // Unless a stream asked ahead already brought k and the walker moved on.
+      if (e_.walker == Walker::kFetching && e_.walker_bucket == k) FetchBucket(k);
+    });
   } else {
     FetchBucket(k);
   }
 }
 
-void Follower::FetchBucket(int64_t k) {
-  e_.walker = Walker::kFetching;
-  Get(Cls::kBucket, Url(access_.SegmentPath(e_.d, k)), {},
-      [this, k](HttpReply r) { OnBucket(k, std::move(r)); });
-}
-
-void Follower::OnBucket(int64_t k, HttpReply r) {
-  if (r.status == 200) {
-    v1::ActionSegment s;
-    if (!s.ParseFromString(r.body) || s.index() != k || s.bucket_ms() != e_.d) {
-      Error(absl::DataLossError(absl::StrCat("bucket ", k, ": not its segment")));
-      Later(backoffs_.bucket.Next(), [this, k] { FetchBucket(k); });
-      return;
-    }
-    OnSegment(k, r, std::move(s));
-    return;
-  }
-  if (r.status == 404 && r.MaxAge() >= 10) {
-    // Before the room existed or past its retention: this cursor is void.
-    Error(absl::NotFoundError(absl::StrCat("bucket ", k, " is outside the room's life")));
-    Rejoin(std::nullopt);
-    return;
-  }
-  if (r.status == 404) {
-    // Not closed yet (the publisher is late, or a cache served an expired
-    // "not yet"): ask again after a short pause.
-    Later(NotYetPause(), [this, k] { FetchBucket(k); });
-    return;
-  }
-  Error(absl::UnavailableError(absl::StrCat("bucket ", k, ": HTTP ", r.status, " ", r.error)));
-  Later(backoffs_.bucket.Next(r.RetryAfter()), [this, k] { FetchBucket(k); });
-}
-
 // Bucket `k`'s segment, served closed.
-void Follower::OnSegment(int64_t k, const HttpReply& r, v1::ActionSegment s) {
+void Follower::OnSegment(int64_t k, int64_t recv_local_ms, v1::ActionSegment s) {
   backoffs_.bucket.Reset();
-  // Served closed: the publisher's clock had passed its end.
-  clock_.AtLeast(r.recv_local_ms, BucketEnd(k, e_.d));
+  // Served closed (a stream ends at the close): the publisher's clock had
+  // passed its end.
+  clock_.AtLeast(recv_local_ms, BucketEnd(k, e_.d));
   if (s.epoch() != epoch_) {
     if (s.epoch() > epoch_) {
       Rejoin(s.epoch());
@@ -104,26 +77,28 @@ void Follower::Process(int64_t k, v1::ActionSegment s) {
 }
 
 void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
-  v1::Message shown;
-  for (const v1::Message* m : e_.seq.Take(s, e_.join_ms)) {
-    if (!Deliverable(*m, &shown)) continue;  // retracted, a stub, or a retraction of those
-    ++stats_.actions;
-    if (m->has_retract()) {
-      if (cb_.on_retract) {
-        cb_.on_retract(shown);
-      } else if (cb_.on_action) {
-        cb_.on_action(shown);
-      }
-      continue;
-    }
-    NoteDelivered(m->seq());
-    if (cb_.on_action) cb_.on_action(*m);
-  }
+  for (const v1::Message* m : e_.seq.Take(s, e_.join_ms)) DeliverOne(*m);
   if (!s.dropped().empty() && cb_.on_dropped) {
     std::map<std::string, uint64_t> dropped(s.dropped().begin(), s.dropped().end());
     cb_.on_dropped(k, dropped);
   }
   if (peer_enabled_ && s.has_peer_hint()) CheckPeerHint(k, s.peer_hint());
+}
+
+void Follower::DeliverOne(const v1::Message& m) {
+  v1::Message shown;
+  if (!Deliverable(m, &shown)) return;  // retracted, a stub, or a retraction of those
+  ++stats_.actions;
+  if (m.has_retract()) {
+    if (cb_.on_retract) {
+      cb_.on_retract(shown);
+    } else if (cb_.on_action) {
+      cb_.on_action(shown);
+    }
+    return;
+  }
+  NoteDelivered(m.seq());
+  if (cb_.on_action) cb_.on_action(m);
 }
 
 // What recovery could not find is reported, never skipped silently.

@@ -36,8 +36,13 @@ bool Follower::RedactionsCurrent() const {
 }
 
 // Delivers a segment parked for the `redactions`, once they are in.
+// Streamed records held for them go on too.
 void Follower::ResumeParked() {
-  if (!e_.parked_segment || !RedactionsCurrent()) return;
+  if (!RedactionsCurrent()) return;
+  if (!e_.parked_segment) {
+    ReleaseHeld();
+    return;
+  }
   auto [k, s] = std::move(*e_.parked_segment);
   e_.parked_segment.reset();
   e_.walker = Walker::kIdle;

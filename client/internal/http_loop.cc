@@ -13,11 +13,15 @@ struct HttpLoop::InFlight {
       : id(id),
         easy(std::move(handle)),
         body(std::move(req.body)),
-        transfer(easy.get(), Describe(req, body)),
+        on_body(std::move(req.on_body)),
+        transfer(easy.get(), Describe(req, body, on_body ? &fresh : nullptr)),
         done(std::move(done_fn)) {}
 
+  // `fresh`: where a streamed body's bytes wait (inside libcurl) for the
+  // loop to hand them over (outside it).
   static http::ClientRequest Describe(const HttpRequest& req,
-                                      const std::string& body) {
+                                      const std::string& body,
+                                      std::string* fresh) {
     http::ClientRequest r{.method = req.method,
                           .url = req.url,
                           .headers = req.headers,
@@ -26,12 +30,19 @@ struct HttpLoop::InFlight {
                           .user_agent = "roomcast-client/0.1",
                           .accept_encoding = "gzip"};
     if (req.method != "GET") r.body = body;
+    if (fresh != nullptr) {
+      r.body_sink = [fresh](absl::string_view piece) {
+        fresh->append(piece.data(), piece.size());
+      };
+    }
     return r;
   }
 
   const Id id;
   http::CurlEasy easy;
   const std::string body;  // owned here: libcurl reads it in place
+  std::string fresh;       // streamed bytes not yet handed over
+  std::function<void(absl::string_view)> on_body;
   http::Transfer transfer;
   std::function<void(HttpReply)> done;
   int64_t sent_local_ms = 0;
@@ -167,8 +178,26 @@ void HttpLoop::RunOnce(SteadyTime until) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
     finished.emplace_back(t->id, msg->data.result);
   }
+  HandOverBodies();  // a finished transfer's last bytes before its end
   for (auto& [id, code] : finished) Complete(id, code);
   RunDueTimers();
+}
+
+void HttpLoop::HandOverBodies() {
+  // Ids, not pointers: a callback may cancel any transfer, itself included.
+  std::vector<Id> fed;
+  for (auto& [id, t] : transfers_) {
+    if (!t->fresh.empty()) fed.push_back(id);
+  }
+  for (Id id : fed) {
+    auto it = transfers_.find(id);
+    if (it == transfers_.end()) continue;
+    std::string piece;
+    piece.swap(it->second->fresh);
+    // Copied: the callback may cancel this transfer.
+    std::function<void(absl::string_view)> fn = it->second->on_body;
+    fn(piece);
+  }
 }
 
 }  // namespace roomcast::client::internal

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "http/client_reply.h"
 #include "http/curl.h"
@@ -34,6 +35,11 @@ struct HttpRequest {
   std::chrono::milliseconds timeout{15000};
   std::string method = "GET";  // GET, or POST/PUT with `body`
   std::string body;
+  // Set: a 2xx reply's body (decoded) is handed over here in pieces as it
+  // arrives, on the loop's thread, each piece before `done` runs, and the
+  // reply's body stays empty: a streamed segment (DESIGN §10) is read as it
+  // grows. Other statuses' bodies go into the reply as usual.
+  std::function<void(absl::string_view)> on_body;
 };
 
 // What came back, with when it was asked and answered. The body has any
@@ -77,6 +83,7 @@ class HttpLoop {
   struct InFlight;
   http::CurlEasy TakeIdleEasy();
   void Complete(Id id, CURLcode code);
+  void HandOverBodies();
   void RunDueTimers();
   int WaitMs(SteadyTime until);
 

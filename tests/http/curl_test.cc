@@ -91,6 +91,33 @@ TEST_F(TransferTest, AReplyPastItsLimitsIsResourceExhausted) {
   EXPECT_TRUE(absl::IsResourceExhausted(headers.status())) << headers.status();
 }
 
+TEST_F(TransferTest, ABodySinkTakesA2xxBodyAndOnlyThatUnderTheSameLimit) {
+  server_.Script({Reply::Respond(200, std::string(5000, 's')),
+                  Reply::Respond(404, R"({"error":"not found","detail":"x"})"),
+                  Reply::Respond(200, std::string(10'001, 's'))});
+  std::string sunk;
+  auto sink = [&](absl::string_view piece) { sunk.append(piece.data(), piece.size()); };
+
+  absl::StatusOr<ClientReply> ok =
+      Run({.url = Url(), .max_reply_body_bytes = 10'000, .body_sink = sink});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(sunk, std::string(5000, 's'));
+  EXPECT_TRUE(ok->body.empty()) << "a sunk body is not kept twice";
+  // An error's body is the reply's, as without a sink.
+  sunk.clear();
+  absl::StatusOr<ClientReply> error =
+      Run({.url = Url(), .max_reply_body_bytes = 10'000, .body_sink = sink});
+  ASSERT_TRUE(error.ok()) << error.status();
+  EXPECT_EQ(error->status, 404);
+  EXPECT_TRUE(sunk.empty());
+  EXPECT_NE(error->body.find("not found"), std::string::npos);
+  // The limit counts what went to the sink.
+  absl::StatusOr<ClientReply> over =
+      Run({.url = Url(), .max_reply_body_bytes = 10'000, .body_sink = sink});
+  EXPECT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
+  EXPECT_LE(sunk.size(), 10'000u);
+}
+
 TEST_F(TransferTest, ABodyGoesWithContentLengthAndNoExpect) {
   const std::string body(100000, 'x');  // big enough for libcurl to Expect
   absl::StatusOr<ClientReply> r = Run({.method = "PUT",

@@ -4,7 +4,9 @@
 // knows is retracted, from the room's `redactions` or a `retract` record,
 // nor a takedown's stub: DESIGN §11), and (with a token) the viewer's own
 // peer messages. A private room is followed with its edge
-// token; a refusal ends the command (exit 1).
+// token; a refusal ends the command (exit 1). Each line is flushed as it is
+// printed: from a server that streams open buckets (DESIGN §10) an action
+// shows as soon as its record arrives, before its bucket closes.
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -126,7 +128,7 @@ client::Callbacks Printer(const TailArgs& a, int64_t* actions, bool* ended,
       std::cout << (json ? absl::StrCat("{\"dropped\":{\"bucket\":", k, ",\"type\":\"", type,
                                         "\",\"count\":", n, "}}")
                          : absl::StrCat("[+", n, " more ", type, "]"))
-                << "\n";
+                << "\n" << std::flush;
     }
   };
   cb.on_gap = [](uint64_t first, uint64_t last) {
