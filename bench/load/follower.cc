@@ -12,7 +12,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "bench/load/segment_reader.h"
+#include "client/internal/segment_stream.h"
 #include "roomcast/v1/manifest.pb.h"
 #include "roomcast/v1/segment.pb.h"
 #include "segmenter/bucketer.h"
@@ -238,7 +238,7 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
   uint64_t last_in_bucket = 0;
   int cuts = 0;
   while (!control_.stop.load(std::memory_order_relaxed)) {
-    SegmentReader reader;
+    client::internal::SegmentStream reader;  // the client's own progressive reader
     const auto on_body = [&](absl::string_view bytes) {
       return reader.Feed(bytes, [&](const v1::Message& m) {
         SeeStreamed(m, WallNowNs(), &last_in_bucket);
