@@ -6,7 +6,7 @@
 //
 //   ROOMCAST_JWT_SECRET=... followers --base http://127.0.0.1:8000
 //       --publisher http://127.0.0.1:8081 --room e2e-1 --open-room
-//       --followers 2000 --rate 20 --duration-ms 20000 [--mode manifest]
+//       --followers 2000 --rate 20 --duration-ms 20000 [--mode manifest|stream]
 //
 // Phases: open the room (--open-room, D = --bucket-ms); start the followers
 // (--join-rate a second), each reads the manifest and starts following;
@@ -17,7 +17,8 @@
 // posting window.
 //
 // Followers are coroutines on --threads single-threaded io_contexts (one
-// keep-alive connection each); the poster has a thread of its own.
+// keep-alive connection each, two in --mode stream: bucket k+1 is asked
+// while k still streams); the poster has a thread of its own.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -70,6 +71,7 @@ struct LoadThread {
   FollowStats stats;
   std::vector<FollowerRecord> records;
   std::vector<std::unique_ptr<HttpConnection>> conns;  // before io dies
+  std::vector<std::unique_ptr<HttpConnection>> next_conns;  // stream mode's second
   std::thread thread;
 };
 
@@ -83,7 +85,8 @@ asio::awaitable<void> Spawn(LoadThread& t, const Options& o, RunControl& control
   asio::steady_timer pace(t.io);
   const int64_t per_tick = std::max<int64_t>(1, o.join_rate / o.threads / 100);
   for (size_t i = 0; i < t.conns.size(); ++i) {
-    asio::co_spawn(t.io, Follow(*t.conns[i], o.follow, control, t.stats, t.records[i]),
+    HttpConnection* next = i < t.next_conns.size() ? t.next_conns[i].get() : nullptr;
+    asio::co_spawn(t.io, Follow(*t.conns[i], next, o.follow, control, t.stats, t.records[i]),
                    asio::detached);
     if ((i + 1) % per_tick == 0) {
       pace.expires_after(milliseconds(10));
@@ -180,6 +183,10 @@ int Run(const Options& o) {
     LoadThread& t = *threads[i % o.threads];
     t.conns.push_back(std::make_unique<HttpConnection>(
         t.io.get_executor(), Endpoint(o.base), o.base.authority(), o.request_timeout));
+    if (o.follow.stream) {
+      t.next_conns.push_back(std::make_unique<HttpConnection>(
+          t.io.get_executor(), Endpoint(o.base), o.base.authority(), o.request_timeout));
+    }
     t.records.emplace_back();
   }
   // The poster has a thread of its own, so its schedule never waits behind
@@ -224,6 +231,7 @@ int Run(const Options& o) {
 
   PostResults posted;
   std::atomic<bool> posting_done{false};
+  control.measuring = true;
   std::cout << "PHASE=posting" << std::endl;
   const double cpu0 = CpuSeconds();
   const auto post_start = Clock::now();
@@ -234,6 +242,7 @@ int Run(const Options& o) {
   WaitFor([&] { return posting_done.load(); }, o.post.duration + o.post.timeout * 2);
   const auto post_end = Clock::now();
   const double cpu1 = CpuSeconds();
+  control.measuring = false;
   std::cout << "PHASE=draining" << std::endl;
   {
     // Read on the poster's thread once it is done: no race with PostOne.
@@ -260,12 +269,15 @@ int Run(const Options& o) {
     all.Merge(t->stats);
     views.push_back(t.get());
     for (const auto& c : t->conns) connects += c->connects();
+    for (const auto& c : t->next_conns) connects += c->connects();
   }
   const auto ms = [](Clock::duration d) {
     return std::chrono::duration_cast<milliseconds>(d).count();
   };
   std::cout << "FOLLOWERS=" << o.followers << "\nMODE="
-            << (o.follow.manifest_hold ? "manifest-hold" : "bucket-hold")
+            << (o.follow.manifest_hold ? "manifest-hold"
+                : o.follow.stream      ? "stream"
+                                       : "bucket-hold")
             << "\nJOINED=" << control.joined.load() << "\nJOIN_MS=" << ms(joined_at - t0)
             << "\nPOST_WINDOW_MS=" << ms(post_end - post_start) << "\n";
   const size_t exact = PrintDelivery(posted, views);
@@ -274,9 +286,11 @@ int Run(const Options& o) {
   PrintLatency("ACK", posted.ack);
   std::cout << "DELIVERED=" << all.messages << "\nSEGMENTS=" << all.segments
             << "\nEMPTY_SEGMENTS=" << all.empty_segments << "\nMANIFESTS=" << all.manifests
-            << "\nREQUESTS=" << all.requests << "\nNOT_YET=" << all.not_yet
+            << "\nREQUESTS=" << all.requests << "\nWINDOW_REQUESTS=" << all.window_requests
+            << "\nNOT_YET=" << all.not_yet
             << "\nERRORS=" << all.errors << "\nGAPS=" << all.gaps
-            << "\nDUPLICATES=" << all.duplicates << "\nCONNECTS=" << connects
+            << "\nDUPLICATES=" << all.duplicates << "\nRESTARTS=" << all.restarts
+            << "\nRESENT=" << all.resent << "\nCONNECTS=" << connects
             << "\nCLIENT_CPU_S=" << absl::StrFormat("%.2f", cpu1 - cpu0) << std::endl;
   std::cerr << kProgram << ": " << o.followers << " followers, "
             << posted.acked.size() << " posted, delivery " << all.latency.Summary()
@@ -295,7 +309,8 @@ int main(int argc, char** argv) {
   std::string base, publisher, origin, mode = "bucket";
   Options o;
   int64_t followers = 100, threads = 1, duration_ms = 20000, settle_ms = 500,
-          drain_ms = 5000, retry_min_ms = 100, retry_max_ms = 200, rate = 20;
+          drain_ms = 5000, retry_min_ms = 100, retry_max_ms = 200, rate = 20,
+          lead_ms = 100;
   roomcast::base::FlagSet flags(
       kProgram, "--base URL --publisher URL --room ROOM [--followers N]",
       "N followers follow ROOM through --base (a cache or the origin) while a\n"
@@ -315,7 +330,10 @@ int main(int argc, char** argv) {
   flags.Int("followers", &followers, "followers, one connection each");
   flags.Int("threads", &threads, "load threads (one io_context each)");
   flags.Int("join-rate", &o.join_rate, "followers started per second");
-  flags.String("mode", &mode, "bucket (bucket-hold) or manifest (manifest-hold)");
+  flags.String("mode", &mode,
+               "bucket (bucket-hold), manifest (manifest-hold) or stream (each open "
+               "bucket read as it streams, the next asked --lead-ms before it ends)");
+  flags.Int("lead-ms", &lead_ms, "stream mode: ask for bucket k+1 this long before k ends");
   flags.Int("rate", &rate, "comments posted per second");
   flags.Int("duration-ms", &duration_ms, "how long the poster posts");
   flags.Int("settle-ms", &settle_ms, "pause between the last join and the first post");
@@ -327,7 +345,8 @@ int main(int argc, char** argv) {
   flags.Require("room");
   flags.ParseOrExit(argc, argv);
   if (followers < 1 || threads < 1 || rate < 1 || duration_ms < 1 || retry_min_ms < 0 ||
-      retry_max_ms < retry_min_ms || (mode != "bucket" && mode != "manifest")) {
+      retry_max_ms < retry_min_ms || lead_ms < 0 ||
+      (mode != "bucket" && mode != "manifest" && mode != "stream")) {
     std::cerr << kProgram << ": bad --followers, --threads, --rate, --duration-ms, "
                              "--retry-*-ms or --mode\n";
     return 2;
@@ -348,6 +367,7 @@ int main(int argc, char** argv) {
   o.followers = static_cast<size_t>(followers);
   o.threads = static_cast<size_t>(std::min(threads, followers));
   o.follow = {.room = o.room, .manifest_hold = mode == "manifest",
+              .stream = mode == "stream", .lead = std::chrono::milliseconds(lead_ms),
               .retry_min = std::chrono::milliseconds(retry_min_ms),
               .retry_max = std::chrono::milliseconds(retry_max_ms)};
   o.jwt_secret = *secret;

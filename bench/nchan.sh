@@ -19,7 +19,7 @@
 # (one section per run of this script). Ends only the processes it started,
 # by PID. About 2.5 minutes with the defaults.
 #
-# Knobs (environment): COUNTS ("100 1000 2000"), MODES ("longpoll
+# Knobs (environment): COUNTS ("100 1000 2000 5000"), MODES ("longpoll
 # websocket"), DURATION_MS (20000), RATE (20, as bench/e2e.sh), BODY_BYTES
 # (120), RESULTS_DIR (bench/results), E2E_REPORT (the newest
 # RESULTS_DIR/e2e-*.md; "none" skips the comparison).
@@ -28,7 +28,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build}
 [[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
-COUNTS=${COUNTS:-100 1000 2000}
+COUNTS=${COUNTS:-100 1000 2000 5000}
 MODES=${MODES:-longpoll websocket}
 DURATION_MS=${DURATION_MS:-20000}
 RATE=${RATE:-20}
@@ -207,8 +207,11 @@ e2e_rows() {
     }
     hdr && /^\|---/ { next }
     hdr && /^\|/ {
-      if (trim($c_mode) == "bucket")
-        rows[n++] = trim($c_cache) "|" trim($c_n) "|" trim($c_p50) "|" trim($c_p99) "|" pair($c_srv) "|" pair($c_cpu)
+      # Held buckets, or live segments streamed (MODE=stream): the
+      # report says which.
+      m = trim($c_mode)
+      if (m == "bucket" || m == "stream")
+        rows[n++] = trim($c_cache) (m == "stream" ? " streaming" : "") "|" trim($c_n) "|" trim($c_p50) "|" trim($c_p99) "|" pair($c_srv) "|" pair($c_cpu)
       next
     }
     hdr && !/^\|/ { hdr = 0 }
@@ -265,7 +268,7 @@ REPORT=$RESULTS_DIR/nchan-$(date +%F).md
 
   if ((${#E2E[@]} > 0)); then
     printf '\n### Against roomcast\n\n'
-    printf 'roomcast figures: `%s`, section "Run at %s" (bench/e2e.sh, bucket-hold, the same rate and window length, its own core split; a separate run, so the machine'"'"'s load may differ). There, CPU is counted over the posting window and ÷ (acked messages × followers), as here. Ratio = roomcast µs/msg ÷ nchan µs/msg at the same follower count (DESIGN §9 goal: publisher + origin ≤ 0.1× nchan at 2,000 followers).\n\n' \
+    printf 'roomcast figures: `%s`, section "Run at %s" (bench/e2e.sh: held buckets, or "streaming" for live segments; the same rate and window length, its own core split; a separate run, so the machine'"'"'s load may differ). There, CPU is counted over the posting window and ÷ (acked messages × followers), as here. Ratio = roomcast µs/msg ÷ nchan µs/msg at the same follower count (DESIGN §9 goal: publisher + origin ≤ 0.1× nchan at 2,000 followers).\n\n' \
       "${E2E_REPORT#"$ROOT"/}" "$E2E_RUN"
     printf '| followers | cache | roomcast p50 / p99 ms | publisher+origin CPU s (µs/msg) | cache CPU s (µs/msg) |'
     for mode in $MODES; do printf ' nchan %s p50 / p99 ms | nchan %s CPU s (µs/msg) | publisher+origin / nchan %s | cache / nchan %s |' "$mode" "$mode" "$mode" "$mode"; done

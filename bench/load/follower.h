@@ -2,7 +2,9 @@
 // each reads a room's manifest through a cache, then follows the room in
 // bucket-hold mode (GET actions/{D}/{k}.pb for k = now's bucket, k+1, ...;
 // the origin holds each until it closes) or manifest-hold mode (GET
-// manifest.pb?after=V, then the new segments it lists). A "not yet" 404 is
+// manifest.pb?after=V, then the new segments it lists) or stream mode
+// (bucket-hold, each open bucket read as it streams, DESIGN §10; a record
+// counts as decoded the moment its last byte is in). A "not yet" 404 is
 // asked again after a short random pause, as the reference nginx config
 // expects of clients.
 //
@@ -32,6 +34,11 @@ namespace roomcast::bench {
 struct FollowOptions {
   std::string room;
   bool manifest_hold = false;
+  // Stream mode (DESIGN §10): each bucket is read as it grows, each record
+  // decoded the moment its last byte is in; bucket k+1 is asked `lead`
+  // before k ends, on the follower's second connection.
+  bool stream = false;
+  std::chrono::milliseconds lead{100};
   // Pause before asking again after a "not yet" 404 (uniform in the range)
   // or an error (the max, doubled per consecutive error up to 2 s).
   std::chrono::milliseconds retry_min{100};
@@ -48,6 +55,8 @@ struct RunControl {
   std::atomic<int64_t> last_bucket{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> last_seq{std::numeric_limits<uint64_t>::max()};
   std::atomic<bool> stop{false};
+  // True during the posting window: requests then count in window_requests.
+  std::atomic<bool> measuring{false};
 };
 
 // Counters of every follower on one thread.
@@ -62,10 +71,13 @@ struct FollowStats {
   uint64_t empty_segments = 0;
   uint64_t manifests = 0;       // manifest-hold answers
   uint64_t requests = 0;
+  uint64_t window_requests = 0;  // of those, made in the posting window
   uint64_t not_yet = 0;         // 404 "not yet" answers, asked again
   uint64_t errors = 0;          // transport errors, 5xx, undecodable bodies
   uint64_t gaps = 0;            // seqs missing from a follower's stream
   uint64_t duplicates = 0;      // seqs seen twice or out of order
+  uint64_t restarts = 0;        // streams that ended without their summary, asked again
+  uint64_t resent = 0;          // records skipped after a restart: seq already had
   void Merge(const FollowStats& o);
 };
 
@@ -79,8 +91,10 @@ struct FollowerRecord {
 };
 
 // Joins (manifest), counts itself in control.joined, and follows until the
-// control says the run is over.
-boost::asio::awaitable<void> Follow(HttpConnection& conn, const FollowOptions& o,
+// control says the run is over. Stream mode needs `next`, a second
+// connection (the next bucket is asked while the current one streams).
+boost::asio::awaitable<void> Follow(HttpConnection& conn, HttpConnection* next,
+                                    const FollowOptions& o,
                                     RunControl& control, FollowStats& stats,
                                     FollowerRecord& rec);
 

@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -50,6 +51,15 @@ class HttpConnection {
                                                          std::string body,
                                                          const Headers& headers);
 
+  // A GET whose 200 body is handed to `on_body` piece by piece as it
+  // arrives (a streamed open bucket, DESIGN §10); the reply's body is
+  // empty then. Any other status comes back whole, as from Get. An error
+  // from `on_body` ends the request (the connection is dropped) and is
+  // returned; a body that ends early (no last chunk) is kAborted.
+  using OnBody = std::function<absl::Status(absl::string_view)>;
+  boost::asio::awaitable<absl::StatusOr<HttpReply>> Stream(absl::string_view target,
+                                                           const OnBody& on_body);
+
   uint64_t connects() const { return connects_; }
 
  private:
@@ -57,6 +67,9 @@ class HttpConnection {
   boost::asio::awaitable<absl::StatusOr<HttpReply>> Send(Request& req);
   boost::asio::awaitable<absl::StatusOr<HttpReply>> SendOnce(Request& req,
                                                              bool* fresh);
+  boost::asio::awaitable<absl::Status> Connect(bool* fresh);
+  boost::asio::awaitable<absl::StatusOr<HttpReply>> StreamOnce(Request& req, bool* fresh,
+                                                               const OnBody& on_body);
 
   boost::asio::any_io_executor ex_;
   boost::asio::ip::tcp::endpoint ep_;
@@ -65,6 +78,7 @@ class HttpConnection {
   std::optional<boost::beast::tcp_stream> stream_;
   boost::beast::flat_buffer buf_;
   uint64_t connects_ = 0;
+  bool streamed_ = false;  // body bytes were handed over: never sent again
 };
 
 }  // namespace roomcast::bench
