@@ -527,11 +527,18 @@ TEST_F(OriginTest, ServesTheEmbeddedViewer) {
   HttpResponse page = Get(origin_->url() + "/viewer/");
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
-  EXPECT_NE(page.body.find("<script src=\"viewer.js\">"), std::string::npos);
+  EXPECT_NE(page.body.find("<script type=\"module\" src=\"viewer.js\">"), std::string::npos);
   HttpResponse js = Get(origin_->url() + "/viewer/viewer.js");
   EXPECT_EQ(js.status, 200);
   EXPECT_EQ(js.header("content-type"), "text/javascript; charset=utf-8");
-  EXPECT_NE(js.body.find("/actions/"), std::string::npos);
+  EXPECT_NE(js.body.find("roomcast.mjs"), std::string::npos);
+  // The follow module, from client/js/, for any page to import.
+  HttpResponse mod = Get(origin_->url() + "/viewer/roomcast.mjs");
+  EXPECT_EQ(mod.status, 200);
+  EXPECT_EQ(mod.header("content-type").rfind("text/javascript", 0), 0u) << mod.header("content-type");
+  EXPECT_EQ(mod.header("access-control-allow-origin"), "*");
+  EXPECT_NE(mod.body.find("/actions/"), std::string::npos);
+  EXPECT_NE(mod.body.find("export function follow"), std::string::npos);
   EXPECT_EQ(Get(origin_->url() + "/viewer/viewer.js", {"If-None-Match: " + js.header("etag")}).status,
             304);
   EXPECT_EQ(Get(origin_->url() + "/viewer/../origin.cc").status, 404);
