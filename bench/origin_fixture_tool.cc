@@ -149,11 +149,12 @@ int main(int argc, char** argv) {
   m.set_opened_ms(now - 120'000);
 
   // Stored buckets a minute back; the watermark half a minute back closes
-  // them; the held bucket ended ten seconds ago but is not closed yet (a
-  // publisher running behind), so a GET waits for its PUT.
+  // them. The held bucket starts 20 s from now: an open bucket streams at
+  // once (DESIGN §10), one that has not started is held, so a GET waits for
+  // its PUT (or its start, which the run never reaches).
   const int64_t k2 = seg::BucketIndex(now - 60'000, bucket_ms);
   const int64_t k8 = k2 + 1;
-  const int64_t k_hold = seg::BucketIndex(now - 10'000, bucket_ms);
+  const int64_t k_hold = seg::BucketIndex(now + 20'000, bucket_ms);
   const seg::EncodedObject s2 = SegmentOfSize(room, bucket_ms, k2, 2048);
   const seg::EncodedObject s8 = SegmentOfSize(room, bucket_ms, k8, 8192);
   const seg::EncodedObject sh = SegmentOfSize(room, bucket_ms, k_hold, 2048);

@@ -54,9 +54,15 @@ export ROOMCAST_WRITE_SECRET="bench-secret-$$-$RANDOM"
 
 # --- servers -----------------------------------------------------------------
 # The hold limit is raised so HELD connections have time to connect (it only
-# bounds how long a request may wait; stored objects are unaffected).
+# bounds how long a request may wait; stored objects are unaffected). Every
+# held connection comes from 127.0.0.1, one address, so the per-address caps
+# (DESIGN §15: 1,024 connections, 4,096 held by default) are raised above
+# HELD; otherwise the origin refuses the rest, and the run's own /metrics
+# reads with them.
 taskset -c "$SERVER_CORE" "$ORIGIN_BIN" --listen 127.0.0.1:0 --data "$TMP/data" \
-  --threads 1 --no-sync --max-hold-ms 60000 >"$TMP/origin.out" 2>"$TMP/origin.err" &
+  --threads 1 --no-sync --max-hold-ms 60000 \
+  --max-connections-per-address $((HELD + 1024)) --max-held-per-address $((HELD + 1024)) \
+  >"$TMP/origin.out" 2>"$TMP/origin.err" &
 ORIGIN_PID=$!
 PIDS+=("$ORIGIN_PID")
 for _ in $(seq 100); do
