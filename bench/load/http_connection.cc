@@ -83,8 +83,9 @@ asio::awaitable<absl::Status> HttpConnection::Connect(bool* fresh) {
   co_return absl::OkStatus();
 }
 
-asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::SendOnce(Request& req,
-                                                                    bool* fresh) {
+// Connects if needed and sends `req`; the read that follows shares the
+// timeout set here.
+asio::awaitable<absl::Status> HttpConnection::Write(Request& req, bool* fresh) {
   if (absl::Status st = co_await Connect(fresh); !st.ok()) co_return st;
   stream_->expires_after(timeout_);
   buf_.clear();
@@ -92,6 +93,12 @@ asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::SendOnce(Request& req
     stream_.reset();
     co_return Failed("write", ec);
   }
+  co_return absl::OkStatus();
+}
+
+asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::SendOnce(Request& req,
+                                                                    bool* fresh) {
+  if (absl::Status st = co_await Write(req, fresh); !st.ok()) co_return st;
   bh::response_parser<bh::string_body> parser;
   parser.body_limit(64 << 20);
   if (auto [ec, n] = co_await bh::async_read(*stream_, buf_, parser, kTuple); ec) {
@@ -126,13 +133,7 @@ asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::Stream(
 asio::awaitable<absl::StatusOr<HttpReply>> HttpConnection::StreamOnce(
     Request& req, bool* fresh, const OnBody& on_body) {
   streamed_ = false;
-  if (absl::Status st = co_await Connect(fresh); !st.ok()) co_return st;
-  stream_->expires_after(timeout_);
-  buf_.clear();
-  if (auto [ec, n] = co_await bh::async_write(*stream_, req, kTuple); ec) {
-    stream_.reset();
-    co_return Failed("write", ec);
-  }
+  if (absl::Status st = co_await Write(req, fresh); !st.ok()) co_return st;
   bh::response_parser<bh::buffer_body> parser;
   parser.body_limit(64 << 20);
   if (auto [ec, n] = co_await bh::async_read_header(*stream_, buf_, parser, kTuple); ec) {

@@ -68,6 +68,7 @@ class HttpConnection {
   boost::asio::awaitable<absl::StatusOr<HttpReply>> SendOnce(Request& req,
                                                              bool* fresh);
   boost::asio::awaitable<absl::Status> Connect(bool* fresh);
+  boost::asio::awaitable<absl::Status> Write(Request& req, bool* fresh);
   boost::asio::awaitable<absl::StatusOr<HttpReply>> StreamOnce(Request& req, bool* fresh,
                                                                const OnBody& on_body);
 

@@ -3,7 +3,6 @@
 // sees each record arrive before the bucket closes and can tell a complete
 // chunked body from one cut without its last chunk.
 #include <signal.h>
-#include <zlib.h>
 
 #include <fstream>
 
@@ -26,24 +25,6 @@ using segmenter::SegmentPath;
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
 constexpr int64_t kD = 10000;
 
-// What a gzip stream flushed so far decodes to.
-std::string InflatePrefix(const std::string& gz) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return "";
-  std::string out;
-  char buf[16384];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  int rc = Z_OK;
-  while (rc == Z_OK && (z.avail_in > 0 || z.avail_out == 0)) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_SYNC_FLUSH);
-    out.append(buf, sizeof(buf) - z.avail_out);
-  }
-  inflateEnd(&z);
-  return out;
-}
 
 std::vector<std::string> RecordsOf(const v1::ActionSegment& seg) {
   std::vector<std::string> out;

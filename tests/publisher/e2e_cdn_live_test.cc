@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include <zlib.h>
 
 #include "gtest/gtest.h"
 #include "roomcast/v1/segment.pb.h"
@@ -42,25 +41,6 @@ struct Form {
     return {gzip ? "Accept-Encoding: gzip" : "Accept-Encoding: identity"};
   }
 };
-// What the gzip bytes so far inflate to: a stream flushed after each record
-// inflates up to its last record before it ends.
-std::string InflatePrefix(const std::string& gz) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return "";
-  std::string out;
-  char buf[16384];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  int rc = Z_OK;
-  do {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_SYNC_FLUSH);
-    out.append(buf, sizeof(buf) - z.avail_out);
-  } while (rc == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
-  inflateEnd(&z);
-  return out;
-}
 
 const Form kForms[] = {{segmenter::Format::kProto, false},
                        {segmenter::Format::kProto, true},

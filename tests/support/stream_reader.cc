@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -163,6 +164,24 @@ bool StreamReader::ended() const {
 bool StreamReader::closed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return closed_;
+}
+
+std::string InflatePrefix(const std::string& gz) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return "";
+  std::string out;
+  char buf[16384];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  int rc = Z_OK;
+  while (rc == Z_OK && (z.avail_in > 0 || z.avail_out == 0)) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof(buf);
+    rc = inflate(&z, Z_SYNC_FLUSH);
+    out.append(buf, sizeof(buf) - z.avail_out);
+  }
+  inflateEnd(&z);
+  return out;
 }
 
 }  // namespace roomcast::testing

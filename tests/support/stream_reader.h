@@ -73,6 +73,10 @@ class StreamReader {
   std::thread thread_;
 };
 
+// What a gzip stream flushed so far (Z_SYNC_FLUSH after each record, as
+// the origin streams it) inflates to: every record before the cut.
+std::string InflatePrefix(const std::string& gz);
+
 }  // namespace roomcast::testing
 
 #endif  // ROOMCAST_TESTS_SUPPORT_STREAM_READER_H_
