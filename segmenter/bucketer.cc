@@ -1,7 +1,10 @@
 #include "segmenter/bucketer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "segmenter/messages.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::segmenter {
@@ -24,17 +27,25 @@ absl::Status ValidateRollupMs(int64_t d, int64_t r) {
 }
 
 absl::Status Bucketer::Add(v1::Message m) {
+  // A notice (seq 0) goes by time alone, among the actions at its time, and
+  // is never refused for it: one stamped behind (a state set's own time may
+  // be) rides at the latest time the room has reached.
+  const bool notice = IsNotice(m);
+  if (notice != (m.seq() == 0)) {
+    return absl::InvalidArgumentError("seq 0 is for notices, and notices have seq 0");
+  }
+  if (notice) m.set_ts_ms(std::max({m.ts_ms(), last_ts_, watermark_ms_}));
   if (m.ts_ms() < watermark_ms_) {
     return absl::FailedPreconditionError(absl::StrCat(
         "message at ", m.ts_ms(), " is behind the watermark ", watermark_ms_));
   }
-  if (m.ts_ms() < last_ts_ || m.seq() <= last_seq_) {
+  if (m.ts_ms() < last_ts_ || (!notice && m.seq() <= last_seq_)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "message seq ", m.seq(), " ts ", m.ts_ms(), " goes back (last seq ",
         last_seq_, " ts ", last_ts_, ")"));
   }
   last_ts_ = m.ts_ms();
-  last_seq_ = m.seq();
+  if (!notice) last_seq_ = m.seq();
   const int64_t k = BucketIndex(m.ts_ms(), bucket_ms_);
   if (open_.empty() || open_.back().index != k) open_.push_back({k, {}});
   open_.back().messages.push_back(std::move(m));
@@ -119,24 +130,28 @@ absl::Status Bucketer::RestoreMessage(int64_t k, const v1::Message& m) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint: seq ", m.seq(), " is not in open bucket ", k));
   }
-  if (m.ts_ms() < last_ts_ || m.seq() <= last_seq_) {
+  const bool notice = IsNotice(m);
+  if (notice != (m.seq() == 0) || m.ts_ms() < last_ts_ || (!notice && m.seq() <= last_seq_)) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint: seq ", m.seq(), " goes back"));
   }
   last_ts_ = m.ts_ms();
-  last_seq_ = m.seq();
+  if (!notice) last_seq_ = m.seq();
   if (open_.empty() || open_.back().index != k) open_.push_back({k, {}});
   open_.back().messages.push_back(m);
   return absl::OkStatus();
 }
 
 const v1::Message* Bucketer::FindOpen(uint64_t seq) const {
-  for (const ClosedBucket& b : open_) {
-    if (b.messages.empty() || seq > b.messages.back().seq()) continue;
-    auto it = std::lower_bound(
-        b.messages.begin(), b.messages.end(), seq,
-        [](const v1::Message& m, uint64_t s) { return m.seq() < s; });
-    return it != b.messages.end() && it->seq() == seq ? &*it : nullptr;
+  if (seq == 0) return nullptr;  // notices are no one's to find
+  // Seqs ascend within and across buckets, but notices (seq 0) sit among
+  // them, so this searches from the newest: a moderator's retraction is
+  // usually of something recent.
+  for (auto b = open_.rbegin(); b != open_.rend(); ++b) {
+    for (auto m = b->messages.rbegin(); m != b->messages.rend(); ++m) {
+      if (m->seq() == seq) return &*m;
+      if (m->seq() != 0 && m->seq() < seq) return nullptr;
+    }
   }
   return nullptr;
 }

@@ -66,8 +66,12 @@ class Bucketer {
  public:
   explicit Bucketer(int64_t bucket_ms) : bucket_ms_(bucket_ms) {}
 
-  // Adds an action. kFailedPrecondition if its bucket is already closed or
-  // its ts/seq go backwards (the caller stamps with MonotonicStamper).
+  // Adds an action, or a notice (seq 0, segmenter/messages.h IsNotice),
+  // which goes by time alone: one behind the room's latest time or the
+  // watermark rides at that time. kFailedPrecondition if an action's bucket
+  // is already closed or its ts/seq go backwards (the caller stamps with
+  // MonotonicStamper); kInvalidArgument for seq 0 on an action or a seq on
+  // a notice.
   absl::Status Add(v1::Message m);
 
   // Closes every bucket that ends at or before watermark_ms and returns the
@@ -77,8 +81,8 @@ class Bucketer {
   int64_t bucket_ms() const { return bucket_ms_; }
   int64_t watermark_ms() const { return watermark_ms_; }
   size_t open_messages() const;
-  // The message `seq` while its bucket is open; null once it is closed (or
-  // if no such message was added).
+  // The action `seq` while its bucket is open; null once it is closed (or
+  // if no such action was added, or seq is 0).
   const v1::Message* FindOpen(uint64_t seq) const;
   // Open bucket `k`'s messages, in seq order, tombstones included; null if
   // `k` is not open or holds nothing. Valid until the next non-const call.

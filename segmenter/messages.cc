@@ -22,10 +22,33 @@ std::string TypeName(const v1::Message& m) {
       return "ban";
     case v1::Message::kRedacted:
       return "redacted";
+    case v1::Message::kNotice:
+      return "notice";
     case v1::Message::BODY_NOT_SET:
       break;
   }
   return "";
+}
+
+v1::Message StateNotice(const v1::StateComponent& c) {
+  v1::Message m;
+  m.set_ts_ms(c.ts_ms());
+  m.set_priority(v1::PRIORITY_HIGH);
+  v1::Notice* n = m.mutable_notice();
+  *n->mutable_state() = c;
+  if (c.ByteSizeLong() > kMaxInlineState) {
+    n->mutable_state()->clear_value();
+    n->set_value_omitted(true);
+  }
+  return m;
+}
+
+v1::Message PeerNotice(std::string tag, int64_t ts_ms) {
+  v1::Message m;
+  m.set_ts_ms(ts_ms);
+  m.set_priority(v1::PRIORITY_HIGH);
+  m.mutable_notice()->set_peer(std::move(tag));
+  return m;
 }
 
 v1::Priority DefaultPriority(v1::Role role, const v1::Message& m) {

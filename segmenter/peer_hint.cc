@@ -49,6 +49,13 @@ bool HintKeyFromBytes(absl::string_view bytes, HintKey* key) {
   return true;
 }
 
+std::string PeerNoticeTag(const HintKey& key, int64_t bucket_index, uint32_t n) {
+  const base::Sha256Digest mac = base::HmacSha256Digest(
+      absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+      absl::StrCat("roomcast-peer-notice-v1:", bucket_index, ":", n));
+  return std::string(reinterpret_cast<const char*>(mac.data()), kPeerNoticeTagBytes);
+}
+
 PeerHintBuilder::PeerHintBuilder(size_t capacity, double fpr) {
   // Optimal Bloom parameters: m = -n ln p / (ln 2)^2, k = m/n ln 2. Sized
   // for p/2: the formula is an average, and a small filter's actual rate

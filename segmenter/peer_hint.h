@@ -46,6 +46,12 @@ class PeerHintBuilder {
 // True if the user holding `key` may have a peer object in bucket `index`;
 // false means certainly not. A malformed hint answers true (fetching costs one
 // small private request; missing a message costs more).
+// A peer notice's tag (v1::Notice.peer): the first 16 bytes of
+// HMAC-SHA256(key, "roomcast-peer-notice-v1:<k>:<n>"), n = 1, 2, ...
+// counting the user's peer messages in bucket k.
+inline constexpr size_t kPeerNoticeTagBytes = 16;
+std::string PeerNoticeTag(const HintKey& key, int64_t bucket_index, uint32_t n);
+
 bool PeerHintMayContain(const v1::PeerHint& hint, const HintKey& key,
                         int64_t bucket_index);
 

@@ -7,6 +7,7 @@
 #include "base/status_macros.h"
 #include "segmenter/cap.h"
 #include "segmenter/codec.h"
+#include "segmenter/messages.h"
 #include "segmenter/peer_hint.h"
 #include "segmenter/takedown.h"
 #include "segmenter/segment.h"
@@ -42,7 +43,12 @@ void RoomCloser::AddPeer(v1::Message m) {
     it->second = EmptyPeerBatch(identity().room, identity().epoch,
                                 m.recipient(), bucket_ms(), k);
   }
+  const auto n = static_cast<uint32_t>(it->second.messages_size() + 1);
+  const int64_t ts = m.ts_ms();
   *it->second.add_messages() = std::move(m);
+  // Its notice among the bucket's records (Add takes every notice).
+  (void)bucketer_.Add(
+      PeerNotice(PeerNoticeTag(DeriveHintKey(hint_secret_, it->first), k, n), ts));
 }
 
 absl::StatusOr<v1::StateComponent> RoomCloser::SetState(
@@ -51,7 +57,11 @@ absl::StatusOr<v1::StateComponent> RoomCloser::SetState(
   ExpireState(ts_ms);
   absl::StatusOr<v1::StateComponent> c =
       state_.Set(name, std::move(value), ts_ms, std::move(set_by), expires_ms);
-  if (c.ok()) pending_state_.push_back({name, c->version(), ts_ms});
+  if (c.ok()) {
+    pending_state_.push_back({name, c->version(), ts_ms});
+    // Its notice among the bucket's records (as AddPeer's).
+    (void)bucketer_.Add(StateNotice(*c));
+  }
   return c;
 }
 
@@ -285,8 +295,14 @@ absl::Status RoomCloser::Restore(const RoomCloserCheckpoint& c) {
   ROOMCAST_RETURN_IF_ERROR(CheckPending(c, state));
   // Open actions come after every published one.
   const auto& open = c.bucketer().open();
-  if (!open.empty() && open[0].messages(0).seq() <= manifest.last_seq()) {
-    return absl::InvalidArgumentError("checkpoint: open seq already published");
+  for (const OpenBucket& o : open) {
+    auto action = std::find_if(o.messages().begin(), o.messages().end(),
+                               [](const v1::Message& m) { return m.seq() != 0; });
+    if (action == o.messages().end()) continue;  // notices only
+    if (action->seq() <= manifest.last_seq()) {
+      return absl::InvalidArgumentError("checkpoint: open seq already published");
+    }
+    break;
   }
   absl::StatusOr<std::vector<RollupPart>> rollup =
       RestoreRollup(c, bucketer.watermark_ms());

@@ -73,9 +73,11 @@ class RoomCloser {
   // An action, sequenced and stamped. kFailedPrecondition if its bucket is
   // already closed or it goes back in seq or time (see Bucketer::Add).
   absl::Status AddAction(v1::Message m);
-  // A peer message for m.recipient(), in the bucket of m.ts_ms().
+  // A peer message for m.recipient(), in the bucket of m.ts_ms(), and its
+  // keyed notice (v1::Notice.peer) among the bucket's records.
   void AddPeer(v1::Message m);
-  // As RoomState::Set; the component is published at the next Close.
+  // As RoomState::Set; the component is published at the next Close, and
+  // its notice (StateNotice) goes among bucket(ts_ms)'s records.
   // Components expiring at or before `ts_ms` are removed first, as a Close
   // through `ts_ms` would have: the sets' times, not when Close ran, decide
   // where a removal falls among them, so a replay makes the same versions.

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/cap.h"
+#include "segmenter/messages.h"
 
 namespace roomcast::segmenter {
 
@@ -33,9 +34,11 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
                                std::vector<v1::Message> messages,
                                const v1::PeerHint* hint) {
   v1::ActionSegment s = EmptySegment(p.room, p.epoch, p.bucket_ms, p.index);
-  if (!messages.empty()) {
-    s.set_first_seq(messages.front().seq());
-    s.set_last_seq(messages.back().seq());
+  // Notices (seq 0) are records, not actions: the seq range is the actions'.
+  for (const v1::Message& m : messages) {
+    if (m.seq() == 0) continue;
+    if (s.first_seq() == 0) s.set_first_seq(m.seq());
+    s.set_last_seq(m.seq());
   }
   // Online, in seq order: exactly the records a publisher admitting them
   // one by one streamed (cap.h).
@@ -55,6 +58,7 @@ v1::ActionSegment BuildSegment(const SegmentParams& p,
 int64_t RollupWeight(const v1::ActionSegment& bucket) {
   int64_t bytes = 0;
   for (const v1::Message& m : bucket.messages()) {
+    if (IsNotice(m)) continue;  // a rollup leaves them out
     bytes += static_cast<int64_t>(m.ByteSizeLong()) + 6;  // + tag and length
   }
   return bytes + 11 * static_cast<int64_t>(bucket.retracted_size());
@@ -97,7 +101,9 @@ absl::StatusOr<v1::ActionSegment> BuildRollup(
     bytes += b_bytes;
     if (r.first_seq() == 0) r.set_first_seq(b.first_seq());
     r.set_last_seq(b.last_seq());
-    r.mutable_messages()->MergeFrom(b.messages());
+    for (const v1::Message& m : b.messages()) {
+      if (!IsNotice(m)) *r.add_messages() = m;
+    }
     r.mutable_retracted()->MergeFrom(b.retracted());
     for (const auto& [type, n] : b.dropped()) (*r.mutable_dropped())[type] += n;
   }

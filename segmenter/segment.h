@@ -64,8 +64,9 @@ v1::PeerBatch EmptyPeerBatch(const std::string& room, uint64_t epoch,
 
 // Merges the segments of one rollup window: `rollup_index` at `rollup_ms`.
 // Every input must be a bucket segment of this room inside the window, in
-// ascending index order; empty buckets may be left out. Peer hints are not
-// carried (peer delivery is per bucket). A rollup whose buckets would weigh
+// ascending index order; empty buckets may be left out. Peer hints and
+// notices are not carried (peer delivery is per bucket; a reader catching
+// up takes state from the manifest). A rollup whose buckets would weigh
 // more than `max_bytes` holds only the buckets up to the last that fits and
 // names it in `last_bucket`: readers take the window's later buckets one by
 // one.

@@ -129,7 +129,7 @@ int64_t RoomLive::Advance(const LiveInput& in, Bucket& b,
       }
       if (b.cap->Admit(m)) Take(std::move(r), budget, a);
     }
-    b.through_seq = m.seq();
+    if (m.seq() != 0) b.through_seq = m.seq();  // notices have none
   }
   return 0;
 }
@@ -157,7 +157,7 @@ void RoomLive::NotTaken(const LiveSent& sent, const LiveInput& in,
   for (uint32_t n = 0; n < b->have && b->cursor < messages.size(); ++b->cursor) {
     const v1::Message& m = messages[b->cursor];
     if (!Tombstone(m) && b->cap->Admit(m)) ++n;
-    b->through_seq = m.seq();
+    if (m.seq() != 0) b->through_seq = m.seq();
   }
   b->sent = b->have;
 }

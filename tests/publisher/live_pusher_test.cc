@@ -57,6 +57,31 @@ std::vector<std::string> EverPushed(Harness& h) {
   return out;
 }
 
+// A record (one `messages` field) as its message.
+v1::Message Decode(const std::string& record) {
+  v1::ActionSegment one;
+  EXPECT_TRUE(one.ParseFromString(record) && one.messages_size() == 1);
+  return one.messages_size() == 1 ? one.messages(0) : v1::Message();
+}
+
+// The records that are actions (notices left out), and the names of the
+// state components the notices among `records` announce.
+std::vector<std::string> Actions(const std::vector<std::string>& records) {
+  std::vector<std::string> out;
+  for (const std::string& r : records) {
+    if (!Decode(r).has_notice()) out.push_back(r);
+  }
+  return out;
+}
+std::vector<std::string> StateNotices(const std::vector<std::string>& records) {
+  std::vector<std::string> out;
+  for (const std::string& r : records) {
+    const v1::Message m = Decode(r);
+    if (m.notice().has_state()) out.push_back(m.notice().state().name());
+  }
+  return out;
+}
+
 bool Contains(const std::vector<std::string>& records, const std::string& text) {
   for (const std::string& r : records) {
     if (r.find(text) != std::string::npos) return true;
@@ -122,9 +147,12 @@ TEST(LivePusherTest, ReviewDelayHoldsRecordsBackAndARetractionInsideItIsNeverPus
   h.clock.Set(kT0 + 2300);  // both are past ts + delay now
   h.pub->SyncLive();
   const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
-  ASSERT_EQ(live.size(), 1u);
+  ASSERT_EQ(Actions(live).size(), 1u);
   EXPECT_TRUE(Contains(live, "keep-me"));
   EXPECT_FALSE(Contains(EverPushed(h), "retract-me"));
+  // The retraction changed the redactions component: its notice streams
+  // too (after the review delay, as everything does).
+  EXPECT_THAT(StateNotices(live), ::testing::Contains("redactions"));
 
   ASSERT_TRUE(h.TickAt(kT0 + 3500).ok());  // the bucket's end + the delay
   const v1::ActionSegment seg = Stored(h, "lobby");
@@ -144,7 +172,9 @@ TEST(LivePusherTest, RetractionAfterThePushIsARetractRecordAndReplayTakesTheSame
   ASSERT_TRUE(Retract(h, first->seq()).ok());
   h.pub->SyncLive();
   const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
-  ASSERT_EQ(live.size(), 2u);  // the message, then the retract record
+  // The message, then the retract record (and the redactions notice).
+  ASSERT_EQ(Actions(live).size(), 2u);
+  EXPECT_THAT(StateNotices(live), ::testing::ElementsAre("redactions"));
 
   // The origin stores the segment but the answer is lost: a restart
   // replays the log and publishes the bucket again.
@@ -159,10 +189,11 @@ TEST(LivePusherTest, RetractionAfterThePushIsARetractRecordAndReplayTakesTheSame
   EXPECT_EQ(h.origin.Get(segmenter::SegmentPath("lobby", 1000, kBucket)), first_bytes);
 
   const v1::ActionSegment seg = Stored(h, "lobby");
-  ASSERT_EQ(seg.messages_size(), 2);
+  ASSERT_EQ(seg.messages_size(), 3);
   EXPECT_EQ(seg.retracted_size(), 0);
   EXPECT_EQ(seg.messages(0).comment().text(), "pushed");
   ASSERT_TRUE(seg.messages(1).has_retract());
+  EXPECT_TRUE(seg.messages(2).notice().has_state());
   EXPECT_THAT(seg.messages(1).retract().seqs(), ::testing::ElementsAre(first->seq()));
   EXPECT_EQ(StoredRecords(h, "lobby"), live);
   EXPECT_EQ(h.origin.live_conflicts(), 0);
@@ -188,12 +219,12 @@ TEST(LivePusherTest, ARetractionAfterAnErrorAnswerIsARemovalAfterNoAnswerARecord
     ASSERT_TRUE(h.PostOne("lobby", Comment("later"), Viewer("v2")).ok());
     const size_t want = answered ? 1 : 3;  // later; or doomed, retract, later
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (h.origin.LiveRecords("lobby", 1000, kBucket).size() < want &&
+    while (Actions(h.origin.LiveRecords("lobby", 1000, kBucket)).size() < want &&
            std::chrono::steady_clock::now() < deadline) {
       h.pub->SyncLive();
     }
     const std::vector<std::string> live = h.origin.LiveRecords("lobby", 1000, kBucket);
-    ASSERT_EQ(live.size(), want);
+    ASSERT_EQ(Actions(live).size(), want);
     ASSERT_TRUE(h.TickAt(kT0 + 1500).ok());
     const v1::ActionSegment seg = Stored(h, "lobby");
     EXPECT_EQ(seg.retracted_size(), answered ? 1 : 0);

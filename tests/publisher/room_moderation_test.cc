@@ -88,8 +88,9 @@ TEST(RoomModerationTest, UnpublishedRetractionTombstonesItsTarget) {
   EXPECT_EQ(seg.first_seq(), 1u);
   ASSERT_EQ(seg.retracted_size(), 1);
   EXPECT_EQ(seg.retracted(0), 1u);
-  ASSERT_EQ(seg.messages_size(), 1);
+  ASSERT_EQ(seg.messages_size(), 2);  // bob's, then the redactions notice
   EXPECT_EQ(seg.messages(0).sender(), "bob");
+  EXPECT_EQ(seg.messages(1).notice().state().name(), "redactions");
   EXPECT_EQ(ups[0].bytes.find("text of alice"), std::string::npos);
 }
 

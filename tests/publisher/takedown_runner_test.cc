@@ -355,7 +355,7 @@ TEST_F(TakedownRunnerTest, AMessageAlreadyPushedIsStubbedInTheStoredSegment) {
     clock_.Set(clock_.NowMs() + 500);
     (void)pub_->Tick();
     v1::ActionSegment seg;
-    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 2;
+    return seg.ParseFromString(origin_.objects()[path]) && seg.messages_size() == 3;
   }));
   const std::string stored = origin_.objects()[path];
   EXPECT_FALSE(absl::StrContains(stored, "unlawful"));
@@ -363,7 +363,8 @@ TEST_F(TakedownRunnerTest, AMessageAlreadyPushedIsStubbedInTheStoredSegment) {
   ASSERT_TRUE(seg.ParseFromString(stored));
   EXPECT_EQ(seg.messages(0).seq(), seq);
   EXPECT_TRUE(seg.messages(0).has_redacted());
-  EXPECT_EQ(seg.messages(1).comment().text(), "after");
+  EXPECT_EQ(seg.messages(1).notice().state().name(), "redactions");  // the takedown's
+  EXPECT_EQ(seg.messages(2).comment().text(), "after");
   const std::vector<std::string> pushed = origin_.streamed();
   EXPECT_GT(pushed.size(), pushed_before);  // "after" was pushed
   EXPECT_FALSE(has_text({pushed.begin() + static_cast<ptrdiff_t>(pushed_before), pushed.end()}));

@@ -168,7 +168,9 @@ TEST(RoomCloserTest,
   ASSERT_EQ(out.size(), 2u);
   const v1::ActionSegment seg = Parse<v1::ActionSegment>(out[1]);
   EXPECT_EQ(seg.last_seq(), 0u);
-  EXPECT_EQ(seg.messages_size(), 0);
+  ASSERT_EQ(seg.messages_size(), 1);  // the peer notice, no action
+  EXPECT_EQ(seg.messages(0).seq(), 0u);
+  EXPECT_TRUE(seg.messages(0).notice().has_peer());
   EXPECT_TRUE(seg.has_peer_hint());
   // Listed, so a manifest-hold follower looks at it and finds its message.
   EXPECT_EQ(room.manifest().Build(kT + kD, kT + kD).recent_segments_size(), 1);
@@ -213,7 +215,17 @@ TEST(RoomCloserTest, StateChangesCloseIntoTheirObjectsThenTheSnapshot) {
   EXPECT_EQ(out[2].gate_ms, kT + 200);  // the earliest set it covers
   EXPECT_EQ(Parse<v1::StateSnapshot>(out[2]).components_size(), 2);
   EXPECT_EQ(room.manifest().Build(kT, kT).state_version(), 2u);
-  EXPECT_TRUE(CloseAt(room, kT + kD).empty());
+  // The bucket holds the two sets' notices, no action: its segment is
+  // stored but not listed (nothing for a catching-up reader in it).
+  out = CloseAt(room, kT + kD);
+  ASSERT_EQ(out.size(), 1u);
+  const v1::ActionSegment seg = Parse<v1::ActionSegment>(out[0]);
+  ASSERT_EQ(seg.messages_size(), 2);
+  EXPECT_EQ(seg.messages(0).notice().state().name(), "title");
+  EXPECT_EQ(seg.messages(1).notice().state().name(), "pinned");
+  EXPECT_EQ(seg.last_seq(), 0u);
+  EXPECT_EQ(room.manifest().Build(kT + kD, kT + kD).recent_segments_size(), 0);
+  EXPECT_TRUE(CloseAt(room, kT + 2 * kD).empty());
 }
 
 TEST(RoomCloserTest, StateVersionsCountFromTheBase) {

@@ -95,6 +95,9 @@ std::string RenderText(const v1::Message& m) {
     case v1::Message::kRedacted:
       body = "[taken down]";
       break;
+    case v1::Message::kNotice:  // a follower applies notices, never shows them
+      body = "[notice]";
+      break;
     case v1::Message::BODY_NOT_SET:
       break;
   }
