@@ -208,12 +208,7 @@ class CdnModerationE2eTest : public PublisherE2eTest,
     }
     return out;
   }
-  static std::vector<v1::Message> Messages(const RoomSegments& s) {
-    std::vector<v1::Message> out;
-    for (const auto& [k, seg] : s.segments)
-      out.insert(out.end(), seg.messages().begin(), seg.messages().end());
-    return out;
-  }
+  static std::vector<v1::Message> Messages(const RoomSegments& s) { return Actions(s); }
 
   // The room's manifest through the cache (cleared if it does not answer).
   v1::Manifest CachedManifest(const std::string& room) const {

@@ -11,6 +11,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "absl/time/clock.h"
 #include "roomcast/v1/manifest.pb.h"
+#include "segmenter/messages.h"
 #include "segmenter/bucketer.h"
 #include "segmenter/naming.h"
 
@@ -106,8 +107,12 @@ std::vector<Ack> ParseAcks(const std::string& body) {
 ::testing::AssertionResult SeqContinuous(const RoomSegments& s) {
   uint64_t next = 1;
   for (const auto& [k, seg] : s.segments) {
+    // Notices (seq 0, DESIGN §10) are records but not actions.
+    int notices = 0;
+    for (const v1::Message& m : seg.messages()) notices += segmenter::IsNotice(m) ? 1 : 0;
+    const uint64_t kept = static_cast<uint64_t>(seg.messages_size() - notices);
     if (seg.last_seq() == 0) {
-      if (seg.messages_size() != 0 || !seg.dropped().empty()) {
+      if (kept != 0 || !seg.dropped().empty()) {
         return ::testing::AssertionFailure() << "bucket " << k << ": no seq range but content";
       }
       continue;
@@ -119,14 +124,15 @@ std::vector<Ack> ParseAcks(const std::string& body) {
     uint64_t dropped = 0;
     for (const auto& [type, n] : seg.dropped()) dropped += n;
     const uint64_t retracted = static_cast<uint64_t>(seg.retracted_size());
-    if (seg.last_seq() - seg.first_seq() + 1 != seg.messages_size() + dropped + retracted) {
+    if (seg.last_seq() - seg.first_seq() + 1 != kept + dropped + retracted) {
       return ::testing::AssertionFailure()
              << "bucket " << k << ": seq range " << seg.first_seq() << ".." << seg.last_seq()
-             << " but " << seg.messages_size() << " kept + " << dropped << " dropped + "
-             << retracted << " retracted";
+             << " but " << kept << " kept + " << dropped << " dropped + " << retracted
+             << " retracted";
     }
     uint64_t prev = 0;
     for (const v1::Message& m : seg.messages()) {
+      if (segmenter::IsNotice(m) && m.seq() == 0) continue;
       if (m.seq() <= prev || m.seq() < seg.first_seq() || m.seq() > seg.last_seq()) {
         return ::testing::AssertionFailure() << "bucket " << k << ": seq " << m.seq()
                                              << " out of order or range";
@@ -140,6 +146,16 @@ std::vector<Ack> ParseAcks(const std::string& body) {
     next = seg.last_seq() + 1;
   }
   return ::testing::AssertionSuccess();
+}
+
+std::vector<v1::Message> Actions(const RoomSegments& s) {
+  std::vector<v1::Message> out;
+  for (const auto& [k, seg] : s.segments) {
+    for (const v1::Message& m : seg.messages()) {
+      if (!segmenter::IsNotice(m)) out.push_back(m);
+    }
+  }
+  return out;
 }
 
 void PublisherE2eTest::SetUp() {

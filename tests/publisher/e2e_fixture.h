@@ -89,6 +89,9 @@ struct RoomSegments {
 // equals its kept plus dropped messages; ts_ms lies in the segment's bucket.
 ::testing::AssertionResult SeqContinuous(const RoomSegments& s);
 
+// The segments' actions, in order: their records without the notices.
+std::vector<v1::Message> Actions(const RoomSegments& s);
+
 class PublisherE2eTest : public ::testing::Test {
  protected:
   void SetUp() override;

@@ -52,12 +52,7 @@ class PublisherE2eModerationTest : public PublisherE2eTest {
                          std::chrono::seconds(30)));
     return ReadSegments(room, kBucketMs, first_k, last_k);
   }
-  static std::vector<v1::Message> Messages(const RoomSegments& s) {
-    std::vector<v1::Message> out;
-    for (const auto& [k, seg] : s.segments)
-      out.insert(out.end(), seg.messages().begin(), seg.messages().end());
-    return out;
-  }
+  static std::vector<v1::Message> Messages(const RoomSegments& s) { return Actions(s); }
   static std::set<uint64_t> RetractedInSegments(const RoomSegments& s) {
     std::set<uint64_t> out;
     for (const auto& [k, seg] : s.segments)

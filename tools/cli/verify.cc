@@ -19,6 +19,7 @@
 #include "segmenter/bucketer.h"
 #include "roomcast/v1/state.pb.h"
 #include "segmenter/codec.h"
+#include "segmenter/messages.h"
 #include "segmenter/takedown.h"
 #include "tools/cli/common.h"
 #include "tools/cli/history.h"
@@ -144,6 +145,7 @@ struct Checker {
       }
     }
     for (const v1::Message& m : s.messages()) {
+      if (segmenter::IsNotice(m)) continue;  // Internal checks them
       auto [it, fresh] = seen.emplace(m.seq(), k);
       if (!fresh) {
         Fault(f.path, absl::StrCat("seq ", m.seq(), " is also in bucket ", it->second));
@@ -177,13 +179,25 @@ struct Checker {
 
   // A segment consistent in itself: seqs ascending inside its range, kept +
   // dropped + retracted before publication == the range, times inside its
-  // bucket.
-  void Internal(const FetchedSegment& f, int64_t d, int64_t k) {
+  // bucket; notices (seq 0, DESIGN §10) inside their bucket too, and in no
+  // rollup.
+  void Internal(const FetchedSegment& f, int64_t d, int64_t k, bool rollup = false) {
     const v1::ActionSegment& s = f.segment;
     uint64_t dropped = static_cast<uint64_t>(s.retracted_size());
     for (const auto& [type, n] : s.dropped()) dropped += n;
+    int notices = 0;
+    for (const v1::Message& m : s.messages()) {
+      if (!segmenter::IsNotice(m) && m.seq() != 0) continue;
+      ++notices;
+      if (rollup || m.seq() != 0 || !segmenter::IsNotice(m)) {
+        Fault(f.path, rollup ? "a notice in a rollup" : "a seq-0 record that is not a notice");
+      } else if (m.ts_ms() < segmenter::BucketStart(k, d) || m.ts_ms() >= segmenter::BucketEnd(k, d)) {
+        Fault(f.path, "a notice stamped outside the bucket");
+      }
+    }
+    const uint64_t kept = static_cast<uint64_t>(s.messages_size() - notices);
     if (s.last_seq() == 0) {
-      if (s.first_seq() != 0 || s.messages_size() != 0 || dropped != 0) {
+      if (s.first_seq() != 0 || kept != 0 || dropped != 0) {
         Fault(f.path, "actions without a seq range");
       }
       return;
@@ -192,12 +206,13 @@ struct Checker {
       Fault(f.path, absl::StrCat("bad seq range ", s.first_seq(), "..", s.last_seq()));
       return;
     }
-    if (s.messages_size() + dropped != s.last_seq() - s.first_seq() + 1) {
-      Fault(f.path, absl::StrCat(s.messages_size(), " kept + ", dropped, " dropped or retracted != range ",
+    if (kept + dropped != s.last_seq() - s.first_seq() + 1) {
+      Fault(f.path, absl::StrCat(kept, " kept + ", dropped, " dropped or retracted != range ",
                                  s.first_seq(), "..", s.last_seq()));
     }
     uint64_t floor = s.first_seq();
     for (const v1::Message& m : s.messages()) {
+      if (m.seq() == 0) continue;
       if (m.seq() < floor || m.seq() > s.last_seq()) {
         Fault(f.path, absl::StrCat("seq ", m.seq(), " out of order or outside the range"));
       }
@@ -211,7 +226,7 @@ struct Checker {
   // A rollup holds exactly the actions its buckets hold (up to its
   // last_bucket when its byte budget cut it short).
   void Rollup(const FetchedSegment& f, int64_t r, int64_t ri, int64_t d) {
-    Internal(f, r, ri);
+    Internal(f, r, ri, /*rollup=*/true);
     const std::string digest = base::Sha256Hex(f.raw.body);
     if (client::EtagDigest(f.raw) != digest) Fault(f.path, "ETag does not match the bytes");
     Identity(f);
