@@ -1,0 +1,201 @@
+#include "cluster/jetstream.h"
+
+#include <nats/nats.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace roomcast::cluster {
+namespace {
+
+// libnats' status (and JetStream's error code, when the server answered
+// with one) as an absl::Status of the kind the header promises.
+absl::Status ToStatus(natsStatus s, jsErrCode jerr, absl::string_view what) {
+  if (s == NATS_OK) return absl::OkStatus();
+  const char* last = nats_GetLastError(nullptr);
+  const std::string detail = absl::StrCat(what, ": ", natsStatus_GetText(s),
+                                          jerr != 0 ? absl::StrCat(" (JetStream error ", jerr, ")")
+                                                    : std::string(),
+                                          last != nullptr && *last ? absl::StrCat(": ", last) : "");
+  switch (jerr) {
+    case JSStreamWrongLastMsgIDErr:
+    case JSStreamWrongLastSequenceErr:
+      return absl::FailedPreconditionError(detail);
+    case JSStreamNotFoundErr:
+    case JSNoMessageFoundErr:
+      return absl::NotFoundError(detail);
+    case JSClusterNotAvailErr:
+      return absl::UnavailableError(detail);
+    default:
+      break;
+  }
+  switch (s) {
+    case NATS_TIMEOUT:
+    case NATS_NO_RESPONDERS:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NO_SERVER:
+    case NATS_STALE_CONNECTION:
+    case NATS_IO_ERROR:
+      return absl::UnavailableError(detail);
+    case NATS_NOT_FOUND:
+      return absl::NotFoundError(detail);
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+      return absl::InvalidArgumentError(detail);
+    default:
+      // A JetStream error answer not named above: the server refused the
+      // request as it stood (a config that differs, a limit).
+      return jerr != 0 ? absl::FailedPreconditionError(detail) : absl::InternalError(detail);
+  }
+}
+
+struct MsgDeleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+
+StoredMessage FromMsg(natsMsg* m) {
+  StoredMessage out;
+  out.seq = natsMsg_GetSequence(m);
+  out.subject = natsMsg_GetSubject(m);
+  out.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  const char** keys = nullptr;
+  int n = 0;
+  if (natsMsgHeader_Keys(m, &keys, &n) == NATS_OK) {
+    for (int i = 0; i < n; ++i) {
+      const char* v = nullptr;
+      if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK && v != nullptr) out.headers[keys[i]] = v;
+    }
+    free(static_cast<void*>(keys));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JetStream>> JetStream::Connect(const NatsOptions& options) {
+  if (options.urls.empty()) return absl::InvalidArgumentError("no NATS URL");
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  std::vector<const char*> urls;
+  for (const std::string& u : options.urls) urls.push_back(u.c_str());
+  if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, options.name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // never give up
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, options.reconnect_wait.count());
+  natsConnection* nc = nullptr;
+  if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) return ToStatus(s, static_cast<jsErrCode>(0), "connect");
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options.timeout.count();
+  jsCtx* js = nullptr;
+  s = natsConnection_JetStream(&js, nc, &jo);
+  if (s != NATS_OK) {
+    natsConnection_Destroy(nc);
+    return ToStatus(s, static_cast<jsErrCode>(0), "JetStream context");
+  }
+  return std::unique_ptr<JetStream>(new JetStream(nc, js, options.timeout));
+}
+
+JetStream::~JetStream() {
+  jsCtx_Destroy(js_);
+  natsConnection_Destroy(nc_);  // closes it first
+}
+
+absl::Status JetStream::EnsureStream(const StreamConfig& c) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  std::vector<const char*> subjects;
+  for (const std::string& s : c.subjects) subjects.push_back(s.c_str());
+  cfg.Name = c.name.c_str();
+  cfg.Subjects = subjects.data();
+  cfg.SubjectsLen = static_cast<int>(subjects.size());
+  cfg.Storage = c.file_storage ? js_FileStorage : js_MemoryStorage;
+  cfg.Replicas = c.replicas;
+  cfg.Duplicates = std::chrono::nanoseconds(c.duplicate_window).count();
+  cfg.MaxMsgsPerSubject = c.max_msgs_per_subject;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+  jsStreamInfo_Destroy(si);
+  if (s != NATS_OK && jerr == JSStreamNameExistErr) return absl::OkStatus();
+  return ToStatus(s, jerr, absl::StrCat("create stream ", c.name));
+}
+
+absl::Status JetStream::DeleteStream(absl::string_view name) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string n(name);
+  return ToStatus(js_DeleteStream(js_, n.c_str(), nullptr, &jerr), jerr,
+                  absl::StrCat("delete stream ", name));
+}
+
+absl::StatusOr<Acked> JetStream::Publish(absl::string_view subject, absl::string_view data,
+                                         const Fence& fence) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = timeout_.count();
+  if (!fence.msg_id.empty()) po.MsgId = fence.msg_id.c_str();
+  if (!fence.expected_last_msg_id.empty()) po.ExpectLastMsgId = fence.expected_last_msg_id.c_str();
+  if (fence.expected_last_seq.has_value()) {
+    // JetStream reads 0 as "no expectation": an empty stream is fenced by
+    // the id of its first message instead.
+    po.ExpectLastSeq = *fence.expected_last_seq;
+  }
+  const std::string subj(subject);
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&ack, js_, subj.c_str(), data.data(), static_cast<int>(data.size()),
+                            &po, &jerr);
+  if (s != NATS_OK) {
+    jsPubAck_Destroy(ack);
+    return ToStatus(s, jerr, absl::StrCat("publish to ", subject));
+  }
+  Acked out{.seq = ack->Sequence, .duplicate = ack->Duplicate};
+  jsPubAck_Destroy(ack);
+  return out;
+}
+
+absl::StatusOr<StoredMessage> JetStream::Get(absl::string_view stream, uint64_t seq) {
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string st(stream);
+  natsStatus s = js_GetMsg(&m, js_, st.c_str(), seq, nullptr, &jerr);
+  MsgPtr owned(m);
+  if (s != NATS_OK) return ToStatus(s, jerr, absl::StrCat("get ", stream, " #", seq));
+  return FromMsg(m);
+}
+
+absl::StatusOr<StoredMessage> JetStream::GetLast(absl::string_view stream,
+                                                 absl::string_view subject) {
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string st(stream), subj(subject);
+  natsStatus s = js_GetLastMsg(&m, js_, st.c_str(), subj.c_str(), nullptr, &jerr);
+  MsgPtr owned(m);
+  if (s != NATS_OK) return ToStatus(s, jerr, absl::StrCat("get last of ", subject));
+  return FromMsg(m);
+}
+
+absl::StatusOr<StreamState> JetStream::State(absl::string_view stream) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string st(stream);
+  natsStatus s = js_GetStreamInfo(&si, js_, st.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return ToStatus(s, jerr, absl::StrCat("info of ", stream));
+  }
+  StreamState out{.messages = si->State.Msgs,
+                  .first_seq = si->State.FirstSeq,
+                  .last_seq = si->State.LastSeq};
+  if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) out.leader = si->Cluster->Leader;
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
+}  // namespace roomcast::cluster

@@ -1,0 +1,179 @@
+#include "tests/support/nats_cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/support/http_client.h"
+
+namespace roomcast::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Below Linux's ephemeral range (32768-60999), above the well-known ports.
+constexpr int kFirstPort = 21000;
+constexpr int kBlocks = 600;
+constexpr int kPortsPerNode = 3;
+
+bool PortFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+NatsCluster::NatsCluster(int nodes) {
+  if (!ReservePorts(nodes)) return;
+  for (Node& n : nodes_) {
+    if (!Start(n)) return;
+  }
+  ready_ = WaitForMetaLeader(30s);
+}
+
+NatsCluster::~NatsCluster() {
+  for (Node& n : nodes_) {
+    if (n.process == nullptr) continue;
+    kill(n.process->pid(), SIGCONT);  // a paused one must be able to exit
+    n.process->Stop(SIGTERM, 10s);
+    n.process.reset();
+  }
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the block
+}
+
+bool NatsCluster::ReservePorts(int nodes) {
+  const int width = nodes * kPortsPerNode;
+  // Start at a block chosen by PID, so parallel tests rarely even try the
+  // same one; the lock settles the rest.
+  const int first = static_cast<int>(getpid()) % kBlocks;
+  for (int b = 0; b < kBlocks; ++b) {
+    const int base = kFirstPort + ((first + b) % kBlocks) * width;
+    if (base + width > 32768) continue;
+    const std::string lock = absl::StrCat("/tmp/roomcast-nats-ports-", base, ".lock");
+    const int fd = open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      close(fd);
+      continue;
+    }
+    bool free = true;
+    for (int p = base; p < base + width && free; ++p) free = PortFree(p);
+    if (!free) {
+      close(fd);
+      continue;
+    }
+    lock_fd_ = fd;
+    nodes_.resize(static_cast<size_t>(nodes));
+    for (int i = 0; i < nodes; ++i) {
+      Node& n = nodes_[static_cast<size_t>(i)];
+      n.name = absl::StrCat("n", i + 1);
+      n.client_port = base + i * kPortsPerNode;
+      n.route_port = n.client_port + 1;
+      n.http_port = n.client_port + 2;
+      n.dir = absl::StrCat(dir_.path(), "/", n.name);
+    }
+    return true;
+  }
+  return false;
+}
+
+void NatsCluster::WriteConfig(const Node& n) const {
+  std::vector<std::string> routes;
+  for (const Node& other : nodes_) {
+    if (&other != &n) routes.push_back(absl::StrCat("nats-route://127.0.0.1:", other.route_port));
+  }
+  std::ofstream f(n.dir + ".conf");
+  f << "server_name: " << n.name << "\n"
+    << "listen: 127.0.0.1:" << n.client_port << "\n"
+    << "http: 127.0.0.1:" << n.http_port << "\n"
+    << "jetstream { store_dir: \"" << n.dir << "\", max_memory_store: 64MB, "
+    << "max_file_store: 1GB }\n"
+    << "cluster { name: roomcast-test, listen: 127.0.0.1:" << n.route_port
+    << ", routes: [" << absl::StrJoin(routes, ", ") << "] }\n";
+}
+
+bool NatsCluster::Start(Node& n) {
+  WriteConfig(n);
+  n.process = std::make_unique<Process>(
+      std::vector<std::string>{"nats-server", "-c", n.dir + ".conf"},
+      std::map<std::string, std::string>{}, n.dir + ".log");
+  // Up once its monitoring port answers.
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!n.process->running()) return false;
+    if (Get(absl::StrCat("http://127.0.0.1:", n.http_port, "/varz")).status == 200) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+bool NatsCluster::WaitForMetaLeader(std::chrono::milliseconds timeout) {
+  static const std::regex kLeader(R"re("meta_cluster":\s*\{[^}]*"leader":\s*"([^"]+)")re");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const Node& n : nodes_) {
+      if (n.process == nullptr) continue;
+      const HttpResponse r = Get(absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz"));
+      std::smatch m;
+      if (r.status == 200 && std::regex_search(r.body, m, kLeader)) return true;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+std::vector<std::string> NatsCluster::urls() const {
+  std::vector<std::string> out;
+  for (int i = 0; i < size(); ++i) out.push_back(url(i));
+  return out;
+}
+
+std::string NatsCluster::url(int i) const {
+  return absl::StrCat("nats://127.0.0.1:", nodes_[static_cast<size_t>(i)].client_port);
+}
+
+int NatsCluster::IndexOf(const std::string& server_name) const {
+  for (int i = 0; i < size(); ++i) {
+    if (nodes_[static_cast<size_t>(i)].name == server_name) return i;
+  }
+  return -1;
+}
+
+void NatsCluster::Kill(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (n.process == nullptr) return;
+  n.process->Stop(SIGKILL, 10s);
+  n.process.reset();
+}
+
+void NatsCluster::Pause(int i) {
+  if (Node& n = nodes_[static_cast<size_t>(i)]; n.process != nullptr) kill(n.process->pid(), SIGSTOP);
+}
+
+void NatsCluster::Resume(int i) {
+  if (Node& n = nodes_[static_cast<size_t>(i)]; n.process != nullptr) kill(n.process->pid(), SIGCONT);
+}
+
+bool NatsCluster::Restart(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (n.process != nullptr) return true;
+  return Start(n);
+}
+
+}  // namespace roomcast::testing

@@ -1,0 +1,76 @@
+// Test support: a real NATS JetStream cluster on loopback (DESIGN §13),
+// started by the test itself: three `nats-server` processes, each with its
+// own ports and store directory, routed to each other, stopped by PID.
+//
+// Ports: JetStream clustering needs every node's route port known when the
+// nodes start, so the ports cannot be the kernel's pick. They come from a
+// block of 9 (client, route, monitoring per node) below the kernel's
+// ephemeral range (so no outgoing connection is ever given one), held for
+// the cluster's life by an flock on a file named after the block (so two
+// test processes running at once never share one), and checked free by a
+// bind before use. A restarted node comes back on its own ports.
+//
+//   NatsCluster nats;                     // 3 nodes; JetStream ready
+//   auto js = cluster::JetStream::Connect({.urls = nats.urls()});
+//   nats.Kill(nats.IndexOf(leader));      // kill -9
+//   nats.Restart(i);                      // same store dir, same ports
+#ifndef ROOMCAST_TESTS_SUPPORT_NATS_CLUSTER_H_
+#define ROOMCAST_TESTS_SUPPORT_NATS_CLUSTER_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace roomcast::testing {
+
+class NatsCluster {
+ public:
+  // Starts `nodes` servers and waits (bounded) until the cluster has a
+  // JetStream meta leader. ready() says whether it got there.
+  explicit NatsCluster(int nodes = 3);
+  ~NatsCluster();
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
+
+  bool ready() const { return ready_; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // nats://127.0.0.1:PORT of every node, running or not.
+  std::vector<std::string> urls() const;
+  std::string url(int i) const;
+  std::string name(int i) const { return nodes_[i].name; }  // its server_name
+  int IndexOf(const std::string& server_name) const;  // -1 if none
+  bool running(int i) const { return nodes_[i].process != nullptr; }
+
+  // kill -9, and waits for the exit.
+  void Kill(int i);
+  // SIGSTOP / SIGCONT: a node that stops answering without going away.
+  void Pause(int i);
+  void Resume(int i);
+  // Starts node i again from its store directory; false if it did not
+  // come up (its monitoring port answering) within the bound.
+  bool Restart(int i);
+
+ private:
+  struct Node {
+    std::string name;
+    int client_port = 0, route_port = 0, http_port = 0;
+    std::string dir;
+    std::unique_ptr<Process> process;
+  };
+  bool ReservePorts(int nodes);
+  void WriteConfig(const Node& n) const;
+  bool Start(Node& n);
+  bool WaitForMetaLeader(std::chrono::milliseconds timeout);
+
+  TempDir dir_;
+  std::vector<Node> nodes_;
+  int lock_fd_ = -1;
+  bool ready_ = false;
+};
+
+}  // namespace roomcast::testing
+
+#endif  // ROOMCAST_TESTS_SUPPORT_NATS_CLUSTER_H_
