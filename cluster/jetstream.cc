@@ -5,51 +5,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/nats_status.h"
 
 namespace roomcast::cluster {
 namespace {
-
-// libnats' status (and JetStream's error code, when the server answered
-// with one) as an absl::Status of the kind the header promises.
-absl::Status ToStatus(natsStatus s, jsErrCode jerr, absl::string_view what) {
-  if (s == NATS_OK) return absl::OkStatus();
-  const char* last = nats_GetLastError(nullptr);
-  const std::string detail = absl::StrCat(what, ": ", natsStatus_GetText(s),
-                                          jerr != 0 ? absl::StrCat(" (JetStream error ", jerr, ")")
-                                                    : std::string(),
-                                          last != nullptr && *last ? absl::StrCat(": ", last) : "");
-  switch (jerr) {
-    case JSStreamWrongLastMsgIDErr:
-    case JSStreamWrongLastSequenceErr:
-      return absl::FailedPreconditionError(detail);
-    case JSStreamNotFoundErr:
-    case JSNoMessageFoundErr:
-      return absl::NotFoundError(detail);
-    case JSClusterNotAvailErr:
-      return absl::UnavailableError(detail);
-    default:
-      break;
-  }
-  switch (s) {
-    case NATS_TIMEOUT:
-    case NATS_NO_RESPONDERS:
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NO_SERVER:
-    case NATS_STALE_CONNECTION:
-    case NATS_IO_ERROR:
-      return absl::UnavailableError(detail);
-    case NATS_NOT_FOUND:
-      return absl::NotFoundError(detail);
-    case NATS_INVALID_ARG:
-    case NATS_INVALID_SUBJECT:
-      return absl::InvalidArgumentError(detail);
-    default:
-      // A JetStream error answer not named above: the server refused the
-      // request as it stood (a config that differs, a limit).
-      return jerr != 0 ? absl::FailedPreconditionError(detail) : absl::InternalError(detail);
-  }
-}
 
 struct MsgDeleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }

@@ -104,6 +104,7 @@ class JetStream {
   absl::StatusOr<StreamState> State(absl::string_view stream);
 
  private:
+  friend class Kv;  // opens its buckets in this context
   JetStream(__natsConnection* nc, __jsCtx* js, std::chrono::milliseconds timeout)
       : nc_(nc), js_(js), timeout_(timeout) {}
 

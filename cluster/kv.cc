@@ -1,0 +1,77 @@
+#include "cluster/kv.h"
+
+#include <nats/nats.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/nats_status.h"
+
+namespace roomcast::cluster {
+
+absl::StatusOr<std::unique_ptr<Kv>> Kv::Open(JetStream& js, const KvConfig& config) {
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = config.bucket.c_str();
+  cfg.History = static_cast<uint8_t>(config.history);
+  cfg.Replicas = config.replicas;
+  cfg.StorageType = js_FileStorage;
+  // libnats 3.4 hands the TTL to the server as is: nanoseconds.
+  cfg.TTL = std::chrono::nanoseconds(config.ttl).count();
+  kvStore* kv = nullptr;
+  natsStatus s = js_CreateKeyValue(&kv, js.js_, &cfg);
+  if (s != NATS_OK) {
+    // There already (with this config or another): open it as it is.
+    s = js_KeyValue(&kv, js.js_, config.bucket.c_str());
+  }
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("KV bucket ", config.bucket));
+  return std::unique_ptr<Kv>(new Kv(kv));
+}
+
+Kv::~Kv() { kvStore_Destroy(kv_); }
+
+absl::StatusOr<KvEntry> Kv::Get(absl::string_view key) {
+  const std::string k(key);
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, kv_, k.c_str());
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("get ", key));
+  KvEntry out{.value = std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                   static_cast<size_t>(kvEntry_ValueLen(e))),
+              .revision = kvEntry_Revision(e)};
+  kvEntry_Destroy(e);
+  return out;
+}
+
+absl::StatusOr<uint64_t> Kv::Put(absl::string_view key, absl::string_view value) {
+  const std::string k(key);
+  uint64_t rev = 0;
+  natsStatus s = kvStore_Put(&rev, kv_, k.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("put ", key));
+  return rev;
+}
+
+absl::StatusOr<uint64_t> Kv::Create(absl::string_view key, absl::string_view value) {
+  const std::string k(key);
+  uint64_t rev = 0;
+  natsStatus s =
+      kvStore_Create(&rev, kv_, k.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("create ", key));
+  return rev;
+}
+
+absl::StatusOr<uint64_t> Kv::Update(absl::string_view key, absl::string_view value,
+                                    uint64_t last) {
+  const std::string k(key);
+  uint64_t rev = 0;
+  natsStatus s =
+      kvStore_Update(&rev, kv_, k.c_str(), value.data(), static_cast<int>(value.size()), last);
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("update ", key, " at revision ", last));
+  return rev;
+}
+
+absl::Status Kv::Delete(absl::string_view key) {
+  const std::string k(key);
+  return ToStatus(kvStore_Delete(kv_, k.c_str()), absl::StrCat("delete ", key));
+}
+
+}  // namespace roomcast::cluster
