@@ -325,14 +325,17 @@ class Follower {
     this.clearTimers();
     this.ahead = null;           // {k, response}: the next bucket, asked early
     this.components = {};        // name -> partial version applied
+    this.setAt = {};             // name -> its ts_ms (when it was set)
     this.expired = new Map();    // name -> partial version dropped at its expires_ms
     this.fetching = new Set();   // "name/version" of value_omitted fetches under way
     this.manifestVersion = 0;    // of the newest manifest applied
     this.manifestAt = 0;         // Date.now() of the last manifest read
+    this.manifestServerAt = 0;   // and serverNow() then
     this.listedRedactions = 0;   // the newest `redactions` version known to exist
     this.redacted = new Set();   // seqs never to deliver
     this.lastSeq = 0;            // of the newest record delivered
     this.streaming = null;       // the last bucket streamed (null: none read yet)
+    this.serverStreams = false;  // some bucket was answered as a stream
     this.reviewDelayMs = 0;
     this.bucketMs = 0;
     this.epoch = null;
@@ -406,6 +409,7 @@ class Follower {
     }
     if (!this.live(gen)) return;
     this.manifestAt = Date.now();
+    this.manifestServerAt = this.serverNow();
     this.bucketMs = Number(m.body.config.bucket_ms);
     this.epoch = m.body.epoch;
     this.reviewDelayMs = Number(m.body.review_delay_ms || 0);
@@ -438,16 +442,18 @@ class Follower {
   }
 
   // Fetches only the components whose partial version moved, and drops
-  // those the manifest no longer lists (a ttl ran out). An older manifest
-  // (a cache's copy) is not applied.
+  // those the manifest no longer lists though it was made after they were
+  // set (a ttl ran out; one a notice brought may not be listed yet). An
+  // older manifest (a cache's copy) is not applied.
   async syncComponents(gen, man) {
     const version = Number(man.version || 0);
     if (version < this.manifestVersion) return;
     this.manifestVersion = version;
     this.noteRedactions(man);
     const listed = new Set((man.components || []).map((cv) => cv.name));
+    const madeAt = Number(man.watermark_ms || 0);
     for (const name of Object.keys(this.components)) {
-      if (listed.has(name)) continue;
+      if (listed.has(name) || (madeAt && this.setAt[name] >= madeAt)) continue;
       this.dropComponent(name);
     }
     for (const cv of man.components || []) {
@@ -476,6 +482,7 @@ class Follower {
       return;
     }
     this.components[c.name] = version;
+    this.setAt[c.name] = Number(c.ts_ms || 0);
     if (c.name === "redactions") {
       this.listedRedactions = Math.max(this.listedRedactions, version);
       this.retract(((c.value && c.value.seqs) || []).map(Number));
@@ -500,6 +507,7 @@ class Follower {
     clearTimeout(this.expiry.get(name));
     this.expiry.delete(name);
     delete this.components[name];
+    delete this.setAt[name];
     this.call("onState", { name, removed: true });
   }
 
@@ -569,6 +577,7 @@ class Follower {
   // changed. false once this session is over.
   async readManifest(gen) {
     this.manifestAt = Date.now();
+    this.manifestServerAt = this.serverNow();
     const m = await this.getJson("/manifest.json");
     if (!this.live(gen)) return false;
     if (m.status !== 200 || !m.body) return true;
@@ -582,10 +591,11 @@ class Follower {
     return this.live(gen);
   }
 
-  // A manifest read unless one was made in the last MANIFEST_EVERY_MS.
-  async checkManifest(gen) {
-    if (Date.now() - this.manifestAt < MANIFEST_EVERY_MS) return this.live(gen);
-    return this.readManifest(gen);
+  // A manifest read unless one was made in the last MANIFEST_EVERY_MS and
+  // after server time `since`.
+  async checkManifest(gen, since = -Infinity) {
+    const recent = Date.now() - this.manifestAt < MANIFEST_EVERY_MS && this.manifestServerAt >= since;
+    return recent ? this.live(gen) : this.readManifest(gen);
   }
 
   // Every 2 s while the buckets do not stream, every 30 s while they do.
@@ -660,12 +670,18 @@ class Follower {
 
   // Bucket k answered: it streams (no ETag: an open bucket, or a cache's
   // copy of one) unless the server does not stream or this follower is
-  // behind; then the manifest first, as before streaming, so that the
-  // `redactions` are known before its records. false if the session ended.
+  // behind (a complete object from a server that streams, or an answer
+  // long after k's end). Then the manifest first, so that the `redactions`
+  // are known before its records: as before streaming (one read per 2 s)
+  // and, if behind, one read made after k ended. false if the session ended.
   async beforeRecords(gen, k, headers) {
-    const late = this.serverNow() > (k + 1) * this.bucketMs + this.reviewDelayMs + LATE_MS;
-    this.streaming = !headers.get("ETag") && !late;
-    if (!this.streaming && !(await this.checkManifest(gen))) return false;
+    const end = (k + 1) * this.bucketMs;
+    const whole = Boolean(headers.get("ETag"));
+    const late = this.serverNow() > end + this.reviewDelayMs + LATE_MS;
+    const behind = late || (whole && this.serverStreams);
+    this.streaming = !whole && !late;
+    if (!whole) this.serverStreams = true;
+    if (!this.streaming && !(await this.checkManifest(gen, behind ? end : -Infinity))) return false;
     await this.catchUpRedactions(gen);
     return this.live(gen);
   }
