@@ -540,7 +540,7 @@ class Follower {
         const c = await this.getJson(`/state/${encodeURIComponent(name)}/${version}.json`);
         if (!this.live(gen)) return;
         if (c.status === 200) {
-          this.applyComponent(gen, c.body);
+          if (c.body && c.body.name === name) this.applyComponent(gen, c.body);
           return;
         }
         if (i + 1 >= STATE_TRIES || (c.status >= 400 && c.status < 500 && c.status !== 404)) {
