@@ -18,6 +18,32 @@
 // records already delivered are skipped by seq. Bucket k+1 is asked for
 // about 100 ms before k ends, so its stream is open before its first record.
 //
+// State rides in the stream (DESIGN §10): a bucket's records include
+// notices, records with seq 0 that are not actions. A state notice carries
+// the component exactly as /state/{name}/{version} holds it and goes to
+// onState like a fetched one, once per version (a stream asked again
+// repeats its notices; an older version than the one applied is ignored);
+// a component over 4 KiB comes flagged `value_omitted` and is fetched, a
+// 404 asked again a few times with a growing pause (it may be a publication
+// round behind its notice). A component set with a ttl is dropped
+// (onState {name, removed: true}) at its expires_ms, since an expiry has no
+// notice. Peer notices (keyed tags, DESIGN §5) are ignored: this module does
+// not read peer messages. A notice never reaches onMessage and never counts
+// as a seq.
+//
+// So while it streams the follower reads the manifest only:
+//   - at join (then the snapshot or the components, and the closed buckets
+//     the manifest's watermark does not cover yet, for their notices only);
+//   - once every 30 s (the room ended, an epoch change, a ttl'd component's
+//     removal, a notice the bucket's byte budget dropped: a safety net);
+//   - when a bucket says something is wrong: a 404 for a bucket that has
+//     started, a summary of another epoch, a summary counting a dropped
+//     notice (at most once per 2 s);
+//   - before reading a bucket that did not stream, a server that does not
+//     stream or a follower that fell behind (at most once per 2 s, as
+//     before streaming: the `redactions` must be known before its records).
+// An epoch change rejoins (onJoin again).
+//
 // Moderation (DESIGN §11) is applied before anything reaches the page: a
 // `retract` record, or the room's `redactions` component, calls onRetract
 // with the seqs to take off the screen, and a retracted message or a
@@ -54,21 +80,30 @@
 //                           integers are strings, Number() them)
 //   onRetract(seqs)         seqs (numbers) never to show again
 //   onState(c)              a state component {name, version, value,
-//                           expires_ms}, or {name, removed: true} once the
-//                           manifest no longer lists it (a ttl ran out)
+//                           expires_ms, ...} (from the snapshot, a fetch or
+//                           a notice: the same object), once per version;
+//                           or {name, removed: true} at its expires_ms or
+//                           once the manifest no longer lists it
 //   onBucket(summary, k)    bucket k complete: first_seq, last_seq, dropped
 //   onStatus(s)             {state: "joining" | "absent" | "unreachable" |
 //                           "retrying" | "ended", status}
 //   onError(e)              e.fatal: refused (401/403, e.status, e.detail),
 //                           following has stopped; else a bucket that could
-//                           not be read was skipped
+//                           not be read was skipped, or a component a
+//                           notice named could not be fetched (the next
+//                           manifest read tries again)
 //
 // The line reader is exported on its own (SegmentLines, readSegment) for
 // readers that fetch buckets themselves.
 
 const HEAD = '{"messages":[';
 const PREFETCH_MS = 100;      // ask for k+1 this long before k ends
-const MANIFEST_EVERY_MS = 2000;
+const MANIFEST_EVERY_MS = 2000;   // manifest reads when not streaming
+const SLOW_MANIFEST_MS = 30000;   // and while streaming (a safety net)
+const LATE_MS = 1000;             // a bucket answered this long after its end: behind
+const CATCH_UP_BUCKETS = 8;       // closed buckets read at join for their notices
+const STATE_TRIES = 6;            // fetches of a value_omitted component
+const STATE_RETRY_MS = 250;       // the first pause between them (then doubled)
 const MAX_REDACTED = 20000;   // retracted seqs remembered (the publisher lists 4096)
 const MAX_LINE = 8 << 20;     // characters of one record line
 const MAX_WHOLE = 64 << 20;   // characters of a body not in the line layout
@@ -244,6 +279,7 @@ class Follower {
     this.gen = 0;           // bumps on every (re)join and on stop; old loops end
     this.stopped = false;
     this.abort = null;
+    this.expiry = new Map();  // name -> timer dropping it at its expires_ms
     // Server clock - local clock, kept inside bounds the answers prove:
     // Date (+ Age) says the server's time to the second, and a bucket whose
     // summary arrived had ended by then.
@@ -275,18 +311,32 @@ class Follower {
   stop() {
     this.stopped = true;
     this.gen++;
-    clearTimeout(this.aheadTimer);
+    this.clearTimers();
     this.abort?.abort();
   }
 
-  resetRoom() {
+  clearTimers() {
     clearTimeout(this.aheadTimer);
+    for (const t of this.expiry.values()) clearTimeout(t);
+    this.expiry.clear();
+  }
+
+  resetRoom() {
+    this.clearTimers();
     this.ahead = null;           // {k, response}: the next bucket, asked early
     this.components = {};        // name -> partial version applied
+    this.setAt = {};             // name -> its ts_ms (when it was set)
+    this.expired = new Map();    // name -> partial version dropped at its expires_ms
+    this.fetching = new Set();   // "name/version" of value_omitted fetches under way
     this.manifestVersion = 0;    // of the newest manifest applied
-    this.listedRedactions = 0;   // the `redactions` version it lists
+    this.manifestAt = 0;         // Date.now() of the last manifest read
+    this.manifestServerAt = 0;   // and serverNow() then
+    this.listedRedactions = 0;   // the newest `redactions` version known to exist
     this.redacted = new Set();   // seqs never to deliver
     this.lastSeq = 0;            // of the newest record delivered
+    this.streaming = null;       // the last bucket streamed (null: none read yet)
+    this.serverStreams = false;  // some bucket was answered as a stream
+    this.reviewDelayMs = 0;
     this.bucketMs = 0;
     this.epoch = null;
   }
@@ -358,20 +408,23 @@ class Follower {
       await sleep(delay);
     }
     if (!this.live(gen)) return;
+    this.manifestAt = Date.now();
+    this.manifestServerAt = this.serverNow();
     this.bucketMs = Number(m.body.config.bucket_ms);
     this.epoch = m.body.epoch;
+    this.reviewDelayMs = Number(m.body.review_delay_ms || 0);
     this.call("onJoin", m.body);
     // The state first: the `redactions` must be known before any message.
     await this.loadSnapshot(gen, m.body);
     if (!this.live(gen)) return;
     this.run(gen, () => this.followManifest(gen));
-    this.run(gen, () => this.followActions(gen));
+    this.run(gen, () => this.followActions(gen, Number(m.body.watermark_ms || 0)));
   }
 
   // The `redactions` version `man` lists (0: none).
   noteRedactions(man) {
     const cv = (man.components || []).find((c) => c.name === "redactions");
-    this.listedRedactions = cv ? Number(cv.version) : 0;
+    this.listedRedactions = Math.max(this.listedRedactions, cv ? Number(cv.version) : 0);
   }
 
   async loadSnapshot(gen, man) {
@@ -382,49 +435,132 @@ class Follower {
     const s = await this.getJson(`/snapshot/${v}.json`);
     if (!this.live(gen)) return;
     if (s.status === 200) {
-      for (const c of s.body.components || []) this.applyComponent(c);
+      for (const c of s.body.components || []) this.applyComponent(gen, c);
     } else {
       await this.syncComponents(gen, man);
     }
   }
 
   // Fetches only the components whose partial version moved, and drops
-  // those the manifest no longer lists (a ttl ran out). An older manifest
-  // (a cache's copy) is not applied.
+  // those the manifest no longer lists though it was made after they were
+  // set (a ttl ran out; one a notice brought may not be listed yet). An
+  // older manifest (a cache's copy) is not applied.
   async syncComponents(gen, man) {
     const version = Number(man.version || 0);
     if (version < this.manifestVersion) return;
     this.manifestVersion = version;
     this.noteRedactions(man);
     const listed = new Set((man.components || []).map((cv) => cv.name));
+    const madeAt = Number(man.watermark_ms || 0);
     for (const name of Object.keys(this.components)) {
-      if (listed.has(name)) continue;
-      delete this.components[name];
-      this.call("onState", { name, removed: true });
+      if (listed.has(name) || (madeAt && this.setAt[name] >= madeAt)) continue;
+      this.dropComponent(name);
     }
     for (const cv of man.components || []) {
-      if ((this.components[cv.name] || 0) >= Number(cv.version)) continue;
+      if (this.known(cv.name) >= Number(cv.version)) continue;
       const c = await this.getJson(`/state/${encodeURIComponent(cv.name)}/${Number(cv.version)}.json`);
       if (!this.live(gen)) return;
-      if (c.status === 200) this.applyComponent(c.body);
+      if (c.status === 200) this.applyComponent(gen, c.body);
     }
   }
 
-  applyComponent(c) {
+  // The newest version of `name` applied or dropped at its expiry (0: none).
+  known(name) {
+    return Math.max(this.components[name] || 0, this.expired.get(name) || 0);
+  }
+
+  // Applies component `c` if it is newer than the one the page has: from
+  // the snapshot, a fetch or a notice, so at most once per version.
+  applyComponent(gen, c) {
     if (!c || typeof c.name !== "string") return;
-    if ((this.components[c.name] || 0) > Number(c.version)) return;
-    this.components[c.name] = Number(c.version);
-    if (c.name === "redactions") this.retract(((c.value && c.value.seqs) || []).map(Number));
+    const version = Number(c.version || 0);
+    if (this.known(c.name) >= version) return;
+    const expires = Number(c.expires_ms || 0);
+    if (expires && expires <= this.serverNow()) {
+      this.expired.set(c.name, version);  // gone already: never shown
+      if (this.components[c.name]) this.dropComponent(c.name);
+      return;
+    }
+    this.components[c.name] = version;
+    this.setAt[c.name] = Number(c.ts_ms || 0);
+    if (c.name === "redactions") {
+      this.listedRedactions = Math.max(this.listedRedactions, version);
+      this.retract(((c.value && c.value.seqs) || []).map(Number));
+    }
+    this.scheduleExpiry(gen, c.name, version, expires);
     this.call("onState", c);
   }
 
-  // Before a bucket is read: the `redactions` the latest manifest lists,
-  // if the manifest loop has not read them yet (it may be mid-way).
+  // An expiry makes no notice: the component is dropped at its expires_ms.
+  scheduleExpiry(gen, name, version, expires) {
+    clearTimeout(this.expiry.get(name));
+    this.expiry.delete(name);
+    if (!expires) return;
+    this.expiry.set(name, setTimeout(() => {
+      if (!this.live(gen) || this.components[name] !== version) return;
+      this.expired.set(name, version);
+      this.dropComponent(name);
+    }, Math.min(Math.max(0, expires - this.serverNow()), 2 ** 31 - 1)));
+  }
+
+  dropComponent(name) {
+    clearTimeout(this.expiry.get(name));
+    this.expiry.delete(name);
+    delete this.components[name];
+    delete this.setAt[name];
+    this.call("onState", { name, removed: true });
+  }
+
+  // A notice from bucket k's stream (DESIGN §10). A peer tag is ignored:
+  // this module reads no peer messages.
+  applyNotice(gen, notice) {
+    const c = notice.state;
+    if (!c || typeof c.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(c.name)) return;
+    const version = Number(c.version || 0);
+    if (!(version > 0)) return;
+    if (c.name === "redactions") this.listedRedactions = Math.max(this.listedRedactions, version);
+    if (!notice.value_omitted) {
+      this.applyComponent(gen, c);
+    } else if (this.known(c.name) < version) {
+      this.run(gen, () => this.fetchComponent(gen, c.name, version));
+    }
+  }
+
+  // A component whose notice left its value out: its object may be a
+  // publication round behind, so a 404 (or no answer) is asked again, a
+  // bounded number of times. If it never comes, onError; a later manifest
+  // read lists it and fetches it then.
+  async fetchComponent(gen, name, version) {
+    const key = `${name}/${version}`;
+    if (this.fetching.has(key)) return;
+    this.fetching.add(key);
+    try {
+      for (let i = 0, pause = STATE_RETRY_MS; this.live(gen); i++, pause *= 2) {
+        if (this.known(name) >= version) return;
+        const c = await this.getJson(`/state/${encodeURIComponent(name)}/${version}.json`);
+        if (!this.live(gen)) return;
+        if (c.status === 200) {
+          if (c.body && c.body.name === name) this.applyComponent(gen, c.body);
+          return;
+        }
+        if (i + 1 >= STATE_TRIES || (c.status >= 400 && c.status < 500 && c.status !== 404)) {
+          this.call("onError", { fatal: false, status: c.status, message: `state ${key}: HTTP ${c.status}` });
+          return;
+        }
+        await sleep(pause);
+      }
+    } finally {
+      this.fetching.delete(key);
+    }
+  }
+
+  // Before a bucket is read: the `redactions` the latest manifest or
+  // notice named, if not applied yet (a fetch may be under way).
   async catchUpRedactions(gen) {
     const v = this.listedRedactions;
-    if (!v || (this.components.redactions || 0) >= v) return;
+    if (!v || this.known("redactions") >= v) return;
     const c = await this.getJson(`/state/redactions/${v}.json`);
-    if (c.status === 200 && this.live(gen)) this.applyComponent(c.body);
+    if (c.status === 200 && this.live(gen)) this.applyComponent(gen, c.body);
   }
 
   // Keeps `seqs` from the page; tells it of the ones it did not know.
@@ -437,27 +573,50 @@ class Follower {
     if (fresh.length) this.call("onRetract", fresh);
   }
 
+  // A manifest read: the room's status and state, or a rejoin if its epoch
+  // changed. false once this session is over.
+  async readManifest(gen) {
+    this.manifestAt = Date.now();
+    this.manifestServerAt = this.serverNow();
+    const m = await this.getJson("/manifest.json");
+    if (!this.live(gen)) return false;
+    if (m.status !== 200 || !m.body) return true;
+    if (m.body.epoch !== this.epoch) {  // history lost or room re-created
+      this.start();
+      return false;
+    }
+    this.reviewDelayMs = Number(m.body.review_delay_ms || 0);
+    if (m.body.status === "ROOM_STATUS_ENDED") this.call("onStatus", { state: "ended" });
+    await this.syncComponents(gen, m.body);
+    return this.live(gen);
+  }
+
+  // A manifest read unless one was made in the last MANIFEST_EVERY_MS and
+  // after server time `since`.
+  async checkManifest(gen, since = -Infinity) {
+    const recent = Date.now() - this.manifestAt < MANIFEST_EVERY_MS && this.manifestServerAt >= since;
+    return recent ? this.live(gen) : this.readManifest(gen);
+  }
+
+  // Every 2 s while the buckets do not stream, every 30 s while they do.
   async followManifest(gen) {
     while (this.live(gen)) {
       await sleep(MANIFEST_EVERY_MS);
       if (!this.live(gen)) return;
-      const m = await this.getJson("/manifest.json");
-      if (m.status !== 200 || !m.body || !this.live(gen)) continue;
-      if (m.body.epoch !== this.epoch) {  // history lost or room re-created
-        this.start();
-        return;
-      }
-      if (m.body.status === "ROOM_STATUS_ENDED") this.call("onStatus", { state: "ended" });
-      await this.syncComponents(gen, m.body);
+      const every = this.streaming === false ? MANIFEST_EVERY_MS : SLOW_MANIFEST_MS;
+      if (Date.now() - this.manifestAt >= every) await this.readManifest(gen);
     }
   }
 
-  async followActions(gen) {
+  // From the bucket holding the manifest's watermark (its notices only:
+  // state set since that manifest) to the current one, then bucket by bucket.
+  async followActions(gen, watermarkMs) {
     const d = this.bucketMs;
-    let k = Math.floor(this.serverNow() / d);
+    const now = Math.floor(this.serverNow() / d);
+    let k = watermarkMs > 0 ? Math.min(now, Math.max(Math.floor(watermarkMs / d), now - CATCH_UP_BUCKETS)) : now;
     let errors = 0;
     while (this.live(gen)) {
-      const r = await this.readBucket(gen, k);
+      const r = await this.readBucket(gen, k, k < now);
       if (!this.live(gen)) return;
       if (r.ok || r.bad) {
         if (r.bad) this.call("onError", r.bad);
@@ -465,8 +624,10 @@ class Follower {
         k++;
       } else if (r.status === 404) {
         // Not yet: further ahead than the origin holds, or the publisher is
-        // late. Wait until the bucket is near, else retry after a pause.
+        // late. Wait until the bucket is near, else retry after a pause; a
+        // bucket that has started may mean the room ended or was re-created.
         const ahead = (k + 1) * d - this.serverNow();
+        if (k * d <= this.serverNow() && !(await this.checkManifest(gen))) return;
         await sleep(ahead > 2500 ? ahead - 2000 : 200);
       } else {
         errors++;
@@ -476,9 +637,9 @@ class Follower {
     }
   }
 
-  // Bucket k: {ok} once its summary is in, {bad}, or {status} (0: cut or
-  // unreachable) to ask again.
-  async readBucket(gen, k) {
+  // Bucket k (only its notices if `noticesOnly`): {ok} once its summary is
+  // in, {bad}, or {status} (0: cut or unreachable) to ask again.
+  async readBucket(gen, k, noticesOnly) {
     const pending = this.takeAhead(k) || this.request(k);
     this.scheduleAhead(gen, k + 1);
     let r;
@@ -492,19 +653,46 @@ class Follower {
       r.body?.cancel().catch(() => {});  // a "not yet" or an error page: not needed
       return { status: r.status };
     }
-    await this.catchUpRedactions(gen);
-    if (!this.live(gen)) return {};
+    if (!(await this.beforeRecords(gen, k, r.headers))) return {};
     try {
-      const summary = await readSegment(r.body, (m) => this.deliver(m, k));
+      const summary = await readSegment(r.body, (m) => this.deliver(gen, m, k, noticesOnly));
       if (!this.live(gen)) return {};
       this.observeClosed(k);
       this.lastSeq = Math.max(this.lastSeq, Number(summary.last_seq || 0));
+      if (!(await this.afterSummary(gen, summary))) return {};
       this.call("onBucket", summary, k);
       return { ok: true };
     } catch (e) {
       if (e instanceof BadSegment) return { bad: e };
       return { status: 0 };
     }
+  }
+
+  // Bucket k answered: it streams (no ETag: an open bucket, or a cache's
+  // copy of one) unless the server does not stream or this follower is
+  // behind (a complete object from a server that streams, or an answer
+  // long after k's end). Then the manifest first, so that the `redactions`
+  // are known before its records: as before streaming (one read per 2 s)
+  // and, if behind, one read made after k ended. false if the session ended.
+  async beforeRecords(gen, k, headers) {
+    const end = (k + 1) * this.bucketMs;
+    const whole = Boolean(headers.get("ETag"));
+    const late = this.serverNow() > end + this.reviewDelayMs + LATE_MS;
+    const behind = late || (whole && this.serverStreams);
+    this.streaming = !whole && !late;
+    if (!whole) this.serverStreams = true;
+    if (!this.streaming && !(await this.checkManifest(gen, behind ? end : -Infinity))) return false;
+    await this.catchUpRedactions(gen);
+    return this.live(gen);
+  }
+
+  // A summary that says the stream missed something (another epoch, a
+  // notice the byte budget dropped): the manifest. false if the session ended.
+  async afterSummary(gen, summary) {
+    const otherEpoch = summary.epoch !== undefined && String(summary.epoch) !== String(this.epoch);
+    const droppedNotice = Number((summary.dropped && summary.dropped.notice) || 0) > 0;
+    if (otherEpoch || droppedNotice) return this.checkManifest(gen);
+    return this.live(gen);
   }
 
   request(k) {
@@ -531,8 +719,14 @@ class Follower {
     }, Math.max(0, wait));
   }
 
-  // One record of bucket k, once, in seq order.
-  deliver(m, k) {
+  // One record of bucket k, once, in seq order; a notice (seq 0) is
+  // applied, never delivered nor counted as a seq.
+  deliver(gen, m, k, noticesOnly) {
+    if (m.notice) {
+      this.applyNotice(gen, m.notice);
+      return;
+    }
+    if (noticesOnly) return;
     const seq = Number(m.seq || 0);
     if (seq && seq <= this.lastSeq) return;  // had it: a stream asked again
     if (seq) this.lastSeq = seq;

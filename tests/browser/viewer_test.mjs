@@ -14,9 +14,11 @@
 // retraction-after.png); a ban shown in the moderation panel; slow mode
 // shown after PATCH and gone after it is turned off; a pin set with a 3 s
 // ttl shown and then hidden (at its expires_ms), another component with a
-// ttl gone once the manifest drops it; and a viewer whose bucket reads are held (a
-// slow connection) while a comment is published and retracted never shows
-// it, since the room's `redactions` list it by the time its bucket arrives.
+// ttl gone at its expires_ms (the module drops it: an expiry has no notice,
+// and a streaming follower does not poll the manifest); and a viewer whose
+// bucket reads are held (a slow connection) while a comment is published and
+// retracted never shows it: the bucket read late did not stream, so the
+// module reads the manifest and its `redactions` before the bucket's records.
 //
 // Live segments (DESIGN §10): in a room of 2 s buckets, a comment is on the
 // page before the page's read of its bucket completes (event order).
@@ -171,7 +173,7 @@ async function moderation(page, publisher) {
   console.log("pin with a 3 s ttl shown, then hidden");
 
   // Another component with a ttl: the page has no timer for it, so it goes
-  // only when the manifest stops listing it.
+  // when the module drops it at its expires_ms.
   const put = await fetch(`${publisher}/v1/rooms/demo/state/poll?ttl_s=3`, {
     method: "PUT", headers: { Authorization: `Bearer ${mod}`, "Content-Type": "application/json" },
     body: JSON.stringify("poll: best song tonight?"),
@@ -180,14 +182,16 @@ async function moderation(page, publisher) {
   const poll = page.locator('#state dd[data-name="poll"]');
   await waitFor("the poll component", 15_000, async () => (await poll.count()) === 1);
   await waitFor("the expired poll to go", 20_000, async () => (await poll.count()) === 0);
-  console.log("a component with a 3 s ttl dropped once the manifest no longer lists it");
+  console.log("a component with a 3 s ttl dropped at its expires_ms");
 }
 
 // A page whose action reads are held while a comment is published and
-// retracted: when they go on, the comment's bucket comes after the
-// `redactions` listing it, and the comment never reaches the screen (a
-// MutationObserver records every message ever added). The comment is posted
-// once every read let through before the hold has completed.
+// retracted: when they go on (once the room's `redactions` list it), the
+// comment's bucket is read late, as a complete object, and the module reads
+// the manifest and the `redactions` before its records, so the comment never
+// reaches the screen (a MutationObserver records every message ever added).
+// The comment is posted once every read let through before the hold has
+// completed.
 async function slowViewer(origin, publisher) {
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
   await page.addInitScript(() => {
@@ -230,7 +234,14 @@ async function slowViewer(origin, publisher) {
     return Number(m.last_seq || 0) > seq;
   });
   await api(publisher, "DELETE", `/messages/${seq}`, mintJwt("test-moderator", "moderator"), {});
-  await waitFor("the viewer to read the redactions", 20_000, async () => listed.has(Number(seq)));
+  await waitFor("the redactions published", 20_000, async () => {
+    const m = await fetch(`${origin}/v1/rooms/demo/manifest.json`).then((r) => r.json()).catch(() => ({}));
+    const cv = (m.components || []).find((c) => c.name === "redactions");
+    if (!cv) return false;
+    const c = await fetch(`${origin}/v1/rooms/demo/state/redactions/${cv.version}.json`)
+      .then((r) => r.json()).catch(() => ({}));
+    return ((c.value && c.value.seqs) || []).map(Number).includes(Number(seq));
+  });
   hold = false;
   for (const route of held.splice(0)) await route.continue();
   const later = `after the slow spell ${Date.now()}`;
@@ -239,6 +250,7 @@ async function slowViewer(origin, publisher) {
     (await page.locator(`#messages li[data-seq="${Number(after.seq)}"]`).count()) === 1);
   const seen = await page.evaluate(() => window.__seen);
   if (seen.some((t) => t.includes(text))) await fail(`#${seq} was shown though its redaction was known`);
+  if (!listed.has(Number(seq))) await fail(`the page never read the redactions listing #${seq}`);
   console.log(`slow viewer: #${seq} (retracted while its bucket read was held) never shown; ${seen.length} messages seen`);
   await page.close();
 }
