@@ -11,7 +11,11 @@
 // server that streams open buckets (DESIGN §10) each action is delivered as
 // soon as its record is in, the next bucket's stream is opened before the
 // current one ends, and a stream cut short is asked again, skipping what
-// was delivered. An epoch change re-joins cleanly; errors
+// was delivered. State changes and peer messages come inside the stream as
+// notices (seq 0, never delivered as actions), so a streaming follower
+// reads the manifest only at its join, every stream_manifest_refresh, and
+// when a segment answer or falling behind calls for it; the other modes
+// poll it as before. An epoch change re-joins cleanly; errors
 // back off with jitter; a "not yet" is asked again after a short pause,
 // never in a tight loop (DESIGN §4, CDN traps).
 //

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
 #include "client/client.h"
 #include "segmenter/bucketer.h"
 #include "tests/client/recorder.h"
@@ -136,6 +139,37 @@ TEST_F(LiveStackTest, TailPrintsAMessageBeforeItsBucketCloses) {
   ASSERT_EQ(got.size(), 1u) << r.out;
   EXPECT_EQ(got[0].seq(), ack.seq);
   EXPECT_LT(watermark, EndOf(got[0])) << "printed only once its bucket had closed";
+}
+
+// tail prints a state change it learned from the stream's notice as it
+// prints one from the manifest ({"state": …}), once, and never prints a
+// notice as a message.
+TEST_F(LiveStackTest, TailPrintsAStateChangeFromItsNoticeOnce) {
+  auto tail = std::async(std::launch::async, [&] {
+    return Cli({"tail", "--base", origin_->url(), "--room", kRoom, "--json", "--mode", "bucket",
+                "--duration-ms", "7000"},
+               {}, 20s);
+  });
+  client::Client c({.base_url = origin_->url()});
+  IdleToBucketStart(c);  // tail has joined by now (it joins within ~D)
+  SetState("title", R"("from the stream")");
+  const Ack ack = Post("after the title");
+  RunResult r = tail.get();
+  ASSERT_EQ(r.status, 0) << r.err;
+  int states = 0;
+  std::vector<uint64_t> seqs;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, R"({"state":)")) {
+      EXPECT_TRUE(absl::StrContains(line, "from the stream")) << line;
+      ++states;
+      continue;
+    }
+    v1::Message m;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &m).ok()) << line;
+    seqs.push_back(m.seq());
+  }
+  EXPECT_EQ(states, 1) << r.out;
+  EXPECT_EQ(seqs, std::vector<uint64_t>{ack.seq}) << r.out;
 }
 
 TEST_F(LiveStackTest, AStreamCutByAKilledOriginDeliversEveryMessageOnceInOrder) {
