@@ -11,7 +11,11 @@
 // server that streams open buckets (DESIGN §10) each action is delivered as
 // soon as its record is in, the next bucket's stream is opened before the
 // current one ends, and a stream cut short is asked again, skipping what
-// was delivered. An epoch change re-joins cleanly; errors
+// was delivered. State changes and peer messages come inside the stream as
+// notices (seq 0, never delivered as actions), so a streaming follower
+// reads the manifest only at its join, every stream_manifest_refresh, and
+// when a segment answer or falling behind calls for it; the other modes
+// poll it as before. An epoch change re-joins cleanly; errors
 // back off with jitter; a "not yet" is asked again after a short pause,
 // never in a tight loop (DESIGN §4, CDN traps).
 //
@@ -66,9 +70,15 @@ struct ClientOptions {
   // this long before k ends, so its stream is open before its first record
   // (the origin holds it until k+1 starts).
   std::chrono::milliseconds live_lead{100};
-  // In bucket-hold mode the manifest (state, epoch, hint) is re-read this
-  // often; it is cached for a second anyway.
+  // In bucket-hold mode against a server that does not stream, the manifest
+  // (state, epoch, hint) is re-read this often; it is cached for a second
+  // anyway.
   std::chrono::milliseconds manifest_refresh{1000};
+  // While streaming (DESIGN §10) state changes and peer messages arrive as
+  // notices in the stream, so the manifest is re-read only this often, for
+  // what a stream cannot tell (the room ended, an epoch change, a new follow
+  // hint), and within manifest_refresh when a segment answer hints at one.
+  std::chrono::milliseconds stream_manifest_refresh{30000};
   std::chrono::milliseconds max_backoff{5000};
 };
 
@@ -114,8 +124,13 @@ struct Callbacks {
   // What the big-room cap left out of a bucket, by type name.
   std::function<void(int64_t bucket, const std::map<std::string, uint64_t>&)> on_dropped;
   // A component's value, each time its partial version moves on (all of
-  // them once at join).
+  // them once at join): from the manifest's versions, or from a state
+  // notice in a bucket (DESIGN §10), whichever comes first; never twice for
+  // one version.
   std::function<void(const v1::StateComponent&)> on_state;
+  // The viewer's peer messages, each once, fetched after the bucket that
+  // holds them closed, when a peer notice's tag (or the Bloom hint) says
+  // the bucket has one.
   std::function<void(const v1::Message&)> on_peer;
   // Seqs that could not be recovered (the origin lost them); never silent.
   std::function<void(uint64_t first, uint64_t last)> on_gap;

@@ -20,7 +20,8 @@ std::vector<const v1::Message*> Sequencer::Take(const v1::ActionSegment& s,
   uint64_t floor = *next_;
   for (const v1::Message& m : s.messages()) {
     // In seq order on the wire; anything else is dropped, not reordered.
-    if (m.seq() < floor || m.seq() > s.last_seq()) continue;
+    // seq 0: a notice, not an action (DESIGN §10).
+    if (m.seq() == 0 || m.seq() < floor || m.seq() > s.last_seq()) continue;
     floor = m.seq() + 1;
     if (m.ts_ms() >= min_ts_ms) out.push_back(&m);
   }

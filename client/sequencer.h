@@ -32,8 +32,8 @@ class Sequencer {
   std::optional<Gap> GapBefore(const v1::ActionSegment& s) const;
 
   // The messages of `s` not taken before, in seq order, leaving out those
-  // stamped before `min_ts_ms` (they still count as seen). Moves the cursor
-  // past s.last_seq.
+  // stamped before `min_ts_ms` (they still count as seen) and notices (seq
+  // 0: not actions, DESIGN §10). Moves the cursor past s.last_seq.
   std::vector<const v1::Message*> Take(
       const v1::ActionSegment& s,
       int64_t min_ts_ms = std::numeric_limits<int64_t>::min());

@@ -128,8 +128,9 @@ bool FollowerRun::Deliver(const std::string& body, int64_t recv_ns,
     return false;
   }
   ++stats_.segments;
-  if (seg->messages().empty()) ++stats_.empty_segments;
+  if (seg->last_seq() == 0) ++stats_.empty_segments;  // notices only, or nothing
   for (const v1::Message& m : seg->messages()) {
+    if (m.seq() == 0) continue;  // a notice (DESIGN §10): not a message
     stats_.latency.Record(std::chrono::nanoseconds(recv_ns - m.ts_ms() * 1'000'000));
     ++stats_.messages;
     See(m.seq());
@@ -199,6 +200,7 @@ void FollowerRun::LogError(const std::string& target, const absl::Status& st) {
 
 void FollowerRun::SeeStreamed(const v1::Message& m, int64_t recv_ns,
                               uint64_t* last_in_bucket) {
+  if (m.seq() == 0) return;  // a notice (DESIGN §10): not a message
   // A stream asked again starts from the bucket's first record.
   if (m.seq() <= *last_in_bucket) {
     ++stats_.resent;
@@ -254,7 +256,9 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
         LogError(target, summary.ok() ? absl::DataLossError("wrong index") : summary.status());
       }
       ++stats_.segments;
-      if (reader.records() == 0) ++stats_.empty_segments;
+      if (summary.ok() ? summary->last_seq() == 0 : reader.records() == 0) {
+        ++stats_.empty_segments;  // notices only count as empty
+      }
       stats_.after_close.Record(
           std::chrono::nanoseconds(end_ns - segmenter::BucketEnd(k, d) * 1'000'000));
       co_return true;

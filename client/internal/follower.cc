@@ -102,13 +102,14 @@ HttpLoop::Id Follower::Get(Cls cls, const std::string& url, std::vector<std::str
   return *slot;
 }
 
-void Follower::Later(std::chrono::milliseconds delay, std::function<void()> fn) {
+HttpLoop::Id Follower::Later(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto slot = std::make_shared<HttpLoop::Id>(0);
   *slot = loop_->After(delay, [this, slot, gen = gen_, fn = std::move(fn)] {
     timers_.erase(*slot);
     if (gen == gen_) fn();
   });
   timers_.insert(*slot);
+  return *slot;
 }
 
 void Follower::CancelAll() {
@@ -117,6 +118,8 @@ void Follower::CancelAll() {
   for (HttpLoop::Id id : timers_) loop_->CancelTimer(id);
   fetches_.clear();
   timers_.clear();
+  manifest_timer_ = 0;
+  manifest_inflight_ = false;
 }
 
 std::string Follower::Url(const std::string& path) const {
@@ -184,6 +187,7 @@ void Follower::OnJoinManifest(HttpReply r) {
 void Follower::JoinEpoch(const v1::Manifest& m) {
   epoch_ = m.epoch();
   e_.latest = m;
+  manifest_seen_ms_ = loop_->wall_clock().NowMs();
   e_.d = m.config().bucket_ms();
   e_.join_last_seq = m.last_seq();
   e_.join_ms = ServerNow();
@@ -220,11 +224,8 @@ void Follower::StartFollowing(const v1::Manifest& m) {
     return;
   }
   Pump();
-  if (mode_ == FollowMode::kManifestHold) {
-    ManifestStep();
-  } else {
-    Later(copts_.manifest_refresh, [this] { ManifestStep(); });
-  }
+  ScheduleManifestStep(mode_ == FollowMode::kManifestHold ? std::chrono::milliseconds(0)
+                                                          : ManifestInterval());
 }
 
 FollowMode Follower::Desired(const v1::Manifest& m) const {
@@ -236,6 +237,8 @@ FollowMode Follower::Desired(const v1::Manifest& m) const {
 // --- the manifest loop ------------------------------------------------------
 
 void Follower::ManifestStep() {
+  manifest_timer_ = 0;
+  manifest_inflight_ = true;
   const bool hold = mode_ == FollowMode::kManifestHold;
   const uint64_t after = e_.latest.version();
   std::string path = access_.ManifestPath();
@@ -246,14 +249,59 @@ void Follower::ManifestStep() {
 }
 
 void Follower::ScheduleManifestStep(std::chrono::milliseconds wait) {
+  if (manifest_timer_ != 0) {
+    loop_->CancelTimer(manifest_timer_);
+    timers_.erase(manifest_timer_);
+    manifest_timer_ = 0;
+  }
   if (wait.count() == 0) {
     ManifestStep();
-  } else {
-    Later(wait, [this] { ManifestStep(); });
+    return;
   }
+  manifest_due_ms_ = loop_->wall_clock().NowMs() + wait.count();
+  manifest_timer_ = Later(wait, [this] { ManifestStep(); });
+}
+
+// Against a server that does not stream, or in manifest-hold mode, state
+// and the epoch come from the manifest as before.
+bool Follower::Streaming() const {
+  return mode_ == FollowMode::kBucketHold && !e_.hold_only;
+}
+
+std::chrono::milliseconds Follower::ManifestInterval() const {
+  // A segment parked for a manifest read (Behind) must not wait long.
+  const bool waiting = e_.parked_segment.has_value();
+  return Streaming() && !waiting ? copts_.stream_manifest_refresh : copts_.manifest_refresh;
+}
+
+void Follower::ManifestSoon() {
+  if (!e_.joined || ended_ || manifest_inflight_ || mode_ == FollowMode::kManifestHold) return;
+  const int64_t soon = loop_->wall_clock().NowMs() + copts_.manifest_refresh.count();
+  if (manifest_timer_ != 0 && manifest_due_ms_ <= soon) return;
+  ScheduleManifestStep(copts_.manifest_refresh);
+}
+
+bool Follower::Behind(int64_t k) const {
+  if (!Streaming()) return false;  // the manifest is polled as before
+  const int64_t lag = e_.d + e_.latest.review_delay_ms() + copts_.manifest_refresh.count();
+  return segmenter::BucketEnd(k, e_.d) + lag < ServerNow();
+}
+
+bool Follower::ManifestFresh() const {
+  return loop_->wall_clock().NowMs() - manifest_seen_ms_ <= 2 * copts_.manifest_refresh.count();
+}
+
+bool Follower::ReadyFor(int64_t k) const {
+  return RedactionsCurrent() && (!Behind(k) || ManifestFresh());
+}
+
+void Follower::ManifestNow() {
+  if (!e_.joined || ended_ || manifest_inflight_ || mode_ == FollowMode::kManifestHold) return;
+  ScheduleManifestStep(std::chrono::milliseconds(0));
 }
 
 void Follower::OnManifestStep(HttpReply r, bool held, uint64_t after) {
+  manifest_inflight_ = false;
   if (std::optional<std::chrono::milliseconds> wait = AfterManifest(r, held, after)) {
     ScheduleManifestStep(*wait);
   }
@@ -276,7 +324,7 @@ std::optional<std::chrono::milliseconds> Follower::AfterManifest(const HttpReply
   const uint64_t gen = gen_;
   ApplyManifest(*m);
   if (gen != gen_ || ended_) return std::nullopt;
-  if (mode_ != FollowMode::kManifestHold) return copts_.manifest_refresh;
+  if (mode_ != FollowMode::kManifestHold) return ManifestInterval();
   if (!held || newer) return std::chrono::milliseconds(0);
   // Nothing new: a cache may keep this answer for a second, so asking again
   // at once would spin on it (DESIGN §4, CDN traps).
@@ -293,12 +341,14 @@ void Follower::ApplyManifest(const v1::Manifest& m) {
   }
   if (m.version() < e_.latest.version()) return;  // an older cached copy
   e_.latest = m;
+  manifest_seen_ms_ = loop_->wall_clock().NowMs();
   SyncState(m);
   if (m.status() == v1::ROOM_STATUS_ENDED) e_.ended_seen = true;
   // Plan with the mode the manifest was asked in, then switch: the plan
   // carries a manifest-hold follower to the live edge before bucket-hold.
   if (mode_ == FollowMode::kManifestHold || e_.ended_seen) PlanFromManifest(m);
   mode_ = Desired(m);
+  ResumeParked();  // a segment may have waited for this read
   Pump();
   CheckEnded();
 }

@@ -68,6 +68,17 @@ class Follower {
     int64_t done_local_ms = 0;
   };
 
+  // What a closed bucket says of peer messages (DESIGN §10, §5): the tags
+  // of its peer notices, which tell for sure when it has any and the cap
+  // dropped no notice, and else its Bloom hint (a publisher from before
+  // notices, a notice the cap left out).
+  struct PeerSigns {
+    int64_t bucket = 0;
+    std::vector<std::string> tags;
+    bool tags_complete = false;
+    std::optional<v1::PeerHint> hint;
+  };
+
   // What this follower holds of one epoch of the room (one life of its
   // history): learned at the join, and reset in one assignment by Rejoin,
   // since none of it holds for another epoch.
@@ -113,7 +124,7 @@ class Follower {
     // Peer. A hint key belongs to one epoch: the publisher derives it from
     // the room's secret of that epoch.
     std::optional<segmenter::HintKey> hint_key;
-    std::vector<std::pair<int64_t, v1::PeerHint>> unchecked_hints;
+    std::vector<PeerSigns> unchecked_hints;  // closed before the key came
     std::deque<int64_t> peer_queue;
     bool peer_busy = false;
     uint64_t last_peer_seq = 0;
@@ -132,7 +143,7 @@ class Follower {
   HttpLoop::Id Get(Cls cls, const std::string& url, std::vector<std::string> headers,
                    Handler fn, std::function<void(absl::string_view)> on_body = nullptr,
                    std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
-  void Later(std::chrono::milliseconds delay, std::function<void()> fn);
+  HttpLoop::Id Later(std::chrono::milliseconds delay, std::function<void()> fn);
   void CancelAll();
   std::string Url(const std::string& path) const;
   void Error(absl::Status st);
@@ -146,6 +157,21 @@ class Follower {
   void StartFollowing(const v1::Manifest& m);
   void ManifestStep();
   void ScheduleManifestStep(std::chrono::milliseconds wait);
+  // Whether the walker reads open buckets as streams: then state and peer
+  // messages come as notices, and the manifest is read only slowly.
+  bool Streaming() const;
+  std::chrono::milliseconds ManifestInterval() const;
+  // A segment answer hinted that something changed that only the manifest
+  // tells (or streaming stopped): read it within manifest_refresh.
+  void ManifestSoon();
+  // A streaming follower that fell behind (its loop stopped, a slow link)
+  // reads closed buckets: the stream cannot tell it of what was retracted
+  // since, so it delivers nothing of such a bucket before a manifest read
+  // from the last couple of seconds (DESIGN §11: the redactions it lists).
+  bool Behind(int64_t k) const;
+  bool ManifestFresh() const;
+  bool ReadyFor(int64_t k) const;
+  void ManifestNow();
   void OnManifestStep(HttpReply r, bool held, uint64_t after);
   std::optional<std::chrono::milliseconds> AfterManifest(const HttpReply& r,
                                                          bool held,
@@ -203,7 +229,10 @@ class Follower {
   void ApplyComponent(const v1::StateComponent& c);
   void FetchHintKey();
   void OnHintKey(HttpReply r);
-  void CheckPeerHint(int64_t k, const v1::PeerHint& hint);
+  void OnNotice(const v1::Message& m);
+  void ApplyNotices(const v1::ActionSegment& s);
+  static PeerSigns PeerSignsOf(int64_t k, const v1::ActionSegment& s);
+  void CheckPeer(PeerSigns signs);
   void PumpPeer();
   void OnPeer(int64_t k, HttpReply r);
 
@@ -230,6 +259,12 @@ class Follower {
   std::optional<uint64_t> expect_epoch_;  // a segment showed a newer epoch
   std::optional<uint64_t> prev_epoch_;    // set while re-joining
   int64_t prev_cursor_ms_ = 0;
+  // The manifest loop's pending step (a timer, due at manifest_due_ms_ on
+  // the loop's wall clock), or a request in flight.
+  HttpLoop::Id manifest_timer_ = 0;
+  int64_t manifest_due_ms_ = 0;
+  bool manifest_inflight_ = false;
+  int64_t manifest_seen_ms_ = 0;  // the last one applied, loop's wall clock
   // Off for good once the publisher or origin refused the viewer's token.
   bool peer_enabled_ = false;
 };

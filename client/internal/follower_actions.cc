@@ -53,13 +53,17 @@ void Follower::OnSegment(int64_t k, int64_t recv_local_ms, v1::ActionSegment s) 
     }
     // An older epoch's object (an earlier life of the room) is not ours.
     Error(absl::DataLossError(absl::StrCat("bucket ", k, ": epoch ", s.epoch())));
+    ManifestSoon();  // a cache's stale copy, or a change the manifest tells of
     s.Clear();
     s.set_index(k);
   }
-  if (!RedactionsCurrent()) {
-    // The manifest lists retractions this follower has not read yet: hold
-    // the segment (the walker stays busy) until they are in.
+  if (!ReadyFor(k)) {
+    // The manifest lists retractions this follower has not read yet, or
+    // the follower is behind and must read the manifest first: hold the
+    // segment (the walker stays busy) until they are in.
     e_.parked_segment.emplace(k, std::move(s));
+    if (!RedactionsCurrent()) return;
+    ManifestNow();
     return;
   }
   e_.walker = Walker::kIdle;
@@ -82,7 +86,7 @@ void Follower::Deliver(int64_t k, const v1::ActionSegment& s) {
     std::map<std::string, uint64_t> dropped(s.dropped().begin(), s.dropped().end());
     cb_.on_dropped(k, dropped);
   }
-  if (peer_enabled_ && s.has_peer_hint()) CheckPeerHint(k, s.peer_hint());
+  if (peer_enabled_) CheckPeer(PeerSignsOf(k, s));
 }
 
 void Follower::DeliverOne(const v1::Message& m) {
@@ -151,6 +155,7 @@ void Follower::RecoverNext(std::shared_ptr<std::deque<int64_t>> todo, int attemp
             return;
           }
         } else {
+          ApplyNotices(s);  // read whole, not through the stream
           DeliverReportingGap(k, s);
         }
         todo->pop_front();

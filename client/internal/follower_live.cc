@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/follower.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/messages.h"
 
 namespace roomcast::client::internal {
 
@@ -188,9 +189,13 @@ void Follower::OnStreamRefused(int64_t k, const HttpReply& r) {
     const int64_t early = held_from - ServerNow();
     if (early > 0) {
       e_.hold_only = true;
+      ManifestSoon();  // no notices come: state is the manifest's again
       RetryStream(k, std::chrono::milliseconds(early));
       return;
     }
+    // Held as closed and still not there: the room may have ended, or moved
+    // on to another epoch, which only the manifest tells.
+    ManifestSoon();
     RetryStream(k, NotYetPause());
     return;
   }
@@ -199,11 +204,18 @@ void Follower::OnStreamRefused(int64_t k, const HttpReply& r) {
 }
 
 void Follower::OnRecord(int64_t k, const v1::Message& m) {
+  if (m.seq() == 0) {
+    // Not an action (a notice, DESIGN §10): applied at once, never taken,
+    // never counted in the seq order; a stream asked again repeats it.
+    if (segmenter::IsNotice(m)) OnNotice(m);
+    return;
+  }
   LiveBucket& b = e_.live[k];
   const std::optional<uint64_t> next = e_.seq.next();
   if (next && m.seq() < *next) return;  // taken before (a stream asked again)
   if (!b.held.empty() || !Takeable(k, b, m.seq())) {
     b.held.push_back(m);
+    if (RedactionsCurrent() && !ReadyFor(k)) ManifestNow();
     return;
   }
   TakeRecord(b, m);
@@ -212,8 +224,9 @@ void Follower::OnRecord(int64_t k, const v1::Message& m) {
 }
 
 bool Follower::Takeable(int64_t k, const LiveBucket& b, uint64_t seq) const {
-  // Nothing is delivered before the redactions the manifest lists are in.
-  if (!RedactionsCurrent()) return false;
+  // Nothing is delivered before the redactions the manifest lists are in,
+  // nor, by a follower that fell behind, before a manifest read.
+  if (!ReadyFor(k)) return false;
   const std::optional<uint64_t> next = e_.seq.next();
   // The first bucket since the join: no gap before it, by definition.
   if (!next) return e_.walker == Walker::kFetching && k == e_.walker_bucket;

@@ -43,6 +43,7 @@ void Follower::ResumeParked() {
     ReleaseHeld();
     return;
   }
+  if (!ReadyFor(e_.parked_segment->first)) return;
   auto [k, s] = std::move(*e_.parked_segment);
   e_.parked_segment.reset();
   e_.walker = Walker::kIdle;

@@ -5,13 +5,18 @@
 #include "client/internal/follower.h"
 #include "client/redactions.h"
 #include "roomcast/v1/ingest.pb.h"
+#include "segmenter/messages.h"
 #include "segmenter/naming.h"
+#include "segmenter/peer_hint.h"
 
 namespace roomcast::client::internal {
 
 namespace {
 constexpr int kMaxNotYet = 20;  // "not yet" answers before giving up on one object
 constexpr size_t kMaxUncheckedHints = 4096;
+// Peer tags kept of one bucket closed before the hint key came; past it the
+// Bloom hint decides.
+constexpr size_t kMaxKeptTags = 256;
 }  // namespace
 
 // Fetches only the components whose partial version moved on.
@@ -87,6 +92,35 @@ void Follower::FetchComponent(const std::string& name, uint64_t v, int attempt) 
       });
 }
 
+// A state notice (DESIGN §10) is the component object itself: applied as
+// if fetched, or fetched when its value was left out. Idempotent: only a
+// version newer than the one held goes on. Peer notices are matched with
+// the whole segment (PeerSignsOf), once the bucket closed.
+void Follower::OnNotice(const v1::Message& m) {
+  if (!m.notice().has_state()) return;
+  const v1::StateComponent& c = m.notice().state();
+  if (c.epoch() != epoch_ || !segmenter::IsValidId(c.name()) || c.version() == 0) return;
+  // Gone already: the manifest and later snapshots no longer list it.
+  if (c.expires_ms() > 0 && c.expires_ms() <= ServerNow()) return;
+  auto have = e_.state.find(c.name());
+  if (have != e_.state.end() && have->second.version() >= c.version()) return;
+  if (!m.notice().value_omitted()) {
+    ApplyComponent(c);
+    return;
+  }
+  // Over 4 KiB: the object may be a publication round behind the notice
+  // (FetchComponent asks a 404 again, a bounded number of times).
+  auto flying = e_.state_inflight.find(c.name());
+  if (flying != e_.state_inflight.end() && flying->second >= c.version()) return;
+  FetchComponent(c.name(), c.version(), 0);
+}
+
+void Follower::ApplyNotices(const v1::ActionSegment& s) {
+  for (const v1::Message& m : s.messages()) {
+    if (m.seq() == 0 && segmenter::IsNotice(m)) OnNotice(m);
+  }
+}
+
 void Follower::ApplyComponent(const v1::StateComponent& c) {
   auto [it, fresh] = e_.state.try_emplace(c.name(), c);
   if (!fresh) {
@@ -115,9 +149,9 @@ void Follower::OnHintKey(HttpReply r) {
       segmenter::HintKeyFromBytes(key.key(), &k)) {
     backoffs_.key.Reset();
     e_.hint_key = k;
-    std::vector<std::pair<int64_t, v1::PeerHint>> pending;
+    std::vector<PeerSigns> pending;
     pending.swap(e_.unchecked_hints);
-    for (auto& [bucket, hint] : pending) CheckPeerHint(bucket, hint);
+    for (PeerSigns& signs : pending) CheckPeer(std::move(signs));
     return;
   }
   if (r.status == 401 || r.status == 403) {
@@ -130,12 +164,43 @@ void Follower::OnHintKey(HttpReply r) {
   Later(backoffs_.key.Next(r.RetryAfter()), [this] { FetchHintKey(); });
 }
 
-void Follower::CheckPeerHint(int64_t k, const v1::PeerHint& hint) {
+Follower::PeerSigns Follower::PeerSignsOf(int64_t k, const v1::ActionSegment& s) {
+  PeerSigns signs{.bucket = k};
+  for (const v1::Message& m : s.messages()) {
+    if (m.seq() != 0 || !segmenter::IsNotice(m) || !m.notice().has_peer()) continue;
+    if (m.notice().peer().size() == segmenter::kPeerNoticeTagBytes) {
+      signs.tags.push_back(m.notice().peer());
+    }
+  }
+  // The cap keeps notices while the bucket's byte budget lasts; one left
+  // out may have been ours.
+  signs.tags_complete = !signs.tags.empty() && !s.dropped().contains("notice");
+  if (s.has_peer_hint()) signs.hint = s.peer_hint();
+  return signs;
+}
+
+// Bucket k has a peer message for this viewer if its first tag for k is
+// among the bucket's (n = 1: one is enough, the peer object holds them
+// all); without a complete set of tags, if the Bloom hint may hold it.
+void Follower::CheckPeer(PeerSigns signs) {
+  if (!signs.tags_complete && !signs.hint) return;
   if (!e_.hint_key) {
-    if (e_.unchecked_hints.size() < kMaxUncheckedHints) e_.unchecked_hints.emplace_back(k, hint);
+    if (signs.tags.size() > kMaxKeptTags) {
+      signs.tags.clear();
+      signs.tags_complete = false;
+    }
+    if (e_.unchecked_hints.size() < kMaxUncheckedHints) {
+      e_.unchecked_hints.push_back(std::move(signs));
+    }
     return;
   }
-  if (!segmenter::PeerHintMayContain(hint, *e_.hint_key, k)) return;
+  const int64_t k = signs.bucket;
+  const bool ours =
+      signs.tags_complete
+          ? std::find(signs.tags.begin(), signs.tags.end(),
+                      segmenter::PeerNoticeTag(*e_.hint_key, k, 1)) != signs.tags.end()
+          : signs.hint && segmenter::PeerHintMayContain(*signs.hint, *e_.hint_key, k);
+  if (!ours) return;
   e_.peer_queue.push_back(k);
   PumpPeer();
 }

@@ -120,8 +120,11 @@ int64_t RoomTable::OpeningTimeMs() {
 namespace {
 
 // Records that may give a room something to push, or release a withheld one.
+// A state set (settings are state) and a peer message push a notice
+// (DESIGN §10): a streaming follower gets it before the bucket closes.
 bool Pushes(const log::Record& r) {
-  return r.has_action() || r.has_retraction() || r.has_ban() || r.has_takedown();
+  return r.has_action() || r.has_retraction() || r.has_ban() || r.has_takedown() ||
+         r.has_state() || r.has_settings() || r.has_peer();
 }
 
 }  // namespace

@@ -179,7 +179,7 @@ void SyntheticPublisher::Tick() {
     std::lock_guard<std::mutex> lock(mu_);
     if (paused_ || wm <= watermark_ms_) return;
     uploads = CloseLocked(wm, now);
-    closed_seq = next_seq_ - 1 - room_->open_messages();
+    closed_seq = next_seq_ - 1 - OpenActionsLocked();
     epoch = epoch_;
     uploading_ = true;
   }
@@ -195,6 +195,17 @@ void SyntheticPublisher::Tick() {
   watermark_ms_ = wm;
   uploading_ = false;
   if (epoch == epoch_) uploaded_seq_ = std::max(uploaded_seq_, closed_seq);
+}
+
+// The open buckets' actions: not notices (seq 0), which counting made
+// closed_seq wrap below zero and WaitPublished never see the end.
+size_t SyntheticPublisher::OpenActionsLocked() const {
+  size_t n = 0;
+  const segmenter::RoomCloserCheckpoint c = room_->Checkpoint();  // outlives the loop
+  for (const segmenter::OpenBucket& o : c.bucketer().open()) {
+    for (const v1::Message& m : o.messages()) n += m.seq() != 0 ? 1 : 0;
+  }
+  return n;
 }
 
 bool SyntheticPublisher::WaitPublished(std::chrono::milliseconds timeout) {

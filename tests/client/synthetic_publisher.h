@@ -76,6 +76,7 @@ class SyntheticPublisher {
     std::string bytes;
   };
   void Tick();
+  size_t OpenActionsLocked() const;
   void NewEpoch(int64_t now_ms);
   std::vector<Upload> CloseLocked(int64_t watermark_ms, int64_t now_ms);
 
