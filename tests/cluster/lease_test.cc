@@ -13,17 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::NatsCluster;
-
-template <typename F>
-auto WhileUnavailable(F f, std::chrono::seconds bound = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  auto r = f();
-  while (!r.ok() && absl::IsUnavailable(r.status()) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-    r = f();
-  }
-  return r;
-}
+using testing::WhileUnavailable;
 
 class LeaseTest : public ::testing::Test {
  protected:
