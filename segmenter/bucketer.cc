@@ -144,14 +144,28 @@ absl::Status Bucketer::RestoreMessage(int64_t k, const v1::Message& m) {
 
 const v1::Message* Bucketer::FindOpen(uint64_t seq) const {
   if (seq == 0) return nullptr;  // notices are no one's to find
-  // Seqs ascend within and across buckets, but notices (seq 0) sit among
-  // them, so this searches from the newest: a moderator's retraction is
-  // usually of something recent.
-  for (auto b = open_.rbegin(); b != open_.rend(); ++b) {
-    for (auto m = b->messages.rbegin(); m != b->messages.rend(); ++m) {
-      if (m->seq() == seq) return &*m;
-      if (m->seq() != 0 && m->seq() < seq) return nullptr;
+  for (const ClosedBucket& b : open_) {
+    const std::vector<v1::Message>& ms = b.messages;
+    // The first action at or after index i: notices (seq 0) sit among the
+    // actions, whose seqs ascend, so its seq never falls as i grows and a
+    // binary search over i finds the first one not below `seq`.
+    auto action_from = [&](size_t i) {
+      while (i < ms.size() && ms[i].seq() == 0) ++i;
+      return i;
+    };
+    size_t lo = 0, hi = ms.size();
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      const size_t j = action_from(mid);
+      if (j < hi && ms[j].seq() < seq) {
+        lo = j + 1;
+      } else {
+        hi = mid;
+      }
     }
+    const size_t at = action_from(lo);
+    if (at == ms.size()) continue;  // every action here is before `seq`
+    return ms[at].seq() == seq ? &ms[at] : nullptr;
   }
   return nullptr;
 }

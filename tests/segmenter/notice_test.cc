@@ -182,6 +182,30 @@ TEST(NoticeTest, ANoticeBehindTheRoomsTimeRidesAtItAndNeverMovesSeqs) {
   EXPECT_EQ(b.Add(numbered).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// FindOpen is a binary search over actions with notices among them: every
+// seq is found in its bucket, however the notices fall.
+TEST(NoticeTest, EveryActionIsFoundAmongRunsOfNotices) {
+  Bucketer b(kD);
+  v1::StateComponent c;
+  c.set_name("title");
+  uint64_t seq = 0;
+  for (int i = 0; i < 120; ++i) {
+    const int64_t ts = kT + i * 20;  // six buckets' worth
+    if (i % 3 == 0 || i % 7 == 0) {
+      c.set_ts_ms(ts);
+      ASSERT_TRUE(b.Add(StateNotice(c)).ok());
+    } else {
+      ASSERT_TRUE(b.Add(Action(++seq, ts)).ok());
+    }
+  }
+  for (uint64_t s = 1; s <= seq; ++s) {
+    const v1::Message* m = b.FindOpen(s);
+    ASSERT_NE(m, nullptr) << s;
+    EXPECT_EQ(m->seq(), s);
+  }
+  EXPECT_EQ(b.FindOpen(seq + 1), nullptr);
+}
+
 // An open bucket that starts with a notice, after published actions: the
 // checkpoint restores (its first record has no seq to compare with what
 // was published) and closes into the same bytes.
