@@ -103,6 +103,9 @@ class JetStream {
   absl::StatusOr<StoredMessage> GetLast(absl::string_view stream, absl::string_view subject);
   absl::StatusOr<StreamState> State(absl::string_view stream);
 
+  // The underlying connection, for core NATS (cluster/forward.h).
+  __natsConnection* connection() const { return nc_; }
+
  private:
   friend class Kv;  // opens its buckets in this context
   JetStream(__natsConnection* nc, __jsCtx* js, std::chrono::milliseconds timeout)

@@ -74,4 +74,15 @@ absl::Status Kv::Delete(absl::string_view key) {
   return ToStatus(kvStore_Delete(kv_, k.c_str()), absl::StrCat("delete ", key));
 }
 
+absl::StatusOr<std::vector<std::string>> Kv::Keys() {
+  kvKeysList list{};
+  natsStatus s = kvStore_Keys(&list, kv_, nullptr);
+  // An empty bucket is no error here.
+  if (s == NATS_NOT_FOUND) return std::vector<std::string>{};
+  if (s != NATS_OK) return ToStatus(s, "keys");
+  std::vector<std::string> out(list.Keys, list.Keys + list.Count);
+  kvKeysList_Destroy(&list);
+  return out;
+}
+
 }  // namespace roomcast::cluster
