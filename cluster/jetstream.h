@@ -105,6 +105,8 @@ class JetStream {
 
   // The underlying connection, for core NATS (cluster/forward.h).
   __natsConnection* connection() const { return nc_; }
+  // False while libnats is reconnecting (or closed).
+  bool connected() const;
 
  private:
   friend class Kv;  // opens its buckets in this context

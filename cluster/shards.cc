@@ -144,7 +144,7 @@ void ShardOwner::HandBack(int keep) {
 }
 
 void ShardOwner::Drop(int shard, bool release) {
-  if (callbacks_.lost) callbacks_.lost(shard);
+  if (callbacks_.lost) callbacks_.lost(shard, release);
   absl::MutexLock l(&mu_);
   auto it = held_.find(shard);
   if (it == held_.end()) return;

@@ -19,7 +19,7 @@
 //
 //   ShardOwner owner(*leases, *members, {.holder = "pub-1"},
 //                    {.acquired = [&](int s, uint64_t term) { return Start(s, term); },
-//                     .lost = [&](int s) { StopEngine(s); }});
+//                     .lost = [&](int s, bool handing_back) { Stop(s); }});
 //   owner.Start();
 #ifndef ROOMCAST_CLUSTER_SHARDS_H_
 #define ROOMCAST_CLUSTER_SHARDS_H_
@@ -62,8 +62,10 @@ class ShardOwner {
   struct Callbacks {
     // The shard is ours from `term` on. Non-OK: it is handed back at once.
     std::function<absl::Status(int shard, uint64_t term)> acquired;
-    // The shard is no longer ours (lost, or about to be handed back).
-    std::function<void(int shard)> lost;
+    // The shard is no longer ours: lost (someone else may own it already:
+    // stop at once), or about to be handed back (`handing_back`: the lease
+    // is released after this returns, so finish what is quick first).
+    std::function<void(int shard, bool handing_back)> lost;
   };
 
   // `leases` and `members` are KV buckets with the TTL of options.ttl.

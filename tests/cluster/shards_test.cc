@@ -71,7 +71,7 @@ class ShardOwnerTest : public ::testing::Test {
                                     return absl::OkStatus();
                                   },
                               .lost =
-                                  [&t](int s) {
+                                  [&t](int s, bool) {
                                     absl::MutexLock l(&t.mu);
                                     t.mine.erase(s);
                                     ++t.lost;
