@@ -15,7 +15,7 @@
 // no request circles.
 //
 //   auto front = ClusterFront::Start({.nats_urls = urls, .holder = "pub-1"}, api_options,
-//       [&](int shard, uint64_t term) { return OpenEngine(shard, term); });
+//       [&](int shard, uint64_t term, cluster::JetStream& js) { return Open(shard, term, js); });
 //   http::Server server(..., [&](http::Request& r) { return (*front)->api().Handle(r); });
 #ifndef ROOMCAST_PUBLISHER_CLUSTER_FRONT_H_
 #define ROOMCAST_PUBLISHER_CLUSTER_FRONT_H_
@@ -63,9 +63,10 @@ struct ClusterOptions {
 
 class ClusterFront : public RoomRouter {
  public:
-  // Opens the engine of `shard` for the lease's `term` (replaying its log).
-  using OpenEngine =
-      std::function<absl::StatusOr<std::unique_ptr<Publisher>>(int shard, uint64_t term)>;
+  // Opens the engine of `shard` for the lease's `term` (replaying its log
+  // from `js`).
+  using OpenEngine = std::function<absl::StatusOr<std::unique_ptr<Publisher>>(
+      int shard, uint64_t term, cluster::JetStream& js)>;
 
   // Connects, then takes shards from a thread of its own. `open` runs on
   // that thread.
