@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "cluster/retry.h"
@@ -29,7 +31,14 @@ constexpr char kMemberBucket[] = "rc_publishers";
 // A cold cluster takes a few seconds to place its buckets.
 constexpr std::chrono::seconds kStartBound{30};
 
-std::string Subject(int shard) { return absl::StrCat("rcfwd.", cluster::ShardName(shard)); }
+// Where the holder of a shard's lease takes its hand-offs: named after the
+// holder, so that once a lease moves nothing is sent to the old holder any
+// more, even one that is paused and still subscribed.
+std::string Subject(absl::string_view holder, int shard) {
+  return absl::StrCat("rcfwd.", holder, ".", cluster::ShardName(shard));
+}
+// How long a shard's holder, once read, is trusted for routing.
+constexpr absl::Duration kOwnerCacheFor = absl::Seconds(1);
 
 // Headers that belong to one connection, not to the message.
 bool HopByHop(absl::string_view name) {
@@ -183,7 +192,7 @@ absl::Status ClusterFront::Acquired(int shard, uint64_t term) {
   }
   // Served here from now on: hand-offs of its writes come in too.
   absl::StatusOr<std::unique_ptr<cluster::Responder>> responder = cluster::Responder::Serve(
-      *js_, Subject(shard), "owner", [this](std::string request, cluster::Responder::Reply reply) {
+      *js_, Subject(options_.holder, shard), "owner", [this](std::string request, cluster::Responder::Reply reply) {
         ServeForwarded(std::move(request), std::move(reply));
       });
   if (!responder.ok()) {
@@ -244,11 +253,14 @@ asio::awaitable<http::Response> ClusterFront::Forward(http::Request& req,
   CopyHeaders(req, &out);
   out.set_body(req.body());
   out.set_remote_address(req.remote_address);
+  absl::StatusOr<std::string> holder = OwnerOf(shard);
+  if (!holder.ok()) co_return ErrorFor(req, holder.status());
   forwarded_out_->Add();
   absl::StatusOr<std::string> answer = co_await internal::Await<std::string>([&](auto cb) {
-    requester_->Request(Subject(shard), out.SerializeAsString(), options_.forward_timeout,
-                        std::move(cb));
+    requester_->Request(Subject(*holder, shard), out.SerializeAsString(),
+                        options_.forward_timeout, std::move(cb));
   });
+  if (absl::IsUnavailable(answer.status())) ForgetOwner(shard);
   fwd::Response in;
   if (answer.ok() && !in.ParseFromString(*answer)) {
     answer = absl::InternalError("the owner's answer does not parse");
@@ -267,6 +279,29 @@ asio::awaitable<http::Response> ClusterFront::Forward(http::Request& req,
   res.body() = in.body();
   res.prepare_payload();
   co_return res;
+}
+
+absl::StatusOr<std::string> ClusterFront::OwnerOf(int shard) {
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock l(&mu_);
+    auto it = owners_.find(shard);
+    if (it != owners_.end() && now - it->second.read < kOwnerCacheFor) return it->second.holder;
+  }
+  absl::StatusOr<cluster::KvEntry> lease =
+      leases_->Get(absl::StrCat("shard.", cluster::ShardName(shard)));
+  if (!lease.ok()) {
+    return absl::UnavailableError(absl::StrCat("shard ", cluster::ShardName(shard),
+                                               " has no owner right now (failover); retry"));
+  }
+  absl::MutexLock l(&mu_);
+  owners_[shard] = {lease->value, now};
+  return lease->value;
+}
+
+void ClusterFront::ForgetOwner(int shard) {
+  absl::MutexLock l(&mu_);
+  owners_.erase(shard);
 }
 
 void ClusterFront::ServeForwarded(std::string request, cluster::Responder::Reply reply) {

@@ -4,7 +4,8 @@
 // ("s07") so its watermark and objects at the origin stay the same whoever
 // owns it. Any request for a room is taken here: served by the local engine
 // if its shard is ours, or handed to the owner over NATS
-// (cluster::Requester, subject "rcfwd.<shard>") and the owner's answer
+// (cluster::Requester, subject "rcfwd.<holder>.<shard>", the holder read
+// from the shard's lease) and the owner's answer
 // passed back, so a client is never told to go elsewhere. With no owner (a
 // failover between the old owner's lease expiring and the new one's replay)
 // the answer is 503 with Retry-After.
@@ -35,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "cluster/forward.h"
 #include "cluster/jetstream.h"
 #include "cluster/kv.h"
@@ -99,6 +101,10 @@ class ClusterFront : public RoomRouter {
   ClusterFront(ClusterOptions options, OpenEngine open);
   absl::Status Acquired(int shard, uint64_t term);
   void Lost(int shard, bool handing_back);
+  // The holder of `shard`'s lease (read at most once a second), and the
+  // forgetting of it when it did not answer.
+  absl::StatusOr<std::string> OwnerOf(int shard);
+  void ForgetOwner(int shard);
   // A write another publisher handed here (on libnats' thread).
   void ServeForwarded(std::string request, cluster::Responder::Reply reply);
 
@@ -118,6 +124,11 @@ class ClusterFront : public RoomRouter {
   std::vector<std::thread> io_threads_;
   absl::Mutex mu_;
   std::map<int, Engine> engines_ ABSL_GUARDED_BY(mu_);
+  struct Owner {
+    std::string holder;
+    absl::Time read;
+  };
+  std::map<int, Owner> owners_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<cluster::ShardOwner> owner_;
   bool stopped_ = false;
 };
