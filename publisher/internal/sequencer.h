@@ -29,6 +29,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "publisher/internal/durable_log.h"  // the default LogStore, for users
 #include "publisher/internal/log_store.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/room_table.h"
