@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cluster/nats_status.h"
 
 namespace roomcast::cluster {
@@ -175,6 +176,17 @@ struct SubDeleter {
 };
 using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
 
+// NATS subject matching: '*' one token, '>' the rest.
+bool SubjectMatches(absl::string_view filter, absl::string_view subject) {
+  std::vector<absl::string_view> f = absl::StrSplit(filter, '.');
+  std::vector<absl::string_view> t = absl::StrSplit(subject, '.');
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == ">") return t.size() > i;
+    if (i >= t.size() || (f[i] != "*" && f[i] != t[i])) return false;
+  }
+  return f.size() == t.size();
+}
+
 // The stream sequence of a fetched message and how many matching messages
 // came after it when it was delivered; nullopt without JetStream metadata.
 std::optional<std::pair<uint64_t, uint64_t>> SeqAndPending(natsMsg* m) {
@@ -225,6 +237,13 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   const uint64_t start = std::max<uint64_t>({from_seq, st->first_seq, 1});
   if (st->messages == 0 || st->last_seq < start) return absl::OkStatus();
   const uint64_t stop = st->last_seq;
+  // Measured on 2.9.10: a new consumer's first fetch may come back empty,
+  // and its info may then count nothing pending (after a filtered purge
+  // too). So the scan ends at the last sequence, or on a message that says
+  // nothing matching is left; only when the last message does not match
+  // the filter does a quiet consumer end it.
+  absl::StatusOr<StoredMessage> last = Get(stream, stop);
+  const bool last_matches = !last.ok() || SubjectMatches(filter_subject, last->subject);
   const std::string st_name(stream), filter(filter_subject);
   jsSubOptions so;
   jsSubOptions_Init(&so);
@@ -238,19 +257,15 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   natsStatus s = js_PullSubscribe(&raw, js_, filter.c_str(), nullptr, nullptr, &so, &jerr);
   if (s != NATS_OK) return ToStatus(s, jerr, absl::StrCat("scan ", stream));
   SubPtr sub(raw);
+  const auto quiet_end = std::chrono::seconds(1);
   const auto idle_bound = 10 * timeout_;
   auto last_progress = std::chrono::steady_clock::now();
   for (;;) {
-    jsFetchRequest fr;
-    jsFetchRequest_Init(&fr);
-    fr.Batch = 256;
-    fr.MaxBytes = 8 << 20;
-    fr.NoWait = true;
     natsMsgList list{};
-    s = natsSubscription_FetchRequest(&list, raw, &fr);
+    s = natsSubscription_Fetch(&list, raw, 256, 250, &jerr);
     if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
       natsMsgList_Destroy(&list);
-      return ToStatus(s, absl::StrCat("scan ", stream));
+      return ToStatus(s, jerr, absl::StrCat("scan ", stream));
     }
     bool done = false;
     absl::Status result;
@@ -260,28 +275,31 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
       if (!sp) continue;
       StoredMessage out = FromMsg(m);
       out.seq = sp->first;
-      if (out.seq > stop) { done = true; break; }
+      if (out.seq > stop) {
+        done = true;
+        break;
+      }
       result = fn(out);
       done = !result.ok() || out.seq >= stop || sp->second == 0;
     }
-    if (list.Count > 0) {
-      natsMsg_Ack(list.Msgs[list.Count - 1], nullptr);
+    const int fetched = list.Count;
+    if (fetched > 0) {
+      natsMsg_Ack(list.Msgs[fetched - 1], nullptr);
       last_progress = std::chrono::steady_clock::now();
     }
-    const int fetched = list.Count;
     natsMsgList_Destroy(&list);
     if (done) return result;
-    if (fetched == 0) {
-      // Nothing now: the end, unless the consumer still counts some.
+    if (fetched > 0) continue;
+    const auto idle = std::chrono::steady_clock::now() - last_progress;
+    if (!last_matches && idle > quiet_end) {
       jsConsumerInfo* ci = nullptr;
       s = natsSubscription_GetConsumerInfo(&ci, raw, nullptr, &jerr);
       const bool none_left = s == NATS_OK && ci->NumPending == 0;
       jsConsumerInfo_Destroy(ci);
       if (none_left) return absl::OkStatus();
-      if (std::chrono::steady_clock::now() - last_progress > idle_bound) {
-        return absl::UnavailableError(absl::StrCat("scan ", stream, ": no progress"));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (idle > idle_bound) {
+      return absl::UnavailableError(absl::StrCat("scan ", stream, ": no progress"));
     }
   }
 }
