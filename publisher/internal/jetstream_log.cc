@@ -284,13 +284,50 @@ absl::StatusOr<uint64_t> JetStreamLog::Stored(const cluster::Acked& a, const std
   return 0;
 }
 
+// What the stream's last message says about a publish of `id`: stored
+// (it is ours), not stored (it is the chain's head, our previous one), or
+// another writer's; nullopt if it cannot be read now.
+std::optional<JetStreamLog::TipSays> JetStreamLog::Classify(const std::string& id, Tip* tip) {
+  absl::StatusOr<Tip> t = ReadTip();
+  if (!t.ok()) return std::nullopt;
+  *tip = *t;
+  if (t->id == id) return TipSays::kStored;
+  const bool head = last_id_.empty() ? t->seq == open_last_seq_ : t->id == last_id_;
+  return head ? TipSays::kHead : TipSays::kOther;
+}
+
+// Before another attempt of an in-doubt publish; false once it has been
+// retried for stop_bound after shutdown began.
+bool JetStreamLog::WaitToRetry(std::optional<std::chrono::steady_clock::time_point>* stop_since) {
+  if (Stopping()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!*stop_since) *stop_since = now;
+    if (now - **stop_since > options_.stop_bound) return false;
+  }
+  std::this_thread::sleep_for(options_.retry_interval);
+  return true;
+}
+
+absl::StatusOr<uint64_t> JetStreamLog::Resolved(const std::string& id, uint64_t seq, bool doubt) {
+  last_id_ = id;
+  if (doubt) {
+    recoveries_.fetch_add(1);
+    in_doubt_ = false;
+    ROOMCAST_LOG(kWarning, "publisher", "log_doubt_resolved")
+        .Kv("shard", options_.shard)
+        .Kv("msg_id", id);
+  }
+  return seq;
+}
+
 // One message on the fence chain. An answer that does not come (kUnavailable)
 // leaves it in doubt: the same message, same id, same fence, is published
-// again until JetStream answers (a duplicate means stored). A failed fence
-// is checked against the stream's last message: ours (stored after all),
-// the chain's head (the server forgot the last id, as after every node was
-// killed at once: fence on its sequence instead), or another writer's
-// (fenced for good).
+// again until JetStream answers (a duplicate means stored); past the
+// duplicate window's margin, the stream's last message decides. A failed
+// fence is checked against the last message: ours (stored after all), the
+// chain's head (the server forgot the last id, as after every node was
+// killed at once: fence on its sequence instead, once), or another
+// writer's (fenced for good).
 absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
   const std::string id = absl::StrCat(options_.shard, ".", options_.term, ".", ++msg_n_);
   cluster::Fence fence{.msg_id = id};
@@ -301,71 +338,42 @@ absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
   }
   static const std::map<std::string, std::string> kTombstone = {{"Rc-Deleted", "1"}}, kValue;
   const std::map<std::string, std::string>& headers = out.deleted ? kTombstone : kValue;
-  auto is_head = [&](const Tip& t) {
-    return last_id_.empty() ? t.seq == open_last_seq_ && t.id != id : t.id == last_id_;
-  };
   const auto start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> stop_since;
   uint64_t seq_fence_tried = 0;
   bool doubt = false;
-  auto stored = [&](uint64_t seq) -> absl::StatusOr<uint64_t> {
-    last_id_ = id;
+  Tip tip;
+  for (;;) {
     if (doubt) {
-      recoveries_.fetch_add(1);
-      in_doubt_ = false;
-      ROOMCAST_LOG(kWarning, "publisher", "log_doubt_resolved")
-          .Kv("shard", options_.shard)
-          .Kv("msg_id", id);
-    }
-    return seq;
-  };
-  for (int attempt = 0;; ++attempt) {
-    if (attempt > 0 && doubt) {
-      if (Stopping()) {
-        if (!stop_since) stop_since = std::chrono::steady_clock::now();
-        if (std::chrono::steady_clock::now() - *stop_since > options_.stop_bound) {
-          return Die(false, "a publish still in doubt at shutdown");
-        }
-      }
-      std::this_thread::sleep_for(options_.retry_interval);
+      if (!WaitToRetry(&stop_since)) return Die(false, "a publish still in doubt at shutdown");
       if (std::chrono::steady_clock::now() - start > options_.resolve_by_reading_after) {
-        // Past the duplicate window's margin: what does the stream hold?
-        absl::StatusOr<Tip> tip = ReadTip();
-        if (!tip.ok()) continue;
-        if (tip->id == id) return stored(tip->seq);
-        if (!is_head(*tip)) return Die(true, "another writer appended while a publish was in doubt");
-        fence = {.msg_id = id, .expected_last_seq = tip->seq};
+        std::optional<TipSays> says = Classify(id, &tip);
+        if (!says) continue;
+        if (*says == TipSays::kStored) return Resolved(id, tip.seq, doubt);
+        if (*says == TipSays::kOther) return Die(true, "another writer appended while in doubt");
+        fence = {.msg_id = id, .expected_last_seq = tip.seq};
       }
     }
     absl::StatusOr<cluster::Acked> a =
         options_.js->PublishWithHeaders(out.subject, out.data, headers, fence);
     if (a.ok()) {
       ROOMCAST_ASSIGN_OR_RETURN(uint64_t seq, Stored(*a, id, out.subject));
-      return stored(seq);
+      return Resolved(id, seq, doubt);
     }
     failed_writes_.fetch_add(1);
     if (absl::IsFailedPrecondition(a.status())) {
-      absl::StatusOr<Tip> tip = ReadTip();
-      if (!tip.ok()) {
-        doubt = true;
-        in_doubt_ = true;
+      std::optional<TipSays> says = Classify(id, &tip);
+      if (says == TipSays::kStored) return Resolved(id, tip.seq, doubt);
+      if (says == TipSays::kOther) return Die(true, a.status().message());
+      if (says == TipSays::kHead && seq_fence_tried != tip.seq) {
+        seq_fence_tried = tip.seq;
+        fence = {.msg_id = id, .expected_last_seq = tip.seq};
         continue;
       }
-      if (tip->id == id) return stored(tip->seq);
-      if (!is_head(*tip)) return Die(true, a.status().message());
-      if (seq_fence_tried != tip->seq) {
-        seq_fence_tried = tip->seq;
-        fence = {.msg_id = id, .expected_last_seq = tip->seq};
-        continue;
-      }
-      // Refused, and not by a fence (e.g. a limit): not stored.
-      if (doubt) return Die(false, a.status().message());
-      return absl::UnavailableError(a.status().message());
-    }
-    if (!absl::IsUnavailable(a.status())) {
-      // A refusal (not stored); after a doubt it proves nothing.
-      if (doubt) return Die(false, a.status().message());
-      return absl::UnavailableError(a.status().message());
+      // Refused, and not by a fence (a limit): not stored, unless unread.
+      if (says == TipSays::kHead) return Refused(doubt, a.status());
+    } else if (!absl::IsUnavailable(a.status())) {
+      return Refused(doubt, a.status());
     }
     if (!doubt) {
       ROOMCAST_LOG(kWarning, "publisher", "log_publish_in_doubt")
@@ -373,9 +381,15 @@ absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
           .Kv("msg_id", id)
           .Kv("status", a.status());
     }
-    doubt = true;
-    in_doubt_ = true;
+    doubt = in_doubt_ = true;
   }
+}
+
+// A publish JetStream refused: not stored, so its jobs fail and the chain
+// goes on; but after a doubt a refusal proves nothing, and the log stops.
+absl::Status JetStreamLog::Refused(bool doubt, const absl::Status& s) {
+  if (doubt) return Die(false, s.message());
+  return absl::UnavailableError(s.message());
 }
 
 }  // namespace roomcast::publisher::internal

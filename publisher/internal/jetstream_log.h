@@ -39,6 +39,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +153,11 @@ class JetStreamLog : public LogStore {
   absl::StatusOr<uint64_t> Stored(const cluster::Acked& a, const std::string& id,
                                   const std::string& subject);
   absl::StatusOr<Tip> ReadTip();
+  enum class TipSays { kStored, kHead, kOther };
+  std::optional<TipSays> Classify(const std::string& id, Tip* tip);
+  bool WaitToRetry(std::optional<std::chrono::steady_clock::time_point>* stop_since);
+  absl::StatusOr<uint64_t> Resolved(const std::string& id, uint64_t seq, bool doubt);
+  absl::Status Refused(bool doubt, const absl::Status& s);
   // Marks the log dead (fenced or broken) and returns why jobs fail.
   absl::Status Die(bool fenced, absl::string_view why);
   absl::Status DeadStatus() const;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -41,12 +42,17 @@ absl::StatusOr<std::unique_ptr<JetStreamLog>> JetStreamLog::Open(Options o) {
   }
   if (o.term == 0) return absl::InvalidArgumentError("term must be > 0");
   const std::string stream = StreamName(o.shard);
-  ROOMCAST_RETURN_IF_ERROR(o.js->EnsureStream(
-      {.name = stream,
-       .subjects = {absl::StrCat("rclog.", o.shard, ".>")},
-       .replicas = o.replicas,
-       .duplicate_window = std::chrono::minutes(2),
-       .max_msgs_per_subject = 1}));
+  absl::Status made = o.js->EnsureStream({.name = stream,
+                                          .subjects = {absl::StrCat("rclog.", o.shard, ".>")},
+                                          .replicas = o.replicas,
+                                          .duplicate_window = std::chrono::minutes(2),
+                                          .max_msgs_per_subject = 1});
+  // JetStream error 10005: fewer servers than replicas are known now (a
+  // cluster still forming, a node down): retryable, not a bad config.
+  if (absl::IsFailedPrecondition(made) && absl::StrContains(made.message(), "no suitable peers")) {
+    return absl::UnavailableError(made.message());
+  }
+  ROOMCAST_RETURN_IF_ERROR(made);
   ROOMCAST_ASSIGN_OR_RETURN(cluster::StreamState st, o.js->State(stream));
   uint64_t last = st.last_seq;
   if (last == 0) {
