@@ -28,6 +28,11 @@ struct JetStreamLog::Loaded {
 
 namespace {
 
+// LSNs read back are input: far below where adding a batch's count could
+// wrap, and far above any log's (2^62 records at a million a second is
+// 146,000 years).
+constexpr uint64_t kMaxLsn = uint64_t{1} << 62;
+
 bool IsTombstone(const cluster::StoredMessage& m) {
   auto it = m.headers.find("Rc-Deleted");
   return it != m.headers.end() && it->second == "1";
@@ -135,7 +140,7 @@ void JetStreamLog::Index(const cluster::StoredMessage& m) {
   const bool del = IsTombstone(m);
   Loaded& l = *loaded_;
   uint64_t n = 0;
-  if (t.size() == 2 && t[0] == "b" && absl::SimpleAtoi(t[1], &n)) {
+  if (t.size() == 2 && t[0] == "b" && absl::SimpleAtoi(t[1], &n) && n > 0 && n < kMaxLsn) {
     if (del) {
       l.batches.erase(n);
       batch_index_.erase(n);
@@ -149,7 +154,7 @@ void JetStreamLog::Index(const cluster::StoredMessage& m) {
     if (t[0] == "rp" && !del) room_progress_.insert(t[1]);
     if (t[0] == "rp" && del) room_progress_.erase(t[1]);
   } else if (t.size() == 3 && t[0] == "y" && base::IsValidId(t[1]) &&
-             absl::SimpleAtoi(t[2], &n)) {
+             absl::SimpleAtoi(t[2], &n) && n < kMaxLsn) {
     if (del) {
       l.replies.erase({t[1], n});
       replies_[t[1]].erase(n);
@@ -164,7 +169,8 @@ void JetStreamLog::Index(const cluster::StoredMessage& m) {
     replies_[t[1]][n] = max_ts;
   } else if (t.size() == 1 && t[0] == "p") {
     if (del) l.progress.reset(); else l.progress = m.data;
-  } else if (t.size() == 1 && t[0] == "t" && m.data.size() == 8) {
+  } else if (t.size() == 1 && t[0] == "t" && m.data.size() == 8 &&
+             DecodeBigEndian(m.data) < kMaxLsn) {
     l.trim = std::max<uint64_t>(1, DecodeBigEndian(m.data));
   } else if (!(t.size() == 1 && t[0] == "g")) {
     ROOMCAST_LOG(kWarning, "publisher", "jetstream_log_unknown_subject")
@@ -192,7 +198,7 @@ absl::StatusOr<std::vector<log::RoomCheckpoint>> JetStreamLog::ReadCheckpoints(
       quarantined(room, CheckpointKey(room), std::string(ok.message()));
       continue;
     }
-    next_lsn_ = std::max(next_lsn_.load(), c.lsn() + 1);
+    next_lsn_ = std::max(next_lsn_.load(), std::min(c.lsn(), kMaxLsn) + 1);
     out.push_back(std::move(c));
   }
   return out;
@@ -233,12 +239,19 @@ absl::Status JetStreamLog::Replay(
         .Kv("reason", why);
     quarantined(room, LogKey(lsn), std::string(why));
   };
+  uint64_t replayed_end = 0;  // past the last batch replayed
   for (const auto& [first, bytes] : loaded_->batches) {
     log::RecordBatch b;
     if (!ParseStored(bytes, &b) || b.first_lsn() != first) {
       quarantine(first, "", "the record batch does not parse");
       continue;
     }
+    if (first < replayed_end) {
+      // Overlaps the batch before it (not a layout this log writes).
+      quarantine(first, "", "the record batch overlaps the one before it");
+      continue;
+    }
+    replayed_end = first + static_cast<uint64_t>(b.records_size());
     for (int i = 0; i < b.records_size(); ++i) {
       const uint64_t lsn = first + static_cast<uint64_t>(i);
       if (lsn < trim) continue;

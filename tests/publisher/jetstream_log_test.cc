@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "publisher/internal/log_keys.h"
 #include "publisher/publisher.h"
 #include "segmenter/naming.h"
 #include "tests/publisher/publisher_harness.h"
@@ -252,6 +253,57 @@ TEST_F(JetStreamLogTest, AnOldOwnerIsFencedOnceANewOneAppended) {
   }
   EXPECT_TRUE(after_b);
   EXPECT_FALSE(b->fenced());
+}
+
+// What the stream holds is input: a batch that does not parse, one whose
+// LSN disagrees with its subject, one overlapping another and a subject of
+// no known kind are quarantined or skipped, and the log goes on after them.
+TEST_F(JetStreamLogTest, UnreadableBatchesAreQuarantinedAndTheLogGoesOn) {
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("bad", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "good")}).ok());
+  }
+  log::RecordBatch wrong;
+  wrong.set_first_lsn(99);
+  *wrong.add_records() = Rec("lobby", "wrong");
+  log::RecordBatch overlap;
+  overlap.set_first_lsn(4);
+  *overlap.add_records() = Rec("lobby", "o1");
+  *overlap.add_records() = Rec("lobby", "o2");
+  log::RecordBatch inside;
+  inside.set_first_lsn(5);
+  *inside.add_records() = Rec("lobby", "inside");
+  for (const auto& [subject, data] : std::vector<std::pair<std::string, std::string>>{
+           {"rclog.bad.b.2", "\xff\xff garbage"},
+           {"rclog.bad.b.3", wrong.SerializeAsString()},
+           {"rclog.bad.b.4", overlap.SerializeAsString()},
+           {"rclog.bad.b.5", inside.SerializeAsString()},
+           {"rclog.bad.zzz.1", "?"}}) {
+    ASSERT_TRUE(js_->Publish(subject, data).ok()) << subject;
+  }
+  std::unique_ptr<JetStreamLog> b = OpenLog("bad", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::string> keys;
+  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
+    keys.push_back(key);
+  };
+  std::vector<std::pair<uint64_t, std::string>> got;
+  ASSERT_TRUE(b->Replay(
+                   [&](uint64_t lsn, const log::Record& r) {
+                     got.emplace_back(lsn, r.action().client_msg_id());
+                     return absl::OkStatus();
+                   },
+                   collect)
+                  .ok());
+  const std::vector<std::pair<uint64_t, std::string>> expect = {
+      {1, "good"}, {4, "o1"}, {5, "o2"}};
+  EXPECT_EQ(got, expect);
+  EXPECT_EQ(keys, (std::vector<std::string>{LogKey(2), LogKey(3), LogKey(5)}));
+  EXPECT_EQ(b->quarantined(), 3u);
+  absl::StatusOr<uint64_t> next = Append(*b, {Rec("lobby", "next")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, 6u);
 }
 
 // A Publisher engine per shard: a new owner on a new JetStreamLog (higher
