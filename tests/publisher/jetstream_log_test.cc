@@ -140,6 +140,24 @@ TEST_F(JetStreamLogTest, ANewTermReplaysEveryRecordInOrderWithItsLsn) {
   EXPECT_EQ(*next, written.back().first + 1);
 }
 
+TEST_F(JetStreamLogTest, AGroupCommitOverHalfAMebibyteIsCutIntoBatches) {
+  std::vector<log::Record> big;
+  for (int i = 0; i < 4; ++i) big.push_back(Rec("lobby", std::string(200 << 10, 'a' + i)));
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("big", 1);
+    ASSERT_NE(a, nullptr);
+    absl::StatusOr<uint64_t> first = Append(*a, big);
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(a->batches_written(), 2u);
+  }
+  EXPECT_EQ(Messages("big", "b.>").size(), 2u);
+  std::unique_ptr<JetStreamLog> b = OpenLog("big", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::pair<uint64_t, std::string>> expect;
+  for (int i = 0; i < 4; ++i) expect.emplace_back(1 + i, big[i].action().client_msg_id());
+  EXPECT_EQ(Replayed(*b), expect);
+}
+
 TEST_F(JetStreamLogTest, CheckpointsProgressAndRepliesRoundTrip) {
   {
     std::unique_ptr<JetStreamLog> a = OpenLog("kv", 1);
