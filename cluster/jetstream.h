@@ -104,6 +104,11 @@ class JetStream {
   absl::StatusOr<StoredMessage> GetLast(absl::string_view stream, absl::string_view subject);
   absl::StatusOr<StreamState> State(absl::string_view stream);
 
+  // The underlying connection, for core NATS (cluster/forward.h).
+  __natsConnection* connection() const { return nc_; }
+  // False while libnats is reconnecting (or closed).
+  bool connected() const;
+
   // Publish with headers of the caller's (e.g. a tombstone's
   // "Rc-Deleted: 1"); otherwise as Publish.
   absl::StatusOr<Acked> PublishWithHeaders(absl::string_view subject, absl::string_view data,
