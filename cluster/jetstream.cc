@@ -242,10 +242,11 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   if (st->messages == 0 || st->last_seq < start) return absl::OkStatus();
   const uint64_t stop = st->last_seq;
   // Measured on 2.9.10: a new consumer's first fetch may come back empty,
-  // and its info may then count nothing pending (after a filtered purge
-  // too). So the scan ends at the last sequence, or on a message that says
-  // nothing matching is left; only when the last message does not match
-  // the filter does a quiet consumer end it.
+  // its info may then count nothing pending (after a filtered purge too),
+  // and a consumer on a replica that is catching up delivers only what
+  // that replica has. So the scan ends at the last sequence; only when the
+  // last message does not match the filter may the consumer's "nothing
+  // left" end it.
   absl::StatusOr<StoredMessage> last = Get(stream, stop);
   const bool last_matches = !last.ok() || SubjectMatches(filter_subject, last->subject);
   const std::string st_name(stream), filter(filter_subject);
@@ -284,7 +285,10 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
         break;
       }
       result = fn(out);
-      done = !result.ok() || out.seq >= stop || sp->second == 0;
+      // "Nothing pending" is the consumer's view: one placed on a replica
+      // still catching up (a leader just back from a pause) says so early.
+      // Trusted only when the last message does not match anyway.
+      done = !result.ok() || out.seq >= stop || (!last_matches && sp->second == 0);
     }
     const int fetched = list.Count;
     if (fetched > 0) {

@@ -147,7 +147,12 @@ void WritesThroughALeaderFault(Fault fault, std::chrono::milliseconds resolve_by
                       none)
                   .ok());
   for (const auto& [id, n] : stored) EXPECT_EQ(n, 1) << id << " stored " << n << " times";
-  for (const std::string& id : outcomes.ok_ids()) EXPECT_TRUE(stored.contains(id)) << id;
+  std::vector<std::string> lost;
+  for (const std::string& id : outcomes.ok_ids()) {
+    if (!stored.contains(id)) lost.push_back(id);
+  }
+  EXPECT_TRUE(lost.empty()) << lost.size() << " of " << outcomes.ok() << " acked records lost, first "
+                            << lost.front() << ", last " << lost.back();
   EXPECT_GT(not_writable.load(), 0) << "the election was never seen as unwritable";
   if (fault == Fault::kKill) {
     EXPECT_TRUE(nats.Restart(leader));
