@@ -28,6 +28,14 @@
 // duplicate counts) or fenced, before anything else is written; meanwhile
 // writable() is false, so new writes get 503 at once.
 //
+// A fenced (or otherwise stopped) log never writes again: its engine is
+// dropped and the shard, if still owned, opened anew (a new JetStreamLog,
+// which reads what the other writer appended). That includes a new owner
+// whose first write finds that a paused old owner appended after the new
+// one's open: the old owner's batch was acked to its client, so the new
+// owner must reopen to include it, and after that append the old owner is
+// fenced for good.
+//
 //   auto log = JetStreamLog::Open({.js = js, .shard = "s07", .term = 12});
 //   auto pub = Publisher::Open(options, &clock, &uploader, *std::move(log));
 #ifndef ROOMCAST_PUBLISHER_INTERNAL_JETSTREAM_LOG_H_
