@@ -2,9 +2,13 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cluster/nats_status.h"
 
 namespace roomcast::cluster {
@@ -159,6 +163,167 @@ absl::StatusOr<StreamState> JetStream::State(absl::string_view stream) {
   if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) out.leader = si->Cluster->Leader;
   jsStreamInfo_Destroy(si);
   return out;
+}
+
+}  // namespace roomcast::cluster
+
+// ---- Additions for the replicated log (publisher/internal/jetstream_log.h).
+namespace roomcast::cluster {
+namespace {
+
+struct SubDeleter {
+  void operator()(natsSubscription* s) const {
+    // Deletes the ephemeral consumer the library created for it.
+    natsSubscription_Unsubscribe(s);
+    natsSubscription_Destroy(s);
+  }
+};
+using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
+
+// NATS subject matching: '*' one token, '>' the rest.
+bool SubjectMatches(absl::string_view filter, absl::string_view subject) {
+  std::vector<absl::string_view> f = absl::StrSplit(filter, '.');
+  std::vector<absl::string_view> t = absl::StrSplit(subject, '.');
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == ">") return t.size() > i;
+    if (i >= t.size() || (f[i] != "*" && f[i] != t[i])) return false;
+  }
+  return f.size() == t.size();
+}
+
+// The stream sequence of a fetched message and how many matching messages
+// came after it when it was delivered; nullopt without JetStream metadata.
+std::optional<std::pair<uint64_t, uint64_t>> SeqAndPending(natsMsg* m) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return std::nullopt;
+  std::pair<uint64_t, uint64_t> out{meta->Sequence.Stream, meta->NumPending};
+  jsMsgMetaData_Destroy(meta);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Acked> JetStream::PublishWithHeaders(
+    absl::string_view subject, absl::string_view data,
+    const std::map<std::string, std::string>& headers, const Fence& fence) {
+  const std::string subj(subject);
+  natsMsg* raw = nullptr;
+  natsStatus s = natsMsg_Create(&raw, subj.c_str(), nullptr, data.data(),
+                                static_cast<int>(data.size()));
+  MsgPtr msg(raw);
+  for (auto it = headers.begin(); s == NATS_OK && it != headers.end(); ++it) {
+    s = natsMsgHeader_Set(raw, it->first.c_str(), it->second.c_str());
+  }
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("message for ", subject));
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = timeout_.count();
+  if (!fence.msg_id.empty()) po.MsgId = fence.msg_id.c_str();
+  if (!fence.expected_last_msg_id.empty()) po.ExpectLastMsgId = fence.expected_last_msg_id.c_str();
+  if (fence.expected_last_seq.has_value()) po.ExpectLastSeq = *fence.expected_last_seq;
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_PublishMsg(&ack, js_, raw, &po, &jerr);
+  if (s != NATS_OK) {
+    jsPubAck_Destroy(ack);
+    return ToStatus(s, jerr, absl::StrCat("publish to ", subject));
+  }
+  Acked out{.seq = ack->Sequence, .duplicate = ack->Duplicate};
+  jsPubAck_Destroy(ack);
+  return out;
+}
+
+absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_subject,
+                             uint64_t from_seq,
+                             const std::function<absl::Status(const StoredMessage&)>& fn) {
+  absl::StatusOr<StreamState> st = State(stream);
+  if (!st.ok()) return st.status();
+  const uint64_t start = std::max<uint64_t>({from_seq, st->first_seq, 1});
+  if (st->messages == 0 || st->last_seq < start) return absl::OkStatus();
+  const uint64_t stop = st->last_seq;
+  // Measured on 2.9.10: a new consumer's first fetch may come back empty,
+  // its info may then count nothing pending (after a filtered purge too),
+  // and a consumer on a replica that is catching up delivers only what
+  // that replica has. So the scan ends at the last sequence; only when the
+  // last message does not match the filter may the consumer's "nothing
+  // left" end it.
+  absl::StatusOr<StoredMessage> last = Get(stream, stop);
+  const bool last_matches = !last.ok() || SubjectMatches(filter_subject, last->subject);
+  const std::string st_name(stream), filter(filter_subject);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = st_name.c_str();
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = start;
+  so.Config.AckPolicy = js_AckAll;  // a pull consumer must ack: one per batch
+  so.Config.InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
+  natsSubscription* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_PullSubscribe(&raw, js_, filter.c_str(), nullptr, nullptr, &so, &jerr);
+  if (s != NATS_OK) return ToStatus(s, jerr, absl::StrCat("scan ", stream));
+  SubPtr sub(raw);
+  const auto quiet_end = std::chrono::seconds(1);
+  const auto idle_bound = 10 * timeout_;
+  auto last_progress = std::chrono::steady_clock::now();
+  for (;;) {
+    natsMsgList list{};
+    s = natsSubscription_Fetch(&list, raw, 256, 250, &jerr);
+    if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
+      natsMsgList_Destroy(&list);
+      return ToStatus(s, jerr, absl::StrCat("scan ", stream));
+    }
+    bool done = false;
+    absl::Status result;
+    for (int i = 0; i < list.Count && !done; ++i) {
+      natsMsg* m = list.Msgs[i];
+      std::optional<std::pair<uint64_t, uint64_t>> sp = SeqAndPending(m);
+      if (!sp) continue;
+      StoredMessage out = FromMsg(m);
+      out.seq = sp->first;
+      if (out.seq > stop) {
+        done = true;
+        break;
+      }
+      result = fn(out);
+      // "Nothing pending" is the consumer's view: one placed on a replica
+      // still catching up (a leader just back from a pause) says so early.
+      // Trusted only when the last message does not match anyway.
+      done = !result.ok() || out.seq >= stop || (!last_matches && sp->second == 0);
+    }
+    const int fetched = list.Count;
+    if (fetched > 0) {
+      natsMsg_Ack(list.Msgs[fetched - 1], nullptr);
+      last_progress = std::chrono::steady_clock::now();
+    }
+    natsMsgList_Destroy(&list);
+    if (done) return result;
+    if (fetched > 0) continue;
+    const auto idle = std::chrono::steady_clock::now() - last_progress;
+    if (!last_matches && idle > quiet_end) {
+      jsConsumerInfo* ci = nullptr;
+      s = natsSubscription_GetConsumerInfo(&ci, raw, nullptr, &jerr);
+      const bool none_left = s == NATS_OK && ci->NumPending == 0;
+      jsConsumerInfo_Destroy(ci);
+      if (none_left) return absl::OkStatus();
+    }
+    if (idle > idle_bound) {
+      return absl::UnavailableError(absl::StrCat("scan ", stream, ": no progress"));
+    }
+  }
+}
+
+absl::Status JetStream::Purge(absl::string_view stream, absl::string_view filter_subject,
+                              uint64_t up_to_seq) {
+  if (up_to_seq <= 1) return absl::OkStatus();  // nothing is below it
+  const std::string st(stream), filter(filter_subject);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = timeout_.count();
+  if (!filter.empty()) o.Stream.Purge.Subject = filter.c_str();
+  o.Stream.Purge.Sequence = up_to_seq;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  return ToStatus(js_PurgeStream(js_, st.c_str(), &o, &jerr), jerr,
+                  absl::StrCat("purge ", stream, " below #", up_to_seq));
 }
 
 }  // namespace roomcast::cluster

@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -107,6 +108,26 @@ class JetStream {
   __natsConnection* connection() const { return nc_; }
   // False while libnats is reconnecting (or closed).
   bool connected() const;
+
+  // Publish with headers of the caller's (e.g. a tombstone's
+  // "Rc-Deleted: 1"); otherwise as Publish.
+  absl::StatusOr<Acked> PublishWithHeaders(absl::string_view subject, absl::string_view data,
+                                           const std::map<std::string, std::string>& headers,
+                                           const Fence& fence = {});
+  // Calls fn for every message of `stream` matching `filter_subject` (may
+  // hold wildcards) from `from_seq` on, in stream order, up to the stream's
+  // last sequence as it was when the scan started (later appends are not
+  // waited for). One ephemeral pull consumer, fetched in batches: not one
+  // request per message. A non-OK from fn stops the scan and is returned.
+  // Each message's data is bounded by JetStream's max payload (1 MiB).
+  absl::Status Scan(absl::string_view stream, absl::string_view filter_subject,
+                    uint64_t from_seq,
+                    const std::function<absl::Status(const StoredMessage&)>& fn);
+  // Removes the messages matching `filter_subject` below `up_to_seq` (not
+  // including it). JetStream does not fence a purge: see the caller's
+  // argument for why its purge cannot remove what a newer writer needs.
+  absl::Status Purge(absl::string_view stream, absl::string_view filter_subject,
+                     uint64_t up_to_seq);
 
  private:
   friend class Kv;  // opens its buckets in this context

@@ -29,6 +29,17 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
   ROOMCAST_ASSIGN_OR_RETURN(std::unique_ptr<internal::DurableLog> log,
                             internal::DurableLog::Open({.dir = options.data_dir,
                                                         .sync = options.sync}));
+  return Open(std::move(options), clock, uploader, std::move(log));
+}
+
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
+    PublisherOptions options, const base::Clock* clock, Uploader* uploader,
+    std::unique_ptr<internal::LogStore> log) {
+  if (!base::IsValidId(options.id)) {
+    return absl::InvalidArgumentError(
+        "publisher id must be [A-Za-z0-9_-]{1,64}");
+  }
+  if (log == nullptr) return absl::InvalidArgumentError("no log");
   std::unique_ptr<Publisher> p(
       new Publisher(std::move(options), clock, uploader, std::move(log)));
   ROOMCAST_RETURN_IF_ERROR(p->Recover());
@@ -41,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
 
 Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
                      Uploader* uploader,
-                     std::unique_ptr<internal::DurableLog> log)
+                     std::unique_ptr<internal::LogStore> log)
     : options_(std::move(options)), log_(std::move(log)) {
   rooms_ = std::make_unique<internal::RoomTable>(
       internal::RoomTable::Options{
@@ -132,7 +143,7 @@ std::vector<std::string> Publisher::Checkpoint(
 }
 
 void Publisher::AddLogMetrics() {
-  internal::DurableLog* log = log_.get();
+  internal::LogStore* log = log_.get();
   metrics_.AddCallbackCounter("roomcast_publisher_log_records_total",
                               "Records synced to the log",
                               [log] { return log->records_written(); });
@@ -155,7 +166,7 @@ void Publisher::AddLogMetrics() {
 }
 
 void Publisher::AddLifecycleMetrics() {
-  internal::DurableLog* log = log_.get();
+  internal::LogStore* log = log_.get();
   metrics_.AddCallbackCounter(
       "roomcast_publisher_log_quarantined_total",
       "Log records or checkpoints moved aside at start (unreadable)",

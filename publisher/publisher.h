@@ -45,7 +45,7 @@ namespace roomcast::publisher {
 
 namespace internal {
 class Admission;
-class DurableLog;
+class LogStore;
 class Ingest;
 class LivePusher;
 class PresenceTracker;
@@ -84,6 +84,12 @@ class Publisher {
   // clock and uploader must outlive the publisher.
   static absl::StatusOr<std::unique_ptr<Publisher>> Open(
       PublisherOptions options, const base::Clock* clock, Uploader* uploader);
+  // The same on a log of the caller's (cluster mode: one shard's
+  // JetStreamLog, publisher/internal/jetstream_log.h; options.data_dir is
+  // then not used for the log).
+  static absl::StatusOr<std::unique_ptr<Publisher>> Open(
+      PublisherOptions options, const base::Clock* clock, Uploader* uploader,
+      std::unique_ptr<internal::LogStore> log);
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
@@ -151,7 +157,7 @@ class Publisher {
 
  private:
   Publisher(PublisherOptions options, const base::Clock* clock,
-            Uploader* uploader, std::unique_ptr<internal::DurableLog> log);
+            Uploader* uploader, std::unique_ptr<internal::LogStore> log);
   absl::Status Recover();
   void AddLogMetrics();
   void AddLifecycleMetrics();
@@ -165,7 +171,7 @@ class Publisher {
   const PublisherOptions options_;
   // Declared first: callbacks it renders read the parts below.
   http::Metrics metrics_;
-  std::unique_ptr<internal::DurableLog> log_;
+  std::unique_ptr<internal::LogStore> log_;
   std::unique_ptr<internal::RoomTable> rooms_;
   std::unique_ptr<internal::Sequencer> sequencer_;
   std::unique_ptr<internal::Admission> admission_;

@@ -44,6 +44,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "publisher/internal/log_store.h"
 #include "publisher/log.pb.h"
 
 namespace rocksdb {
@@ -53,7 +54,7 @@ class WriteBatch;
 
 namespace roomcast::publisher::internal {
 
-class DurableLog {
+class DurableLog : public LogStore {
  public:
   struct Options {
     std::string dir;
@@ -68,47 +69,14 @@ class DurableLog {
     int64_t compact_after_ms = 2000;
   };
 
-  struct Job {
-    // Writer thread, submission order: append the records to write (none is
-    // fine, e.g. for a rejected request). Not called if the log cannot
-    // write.
-    absl::AnyInvocable<void(std::vector<log::Record>*)> prepare;
-    // After the batch holding them was written: OK means durable.
-    absl::AnyInvocable<void(absl::Status)> done;
-  };
-
-  // One checkpoint round's write, all in one synced batch.
-  struct CheckpointWrite {
-    std::vector<log::RoomCheckpoint> checkpoints;  // "C/<room>"
-    struct Replies {
-      std::string room;
-      log::ReplyChunk chunk;
-      int64_t max_ts_ms = 0;
-      uint64_t lsn = 0;
-    };
-    std::vector<Replies> replies;
-    // Reply chunks of `room` whose latest reply is before the time go.
-    std::vector<std::pair<std::string, int64_t>> expire_replies;
-    // Rooms forgotten: their reply chunks and manifest progress go (their
-    // checkpoint is replaced by a `dropped` one in `checkpoints`).
-    std::vector<std::string> forget;
-    // Checkpoints to delete (dropped rooms the trim has passed).
-    std::vector<std::string> erase_checkpoints;
-    // Records below this LSN are deleted (0 or <= trim_point(): none).
-    uint64_t trim_to = 0;
-  };
-
-  // Called for each record or checkpoint moved aside at start.
-  using QuarantineFn = absl::FunctionRef<void(
-      const std::string& room, const std::string& key, const std::string& why)>;
-
+  // Job, CheckpointWrite and QuarantineFn are LogStore's (log_store.h).
   static absl::StatusOr<std::unique_ptr<DurableLog>> Open(Options options);
   // Finishes every submitted job, then closes the database.
-  ~DurableLog();
+  ~DurableLog() override;
   DurableLog(const DurableLog&) = delete;
   DurableLog& operator=(const DurableLog&) = delete;
 
-  void Submit(Job job);
+  void Submit(Job job) override;
 
   // --- Start-up: call before the first Submit ---
   // Every stored checkpoint; one that cannot be read, or that `check`
@@ -116,44 +84,44 @@ class DurableLog {
   absl::StatusOr<std::vector<log::RoomCheckpoint>> ReadCheckpoints(
       QuarantineFn quarantined,
       absl::FunctionRef<absl::Status(const log::RoomCheckpoint&)> check =
-          [](const log::RoomCheckpoint&) { return absl::OkStatus(); });
+          [](const log::RoomCheckpoint&) { return absl::OkStatus(); }) override;
   // Every stored reply, by room, oldest first.
   absl::StatusOr<absl::flat_hash_map<std::string, std::vector<log::Reply>>>
-  ReadReplies(QuarantineFn quarantined);
+  ReadReplies(QuarantineFn quarantined) override;
   // Every record from the trim point on, in append order. A record that
   // does not parse, or that `fn` refuses (a non-OK status is the reason),
   // is quarantined and replay goes on; only a failing read is an error.
   absl::Status Replay(
       absl::FunctionRef<absl::Status(uint64_t lsn, const log::Record&)> fn,
-      QuarantineFn quarantined);
+      QuarantineFn quarantined) override;
 
   // An unreadable progress value reads as none (logged).
-  absl::StatusOr<log::Progress> ReadProgress();
+  absl::StatusOr<log::Progress> ReadProgress() override;
   // Rooms whose progress cannot be read are left out and named in
   // `unreadable`.
   absl::StatusOr<absl::flat_hash_map<std::string, log::RoomProgress>>
-  ReadRoomProgress(std::vector<std::string>* unreadable = nullptr);
+  ReadRoomProgress(std::vector<std::string>* unreadable = nullptr) override;
   // One synced write of any of these (null / empty: unchanged).
   absl::Status WriteProgress(
       const log::Progress* progress,
-      const std::vector<std::pair<std::string, log::RoomProgress>>& rooms);
-  absl::Status WriteCheckpoint(const CheckpointWrite& w);
+      const std::vector<std::pair<std::string, log::RoomProgress>>& rooms) override;
+  absl::Status WriteCheckpoint(const CheckpointWrite& w) override;
 
   // The LSN the next appended record gets: only inside a Job's prepare
   // (plus the records already appended to its `out`).
-  uint64_t next_lsn() const { return next_lsn_; }
+  uint64_t next_lsn() const override { return next_lsn_; }
   // Records below this LSN were deleted.
-  uint64_t trim_point() const { return trim_point_.load(); }
+  uint64_t trim_point() const override { return trim_point_.load(); }
   // False from a failed write until the log has recovered.
-  bool writable() const { return writable_.load(); }
+  bool writable() const override { return writable_.load(); }
 
-  uint64_t records_written() const { return records_.load(); }
-  uint64_t batches_written() const { return batches_.load(); }
-  uint64_t failed_writes() const { return failed_writes_.load(); }
-  uint64_t recoveries() const { return recoveries_.load(); }
-  uint64_t quarantined() const { return quarantined_.load(); }
-  uint64_t compactions() const { return compactions_.load(); }
-  size_t queue_depth();
+  uint64_t records_written() const override { return records_.load(); }
+  uint64_t batches_written() const override { return batches_.load(); }
+  uint64_t failed_writes() const override { return failed_writes_.load(); }
+  uint64_t recoveries() const override { return recoveries_.load(); }
+  uint64_t quarantined() const override { return quarantined_.load(); }
+  uint64_t compactions() const override { return compactions_.load(); }
+  size_t queue_depth() override;
 
  private:
   DurableLog(Options options, std::unique_ptr<rocksdb::DB> db,

@@ -26,7 +26,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 Publication::Publication(Options options, const base::Clock* clock,
-                         Uploader* uploader, DurableLog* log, RoomTable* rooms,
+                         Uploader* uploader, LogStore* log, RoomTable* rooms,
                          http::Metrics* metrics,
                          absl::AnyInvocable<void(int64_t)> before_round)
     : options_(std::move(options)),

@@ -34,7 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
 #include "http/metrics.h"
-#include "publisher/internal/durable_log.h"
+#include "publisher/internal/log_store.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/room_table.h"
 #include "publisher/log.pb.h"
@@ -55,7 +55,7 @@ class Publication {
   };
   // `before_round` runs at the start of every round with its time.
   Publication(Options options, const base::Clock* clock, Uploader* uploader,
-              DurableLog* log, RoomTable* rooms, http::Metrics* metrics,
+              LogStore* log, RoomTable* rooms, http::Metrics* metrics,
               absl::AnyInvocable<void(int64_t now_ms)> before_round);
   ~Publication();  // stops the ticker
 
@@ -129,7 +129,7 @@ class Publication {
   const Options options_;
   const base::Clock* const clock_;
   Uploader* const uploader_;
-  DurableLog* const log_;
+  LogStore* const log_;
   RoomTable* const rooms_;
   absl::AnyInvocable<void(int64_t)> before_round_;
   std::atomic<int64_t> published_w_{0};

@@ -36,7 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
-#include "publisher/internal/durable_log.h"
+#include "publisher/internal/log_store.h"
 #include "publisher/internal/room.h"
 #include "publisher/log.pb.h"
 #include "publisher/options.h"
@@ -71,7 +71,7 @@ class RoomTable {
   };
   // What one checkpoint round writes, and what to do once it is durable.
   struct CheckpointRound {
-    DurableLog::CheckpointWrite write;
+    LogStore::CheckpointWrite write;
     // Each room checkpointed: how many of its unsaved replies went in, and
     // its coverage when it was taken.
     struct Saved {
@@ -130,7 +130,7 @@ class RoomTable {
   // cannot be read or applied is quarantined and stalls its room, as does
   // progress named in `unreadable`. Returns each room's manifest progress.
   absl::StatusOr<RoomProgressList> Recover(
-      DurableLog& log, int64_t uploaded_through_ms,
+      LogStore& log, int64_t uploaded_through_ms,
       const absl::flat_hash_map<std::string, log::RoomProgress>& progress,
       const std::vector<std::string>& unreadable = {}) ABSL_LOCKS_EXCLUDED(mu_);
   // The rooms due a checkpoint (see LogLifecycle; with `all`, every room
@@ -196,7 +196,7 @@ class RoomTable {
   Room* Open(const log::Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Room* Restore(const log::RoomCheckpoint& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status RestoreAll(DurableLog& log,
+  absl::Status RestoreAll(LogStore& log,
                           absl::flat_hash_map<std::string, uint64_t>* covered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A live room stopped being one (ended, or its open rolled back).

@@ -13,7 +13,7 @@
 namespace roomcast::publisher::internal {
 
 absl::StatusOr<RoomProgressList> RoomTable::Recover(
-    DurableLog& log, int64_t uploaded_through_ms,
+    LogStore& log, int64_t uploaded_through_ms,
     const absl::flat_hash_map<std::string, log::RoomProgress>& progress,
     const std::vector<std::string>& unreadable) {
   absl::MutexLock l(&mu_);
@@ -61,7 +61,7 @@ absl::StatusOr<RoomProgressList> RoomTable::Recover(
 }
 
 absl::Status RoomTable::RestoreAll(
-    DurableLog& log, absl::flat_hash_map<std::string, uint64_t>* covered) {
+    LogStore& log, absl::flat_hash_map<std::string, uint64_t>* covered) {
   // A checkpoint or reply chunk that cannot be read is quarantined by the
   // log; its room's later records then stall it (or make it anew).
   auto lost = [](const std::string&, const std::string&, const std::string&) {};
@@ -187,7 +187,7 @@ void RoomTable::AddCheckpoint(const std::string& name, Room& room,
   round->write.checkpoints.push_back(room.Checkpoint(cov.last_lsn));
   const std::vector<log::Reply>& replies = room.unsaved_replies();
   if (!replies.empty()) {
-    DurableLog::CheckpointWrite::Replies& r =
+    LogStore::CheckpointWrite::Replies& r =
         round->write.replies.emplace_back();
     r.room = name;
     r.max_ts_ms = replies.back().ts_ms();

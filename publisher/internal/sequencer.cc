@@ -81,7 +81,8 @@ void Sequencer::Finish(Job& job, absl::Status synced) {
 absl::Status Sequencer::Writable() const {
   if (!log_->writable()) {
     return absl::UnavailableError(
-        "the durable log cannot write (disk full or failing); retry later");
+        "the durable log cannot write (disk full or failing, a JetStream "
+        "election, or the shard moved); retry later");
   }
   if (log_->queue_depth() > kMaxLogQueue) {
     return absl::UnavailableError("overloaded: the durable log is behind");

@@ -29,7 +29,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "publisher/internal/durable_log.h"
+#include "publisher/internal/durable_log.h"  // the default LogStore, for users
+#include "publisher/internal/log_store.h"
 #include "publisher/internal/room.h"
 #include "publisher/internal/room_table.h"
 #include "publisher/log.pb.h"
@@ -78,7 +79,7 @@ class Sequencer {
   // More pending log jobs than this: 503, the disk is not keeping up.
   static constexpr size_t kMaxLogQueue = 20000;
 
-  Sequencer(DurableLog* log, RoomTable* rooms) : log_(log), rooms_(rooms) {}
+  Sequencer(LogStore* log, RoomTable* rooms) : log_(log), rooms_(rooms) {}
 
   void Submit(Write write);
   // kUnavailable while the log cannot write, or while it is far behind.
@@ -90,7 +91,7 @@ class Sequencer {
   void Prepare(Job& job, std::vector<log::Record>* out);
   void Finish(Job& job, absl::Status synced);
 
-  DurableLog* const log_;
+  LogStore* const log_;
   RoomTable* const rooms_;
 };
 

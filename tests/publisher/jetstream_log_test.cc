@@ -1,0 +1,389 @@
+// JetStreamLog (publisher/internal/jetstream_log.h), one shard's log on a
+// real 3-node JetStream cluster on loopback (tests/support/nats_cluster.h):
+// what a new owner of the shard (a higher term) reads back, the trim's
+// purge, the fence against an old owner, a kill -9 of the stream leader
+// under writes (nothing acked lost, nothing stored twice), and a whole
+// Publisher engine failing over to a new owner byte-identically.
+#include "publisher/internal/jetstream_log.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "publisher/internal/log_keys.h"
+#include "publisher/publisher.h"
+#include "segmenter/naming.h"
+#include "tests/publisher/publisher_harness.h"
+#include "tests/support/nats_cluster.h"
+
+namespace roomcast::publisher::internal {
+namespace {
+
+using namespace std::chrono_literals;
+using roomcast::testing::NatsCluster;
+using roomcast::testing::WhileUnavailable;
+
+log::Record Rec(const std::string& room, const std::string& id) {
+  log::Record r;
+  r.set_room(room);
+  r.mutable_action()->set_client_msg_id(id);
+  return r;
+}
+
+// Submits one job of `records` and waits for it; the first LSN it got.
+absl::StatusOr<uint64_t> Append(LogStore& log, std::vector<log::Record> records) {
+  absl::Notification done;
+  absl::Status status;
+  uint64_t first = 0;
+  log.Submit({.prepare =
+                  [&](std::vector<log::Record>* out) {
+                    first = log.next_lsn() + out->size();
+                    out->insert(out->end(), records.begin(), records.end());
+                  },
+              .done =
+                  [&](absl::Status s) {
+                    status = s;
+                    done.Notify();
+                  }});
+  done.WaitForNotification();
+  if (!status.ok()) return status;
+  return first;
+}
+
+// (lsn, client_msg_id) of every record a replay gives.
+std::vector<std::pair<uint64_t, std::string>> Replayed(LogStore& log) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  EXPECT_TRUE(log.Replay(
+                     [&](uint64_t lsn, const log::Record& r) {
+                       out.emplace_back(lsn, r.action().client_msg_id());
+                       return absl::OkStatus();
+                     },
+                     none)
+                  .ok());
+  return out;
+}
+
+class JetStreamLogTest : public ::testing::Test {
+ protected:
+  // One cluster for the suite: these tests kill no node.
+  static void SetUpTestSuite() { nats_ = new NatsCluster(); }
+  static void TearDownTestSuite() {
+    delete nats_;
+    nats_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(nats_->ready()) << "the 3-node cluster did not elect a meta leader";
+    auto js = cluster::JetStream::Connect({.urls = nats_->urls(), .timeout = 2000ms});
+    ASSERT_TRUE(js.ok()) << js.status();
+    js_ = *std::move(js);
+  }
+
+  std::unique_ptr<JetStreamLog> OpenLog(const std::string& shard, uint64_t term) {
+    auto log = WhileUnavailable(
+        [&] { return JetStreamLog::Open({.js = js_.get(), .shard = shard, .term = term}); });
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? *std::move(log) : nullptr;
+  }
+
+  // Every stored message of the shard's stream, in order.
+  std::vector<cluster::StoredMessage> Messages(const std::string& shard,
+                                               const std::string& filter = ">") {
+    std::vector<cluster::StoredMessage> out;
+    absl::Status s = js_->Scan(JetStreamLog::StreamName(shard),
+                               absl::StrCat("rclog.", shard, ".", filter), 1,
+                               [&](const cluster::StoredMessage& m) {
+                                 out.push_back(m);
+                                 return absl::OkStatus();
+                               });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+
+  static NatsCluster* nats_;
+  std::unique_ptr<cluster::JetStream> js_;
+};
+NatsCluster* JetStreamLogTest::nats_ = nullptr;
+
+TEST_F(JetStreamLogTest, ANewTermReplaysEveryRecordInOrderWithItsLsn) {
+  std::vector<std::pair<uint64_t, std::string>> written;
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("rt", 1);
+    ASSERT_NE(a, nullptr);
+    EXPECT_TRUE(Replayed(*a).empty());
+    for (int job = 0; job < 5; ++job) {
+      std::vector<log::Record> rs;
+      for (int i = 0; i < 3; ++i) rs.push_back(Rec(job % 2 ? "hall" : "lobby", absl::StrCat("m", job, "-", i)));
+      absl::StatusOr<uint64_t> first = Append(*a, rs);
+      ASSERT_TRUE(first.ok()) << first.status();
+      for (int i = 0; i < 3; ++i) written.emplace_back(*first + i, rs[i].action().client_msg_id());
+    }
+    EXPECT_EQ(a->records_written(), 15u);
+    EXPECT_EQ(a->next_lsn(), written.back().first + 1);
+  }
+  std::unique_ptr<JetStreamLog> b = OpenLog("rt", 2);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(Replayed(*b), written);
+  EXPECT_EQ(b->next_lsn(), written.back().first + 1);
+  // The new owner appends after them, never reusing an LSN.
+  absl::StatusOr<uint64_t> next = Append(*b, {Rec("lobby", "after")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, written.back().first + 1);
+}
+
+TEST_F(JetStreamLogTest, AGroupCommitOverHalfAMebibyteIsCutIntoBatches) {
+  std::vector<log::Record> big;
+  for (int i = 0; i < 4; ++i) big.push_back(Rec("lobby", std::string(200 << 10, 'a' + i)));
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("big", 1);
+    ASSERT_NE(a, nullptr);
+    absl::StatusOr<uint64_t> first = Append(*a, big);
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(a->batches_written(), 2u);
+  }
+  EXPECT_EQ(Messages("big", "b.>").size(), 2u);
+  std::unique_ptr<JetStreamLog> b = OpenLog("big", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::pair<uint64_t, std::string>> expect;
+  for (int i = 0; i < 4; ++i) expect.emplace_back(1 + i, big[i].action().client_msg_id());
+  EXPECT_EQ(Replayed(*b), expect);
+}
+
+TEST_F(JetStreamLogTest, CheckpointsProgressAndRepliesRoundTrip) {
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("kv", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "x"), Rec("gone", "y")}).ok());
+    log::Progress p;
+    p.set_uploaded_through_ms(12345);
+    log::RoomProgress rp;
+    rp.set_manifest_intent(7);
+    rp.set_manifest_done(6);
+    ASSERT_TRUE(a->WriteProgress(&p, {{"lobby", rp}, {"gone", rp}}).ok());
+    LogStore::CheckpointWrite w;
+    log::RoomCheckpoint& c = w.checkpoints.emplace_back();
+    c.set_room("lobby");
+    c.set_lsn(1);
+    c.set_seq(41);
+    LogStore::CheckpointWrite::Replies& r = w.replies.emplace_back();
+    r.room = "lobby";
+    r.lsn = 1;
+    r.max_ts_ms = 500;
+    r.chunk.add_replies()->set_client_msg_id("x");
+    r.chunk.mutable_replies(0)->set_ts_ms(500);
+    log::RoomCheckpoint& d = w.checkpoints.emplace_back();
+    d.set_room("gone");
+    d.set_lsn(2);
+    d.set_dropped(true);
+    w.forget.push_back("gone");
+    ASSERT_TRUE(a->WriteCheckpoint(w).ok());
+  }
+  std::unique_ptr<JetStreamLog> b = OpenLog("kv", 2);
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<log::Progress> p = b->ReadProgress();
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->uploaded_through_ms(), 12345);
+  auto rp = b->ReadRoomProgress();
+  ASSERT_TRUE(rp.ok());
+  ASSERT_EQ(rp->size(), 1u) << "a forgotten room's progress goes";
+  EXPECT_EQ(rp->at("lobby").manifest_intent(), 7u);
+  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  auto cps = b->ReadCheckpoints(none);
+  ASSERT_TRUE(cps.ok());
+  ASSERT_EQ(cps->size(), 2u);
+  EXPECT_EQ((*cps)[0].room(), "gone");
+  EXPECT_TRUE((*cps)[0].dropped());
+  EXPECT_EQ((*cps)[1].seq(), 41u);
+  auto replies = b->ReadReplies(none);
+  ASSERT_TRUE(replies.ok());
+  ASSERT_EQ(replies->size(), 1u);
+  EXPECT_EQ(replies->at("lobby").at(0).client_msg_id(), "x");
+}
+
+TEST_F(JetStreamLogTest, TrimPurgesBatchesBelowItAndReplayStartsPastIt) {
+  uint64_t keep_from = 0;
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("trim", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "a1"), Rec("lobby", "a2")}).ok());
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "b1")}).ok());
+    absl::StatusOr<uint64_t> c = Append(*a, {Rec("lobby", "c1"), Rec("lobby", "c2")});
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ(Messages("trim", "b.>").size(), 3u);
+    // Trim into the third batch: the first two go, the third stays whole.
+    keep_from = *c + 1;
+    LogStore::CheckpointWrite w;
+    log::RoomCheckpoint& cp = w.checkpoints.emplace_back();
+    cp.set_room("lobby");
+    cp.set_lsn(*c);
+    w.trim_to = keep_from;
+    ASSERT_TRUE(a->WriteCheckpoint(w).ok());
+    EXPECT_EQ(a->trim_point(), keep_from);
+    EXPECT_EQ(a->compactions(), 1u);
+  }
+  std::vector<cluster::StoredMessage> left = Messages("trim", "b.>");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].subject, absl::StrCat("rclog.trim.b.", keep_from - 1));
+  std::unique_ptr<JetStreamLog> b = OpenLog("trim", 2);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->trim_point(), keep_from);
+  const std::vector<std::pair<uint64_t, std::string>> expect = {{keep_from, "c2"}};
+  EXPECT_EQ(Replayed(*b), expect);
+  EXPECT_EQ(b->next_lsn(), keep_from + 1);
+}
+
+TEST_F(JetStreamLogTest, AnOldOwnerIsFencedOnceANewOneAppended) {
+  std::unique_ptr<JetStreamLog> a = OpenLog("fence", 1);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(Append(*a, {Rec("lobby", "a1")}).ok());
+  // A newer owner takes the shard (A does not know) and writes once.
+  std::unique_ptr<JetStreamLog> b = OpenLog("fence", 2);
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(Replayed(*b).size(), 1u);
+  ASSERT_TRUE(Append(*b, {Rec("lobby", "b1")}).ok());
+  // A's next write fails, and so does every later one, of any kind.
+  absl::StatusOr<uint64_t> late = Append(*a, {Rec("lobby", "a2")});
+  EXPECT_TRUE(absl::IsUnavailable(late.status())) << late.status();
+  EXPECT_TRUE(absl::StrContains(late.status().message(), "moved")) << late.status();
+  EXPECT_TRUE(a->fenced());
+  EXPECT_FALSE(a->writable());
+  log::Progress p;
+  EXPECT_TRUE(absl::IsUnavailable(a->WriteProgress(&p, {})));
+  EXPECT_TRUE(absl::IsUnavailable(Append(*a, {Rec("lobby", "a3")}).status()));
+  // B goes on; nothing of A's is in the stream after B's first message.
+  ASSERT_TRUE(Append(*b, {Rec("lobby", "b2")}).ok());
+  bool after_b = false;
+  for (const cluster::StoredMessage& m : Messages("fence")) {
+    const std::string id = m.headers.count("Nats-Msg-Id") ? m.headers.at("Nats-Msg-Id") : "";
+    if (absl::StartsWith(id, "fence.2.")) after_b = true;
+    if (after_b) {
+      EXPECT_FALSE(absl::StartsWith(id, "fence.1.")) << id << " at #" << m.seq;
+    }
+  }
+  EXPECT_TRUE(after_b);
+  EXPECT_FALSE(b->fenced());
+}
+
+// What the stream holds is input: a batch that does not parse, one whose
+// LSN disagrees with its subject, one overlapping another and a subject of
+// no known kind are quarantined or skipped, and the log goes on after them.
+TEST_F(JetStreamLogTest, UnreadableBatchesAreQuarantinedAndTheLogGoesOn) {
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("bad", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "good")}).ok());
+  }
+  log::RecordBatch wrong;
+  wrong.set_first_lsn(99);
+  *wrong.add_records() = Rec("lobby", "wrong");
+  log::RecordBatch overlap;
+  overlap.set_first_lsn(4);
+  *overlap.add_records() = Rec("lobby", "o1");
+  *overlap.add_records() = Rec("lobby", "o2");
+  log::RecordBatch inside;
+  inside.set_first_lsn(5);
+  *inside.add_records() = Rec("lobby", "inside");
+  for (const auto& [subject, data] : std::vector<std::pair<std::string, std::string>>{
+           {"rclog.bad.b.2", "\xff\xff garbage"},
+           {"rclog.bad.b.3", wrong.SerializeAsString()},
+           {"rclog.bad.b.4", overlap.SerializeAsString()},
+           {"rclog.bad.b.5", inside.SerializeAsString()},
+           {"rclog.bad.zzz.1", "?"}}) {
+    ASSERT_TRUE(js_->Publish(subject, data).ok()) << subject;
+  }
+  std::unique_ptr<JetStreamLog> b = OpenLog("bad", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::string> keys;
+  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
+    keys.push_back(key);
+  };
+  std::vector<std::pair<uint64_t, std::string>> got;
+  ASSERT_TRUE(b->Replay(
+                   [&](uint64_t lsn, const log::Record& r) {
+                     got.emplace_back(lsn, r.action().client_msg_id());
+                     return absl::OkStatus();
+                   },
+                   collect)
+                  .ok());
+  const std::vector<std::pair<uint64_t, std::string>> expect = {
+      {1, "good"}, {4, "o1"}, {5, "o2"}};
+  EXPECT_EQ(got, expect);
+  EXPECT_EQ(keys, (std::vector<std::string>{LogKey(2), LogKey(3), LogKey(5)}));
+  EXPECT_EQ(b->quarantined(), 3u);
+  absl::StatusOr<uint64_t> next = Append(*b, {Rec("lobby", "next")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, 6u);
+}
+
+// A Publisher engine per shard: a new owner on a new JetStreamLog (higher
+// term) re-publishes what the old one had not confirmed, byte-identically,
+// in the same epoch.
+TEST_F(JetStreamLogTest, ANewOwnersEngineRepublishesByteIdenticalObjects) {
+  using namespace roomcast::publisher::testing;
+  PublisherOptions options;
+  options.id = "eng";  // the shard's name
+  options.hint_master_secret = "master";
+  options.live = false;
+  base::FakeClock clock(kT0);
+  FakeUploader first_origin, second_origin;
+  auto open = [&](uint64_t term, FakeUploader* origin) -> std::unique_ptr<Publisher> {
+    std::unique_ptr<JetStreamLog> log = OpenLog("eng", term);
+    if (log == nullptr) return nullptr;
+    auto p = Publisher::Open(options, &clock, origin, std::move(log));
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  };
+  uint64_t epoch = 0;
+  {
+    std::unique_ptr<Publisher> a = open(1, &first_origin);
+    ASSERT_NE(a, nullptr);
+    Waiter<v1::RoomConfig> opened;
+    a->OpenRoom(Service(), "lobby", {}, opened.callback());
+    ASSERT_TRUE(opened.Wait().ok());
+    clock.Set(kT0 + 100);
+    for (int i = 0; i < 3; ++i) {
+      Waiter<v1::PostMessagesResponse> w;
+      a->Post(Anchor(), "lobby", {Comment(absl::StrCat("hi ", i), absl::StrCat("c", i))},
+              w.callback());
+      ASSERT_TRUE(w.Wait().ok());
+    }
+    // The objects land but the watermark does not: the owner dies not
+    // knowing they did.
+    first_origin.FailPath(segmenter::WatermarkPath("eng"), true);
+    clock.Set(kT0 + 1000);
+    EXPECT_FALSE(a->Tick().ok());
+    epoch = first_origin.GetProto<v1::Manifest>(segmenter::ManifestPath("lobby")).epoch();
+    ASSERT_NE(epoch, 0u);
+  }
+  const auto first = first_origin.objects();
+  ASSERT_TRUE(first.contains(segmenter::SegmentPath("lobby", 1000, kT0 / 1000)));
+  std::unique_ptr<Publisher> b = open(2, &second_origin);
+  ASSERT_NE(b, nullptr);
+  clock.Set(kT0 + 1100);
+  ASSERT_TRUE(b->Tick().ok());
+  const auto second = second_origin.objects();
+  for (const auto& [path, bytes] : first) {
+    if (path == segmenter::ManifestPath("lobby")) continue;
+    ASSERT_TRUE(second.contains(path)) << path;
+    EXPECT_EQ(second.at(path), bytes) << path;
+  }
+  EXPECT_EQ(second_origin.GetProto<v1::Manifest>(segmenter::ManifestPath("lobby")).epoch(), epoch);
+  // A client's retry reaches the new owner and gets its first reply.
+  Waiter<v1::PostMessagesResponse> retry;
+  b->Post(Anchor(), "lobby", {Comment("hi 0", "c0")}, retry.callback());
+  absl::StatusOr<v1::PostMessagesResponse> r = retry.Wait();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->results(0).seq(), 1u);
+}
+
+}  // namespace
+}  // namespace roomcast::publisher::internal
