@@ -49,6 +49,11 @@ absl::StatusOr<std::unique_ptr<JetStream>> JetStream::Connect(const NatsOptions&
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.timeout.count());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // never give up
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, options.reconnect_wait.count());
+  // A server that stops answering (paused, cut off) is given up on after
+  // two missed pings a second apart, and another is tried: libnats' default
+  // of two minutes would hold every request that long.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 1000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);

@@ -26,6 +26,10 @@ absl::Status ToStatus(natsStatus s, jsErrCode jerr, absl::string_view what) {
     case JSNoMessageFoundErr:
       return absl::NotFoundError(detail);
     case JSClusterNotAvailErr:
+    // Fewer servers known than the replicas asked for: a cold start, or a
+    // node down while a stream is created. The same request succeeds once
+    // the peers are there.
+    case JSClusterNoPeersErr:
       return absl::UnavailableError(detail);
     default:
       break;

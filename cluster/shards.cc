@@ -63,6 +63,7 @@ std::vector<int> ShardOwner::owned() const {
 void ShardOwner::RunRound() {
   absl::MutexLock round(&round_mu_);
   Renew();
+  HandBackUnusable();
   const int fair = FairShare();
   if (fair == 0) return;  // members unknown: hold what we have
   const int have = static_cast<int>(owned().size());
@@ -140,6 +141,15 @@ void ShardOwner::HandBack(int keep) {
   for (size_t i = mine.size(); i > static_cast<size_t>(keep); --i) {
     ROOMCAST_LOG(kInfo, "shards", "lease_handed_back").Kv("shard", ShardName(mine[i - 1]));
     Drop(mine[i - 1], /*release=*/true);
+  }
+}
+
+void ShardOwner::HandBackUnusable() {
+  if (!callbacks_.usable) return;
+  for (int shard : owned()) {
+    if (callbacks_.usable(shard)) continue;
+    ROOMCAST_LOG(kWarning, "shards", "shard_unusable").Kv("shard", ShardName(shard));
+    Drop(shard, /*release=*/true);
   }
 }
 

@@ -66,6 +66,10 @@ class ShardOwner {
     // stop at once), or about to be handed back (`handing_back`: the lease
     // is released after this returns, so finish what is quick first).
     std::function<void(int shard, bool handing_back)> lost;
+    // Asked each round of every shard held: false (its engine cannot go
+    // on, e.g. its log was fenced) hands the shard back, to be taken again
+    // with a new term. Null: always usable.
+    std::function<bool(int shard)> usable;
   };
 
   // `leases` and `members` are KV buckets with the TTL of options.ttl.
@@ -94,6 +98,7 @@ class ShardOwner {
   int FairShare();
   void TakeOne();
   void HandBack(int keep);
+  void HandBackUnusable();
   void Drop(int shard, bool release);
 
   Kv& leases_;

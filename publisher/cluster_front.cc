@@ -157,7 +157,10 @@ absl::StatusOr<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterOptions
           .holder = o.holder, .shards = o.shards, .round = o.lease_ttl / 3, .ttl = o.lease_ttl},
       cluster::ShardOwner::Callbacks{
           .acquired = [self](int s, uint64_t term) { return self->Acquired(s, term); },
-          .lost = [self](int s, bool handing_back) { self->Lost(s, handing_back); }});
+          .lost = [self](int s, bool handing_back) { self->Lost(s, handing_back); },
+          // A fenced log (a paused old owner appended after this engine
+          // opened): reopen it, at a new term, to read what it missed.
+          .usable = [self](int s) { return !self->Fenced(s); }});
   f->owner_->Start();
   return f;
 }
@@ -231,6 +234,12 @@ void ClusterFront::Lost(int shard, bool handing_back) {
     ROOMCAST_LOG(kWarning, "cluster", "shard_lost").Kv("shard", cluster::ShardName(shard));
   }
   // The engine goes when the last request holding it has its answer.
+}
+
+bool ClusterFront::Fenced(int shard) {
+  absl::MutexLock l(&mu_);
+  auto it = engines_.find(shard);
+  return it != engines_.end() && it->second.publisher->fenced();
 }
 
 std::shared_ptr<Publisher> ClusterFront::Local(const std::string& room) {

@@ -101,6 +101,7 @@ class ClusterFront : public RoomRouter {
   ClusterFront(ClusterOptions options, OpenEngine open);
   absl::Status Acquired(int shard, uint64_t term);
   void Lost(int shard, bool handing_back);
+  bool Fenced(int shard);
   // The holder of `shard`'s lease (read at most once a second), and the
   // forgetting of it when it did not answer.
   absl::StatusOr<std::string> OwnerOf(int shard);

@@ -5,7 +5,13 @@
 #include <string>
 #include <utility>
 
+#include <unistd.h>
+
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/flags.h"
 #include "base/ids.h"
 #include "publisher/server.h"
@@ -23,24 +29,37 @@ struct Flags {
   int64_t max_connections = 16384, max_connections_per_address = 1024;
   bool no_sync = false;
   bool no_live = false;
+  std::string nats;
+  int64_t shards = 16;
 };
 
 void Parse(int argc, char** argv, Flags* f) {
   roomcast::base::FlagSet flags(
-      kProgram, "--listen HOST:PORT --data DIR --origin URL [--id NAME]",
+      kProgram,
+      "--listen HOST:PORT --origin URL (--data DIR | --nats URL[,URL...]) [--id NAME]",
       "Ingest API for a live room's chat: authenticates senders (HS256 JWT),\n"
       "sequences each room, writes every message durably before acking, and\n"
       "uploads closed segments, state objects and manifests to the origin.\n"
       "Secrets: ROOMCAST_JWT_SECRET or --jwt-secret-file; the origin's write\n"
       "secret ROOMCAST_WRITE_SECRET or --write-secret-file; optionally the\n"
-      "peer-hint secret ROOMCAST_HINT_SECRET or --hint-secret-file.");
+      "peer-hint secret ROOMCAST_HINT_SECRET or --hint-secret-file.\n"
+      "Cluster mode (--nats): rooms are sharded over every publisher on the same\n"
+      "NATS JetStream cluster; any of them takes any room's writes; each shard's\n"
+      "log is a replicated stream, and a 2xx means a quorum stored it.");
   flags.String("listen", &f->server.listen,
                "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f->server.publisher.data_dir,
-               "directory of the durable log (created if missing)");
+               "directory of the durable log (created if missing); not with --nats");
+  flags.String("nats", &f->nats,
+               "cluster mode: NATS JetStream nodes, nats://HOST:PORT[,nats://...]");
+  flags.Int("shards", &f->shards,
+            "cluster mode: shards rooms hash to (the same on every publisher), 1..1024");
+  flags.Int("lease-ttl-ms", &f->server.lease_ttl_ms,
+            "cluster mode: a dead publisher's shards move to another after this long");
   flags.String("origin", &f->server.origin_url, "base URL of roomcast-origin");
   flags.String("id", &f->server.publisher.id,
-               "this publisher's id, [A-Za-z0-9_-]{1,64}");
+               "this publisher's id, [A-Za-z0-9_-]{1,64} (cluster mode: unique in the "
+               "cluster; default there: the host name and process id)");
   flags.String("jwt-secret-file", &f->jwt_secret_file,
                "file holding the JWT secret");
   flags.String("write-secret-file", &f->write_secret_file,
@@ -77,13 +96,41 @@ void Parse(int argc, char** argv, Flags* f) {
   flags.Bool("no-live", &f->no_live,
              "do not push open buckets' records to the origin (POST /v1/live): "
              "only closed segments go (bench comparisons, nginx-only setups)");
-  flags.Require("data");
   flags.Require("origin");
   flags.ParseOrExit(argc, argv);
 }
 
 // Exits 2 on a flag out of range; reads the secrets (exits on failure).
+void CheckMode(Flags* f) {
+  roomcast::publisher::PublisherServerOptions& o = f->server;
+  if (f->nats.empty() == o.publisher.data_dir.empty()) {
+    std::cerr << kProgram << ": give --data DIR (one publisher) or --nats URLS (cluster mode)"
+              << std::endl;
+    std::exit(2);
+  }
+  if (f->nats.empty()) return;
+  for (absl::string_view url : absl::StrSplit(f->nats, ',', absl::SkipWhitespace())) {
+    o.nats_urls.emplace_back(absl::StripAsciiWhitespace(url));
+  }
+  if (f->shards < 1 || f->shards > 1024 || o.lease_ttl_ms < 1000 || o.lease_ttl_ms > 60000) {
+    std::cerr << kProgram << ": --shards must be 1..1024, --lease-ttl-ms 1000..60000"
+              << std::endl;
+    std::exit(2);
+  }
+  o.shards = static_cast<int>(f->shards);
+  if (o.publisher.id == roomcast::publisher::PublisherOptions{}.id) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    std::string id = absl::StrCat("pub-", host, "-", getpid());
+    for (char& c : id) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    }
+    o.publisher.id = id.substr(0, 64);
+  }
+}
+
 void Check(Flags* f) {
+  CheckMode(f);
   roomcast::publisher::PublisherServerOptions& o = f->server;
   if (!roomcast::base::IsValidId(o.publisher.id)) {
     std::cerr << kProgram << ": --id must be [A-Za-z0-9_-]{1,64}" << std::endl;

@@ -318,4 +318,6 @@ int64_t Publisher::published_watermark_ms() const {
 size_t Publisher::outbox_size() { return publication_->outbox_size(); }
 bool Publisher::healthy() const { return sequencer_->healthy(); }
 
+bool Publisher::fenced() const { return log_->fenced(); }
+
 }  // namespace roomcast::publisher

@@ -152,6 +152,9 @@ class Publisher {
   // False while the log cannot write (a full disk): writes get 503 with
   // Retry-After until it has recovered.
   bool healthy() const;
+  // Cluster mode: another owner took this engine's log over; it cannot
+  // write again (its owner drops it).
+  bool fenced() const;
   // Every roomcast_publisher_* series, for GET /metrics.
   const http::Metrics& metrics() const { return metrics_; }
 

@@ -31,6 +31,8 @@ class Server;
 
 namespace roomcast::publisher {
 
+struct ApiOptions;
+class ClusterFront;
 class CurlUploader;
 class IngestApi;
 class Publisher;
@@ -49,6 +51,14 @@ struct PublisherServerOptions {
   size_t max_connections_per_address = 1024;
   int64_t flush_ms = 5000;             // Stop() publishes for this long
   const base::Clock* clock = nullptr;  // null: the system clock
+  // Cluster mode (DESIGN §13): the NATS JetStream nodes. Empty: one
+  // publisher on its own RocksDB log in publisher.data_dir. Set: rooms
+  // are sharded over every publisher on these nodes, each owned shard runs
+  // an engine on its replicated log, and publisher.id names this process
+  // (unique in the cluster) while each engine publishes as its shard.
+  std::vector<std::string> nats_urls;
+  int shards = 16;              // the same on every publisher of a cluster
+  int64_t lease_ttl_ms = 3000;  // a dead owner's shards move after this
 };
 
 class PublisherServer {
@@ -63,7 +73,9 @@ class PublisherServer {
   absl::Status Start();
   // "http://HOST:PORT", once started.
   std::string url() const;
+  // The engine; null in cluster mode (one per owned shard, in front()).
   Publisher* publisher() { return publisher_.get(); }
+  ClusterFront* front() { return front_.get(); }
 
   // Blocks until SIGINT or SIGTERM (caught from Start() on), then stops
   // serving; Stop() does the rest.
@@ -74,11 +86,14 @@ class PublisherServer {
   absl::Status Stop();
 
  private:
+  absl::Status StartCluster(const ApiOptions& api);
+
   PublisherServerOptions options_;
   base::SystemClock system_clock_;
   std::unique_ptr<CurlUploader> uploader_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<IngestApi> api_;
+  std::unique_ptr<ClusterFront> front_;  // cluster mode, instead of the two above
   std::unique_ptr<http::Server> server_;
 };
 

@@ -109,7 +109,7 @@ class JetStreamLog : public LogStore {
   uint64_t trim_point() const override { return trim_point_.load(); }
   bool writable() const override { return !dead_.load() && !in_doubt_.load(); }
   // A newer owner appended: this log never writes again.
-  bool fenced() const { return fenced_.load(); }
+  bool fenced() const override { return fenced_.load(); }
 
   uint64_t records_written() const override { return records_.load(); }
   uint64_t batches_written() const override { return batches_written_.load(); }

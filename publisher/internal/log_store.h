@@ -112,6 +112,9 @@ class LogStore {
   // False while a write would fail at once (a full disk; an election; a
   // shard that moved): writes get 503 fast.
   virtual bool writable() const = 0;
+  // True once another writer took the log over (cluster mode): it never
+  // writes again, and its owner must reopen it (or let it go).
+  virtual bool fenced() const { return false; }
 
   virtual uint64_t records_written() const = 0;
   virtual uint64_t batches_written() const = 0;
