@@ -58,6 +58,13 @@ struct StreamConfig {
   std::chrono::milliseconds duplicate_window{std::chrono::minutes(2)};
   // One message per subject (objects, DESIGN §13): 1; no limit: -1.
   int64_t max_msgs_per_subject = -1;
+  // RePublish (nats-server 2.9): every stored message on a subject matching
+  // `republish_src` is also sent on core NATS to `republish_dest` (a mapping
+  // of it, e.g. "rcobj.>" -> "rcnote.>"), headers only if asked. Empty src:
+  // none. Origins are woken by these notices (DESIGN §13).
+  std::string republish_src;
+  std::string republish_dest;
+  bool republish_headers_only = true;
 };
 
 // What a publish must find, or it is refused with kFailedPrecondition.
@@ -65,6 +72,10 @@ struct Fence {
   std::string msg_id;                // this message's id (deduplication)
   std::string expected_last_msg_id;  // the stream's last message's id
   std::optional<uint64_t> expected_last_seq;  // the stream's last sequence
+  // The sequence of the last message on the publish's subject; 0 (sent as
+  // such, unlike expected_last_seq): the subject must have no message, so
+  // only the first writer of a one-message subject wins.
+  std::optional<uint64_t> expected_last_subject_seq;
 };
 
 struct Acked {
@@ -103,8 +114,24 @@ class JetStream {
   absl::StatusOr<StoredMessage> GetLast(absl::string_view stream, absl::string_view subject);
   absl::StatusOr<StreamState> State(absl::string_view stream);
 
+  // Publish with headers of the caller's (kept by RePublish, so a notice
+  // can carry what its subscribers need). Header names must not start with
+  // "Nats-" (the fence sets those).
+  absl::StatusOr<Acked> PublishWithHeaders(absl::string_view subject, absl::string_view data,
+                                           const std::map<std::string, std::string>& headers,
+                                           const Fence& fence = {});
+  // Every subject of `stream` matching `filter` that holds a message.
+  absl::StatusOr<std::vector<std::string>> Subjects(absl::string_view stream,
+                                                    absl::string_view filter);
+  // Removes every message of `stream` on subjects matching `filter`.
+  absl::Status Purge(absl::string_view stream, absl::string_view filter);
+  // The largest message the servers take (their max_payload), headers
+  // included.
+  int64_t MaxPayload() const;
+
  private:
-  friend class Kv;  // opens its buckets in this context
+  friend class Kv;   // opens its buckets in this context
+  friend class Bus;  // core NATS on the same connection
   JetStream(__natsConnection* nc, __jsCtx* js, std::chrono::milliseconds timeout)
       : nc_(nc), js_(js), timeout_(timeout) {}
 

@@ -28,7 +28,7 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret, const base::Clock* cloc
   };
 }
 
-Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
+Origin::Origin(OriginOptions options, std::unique_ptr<ObjectStore> store)
     : options_(std::move(options)),
       store_(std::move(store)),
       live_(options_.max_live_buckets),

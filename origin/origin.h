@@ -139,7 +139,7 @@ class Origin {
   using Handler = boost::asio::awaitable<http::Response> (Origin::*)(Call);
   struct BucketGet;  // get.cc
 
-  Origin(OriginOptions options, std::unique_ptr<Store> store);
+  Origin(OriginOptions options, std::unique_ptr<ObjectStore> store);
   absl::Status LoadState();
   int64_t NowMs() const { return options_.clock->NowMs(); }
 
@@ -241,7 +241,7 @@ class Origin {
   int64_t ClosedThrough(const RoomMeta& meta) const;
 
   OriginOptions options_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<ObjectStore> store_;
   HoldRegistry holds_;
   LiveBuckets live_;
   std::atomic<int64_t> streams_now_{0};  // counted as held, too
