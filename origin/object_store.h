@@ -123,6 +123,13 @@ class ObjectStore {
   }
 };
 
+// Gives `obj` the bytes `body`: its digest and gzip copies (the given ones,
+// or its own gzip when smaller).
+void SetBody(StoredObject& obj, std::string body, std::optional<Encodings> enc);
+// A new object of `body`, created now and expiring after `retention_s`.
+StoredObject NewStoredObject(std::string body, int64_t now_ms, int64_t retention_s,
+                             std::optional<Encodings> enc);
+
 // gzip of `in` at level 6 (zlib), and back ("" if `in` is not gzip).
 std::string Gzip(const std::string& in);
 std::string Gunzip(const std::string& in);

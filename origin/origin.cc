@@ -8,6 +8,8 @@
 #include "auth/jwt.h"
 #include "base/status_macros.h"
 #include "origin/internal/purger.h"
+#include "origin/jetstream_store.h"
+#include "origin/store.h"
 
 namespace roomcast::origin {
 
@@ -61,11 +63,30 @@ Origin::Origin(OriginOptions options, std::unique_ptr<ObjectStore> store)
   options_.clock = SystemClockIfNull(options_.clock);
 }
 
-Origin::~Origin() = default;
+// No notice may reach a half-destroyed Origin.
+Origin::~Origin() {
+  if (store_) store_->Watch(nullptr).IgnoreError();
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> OpenStore(const OriginOptions& o) {
+  if (o.nats_urls.empty()) return Store::Open(o.data_dir, o.sync);
+  return JetStreamStore::Open({.urls = o.nats_urls,
+                               .origin_id = o.origin_id,
+                               .startup_timeout = o.nats_startup_timeout});
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
-  ROOMCAST_ASSIGN_OR_RETURN(auto store, Store::Open(options.data_dir, options.sync));
+  ROOMCAST_ASSIGN_OR_RETURN(auto store, OpenStore(options));
   std::unique_ptr<Origin> o(new Origin(std::move(options), std::move(store)));
+  // Watching before loading: what another origin writes in between is
+  // either loaded or heard.
+  Origin* self = o.get();
+  ROOMCAST_RETURN_IF_ERROR(
+      o->store_->Watch([self](const StoreEvent& e) { self->OnStoreEvent(e); }));
   ROOMCAST_RETURN_IF_ERROR(o->LoadState());
   if (!o->options_.purge_bases.empty()) {
     o->purger_ = std::make_unique<Purger>(

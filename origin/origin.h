@@ -58,6 +58,16 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret,
 
 struct OriginOptions {
   std::string data_dir;
+  // DESIGN §13: nats://HOST:PORT of JetStream cluster nodes. Set: objects,
+  // room metadata and watermarks live in the cluster (JetStreamStore),
+  // shared with every other origin, whose writes wake this one's held
+  // requests and streams; data_dir is not used. Empty: RocksDB under
+  // data_dir, as ever.
+  std::vector<std::string> nats_urls;
+  // This origin's name in the cluster (its writes carry it).
+  std::string origin_id;
+  // Start-up waits this long at most for the cluster's streams.
+  std::chrono::milliseconds nats_startup_timeout{30000};
   // The shared bearer secret for PUT: whoever has it may write for any
   // publisher id. Empty: only the per-publisher secrets below write.
   std::string write_secret;
@@ -234,6 +244,13 @@ class Origin {
   bool ClosedAndNeverStored(const segmenter::ObjectRef& ref,
                             const std::string& key, const RoomMeta& meta) const;
 
+  // cluster_events.cc: what another origin stored (a shared store's
+  // notices), applied as a local PUT would have been.
+  void OnStoreEvent(const StoreEvent& e);
+  void ApplyRoomMeta(const RoomMeta& meta);
+  void ApplyWatermark(const v1::Watermark& wm);
+  void ApplyObject(const std::string& key);
+
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
   // Every bucket of the room ending at or before this is closed: its
@@ -250,6 +267,9 @@ class Origin {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, RoomMeta> rooms_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);
+  // Serializes a watermark's check-store-set, so mu_ is not held over a
+  // store write (a network round trip in cluster mode).
+  absl::Mutex watermark_write_mu_;
 
   // Hot-path metric handles. Request counters by [class + 1 (0: none)]
   // [status - 100].

@@ -57,21 +57,29 @@ absl::StatusOr<std::vector<Msg>> LoadPrefix(rocksdb::DB* db,
   return out;
 }
 
-// Sets the object's gzip copies: the given ones, or its own when smaller.
-void SetEncodings(StoredObject& obj, const std::string& body, std::optional<Encodings> enc) {
+}  // namespace
+
+void SetBody(StoredObject& obj, std::string body, std::optional<Encodings> enc) {
+  obj.set_digest(base::Sha256Hex(body));
   obj.clear_gzip();
   obj.clear_json_gzip();
   if (enc) {
     obj.set_gzip(std::move(enc->gzip));
     obj.set_json_gzip(std::move(enc->json_gzip));
-    return;
-  }
-  if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
+  } else if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
     obj.set_gzip(std::move(gz));
   }
+  obj.set_body(std::move(body));
 }
 
-}  // namespace
+StoredObject NewStoredObject(std::string body, int64_t now_ms, int64_t retention_s,
+                             std::optional<Encodings> enc) {
+  StoredObject obj;
+  SetBody(obj, std::move(body), std::move(enc));
+  obj.set_created_ms(now_ms);
+  obj.set_expires_ms(now_ms + retention_s * 1000);
+  return obj;
+}
 
 std::string Gzip(const std::string& in) {
   z_stream z{};
@@ -175,12 +183,7 @@ absl::StatusOr<PutOutcome> Store::PutMutable(const std::string& key,
 absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
                                       int64_t now_ms, int64_t retention_s,
                                       bool immutable, std::optional<Encodings> enc) {
-  StoredObject obj;
-  obj.set_digest(base::Sha256Hex(body));
-  SetEncodings(obj, body, std::move(enc));
-  obj.set_body(std::move(body));
-  obj.set_created_ms(now_ms);
-  obj.set_expires_ms(now_ms + retention_s * 1000);
+  StoredObject obj = NewStoredObject(std::move(body), now_ms, retention_s, std::move(enc));
 
   absl::MutexLock lock(&write_mu_);
   auto old = Get(key);
@@ -221,9 +224,7 @@ absl::Status Store::ReplaceForTakedown(const std::string& key,
   if (obj.digest() != old_digest) {
     return absl::AbortedError(absl::StrCat("the object at ", key, " is now ", obj.digest()));
   }
-  obj.set_digest(base::Sha256Hex(body));
-  SetEncodings(obj, body, std::move(enc));
-  obj.set_body(std::move(body));
+  SetBody(obj, std::move(body), std::move(enc));
   rocksdb::WriteBatch batch;
   batch.Put(key, obj.SerializeAsString());  // its expiry entry stays as it was
   const std::string record_key = TakedownKey(key, obj.digest());
