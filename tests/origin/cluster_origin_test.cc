@@ -1,0 +1,350 @@
+// DESIGN §13's stateless origins: two real roomcast-origin processes started
+// with --nats (no --data) on a real 3-node JetStream cluster on loopback
+// (tests/support/nats_cluster.h). What one origin stores the other serves
+// with the same bytes and headers; an immutable object has one first
+// writer across origins; a request held on one origin is answered by a
+// PUT through the other; kill -9 of an origin or of a NATS node loses
+// nothing stored.
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cluster/jetstream.h"
+#include "gtest/gtest.h"
+#include "origin/jetstream_store.h"
+#include "segmenter/bucketer.h"
+#include "tests/origin/origin_fixture.h"
+#include "tests/support/nats_cluster.h"
+
+namespace roomcast::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using segmenter::BucketIndex;
+using segmenter::Encode;
+using segmenter::SegmentPath;
+
+constexpr char kImmutable[] = "public, max-age=31536000, immutable";
+
+// Polls `done` every 20 ms for at most `bound`; its last answer.
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds bound = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+// A roomcast-origin in cluster mode: --nats, and no --data at all.
+class ClusterOrigin {
+ public:
+  explicit ClusterOrigin(const std::vector<std::string>& nats_urls, const std::string& id) {
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{BinaryPath("roomcast-origin"), "--listen", "127.0.0.1:0",
+                                 "--nats", absl::StrJoin(nats_urls, ","), "--origin-id", id},
+        std::map<std::string, std::string>{{"ROOMCAST_WRITE_SECRET", kWriteSecret}});
+    url_ = proc_->WaitForListening(40s);  // waits for the stream, bounded
+  }
+  const std::string& url() const { return url_; }
+  Process& process() { return *proc_; }
+
+  HttpResponse PutObject(const std::string& path, const std::string& body) const {
+    return Put(url_ + path, body,
+               {absl::StrCat("Authorization: Bearer ", kWriteSecret),
+                "Content-Type: application/x-protobuf"});
+  }
+  HttpResponse PutManifest(const v1::Manifest& m) const {
+    return PutObject(segmenter::ManifestPath(m.room()), Encode(m).bytes);
+  }
+  HttpResponse PutWatermark(int64_t watermark_ms) const {
+    v1::Watermark wm;
+    wm.set_publisher(kPublisher);
+    wm.set_watermark_ms(watermark_ms);
+    return PutObject(segmenter::WatermarkPath(kPublisher), wm.SerializeAsString());
+  }
+  double Held() const { return Metric(url_, "roomcast_origin_held_requests"); }
+
+ private:
+  std::unique_ptr<Process> proc_;
+  std::string url_;
+};
+
+// One cluster and two origins for the suite: no test here kills them.
+class ClusterOriginTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    nats_ = new NatsCluster();
+    if (!nats_->ready()) return;
+    a_ = new ClusterOrigin(nats_->urls(), "origin-a");
+    b_ = new ClusterOrigin(nats_->urls(), "origin-b");
+  }
+  static void TearDownTestSuite() {
+    delete a_;
+    delete b_;
+    delete nats_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(nats_->ready()) << "the 3-node cluster did not elect a meta leader";
+    ASSERT_FALSE(a_->url().empty()) << "origin A did not listen";
+    ASSERT_FALSE(b_->url().empty()) << "origin B did not listen";
+  }
+
+  // Opens `room` through A (manifest, and a watermark 20 s back) and waits
+  // until B knows it too.
+  void OpenRoom(const std::string& room) {
+    opened_ms_ = WallMs() - 60'000;
+    ASSERT_EQ(a_->PutManifest(MakeManifest(room, 1, opened_ms_)).status, 200);
+    ASSERT_EQ(a_->PutWatermark(WallMs() - 20'000).status, 200);
+    const std::string closed = b_->url() + SegmentPath(room, 1000, BucketIndex(WallMs(), 1000) - 30);
+    ASSERT_TRUE(Eventually([&] { return Get(closed).status == 200; }))
+        << "B never learnt of room " << room;
+  }
+
+  static NatsCluster* nats_;
+  static ClusterOrigin* a_;
+  static ClusterOrigin* b_;
+  int64_t opened_ms_ = 0;
+};
+
+NatsCluster* ClusterOriginTest::nats_ = nullptr;
+ClusterOrigin* ClusterOriginTest::a_ = nullptr;
+ClusterOrigin* ClusterOriginTest::b_ = nullptr;
+
+TEST(ObjectSubjectTest, KeysAndSubjectsRoundTripAndNothingElseIsAKey) {
+  for (const std::string key : {"r/lobby/a/00001000/000000001764290000", "q/x-1/m",
+                                "w/pub-1", "c/lobby", "t/r/lobby/a/00001000/0001/ab12"}) {
+    absl::StatusOr<std::string> subject = origin::ObjectSubject(key);
+    ASSERT_TRUE(subject.ok()) << key << ": " << subject.status();
+    EXPECT_EQ(subject->find('/'), std::string::npos) << *subject;
+    absl::StatusOr<std::string> back = origin::KeyOfSubject(*subject);
+    ASSERT_TRUE(back.ok()) << *subject;
+    EXPECT_EQ(*back, key);
+  }
+  EXPECT_EQ(*origin::ObjectSubject("r/lobby/m", "rcnote"), "rcnote.r.lobby.m");
+  for (const std::string bad : {"", "r//m", "r/lo.by/m", "r/*/m", "r/>", "r/a b/m", "/r"}) {
+    EXPECT_FALSE(origin::ObjectSubject(bad).ok()) << "'" << bad << "'";
+  }
+  EXPECT_FALSE(origin::KeyOfSubject("rcobj.r.*.m").ok());
+  EXPECT_FALSE(origin::KeyOfSubject("other.r.lobby.m").ok());
+  EXPECT_FALSE(origin::KeyOfSubject("rcobj.r..m").ok());
+}
+
+TEST_F(ClusterOriginTest, AnObjectPutThroughAIsServedByBWithTheSameBytesAndHeaders) {
+  OpenRoom("same");
+  const int64_t k = BucketIndex(WallMs(), 1000) - 10;
+  const std::string path = SegmentPath("same", 1000, k);
+  const std::string bytes = Encode(MakeSegment("same", 1000, k, 20)).bytes;
+  ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
+  for (const Headers& h : {Headers{}, Headers{"Accept-Encoding: gzip"}}) {
+    HttpResponse from_a = Get(a_->url() + path, h);
+    HttpResponse from_b = Get(b_->url() + path, h);
+    ASSERT_EQ(from_a.status, 200);
+    ASSERT_EQ(from_b.status, 200);
+    EXPECT_EQ(from_b.body, from_a.body);
+    for (const char* name : {"etag", "cache-control", "content-type", "content-encoding",
+                             "vary", "content-length"}) {
+      EXPECT_EQ(from_b.header(name), from_a.header(name)) << name;
+    }
+    EXPECT_EQ(from_b.header("cache-control"), kImmutable);
+  }
+  EXPECT_EQ(Get(b_->url() + path).body, bytes);
+  HttpResponse json_a = Get(a_->url() + SegmentPath("same", 1000, k, segmenter::Format::kJson));
+  HttpResponse json_b = Get(b_->url() + SegmentPath("same", 1000, k, segmenter::Format::kJson));
+  EXPECT_EQ(json_b.status, 200);
+  EXPECT_EQ(json_b.body, json_a.body);
+  EXPECT_EQ(json_b.header("etag"), json_a.header("etag"));
+  // The manifest too: B reads what A stored.
+  HttpResponse man_a = Get(a_->url() + segmenter::ManifestPath("same"));
+  HttpResponse man_b = Get(b_->url() + segmenter::ManifestPath("same"));
+  EXPECT_EQ(man_b.status, 200);
+  EXPECT_EQ(man_b.body, man_a.body);
+  EXPECT_EQ(man_b.header("etag"), man_a.header("etag"));
+}
+
+TEST_F(ClusterOriginTest, AnImmutableObjectHasOneFirstWriterAcrossOrigins) {
+  OpenRoom("first");
+  const int64_t k = BucketIndex(WallMs(), 1000) - 10;
+  const std::string path = SegmentPath("first", 1000, k);
+  const std::string bytes = Encode(MakeSegment("first", 1000, k, 3)).bytes;
+  const std::string other = Encode(MakeSegment("first", 1000, k, 4)).bytes;
+  ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
+  HttpResponse same = b_->PutObject(path, bytes);
+  EXPECT_EQ(same.status, 200);  // as a single origin answers an identical PUT
+  EXPECT_EQ(same.body, "unchanged\n");
+  EXPECT_EQ(b_->PutObject(path, other).status, 409);
+  EXPECT_EQ(Get(b_->url() + path).body, bytes);
+  EXPECT_EQ(Get(a_->url() + path).body, bytes);
+
+  // Racing: two different first writes of one key at once, one through each
+  // origin. Exactly one wins; both origins then serve the winner.
+  for (int round = 0; round < 5; ++round) {
+    const int64_t j = k - 1 - round;
+    const std::string p = SegmentPath("first", 1000, j);
+    const std::string x = Encode(MakeSegment("first", 1000, j, 1)).bytes;
+    const std::string y = Encode(MakeSegment("first", 1000, j, 2)).bytes;
+    auto via_a = std::async(std::launch::async, [&] { return a_->PutObject(p, x).status; });
+    auto via_b = std::async(std::launch::async, [&] { return b_->PutObject(p, y).status; });
+    const int sa = via_a.get(), sb = via_b.get();
+    ASSERT_TRUE((sa == 201 && sb == 409) || (sa == 409 && sb == 201)) << sa << " " << sb;
+    const std::string& winner = sa == 201 ? x : y;
+    EXPECT_EQ(Get(a_->url() + p).body, winner);
+    EXPECT_EQ(Get(b_->url() + p).body, winner);
+  }
+}
+
+TEST_F(ClusterOriginTest, ARequestHeldOnBIsAnsweredByAPutThroughA) {
+  OpenRoom("held");
+  const int64_t k = BucketIndex(WallMs(), 1000) + 1;  // ends within 2 s
+  const std::string path = SegmentPath("held", 1000, k);
+  const std::string bytes = Encode(MakeSegment("held", 1000, k, 5)).bytes;
+  const double before = b_->Held();
+  auto held = std::async(std::launch::async, [&] { return Get(b_->url() + path); });
+  ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
+  ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
+  HttpResponse r = held.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, bytes);
+  EXPECT_EQ(r.header("cache-control"), kImmutable);
+}
+
+TEST_F(ClusterOriginTest, AManifestHeldOnBIsAnsweredByANewerOneThroughA) {
+  OpenRoom("reload");
+  const std::string url = b_->url() + segmenter::ManifestPath("reload") + "?after=1";
+  const double before = b_->Held();
+  auto held = std::async(std::launch::async, [&] { return Get(url); });
+  ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
+  const v1::Manifest next = MakeManifest("reload", 2, opened_ms_);
+  ASSERT_EQ(a_->PutManifest(next).status, 200);
+  HttpResponse r = held.get();
+  ASSERT_EQ(r.status, 200);
+  v1::Manifest got;
+  ASSERT_TRUE(got.ParseFromString(r.body));
+  EXPECT_EQ(got.version(), 2u);
+}
+
+TEST_F(ClusterOriginTest, AWatermarkThroughAClosesABucketHeldOnB) {
+  OpenRoom("closes");
+  const int64_t k = BucketIndex(WallMs(), 1000) + 1;
+  const double before = b_->Held();
+  auto held = std::async(std::launch::async, [&] {
+    return Get(b_->url() + SegmentPath("closes", 1000, k));
+  });
+  ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
+  ASSERT_EQ(a_->PutWatermark(segmenter::BucketEnd(k, 1000)).status, 200);
+  HttpResponse r = held.get();
+  ASSERT_EQ(r.status, 200);
+  v1::ActionSegment got;
+  ASSERT_TRUE(got.ParseFromString(r.body));
+  EXPECT_EQ(got.index(), k);
+  EXPECT_EQ(got.messages_size(), 0);
+  // A watermark only moves forward, whichever origin is asked.
+  EXPECT_EQ(b_->PutWatermark(segmenter::BucketEnd(k, 1000) - 5000).body, "unchanged\n");
+}
+
+// Origins of their own (one is killed); the suite's cluster is shared.
+TEST_F(ClusterOriginTest, AfterKillNineOfOneOriginTheOtherServesEverythingAndHolds) {
+  ClusterOrigin a(nats_->urls(), "origin-doomed");
+  ClusterOrigin b(nats_->urls(), "origin-survivor");
+  ASSERT_FALSE(a.url().empty());
+  ASSERT_FALSE(b.url().empty());
+  opened_ms_ = WallMs() - 60'000;
+  ASSERT_EQ(a.PutManifest(MakeManifest("orphan", 1, opened_ms_)).status, 200);
+  ASSERT_EQ(a.PutWatermark(WallMs() - 20'000).status, 200);
+  const int64_t first = BucketIndex(WallMs(), 1000) - 15;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    bodies.push_back(Encode(MakeSegment("orphan", 1000, first + i, i + 1)).bytes);
+    ASSERT_EQ(a.PutObject(SegmentPath("orphan", 1000, first + i), bodies.back()).status, 201);
+  }
+  ASSERT_EQ(a.process().Stop(SIGKILL), 128 + SIGKILL);
+  for (int i = 0; i < 5; ++i) {
+    HttpResponse r = Get(b.url() + SegmentPath("orphan", 1000, first + i));
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, bodies[i]) << i;
+  }
+  EXPECT_EQ(Get(b.url() + segmenter::ManifestPath("orphan")).status, 200);
+  // A held request on the survivor, answered by a PUT through it.
+  const int64_t k = BucketIndex(WallMs(), 1000) + 1;
+  const std::string bytes = Encode(MakeSegment("orphan", 1000, k, 2)).bytes;
+  auto held = std::async(std::launch::async, [&] {
+    return Get(b.url() + SegmentPath("orphan", 1000, k));
+  });
+  ASSERT_TRUE(Eventually([&] { return b.Held() >= 1; }, 2s));
+  ASSERT_EQ(b.PutObject(SegmentPath("orphan", 1000, k), bytes).status, 201);
+  HttpResponse r = held.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, bytes);
+}
+
+// A cluster of its own: it kills the stream's leader.
+TEST(ClusterOriginNodeTest, KillNineOfTheStreamLeaderLosesNothingAndWritesComeBack) {
+  NatsCluster nats;
+  ASSERT_TRUE(nats.ready());
+  ClusterOrigin a(nats.urls(), "origin-a");
+  ClusterOrigin b(nats.urls(), "origin-b");
+  ASSERT_FALSE(a.url().empty());
+  ASSERT_FALSE(b.url().empty());
+  const int64_t opened = WallMs() - 60'000;
+  ASSERT_EQ(a.PutManifest(MakeManifest("sturdy", 1, opened)).status, 200);
+  ASSERT_EQ(a.PutWatermark(WallMs() - 20'000).status, 200);
+  const int64_t first = BucketIndex(WallMs(), 1000) - 15;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    bodies.push_back(Encode(MakeSegment("sturdy", 1000, first + i, i + 1)).bytes);
+    ASSERT_EQ(a.PutObject(SegmentPath("sturdy", 1000, first + i), bodies.back()).status, 201);
+  }
+  for (ClusterOrigin* o : {&a, &b}) {  // read once: now in each origin's memory
+    ASSERT_TRUE(Eventually([&] {
+      return Get(o->url() + SegmentPath("sturdy", 1000, first)).status == 200;
+    }));
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(Get(o->url() + SegmentPath("sturdy", 1000, first + i)).status, 200);
+    }
+  }
+  auto js = cluster::JetStream::Connect({.urls = nats.urls()});
+  ASSERT_TRUE(js.ok()) << js.status();
+  auto state = (*js)->State(origin::kObjectStream);
+  ASSERT_TRUE(state.ok()) << state.status();
+  const int leader = nats.IndexOf(state->leader);
+  ASSERT_GE(leader, 0) << state->leader;
+  nats.Kill(leader);
+
+  // Reads of what each origin served go on through the election.
+  for (ClusterOrigin* o : {&a, &b}) {
+    for (int i = 0; i < 5; ++i) {
+      HttpResponse r = Get(o->url() + SegmentPath("sturdy", 1000, first + i));
+      EXPECT_EQ(r.status, 200) << i;
+      EXPECT_EQ(r.body, bodies[i]) << i;
+    }
+  }
+  // A write is refused retryably (503 + Retry-After) until a new leader is
+  // elected, then succeeds; the other origin then serves it.
+  const int64_t k = first + 6;
+  const std::string path = SegmentPath("sturdy", 1000, k);
+  const std::string bytes = Encode(MakeSegment("sturdy", 1000, k, 9)).bytes;
+  int status = 0;
+  ASSERT_TRUE(Eventually([&] {
+    HttpResponse r = b.PutObject(path, bytes);
+    status = r.status;
+    if (r.status == 503) {
+      EXPECT_FALSE(r.header("retry-after").empty());
+    }
+    return r.status == 201 || r.status == 200;  // 200: an earlier try was stored
+  }, 30s)) << "last status " << status;
+  ASSERT_TRUE(Eventually([&] { return Get(a.url() + path).body == bytes; }, 10s));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Get(b.url() + SegmentPath("sturdy", 1000, first + i)).body, bodies[i]) << i;
+  }
+}
+
+}  // namespace
+}  // namespace roomcast::testing
