@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <atomic>
 #include <functional>
 #include <future>
 #include <memory>
@@ -33,6 +34,21 @@ using segmenter::Encode;
 using segmenter::SegmentPath;
 
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
+
+// A room of its own for each use (the cluster outlives a test, and
+// --gtest_repeat runs a test again on it), published by a publisher of its
+// own (a watermark only moves forward).
+std::string UniqueRoom(const std::string& name) {
+  static std::atomic<int> n{0};
+  return absl::StrCat(name, "-", n++);
+}
+std::string PublisherOf(const std::string& room) { return "p-" + room; }
+
+v1::Manifest RoomManifest(const std::string& room, uint64_t version, int64_t opened_ms) {
+  v1::Manifest m = MakeManifest(room, version, opened_ms);
+  m.set_publisher(PublisherOf(room));
+  return m;
+}
 
 // Polls `done` every 20 ms for at most `bound`; its last answer.
 bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds bound = 10s) {
@@ -65,11 +81,11 @@ class ClusterOrigin {
   HttpResponse PutManifest(const v1::Manifest& m) const {
     return PutObject(segmenter::ManifestPath(m.room()), Encode(m).bytes);
   }
-  HttpResponse PutWatermark(int64_t watermark_ms) const {
+  HttpResponse PutWatermark(const std::string& publisher, int64_t watermark_ms) const {
     v1::Watermark wm;
-    wm.set_publisher(kPublisher);
+    wm.set_publisher(publisher);
     wm.set_watermark_ms(watermark_ms);
-    return PutObject(segmenter::WatermarkPath(kPublisher), wm.SerializeAsString());
+    return PutObject(segmenter::WatermarkPath(publisher), wm.SerializeAsString());
   }
   double Held() const { return Metric(url_, "roomcast_origin_held_requests"); }
 
@@ -77,6 +93,12 @@ class ClusterOrigin {
   std::unique_ptr<Process> proc_;
   std::string url_;
 };
+
+// Opens `room` through `o`: its manifest, and a watermark 20 s back.
+void OpenRoomAt(const ClusterOrigin& o, const std::string& room, int64_t opened_ms) {
+  ASSERT_EQ(o.PutManifest(RoomManifest(room, 1, opened_ms)).status, 200);
+  ASSERT_EQ(o.PutWatermark(PublisherOf(room), WallMs() - 20'000).status, 200);
+}
 
 // One cluster and two origins for the suite: no test here kills them.
 class ClusterOriginTest : public ::testing::Test {
@@ -98,12 +120,11 @@ class ClusterOriginTest : public ::testing::Test {
     ASSERT_FALSE(b_->url().empty()) << "origin B did not listen";
   }
 
-  // Opens `room` through A (manifest, and a watermark 20 s back) and waits
-  // until B knows it too.
+  // Opens `room` through A and waits until B knows it too.
   void OpenRoom(const std::string& room) {
     opened_ms_ = WallMs() - 60'000;
-    ASSERT_EQ(a_->PutManifest(MakeManifest(room, 1, opened_ms_)).status, 200);
-    ASSERT_EQ(a_->PutWatermark(WallMs() - 20'000).status, 200);
+    OpenRoomAt(*a_, room, opened_ms_);
+    if (HasFatalFailure()) return;
     const std::string closed = b_->url() + SegmentPath(room, 1000, BucketIndex(WallMs(), 1000) - 30);
     ASSERT_TRUE(Eventually([&] { return Get(closed).status == 200; }))
         << "B never learnt of room " << room;
@@ -139,10 +160,11 @@ TEST(ObjectSubjectTest, KeysAndSubjectsRoundTripAndNothingElseIsAKey) {
 }
 
 TEST_F(ClusterOriginTest, AnObjectPutThroughAIsServedByBWithTheSameBytesAndHeaders) {
-  OpenRoom("same");
+  const std::string room = UniqueRoom("same");
+  OpenRoom(room);
   const int64_t k = BucketIndex(WallMs(), 1000) - 10;
-  const std::string path = SegmentPath("same", 1000, k);
-  const std::string bytes = Encode(MakeSegment("same", 1000, k, 20)).bytes;
+  const std::string path = SegmentPath(room, 1000, k);
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 20)).bytes;
   ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
   for (const Headers& h : {Headers{}, Headers{"Accept-Encoding: gzip"}}) {
     HttpResponse from_a = Get(a_->url() + path, h);
@@ -157,25 +179,26 @@ TEST_F(ClusterOriginTest, AnObjectPutThroughAIsServedByBWithTheSameBytesAndHeade
     EXPECT_EQ(from_b.header("cache-control"), kImmutable);
   }
   EXPECT_EQ(Get(b_->url() + path).body, bytes);
-  HttpResponse json_a = Get(a_->url() + SegmentPath("same", 1000, k, segmenter::Format::kJson));
-  HttpResponse json_b = Get(b_->url() + SegmentPath("same", 1000, k, segmenter::Format::kJson));
+  HttpResponse json_a = Get(a_->url() + SegmentPath(room, 1000, k, segmenter::Format::kJson));
+  HttpResponse json_b = Get(b_->url() + SegmentPath(room, 1000, k, segmenter::Format::kJson));
   EXPECT_EQ(json_b.status, 200);
   EXPECT_EQ(json_b.body, json_a.body);
   EXPECT_EQ(json_b.header("etag"), json_a.header("etag"));
   // The manifest too: B reads what A stored.
-  HttpResponse man_a = Get(a_->url() + segmenter::ManifestPath("same"));
-  HttpResponse man_b = Get(b_->url() + segmenter::ManifestPath("same"));
+  HttpResponse man_a = Get(a_->url() + segmenter::ManifestPath(room));
+  HttpResponse man_b = Get(b_->url() + segmenter::ManifestPath(room));
   EXPECT_EQ(man_b.status, 200);
   EXPECT_EQ(man_b.body, man_a.body);
   EXPECT_EQ(man_b.header("etag"), man_a.header("etag"));
 }
 
 TEST_F(ClusterOriginTest, AnImmutableObjectHasOneFirstWriterAcrossOrigins) {
-  OpenRoom("first");
+  const std::string room = UniqueRoom("first");
+  OpenRoom(room);
   const int64_t k = BucketIndex(WallMs(), 1000) - 10;
-  const std::string path = SegmentPath("first", 1000, k);
-  const std::string bytes = Encode(MakeSegment("first", 1000, k, 3)).bytes;
-  const std::string other = Encode(MakeSegment("first", 1000, k, 4)).bytes;
+  const std::string path = SegmentPath(room, 1000, k);
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 3)).bytes;
+  const std::string other = Encode(MakeSegment(room, 1000, k, 4)).bytes;
   ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
   HttpResponse same = b_->PutObject(path, bytes);
   EXPECT_EQ(same.status, 200);  // as a single origin answers an identical PUT
@@ -188,9 +211,9 @@ TEST_F(ClusterOriginTest, AnImmutableObjectHasOneFirstWriterAcrossOrigins) {
   // origin. Exactly one wins; both origins then serve the winner.
   for (int round = 0; round < 5; ++round) {
     const int64_t j = k - 1 - round;
-    const std::string p = SegmentPath("first", 1000, j);
-    const std::string x = Encode(MakeSegment("first", 1000, j, 1)).bytes;
-    const std::string y = Encode(MakeSegment("first", 1000, j, 2)).bytes;
+    const std::string p = SegmentPath(room, 1000, j);
+    const std::string x = Encode(MakeSegment(room, 1000, j, 1)).bytes;
+    const std::string y = Encode(MakeSegment(room, 1000, j, 2)).bytes;
     auto via_a = std::async(std::launch::async, [&] { return a_->PutObject(p, x).status; });
     auto via_b = std::async(std::launch::async, [&] { return b_->PutObject(p, y).status; });
     const int sa = via_a.get(), sb = via_b.get();
@@ -202,10 +225,11 @@ TEST_F(ClusterOriginTest, AnImmutableObjectHasOneFirstWriterAcrossOrigins) {
 }
 
 TEST_F(ClusterOriginTest, ARequestHeldOnBIsAnsweredByAPutThroughA) {
-  OpenRoom("held");
+  const std::string room = UniqueRoom("held");
+  OpenRoom(room);
   const int64_t k = BucketIndex(WallMs(), 1000) + 1;  // ends within 2 s
-  const std::string path = SegmentPath("held", 1000, k);
-  const std::string bytes = Encode(MakeSegment("held", 1000, k, 5)).bytes;
+  const std::string path = SegmentPath(room, 1000, k);
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 5)).bytes;
   const double before = b_->Held();
   auto held = std::async(std::launch::async, [&] { return Get(b_->url() + path); });
   ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
@@ -217,12 +241,13 @@ TEST_F(ClusterOriginTest, ARequestHeldOnBIsAnsweredByAPutThroughA) {
 }
 
 TEST_F(ClusterOriginTest, AManifestHeldOnBIsAnsweredByANewerOneThroughA) {
-  OpenRoom("reload");
-  const std::string url = b_->url() + segmenter::ManifestPath("reload") + "?after=1";
+  const std::string room = UniqueRoom("reload");
+  OpenRoom(room);
+  const std::string url = b_->url() + segmenter::ManifestPath(room) + "?after=1";
   const double before = b_->Held();
   auto held = std::async(std::launch::async, [&] { return Get(url); });
   ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
-  const v1::Manifest next = MakeManifest("reload", 2, opened_ms_);
+  const v1::Manifest next = RoomManifest(room, 2, opened_ms_);
   ASSERT_EQ(a_->PutManifest(next).status, 200);
   HttpResponse r = held.get();
   ASSERT_EQ(r.status, 200);
@@ -232,14 +257,15 @@ TEST_F(ClusterOriginTest, AManifestHeldOnBIsAnsweredByANewerOneThroughA) {
 }
 
 TEST_F(ClusterOriginTest, AWatermarkThroughAClosesABucketHeldOnB) {
-  OpenRoom("closes");
+  const std::string room = UniqueRoom("closes");
+  OpenRoom(room);
   const int64_t k = BucketIndex(WallMs(), 1000) + 1;
   const double before = b_->Held();
   auto held = std::async(std::launch::async, [&] {
-    return Get(b_->url() + SegmentPath("closes", 1000, k));
+    return Get(b_->url() + SegmentPath(room, 1000, k));
   });
   ASSERT_TRUE(Eventually([&] { return b_->Held() >= before + 1; }, 2s));
-  ASSERT_EQ(a_->PutWatermark(segmenter::BucketEnd(k, 1000)).status, 200);
+  ASSERT_EQ(a_->PutWatermark(PublisherOf(room), segmenter::BucketEnd(k, 1000)).status, 200);
   HttpResponse r = held.get();
   ASSERT_EQ(r.status, 200);
   v1::ActionSegment got;
@@ -247,7 +273,8 @@ TEST_F(ClusterOriginTest, AWatermarkThroughAClosesABucketHeldOnB) {
   EXPECT_EQ(got.index(), k);
   EXPECT_EQ(got.messages_size(), 0);
   // A watermark only moves forward, whichever origin is asked.
-  EXPECT_EQ(b_->PutWatermark(segmenter::BucketEnd(k, 1000) - 5000).body, "unchanged\n");
+  EXPECT_EQ(b_->PutWatermark(PublisherOf(room), segmenter::BucketEnd(k, 1000) - 5000).body,
+            "unchanged\n");
 }
 
 // Origins of their own (one is killed); the suite's cluster is shared.
@@ -257,29 +284,30 @@ TEST_F(ClusterOriginTest, AfterKillNineOfOneOriginTheOtherServesEverythingAndHol
   ASSERT_FALSE(a.url().empty());
   ASSERT_FALSE(b.url().empty());
   opened_ms_ = WallMs() - 60'000;
-  ASSERT_EQ(a.PutManifest(MakeManifest("orphan", 1, opened_ms_)).status, 200);
-  ASSERT_EQ(a.PutWatermark(WallMs() - 20'000).status, 200);
+  const std::string room = UniqueRoom("orphan");
+  OpenRoomAt(a, room, opened_ms_);
+  ASSERT_FALSE(HasFatalFailure());
   const int64_t first = BucketIndex(WallMs(), 1000) - 15;
   std::vector<std::string> bodies;
   for (int i = 0; i < 5; ++i) {
-    bodies.push_back(Encode(MakeSegment("orphan", 1000, first + i, i + 1)).bytes);
-    ASSERT_EQ(a.PutObject(SegmentPath("orphan", 1000, first + i), bodies.back()).status, 201);
+    bodies.push_back(Encode(MakeSegment(room, 1000, first + i, i + 1)).bytes);
+    ASSERT_EQ(a.PutObject(SegmentPath(room, 1000, first + i), bodies.back()).status, 201);
   }
   ASSERT_EQ(a.process().Stop(SIGKILL), 128 + SIGKILL);
   for (int i = 0; i < 5; ++i) {
-    HttpResponse r = Get(b.url() + SegmentPath("orphan", 1000, first + i));
+    HttpResponse r = Get(b.url() + SegmentPath(room, 1000, first + i));
     EXPECT_EQ(r.status, 200) << i;
     EXPECT_EQ(r.body, bodies[i]) << i;
   }
-  EXPECT_EQ(Get(b.url() + segmenter::ManifestPath("orphan")).status, 200);
+  EXPECT_EQ(Get(b.url() + segmenter::ManifestPath(room)).status, 200);
   // A held request on the survivor, answered by a PUT through it.
   const int64_t k = BucketIndex(WallMs(), 1000) + 1;
-  const std::string bytes = Encode(MakeSegment("orphan", 1000, k, 2)).bytes;
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 2)).bytes;
   auto held = std::async(std::launch::async, [&] {
-    return Get(b.url() + SegmentPath("orphan", 1000, k));
+    return Get(b.url() + SegmentPath(room, 1000, k));
   });
   ASSERT_TRUE(Eventually([&] { return b.Held() >= 1; }, 2s));
-  ASSERT_EQ(b.PutObject(SegmentPath("orphan", 1000, k), bytes).status, 201);
+  ASSERT_EQ(b.PutObject(SegmentPath(room, 1000, k), bytes).status, 201);
   HttpResponse r = held.get();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, bytes);
@@ -294,20 +322,21 @@ TEST(ClusterOriginNodeTest, KillNineOfTheStreamLeaderLosesNothingAndWritesComeBa
   ASSERT_FALSE(a.url().empty());
   ASSERT_FALSE(b.url().empty());
   const int64_t opened = WallMs() - 60'000;
-  ASSERT_EQ(a.PutManifest(MakeManifest("sturdy", 1, opened)).status, 200);
-  ASSERT_EQ(a.PutWatermark(WallMs() - 20'000).status, 200);
+  const std::string room = UniqueRoom("sturdy");
+  OpenRoomAt(a, room, opened);
+  ASSERT_FALSE(HasFatalFailure());
   const int64_t first = BucketIndex(WallMs(), 1000) - 15;
   std::vector<std::string> bodies;
   for (int i = 0; i < 5; ++i) {
-    bodies.push_back(Encode(MakeSegment("sturdy", 1000, first + i, i + 1)).bytes);
-    ASSERT_EQ(a.PutObject(SegmentPath("sturdy", 1000, first + i), bodies.back()).status, 201);
+    bodies.push_back(Encode(MakeSegment(room, 1000, first + i, i + 1)).bytes);
+    ASSERT_EQ(a.PutObject(SegmentPath(room, 1000, first + i), bodies.back()).status, 201);
   }
   for (ClusterOrigin* o : {&a, &b}) {  // read once: now in each origin's memory
     ASSERT_TRUE(Eventually([&] {
-      return Get(o->url() + SegmentPath("sturdy", 1000, first)).status == 200;
+      return Get(o->url() + SegmentPath(room, 1000, first)).status == 200;
     }));
     for (int i = 0; i < 5; ++i) {
-      ASSERT_EQ(Get(o->url() + SegmentPath("sturdy", 1000, first + i)).status, 200);
+      ASSERT_EQ(Get(o->url() + SegmentPath(room, 1000, first + i)).status, 200);
     }
   }
   auto js = cluster::JetStream::Connect({.urls = nats.urls()});
@@ -321,7 +350,7 @@ TEST(ClusterOriginNodeTest, KillNineOfTheStreamLeaderLosesNothingAndWritesComeBa
   // Reads of what each origin served go on through the election.
   for (ClusterOrigin* o : {&a, &b}) {
     for (int i = 0; i < 5; ++i) {
-      HttpResponse r = Get(o->url() + SegmentPath("sturdy", 1000, first + i));
+      HttpResponse r = Get(o->url() + SegmentPath(room, 1000, first + i));
       EXPECT_EQ(r.status, 200) << i;
       EXPECT_EQ(r.body, bodies[i]) << i;
     }
@@ -329,8 +358,8 @@ TEST(ClusterOriginNodeTest, KillNineOfTheStreamLeaderLosesNothingAndWritesComeBa
   // A write is refused retryably (503 + Retry-After) until a new leader is
   // elected, then succeeds; the other origin then serves it.
   const int64_t k = first + 6;
-  const std::string path = SegmentPath("sturdy", 1000, k);
-  const std::string bytes = Encode(MakeSegment("sturdy", 1000, k, 9)).bytes;
+  const std::string path = SegmentPath(room, 1000, k);
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 9)).bytes;
   int status = 0;
   ASSERT_TRUE(Eventually([&] {
     HttpResponse r = b.PutObject(path, bytes);
@@ -342,7 +371,7 @@ TEST(ClusterOriginNodeTest, KillNineOfTheStreamLeaderLosesNothingAndWritesComeBa
   }, 30s)) << "last status " << status;
   ASSERT_TRUE(Eventually([&] { return Get(a.url() + path).body == bytes; }, 10s));
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(Get(b.url() + SegmentPath("sturdy", 1000, first + i)).body, bodies[i]) << i;
+    EXPECT_EQ(Get(b.url() + SegmentPath(room, 1000, first + i)).body, bodies[i]) << i;
   }
 }
 
