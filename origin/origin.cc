@@ -65,6 +65,7 @@ Origin::Origin(OriginOptions options, std::unique_ptr<ObjectStore> store)
 
 // No notice may reach a half-destroyed Origin.
 Origin::~Origin() {
+  relay_sub_.reset();
   if (store_) store_->Watch(nullptr).IgnoreError();
 }
 
@@ -88,6 +89,10 @@ absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
   ROOMCAST_RETURN_IF_ERROR(
       o->store_->Watch([self](const StoreEvent& e) { self->OnStoreEvent(e); }));
   ROOMCAST_RETURN_IF_ERROR(o->LoadState());
+  if (!o->options_.nats_urls.empty()) {
+    o->cluster_store_ = static_cast<JetStreamStore*>(o->store_.get());
+    ROOMCAST_RETURN_IF_ERROR(o->StartRelay());
+  }
   if (!o->options_.purge_bases.empty()) {
     o->purger_ = std::make_unique<Purger>(
         PurgeOptions{.bases = o->options_.purge_bases,

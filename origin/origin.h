@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
+#include "cluster/bus.h"
 #include "http/address_limits.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -113,6 +114,7 @@ struct OriginOptions {
 };
 
 class Purger;
+class JetStreamStore;
 struct TakedownHeaders;
 
 class Origin {
@@ -204,6 +206,13 @@ class Origin {
   void CloseLive(const std::string& key, absl::string_view pb);
   // After a watermark: every open bucket it closes.
   void SettleLiveBefore(int64_t watermark_ms);
+  // live_relay.cc, cluster mode: an append this origin took goes to every
+  // other origin over core NATS ("rclive.{room}"), which takes it as a
+  // POST of its own, so their viewers of the open bucket get the same
+  // records.
+  absl::Status StartRelay();
+  void RelayAppend(const std::string& writer, const v1::LiveAppend& a);
+  void OnRelayedAppend(const cluster::BusMessage& m);
 
   // stream.cc: GET of an open bucket, streamed (DESIGN §10).
   bool Streamable(const BucketGet& get) const;
@@ -286,6 +295,10 @@ class Origin {
   http::Gauge& live_streams_;
   http::Counter& live_conflicts_;
   http::Counter& live_full_;
+  // Cluster mode: store_ as a JetStreamStore (null otherwise), and the
+  // relayed appends' subscription (ended first, in ~Origin).
+  JetStreamStore* cluster_store_ = nullptr;
+  std::unique_ptr<cluster::Bus::Subscription> relay_sub_;
   // Last: stopped before the store and the metrics it uses go.
   std::unique_ptr<Purger> purger_;
 };

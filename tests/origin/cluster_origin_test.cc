@@ -21,9 +21,13 @@
 #include "cluster/jetstream.h"
 #include "gtest/gtest.h"
 #include "origin/jetstream_store.h"
+#include "roomcast/v1/live.pb.h"
 #include "segmenter/bucketer.h"
+#include "segmenter/live.h"
+#include "segmenter/segment.h"
 #include "tests/origin/origin_fixture.h"
 #include "tests/support/nats_cluster.h"
+#include "tests/support/stream_reader.h"
 
 namespace roomcast::testing {
 namespace {
@@ -44,8 +48,9 @@ std::string UniqueRoom(const std::string& name) {
 }
 std::string PublisherOf(const std::string& room) { return "p-" + room; }
 
-v1::Manifest RoomManifest(const std::string& room, uint64_t version, int64_t opened_ms) {
-  v1::Manifest m = MakeManifest(room, version, opened_ms);
+v1::Manifest RoomManifest(const std::string& room, uint64_t version, int64_t opened_ms,
+                          int64_t d = 1000) {
+  v1::Manifest m = MakeManifest(room, version, opened_ms, static_cast<uint32_t>(d));
   m.set_publisher(PublisherOf(room));
   return m;
 }
@@ -95,8 +100,9 @@ class ClusterOrigin {
 };
 
 // Opens `room` through `o`: its manifest, and a watermark 20 s back.
-void OpenRoomAt(const ClusterOrigin& o, const std::string& room, int64_t opened_ms) {
-  ASSERT_EQ(o.PutManifest(RoomManifest(room, 1, opened_ms)).status, 200);
+void OpenRoomAt(const ClusterOrigin& o, const std::string& room, int64_t opened_ms,
+                int64_t d = 1000) {
+  ASSERT_EQ(o.PutManifest(RoomManifest(room, 1, opened_ms, d)).status, 200);
   ASSERT_EQ(o.PutWatermark(PublisherOf(room), WallMs() - 20'000).status, 200);
 }
 
@@ -121,11 +127,12 @@ class ClusterOriginTest : public ::testing::Test {
   }
 
   // Opens `room` through A and waits until B knows it too.
-  void OpenRoom(const std::string& room) {
+  void OpenRoom(const std::string& room, int64_t d = 1000) {
     opened_ms_ = WallMs() - 60'000;
-    OpenRoomAt(*a_, room, opened_ms_);
+    OpenRoomAt(*a_, room, opened_ms_, d);
     if (HasFatalFailure()) return;
-    const std::string closed = b_->url() + SegmentPath(room, 1000, BucketIndex(WallMs(), 1000) - 30);
+    const std::string closed =
+        b_->url() + SegmentPath(room, d, BucketIndex(WallMs() - 30'000, d) - 1);
     ASSERT_TRUE(Eventually([&] { return Get(closed).status == 200; }))
         << "B never learnt of room " << room;
   }
@@ -275,6 +282,52 @@ TEST_F(ClusterOriginTest, AWatermarkThroughAClosesABucketHeldOnB) {
   // A watermark only moves forward, whichever origin is asked.
   EXPECT_EQ(b_->PutWatermark(PublisherOf(room), segmenter::BucketEnd(k, 1000) - 5000).body,
             "unchanged\n");
+}
+
+// DESIGN §10 across origins: the publisher pushes an open bucket's records
+// to A alone; a viewer streaming that bucket from B gets them as they come,
+// and B's stream ends with the stored segment's bytes.
+TEST_F(ClusterOriginTest, ALiveStreamOnBReceivesRecordsPostedToA) {
+  constexpr int64_t kD = 10000;
+  const std::string room = UniqueRoom("live");
+  OpenRoom(room, kD);
+  const int64_t k = BucketIndex(WallMs(), kD);
+  const v1::ActionSegment seg = MakeSegment(room, kD, k, 3);
+  std::vector<std::string> records;
+  for (const v1::Message& m : seg.messages()) records.push_back(segmenter::EncodeRecord(m));
+  StreamReader stream(PortOf(b_->url()), SegmentPath(room, kD, k));
+  ASSERT_TRUE(stream.WaitForHead());
+  ASSERT_EQ(stream.status(), 200);
+  ASSERT_EQ(stream.header("transfer-encoding"), "chunked");
+
+  v1::LiveBatch batch;
+  v1::LiveAppend* a = batch.add_appends();
+  a->set_room(room);
+  a->set_epoch(1);
+  a->set_bucket_ms(static_cast<uint32_t>(kD));
+  a->set_index(k);
+  a->set_first(0);
+  a->add_records(records[0]);
+  a->add_records(records[1]);
+  HttpResponse r = Fetch("POST", a_->url() + "/v1/live", batch.SerializeAsString(),
+                         {absl::StrCat("Authorization: Bearer ", kWriteSecret),
+                          "Content-Type: application/x-protobuf"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  v1::LiveReply reply;
+  ASSERT_TRUE(reply.ParseFromString(r.body));
+  ASSERT_EQ(reply.acks_size(), 1);
+  ASSERT_FALSE(reply.acks(0).refused()) << reply.acks(0).reason();
+  EXPECT_TRUE(stream.WaitFor([&](const std::string& body) {
+    return body == records[0] + records[1];
+  })) << "B streamed " << stream.body().size() << " bytes";
+  EXPECT_FALSE(stream.ended());
+
+  // The close through A ends B's stream with exactly the stored bytes.
+  const std::string pb = segmenter::EncodeSegment(seg);
+  ASSERT_EQ(a_->PutObject(SegmentPath(room, kD, k), pb).status, 201);
+  ASSERT_TRUE(stream.WaitForFinish());
+  EXPECT_TRUE(stream.ended());
+  EXPECT_EQ(stream.body(), pb);
 }
 
 // Origins of their own (one is killed); the suite's cluster is shared.
