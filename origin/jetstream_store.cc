@@ -342,7 +342,13 @@ absl::StatusOr<bool> JetStreamStore::SweepRoom(const RoomMeta& meta, int64_t now
   const std::string prefix = segmenter::RoomKeyPrefix(meta.room(), scope);
   ROOMCAST_ASSIGN_OR_RETURN(std::optional<StoredObject> manifest,
                             Get(absl::StrCat(prefix, "m")));
-  if (!manifest || manifest->expires_ms() > now_ms) return false;
+  if (!manifest) {
+    // Purged already, maybe by another origin: what this one keeps in
+    // memory of the room goes all the same.
+    cache_.ForgetPrefix(prefix);
+    return false;
+  }
+  if (manifest->expires_ms() > now_ms) return false;
   for (const std::string& p : {prefix, absl::StrCat("t/", prefix)}) {
     ROOMCAST_ASSIGN_OR_RETURN(std::string filter, ObjectSubject(absl::StrCat(p, "x")));
     filter.back() = '>';

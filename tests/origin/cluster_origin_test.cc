@@ -26,6 +26,7 @@
 #include "segmenter/live.h"
 #include "segmenter/segment.h"
 #include "tests/origin/origin_fixture.h"
+#include "tests/origin/takedown_fixture.h"
 #include "tests/support/nats_cluster.h"
 #include "tests/support/stream_reader.h"
 
@@ -49,8 +50,8 @@ std::string UniqueRoom(const std::string& name) {
 std::string PublisherOf(const std::string& room) { return "p-" + room; }
 
 v1::Manifest RoomManifest(const std::string& room, uint64_t version, int64_t opened_ms,
-                          int64_t d = 1000) {
-  v1::Manifest m = MakeManifest(room, version, opened_ms, static_cast<uint32_t>(d));
+                          int64_t d = 1000, uint32_t retention_s = 86400) {
+  v1::Manifest m = MakeManifest(room, version, opened_ms, static_cast<uint32_t>(d), retention_s);
   m.set_publisher(PublisherOf(room));
   return m;
 }
@@ -68,11 +69,13 @@ bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds bou
 // A roomcast-origin in cluster mode: --nats, and no --data at all.
 class ClusterOrigin {
  public:
-  explicit ClusterOrigin(const std::vector<std::string>& nats_urls, const std::string& id) {
+  ClusterOrigin(const std::vector<std::string>& nats_urls, const std::string& id,
+                std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {BinaryPath("roomcast-origin"), "--listen", "127.0.0.1:0",
+                                     "--nats", absl::StrJoin(nats_urls, ","), "--origin-id", id};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Process>(
-        std::vector<std::string>{BinaryPath("roomcast-origin"), "--listen", "127.0.0.1:0",
-                                 "--nats", absl::StrJoin(nats_urls, ","), "--origin-id", id},
-        std::map<std::string, std::string>{{"ROOMCAST_WRITE_SECRET", kWriteSecret}});
+        argv, std::map<std::string, std::string>{{"ROOMCAST_WRITE_SECRET", kWriteSecret}});
     url_ = proc_->WaitForListening(40s);  // waits for the stream, bounded
   }
   const std::string& url() const { return url_; }
@@ -328,6 +331,60 @@ TEST_F(ClusterOriginTest, ALiveStreamOnBReceivesRecordsPostedToA) {
   ASSERT_TRUE(stream.WaitForFinish());
   EXPECT_TRUE(stream.ended());
   EXPECT_EQ(stream.body(), pb);
+}
+
+// DESIGN §11 across origins: a takedown through A replaces the bytes B
+// had in memory, and B answers for the record.
+TEST_F(ClusterOriginTest, ATakedownThroughAIsServedByBAndItsRetryAnsweredByB) {
+  const std::string room = UniqueRoom("takedown");
+  OpenRoom(room);
+  const int64_t k = BucketIndex(WallMs() - 10'000, 1000);
+  const std::string path = SegmentPath(room, 1000, k);
+  const v1::ActionSegment seg = MakeSegment(room, 1000, k, 5);
+  const segmenter::EncodedObject old = Encode(seg);
+  const segmenter::EncodedObject stub = Encode(Stubbed(seg, {2, 4}));
+  ASSERT_EQ(a_->PutObject(path, old.bytes).status, 201);
+  ASSERT_EQ(Get(b_->url() + path).body, old.bytes);  // now in B's memory
+  HttpResponse r = Put(a_->url() + path, stub.bytes, TakedownHeaders(old.digest, "2,4"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(Eventually([&] { return Get(b_->url() + path).body == stub.bytes; }))
+      << "B kept serving the replaced bytes";
+  EXPECT_EQ(Get(b_->url() + path).header("etag"), "\"" + stub.digest + "\"");
+  HttpResponse retry = Put(b_->url() + path, stub.bytes, TakedownHeaders(old.digest, "2,4"));
+  EXPECT_EQ(retry.status, 200) << retry.body;
+  EXPECT_NE(retry.body.find("\"new_digest\":\"" + stub.digest + "\""), std::string::npos);
+  EXPECT_EQ(b_->PutObject(path, old.bytes).status, 409);
+  HttpResponse list = Get(b_->url() + "/v1/rooms/" + room + "/takedowns",
+                          {absl::StrCat("Authorization: Bearer ", kWriteSecret)});
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find(stub.digest), std::string::npos) << list.body;
+}
+
+// DESIGN §14: once an ended room's retention is over, its objects are
+// purged from the stream and both origins answer 404 with max-age=60.
+TEST_F(ClusterOriginTest, ARoomPastItsRetentionIsPurgedAndNotFoundOnBothOrigins) {
+  ClusterOrigin a(nats_->urls(), "origin-sweeper-a", {"--retention-sweep-s", "1"});
+  ClusterOrigin b(nats_->urls(), "origin-sweeper-b", {"--retention-sweep-s", "1"});
+  ASSERT_FALSE(a.url().empty());
+  ASSERT_FALSE(b.url().empty());
+  const std::string room = UniqueRoom("expires");
+  const int64_t opened = WallMs() - 60'000;
+  ASSERT_EQ(a.PutManifest(RoomManifest(room, 1, opened, 1000, /*retention_s=*/2)).status, 200);
+  ASSERT_EQ(a.PutWatermark(PublisherOf(room), WallMs() - 20'000).status, 200);
+  const int64_t k = BucketIndex(WallMs() - 10'000, 1000);
+  const std::string path = SegmentPath(room, 1000, k);
+  const std::string bytes = Encode(MakeSegment(room, 1000, k, 2)).bytes;
+  ASSERT_EQ(a.PutObject(path, bytes).status, 201);
+  ASSERT_EQ(a.PutWatermark(PublisherOf(room), WallMs() - 5'000).status, 200);  // closed
+  ASSERT_TRUE(Eventually([&] { return Get(b.url() + path).body == bytes; }));  // cached on B
+  EXPECT_EQ(Get(a.url() + path).body, bytes);
+  for (ClusterOrigin* o : {&a, &b}) {
+    ASSERT_TRUE(Eventually([&] { return Get(o->url() + path).status == 404; }, 15s))
+        << "still served after its retention";
+    HttpResponse gone = Get(o->url() + path);
+    EXPECT_EQ(gone.header("cache-control"), "public, max-age=60");
+    EXPECT_EQ(Get(o->url() + segmenter::ManifestPath(room)).status, 404);
+  }
 }
 
 // Origins of their own (one is killed); the suite's cluster is shared.
