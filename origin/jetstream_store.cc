@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "segmenter/naming.h"
@@ -29,6 +30,16 @@ constexpr int64_t kHeaderAllowance = 4096;
 // A RoomMeta in a notice header, at most (it is ~100 bytes).
 constexpr size_t kMaxMetaHeader = 2048;
 constexpr int kWatermarkAttempts = 8;
+// Parts of one object at most (64 MiB at NATS' default 1 MiB messages).
+constexpr uint32_t kMaxParts = 64;
+
+// Where the parts of an object at `key` go: under its room, so the room's
+// purge removes them too.
+std::string PartKey(absl::string_view key, const std::string& parts_digest, uint32_t i) {
+  std::vector<absl::string_view> t = absl::StrSplit(key, '/');
+  const std::string room = t.size() >= 2 ? absl::StrCat(t[0], "/", t[1], "/") : "";
+  return absl::StrCat(room, "x/", parts_digest, "/", i);
+}
 
 bool IsKeyToken(absl::string_view t) {
   return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) {
@@ -163,10 +174,56 @@ absl::StatusOr<cluster::Acked> JetStreamStore::Write(const std::string& key,
   return js_->PublishWithHeaders(subject, data, headers, fence);
 }
 
+absl::StatusOr<std::string> JetStreamStore::Split(const std::string& key,
+                                                  const StoredObject& obj) {
+  std::string data = obj.SerializeAsString();
+  const int64_t part = js_->MaxPayload() - kHeaderAllowance;
+  if (static_cast<int64_t>(data.size()) <= part) return data;
+  const uint64_t n = (data.size() + part - 1) / part;
+  if (n > kMaxParts) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the object at ", key, " is ", data.size(), " bytes stored; at most ", kMaxParts,
+        " NATS messages of ", part));
+  }
+  StoredObject head;
+  head.set_digest(obj.digest());
+  head.set_created_ms(obj.created_ms());
+  head.set_expires_ms(obj.expires_ms());
+  head.set_parts(static_cast<uint32_t>(n));
+  head.set_parts_digest(base::Sha256Hex(data));
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string bytes = data.substr(i * part, part);
+    ROOMCAST_RETURN_IF_ERROR(Write(PartKey(key, head.parts_digest(), i), bytes, {}).status());
+  }
+  return head.SerializeAsString();
+}
+
+absl::StatusOr<StoredObject> JetStreamStore::Join(const std::string& key,
+                                                  const std::string& data) const {
+  ROOMCAST_ASSIGN_OR_RETURN(StoredObject head, ParseStored<StoredObject>(data, key));
+  if (head.parts() == 0) return head;
+  if (head.parts() > kMaxParts) return absl::DataLossError(absl::StrCat("bad head at ", key));
+  std::string joined;
+  for (uint32_t i = 0; i < head.parts(); ++i) {
+    ROOMCAST_ASSIGN_OR_RETURN(std::optional<Last> p,
+                              ReadLast(PartKey(key, head.parts_digest(), i)));
+    if (!p) return absl::DataLossError(absl::StrCat("part ", i, " of ", key, " is missing"));
+    joined += p->data;
+  }
+  if (base::Sha256Hex(joined) != head.parts_digest()) {
+    return absl::DataLossError(absl::StrCat("the parts of ", key, " do not match their digest"));
+  }
+  ROOMCAST_ASSIGN_OR_RETURN(StoredObject obj, ParseStored<StoredObject>(joined, key));
+  if (obj.parts() != 0 || obj.digest() != head.digest()) {
+    return absl::DataLossError(absl::StrCat("the parts of ", key, " are another object"));
+  }
+  return obj;
+}
+
 absl::StatusOr<std::optional<StoredObject>> JetStreamStore::Get(const std::string& key) const {
   ROOMCAST_ASSIGN_OR_RETURN(std::optional<Last> last, ReadLast(key));
   if (!last) return std::nullopt;
-  ROOMCAST_ASSIGN_OR_RETURN(StoredObject obj, ParseStored<StoredObject>(last->data, key));
+  ROOMCAST_ASSIGN_OR_RETURN(StoredObject obj, Join(key, last->data));
   return obj;
 }
 
@@ -197,7 +254,7 @@ absl::StatusOr<PutOutcome> JetStreamStore::PutImmutable(const std::string& key,
                                                         int64_t retention_s,
                                                         std::optional<Encodings> enc) {
   const StoredObject obj = NewStoredObject(std::move(body), now_ms, retention_s, std::move(enc));
-  const std::string data = obj.SerializeAsString();
+  ROOMCAST_ASSIGN_OR_RETURN(const std::string data, Split(key, obj));
   // The same id for a retry of these bytes: a publish stored but unacked is
   // then a duplicate, not a fence failure.
   const Fence fence{.msg_id = absl::StrCat(key, "@", obj.digest()),
@@ -214,7 +271,8 @@ absl::StatusOr<PutOutcome> JetStreamStore::PutImmutable(const std::string& key,
 absl::StatusOr<PutOutcome> JetStreamStore::PutMutable(const std::string& key, std::string body,
                                                       int64_t now_ms, int64_t retention_s) {
   const StoredObject obj = NewStoredObject(std::move(body), now_ms, retention_s, std::nullopt);
-  ROOMCAST_RETURN_IF_ERROR(Write(key, obj.SerializeAsString(), {}).status());
+  ROOMCAST_ASSIGN_OR_RETURN(const std::string data, Split(key, obj));
+  ROOMCAST_RETURN_IF_ERROR(Write(key, data, {}).status());
   return PutOutcome::kCreated;
 }
 
@@ -277,7 +335,7 @@ absl::Status JetStreamStore::ReplaceForTakedown(const std::string& key,
                                                 std::optional<Encodings> enc) {
   ROOMCAST_ASSIGN_OR_RETURN(std::optional<Last> last, ReadLast(key));
   if (!last) return absl::NotFoundError(absl::StrCat("no object at ", key));
-  ROOMCAST_ASSIGN_OR_RETURN(StoredObject obj, ParseStored<StoredObject>(last->data, key));
+  ROOMCAST_ASSIGN_OR_RETURN(StoredObject obj, Join(key, last->data));
   if (obj.digest() != old_digest) {
     return absl::AbortedError(absl::StrCat("the object at ", key, " is now ", obj.digest()));
   }
@@ -287,7 +345,8 @@ absl::Status JetStreamStore::ReplaceForTakedown(const std::string& key,
   for (const QueuedPurge& q : purges) {
     ROOMCAST_RETURN_IF_ERROR(Write(q.key, q.purge.SerializeAsString(), {}).status());
   }
-  auto acked = Write(key, obj.SerializeAsString(), {{kKindHeader, kReplaced}},
+  ROOMCAST_ASSIGN_OR_RETURN(const std::string data, Split(key, obj));
+  auto acked = Write(key, data, {{kKindHeader, kReplaced}},
                      {.expected_last_subject_seq = last->seq});
   cache_.Forget(key);
   if (absl::IsFailedPrecondition(acked.status())) {

@@ -10,6 +10,10 @@
 //   rcobj.w.{publisher}                 watermarks (v1::Watermark)
 //   rcobj.t.{object key}.{digest}       takedown records
 //   rcobj.p.{digest}.{hash}             owed cache purges
+//   rcobj.r.{room}.x.{digest}.{i}       parts of an object too large for
+//                                       one NATS message (max_payload, 1 MiB
+//                                       by default), written before its
+//                                       head (StoredObject.parts)
 // Writes:
 //   PutImmutable  fenced on Nats-Expected-Last-Subject-Sequence 0: the
 //                 first writer of a key wins across origins; a loser reads
@@ -125,6 +129,10 @@ class JetStreamStore : public ObjectStore {
   // Every stored key under `key_prefix` (e.g. "c/"), with its message.
   absl::StatusOr<std::vector<std::pair<std::string, Last>>> ReadAll(
       const std::string& key_prefix) const;
+  // What to publish at `key` for `obj`: its bytes, or (too large for one
+  // message) a head, once its parts are stored. And back.
+  absl::StatusOr<std::string> Split(const std::string& key, const StoredObject& obj);
+  absl::StatusOr<StoredObject> Join(const std::string& key, const std::string& data) const;
   absl::StatusOr<cluster::Acked> Write(const std::string& key, const std::string& data,
                                        std::map<std::string, std::string> headers,
                                        const cluster::Fence& fence = {});

@@ -333,6 +333,41 @@ TEST_F(ClusterOriginTest, ALiveStreamOnBReceivesRecordsPostedToA) {
   EXPECT_EQ(stream.body(), pb);
 }
 
+// An action segment near the publisher's 4 MiB object budget, with its
+// gzip copies, is far past NATS' 1 MiB message: stored in parts, served
+// whole by the other origin, and as immutable as any other.
+TEST_F(ClusterOriginTest, AnObjectLargerThanANatsMessageIsStoredInPartsAndServedByB) {
+  const std::string room = UniqueRoom("large");
+  OpenRoom(room);
+  const int64_t k = BucketIndex(WallMs() - 10'000, 1000);
+  const std::string path = SegmentPath(room, 1000, k);
+  auto big = [&](uint32_t seed) {
+    v1::ActionSegment seg = MakeSegment(room, 1000, k, 24);
+    std::string text(120'000, 'x');
+    for (v1::Message& m : *seg.mutable_messages()) {
+      for (char& c : text) {  // incompressible: gzip keeps it as large
+        seed = seed * 1103515245 + 12345;
+        c = static_cast<char>('a' + (seed >> 16) % 26);
+      }
+      m.mutable_comment()->set_text(text);
+    }
+    return Encode(seg).bytes;
+  };
+  const std::string bytes = big(1);
+  ASSERT_GT(bytes.size(), 2u << 20);
+  ASSERT_EQ(a_->PutObject(path, bytes).status, 201);
+  HttpResponse from_b = Get(b_->url() + path);
+  ASSERT_EQ(from_b.status, 200);
+  EXPECT_TRUE(from_b.body == bytes) << "B served " << from_b.body.size() << " bytes";
+  HttpResponse gz_a = Get(a_->url() + path, {"Accept-Encoding: gzip"});
+  HttpResponse gz_b = Get(b_->url() + path, {"Accept-Encoding: gzip"});
+  EXPECT_EQ(gz_b.header("etag"), gz_a.header("etag"));
+  EXPECT_TRUE(gz_b.body == gz_a.body);
+  EXPECT_EQ(b_->PutObject(path, bytes).status, 200);
+  EXPECT_EQ(b_->PutObject(path, big(2)).status, 409);
+  EXPECT_TRUE(Get(a_->url() + path).body == bytes);
+}
+
 // DESIGN §11 across origins: a takedown through A replaces the bytes B
 // had in memory, and B answers for the record.
 TEST_F(ClusterOriginTest, ATakedownThroughAIsServedByBAndItsRetryAnsweredByB) {
