@@ -169,6 +169,26 @@ TEST(ObjectSubjectTest, KeysAndSubjectsRoundTripAndNothingElseIsAKey) {
   EXPECT_FALSE(origin::KeyOfSubject("rcobj.r..m").ok());
 }
 
+// Without a cluster to talk to, the origin does not listen: it waits for
+// the stream (bounded) and exits 1 saying why. --data is not needed.
+TEST(ClusterOriginStartTest, WithoutAReachableClusterItExitsOneWithAReason) {
+  RunResult help = testing::Run({BinaryPath("roomcast-origin"), "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE((help.out + help.err).find("--nats"), std::string::npos);
+  // Port 1: nothing listens there (tcpmux, never run on a test machine).
+  RunResult r = testing::Run({BinaryPath("roomcast-origin"), "--listen", "127.0.0.1:0",
+                              "--nats", "nats://127.0.0.1:1", "--nats-startup-timeout-ms", "1500"},
+                             {{"ROOMCAST_WRITE_SECRET", kWriteSecret}}, 20s);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.out.find("listening on"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("roomcast-origin: "), std::string::npos) << r.err;
+  RunResult neither = testing::Run({BinaryPath("roomcast-origin"), "--listen", "127.0.0.1:0"},
+                                   {{"ROOMCAST_WRITE_SECRET", kWriteSecret}});
+  EXPECT_EQ(neither.status, 2);
+  EXPECT_NE(neither.err.find("--data is required (or --nats)"), std::string::npos)
+      << neither.err;
+}
+
 TEST_F(ClusterOriginTest, AnObjectPutThroughAIsServedByBWithTheSameBytesAndHeaders) {
   const std::string room = UniqueRoom("same");
   OpenRoom(room);
