@@ -24,6 +24,8 @@ BusMessage FromMsg(natsMsg* m) {
   return out;
 }
 
+constexpr int64_t kFlushTimeoutMs = 2000;
+
 }  // namespace
 
 void Bus::Subscription::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg,
@@ -48,7 +50,7 @@ Bus::Subscription::~Subscription() {
 absl::StatusOr<std::unique_ptr<Bus::Subscription>> Bus::Subscribe(const std::string& subject,
                                                                  Callback cb) {
   std::unique_ptr<Subscription> s(new Subscription(std::move(cb)));
-  natsStatus st = natsConnection_Subscribe(&s->sub_, js_.nc_, subject.c_str(),
+  natsStatus st = natsConnection_Subscribe(&s->sub_, js_.connection(), subject.c_str(),
                                            &Subscription::OnMessage, s.get());
   if (st != NATS_OK) {
     s->sub_ = nullptr;
@@ -56,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Bus::Subscription>> Bus::Subscribe(const std::str
   }
   // The server knows of the subscription once this returns, so a message
   // published after Subscribe is heard.
-  if (st = natsConnection_FlushTimeout(js_.nc_, js_.timeout_.count()); st != NATS_OK) {
+  if (st = natsConnection_FlushTimeout(js_.connection(), kFlushTimeoutMs); st != NATS_OK) {
     return ToStatus(st, absl::StrCat("flush subscription to ", subject));
   }
   return s;
@@ -70,7 +72,7 @@ absl::Status Bus::Publish(const std::string& subject, absl::string_view data,
   for (auto it = headers.begin(); st == NATS_OK && it != headers.end(); ++it) {
     st = natsMsgHeader_Set(m, it->first.c_str(), it->second.c_str());
   }
-  if (st == NATS_OK) st = natsConnection_PublishMsg(js_.nc_, m);
+  if (st == NATS_OK) st = natsConnection_PublishMsg(js_.connection(), m);
   natsMsg_Destroy(m);
   return ToStatus(st, absl::StrCat("publish to ", subject));
 }

@@ -61,6 +61,10 @@ absl::StatusOr<std::unique_ptr<JetStream>> JetStream::Connect(const NatsOptions&
   return std::unique_ptr<JetStream>(new JetStream(nc, js, options.timeout));
 }
 
+bool JetStream::connected() const {
+  return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
 JetStream::~JetStream() {
   jsCtx_Destroy(js_);
   natsConnection_Destroy(nc_);  // closes it first

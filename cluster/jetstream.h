@@ -114,6 +114,11 @@ class JetStream {
   absl::StatusOr<StoredMessage> GetLast(absl::string_view stream, absl::string_view subject);
   absl::StatusOr<StreamState> State(absl::string_view stream);
 
+  // The underlying connection, for core NATS (cluster/forward.h).
+  __natsConnection* connection() const { return nc_; }
+  // False while libnats is reconnecting (or closed).
+  bool connected() const;
+
   // Publish with headers of the caller's (kept by RePublish, so a notice
   // can carry what its subscribers need). Header names must not start with
   // "Nats-" (the fence sets those).
@@ -130,8 +135,7 @@ class JetStream {
   int64_t MaxPayload() const;
 
  private:
-  friend class Kv;   // opens its buckets in this context
-  friend class Bus;  // core NATS on the same connection
+  friend class Kv;  // opens its buckets in this context
   JetStream(__natsConnection* nc, __jsCtx* js, std::chrono::milliseconds timeout)
       : nc_(nc), js_(js), timeout_(timeout) {}
 

@@ -19,13 +19,21 @@ absl::StatusOr<std::unique_ptr<Kv>> Kv::Open(JetStream& js, const KvConfig& conf
   // libnats 3.4 hands the TTL to the server as is: nanoseconds.
   cfg.TTL = std::chrono::nanoseconds(config.ttl).count();
   kvStore* kv = nullptr;
-  natsStatus s = js_CreateKeyValue(&kv, js.js_, &cfg);
-  if (s != NATS_OK) {
-    // There already (with this config or another): open it as it is.
-    s = js_KeyValue(&kv, js.js_, config.bucket.c_str());
+  const natsStatus created = js_CreateKeyValue(&kv, js.js_, &cfg);
+  if (created == NATS_OK) return std::unique_ptr<Kv>(new Kv(kv));
+  // There already (with this config or another): open it as it is.
+  if (js_KeyValue(&kv, js.js_, config.bucket.c_str()) == NATS_OK) {
+    return std::unique_ptr<Kv>(new Kv(kv));
   }
-  if (s != NATS_OK) return ToStatus(s, absl::StrCat("KV bucket ", config.bucket));
-  return std::unique_ptr<Kv>(new Kv(kv));
+  // Not there and not created: the creation's failure says why. A refusal
+  // by JetStream itself (NATS_ERR) on a bucket that does not exist is, on a
+  // healthy config, a cluster still placing its peers (cold start, a node
+  // missing): kUnavailable, so callers retry (bounded).
+  const std::string what = absl::StrCat("KV bucket ", config.bucket);
+  if (created == NATS_ERR) {
+    return absl::UnavailableError(absl::StrCat(what, ": ", nats_GetLastError(nullptr)));
+  }
+  return ToStatus(created, what);
 }
 
 Kv::~Kv() { kvStore_Destroy(kv_); }
@@ -72,6 +80,17 @@ absl::StatusOr<uint64_t> Kv::Update(absl::string_view key, absl::string_view val
 absl::Status Kv::Delete(absl::string_view key) {
   const std::string k(key);
   return ToStatus(kvStore_Delete(kv_, k.c_str()), absl::StrCat("delete ", key));
+}
+
+absl::StatusOr<std::vector<std::string>> Kv::Keys() {
+  kvKeysList list{};
+  natsStatus s = kvStore_Keys(&list, kv_, nullptr);
+  // An empty bucket is no error here.
+  if (s == NATS_NOT_FOUND) return std::vector<std::string>{};
+  if (s != NATS_OK) return ToStatus(s, "keys");
+  std::vector<std::string> out(list.Keys, list.Keys + list.Count);
+  kvKeysList_Destroy(&list);
+  return out;
 }
 
 }  // namespace roomcast::cluster

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -54,6 +55,8 @@ class Kv {
   absl::StatusOr<uint64_t> Create(absl::string_view key, absl::string_view value);
   absl::StatusOr<uint64_t> Update(absl::string_view key, absl::string_view value, uint64_t last);
   absl::Status Delete(absl::string_view key);
+  // Every key with a value now (deleted and expired ones left out).
+  absl::StatusOr<std::vector<std::string>> Keys();
 
  private:
   explicit Kv(__kvStore* kv) : kv_(kv) {}

@@ -10,6 +10,8 @@ absl::StatusOr<Lease> Lease::Acquire(Kv& kv, std::string key, std::string holder
   absl::StatusOr<uint64_t> rev = kv.Create(key, holder);
   if (rev.ok()) return Lease(kv, std::move(key), std::move(holder), *rev);
   if (!absl::IsFailedPrecondition(rev.status())) return rev.status();
+  // Only to name the holder: a KV read may come from a follower a moment
+  // behind (libnats reads directly), so it may not find it yet.
   absl::StatusOr<KvEntry> now = kv.Get(key);
   return absl::FailedPreconditionError(
       absl::StrCat(key, " is held by ", now.ok() ? now->value : "another holder"));

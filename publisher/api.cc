@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "publisher/internal/admission.h"
+#include "publisher/internal/await.h"
 #include "publisher/internal/body.h"
 #include "segmenter/codec.h"
 #include "segmenter/naming.h"
@@ -70,21 +71,7 @@ http::Response ReplyProto(const http::Request& req, const Message& m) {
   return Reply(req, m, json.ok() ? *json : "{}");
 }
 
-// co_awaits a Publisher call that reports through a callback (on the log's
-// writer thread): the result is posted back to this coroutine's executor.
-template <typename T, typename Start>
-asio::awaitable<absl::StatusOr<T>> Await(Start start) {
-  co_return co_await asio::async_initiate<
-      const asio::use_awaitable_t<>, void(absl::StatusOr<T>)>(
-      [start = std::move(start)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        auto ex = asio::get_associated_executor(*h);
-        start([h, ex](absl::StatusOr<T> r) mutable {
-          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
-      },
-      asio::use_awaitable);
-}
+using internal::Await;
 
 struct Target {
   std::string path;
@@ -404,7 +391,10 @@ http::Response ErrorFor(const http::RequestHead& req, const absl::Status& s) {
 }
 
 IngestApi::IngestApi(Publisher* publisher, ApiOptions options)
-    : publisher_(publisher), options_(std::move(options)) {}
+    : publisher_(publisher), router_(nullptr), options_(std::move(options)) {}
+
+IngestApi::IngestApi(RoomRouter* router, ApiOptions options)
+    : publisher_(nullptr), router_(router), options_(std::move(options)) {}
 
 absl::StatusOr<auth::Claims> IngestApi::Authenticate(const http::RequestHead& req) {
   absl::string_view auth(req[bh::field::authorization].data(),
@@ -465,13 +455,15 @@ asio::awaitable<http::Response> IngestApi::Handle(http::Request& req) {
 asio::awaitable<http::Response> IngestApi::Route(http::Request& req) {
   const Target t = Split(req);
   if (t.path == "/healthz") {
-    const bool ok = publisher_->healthy();
+    const bool ok = router_ != nullptr ? router_->healthy() : publisher_->healthy();
     co_return NoStore(http::Text(req, ok ? bh::status::ok : bh::status::service_unavailable,
                                  ok ? "ok\n" : "log failed\n"));
   }
   if (t.path == "/metrics") {
-    co_return NoStore(http::Text(req, bh::status::ok, publisher_->metrics().Render(),
-                                 "text/plain; version=0.0.4"));
+    co_return NoStore(http::Text(
+        req, bh::status::ok,
+        router_ != nullptr ? router_->RenderMetrics() : publisher_->metrics().Render(),
+        "text/plain; version=0.0.4"));
   }
   if (t.parts.empty() || t.parts.size() > 4) {
     co_return http::Error(req, bh::status::not_found, "not_found", "no such endpoint");
@@ -484,7 +476,13 @@ asio::awaitable<http::Response> IngestApi::Route(http::Request& req) {
                           absl::StrCat("no ", std::string(req.method_string()),
                                        " endpoint at ", t.path));
   }
-  co_return co_await endpoint->handler(Call{req, *who, t.parts, *publisher_, options_.limits});
+  if (router_ == nullptr) {
+    co_return co_await endpoint->handler(Call{req, *who, t.parts, *publisher_, options_.limits});
+  }
+  // Cluster mode: the room's shard is served here, or handed to its owner.
+  std::shared_ptr<Publisher> engine = router_->Local(t.parts[0]);
+  if (engine == nullptr) co_return co_await router_->Forward(req, t.parts[0]);
+  co_return co_await endpoint->handler(Call{req, *who, t.parts, *engine, options_.limits});
 }
 
 }  // namespace roomcast::publisher

@@ -14,6 +14,7 @@
 #ifndef ROOMCAST_PUBLISHER_API_H_
 #define ROOMCAST_PUBLISHER_API_H_
 
+#include <memory>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -35,9 +36,29 @@ struct ApiOptions {
   size_t max_body_bytes = 1 << 20;  // a batch of messages at most
 };
 
+// Where a room's writes go in cluster mode (DESIGN §13): the engine that
+// owns the room's shard in this process, or a hand-off to the publisher
+// that owns it. Called after the request was authorised here.
+class RoomRouter {
+ public:
+  virtual ~RoomRouter() = default;
+  // The engine of `room`'s shard if this process owns it; null if not. The
+  // pointer keeps the engine alive for the request.
+  virtual std::shared_ptr<Publisher> Local(const std::string& room) = 0;
+  // The owner's answer to `req` (503 with Retry-After if there is none).
+  virtual boost::asio::awaitable<http::Response> Forward(http::Request& req,
+                                                         const std::string& room) = 0;
+  // GET /healthz and GET /metrics.
+  virtual bool healthy() = 0;
+  virtual std::string RenderMetrics() = 0;
+};
+
 class IngestApi {
  public:
   IngestApi(Publisher* publisher, ApiOptions options);
+  // Cluster mode: each room's engine comes from `router` (which outlives
+  // the API).
+  IngestApi(RoomRouter* router, ApiOptions options);
 
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
   // Before any body is read (http::ServerOptions::admit): an unknown
@@ -49,7 +70,8 @@ class IngestApi {
   boost::asio::awaitable<http::Response> Route(http::Request& req);
   absl::StatusOr<auth::Claims> Authenticate(const http::RequestHead& req);
 
-  Publisher* const publisher_;
+  Publisher* const publisher_;  // one engine, or
+  RoomRouter* const router_;    // one per shard (cluster mode)
   const ApiOptions options_;
   base::SystemClock system_clock_;
   // Tokens that verified, by their exact text (signature included), so a

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cluster/retry.h"
 
 #include "tests/support/process.h"
 
@@ -74,19 +75,8 @@ class NatsCluster {
   bool ready_ = false;
 };
 
-// Calls `f` (returning absl::Status or StatusOr) again every 100 ms while it
-// answers kUnavailable (a stream or leader still being placed, an
-// election), for at most `bound`; its last answer.
-template <typename F>
-auto WhileUnavailable(F f, std::chrono::seconds bound = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  auto r = f();
-  while (!r.ok() && absl::IsUnavailable(r.status()) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    r = f();
-  }
-  return r;
-}
+// A JetStream call retried while the cluster settles (cluster/retry.h).
+using cluster::WhileUnavailable;
 
 }  // namespace roomcast::testing
 

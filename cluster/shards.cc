@@ -1,0 +1,155 @@
+#include "cluster/shards.h"
+
+#include <zlib.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/log.h"
+
+namespace roomcast::cluster {
+
+int ShardOf(absl::string_view room, int shards) {
+  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(room.data()),
+                          static_cast<uInt>(room.size()));
+  return static_cast<int>(crc % static_cast<uLong>(shards));
+}
+
+std::string ShardName(int shard) { return absl::StrFormat("s%02d", shard); }
+
+namespace {
+std::string LeaseKey(int shard) { return absl::StrCat("shard.", ShardName(shard)); }
+}  // namespace
+
+ShardOwner::ShardOwner(Kv& leases, Kv& members, ShardOwnerOptions options,
+                       Callbacks callbacks)
+    : leases_(leases), members_(members), options_(std::move(options)),
+      callbacks_(std::move(callbacks)) {}
+
+ShardOwner::~ShardOwner() { Stop(); }
+
+void ShardOwner::Start() {
+  thread_ = std::thread([this] {
+    absl::MutexLock l(&mu_);
+    while (!stopping_) {
+      mu_.Unlock();
+      RunRound();
+      mu_.Lock();
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                           absl::FromChrono(options_.round));
+    }
+  });
+}
+
+void ShardOwner::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_ && !thread_.joinable() && held_.empty()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock round(&round_mu_);
+  for (int shard : owned()) Drop(shard, /*release=*/true);
+}
+
+std::vector<int> ShardOwner::owned() const {
+  absl::MutexLock l(&mu_);
+  std::vector<int> out;
+  for (const auto& [shard, held] : held_) out.push_back(shard);
+  return out;
+}
+
+void ShardOwner::RunRound() {
+  absl::MutexLock round(&round_mu_);
+  Renew();
+  const int fair = FairShare();
+  if (fair == 0) return;  // members unknown: hold what we have
+  const int have = static_cast<int>(owned().size());
+  if (have > fair) {
+    HandBack(fair);
+  } else if (have < fair) {
+    TakeOne();
+  }
+}
+
+void ShardOwner::Renew() {
+  (void)members_.Put(options_.holder, "1");  // a failure shows as a lost renewal
+  const auto now = std::chrono::steady_clock::now();
+  for (int shard : owned()) {
+    absl::Status s;
+    {
+      absl::MutexLock l(&mu_);
+      s = held_.at(shard).lease.Renew();
+      if (s.ok()) held_.at(shard).renewed = now;
+    }
+    if (s.ok()) continue;
+    bool expired = absl::IsFailedPrecondition(s) || absl::IsNotFound(s);
+    if (!expired) {
+      absl::MutexLock l(&mu_);
+      expired = now - held_.at(shard).renewed >= options_.ttl;
+    }
+    if (!expired) continue;  // kUnavailable within the TTL: next round
+    ROOMCAST_LOG(kWarning, "shards", "lease_lost")
+        .Kv("shard", ShardName(shard))
+        .Kv("why", s.ToString());
+    Drop(shard, /*release=*/false);
+  }
+}
+
+int ShardOwner::FairShare() {
+  absl::StatusOr<std::vector<std::string>> members = members_.Keys();
+  if (!members.ok()) return 0;
+  const int n = std::max<int>(1, static_cast<int>(members->size()));
+  return (options_.shards + n - 1) / n;
+}
+
+void ShardOwner::TakeOne() {
+  // Start where this holder's name points, so publishers starting at once
+  // mostly try different shards first.
+  const int first = ShardOf(options_.holder, options_.shards);
+  for (int i = 0; i < options_.shards; ++i) {
+    const int shard = (first + i) % options_.shards;
+    {
+      absl::MutexLock l(&mu_);
+      if (held_.contains(shard)) continue;
+    }
+    absl::StatusOr<Lease> lease = Lease::Acquire(leases_, LeaseKey(shard), options_.holder);
+    if (!lease.ok()) continue;  // held by another (or unreachable: next round)
+    const uint64_t term = lease->term();
+    {
+      absl::MutexLock l(&mu_);
+      held_.emplace(shard, Held{*std::move(lease), std::chrono::steady_clock::now()});
+    }
+    ROOMCAST_LOG(kInfo, "shards", "lease_acquired")
+        .Kv("shard", ShardName(shard))
+        .Kv("term", term);
+    absl::Status s = callbacks_.acquired ? callbacks_.acquired(shard, term) : absl::OkStatus();
+    if (!s.ok()) {
+      ROOMCAST_LOG(kError, "shards", "shard_start_failed")
+          .Kv("shard", ShardName(shard))
+          .Kv("why", s.ToString());
+      Drop(shard, /*release=*/true);
+    }
+    return;
+  }
+}
+
+void ShardOwner::HandBack(int keep) {
+  std::vector<int> mine = owned();
+  for (size_t i = mine.size(); i > static_cast<size_t>(keep); --i) {
+    ROOMCAST_LOG(kInfo, "shards", "lease_handed_back").Kv("shard", ShardName(mine[i - 1]));
+    Drop(mine[i - 1], /*release=*/true);
+  }
+}
+
+void ShardOwner::Drop(int shard, bool release) {
+  if (callbacks_.lost) callbacks_.lost(shard, release);
+  absl::MutexLock l(&mu_);
+  auto it = held_.find(shard);
+  if (it == held_.end()) return;
+  if (release) (void)it->second.lease.Release();  // else it expires
+  held_.erase(it);
+}
+
+}  // namespace roomcast::cluster
