@@ -41,12 +41,10 @@ void Origin::ApplyRoomMeta(const RoomMeta& meta) {
   {
     absl::MutexLock lock(&mu_);
     auto [it, added] = rooms_.try_emplace(meta.room(), meta);
-    // Notices of one room come in write order, but a local PUT may have
-    // set a newer version already: never step back within an epoch.
-    if (!added && it->second.epoch() == meta.epoch() &&
-        meta.manifest_version() < it->second.manifest_version()) {
-      return;
-    }
+    // Notices of one room come in write order, but a local PUT (or a
+    // resync's read racing it) may have set a newer version already: never
+    // step back. Versions grow across epochs too (DESIGN §4).
+    if (!added && meta.manifest_version() < it->second.manifest_version()) return;
     it->second = meta;
   }
   holds_.NotifyManifest(meta.room(), meta.manifest_version());

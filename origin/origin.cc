@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "auth/jwt.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 #include "origin/internal/purger.h"
 #include "origin/jetstream_store.h"
@@ -115,7 +116,23 @@ absl::Status Origin::LoadState() {
 }
 
 absl::StatusOr<size_t> Origin::SweepExpired() {
+  if (cluster_store_ != nullptr) Resync();
   return store_->SweepExpired(NowMs());
+}
+
+// Notices are at most once: an origin reconnecting to the cluster misses
+// those sent meanwhile. Each sweep catches up with what the store holds,
+// forward only, and wakes what it moved.
+void Origin::Resync() {
+  auto metas = store_->LoadRoomMetas();
+  auto wms = store_->LoadWatermarks();
+  if (!metas.ok() || !wms.ok()) {
+    ROOMCAST_LOG(kWarning, "origin", "resync_failed")
+        .Kv("status", metas.ok() ? wms.status() : metas.status());
+    return;
+  }
+  for (const RoomMeta& m : *metas) ApplyRoomMeta(m);
+  for (const v1::Watermark& w : *wms) ApplyWatermark(w);
 }
 
 std::optional<RoomMeta> Origin::FindRoom(const std::string& room) const {

@@ -259,6 +259,9 @@ class Origin {
   void ApplyRoomMeta(const RoomMeta& meta);
   void ApplyWatermark(const v1::Watermark& wm);
   void ApplyObject(const std::string& key);
+  // origin.cc: reloads room metadata and watermarks (forward only), for
+  // notices missed while disconnected; run with each retention sweep.
+  void Resync();
 
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
