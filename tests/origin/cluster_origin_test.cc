@@ -442,6 +442,36 @@ TEST_F(ClusterOriginTest, ARoomPastItsRetentionIsPurgedAndNotFoundOnBothOrigins)
   }
 }
 
+// Notices are at most once, and one that does not say what it must is
+// ignored: here a writer stores a room's metadata and watermark with no
+// Rc-Meta / Rc-Watermark header. An origin learns them at its next sweep
+// (--retention-sweep-s 1); the suite's origins (sweeping every 60 s) do
+// not within the test.
+TEST_F(ClusterOriginTest, WhatNoNoticeSaidTheNextSweepCatchesUp) {
+  ClusterOrigin c(nats_->urls(), "origin-resync", {"--retention-sweep-s", "1"});
+  ASSERT_FALSE(c.url().empty());
+  auto js = cluster::JetStream::Connect({.urls = nats_->urls()});
+  ASSERT_TRUE(js.ok()) << js.status();
+  const std::string room = UniqueRoom("quiet");
+  origin::RoomMeta meta;
+  meta.set_room(room);
+  meta.set_epoch(1);
+  meta.set_publisher(PublisherOf(room));
+  meta.set_bucket_ms(1000);
+  meta.set_rollup_ms(60000);
+  meta.set_opened_ms(WallMs() - 60'000);
+  meta.set_retention_s(86400);
+  meta.set_manifest_version(1);
+  ASSERT_TRUE((*js)->Publish("rcobj.c." + room, meta.SerializeAsString()).ok());
+  v1::Watermark wm;
+  wm.set_publisher(PublisherOf(room));
+  wm.set_watermark_ms(WallMs() - 20'000);
+  ASSERT_TRUE((*js)->Publish("rcobj.w." + PublisherOf(room), wm.SerializeAsString()).ok());
+  const std::string path = SegmentPath(room, 1000, BucketIndex(WallMs() - 30'000, 1000));
+  EXPECT_TRUE(Eventually([&] { return Get(c.url() + path).status == 200; }, 10s));
+  EXPECT_EQ(Get(a_->url() + path).status, 404);  // no notice told it
+}
+
 // Origins of their own (one is killed); the suite's cluster is shared.
 TEST_F(ClusterOriginTest, AfterKillNineOfOneOriginTheOtherServesEverythingAndHolds) {
   ClusterOrigin a(nats_->urls(), "origin-doomed");
