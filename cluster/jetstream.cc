@@ -91,6 +91,14 @@ absl::Status JetStream::EnsureStream(const StreamConfig& c) {
   cfg.Replicas = c.replicas;
   cfg.Duplicates = std::chrono::nanoseconds(c.duplicate_window).count();
   cfg.MaxMsgsPerSubject = c.max_msgs_per_subject;
+  jsRePublish rp;
+  if (!c.republish_src.empty()) {
+    jsRePublish_Init(&rp);
+    rp.Source = c.republish_src.c_str();
+    rp.Destination = c.republish_dest.c_str();
+    rp.HeadersOnly = c.republish_headers_only;
+    cfg.RePublish = &rp;
+  }
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
@@ -108,6 +116,10 @@ absl::Status JetStream::DeleteStream(absl::string_view name) {
 
 absl::StatusOr<Acked> JetStream::Publish(absl::string_view subject, absl::string_view data,
                                          const Fence& fence) {
+  // libnats sends no Expected-Last-Subject-Sequence for 0: set by hand.
+  if (fence.expected_last_subject_seq.has_value()) {
+    return PublishWithHeaders(subject, data, {}, fence);
+  }
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.MaxWait = timeout_.count();
@@ -170,6 +182,85 @@ absl::StatusOr<StreamState> JetStream::State(absl::string_view stream) {
   return out;
 }
 
+namespace {
+
+// The fence as JetStream's headers, set on `m`.
+natsStatus SetFence(natsMsg* m, const Fence& f) {
+  natsStatus s = NATS_OK;
+  if (!f.msg_id.empty()) s = natsMsgHeader_Set(m, "Nats-Msg-Id", f.msg_id.c_str());
+  if (s == NATS_OK && !f.expected_last_msg_id.empty()) {
+    s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", f.expected_last_msg_id.c_str());
+  }
+  if (s == NATS_OK && f.expected_last_seq.has_value()) {
+    s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence",
+                          std::to_string(*f.expected_last_seq).c_str());
+  }
+  if (s == NATS_OK && f.expected_last_subject_seq.has_value()) {
+    s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence",
+                          std::to_string(*f.expected_last_subject_seq).c_str());
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<Acked> JetStream::PublishWithHeaders(
+    absl::string_view subject, absl::string_view data,
+    const std::map<std::string, std::string>& headers, const Fence& fence) {
+  const std::string subj(subject);
+  natsMsg* raw = nullptr;
+  natsStatus s = natsMsg_Create(&raw, subj.c_str(), nullptr, data.data(),
+                                static_cast<int>(data.size()));
+  MsgPtr m(raw);
+  for (auto it = headers.begin(); s == NATS_OK && it != headers.end(); ++it) {
+    if (it->first.rfind("Nats-", 0) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("header ", it->first, " is JetStream's"));
+    }
+    s = natsMsgHeader_Set(raw, it->first.c_str(), it->second.c_str());
+  }
+  if (s == NATS_OK) s = SetFence(raw, fence);
+  if (s != NATS_OK) return ToStatus(s, absl::StrCat("message for ", subject));
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = timeout_.count();
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_PublishMsg(&ack, js_, raw, &po, &jerr);
+  if (s != NATS_OK) {
+    jsPubAck_Destroy(ack);
+    return ToStatus(s, jerr, absl::StrCat("publish to ", subject));
+  }
+  Acked out{.seq = ack->Sequence, .duplicate = ack->Duplicate};
+  jsPubAck_Destroy(ack);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> JetStream::Subjects(absl::string_view stream,
+                                                             absl::string_view filter) {
+  const std::string st(stream), f(filter);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = timeout_.count();
+  o.Stream.Info.SubjectsFilter = f.c_str();
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js_, st.c_str(), &o, &jerr);
+  if (s != NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return ToStatus(s, jerr, absl::StrCat("subjects of ", stream));
+  }
+  std::vector<std::string> out;
+  if (const jsStreamStateSubjects* subs = si->State.Subjects; subs != nullptr) {
+    for (int i = 0; i < subs->Count; ++i) {
+      if (subs->List[i].Msgs > 0) out.emplace_back(subs->List[i].Subject);
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
+int64_t JetStream::MaxPayload() const { return natsConnection_GetMaxPayload(nc_); }
+
 }  // namespace roomcast::cluster
 
 // ---- Additions for the replicated log (publisher/internal/jetstream_log.h).
@@ -207,36 +298,6 @@ std::optional<std::pair<uint64_t, uint64_t>> SeqAndPending(natsMsg* m) {
 }
 
 }  // namespace
-
-absl::StatusOr<Acked> JetStream::PublishWithHeaders(
-    absl::string_view subject, absl::string_view data,
-    const std::map<std::string, std::string>& headers, const Fence& fence) {
-  const std::string subj(subject);
-  natsMsg* raw = nullptr;
-  natsStatus s = natsMsg_Create(&raw, subj.c_str(), nullptr, data.data(),
-                                static_cast<int>(data.size()));
-  MsgPtr msg(raw);
-  for (auto it = headers.begin(); s == NATS_OK && it != headers.end(); ++it) {
-    s = natsMsgHeader_Set(raw, it->first.c_str(), it->second.c_str());
-  }
-  if (s != NATS_OK) return ToStatus(s, absl::StrCat("message for ", subject));
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = timeout_.count();
-  if (!fence.msg_id.empty()) po.MsgId = fence.msg_id.c_str();
-  if (!fence.expected_last_msg_id.empty()) po.ExpectLastMsgId = fence.expected_last_msg_id.c_str();
-  if (fence.expected_last_seq.has_value()) po.ExpectLastSeq = *fence.expected_last_seq;
-  jsPubAck* ack = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  s = js_PublishMsg(&ack, js_, raw, &po, &jerr);
-  if (s != NATS_OK) {
-    jsPubAck_Destroy(ack);
-    return ToStatus(s, jerr, absl::StrCat("publish to ", subject));
-  }
-  Acked out{.seq = ack->Sequence, .duplicate = ack->Duplicate};
-  jsPubAck_Destroy(ack);
-  return out;
-}
 
 absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_subject,
                              uint64_t from_seq,
@@ -317,18 +378,20 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   }
 }
 
-absl::Status JetStream::Purge(absl::string_view stream, absl::string_view filter_subject,
-                              uint64_t up_to_seq) {
-  if (up_to_seq <= 1) return absl::OkStatus();  // nothing is below it
-  const std::string st(stream), filter(filter_subject);
+absl::Status JetStream::Purge(absl::string_view stream, absl::string_view filter,
+                              std::optional<uint64_t> below_seq) {
+  if (below_seq.has_value() && *below_seq <= 1) return absl::OkStatus();  // nothing below it
+  const std::string st(stream), f(filter);
   jsOptions o;
   jsOptions_Init(&o);
   o.Wait = timeout_.count();
-  if (!filter.empty()) o.Stream.Purge.Subject = filter.c_str();
-  o.Stream.Purge.Sequence = up_to_seq;
+  if (!f.empty()) o.Stream.Purge.Subject = f.c_str();
+  if (below_seq.has_value()) o.Stream.Purge.Sequence = *below_seq;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   return ToStatus(js_PurgeStream(js_, st.c_str(), &o, &jerr), jerr,
-                  absl::StrCat("purge ", stream, " below #", up_to_seq));
+                  below_seq.has_value()
+                      ? absl::StrCat("purge ", filter, " of ", stream, " below #", *below_seq)
+                      : absl::StrCat("purge ", filter, " of ", stream));
 }
 
 }  // namespace roomcast::cluster

@@ -59,6 +59,13 @@ struct StreamConfig {
   std::chrono::milliseconds duplicate_window{std::chrono::minutes(2)};
   // One message per subject (objects, DESIGN §13): 1; no limit: -1.
   int64_t max_msgs_per_subject = -1;
+  // RePublish (nats-server 2.9): every stored message on a subject matching
+  // `republish_src` is also sent on core NATS to `republish_dest` (a mapping
+  // of it, e.g. "rcobj.>" -> "rcnote.>"), headers only if asked. Empty src:
+  // none. Origins are woken by these notices (DESIGN §13).
+  std::string republish_src;
+  std::string republish_dest;
+  bool republish_headers_only = true;
 };
 
 // What a publish must find, or it is refused with kFailedPrecondition.
@@ -66,6 +73,10 @@ struct Fence {
   std::string msg_id;                // this message's id (deduplication)
   std::string expected_last_msg_id;  // the stream's last message's id
   std::optional<uint64_t> expected_last_seq;  // the stream's last sequence
+  // The sequence of the last message on the publish's subject; 0 (sent as
+  // such, unlike expected_last_seq): the subject must have no message, so
+  // only the first writer of a one-message subject wins.
+  std::optional<uint64_t> expected_last_subject_seq;
 };
 
 struct Acked {
@@ -109,8 +120,9 @@ class JetStream {
   // False while libnats is reconnecting (or closed).
   bool connected() const;
 
-  // Publish with headers of the caller's (e.g. a tombstone's
-  // "Rc-Deleted: 1"); otherwise as Publish.
+  // Publish with headers of the caller's (a tombstone's "Rc-Deleted: 1";
+  // kept by RePublish, so a notice can carry what its subscribers need).
+  // Header names must not start with "Nats-" (the fence sets those).
   absl::StatusOr<Acked> PublishWithHeaders(absl::string_view subject, absl::string_view data,
                                            const std::map<std::string, std::string>& headers,
                                            const Fence& fence = {});
@@ -123,11 +135,19 @@ class JetStream {
   absl::Status Scan(absl::string_view stream, absl::string_view filter_subject,
                     uint64_t from_seq,
                     const std::function<absl::Status(const StoredMessage&)>& fn);
-  // Removes the messages matching `filter_subject` below `up_to_seq` (not
-  // including it). JetStream does not fence a purge: see the caller's
-  // argument for why its purge cannot remove what a newer writer needs.
-  absl::Status Purge(absl::string_view stream, absl::string_view filter_subject,
-                     uint64_t up_to_seq);
+  // Every subject of `stream` matching `filter` that holds a message.
+  absl::StatusOr<std::vector<std::string>> Subjects(absl::string_view stream,
+                                                    absl::string_view filter);
+  // Removes the messages of `stream` on subjects matching `filter` (every
+  // subject if empty): all of them, or with `below_seq` only those below
+  // it (not including it; 0 or 1: none). JetStream does not fence a purge:
+  // see each caller's argument for why its purge cannot remove what a
+  // newer writer needs.
+  absl::Status Purge(absl::string_view stream, absl::string_view filter,
+                     std::optional<uint64_t> below_seq = std::nullopt);
+  // The largest message the servers take (their max_payload), headers
+  // included.
+  int64_t MaxPayload() const;
 
  private:
   friend class Kv;  // opens its buckets in this context

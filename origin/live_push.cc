@@ -92,7 +92,11 @@ boost::asio::awaitable<http::Response> Origin::PostLive(http::Request& req) {
   }
   live_.AbortExpired(NowMs());
   v1::LiveReply reply;
-  for (const v1::LiveAppend& a : batch.appends()) *reply.add_acks() = TakeAppend(*writer, a);
+  for (const v1::LiveAppend& a : batch.appends()) {
+    v1::LiveAck ack = TakeAppend(*writer, a);
+    if (cluster_store_ != nullptr && !ack.refused() && ack.have() > 0) RelayAppend(*writer, a);
+    *reply.add_acks() = std::move(ack);
+  }
   http::Response res = http::Text(req, bh::status::ok, segmenter::SerializeDeterministic(reply),
                                   "application/x-protobuf");
   res.set(bh::field::cache_control, kNoStore);

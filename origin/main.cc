@@ -1,4 +1,6 @@
 // roomcast-origin: flags -> OriginServerOptions -> OriginServer.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 #include "base/flags.h"
 #include "origin/origin_server.h"
@@ -42,6 +45,9 @@ struct Flags {
   int64_t max_pending_purges = 100000;
   int64_t purge_repeat_ms = 15000;
   bool no_sync = false;
+  std::string nats;
+  std::string origin_id;
+  int64_t nats_startup_timeout_ms = 30000;
 };
 
 // Exits 0 on --help, 2 on bad usage.
@@ -61,7 +67,14 @@ Flags ParseFlags(int argc, char** argv) {
       "read of a private room gets 403). After a takedown (DESIGN §11) the origin\n"
       "sends PURGE for each changed URL to every --purge cache, with the purge\n"
       "secret from ROOMCAST_PURGE_SECRET or --purge-secret-file (required with\n"
-      "--purge), retrying until each cache has it; owed purges survive a restart.");
+      "--purge), retrying until each cache has it; owed purges survive a restart.\n"
+      "Cluster mode (DESIGN §13): --nats URL[,URL...] keeps objects, room metadata\n"
+      "and watermarks in a NATS JetStream cluster (stream RCOBJ, R3) instead of\n"
+      "--data, so any number of origins serve the same objects and each one's\n"
+      "writes wake the others' held requests and streams. At start-up the origin\n"
+      "waits up to --nats-startup-timeout-ms for the stream to take requests\n"
+      "(logging while it waits) and exits 1 if it does not; it listens only once\n"
+      "the stream answers.");
   flags.String("listen", &f.listen, "HOST:PORT to serve on; port 0 picks a free one");
   flags.String("data", &f.data, "directory of the object store (created if missing)");
   flags.String("write-secret-file", &f.write_secret_file,
@@ -101,13 +114,23 @@ Flags ParseFlags(int argc, char** argv) {
             "each purge is sent once more this long after it succeeded, for a cache\n"
             "fill that raced it (0: never); above the caches' read timeout");
   flags.Bool("no-sync", &f.no_sync, "do not fsync writes (benchmarks only)");
-  flags.Require("data");
+  flags.String("nats", &f.nats,
+               "nats://HOST:PORT[,...] of a JetStream cluster: objects live there, not in "
+               "--data");
+  flags.String("origin-id", &f.origin_id,
+               "this origin's name in the cluster (default: host name and process id)");
+  flags.Int("nats-startup-timeout-ms", &f.nats_startup_timeout_ms,
+            "longest wait at start-up for the cluster's stream to take requests");
   flags.ParseOrExit(argc, argv);
+  if (f.data.empty() && f.nats.empty()) {
+    std::cerr << kProgram << ": --data is required (or --nats)" << std::endl;
+    std::exit(2);
+  }
   if (f.max_hold_ms < 0 || f.max_hold_ms > 60000) {
     std::cerr << kProgram << ": --max-hold-ms must be 0..60000" << std::endl;
     std::exit(2);
   }
-  for (int64_t n : {f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
+  for (int64_t n : {f.nats_startup_timeout_ms, f.max_watermark_skew_ms, f.max_connections, f.max_connections_per_address,
                     f.max_held, f.max_held_per_address, f.max_live_buckets,
                     f.max_pending_purges,
                     f.purge_repeat_ms}) {
@@ -176,6 +199,18 @@ absl::flat_hash_map<std::string, std::string> PublisherSecretsOrExit(const Flags
   return *std::move(secrets);
 }
 
+// The cluster's URLs, and this origin's name in it.
+std::vector<std::string> NatsUrls(const Flags& f) {
+  return absl::StrSplit(f.nats, ',', absl::SkipWhitespace());
+}
+
+std::string OriginId(const Flags& f) {
+  if (!f.origin_id.empty()) return f.origin_id;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
 OriginServerOptions OptionsOrExit(const Flags& f) {
   OriginServerOptions o;
   o.origin = {.data_dir = f.data,
@@ -194,6 +229,9 @@ OriginServerOptions OptionsOrExit(const Flags& f) {
               .max_pending_purges = static_cast<size_t>(f.max_pending_purges),
               .purge_repeat = std::chrono::milliseconds(f.purge_repeat_ms),
               .max_live_buckets = static_cast<size_t>(f.max_live_buckets)};
+  o.origin.nats_urls = NatsUrls(f);
+  o.origin.origin_id = OriginId(f);
+  o.origin.nats_startup_timeout = std::chrono::milliseconds(f.nats_startup_timeout_ms);
   o.http.listen = f.listen;
   o.http.threads = static_cast<int>(f.threads);
   o.http.max_body_bytes = static_cast<size_t>(f.max_body_bytes);

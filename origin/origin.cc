@@ -6,8 +6,11 @@
 #include <algorithm>
 
 #include "auth/jwt.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 #include "origin/internal/purger.h"
+#include "origin/jetstream_store.h"
+#include "origin/store.h"
 
 namespace roomcast::origin {
 
@@ -28,7 +31,7 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret, const base::Clock* cloc
   };
 }
 
-Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
+Origin::Origin(OriginOptions options, std::unique_ptr<ObjectStore> store)
     : options_(std::move(options)),
       store_(std::move(store)),
       live_(options_.max_live_buckets),
@@ -61,12 +64,36 @@ Origin::Origin(OriginOptions options, std::unique_ptr<Store> store)
   options_.clock = SystemClockIfNull(options_.clock);
 }
 
-Origin::~Origin() = default;
+// No notice may reach a half-destroyed Origin.
+Origin::~Origin() {
+  relay_sub_.reset();
+  if (store_) store_->Watch(nullptr).IgnoreError();
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> OpenStore(const OriginOptions& o) {
+  if (o.nats_urls.empty()) return Store::Open(o.data_dir, o.sync);
+  return JetStreamStore::Open({.urls = o.nats_urls,
+                               .origin_id = o.origin_id,
+                               .startup_timeout = o.nats_startup_timeout});
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Origin>> Origin::Open(OriginOptions options) {
-  ROOMCAST_ASSIGN_OR_RETURN(auto store, Store::Open(options.data_dir, options.sync));
+  ROOMCAST_ASSIGN_OR_RETURN(auto store, OpenStore(options));
   std::unique_ptr<Origin> o(new Origin(std::move(options), std::move(store)));
+  // Watching before loading: what another origin writes in between is
+  // either loaded or heard.
+  Origin* self = o.get();
+  ROOMCAST_RETURN_IF_ERROR(
+      o->store_->Watch([self](const StoreEvent& e) { self->OnStoreEvent(e); }));
   ROOMCAST_RETURN_IF_ERROR(o->LoadState());
+  if (!o->options_.nats_urls.empty()) {
+    o->cluster_store_ = static_cast<JetStreamStore*>(o->store_.get());
+    ROOMCAST_RETURN_IF_ERROR(o->StartRelay());
+  }
   if (!o->options_.purge_bases.empty()) {
     o->purger_ = std::make_unique<Purger>(
         PurgeOptions{.bases = o->options_.purge_bases,
@@ -89,7 +116,23 @@ absl::Status Origin::LoadState() {
 }
 
 absl::StatusOr<size_t> Origin::SweepExpired() {
+  if (cluster_store_ != nullptr) Resync();
   return store_->SweepExpired(NowMs());
+}
+
+// Notices are at most once: an origin reconnecting to the cluster misses
+// those sent meanwhile. Each sweep catches up with what the store holds,
+// forward only, and wakes what it moved.
+void Origin::Resync() {
+  auto metas = store_->LoadRoomMetas();
+  auto wms = store_->LoadWatermarks();
+  if (!metas.ok() || !wms.ok()) {
+    ROOMCAST_LOG(kWarning, "origin", "resync_failed")
+        .Kv("status", metas.ok() ? wms.status() : metas.status());
+    return;
+  }
+  for (const RoomMeta& m : *metas) ApplyRoomMeta(m);
+  for (const v1::Watermark& w : *wms) ApplyWatermark(w);
 }
 
 std::optional<RoomMeta> Origin::FindRoom(const std::string& room) const {

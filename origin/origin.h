@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
+#include "cluster/bus.h"
 #include "http/address_limits.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -58,6 +59,16 @@ ViewerVerifier JwtViewerVerifier(std::string jwt_secret,
 
 struct OriginOptions {
   std::string data_dir;
+  // DESIGN §13: nats://HOST:PORT of JetStream cluster nodes. Set: objects,
+  // room metadata and watermarks live in the cluster (JetStreamStore),
+  // shared with every other origin, whose writes wake this one's held
+  // requests and streams; data_dir is not used. Empty: RocksDB under
+  // data_dir, as ever.
+  std::vector<std::string> nats_urls;
+  // This origin's name in the cluster (its writes carry it).
+  std::string origin_id;
+  // Start-up waits this long at most for the cluster's streams.
+  std::chrono::milliseconds nats_startup_timeout{30000};
   // The shared bearer secret for PUT: whoever has it may write for any
   // publisher id. Empty: only the per-publisher secrets below write.
   std::string write_secret;
@@ -103,6 +114,7 @@ struct OriginOptions {
 };
 
 class Purger;
+class JetStreamStore;
 struct TakedownHeaders;
 
 class Origin {
@@ -139,7 +151,7 @@ class Origin {
   using Handler = boost::asio::awaitable<http::Response> (Origin::*)(Call);
   struct BucketGet;  // get.cc
 
-  Origin(OriginOptions options, std::unique_ptr<Store> store);
+  Origin(OriginOptions options, std::unique_ptr<ObjectStore> store);
   absl::Status LoadState();
   int64_t NowMs() const { return options_.clock->NowMs(); }
 
@@ -194,6 +206,13 @@ class Origin {
   void CloseLive(const std::string& key, absl::string_view pb);
   // After a watermark: every open bucket it closes.
   void SettleLiveBefore(int64_t watermark_ms);
+  // live_relay.cc, cluster mode: an append this origin took goes to every
+  // other origin over core NATS ("rclive.{room}"), which takes it as a
+  // POST of its own, so their viewers of the open bucket get the same
+  // records.
+  absl::Status StartRelay();
+  void RelayAppend(const std::string& writer, const v1::LiveAppend& a);
+  void OnRelayedAppend(const cluster::BusMessage& m);
 
   // stream.cc: GET of an open bucket, streamed (DESIGN §10).
   bool Streamable(const BucketGet& get) const;
@@ -234,6 +253,16 @@ class Origin {
   bool ClosedAndNeverStored(const segmenter::ObjectRef& ref,
                             const std::string& key, const RoomMeta& meta) const;
 
+  // cluster_events.cc: what another origin stored (a shared store's
+  // notices), applied as a local PUT would have been.
+  void OnStoreEvent(const StoreEvent& e);
+  void ApplyRoomMeta(const RoomMeta& meta);
+  void ApplyWatermark(const v1::Watermark& wm);
+  void ApplyObject(const std::string& key);
+  // origin.cc: reloads room metadata and watermarks (forward only), for
+  // notices missed while disconnected; run with each retention sweep.
+  void Resync();
+
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
   // Every bucket of the room ending at or before this is closed: its
@@ -241,7 +270,7 @@ class Origin {
   int64_t ClosedThrough(const RoomMeta& meta) const;
 
   OriginOptions options_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<ObjectStore> store_;
   HoldRegistry holds_;
   LiveBuckets live_;
   std::atomic<int64_t> streams_now_{0};  // counted as held, too
@@ -250,6 +279,9 @@ class Origin {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, RoomMeta> rooms_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> watermarks_ ABSL_GUARDED_BY(mu_);
+  // Serializes a watermark's check-store-set, so mu_ is not held over a
+  // store write (a network round trip in cluster mode).
+  absl::Mutex watermark_write_mu_;
 
   // Hot-path metric handles. Request counters by [class + 1 (0: none)]
   // [status - 100].
@@ -266,6 +298,10 @@ class Origin {
   http::Gauge& live_streams_;
   http::Counter& live_conflicts_;
   http::Counter& live_full_;
+  // Cluster mode: store_ as a JetStreamStore (null otherwise), and the
+  // relayed appends' subscription (ended first, in ~Origin).
+  JetStreamStore* cluster_store_ = nullptr;
+  std::unique_ptr<cluster::Bus::Subscription> relay_sub_;
   // Last: stopped before the store and the metrics it uses go.
   std::unique_ptr<Purger> purger_;
 };

@@ -2,6 +2,8 @@
 // (the one mutable pointer), and the publisher's watermark.
 #include "origin/origin.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/crypto.h"
@@ -25,6 +27,14 @@ namespace {
 absl::Status Mismatch(absl::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat("the body's ", what, " does not match the path"));
+}
+
+// 413 for what the store cannot hold (a cluster's message size), else 503.
+http::Response StoreRefused(const http::Request& req, const absl::Status& status) {
+  if (absl::IsResourceExhausted(status)) {
+    return http::Error(req, bh::status::payload_too_large, "too_large", status.message());
+  }
+  return StoreUnavailable(req, status);
 }
 
 http::Response BadBody(const http::Request& req, const absl::Status& status) {
@@ -157,7 +167,7 @@ boost::asio::awaitable<http::Response> Origin::PutManifest(Call call) {
   const int64_t retention = m->config().retention_s() > 0 ? m->config().retention_s()
                                                           : options_.default_retention_s;
   if (absl::Status st = StoreManifest(call, MetaOf(*m, retention)); !st.ok()) {
-    co_return StoreUnavailable(call.req, st);
+    co_return StoreRefused(call.req, st);
   }
   holds_.NotifyManifest(call.ref.room, m->version());
   co_return http::Text(call.req, bh::status::ok, "stored\n");
@@ -219,7 +229,7 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
         .Kv("path", Target(call.req)).Kv("reason", put.status().message());
     co_return http::Error(call.req, bh::status::conflict, "immutable", put.status().message());
   }
-  if (!put.ok()) co_return StoreUnavailable(call.req, put.status());
+  if (!put.ok()) co_return StoreRefused(call.req, put.status());
   const bool created = *put == PutOutcome::kCreated;
   if (created) objects_stored_.Add();
   if (call.ref.cls == ObjectClass::kActions) CloseLive(key, call.req.body());
@@ -244,9 +254,8 @@ boost::asio::awaitable<http::Response> Origin::PutWatermark(Call call) {
                                        " ms ahead of the origin's clock"));
   }
   {
-    absl::MutexLock lock(&mu_);
-    int64_t& current = watermarks_[call.ref.name];
-    if (wm->watermark_ms() <= current) {
+    absl::MutexLock write_lock(&watermark_write_mu_);
+    if (wm->watermark_ms() <= WatermarkOf(call.ref.name)) {
       co_return http::Text(call.req, bh::status::ok, "unchanged\n");
     }
     // Persist before anyone can observe it: an empty bucket served because
@@ -254,7 +263,9 @@ boost::asio::awaitable<http::Response> Origin::PutWatermark(Call call) {
     if (absl::Status st = store_->PutWatermark(*wm); !st.ok()) {
       co_return StoreUnavailable(call.req, st);
     }
-    current = wm->watermark_ms();
+    absl::MutexLock lock(&mu_);
+    int64_t& current = watermarks_[call.ref.name];
+    current = std::max(current, wm->watermark_ms());  // a notice may have moved it
   }
   holds_.NotifyWatermark(call.ref.name, wm->watermark_ms());
   SettleLiveBefore(wm->watermark_ms());

@@ -57,21 +57,29 @@ absl::StatusOr<std::vector<Msg>> LoadPrefix(rocksdb::DB* db,
   return out;
 }
 
-// Sets the object's gzip copies: the given ones, or its own when smaller.
-void SetEncodings(StoredObject& obj, const std::string& body, std::optional<Encodings> enc) {
+}  // namespace
+
+void SetBody(StoredObject& obj, std::string body, std::optional<Encodings> enc) {
+  obj.set_digest(base::Sha256Hex(body));
   obj.clear_gzip();
   obj.clear_json_gzip();
   if (enc) {
     obj.set_gzip(std::move(enc->gzip));
     obj.set_json_gzip(std::move(enc->json_gzip));
-    return;
-  }
-  if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
+  } else if (std::string gz = Gzip(body); !gz.empty() && gz.size() < body.size()) {
     obj.set_gzip(std::move(gz));
   }
+  obj.set_body(std::move(body));
 }
 
-}  // namespace
+StoredObject NewStoredObject(std::string body, int64_t now_ms, int64_t retention_s,
+                             std::optional<Encodings> enc) {
+  StoredObject obj;
+  SetBody(obj, std::move(body), std::move(enc));
+  obj.set_created_ms(now_ms);
+  obj.set_expires_ms(now_ms + retention_s * 1000);
+  return obj;
+}
 
 std::string Gzip(const std::string& in) {
   z_stream z{};
@@ -145,56 +153,19 @@ absl::StatusOr<std::optional<StoredObject>> Store::Get(const std::string& key) c
   return obj;
 }
 
-namespace {
-
-// What a cached object costs, roughly: its bytes, key and bookkeeping.
-size_t CachedSize(const std::string& key, const StoredObject& obj) {
-  return key.size() + obj.body().size() + obj.gzip().size() + obj.json_gzip().size() +
-         obj.digest().size() + 128;
-}
-
-}  // namespace
-
 absl::StatusOr<std::shared_ptr<const StoredObject>> Store::GetImmutable(
     const std::string& key) const {
-  uint64_t generation = 0;
-  {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-    generation = cache_generation_;
-  }
+  ObjectCache::Lookup found = cache_.Find(key);
+  if (found.hit) return found.hit;
   auto obj = Get(key);
   if (!obj.ok()) return obj.status();
   if (!obj->has_value()) return nullptr;
-  // Checked once, on the read that fills the memory cache: bytes that do not
-  // match their digest must never be served under it as immutable.
-  if (base::Sha256Hex((*obj)->body()) != (*obj)->digest() ||
-      (!(*obj)->gzip().empty() && Gunzip((*obj)->gzip()) != (*obj)->body()) ||
-      (!(*obj)->json_gzip().empty() && Gunzip((*obj)->json_gzip()).empty())) {
-    return absl::DataLossError(
-        absl::StrCat("stored bytes of ", key, " do not match their digest"));
-  }
-  auto shared = std::make_shared<const StoredObject>(**std::move(obj));
-  const size_t size = CachedSize(key, *shared);
-  absl::MutexLock lock(&cache_mu_);
-  if (generation != cache_generation_ || size > kCacheBytes / 16) return shared;
-  while (cache_bytes_ + size > kCacheBytes && !cache_.empty()) {
-    auto victim = cache_.begin();
-    cache_bytes_ -= CachedSize(victim->first, *victim->second);
-    cache_.erase(victim);
-  }
-  if (cache_.try_emplace(key, shared).second) cache_bytes_ += size;
-  return shared;
+  // Checked once, on the read that fills the memory cache.
+  if (absl::Status s = CheckDigests(key, **obj); !s.ok()) return s;
+  return cache_.Insert(key, **std::move(obj), found.generation);
 }
 
-void Store::Forget(const std::string& key) {
-  absl::MutexLock lock(&cache_mu_);
-  ++cache_generation_;
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    cache_bytes_ -= CachedSize(it->first, *it->second);
-    cache_.erase(it);
-  }
-}
+void Store::Forget(const std::string& key) { cache_.Forget(key); }
 
 absl::StatusOr<PutOutcome> Store::PutImmutable(const std::string& key,
                                                std::string body, int64_t now_ms,
@@ -212,12 +183,7 @@ absl::StatusOr<PutOutcome> Store::PutMutable(const std::string& key,
 absl::StatusOr<PutOutcome> Store::Put(const std::string& key, std::string body,
                                       int64_t now_ms, int64_t retention_s,
                                       bool immutable, std::optional<Encodings> enc) {
-  StoredObject obj;
-  obj.set_digest(base::Sha256Hex(body));
-  SetEncodings(obj, body, std::move(enc));
-  obj.set_body(std::move(body));
-  obj.set_created_ms(now_ms);
-  obj.set_expires_ms(now_ms + retention_s * 1000);
+  StoredObject obj = NewStoredObject(std::move(body), now_ms, retention_s, std::move(enc));
 
   absl::MutexLock lock(&write_mu_);
   auto old = Get(key);
@@ -258,9 +224,7 @@ absl::Status Store::ReplaceForTakedown(const std::string& key,
   if (obj.digest() != old_digest) {
     return absl::AbortedError(absl::StrCat("the object at ", key, " is now ", obj.digest()));
   }
-  obj.set_digest(base::Sha256Hex(body));
-  SetEncodings(obj, body, std::move(enc));
-  obj.set_body(std::move(body));
+  SetBody(obj, std::move(body), std::move(enc));
   rocksdb::WriteBatch batch;
   batch.Put(key, obj.SerializeAsString());  // its expiry entry stays as it was
   const std::string record_key = TakedownKey(key, obj.digest());
@@ -298,7 +262,7 @@ absl::StatusOr<std::vector<TakedownRecord>> Store::ListTakedowns(
   return all;
 }
 
-std::string Store::PurgeKey(const std::string& new_digest, const PendingPurge& purge) {
+std::string ObjectStore::PurgeKey(const std::string& new_digest, const PendingPurge& purge) {
   return absl::StrCat(kPurgePrefix, new_digest, "/",
                       base::Sha256Hex(absl::StrCat(purge.base(), " ", purge.path(), " ",
                                                    purge.accept_encoding())));

@@ -1,4 +1,4 @@
-// The origin's object store on RocksDB.
+// The origin's object store on RocksDB (an ObjectStore, origin/object_store.h).
 //
 // Keys come from the naming module (StorageKey): "r/{room}/..." for objects,
 // "w/{publisher}" for watermarks; the store adds "c/{room}" for room metadata
@@ -21,11 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "origin/stored.pb.h"
-#include "roomcast/v1/ingest.pb.h"
+#include "origin/internal/object_cache.h"
+#include "origin/object_store.h"
 
 namespace rocksdb {
 class DB;
@@ -33,79 +32,40 @@ class DB;
 
 namespace roomcast::origin {
 
-enum class PutOutcome { kCreated, kUnchanged, kReplaced };
-
-// Pre-made gzip copies of an object (StoredObject.gzip, .json_gzip). Unset:
-// the store gzips the body itself when that makes it smaller.
-struct Encodings {
-  std::string gzip;
-  std::string json_gzip;
-};
-
-class Store {
+class Store : public ObjectStore {
  public:
   // Opens (creating if needed) the store under `dir`. `sync` makes every
   // write durable before it is acknowledged.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
                                                      bool sync = true);
-  ~Store();
+  ~Store() override;
 
-  absl::StatusOr<std::optional<StoredObject>> Get(const std::string& key) const;
-  // Get for an object written with PutImmutable, answered from memory after
-  // the first read; nullptr if absent (absence is not cached: the object may
-  // be written next). Never for a mutable object. kDataLoss if the stored
-  // bytes (or their gzip copy) no longer match their digest.
+  absl::StatusOr<std::optional<StoredObject>> Get(const std::string& key) const override;
   absl::StatusOr<std::shared_ptr<const StoredObject>> GetImmutable(
-      const std::string& key) const;
-
-  // Stores body under key unless present. Same bytes: kUnchanged. Other
-  // bytes: kAlreadyExists.
-  absl::StatusOr<PutOutcome> PutImmutable(const std::string& key,
-                                          std::string body, int64_t now_ms,
-                                          int64_t retention_s,
-                                          std::optional<Encodings> enc = std::nullopt);
-  // Stores or replaces (the manifest).
+      const std::string& key) const override;
+  absl::StatusOr<PutOutcome> PutImmutable(const std::string& key, std::string body,
+                                          int64_t now_ms, int64_t retention_s,
+                                          std::optional<Encodings> enc = std::nullopt) override;
   absl::StatusOr<PutOutcome> PutMutable(const std::string& key, std::string body,
-                                        int64_t now_ms, int64_t retention_s);
-
-  absl::Status PutRoomMeta(const RoomMeta& meta);
-  // Every room's metadata (at start-up).
-  absl::StatusOr<std::vector<RoomMeta>> LoadRoomMetas() const;
-
-  absl::Status PutWatermark(const v1::Watermark& wm);
-  absl::StatusOr<std::vector<v1::Watermark>> LoadWatermarks() const;
-
-  // A takedown (DESIGN §11): replaces the immutable object at `key`, whose
-  // stored digest must still be `old_digest` (kAborted otherwise, kNotFound
-  // if it is gone), by `body`, and stores `record` and the cache purges it
-  // owes, all in one write. The object keeps its creation and expiry; the
-  // record expires with it.
-  struct QueuedPurge {
-    std::string key;  // from PurgeKey
-    PendingPurge purge;
-  };
+                                        int64_t now_ms, int64_t retention_s) override;
+  absl::Status PutRoomMeta(const RoomMeta& meta) override;
+  absl::StatusOr<std::vector<RoomMeta>> LoadRoomMetas() const override;
+  absl::Status PutWatermark(const v1::Watermark& wm) override;
+  absl::StatusOr<std::vector<v1::Watermark>> LoadWatermarks() const override;
+  // One write: the object, its record and its purges.
   absl::Status ReplaceForTakedown(const std::string& key, const std::string& old_digest,
                                   std::string body, const TakedownRecord& record,
                                   const std::vector<QueuedPurge>& purges,
-                                  std::optional<Encodings> enc = std::nullopt);
-  // The record of the takedown that made `new_digest` the bytes at `key`.
+                                  std::optional<Encodings> enc = std::nullopt) override;
   absl::StatusOr<std::optional<TakedownRecord>> GetTakedown(
-      const std::string& key, const std::string& new_digest) const;
-  // Up to `max` takedown records of the objects under `key_prefix` (a
-  // RoomKeyPrefix), oldest first.
+      const std::string& key, const std::string& new_digest) const override;
   absl::StatusOr<std::vector<TakedownRecord>> ListTakedowns(const std::string& key_prefix,
-                                                            size_t max) const;
-  // The key a purge owed for the takedown to `new_digest` is kept under.
-  static std::string PurgeKey(const std::string& new_digest, const PendingPurge& purge);
-  // Every purge still owed (at start-up), and one done.
-  absl::StatusOr<std::vector<QueuedPurge>> LoadPurges() const;
-  absl::Status DeletePurge(const std::string& key);
-
-  // Removes up to `max` objects whose expiry is at or before now_ms.
-  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t max = 10000);
-
+                                                            size_t max) const override;
+  absl::StatusOr<std::vector<QueuedPurge>> LoadPurges() const override;
+  absl::Status DeletePurge(const std::string& key) override;
+  absl::StatusOr<size_t> SweepExpired(int64_t now_ms, size_t max = 10000) override;
   // RocksDB's estimate of the number of keys.
-  uint64_t EstimatedKeys() const;
+  uint64_t EstimatedKeys() const override;
 
  private:
   Store(std::unique_ptr<rocksdb::DB> db, bool sync);
@@ -121,20 +81,8 @@ class Store {
   // Serializes read-check-write of one object (writes are rare next to reads).
   absl::Mutex write_mu_;
 
-  // Immutable objects by key. Full: arbitrary entries are evicted (hash
-  // order), which keeps hot objects in as long as they are re-read.
-  static constexpr size_t kCacheBytes = 64 << 20;
-  mutable absl::Mutex cache_mu_;
-  mutable absl::flat_hash_map<std::string, std::shared_ptr<const StoredObject>>
-      cache_ ABSL_GUARDED_BY(cache_mu_);
-  mutable size_t cache_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
-  // Bumped by every Forget, so a read racing a deletion is not cached.
-  mutable uint64_t cache_generation_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  mutable ObjectCache cache_;
 };
-
-// gzip of `in` at level 6 (zlib), and back ("" if `in` is not gzip).
-std::string Gzip(const std::string& in);
-std::string Gunzip(const std::string& in);
 
 }  // namespace roomcast::origin
 

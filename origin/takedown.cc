@@ -101,7 +101,7 @@ http::Response Origin::StoreTakedown(const Call& call, const std::string& key,
                                      const TakedownHeaders& h, const std::string& new_digest) {
   const http::Request& req = call.req;
   const int64_t now = NowMs();
-  std::vector<Store::QueuedPurge> owed;
+  std::vector<ObjectStore::QueuedPurge> owed;
   if (purger_) {
     owed = purger_->Plan(new_digest, call.ref, now);
     if (!purger_->HasRoomFor(owed.size() / options_.purge_bases.size())) {

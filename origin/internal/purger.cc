@@ -15,7 +15,7 @@
 namespace roomcast::origin {
 
 struct Purger::Entry {
-  Store::QueuedPurge queued;
+  ObjectStore::QueuedPurge queued;
   base::JitteredExponentialBackOff backoff;
   int attempts = 0;
   bool repeat = false;  // the best-effort second PURGE
@@ -40,7 +40,7 @@ std::string NormalBase(absl::string_view base) {
 
 }  // namespace
 
-Purger::Purger(PurgeOptions options, Store* store, http::Metrics* metrics)
+Purger::Purger(PurgeOptions options, ObjectStore* store, http::Metrics* metrics)
     : options_(std::move(options)),
       store_(store),
       metrics_(metrics),
@@ -77,8 +77,8 @@ Purger::Lane* Purger::LaneFor(const std::string& base) const {
 absl::Status Purger::Start() {
   auto owed = store_->LoadPurges();
   if (!owed.ok()) return owed.status();
-  std::vector<Store::QueuedPurge> keep;
-  for (Store::QueuedPurge& q : *owed) {
+  std::vector<ObjectStore::QueuedPurge> keep;
+  for (ObjectStore::QueuedPurge& q : *owed) {
     if (LaneFor(q.purge.base()) != nullptr) {
       keep.push_back(std::move(q));
       continue;
@@ -99,10 +99,10 @@ absl::Status Purger::Start() {
   return absl::OkStatus();
 }
 
-std::vector<Store::QueuedPurge> Purger::Plan(const std::string& new_digest,
+std::vector<ObjectStore::QueuedPurge> Purger::Plan(const std::string& new_digest,
                                              const segmenter::ObjectRef& ref,
                                              int64_t now_ms) const {
-  std::vector<Store::QueuedPurge> out;
+  std::vector<ObjectStore::QueuedPurge> out;
   for (const auto& lane : lanes_) {
     for (segmenter::Format f : {segmenter::Format::kProto, segmenter::Format::kJson}) {
       segmenter::ObjectRef r = ref;
@@ -113,7 +113,7 @@ std::vector<Store::QueuedPurge> Purger::Plan(const std::string& new_digest,
         p.set_path(segmenter::ObjectPath(r));
         p.set_accept_encoding(encoding);
         p.set_created_ms(now_ms);
-        out.push_back({.key = Store::PurgeKey(new_digest, p), .purge = std::move(p)});
+        out.push_back({.key = ObjectStore::PurgeKey(new_digest, p), .purge = std::move(p)});
       }
     }
   }
@@ -128,9 +128,9 @@ bool Purger::HasRoomFor(size_t per_cache) const {
   return true;
 }
 
-void Purger::Enqueue(std::vector<Store::QueuedPurge> purges) {
+void Purger::Enqueue(std::vector<ObjectStore::QueuedPurge> purges) {
   const absl::Time now = absl::Now();
-  for (Store::QueuedPurge& q : purges) {
+  for (ObjectStore::QueuedPurge& q : purges) {
     Lane* lane = LaneFor(q.purge.base());
     if (lane == nullptr) continue;
     auto e = std::unique_ptr<Entry>(

@@ -3,7 +3,7 @@
 // each encoding variant the reference caches key on (gzip, identity).
 //
 // Off the request path: the takedown PUT stores its purges with the object
-// (Store::ReplaceForTakedown) and answers; the Purger sends them. One thread
+// (ObjectStore::ReplaceForTakedown) and answers; the Purger sends them. One thread
 // per cache, so a dead cache never delays another; each purge is retried
 // with jittered exponential backoff until the cache answers 2xx or 404
 // (nothing cached there), then deleted from the store (and sent once more
@@ -27,7 +27,7 @@
 
 #include "absl/status/status.h"
 #include "http/metrics.h"
-#include "origin/store.h"
+#include "origin/object_store.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::origin {
@@ -51,7 +51,7 @@ struct PurgeOptions {
 class Purger {
  public:
   // `store` and `metrics` must outlive the Purger.
-  Purger(PurgeOptions options, Store* store, http::Metrics* metrics);
+  Purger(PurgeOptions options, ObjectStore* store, http::Metrics* metrics);
   // Stops every cache's thread, aborting a PURGE in flight (it stays owed).
   ~Purger();
   Purger(const Purger&) = delete;
@@ -60,12 +60,12 @@ class Purger {
   // Queues what the store still owes and starts one thread per cache.
   absl::Status Start();
   // The purges a takedown to `new_digest` of the object `ref` owes.
-  std::vector<Store::QueuedPurge> Plan(const std::string& new_digest,
+  std::vector<ObjectStore::QueuedPurge> Plan(const std::string& new_digest,
                                        const segmenter::ObjectRef& ref, int64_t now_ms) const;
   // False if some cache's queue has no room for `per_cache` more.
   bool HasRoomFor(size_t per_cache) const;
   // Sends purges the store now holds.
-  void Enqueue(std::vector<Store::QueuedPurge> purges);
+  void Enqueue(std::vector<ObjectStore::QueuedPurge> purges);
 
  private:
   struct Entry;
@@ -81,7 +81,7 @@ class Purger {
   Lane* LaneFor(const std::string& base) const;
 
   PurgeOptions options_;
-  Store* store_;
+  ObjectStore* store_;
   http::Metrics* metrics_;
   http::Gauge& pending_;
   std::vector<std::unique_ptr<Lane>> lanes_;

@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "http/server.h"
-#include "origin/store.h"
+#include "origin/object_store.h"
 #include "origin/stored.pb.h"
 #include "segmenter/naming.h"
 

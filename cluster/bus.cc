@@ -1,0 +1,80 @@
+#include "cluster/bus.h"
+
+#include <nats/nats.h>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/nats_status.h"
+
+namespace roomcast::cluster {
+namespace {
+
+BusMessage FromMsg(natsMsg* m) {
+  BusMessage out;
+  out.subject = natsMsg_GetSubject(m);
+  out.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  const char** keys = nullptr;
+  int n = 0;
+  if (natsMsgHeader_Keys(m, &keys, &n) == NATS_OK) {
+    for (int i = 0; i < n; ++i) {
+      const char* v = nullptr;
+      if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK && v != nullptr) out.headers[keys[i]] = v;
+    }
+    free(static_cast<void*>(keys));
+  }
+  return out;
+}
+
+constexpr int64_t kFlushTimeoutMs = 2000;
+
+}  // namespace
+
+void Bus::Subscription::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg,
+                                  void* closure) {
+  auto* self = static_cast<Subscription*>(closure);
+  BusMessage m = FromMsg(msg);
+  natsMsg_Destroy(msg);
+  self->cb_(m);
+}
+
+Bus::Subscription::~Subscription() {
+  if (sub_ == nullptr) return;
+  // Drain: the callback in progress (if any) finishes, no other starts.
+  if (natsSubscription_Drain(sub_) == NATS_OK) {
+    natsSubscription_WaitForDrainCompletion(sub_, 5000);
+  } else {
+    natsSubscription_Unsubscribe(sub_);
+  }
+  natsSubscription_Destroy(sub_);
+}
+
+absl::StatusOr<std::unique_ptr<Bus::Subscription>> Bus::Subscribe(const std::string& subject,
+                                                                 Callback cb) {
+  std::unique_ptr<Subscription> s(new Subscription(std::move(cb)));
+  natsStatus st = natsConnection_Subscribe(&s->sub_, js_.connection(), subject.c_str(),
+                                           &Subscription::OnMessage, s.get());
+  if (st != NATS_OK) {
+    s->sub_ = nullptr;
+    return ToStatus(st, absl::StrCat("subscribe to ", subject));
+  }
+  // The server knows of the subscription once this returns, so a message
+  // published after Subscribe is heard.
+  if (st = natsConnection_FlushTimeout(js_.connection(), kFlushTimeoutMs); st != NATS_OK) {
+    return ToStatus(st, absl::StrCat("flush subscription to ", subject));
+  }
+  return s;
+}
+
+absl::Status Bus::Publish(const std::string& subject, absl::string_view data,
+                          const std::map<std::string, std::string>& headers) {
+  natsMsg* m = nullptr;
+  natsStatus st = natsMsg_Create(&m, subject.c_str(), nullptr, data.data(),
+                                 static_cast<int>(data.size()));
+  for (auto it = headers.begin(); st == NATS_OK && it != headers.end(); ++it) {
+    st = natsMsgHeader_Set(m, it->first.c_str(), it->second.c_str());
+  }
+  if (st == NATS_OK) st = natsConnection_PublishMsg(js_.connection(), m);
+  natsMsg_Destroy(m);
+  return ToStatus(st, absl::StrCat("publish to ", subject));
+}
+
+}  // namespace roomcast::cluster
