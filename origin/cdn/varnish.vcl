@@ -1,9 +1,14 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
 # the tests and benchmarks (they substitute @ORIGIN_HOST@, @ORIGIN_PORT@,
-# @EDGE_SECRET_FILE@, the file holding the edge secret private rooms' tokens
-# are signed with, and @PURGE_SECRET_FILE@, the file holding the secret the
-# origin's PURGE carries after a takedown, DESIGN §11). Needs Debian's
-# varnish-vmod-digest and varnish-modules (xkey).
+# @I@, @EDGE_SECRET_FILE@, the file holding the edge secret private rooms'
+# tokens are signed with, and @PURGE_SECRET_FILE@, the file holding the
+# secret the origin's PURGE carries after a takedown, DESIGN §11). Needs
+# Debian's varnish-vmod-digest and varnish-modules (xkey).
+#
+# One or more origins (DESIGN §13): every line holding @I@ is written once
+# per origin, @I@ its number (1, 2, ...) and @ORIGIN_HOST@/@ORIGIN_PORT@ its
+# address. One origin: substitute @I@ with 1, as with sed
+#   sed -e 's|@ORIGIN_HOST@|127.0.0.1|g' -e 's|@ORIGIN_PORT@|8080|g' -e 's|@I@|1|g' ...
 # Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
 # Keep varnishd's default rush_exponent (3) and thread pools: at 2,000
@@ -19,14 +24,29 @@
 vcl 4.1;
 
 import digest;
+import directors;
 import std;
 import xkey;
 
-backend origin {
-  .host = "@ORIGIN_HOST@";
-  .port = "@ORIGIN_PORT@";
-  .first_byte_timeout = 10s;
-  .between_bytes_timeout = 10s;
+# /healthz is a constant "ok" (no store access). A killed origin is sick
+# after two failed probes (about 1 s); one that comes back is healthy after
+# two good ones.
+probe rc_healthz {
+  .url = "/healthz";
+  .interval = 500ms;
+  .timeout = 300ms;
+  .window = 3;
+  .threshold = 2;
+  .initial = 2;
+}
+
+backend origin@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; .probe = rc_healthz; }
+
+# The origins are stateless and serve the same objects: round robin over
+# the healthy ones.
+sub vcl_init {
+  new rc_origins = directors.round_robin();
+  rc_origins.add_backend(origin@I@);
 }
 
 # DESIGN §10: an open bucket's segment streams. Its headers come at once (or
@@ -210,6 +230,7 @@ sub vcl_hash {
 }
 
 sub vcl_backend_fetch {
+  call rc_pick_origin;
   set bereq.http.Host = "origin";
   if (bereq.url ~ "^/v1/(rooms|private)/[^/]+/actions/") {
     set bereq.between_bytes_timeout = 75s;
@@ -220,6 +241,42 @@ sub vcl_backend_fetch {
     unset bereq.http.Accept-Encoding;
   }
   unset bereq.http.X-RC-Identity;
+}
+
+# The origin for a fetch: the director's pick among the healthy ones; when
+# every origin is probed sick, origin1 anyway (a probe's verdict is up to a
+# second late, a request is not: one origin restarting serves at once, as
+# without a probe). A retry (vcl_backend_error) goes to another origin than
+# the one that failed, or, with no other, fails as the first try did.
+sub rc_pick_origin {
+  set bereq.backend = rc_origins.backend();
+  if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
+    set bereq.backend = rc_origins.backend();
+  }
+  if (!std.healthy(bereq.backend)) {
+    set bereq.backend = origin1;
+  }
+  if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
+    unset bereq.http.X-RC-Failed;
+    set bereq.http.X-RC-NoOther = "1";
+    return (error(503, "Backend fetch failed"));
+  }
+  unset bereq.http.X-RC-Failed;
+}
+
+# A fetch that got no answer (connection refused or reset, or a timeout,
+# before the headers: a killed origin) is tried once more at another
+# origin. An answer that came is never retried: the origin's own 404s and
+# 503s reach vcl_backend_response and are handled as designed. The one case
+# a viewer sees a failure is an open bucket's segment (DESIGN §10) that was
+# streaming from an origin when it died: its body is cut (never cached)
+# and the client asks again.
+sub vcl_backend_error {
+  if (bereq.retries == 0 && !bereq.http.X-RC-NoOther) {
+    set bereq.http.X-RC-Failed = "" + beresp.backend;
+    return (retry);
+  }
+  unset bereq.http.X-RC-NoOther;
 }
 
 sub vcl_backend_response {
