@@ -5,10 +5,16 @@
 # secret the origin's PURGE carries after a takedown, DESIGN §11). Needs
 # Debian's varnish-vmod-digest and varnish-modules (xkey).
 #
-# One or more origins (DESIGN §13): every line holding @I@ is written once
-# per origin, @I@ its number (1, 2, ...) and @ORIGIN_HOST@/@ORIGIN_PORT@ its
-# address. One origin: substitute @I@ with 1, as with sed
+# One or more origins (DESIGN §13): every line holding @I@ (outside
+# comments) is written once per origin, with @I@ its number (1, 2, ...) and
+# @ORIGIN_HOST@ and @ORIGIN_PORT@ its address. One origin: substitute @I@
+# with 1, as with sed
 #   sed -e 's|@ORIGIN_HOST@|127.0.0.1|g' -e 's|@ORIGIN_PORT@|8080|g' -e 's|@I@|1|g' ...
+# and for several, e.g.
+#   awk -v o="127.0.0.1:8080 127.0.0.1:8081" '/^[^#]*@I@/ { n = split(o, a, " ");
+#     for (i = 1; i <= n; i++) { split(a[i], hp, ":"); l = $0; gsub(/@I@/, i, l);
+#     gsub(/@ORIGIN_HOST@/, hp[1], l); gsub(/@ORIGIN_PORT@/, hp[2], l); print l }
+#     next } { print }' varnish.vcl
 # Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
 # Keep varnishd's default rush_exponent (3) and thread pools: at 2,000

@@ -39,9 +39,7 @@ class CdnTwoOriginsTest : public ::testing::TestWithParam<Cache::Kind> {
   void SetUp() override {
     first_k_ = BucketIndex(WallMs() - 50'000, 1000);
     for (int i = 0; i < 2; ++i) {
-      // A long hold: a held request must still be held when the test PUTs.
-      origins_[i] = std::make_unique<OriginProcess>(dirs_[i].path(),
-                                                    std::vector<std::string>{"--max-hold-ms", "8000"});
+      origins_[i] = std::make_unique<OriginProcess>(dirs_[i].path(), origin_flags_);
       ASSERT_TRUE(origins_[i]->Start()) << "roomcast-origin " << i << " did not start";
     }
     const int64_t opened_ms = WallMs() - 60'000;
@@ -107,6 +105,8 @@ class CdnTwoOriginsTest : public ::testing::TestWithParam<Cache::Kind> {
     EXPECT_EQ(m.version(), 2u) << "answered at the hold limit, not by the PUT";
   }
 
+  // A long hold: a held request must still be held when the test PUTs.
+  std::vector<std::string> origin_flags_{"--max-hold-ms", "8000"};
   TempDir dirs_[2];
   std::unique_ptr<OriginProcess> origins_[2];
   std::unique_ptr<Cache> cache_;
@@ -179,7 +179,33 @@ TEST_P(CdnTwoOriginsTest, RequestHeldAtAKilledOriginIsAnsweredByTheOther) {
   EXPECT_TRUE(failures_.empty()) << failures_.size() << " failures, first: " << failures_[0];
 }
 
+// Origins that hold nothing (--max-held 0): every held request is their
+// designed 503 + Retry-After (DESIGN §15).
+class CdnTwoOverloadedOriginsTest : public CdnTwoOriginsTest {
+ protected:
+  CdnTwoOverloadedOriginsTest() { origin_flags_ = {"--max-held", "0"}; }
+  double ManifestRequests() const {
+    return origins_[0]->Metric("roomcast_origin_requests_total", "class=\"manifest\"") +
+           origins_[1]->Metric("roomcast_origin_requests_total", "class=\"manifest\"");
+  }
+};
+
+// Only a fetch that got no answer goes to another origin: an origin's own
+// 503 reaches the viewer as it is, and the other origin is not asked.
+TEST_P(CdnTwoOverloadedOriginsTest, AnOriginsOwn503IsNotRetriedAtTheOther) {
+  const double before = ManifestRequests();
+  HttpResponse r = Get(cache_->url() + ManifestPath(kRoom) + "?after=1");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_EQ(ManifestRequests() - before, 1) << cache_->name() << " asked both origins";
+}
+
 INSTANTIATE_TEST_SUITE_P(Caches, CdnTwoOriginsTest,
+                         ::testing::Values(Cache::Kind::kNginx, Cache::Kind::kVarnish),
+                         [](const auto& info) {
+                           return info.param == Cache::Kind::kNginx ? "Nginx" : "Varnish";
+                         });
+INSTANTIATE_TEST_SUITE_P(Caches, CdnTwoOverloadedOriginsTest,
                          ::testing::Values(Cache::Kind::kNginx, Cache::Kind::kVarnish),
                          [](const auto& info) {
                            return info.param == Cache::Kind::kNginx ? "Nginx" : "Varnish";

@@ -28,15 +28,18 @@ void ReplaceAll(std::string& s, const std::string& from, const std::string& to) 
   }
 }
 
-// The configs' per-origin lines (origin/cdn/*: each line holding `marker`
-// is written once per origin): `fill` substitutes origin i's values.
+// The configs' per-origin lines (origin/cdn/*: each line holding `marker`,
+// outside comments, is written once per origin): `fill` substitutes origin
+// i's values. Comments are left as they are.
 template <typename Fill>
 std::string PerOrigin(const std::string& text, const std::string& marker, size_t origins,
                       Fill fill) {
   std::stringstream in(text);
   std::string out;
   for (std::string line; std::getline(in, line);) {
-    if (line.find(marker) == std::string::npos) {
+    const size_t code = line.find_first_not_of(" \t");
+    if (line.find(marker) == std::string::npos ||
+        (code != std::string::npos && line[code] == '#')) {
       out += line + "\n";
       continue;
     }
