@@ -47,12 +47,17 @@ probe rc_healthz {
 }
 
 backend origin@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; .probe = rc_healthz; }
+# The same origin without the probe, for when every probe says sick
+# (Varnish never fetches from a backend its probe calls sick).
+backend anyway@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; }
 
 # The origins are stateless and serve the same objects: round robin over
 # the healthy ones.
 sub vcl_init {
   new rc_origins = directors.round_robin();
   rc_origins.add_backend(origin@I@);
+  new rc_anyway = directors.round_robin();
+  rc_anyway.add_backend(anyway@I@);
 }
 
 # DESIGN §10: an open bucket's segment streams. Its headers come at once (or
@@ -250,17 +255,21 @@ sub vcl_backend_fetch {
 }
 
 # The origin for a fetch: the director's pick among the healthy ones; when
-# every origin is probed sick, origin1 anyway (a probe's verdict is up to a
-# second late, a request is not: one origin restarting serves at once, as
-# without a probe). A retry (vcl_backend_error) goes to another origin than
-# the one that failed, or, with no other, fails as the first try did.
+# every origin is probed sick, one of them anyway (a probe's verdict is up
+# to a second late, a request is not: a lone origin that restarts serves at
+# once, as without a probe). A retry (vcl_backend_error) goes to another
+# origin than the one that failed, or, with no other, fails as the first
+# try did.
 sub rc_pick_origin {
   set bereq.backend = rc_origins.backend();
+  if (!std.healthy(bereq.backend)) {
+    set bereq.backend = rc_anyway.backend();
+  }
   if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
     set bereq.backend = rc_origins.backend();
-  }
-  if (!std.healthy(bereq.backend)) {
-    set bereq.backend = origin1;
+    if (!std.healthy(bereq.backend)) {
+      set bereq.backend = rc_anyway.backend();
+    }
   }
   if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
     unset bereq.http.X-RC-Failed;

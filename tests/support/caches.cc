@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -151,6 +152,18 @@ bool Cache::Start() {
   }
   url_ = "http://" + listen;
   return true;
+}
+
+std::string Cache::VarnishBackends() const {
+  if (kind_ != Kind::kVarnish) return "";
+  const std::string cmd = "varnishadm -n '" + dir_.path() + "/work' backend.list 2>&1";
+  std::string out;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) out.append(buf, n);
+    pclose(f);
+  }
+  return out;
 }
 
 }  // namespace roomcast::testing

@@ -36,6 +36,9 @@ class Cache {
   const std::string& url() const { return url_; }
   const char* name() const { return kind_ == Kind::kNginx ? "nginx" : "varnish"; }
   const std::string& purge_secret() const { return purge_secret_; }
+  // Varnish only: what `varnishadm backend.list` says (a backend per
+  // origin, origin1..N, with its probe's verdict); "" for nginx.
+  std::string VarnishBackends() const;
 
  private:
   Kind kind_;
