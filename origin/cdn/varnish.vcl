@@ -51,13 +51,16 @@ backend origin@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_t
 # (Varnish never fetches from a backend its probe calls sick).
 backend anyway@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; }
 
-# The origins are stateless and serve the same objects: round robin over
-# the healthy ones.
+# The origins are stateless and serve the same objects. A shard director
+# spreads URLs over the healthy ones (each URL, and so each held request,
+# at one origin) and names another origin for a retry (alt=).
 sub vcl_init {
-  new rc_origins = directors.round_robin();
+  new rc_origins = directors.shard();
   rc_origins.add_backend(origin@I@);
-  new rc_anyway = directors.round_robin();
+  rc_origins.reconfigure();
+  new rc_anyway = directors.shard();
   rc_anyway.add_backend(anyway@I@);
+  rc_anyway.reconfigure();
 }
 
 # DESIGN §10: an open bucket's segment streams. Its headers come at once (or
@@ -103,6 +106,9 @@ sub vcl_recv {
     }
   }
   unset req.http.X-RC-Identity;
+  # rc_pick_origin's own marks: a viewer cannot stop a retry.
+  unset req.http.X-RC-Failed;
+  unset req.http.X-RC-NoOther;
   if (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*;\s*q=0(\.0{0,3})?\s*(,|$)") {
     unset req.http.Accept-Encoding;
   } elsif (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*(;|,|$)") {
@@ -261,15 +267,9 @@ sub vcl_backend_fetch {
 # origin than the one that failed, or, with no other, fails as the first
 # try did.
 sub rc_pick_origin {
-  set bereq.backend = rc_origins.backend();
+  set bereq.backend = rc_origins.backend(alt=bereq.retries, resolve=NOW);
   if (!std.healthy(bereq.backend)) {
-    set bereq.backend = rc_anyway.backend();
-  }
-  if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
-    set bereq.backend = rc_origins.backend();
-    if (!std.healthy(bereq.backend)) {
-      set bereq.backend = rc_anyway.backend();
-    }
+    set bereq.backend = rc_anyway.backend(alt=bereq.retries, resolve=NOW);
   }
   if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
     unset bereq.http.X-RC-Failed;
