@@ -52,8 +52,9 @@ backend origin@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_t
 backend anyway@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; }
 
 # The origins are stateless and serve the same objects. A shard director
-# spreads URLs over the healthy ones (each URL, and so each held request,
-# at one origin) and names another origin for a retry (alt=).
+# spreads URLs over the healthy ones (by=URL, which a pass has too; each
+# URL, and so each held request, at one origin) and names another origin
+# for a retry (alt=).
 sub vcl_init {
   new rc_origins = directors.shard();
   rc_origins.add_backend(origin@I@);
@@ -267,9 +268,9 @@ sub vcl_backend_fetch {
 # origin than the one that failed, or, with no other, fails as the first
 # try did.
 sub rc_pick_origin {
-  set bereq.backend = rc_origins.backend(alt=bereq.retries, resolve=NOW);
+  set bereq.backend = rc_origins.backend(by=URL, alt=bereq.retries, resolve=NOW);
   if (!std.healthy(bereq.backend)) {
-    set bereq.backend = rc_anyway.backend(alt=bereq.retries, resolve=NOW);
+    set bereq.backend = rc_anyway.backend(by=URL, alt=bereq.retries, resolve=NOW);
   }
   if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
     unset bereq.http.X-RC-Failed;
