@@ -183,7 +183,7 @@ for cache in $CACHES; do
     varnish)
       echo "bench-edge-secret" >"$dir/edge-secret"
       echo "bench-purge-secret" >"$dir/purge-secret"
-      sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" \
+      sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" -e "s|@I@|1|g" \
         -e "s|@EDGE_SECRET_FILE@|$dir/edge-secret|g" -e "s|@PURGE_SECRET_FILE@|$dir/purge-secret|g" \
         "$ROOT/origin/cdn/varnish.vcl" >"$dir/roomcast.vcl"
       # A streamed bucket keeps a worker thread per client for its whole

@@ -188,7 +188,7 @@ for edge in $EDGES; do
         >"$dir/stderr.log" 2>&1 &
       ;;
     varnish)
-      sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" \
+      sed -e "s|@ORIGIN_HOST@|${ORIGIN_HOSTPORT%:*}|g" -e "s|@ORIGIN_PORT@|${ORIGIN_HOSTPORT#*:}|g" -e "s|@I@|1|g" \
         -e "s|@EDGE_SECRET_FILE@|$EDGE_SECRET_FILE|g" \
         -e "s|@PURGE_SECRET_FILE@|$EDGE_SECRET_FILE.purge|g" "$CDN_DIR/varnish.vcl" >"$dir/roomcast.vcl"
       ! grep -q '@[A-Z_]*@' "$dir/roomcast.vcl" || die "a placeholder is left in varnish.vcl"

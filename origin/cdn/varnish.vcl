@@ -1,9 +1,20 @@
 # Varnish in front of roomcast-origin: the reference config, used as-is by
 # the tests and benchmarks (they substitute @ORIGIN_HOST@, @ORIGIN_PORT@,
-# @EDGE_SECRET_FILE@, the file holding the edge secret private rooms' tokens
-# are signed with, and @PURGE_SECRET_FILE@, the file holding the secret the
-# origin's PURGE carries after a takedown, DESIGN §11). Needs Debian's
-# varnish-vmod-digest and varnish-modules (xkey).
+# @I@, @EDGE_SECRET_FILE@, the file holding the edge secret private rooms'
+# tokens are signed with, and @PURGE_SECRET_FILE@, the file holding the
+# secret the origin's PURGE carries after a takedown, DESIGN §11). Needs
+# Debian's varnish-vmod-digest and varnish-modules (xkey).
+#
+# One or more origins (DESIGN §13): every line holding @I@ (outside
+# comments) is written once per origin, with @I@ its number (1, 2, ...) and
+# @ORIGIN_HOST@ and @ORIGIN_PORT@ its address. One origin: substitute @I@
+# with 1, as with sed
+#   sed -e 's|@ORIGIN_HOST@|127.0.0.1|g' -e 's|@ORIGIN_PORT@|8080|g' -e 's|@I@|1|g' ...
+# and for several, e.g.
+#   awk -v o="127.0.0.1:8080 127.0.0.1:8081" '/^[^#]*@I@/ { n = split(o, a, " ");
+#     for (i = 1; i <= n; i++) { split(a[i], hp, ":"); l = $0; gsub(/@I@/, i, l);
+#     gsub(/@ORIGIN_HOST@/, hp[1], l); gsub(/@ORIGIN_PORT@/, hp[2], l); print l }
+#     next } { print }' varnish.vcl
 # Run: varnishd -a :8000 -f /path/to/varnish.vcl -s malloc,256m
 #
 # Keep varnishd's default rush_exponent (3) and thread pools: at 2,000
@@ -19,14 +30,38 @@
 vcl 4.1;
 
 import digest;
+import directors;
 import std;
 import xkey;
 
-backend origin {
-  .host = "@ORIGIN_HOST@";
-  .port = "@ORIGIN_PORT@";
-  .first_byte_timeout = 10s;
-  .between_bytes_timeout = 10s;
+# /healthz is a constant "ok" (no store access). A killed origin is sick
+# after two failed probes (about 1 s); one that comes back is healthy after
+# two good ones.
+probe rc_healthz {
+  .url = "/healthz";
+  .interval = 500ms;
+  .timeout = 300ms;
+  .window = 3;
+  .threshold = 2;
+  .initial = 2;
+}
+
+backend origin@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; .probe = rc_healthz; }
+# The same origin without the probe, for when every probe says sick
+# (Varnish never fetches from a backend its probe calls sick).
+backend anyway@I@ { .host = "@ORIGIN_HOST@"; .port = "@ORIGIN_PORT@"; .connect_timeout = 2s; .first_byte_timeout = 10s; .between_bytes_timeout = 10s; }
+
+# The origins are stateless and serve the same objects. A shard director
+# spreads URLs over the healthy ones (by=URL, which a pass has too; each
+# URL, and so each held request, at one origin) and names another origin
+# for a retry (alt=).
+sub vcl_init {
+  new rc_origins = directors.shard();
+  rc_origins.add_backend(origin@I@);
+  rc_origins.reconfigure();
+  new rc_anyway = directors.shard();
+  rc_anyway.add_backend(anyway@I@);
+  rc_anyway.reconfigure();
 }
 
 # DESIGN §10: an open bucket's segment streams. Its headers come at once (or
@@ -72,6 +107,9 @@ sub vcl_recv {
     }
   }
   unset req.http.X-RC-Identity;
+  # rc_pick_origin's own marks: a viewer cannot stop a retry.
+  unset req.http.X-RC-Failed;
+  unset req.http.X-RC-NoOther;
   if (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*;\s*q=0(\.0{0,3})?\s*(,|$)") {
     unset req.http.Accept-Encoding;
   } elsif (req.http.Accept-Encoding ~ "(?i)(^|[\s,])gzip\s*(;|,|$)") {
@@ -210,6 +248,7 @@ sub vcl_hash {
 }
 
 sub vcl_backend_fetch {
+  call rc_pick_origin;
   set bereq.http.Host = "origin";
   if (bereq.url ~ "^/v1/(rooms|private)/[^/]+/actions/") {
     set bereq.between_bytes_timeout = 75s;
@@ -220,6 +259,40 @@ sub vcl_backend_fetch {
     unset bereq.http.Accept-Encoding;
   }
   unset bereq.http.X-RC-Identity;
+}
+
+# The origin for a fetch: the director's pick among the healthy ones; when
+# every origin is probed sick, one of them anyway (a probe's verdict is up
+# to a second late, a request is not: a lone origin that restarts serves at
+# once, as without a probe). A retry (vcl_backend_error) goes to another
+# origin than the one that failed, or, with no other, fails as the first
+# try did.
+sub rc_pick_origin {
+  set bereq.backend = rc_origins.backend(by=URL, alt=bereq.retries, resolve=NOW);
+  if (!std.healthy(bereq.backend)) {
+    set bereq.backend = rc_anyway.backend(by=URL, alt=bereq.retries, resolve=NOW);
+  }
+  if (bereq.retries > 0 && "" + bereq.backend == bereq.http.X-RC-Failed) {
+    unset bereq.http.X-RC-Failed;
+    set bereq.http.X-RC-NoOther = "1";
+    return (error(503, "Backend fetch failed"));
+  }
+  unset bereq.http.X-RC-Failed;
+}
+
+# A fetch that got no answer (connection refused or reset, or a timeout,
+# before the headers: a killed origin) is tried once more at another
+# origin. An answer that came is never retried: the origin's own 404s and
+# 503s reach vcl_backend_response and are handled as designed. The one case
+# a viewer sees a failure is an open bucket's segment (DESIGN §10) that was
+# streaming from an origin when it died: its body is cut (never cached)
+# and the client asks again.
+sub vcl_backend_error {
+  if (bereq.retries == 0 && !bereq.http.X-RC-NoOther) {
+    set bereq.http.X-RC-Failed = "" + beresp.backend;
+    return (retry);
+  }
+  unset bereq.http.X-RC-NoOther;
 }
 
 sub vcl_backend_response {

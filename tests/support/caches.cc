@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,6 +27,30 @@ void ReplaceAll(std::string& s, const std::string& from, const std::string& to) 
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
     s.replace(pos, from.size(), to);
   }
+}
+
+// The configs' per-origin lines (origin/cdn/*: each line holding `marker`,
+// outside comments, is written once per origin): `fill` substitutes origin
+// i's values. Comments are left as they are.
+template <typename Fill>
+std::string PerOrigin(const std::string& text, const std::string& marker, size_t origins,
+                      Fill fill) {
+  std::stringstream in(text);
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    const size_t code = line.find_first_not_of(" \t");
+    if (line.find(marker) == std::string::npos ||
+        (code != std::string::npos && line[code] == '#')) {
+      out += line + "\n";
+      continue;
+    }
+    for (size_t i = 0; i < origins; ++i) {
+      std::string copy = line;
+      fill(copy, i);
+      out += copy + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -59,8 +84,13 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
 }
 
 Cache::Cache(Kind kind, std::string origin, std::string edge_secret, std::string purge_secret)
+    : Cache(kind, std::vector<std::string>{std::move(origin)}, std::move(edge_secret),
+            std::move(purge_secret)) {}
+
+Cache::Cache(Kind kind, std::vector<std::string> origins, std::string edge_secret,
+             std::string purge_secret)
     : kind_(kind),
-      origin_(std::move(origin)),
+      origins_(std::move(origins)),
       edge_secret_(std::move(edge_secret)),
       purge_secret_(std::move(purge_secret)) {}
 
@@ -82,7 +112,9 @@ bool Cache::Start() {
     std::filesystem::permissions(dir_.path(), std::filesystem::perms::all);
     std::string conf = ReadFile(cdn_dir + "/nginx.conf");
     ReplaceAll(conf, "@LISTEN@", listen);
-    ReplaceAll(conf, "@ORIGIN@", origin_);
+    conf = PerOrigin(conf, "@ORIGIN@", origins_.size(), [&](std::string& line, size_t i) {
+      ReplaceAll(line, "@ORIGIN@", origins_[i]);
+    });
     ReplaceAll(conf, "@DIR@", dir_.path());
     ReplaceAll(conf, "@CDN_DIR@", cdn_dir);
     ReplaceAll(conf, "@EDGE_SECRET_FILE@", edge_secret_file);
@@ -93,10 +125,13 @@ bool Cache::Start() {
                                  dir_.path(), "-c", dir_.path() + "/nginx.conf"},
         std::map<std::string, std::string>{}, log);
   } else {
-    const size_t colon = origin_.rfind(':');
     std::string vcl = ReadFile(cdn_dir + "/varnish.vcl");
-    ReplaceAll(vcl, "@ORIGIN_HOST@", origin_.substr(0, colon));
-    ReplaceAll(vcl, "@ORIGIN_PORT@", origin_.substr(colon + 1));
+    vcl = PerOrigin(vcl, "@I@", origins_.size(), [&](std::string& line, size_t i) {
+      const size_t colon = origins_[i].rfind(':');
+      ReplaceAll(line, "@I@", std::to_string(i + 1));
+      ReplaceAll(line, "@ORIGIN_HOST@", origins_[i].substr(0, colon));
+      ReplaceAll(line, "@ORIGIN_PORT@", origins_[i].substr(colon + 1));
+    });
     ReplaceAll(vcl, "@EDGE_SECRET_FILE@", edge_secret_file);
     ReplaceAll(vcl, "@PURGE_SECRET_FILE@", purge_secret_file);
     std::ofstream(dir_.path() + "/roomcast.vcl") << vcl;
@@ -117,6 +152,18 @@ bool Cache::Start() {
   }
   url_ = "http://" + listen;
   return true;
+}
+
+std::string Cache::VarnishBackends() const {
+  if (kind_ != Kind::kVarnish) return "";
+  const std::string cmd = "varnishadm -n '" + dir_.path() + "/work' backend.list 2>&1";
+  std::string out;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), f)) > 0;) out.append(buf, n);
+    pclose(f);
+  }
+  return out;
 }
 
 }  // namespace roomcast::testing
