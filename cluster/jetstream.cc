@@ -329,7 +329,9 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   if (s != NATS_OK) return ToStatus(s, jerr, absl::StrCat("scan ", stream));
   SubPtr sub(raw);
   const auto quiet_end = std::chrono::seconds(1);
-  const auto idle_bound = 10 * timeout_;
+  // Bounded: an open that falls back to reading from the leader
+  // (JetStreamLog::ReadMissed) should not wait long first.
+  const auto idle_bound = 3 * timeout_;
   auto last_progress = std::chrono::steady_clock::now();
   for (;;) {
     natsMsgList list{};

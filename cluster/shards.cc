@@ -100,9 +100,15 @@ void ShardOwner::Renew() {
 
 int ShardOwner::FairShare() {
   absl::StatusOr<std::vector<std::string>> members = members_.Keys();
-  if (!members.ok()) return 0;
-  const int n = std::max<int>(1, static_cast<int>(members->size()));
-  return (options_.shards + n - 1) / n;
+  if (members.ok()) {
+    members_seen_ = std::max<int>(1, static_cast<int>(members->size()));
+  } else {
+    // A listing can fail while keys expire under it (libnats' listing
+    // waits for every key it counted at the start): keep the last count.
+    ROOMCAST_LOG(kWarning, "shards", "members_unknown").Kv("why", members.status().ToString());
+  }
+  if (members_seen_ == 0) return 0;
+  return (options_.shards + members_seen_ - 1) / members_seen_;
 }
 
 void ShardOwner::TakeOne() {

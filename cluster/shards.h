@@ -94,7 +94,8 @@ class ShardOwner {
     std::chrono::steady_clock::time_point renewed;
   };
   void Renew();
-  // ceil(shards / live members), at least 1; 0 if the members are unknown.
+  // ceil(shards / live members), at least 1; 0 if the members were never
+  // known.
   int FairShare();
   void TakeOne();
   void HandBack(int keep);
@@ -110,6 +111,7 @@ class ShardOwner {
   mutable absl::Mutex mu_;
   std::map<int, Held> held_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int members_seen_ = 0;  // rounds only (round_mu_)
   std::thread thread_;
 };
 

@@ -186,8 +186,7 @@ std::vector<int> ClusterFront::owned_shards() {
 
 absl::Status ClusterFront::Acquired(int shard, uint64_t term) {
   const std::string name = cluster::ShardName(shard);
-  ROOMCAST_ASSIGN_OR_RETURN(std::unique_ptr<Publisher> opened, open_(shard, term, *js_));
-  std::shared_ptr<Publisher> engine = std::move(opened);
+  ROOMCAST_ASSIGN_OR_RETURN(std::shared_ptr<Publisher> engine, open_(shard, term, *js_));
   engine->StartTicker();
   {
     absl::MutexLock l(&mu_);

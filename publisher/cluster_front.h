@@ -66,8 +66,9 @@ struct ClusterOptions {
 class ClusterFront : public RoomRouter {
  public:
   // Opens the engine of `shard` for the lease's `term` (replaying its log
-  // from `js`).
-  using OpenEngine = std::function<absl::StatusOr<std::unique_ptr<Publisher>>(
+  // from `js`). Whatever the engine uses of its own (its uploader: a
+  // hand-back's flush sets its deadline) goes with the last reference.
+  using OpenEngine = std::function<absl::StatusOr<std::shared_ptr<Publisher>>(
       int shard, uint64_t term, cluster::JetStream& js)>;
 
   // Connects, then takes shards from a thread of its own. `open` runs on

@@ -71,15 +71,26 @@ absl::Status PublisherServer::StartCluster(const ApiOptions& api) {
       ClusterFront::Start(
           std::move(cluster), api,
           [this](int shard, uint64_t term,
-                 cluster::JetStream& js) -> absl::StatusOr<std::unique_ptr<Publisher>> {
+                 cluster::JetStream& js) -> absl::StatusOr<std::shared_ptr<Publisher>> {
             const std::string name = cluster::ShardName(shard);
             ROOMCAST_ASSIGN_OR_RETURN(
                 std::unique_ptr<internal::JetStreamLog> log,
                 internal::JetStreamLog::Open({.js = &js, .shard = name, .term = term}));
             PublisherOptions engine = options_.publisher;
             engine.id = name;  // its watermark and manifests, whoever owns it
-            return Publisher::Open(std::move(engine), options_.clock, uploader_.get(),
-                                   std::move(log));
+            // An uploader of its own: a hand-back's flush ends its uploads
+            // by a deadline, which must not end the other engines'.
+            auto uploader = std::make_unique<CurlUploader>(UploadOptions{
+                .base_url = options_.origin_url, .write_secret = options_.write_secret});
+            ROOMCAST_ASSIGN_OR_RETURN(
+                std::unique_ptr<Publisher> opened,
+                Publisher::Open(std::move(engine), options_.clock, uploader.get(),
+                                std::move(log)));
+            return std::shared_ptr<Publisher>(
+                opened.release(), [up = uploader.release()](Publisher* p) {
+                  delete p;  // before the uploader it uses
+                  delete up;
+                });
           }));
   return absl::OkStatus();
 }

@@ -144,6 +144,8 @@ class JetStreamLog : public LogStore {
 
   JetStreamLog(Options options, std::unique_ptr<Loaded> loaded, uint64_t open_last_seq);
   absl::Status Load(uint64_t last_seq);
+  // Every subject's one message, from the stream's leader.
+  absl::Status ReadFromLeader(uint64_t last_seq);
   void Index(const cluster::StoredMessage& m);
   std::string Subject(absl::string_view rest) const;
 

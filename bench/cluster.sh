@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# bench/cluster.sh: cluster mode (DESIGN §13, issue 15) on loopback: a
+# 3-node NATS JetStream cluster (R3 file streams), two roomcast-origin --nats
+# and two roomcast-publisher --nats, Varnish in front of both origins. It
+# measures
+#   ingest    batched POSTs (BATCH comments each) through both publishers at
+#             once, over ROOMS rooms spread over the shards: messages/s
+#             (DESIGN §9's target: >= 100,000/s)
+#   ack       single-comment POSTs at ACK_CONNS connections through one
+#             publisher (some rooms its own, some handed to the other): the
+#             ack latency p50/p99 (POST -> 2xx after the quorum's ack)
+#   owner     kill -9 of a room's shard owner: time to the first 2xx for
+#             that room through the other publisher (retrying every 20 ms)
+#   leader    kill -9 of the JetStream leader of that room's shard log: time
+#             to the first 2xx (an election), the node then restarted
+#   e2e       acked POST -> decoded by FOLLOWERS followers reading through
+#             Varnish (live segments streamed, D = 1000 ms), p50/p99
+#
+#   bench/cluster.sh [BUILD_DIR]        # default: build
+#
+# Builds nothing: needs BUILD_DIR/bin/roomcast-{publisher,origin} and
+# BUILD_DIR/bench/followers. The servers (NATS, origins, publishers) share
+# core 0 and Varnish; the load generators run on core 1. On one 2-core
+# machine every process of a "cluster" shares a core, so these figures are
+# a floor for three machines, not a forecast. Writes a section to
+# bench/results/cluster-YYYY-MM-DD.md. Ends only the processes it started,
+# by PID. About 2 minutes.
+#
+# Knobs (environment): DURATION (10s), BATCH (100), BATCH_CONNS (16 per
+# publisher), ACK_CONNS (16), ROOMS (16), SHARDS (16), FOLLOWERS (500),
+# RESULTS_DIR (bench/results).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+DURATION=${DURATION:-10s}
+BATCH=${BATCH:-100}
+BATCH_CONNS=${BATCH_CONNS:-16}
+ACK_CONNS=${ACK_CONNS:-16}
+ROOMS=${ROOMS:-16}
+SHARDS=${SHARDS:-16}
+FOLLOWERS=${FOLLOWERS:-500}
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
+SERVER_CORE=0
+CLIENT_CORE=1
+
+PUBLISHER_BIN=$BUILD/bin/roomcast-publisher
+ORIGIN_BIN=$BUILD/bin/roomcast-origin
+FOLLOWERS_BIN=$BUILD/bench/followers
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+for f in "$PUBLISHER_BIN" "$ORIGIN_BIN" "$FOLLOWERS_BIN"; do
+  [[ -x $f ]] || die "missing $f (ninja -C $BUILD roomcast-publisher roomcast-origin followers)"
+done
+for t in nats-server varnishd wrk taskset curl python3; do
+  command -v "$t" >/dev/null || die "needs $t on PATH"
+done
+[[ $(nproc) -ge 2 ]] || die "needs 2 cores"
+
+source "$ROOT/bench/lib.sh"
+bench_scratch cluster
+
+export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
+export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
+wait_port() {  # PORT PID LOG
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+    kill -0 "$2" 2>/dev/null || die "exited: $(cat "$3")"
+    sleep 0.1
+  done
+  die "nothing listens on port $1: $(cat "$3")"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+# --- NATS: three nodes, routed to each other -----------------------------------
+declare -a NATS_CLIENT NATS_ROUTE NATS_HTTP NATS_PID
+for i in 0 1 2; do
+  NATS_CLIENT[$i]=$(free_port); NATS_ROUTE[$i]=$(free_port); NATS_HTTP[$i]=$(free_port)
+done
+start_nats() {  # I
+  local i=$1 routes=() j
+  for j in 0 1 2; do [[ $j == "$i" ]] || routes+=("nats-route://127.0.0.1:${NATS_ROUTE[$j]}"); done
+  mkdir -p "$TMP/nats-$i"
+  cat >"$TMP/nats-$i.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:${NATS_CLIENT[$i]}
+http: 127.0.0.1:${NATS_HTTP[$i]}
+jetstream { store_dir: "$TMP/nats-$i", max_memory_store: 256MB, max_file_store: 4GB }
+cluster { name: bench, listen: 127.0.0.1:${NATS_ROUTE[$i]}, routes: [${routes[0]}, ${routes[1]}] }
+EOF
+  taskset -c "$SERVER_CORE" nats-server -c "$TMP/nats-$i.conf" >"$TMP/nats-$i.log" 2>&1 &
+  NATS_PID[$i]=$!
+  PIDS+=("$!")
+}
+for i in 0 1 2; do start_nats "$i"; done
+NATS_URLS=nats://127.0.0.1:${NATS_CLIENT[0]},nats://127.0.0.1:${NATS_CLIENT[1]},nats://127.0.0.1:${NATS_CLIENT[2]}
+for i in 0 1 2; do
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:${NATS_HTTP[$i]}/healthz" && break; sleep 0.1; done
+done
+
+# --- origins and publishers ------------------------------------------------------
+declare -a ORIGIN_URL PUB_URL PUB_PID
+for i in 0 1; do
+  taskset -c "$SERVER_CORE" "$ORIGIN_BIN" --listen 127.0.0.1:0 --nats "$NATS_URLS" \
+    --origin-id "origin-$i" --threads 1 >"$TMP/origin-$i.out" 2>"$TMP/origin-$i.err" &
+  PIDS+=("$!")
+  ORIGIN_URL[$i]=$(wait_listening "$TMP/origin-$i.out" "$!" "origin-$i")
+  [[ -n ${ORIGIN_URL[$i]} ]] || die "origin $i did not listen: $(tail -5 "$TMP/origin-$i.err")"
+done
+for i in 0 1; do
+  taskset -c "$SERVER_CORE" "$PUBLISHER_BIN" --listen 127.0.0.1:0 --nats "$NATS_URLS" \
+    --id "pub-$i" --origin "${ORIGIN_URL[$i]}" --shards "$SHARDS" --threads 1 \
+    >"$TMP/publisher-$i.out" 2>"$TMP/publisher-$i.err" &
+  PUB_PID[$i]=$!
+  PIDS+=("$!")
+  PUB_URL[$i]=$(wait_listening "$TMP/publisher-$i.out" "$!" "publisher-$i")
+  [[ -n ${PUB_URL[$i]} ]] || die "publisher $i did not listen: $(tail -5 "$TMP/publisher-$i.err")"
+done
+
+# --- Varnish in front of both origins ------------------------------------------
+VARNISH_PORT=$(free_port)
+mkdir -p "$TMP/varnish"
+echo "bench-edge-secret" >"$TMP/varnish/edge-secret"
+echo "bench-purge-secret" >"$TMP/varnish/purge-secret"
+awk -v o="${ORIGIN_URL[0]#http://} ${ORIGIN_URL[1]#http://}" '/^[^#]*@I@/ { n = split(o, a, " ");
+  for (i = 1; i <= n; i++) { split(a[i], hp, ":"); l = $0; gsub(/@I@/, i, l);
+  gsub(/@ORIGIN_HOST@/, hp[1], l); gsub(/@ORIGIN_PORT@/, hp[2], l); print l }
+  next } { print }' "$ROOT/origin/cdn/varnish.vcl" |
+  sed -e "s|@EDGE_SECRET_FILE@|$TMP/varnish/edge-secret|g" \
+      -e "s|@PURGE_SECRET_FILE@|$TMP/varnish/purge-secret|g" >"$TMP/varnish/roomcast.vcl"
+taskset -c "$SERVER_CORE" varnishd -F -j none -n "$TMP/varnish/work" -a "127.0.0.1:$VARNISH_PORT" \
+  -f "$TMP/varnish/roomcast.vcl" -s malloc,256m -p thread_pool_min=$((FOLLOWERS + 100)) \
+  >"$TMP/varnish/stderr.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$VARNISH_PORT" "$!" "$TMP/varnish/stderr.log"
+VARNISH_URL=http://127.0.0.1:$VARNISH_PORT
+
+# --- rooms -----------------------------------------------------------------------
+SERVICE_TOKEN=$(jwt backend service '*')
+post() {  # URL PATH BODY: the HTTP status
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $SERVICE_TOKEN" \
+    -H 'Content-Type: application/json' --max-time 5 -d "$3" "$1$2" || true
+}
+open_room() {  # ROOM: through publisher 0, retried while the shards are first taken
+  local code
+  for _ in $(seq 300); do
+    code=$(post "${PUB_URL[0]}" "/v1/rooms/$1" '{"bucket_ms": 1000}')
+    [[ $code == 200 ]] && return 0
+    sleep 0.1
+  done
+  die "opening $1: $code"
+}
+for r in $(seq 0 $((ROOMS - 1))); do open_room "bench-$r"; done
+
+# --- ingest and ack latency ------------------------------------------------------
+{
+  printf '{"messages":['
+  for i in $(seq "$BATCH"); do
+    [[ $i -gt 1 ]] && printf ','
+    printf '{"type":"comment","text":"hello from the cluster benchmark, comment %d of the batch"}' "$i"
+  done
+  printf ']}'
+} >"$TMP/batch.json"
+printf '{"type":"comment","text":"hello from the cluster benchmark, a single comment"}' >"$TMP/single.json"
+cat >"$TMP/post.lua" <<'EOF'
+local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+local body = f:read("*a")
+f:close()
+local rooms = tonumber(os.getenv("ROOMS"))
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/rooms/bench-" .. (n % rooms) .. "/messages",
+    {["Content-Type"] = "application/json",
+     ["Authorization"] = "Bearer " .. os.getenv("TOKEN")}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d seconds=%.3f errors=%d p50_us=%d p99_us=%d\n",
+    summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+EOF
+wrk_run() {  # URL BODY CONNS DURATION OUT
+  BODY_FILE=$2 TOKEN=$SERVICE_TOKEN ROOMS=$ROOMS taskset -c "$CLIENT_CORE" \
+    timeout 120 wrk -t1 -c"$3" -d"$4" --timeout 10s -s "$TMP/post.lua" "$1" >"$5"
+}
+field() { grep '^RESULT ' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+
+wrk_run "${PUB_URL[0]}" "$TMP/batch.json" 4 2s "$TMP/warm.wrk"
+wrk_run "${PUB_URL[0]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch0.wrk" &
+w0=$!
+wrk_run "${PUB_URL[1]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch1.wrk"
+wait "$w0"
+for f in batch0 batch1; do
+  [[ $(field "$TMP/$f.wrk" errors) == 0 ]] || die "$f: errors: $(cat "$TMP/$f.wrk")"
+  grep -q Non-2xx "$TMP/$f.wrk" && die "$f: non-2xx answers: $(cat "$TMP/$f.wrk")"
+done
+INGEST=$(awk -v a="$(field "$TMP/batch0.wrk" requests)" -v b="$(field "$TMP/batch1.wrk" requests)" \
+  -v s="$(field "$TMP/batch0.wrk" seconds)" -v n="$BATCH" 'BEGIN {printf "%d", (a + b) * n / s}')
+wrk_run "${PUB_URL[0]}" "$TMP/single.json" "$ACK_CONNS" "$DURATION" "$TMP/ack.wrk"
+grep -q Non-2xx "$TMP/ack.wrk" && die "ack: non-2xx answers: $(cat "$TMP/ack.wrk")"
+ACK_RPS=$(awk -v r="$(field "$TMP/ack.wrk" requests)" -v s="$(field "$TMP/ack.wrk" seconds)" 'BEGIN {printf "%d", r / s}')
+ACK_P50=$(awk -v u="$(field "$TMP/ack.wrk" p50_us)" 'BEGIN {printf "%.2f", u / 1000}')
+ACK_P99=$(awk -v u="$(field "$TMP/ack.wrk" p99_us)" 'BEGIN {printf "%.2f", u / 1000}')
+
+# --- end to end through Varnish ----------------------------------------------------
+taskset -c "$CLIENT_CORE" "$FOLLOWERS_BIN" --base "$VARNISH_URL" --publisher "${PUB_URL[1]}" \
+  --origin "${ORIGIN_URL[0]}" --room bench-e2e --open-room --bucket-ms 1000 \
+  --followers "$FOLLOWERS" --mode stream --rate 20 --duration-ms 15000 >"$TMP/e2e.out" 2>"$TMP/e2e.err" ||
+  die "followers failed: $(tail -5 "$TMP/e2e.err") $(cat "$TMP/e2e.out")"
+kv() { awk -F= -v k="$2" '$1 == k {print $2}' "$1"; }
+E2E_P50=$(kv "$TMP/e2e.out" LATENCY_P50_MS)
+E2E_P99=$(kv "$TMP/e2e.out" LATENCY_P99_MS)
+
+# --- failover ----------------------------------------------------------------------
+forwarded() { curl -sf "$1/metrics" | awk '$1 == "roomcast_publisher_forwarded_total" {print $2}'; }
+# The publisher that owns ROOM's shard: the one that does not hand it on.
+owner_of() {
+  local i before
+  for i in 0 1; do
+    before=$(forwarded "${PUB_URL[$i]}")
+    [[ $(post "${PUB_URL[$i]}" "/v1/rooms/$1/messages" '{"type":"comment","text":"who"}') == 200 ]] || continue
+    [[ $(forwarded "${PUB_URL[$i]}") == "$before" ]] && { echo "$i"; return; }
+  done
+  echo -1
+}
+until_2xx() {  # URL ROOM: ms until a POST is acked (20 ms apart), at most 60 s
+  local t0 code
+  t0=$(now_ms)
+  while (($(now_ms) - t0 < 60000)); do
+    code=$(post "$1" "/v1/rooms/$2/messages" '{"type":"comment","text":"after the kill"}')
+    [[ $code == 200 ]] && { echo $(($(now_ms) - t0)); return; }
+    sleep 0.02
+  done
+  echo timeout
+}
+OWNER=$(owner_of bench-0)
+[[ $OWNER -ge 0 ]] || die "no owner found for bench-0"
+kill -9 "${PUB_PID[$OWNER]}"
+OWNER_MS=$(until_2xx "${PUB_URL[$((1 - OWNER))]}" bench-0)
+SURVIVOR=${PUB_URL[$((1 - OWNER))]}
+
+shard_leader() {  # ROOM's log stream's leader node index
+  python3 - "$1" "$SHARDS" "${NATS_HTTP[@]}" <<'PY'
+import json, sys, urllib.request, zlib
+room, shards, ports = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+stream = "RCLOG_s%02d" % (zlib.crc32(room.encode()) % shards)
+for port in ports:
+    try:
+        j = json.load(urllib.request.urlopen(
+            "http://127.0.0.1:%s/jsz?accounts=true&streams=true" % port, timeout=2))
+    except Exception:
+        continue
+    for acc in j.get("account_details", []):
+        for s in acc.get("stream_detail", []):
+            if s.get("name") == stream and s.get("cluster", {}).get("leader"):
+                print(s["cluster"]["leader"][1:])  # "nI" -> I
+                sys.exit(0)
+print(-1)
+PY
+}
+LEADER=$(shard_leader bench-0)
+[[ $LEADER -ge 0 ]] || die "no leader found for bench-0's log"
+kill -9 "${NATS_PID[$LEADER]}"
+LEADER_MS=$(until_2xx "$SURVIVOR" bench-0)
+start_nats "$LEADER"
+
+# --- report --------------------------------------------------------------------------
+mkdir -p "$RESULTS_DIR"
+out=$RESULTS_DIR/cluster-$(date -u +%F).md
+{
+  echo
+  echo "## bench/cluster.sh, $(date -u '+%F %H:%M') UTC, commit $(git -C "$ROOT" rev-parse --short HEAD)"
+  echo
+  echo "3 nats-server $(nats-server --version | awk '{print $2}') nodes (R3 file streams), 2 origins, 2 publishers"
+  echo "($SHARDS shards), Varnish in front of both origins; every server on core 0, load on core 1."
+  echo
+  echo "| measure | value |"
+  echo "|---|---|"
+  echo "| batched ingest (2 publishers, $BATCH per POST, $ROOMS rooms) | $INGEST messages/s |"
+  echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms |"
+  echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS ms |"
+  echo "| log leader kill -9 → first 2xx | $LEADER_MS ms |"
+  echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | p50 $E2E_P50 ms, p99 $E2E_P99 ms |"
+} | tee -a "$out"
