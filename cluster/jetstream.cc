@@ -80,6 +80,12 @@ JetStream::~JetStream() {
 }
 
 absl::Status JetStream::EnsureStream(const StreamConfig& c) {
+  // There already: done. Asked first because creating an existing stream
+  // while a node is down is refused for placement ("no suitable peers")
+  // before its name is looked at, which would stop every open of it.
+  absl::StatusOr<StreamState> there = State(c.name);
+  if (there.ok()) return absl::OkStatus();
+  if (!absl::IsNotFound(there.status())) return there.status();
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
   std::vector<const char*> subjects;

@@ -48,10 +48,17 @@ absl::Status ToStatus(natsStatus s, jsErrCode jerr, absl::string_view what) {
     case NATS_INVALID_ARG:
     case NATS_INVALID_SUBJECT:
       return absl::InvalidArgumentError(detail);
+    case NATS_MAX_PAYLOAD:
+      return absl::OutOfRangeError(detail);  // refused before anything was sent
     default:
       // A JetStream error answer not named above: the server refused the
-      // request as it stood (a config that differs, a limit).
-      return jerr != 0 ? absl::FailedPreconditionError(detail) : absl::InternalError(detail);
+      // request as it stood (a config that differs, a limit). Anything
+      // else (the client's own state: a reply subscription lost in a
+      // reconnect, a slow consumer, ...) says nothing of whether the server
+      // acted on the request: kUnavailable, so a publish stays in doubt
+      // until it is resolved, never taken as refused (measured: an
+      // "Invalid Subscription" during a node's restart).
+      return jerr != 0 ? absl::FailedPreconditionError(detail) : absl::UnavailableError(detail);
   }
 }
 
