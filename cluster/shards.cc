@@ -76,19 +76,24 @@ void ShardOwner::RunRound() {
 
 void ShardOwner::Renew() {
   (void)members_.Put(options_.holder, "1");  // a failure shows as a lost renewal
-  const auto now = std::chrono::steady_clock::now();
   for (int shard : owned()) {
+    // The server counts the TTL from when the renewal reaches it, which is
+    // after it was sent: the lease is ours until sent + TTL at most.
+    const auto sent = std::chrono::steady_clock::now();
     absl::Status s;
     {
       absl::MutexLock l(&mu_);
       s = held_.at(shard).lease.Renew();
-      if (s.ok()) held_.at(shard).renewed = now;
+      if (s.ok()) held_.at(shard).renewed = sent;
     }
     if (s.ok()) continue;
     bool expired = absl::IsFailedPrecondition(s) || absl::IsNotFound(s);
     if (!expired) {
+      // Given up well before the server lets another take it, so that two
+      // owners never both act (the log's fence covers a paused one).
       absl::MutexLock l(&mu_);
-      expired = now - held_.at(shard).renewed >= options_.ttl;
+      expired = std::chrono::steady_clock::now() - held_.at(shard).renewed >=
+                options_.ttl * 2 / 3;
     }
     if (!expired) continue;  // kUnavailable within the TTL: next round
     ROOMCAST_LOG(kWarning, "shards", "lease_lost")
@@ -121,12 +126,13 @@ void ShardOwner::TakeOne() {
       absl::MutexLock l(&mu_);
       if (held_.contains(shard)) continue;
     }
+    const auto sent = std::chrono::steady_clock::now();
     absl::StatusOr<Lease> lease = Lease::Acquire(leases_, LeaseKey(shard), options_.holder);
     if (!lease.ok()) continue;  // held by another (or unreachable: next round)
     const uint64_t term = lease->term();
     {
       absl::MutexLock l(&mu_);
-      held_.emplace(shard, Held{*std::move(lease), std::chrono::steady_clock::now()});
+      held_.emplace(shard, Held{*std::move(lease), sent});
     }
     ROOMCAST_LOG(kInfo, "shards", "lease_acquired")
         .Kv("shard", ShardName(shard))

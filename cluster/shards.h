@@ -9,9 +9,11 @@
 //   - it holds at most its fair part, ceil(shards / members): it takes free
 //     shards (one per round, so a round stays short) while below it, and
 //     hands shards back while above it (a publisher joined), highest first;
-//   - a lease it fails to renew for a whole TTL (NATS unreachable), or whose
-//     renewal is refused (it expired and someone took it), is lost: the
-//     `lost` callback runs before anything else, so the engine stops.
+//   - a lease it fails to renew for two thirds of a TTL since its last
+//     renewal was sent (NATS unreachable), or whose renewal is refused (it
+//     expired and someone took it), is lost: the `lost` callback runs
+//     before anything else, so the engine stops before another owner can
+//     start.
 //
 // Callbacks run on the owner's thread, one at a time; `acquired` gets the
 // lease's term, which orders owners (the log's fence is what stops a stale
