@@ -211,11 +211,15 @@ ACK_P99=$(awk -v u="$(field "$TMP/ack.wrk" p99_us)" 'BEGIN {printf "%.2f", u / 1
 # --- end to end through Varnish ----------------------------------------------------
 taskset -c "$CLIENT_CORE" "$FOLLOWERS_BIN" --base "$VARNISH_URL" --publisher "${PUB_URL[1]}" \
   --origin "${ORIGIN_URL[0]}" --room bench-e2e --open-room --bucket-ms 1000 \
-  --followers "$FOLLOWERS" --mode stream --rate 20 --duration-ms 15000 >"$TMP/e2e.out" 2>"$TMP/e2e.err" ||
-  die "followers failed: $(tail -5 "$TMP/e2e.err") $(cat "$TMP/e2e.out")"
+  --followers "$FOLLOWERS" --mode stream --rate 20 --duration-ms 15000 >"$TMP/e2e.out" 2>"$TMP/e2e.err" &&
+  E2E_OK=1 || E2E_OK=0
 kv() { awk -F= -v k="$2" '$1 == k {print $2}' "$1"; }
-E2E_P50=$(kv "$TMP/e2e.out" LATENCY_P50_MS)
-E2E_P99=$(kv "$TMP/e2e.out" LATENCY_P99_MS)
+if [[ $E2E_OK == 1 ]]; then
+  E2E="p50 $(kv "$TMP/e2e.out" LATENCY_P50_MS) ms, p99 $(kv "$TMP/e2e.out" LATENCY_P99_MS) ms"
+else
+  # Reported, not hidden: the other figures still stand.
+  E2E="failed: $(tail -1 "$TMP/e2e.err")"
+fi
 
 # --- failover ----------------------------------------------------------------------
 forwarded() { curl -sf "$1/metrics" | awk '$1 == "roomcast_publisher_forwarded_total" {print $2}'; }
@@ -286,5 +290,5 @@ out=$RESULTS_DIR/cluster-$(date -u +%F).md
   echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms |"
   echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS ms |"
   echo "| log leader kill -9 → first 2xx | $LEADER_MS ms |"
-  echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | p50 $E2E_P50 ms, p99 $E2E_P99 ms |"
+  echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | $E2E |"
 } | tee -a "$out"
