@@ -49,6 +49,17 @@ bool HopByHop(absl::string_view name) {
          absl::EqualsIgnoreCase(name, "upgrade");
 }
 
+// A header that may go on the wire: a name and a value without CR, LF or
+// NUL (an answer from a participant on NATS could otherwise split the
+// HTTP response it is copied into).
+bool SafeHeader(const fwd::Header& h) {
+  auto clean = [](absl::string_view v) {
+    constexpr absl::string_view kBreaks("\r\n\0", 3);
+    return v.find_first_of(kBreaks) == absl::string_view::npos;
+  };
+  return !h.name().empty() && clean(h.name()) && clean(h.value()) && !HopByHop(h.name());
+}
+
 template <typename Fields, typename Proto>
 void CopyHeaders(const Fields& from, Proto* to) {
   for (const auto& f : from) {
@@ -77,8 +88,7 @@ std::shared_ptr<http::Request> Rebuild(const fwd::Request& in) {
   req->target(in.target());
   req->version(11);
   for (const fwd::Header& h : in.headers()) {
-    if (h.name().empty() || HopByHop(h.name())) continue;
-    req->insert(h.name(), h.value());
+    if (SafeHeader(h)) req->insert(h.name(), h.value());
   }
   req->set(kForwarded, "1");
   req->body() = in.body();
@@ -283,7 +293,9 @@ asio::awaitable<http::Response> ClusterFront::Forward(http::Request& req,
   res.version(req.version());
   res.keep_alive(req.keep_alive());
   res.result(in.status());
-  for (const fwd::Header& h : in.headers()) res.insert(h.name(), h.value());
+  for (const fwd::Header& h : in.headers()) {
+    if (SafeHeader(h)) res.insert(h.name(), h.value());
+  }
   res.body() = in.body();
   res.prepare_payload();
   co_return res;

@@ -5,6 +5,7 @@
 // the one it was sent to. The engines here keep their logs in RocksDB, one
 // directory per shard: what is tested is the routing, not failover.
 #include "publisher/cluster_front.h"
+#include "publisher/forward.pb.h"
 
 #include <chrono>
 #include <memory>
@@ -162,6 +163,57 @@ TEST_F(ClusterFrontTest, AHandedOnWriteWhoseShardMovedAgainIsNotHandedOnTwice) {
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_FALSE(r.header("retry-after").empty());
   EXPECT_EQ(a.Metric("roomcast_publisher_forwarded_total"), 0);
+}
+
+}  // namespace
+}  // namespace roomcast::publisher
+
+namespace roomcast::publisher {
+namespace {
+
+// A participant on NATS answering a hand-off (here: the holder of a lease
+// the test wrote itself) cannot split the HTTP answer it is copied into:
+// headers with CR, LF or NUL are dropped, the rest pass.
+TEST(ClusterFrontHostileOwnerTest, AnOwnersHeadersWithLineBreaksAreDropped) {
+  NatsCluster nats;
+  ASSERT_TRUE(nats.ready());
+  auto js = cluster::JetStream::Connect({.urls = nats.urls()});
+  ASSERT_TRUE(js.ok()) << js.status();
+  // The lease bucket with a long TTL, so the test's lease outlives the test.
+  auto leases = cluster::WhileUnavailable(
+      [&] { return cluster::Kv::Open(**js, {.bucket = "rc_shards", .ttl = 60s}); });
+  ASSERT_TRUE(leases.ok()) << leases.status();
+  const std::string room = "lobby";
+  const int shard = cluster::ShardOf(room, kShards);
+  ASSERT_TRUE((*leases)->Create("shard." + cluster::ShardName(shard), "evil").ok());
+  auto evil = cluster::Responder::Serve(
+      **js, "rcfwd.evil." + cluster::ShardName(shard), "owner",
+      [](std::string, cluster::Responder::Reply reply) {
+        fwd::Response r;
+        r.set_status(200);
+        fwd::Header* bad = r.add_headers();
+        bad->set_name("X-Note");
+        bad->set_value("ok\r\nX-Injected: 1");
+        fwd::Header* good = r.add_headers();
+        good->set_name("X-Fine");
+        good->set_value("yes");
+        r.set_body("{}\n");
+        reply(r.SerializeAsString());
+      });
+  ASSERT_TRUE(evil.ok()) << evil.status();
+
+  TempDir dir;
+  testing::FakeUploader origin;
+  Node a("pub-a", nats, dir.path() + "/a", &origin);
+  ASSERT_TRUE(a.front);
+  HttpResponse r = Fetch("POST", a.server->url() + "/v1/rooms/" + room + "/messages",
+                         R"({"type":"comment","text":"x"})",
+                         {"Authorization: Bearer " + Token(v1::ROLE_AUDIENCE, room),
+                          "Content-Type: application/json"});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fine"), "yes");
+  EXPECT_TRUE(r.header("x-note").empty());
+  EXPECT_TRUE(r.header("x-injected").empty()) << "a header line was injected";
 }
 
 }  // namespace
