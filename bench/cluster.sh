@@ -63,14 +63,6 @@ bench_scratch cluster
 
 export ROOMCAST_WRITE_SECRET="bench-write-$$-$RANDOM"
 export ROOMCAST_JWT_SECRET="bench-jwt-$$-$RANDOM"
-wait_port() {  # PORT PID LOG
-  for _ in $(seq 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
-    kill -0 "$2" 2>/dev/null || die "exited: $(cat "$3")"
-    sleep 0.1
-  done
-  die "nothing listens on port $1: $(cat "$3")"
-}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
@@ -238,10 +230,10 @@ until_2xx() {  # URL ROOM: ms until a POST is acked (20 ms apart), at most 60 s
   t0=$(now_ms)
   while (($(now_ms) - t0 < 60000)); do
     code=$(post "$1" "/v1/rooms/$2/messages" '{"type":"comment","text":"after the kill"}')
-    [[ $code == 200 ]] && { echo $(($(now_ms) - t0)); return; }
+    [[ $code == 200 ]] && { echo "$(($(now_ms) - t0)) ms"; return; }
     sleep 0.02
   done
-  echo timeout
+  echo "no 2xx within 60 s"
 }
 OWNER=$(owner_of bench-0)
 [[ $OWNER -ge 0 ]] || die "no owner found for bench-0"
@@ -288,7 +280,7 @@ out=$RESULTS_DIR/cluster-$(date -u +%F).md
   echo "|---|---|"
   echo "| batched ingest (2 publishers, $BATCH per POST, $ROOMS rooms) | $INGEST messages/s |"
   echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms |"
-  echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS ms |"
-  echo "| log leader kill -9 → first 2xx | $LEADER_MS ms |"
+  echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS |"
+  echo "| log leader kill -9 → first 2xx | $LEADER_MS |"
   echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | $E2E |"
 } | tee -a "$out"

@@ -120,14 +120,6 @@ listening() {  # PID OUTFILE ERRFILE
   sed -n 's/^listening on //p' "$2" | head -1
 }
 
-wait_port() {  # PORT PID LOG
-  for _ in $(seq 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
-    kill -0 "$2" 2>/dev/null || die "cache exited: $(cat "$3")"
-    sleep 0.1
-  done
-  die "nothing listens on port $1: $(cat "$3")"
-}
 
 # --- servers -----------------------------------------------------------------
 "${SERVER[@]}" "$ORIGIN_BIN" --listen 127.0.0.1:0 --data "$TMP/origin" --threads 1 \

@@ -6,6 +6,7 @@
 #   URL=$(wait_listening OUT PID NAME)
 #   TOKEN=$(jwt SUB ROLE ROOM)   # HS256 with $ROOMCAST_JWT_SECRET
 #   CPU=$(cpu_s PID)             # its CPU seconds so far, children included
+#   wait_port PORT PID LOG       # until /healthz on PORT answers (bounded)
 
 bench_scratch() {
   TMP=$(mktemp -d "/tmp/roomcast-$1-bench.XXXXXX")
@@ -62,4 +63,16 @@ jwt() {
   sig=$(printf '%s.%s' "$head" "$payload" |
     openssl dgst -sha256 -hmac "$ROOMCAST_JWT_SECRET" -binary | b64url)
   printf '%s.%s.%s' "$head" "$payload" "$sig"
+}
+
+# Waits (20 s at most) until http://127.0.0.1:$1/healthz answers; exits
+# with $3 (its log) if process $2 ends first or the port never answers.
+wait_port() {
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "process $2 exited: $(cat "$3")" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "nothing listens on port $1: $(cat "$3")" >&2
+  exit 1
 }

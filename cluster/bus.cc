@@ -3,25 +3,14 @@
 #include <nats/nats.h>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/nats_msg.h"
 #include "cluster/nats_status.h"
 
 namespace roomcast::cluster {
 namespace {
 
 BusMessage FromMsg(natsMsg* m) {
-  BusMessage out;
-  out.subject = natsMsg_GetSubject(m);
-  out.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
-  const char** keys = nullptr;
-  int n = 0;
-  if (natsMsgHeader_Keys(m, &keys, &n) == NATS_OK) {
-    for (int i = 0; i < n; ++i) {
-      const char* v = nullptr;
-      if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK && v != nullptr) out.headers[keys[i]] = v;
-    }
-    free(static_cast<void*>(keys));
-  }
-  return out;
+  return {.subject = natsMsg_GetSubject(m), .data = DataOf(m), .headers = HeadersOf(m)};
 }
 
 constexpr int64_t kFlushTimeoutMs = 2000;

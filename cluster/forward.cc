@@ -7,17 +7,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cluster/nats_msg.h"
 #include "cluster/nats_status.h"
 
 namespace roomcast::cluster {
-namespace {
-
-std::string Data(natsMsg* msg) {
-  return std::string(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Responder>> Responder::Serve(JetStream& js, std::string subject,
                                                             std::string queue, Handler handler) {
   std::unique_ptr<Responder> r(new Responder(js, std::move(handler)));
@@ -44,7 +37,7 @@ void Responder::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void
     return;
   }
   natsConnection* nc = r->js_.connection();
-  r->handler_(Data(msg), [nc, to = std::string(reply)](std::string answer) {
+  r->handler_(DataOf(msg), [nc, to = std::string(reply)](std::string answer) {
     (void)natsConnection_Publish(nc, to.c_str(), answer.data(), static_cast<int>(answer.size()));
   });
   natsMsg_Destroy(msg);
@@ -131,7 +124,7 @@ void Requester::OnReply(natsConnection*, natsSubscription*, natsMsg* msg, void* 
       if (natsMsg_IsNoResponders(msg)) {
         d(absl::UnavailableError("no one serves it now (no owner)"));
       } else {
-        d(Data(msg));
+        d(DataOf(msg));
       }
     }
   }
