@@ -70,30 +70,37 @@ void ShardOwner::RunRound() {
   if (have > fair) {
     HandBack(fair);
   } else if (have < fair) {
-    TakeOne();
+    Take(fair - have);
   }
 }
 
 void ShardOwner::Renew() {
   (void)members_.Put(options_.holder, "1");  // a failure shows as a lost renewal
+  // Once one renewal finds the KV unreachable (an election: each call
+  // waits out its timeout) the rest are not tried this round, so a round
+  // stays short however many shards are held; each still expires on time.
+  bool unreachable = false;
   for (int shard : owned()) {
     // The server counts the TTL from when the renewal reaches it, which is
     // after it was sent: the lease is ours until sent + TTL at most.
     const auto sent = std::chrono::steady_clock::now();
-    absl::Status s;
+    absl::Status s = absl::UnavailableError("the lease bucket did not answer this round");
     {
       absl::MutexLock l(&mu_);
-      s = held_.at(shard).lease.Renew();
+      if (!unreachable) s = held_.at(shard).lease.Renew();
       if (s.ok()) held_.at(shard).renewed = sent;
     }
-    if (s.ok()) continue;
+    if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) unreachable = true;
+    if (s.ok()) {
+      if (callbacks_.renewed) callbacks_.renewed(shard, ValidUntil(sent));
+      continue;
+    }
     bool expired = absl::IsFailedPrecondition(s) || absl::IsNotFound(s);
     if (!expired) {
       // Given up well before the server lets another take it, so that two
       // owners never both act (the log's fence covers a paused one).
       absl::MutexLock l(&mu_);
-      expired = std::chrono::steady_clock::now() - held_.at(shard).renewed >=
-                options_.ttl * 2 / 3;
+      expired = std::chrono::steady_clock::now() >= ValidUntil(held_.at(shard).renewed);
     }
     if (!expired) continue;  // kUnavailable within the TTL: next round
     ROOMCAST_LOG(kWarning, "shards", "lease_lost")
@@ -101,6 +108,11 @@ void ShardOwner::Renew() {
         .Kv("why", s.ToString());
     Drop(shard, /*release=*/false);
   }
+}
+
+std::chrono::steady_clock::time_point ShardOwner::ValidUntil(
+    std::chrono::steady_clock::time_point sent) const {
+  return sent + options_.ttl * 2 / 3;
 }
 
 int ShardOwner::FairShare() {
@@ -116,11 +128,16 @@ int ShardOwner::FairShare() {
   return (options_.shards + members_seen_ - 1) / members_seen_;
 }
 
-void ShardOwner::TakeOne() {
+void ShardOwner::Take(int want) {
   // Start where this holder's name points, so publishers starting at once
   // mostly try different shards first.
   const int first = ShardOf(options_.holder, options_.shards);
-  for (int i = 0; i < options_.shards; ++i) {
+  // Several free shards (a holder died, or every lease expired in an
+  // election) are taken in one round, as long as the round stays short:
+  // opening each one's engine delays the next renewal of the others.
+  const auto budget_end = std::chrono::steady_clock::now() + options_.round / 2;
+  for (int i = 0; i < options_.shards && want > 0; ++i) {
+    if (std::chrono::steady_clock::now() >= budget_end) return;
     const int shard = (first + i) % options_.shards;
     {
       absl::MutexLock l(&mu_);
@@ -128,7 +145,8 @@ void ShardOwner::TakeOne() {
     }
     const auto sent = std::chrono::steady_clock::now();
     absl::StatusOr<Lease> lease = Lease::Acquire(leases_, LeaseKey(shard), options_.holder);
-    if (!lease.ok()) continue;  // held by another (or unreachable: next round)
+    if (absl::IsFailedPrecondition(lease.status())) continue;  // held by another
+    if (!lease.ok()) return;  // unreachable: the others would be too; next round
     const uint64_t term = lease->term();
     {
       absl::MutexLock l(&mu_);
@@ -137,20 +155,26 @@ void ShardOwner::TakeOne() {
     ROOMCAST_LOG(kInfo, "shards", "lease_acquired")
         .Kv("shard", ShardName(shard))
         .Kv("term", term);
-    absl::Status s = callbacks_.acquired ? callbacks_.acquired(shard, term) : absl::OkStatus();
+    absl::Status s =
+        callbacks_.acquired ? callbacks_.acquired(shard, term, ValidUntil(sent)) : absl::OkStatus();
     if (!s.ok()) {
       ROOMCAST_LOG(kError, "shards", "shard_start_failed")
           .Kv("shard", ShardName(shard))
           .Kv("why", s.ToString());
       Drop(shard, /*release=*/true);
+      return;
     }
-    return;
+    --want;
   }
 }
 
 void ShardOwner::HandBack(int keep) {
   std::vector<int> mine = owned();
+  // Each hand-back flushes its engine first: as many as half a round
+  // allows (one at least), so the renewals of the rest are not delayed.
+  const auto budget_end = std::chrono::steady_clock::now() + options_.round / 2;
   for (size_t i = mine.size(); i > static_cast<size_t>(keep); --i) {
+    if (i < mine.size() && std::chrono::steady_clock::now() >= budget_end) return;
     ROOMCAST_LOG(kInfo, "shards", "lease_handed_back").Kv("shard", ShardName(mine[i - 1]));
     Drop(mine[i - 1], /*release=*/true);
   }

@@ -7,21 +7,26 @@
 //   - every round it renews what it holds and announces itself in the
 //     members bucket (same TTL), so every publisher counts the live ones;
 //   - it holds at most its fair part, ceil(shards / members): it takes free
-//     shards (one per round, so a round stays short) while below it, and
-//     hands shards back while above it (a publisher joined), highest first;
+//     shards while below it (as many as half a round allows, so a round
+//     stays short), and hands shards back while above it (a publisher
+//     joined), highest first;
 //   - a lease it fails to renew for two thirds of a TTL since its last
 //     renewal was sent (NATS unreachable), or whose renewal is refused (it
-//     expired and someone took it), is lost: the `lost` callback runs
-//     before anything else, so the engine stops before another owner can
-//     start.
+//     expired and someone took it), is lost: the `lost` callback runs.
+//     That thread may notice late (a renewal waiting out an election, an
+//     engine opening), so `acquired` and `renewed` also say until when the
+//     lease is surely held: whatever acts for the shard stops by itself at
+//     that time (publisher: Uploader::SetValidUntil), a third of a TTL
+//     before another holder can take it.
 //
 // Callbacks run on the owner's thread, one at a time; `acquired` gets the
 // lease's term, which orders owners (the log's fence is what stops a stale
-// one, cluster/jetstream.h).
+// one from appending, cluster/jetstream.h).
 //
 //   ShardOwner owner(*leases, *members, {.holder = "pub-1"},
-//                    {.acquired = [&](int s, uint64_t term) { return Start(s, term); },
-//                     .lost = [&](int s, bool handing_back) { Stop(s); }});
+//                    {.acquired = [&](int s, uint64_t term, auto until) { return Start(s, term, until); },
+//                     .lost = [&](int s, bool handing_back) { Stop(s); },
+//                     .renewed = [&](int s, auto until) { Extend(s, until); }});
 //   owner.Start();
 #ifndef ROOMCAST_CLUSTER_SHARDS_H_
 #define ROOMCAST_CLUSTER_SHARDS_H_
@@ -62,8 +67,18 @@ struct ShardOwnerOptions {
 class ShardOwner {
  public:
   struct Callbacks {
-    // The shard is ours from `term` on. Non-OK: it is handed back at once.
-    std::function<absl::Status(int shard, uint64_t term)> acquired;
+    // The shard is ours from `term` on, surely until `valid_until` (two
+    // thirds of the TTL after the acquiring request was sent: another
+    // holder can take it a third of the TTL later at the earliest). Non-OK:
+    // it is handed back at once.
+    std::function<absl::Status(int shard, uint64_t term,
+                               std::chrono::steady_clock::time_point valid_until)>
+        acquired;
+    // A renewal went through: the shard is surely ours until `valid_until`.
+    // Whatever acts for the shard stops by itself once the last one passes,
+    // however late this thread notices a lost lease (a renewal that waits
+    // out a NATS election, an engine opening). Null: not told.
+    std::function<void(int shard, std::chrono::steady_clock::time_point valid_until)> renewed;
     // The shard is no longer ours: lost (someone else may own it already:
     // stop at once), or about to be handed back (`handing_back`: the lease
     // is released after this returns, so finish what is quick first).
@@ -96,10 +111,15 @@ class ShardOwner {
     std::chrono::steady_clock::time_point renewed;
   };
   void Renew();
+  // How long a lease acquired or renewed by a request sent at `sent` is
+  // surely held: two thirds of the TTL.
+  std::chrono::steady_clock::time_point ValidUntil(
+      std::chrono::steady_clock::time_point sent) const;
   // ceil(shards / live members), at least 1; 0 if the members were never
   // known.
   int FairShare();
-  void TakeOne();
+  // Takes up to `want` free shards, within half a round.
+  void Take(int want);
   void HandBack(int keep);
   void HandBackUnusable();
   void Drop(int shard, bool release);

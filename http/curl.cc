@@ -187,6 +187,12 @@ int Transfer::OnProgress(void* self, curl_off_t, curl_off_t, curl_off_t,
 }
 
 absl::StatusOr<ClientReply> Transfer::Perform() {
+  // Past the deadline nothing starts: the progress callback would stop it,
+  // but only after its first bytes may have reached the server.
+  if (easy_ != nullptr && shutdown_deadline_ns_ != nullptr &&
+      OnProgress(this, 0, 0, 0, 0) != 0) {
+    return Finish(CURLE_ABORTED_BY_CALLBACK);
+  }
   return Finish(easy_ == nullptr ? CURLE_FAILED_INIT
                                  : curl_easy_perform(easy_));
 }

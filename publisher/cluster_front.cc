@@ -166,7 +166,10 @@ absl::StatusOr<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterOptions
       cluster::ShardOwnerOptions{
           .holder = o.holder, .shards = o.shards, .round = o.lease_ttl / 3, .ttl = o.lease_ttl},
       cluster::ShardOwner::Callbacks{
-          .acquired = [self](int s, uint64_t term) { return self->Acquired(s, term); },
+          .acquired = [self](int s, uint64_t term, auto valid_until) {
+            return self->Acquired(s, term, valid_until);
+          },
+          .renewed = [self](int s, auto valid_until) { self->Renewed(s, valid_until); },
           .lost = [self](int s, bool handing_back) { self->Lost(s, handing_back); },
           // A fenced log (a paused old owner appended after this engine
           // opened): reopen it, at a new term, to read what it missed.
@@ -194,9 +197,11 @@ std::vector<int> ClusterFront::owned_shards() {
   return out;
 }
 
-absl::Status ClusterFront::Acquired(int shard, uint64_t term) {
+absl::Status ClusterFront::Acquired(int shard, uint64_t term,
+                                    std::chrono::steady_clock::time_point valid_until) {
   const std::string name = cluster::ShardName(shard);
-  ROOMCAST_ASSIGN_OR_RETURN(std::shared_ptr<Publisher> engine, open_(shard, term, *js_));
+  ROOMCAST_ASSIGN_OR_RETURN(std::shared_ptr<Publisher> engine,
+                            open_(shard, term, valid_until, *js_));
   engine->StartTicker();
   {
     absl::MutexLock l(&mu_);
@@ -219,6 +224,12 @@ absl::Status ClusterFront::Acquired(int shard, uint64_t term) {
   takeovers_->Add();
   ROOMCAST_LOG(kInfo, "cluster", "shard_serving").Kv("shard", name).Kv("term", term);
   return absl::OkStatus();
+}
+
+void ClusterFront::Renewed(int shard, std::chrono::steady_clock::time_point valid_until) {
+  absl::MutexLock l(&mu_);
+  auto it = engines_.find(shard);
+  if (it != engines_.end()) it->second.publisher->SetValidUntil(valid_until);
 }
 
 void ClusterFront::Lost(int shard, bool handing_back) {

@@ -68,8 +68,11 @@ class ClusterFront : public RoomRouter {
   // Opens the engine of `shard` for the lease's `term` (replaying its log
   // from `js`). Whatever the engine uses of its own (its uploader: a
   // hand-back's flush sets its deadline) goes with the last reference.
+  // Nothing it sends the origin may start after `valid_until`
+  // (Publisher::SetValidUntil; each renewal moves it on).
   using OpenEngine = std::function<absl::StatusOr<std::shared_ptr<Publisher>>(
-      int shard, uint64_t term, cluster::JetStream& js)>;
+      int shard, uint64_t term, std::chrono::steady_clock::time_point valid_until,
+      cluster::JetStream& js)>;
 
   // Connects, then takes shards from a thread of its own. `open` runs on
   // that thread.
@@ -100,7 +103,9 @@ class ClusterFront : public RoomRouter {
     std::unique_ptr<cluster::Responder> responder;  // serves rcfwd.<shard>
   };
   ClusterFront(ClusterOptions options, OpenEngine open);
-  absl::Status Acquired(int shard, uint64_t term);
+  absl::Status Acquired(int shard, uint64_t term,
+                        std::chrono::steady_clock::time_point valid_until);
+  void Renewed(int shard, std::chrono::steady_clock::time_point valid_until);
   void Lost(int shard, bool handing_back);
   bool Fenced(int shard);
   // The holder of `shard`'s lease (read at most once a second), and the

@@ -63,8 +63,19 @@ CurlUploader::CurlUploader(UploadOptions options)
 CurlUploader::~CurlUploader() = default;
 
 void CurlUploader::SetDeadline(Clock::time_point deadline) {
-  shutdown_deadline_ns_.store(ToNs(deadline));
   absl::MutexLock lock(&mu_);
+  shutdown_ = deadline;
+  MoveDeadline(shutdown_, valid_until_);
+}
+
+void CurlUploader::SetValidUntil(Clock::time_point valid_until) {
+  absl::MutexLock lock(&mu_);
+  valid_until_ = valid_until;
+  MoveDeadline(shutdown_, valid_until_);
+}
+
+void CurlUploader::MoveDeadline(Clock::time_point shutdown, Clock::time_point valid_until) {
+  shutdown_deadline_ns_.store(ToNs(std::min(shutdown, valid_until)));
   wake_.SignalAll();
 }
 

@@ -72,6 +72,7 @@ class CurlUploader : public Uploader {
   absl::Status Put(absl::string_view path, absl::string_view body,
                    absl::string_view content_type) override;
   void SetDeadline(std::chrono::steady_clock::time_point deadline) override;
+  void SetValidUntil(std::chrono::steady_clock::time_point valid_until) override;
   absl::StatusOr<OriginReply> PutWithHeaders(absl::string_view path, absl::string_view body,
                                              absl::string_view content_type,
                                              const std::vector<std::string>& headers) override;
@@ -102,6 +103,10 @@ class CurlUploader : public Uploader {
       const absl::StatusOr<http::ClientReply>& got,
       base::BackOffStrategy& backoff,
       std::chrono::steady_clock::time_point call_deadline) const;
+  // Stores min(shutdown, valid until) where transfers read it.
+  void MoveDeadline(std::chrono::steady_clock::time_point shutdown,
+                    std::chrono::steady_clock::time_point valid_until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The earlier of a call's own deadline and the shutdown deadline.
   std::chrono::steady_clock::time_point Deadline(
       std::chrono::steady_clock::time_point call_deadline) const;
@@ -109,9 +114,15 @@ class CurlUploader : public Uploader {
   void SleepUntil(std::chrono::steady_clock::time_point wake);
 
   const UploadOptions options_;
-  std::atomic<int64_t> shutdown_deadline_ns_;  // steady_clock, ns
+  // The earlier of SetDeadline's and SetValidUntil's (steady_clock, ns),
+  // read by every transfer; the two are kept under mu_.
+  std::atomic<int64_t> shutdown_deadline_ns_;
   std::atomic<uint64_t> attempts_{0};
   absl::Mutex mu_;
+  std::chrono::steady_clock::time_point shutdown_ ABSL_GUARDED_BY(mu_) =
+      std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point valid_until_ ABSL_GUARDED_BY(mu_) =
+      std::chrono::steady_clock::time_point::max();
   absl::CondVar wake_;  // signalled by SetDeadline
   std::vector<http::CurlEasy> idle_ ABSL_GUARDED_BY(mu_);
   // Live pushes' own keep-alive handle, outside the pool: one connection

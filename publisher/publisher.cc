@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Open(
 Publisher::Publisher(PublisherOptions options, const base::Clock* clock,
                      Uploader* uploader,
                      std::unique_ptr<internal::LogStore> log)
-    : options_(std::move(options)), log_(std::move(log)) {
+    : options_(std::move(options)), uploader_(uploader), log_(std::move(log)) {
   rooms_ = std::make_unique<internal::RoomTable>(
       internal::RoomTable::Options{
           .publisher_id = options_.id,
@@ -319,5 +319,9 @@ size_t Publisher::outbox_size() { return publication_->outbox_size(); }
 bool Publisher::healthy() const { return sequencer_->healthy(); }
 
 bool Publisher::fenced() const { return log_->fenced(); }
+
+void Publisher::SetValidUntil(std::chrono::steady_clock::time_point valid_until) {
+  uploader_->SetValidUntil(valid_until);
+}
 
 }  // namespace roomcast::publisher

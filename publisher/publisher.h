@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -155,6 +156,10 @@ class Publisher {
   // Cluster mode: another owner took this engine's log over; it cannot
   // write again (its owner drops it).
   bool fenced() const;
+  // Cluster mode: the engine's lease is surely held until `valid_until`
+  // and may have moved after it; from then on nothing goes to the origin
+  // (Uploader::SetValidUntil) until a renewal moves it on.
+  void SetValidUntil(std::chrono::steady_clock::time_point valid_until);
   // Every roomcast_publisher_* series, for GET /metrics.
   const http::Metrics& metrics() const { return metrics_; }
 
@@ -172,6 +177,7 @@ class Publisher {
   void PublishPresence(int64_t now_ms);
 
   const PublisherOptions options_;
+  Uploader* const uploader_;
   // Declared first: callbacks it renders read the parts below.
   http::Metrics metrics_;
   std::unique_ptr<internal::LogStore> log_;

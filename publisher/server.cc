@@ -70,7 +70,7 @@ absl::Status PublisherServer::StartCluster(const ApiOptions& api) {
       front_,
       ClusterFront::Start(
           std::move(cluster), api,
-          [this](int shard, uint64_t term,
+          [this](int shard, uint64_t term, std::chrono::steady_clock::time_point valid_until,
                  cluster::JetStream& js) -> absl::StatusOr<std::shared_ptr<Publisher>> {
             const std::string name = cluster::ShardName(shard);
             ROOMCAST_ASSIGN_OR_RETURN(
@@ -82,6 +82,7 @@ absl::Status PublisherServer::StartCluster(const ApiOptions& api) {
             // by a deadline, which must not end the other engines'.
             auto uploader = std::make_unique<CurlUploader>(UploadOptions{
                 .base_url = options_.origin_url, .write_secret = options_.write_secret});
+            uploader->SetValidUntil(valid_until);
             ROOMCAST_ASSIGN_OR_RETURN(
                 std::unique_ptr<Publisher> opened,
                 Publisher::Open(std::move(engine), options_.clock, uploader.get(),

@@ -56,6 +56,14 @@ class Uploader {
   // lifts the bound. Optional: fakes that never block may ignore it.
   virtual void SetDeadline(std::chrono::steady_clock::time_point deadline) {}
 
+  // A second bound of the same kind, moved forward as often as the caller
+  // likes: a cluster engine's lease (DESIGN §13). Once it has passed no
+  // request starts, and one running is aborted, so an owner whose lease may
+  // have moved writes nothing more to the origin; the new owner's objects
+  // and watermark are never overtaken by an older term's. The effective
+  // bound is the earlier of this and SetDeadline's. Optional, as above.
+  virtual void SetValidUntil(std::chrono::steady_clock::time_point valid_until) {}
+
   // A takedown PUT (DESIGN §11): as Put, with `headers` ("Name: value",
   // the Roomcast-Takedown-* ones) added, and the origin's answer returned
   // whatever its status (409 and 404 mean something here). Errors are

@@ -46,7 +46,8 @@ struct Node {
     auto front = ClusterFront::Start(
         {.nats_urls = nats.urls(), .holder = holder, .shards = kShards, .lease_ttl = 1500ms},
         ApiOptions{.jwt_secret = kSecret},
-        [=, this](int shard, uint64_t, cluster::JetStream&) -> absl::StatusOr<std::shared_ptr<Publisher>> {
+        [=, this](int shard, uint64_t, std::chrono::steady_clock::time_point,
+                   cluster::JetStream&) -> absl::StatusOr<std::shared_ptr<Publisher>> {
           PublisherOptions o{.id = cluster::ShardName(shard),
                              .data_dir = absl::StrCat(dir, "/", cluster::ShardName(shard)),
                              .hint_master_secret = "hint"};

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -59,16 +60,26 @@ class ShardOwnerTest : public ::testing::Test {
     std::set<int> mine;
     std::vector<uint64_t> terms;
     int lost = 0;
+    // Per shard: the last valid_until told (acquired or renewed), and when
+    // it was last acquired.
+    std::map<int, std::chrono::steady_clock::time_point> valid_until, acquired_at;
   };
   std::unique_ptr<ShardOwner> Owner(const std::string& holder, Tracked& t) {
     return std::make_unique<ShardOwner>(
         *leases_, *members_, ShardOwnerOptions{.holder = holder, .shards = 8, .ttl = kTtl},
         ShardOwner::Callbacks{.acquired =
-                                  [&t](int s, uint64_t term) {
+                                  [&t](int s, uint64_t term, std::chrono::steady_clock::time_point valid_until) {
                                     absl::MutexLock l(&t.mu);
+                                    t.valid_until[s] = valid_until;
+                                    t.acquired_at[s] = std::chrono::steady_clock::now();
                                     t.mine.insert(s);
                                     t.terms.push_back(term);
                                     return absl::OkStatus();
+                                  },
+                              .renewed =
+                                  [&t](int s, std::chrono::steady_clock::time_point valid_until) {
+                                    absl::MutexLock l(&t.mu);
+                                    t.valid_until[s] = valid_until;
                                   },
                               .lost =
                                   [&t](int s, bool) {
@@ -91,7 +102,7 @@ TEST_F(ShardOwnerTest, TwoOwnersSplitTheShardsAndTheSurvivorTakesAll) {
   Tracked ta, tb;
   auto a = Owner("pub-a", ta);
   for (int i = 0; i < 12 && a->owned().size() < 8; ++i) a->RunRound();
-  ASSERT_EQ(a->owned().size(), 8u) << "alone, one owner takes every shard, one per round";
+  ASSERT_EQ(a->owned().size(), 8u) << "alone, one owner takes every shard";
 
   auto b = Owner("pub-b", tb);
   for (int i = 0; i < 40 && !(a->owned().size() == 4 && b->owned().size() == 4); ++i) {
@@ -114,6 +125,10 @@ TEST_F(ShardOwnerTest, TwoOwnersSplitTheShardsAndTheSurvivorTakesAll) {
   // a stops renewing (as if killed): once its leases and membership
   // expire, b takes all of them, each with a newer term.
   const uint64_t last_a_term = *std::max_element(ta.terms.begin(), ta.terms.end());
+  {
+    absl::MutexLock l(&tb.mu);
+    tb.acquired_at.clear();  // from here on: the four a held
+  }
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (b->owned().size() < 8 && std::chrono::steady_clock::now() < deadline) {
     b->RunRound();
@@ -121,8 +136,16 @@ TEST_F(ShardOwnerTest, TwoOwnersSplitTheShardsAndTheSurvivorTakesAll) {
   }
   ASSERT_EQ(b->owned().size(), 8u);
   {
+    absl::MutexLock la(&ta.mu);
     absl::MutexLock l(&tb.mu);
     EXPECT_GT(*std::max_element(tb.terms.begin(), tb.terms.end()), last_a_term);
+    // What a was told it surely held had passed before b took any of it:
+    // an engine that stops at its valid_until never overlaps the next.
+    EXPECT_EQ(tb.acquired_at.size(), 4u);
+    for (const auto& [shard, at] : tb.acquired_at) {
+      ASSERT_TRUE(ta.valid_until.contains(shard)) << shard;
+      EXPECT_LT(ta.valid_until.at(shard), at) << "shard " << shard;
+    }
   }
   // a comes back: its renewals are refused, so it drops what it held.
   a->RunRound();
@@ -140,8 +163,8 @@ TEST_F(ShardOwnerTest, StopHandsEveryShardBackAtOnce) {
   a->Stop();
   EXPECT_TRUE(a->owned().empty());
   auto b = Owner("pub-b", tb);
-  // Released, not left to expire: b takes one per round at once (a's
-  // membership has not expired, so b's fair share starts at half).
+  // Released, not left to expire: b takes them at once (a's membership
+  // has not expired, so b's fair share starts at half).
   for (int i = 0; i < 4; ++i) b->RunRound();
   EXPECT_EQ(b->owned().size(), 4u);
 }

@@ -340,6 +340,29 @@ TEST_F(CurlUploaderTest, SetDeadlineCutsABackoffWaitShort) {
 }
 
 
+// A cluster engine's lease (SetValidUntil): once it has passed, not one
+// byte of a PUT or a live POST reaches the origin; a renewal lets them go
+// again, and the earlier of the two bounds wins.
+TEST_F(CurlUploaderTest, PastItsValidUntilNothingReachesTheOrigin) {
+  server_.SetDefault(Reply::Respond(200));
+  CurlUploader up(Options());
+  up.SetValidUntil(Clock::now() - milliseconds(1));
+
+  EXPECT_TRUE(IsRetryableUploadError(up.Put(kPath, "body", kProto)));
+  EXPECT_FALSE(up.Post("/v1/live", "batch", kProto).ok());
+  EXPECT_EQ(server_.requests().size(), 0u);
+  EXPECT_EQ(server_.connections(), 0) << "not even a connection";
+
+  up.SetValidUntil(Clock::time_point::max());  // renewed
+  EXPECT_TRUE(up.Put(kPath, "body", kProto).ok());
+  ASSERT_EQ(server_.requests().size(), 1u);
+
+  up.SetDeadline(Clock::now() - milliseconds(1));  // shutting down
+  up.SetValidUntil(Clock::time_point::max());      // does not lift it
+  EXPECT_TRUE(IsRetryableUploadError(up.Put(kPath, "body", kProto)));
+  EXPECT_EQ(server_.requests().size(), 1u);
+}
+
 TEST_F(CurlUploaderTest, LivePostsAreOneAttemptEachOnOneKeptAliveConnection) {
   server_.Script({Reply::Respond(503), Reply::Respond(200, "acks"), Reply::Respond(200, "acks")});
   CurlUploader up(Options());
