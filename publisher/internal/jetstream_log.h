@@ -19,9 +19,10 @@
 //
 // Fencing: every message is published by one writer thread, in order, with
 // msg_id "<shard>.<term>.<n>" and the previous message's id as
-// Nats-Expected-Last-Msg-Id; a term's first message expects instead the
-// stream sequence read at open (the last id does not survive every node
-// being killed at once). A failed fence whose cause is a newer writer makes
+// Nats-Expected-Last-Msg-Id; a term's first message (subject "e", written
+// by Open before it reads anything) expects instead the stream sequence
+// read just before (the last id does not survive every node being killed
+// at once), so the open reads a log no older owner can still change. A failed fence whose cause is a newer writer makes
 // the log permanently unwritable: fenced(), and every job fails kUnavailable
 // saying the shard moved. A publish without an answer (an election: 5-6 s)
 // is in doubt: it is re-published, same id and fence, until stored (a
@@ -30,11 +31,7 @@
 //
 // A fenced (or otherwise stopped) log never writes again: its engine is
 // dropped and the shard, if still owned, opened anew (a new JetStreamLog,
-// which reads what the other writer appended). That includes a new owner
-// whose first write finds that a paused old owner appended after the new
-// one's open: the old owner's batch was acked to its client, so the new
-// owner must reopen to include it, and after that append the old owner is
-// fenced for good.
+// which reads what the other writer appended).
 //
 //   auto log = JetStreamLog::Open({.js = js, .shard = "s07", .term = 12});
 //   auto pub = Publisher::Open(options, &clock, &uploader, *std::move(log));

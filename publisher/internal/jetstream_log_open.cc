@@ -32,6 +32,9 @@ namespace {
 // wrap, and far above any log's (2^62 records at a million a second is
 // 146,000 years).
 constexpr uint64_t kMaxLsn = uint64_t{1} << 62;
+// Tip read + the term's first message, while an old owner may still be
+// appending: each attempt takes a round trip or two.
+constexpr int kOpenAttempts = 20;
 
 bool IsTombstone(const cluster::StoredMessage& m) {
   auto it = m.headers.find("Rc-Deleted");
@@ -58,26 +61,46 @@ absl::StatusOr<std::unique_ptr<JetStreamLog>> JetStreamLog::Open(Options o) {
     return absl::UnavailableError(made.message());
   }
   ROOMCAST_RETURN_IF_ERROR(made);
-  ROOMCAST_ASSIGN_OR_RETURN(cluster::StreamState st, o.js->State(stream));
-  uint64_t last = st.last_seq;
-  if (last == 0) {
-    // A new stream: its first message, the same id from any would-be
-    // owner (one is stored), is what a term's first write fences on.
-    ROOMCAST_ASSIGN_OR_RETURN(
-        cluster::Acked g,
-        o.js->Publish(absl::StrCat("rclog.", o.shard, ".g"), "",
-                      {.msg_id = absl::StrCat(o.shard, ".genesis")}));
-    if (g.seq != 1) {
-      return absl::UnavailableError(
-          absl::StrCat("stream ", stream, " changed while it was made; open again"));
+  // The term's first message (subject "e") is written before anything is
+  // read: once it is stored no older owner can append (their fences name
+  // an earlier tip), so the read below sees the whole log as it stays.
+  // Read first, and an old owner still appending (its lease thread late)
+  // would overwrite subjects between the tip read and theirs (one message
+  // per subject): the new owner opened without a room's records or
+  // progress. The old owner may append between the tip read and the
+  // marker: then the marker's fence fails, and it is tried again.
+  absl::Status last_error;
+  for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
+    ROOMCAST_ASSIGN_OR_RETURN(cluster::StreamState st, o.js->State(stream));
+    uint64_t last = st.last_seq;
+    if (last == 0) {
+      // A new stream: its first message, the same id from any would-be
+      // owner (one is stored), is what a term's first write fences on.
+      ROOMCAST_ASSIGN_OR_RETURN(
+          cluster::Acked g,
+          o.js->Publish(absl::StrCat("rclog.", o.shard, ".g"), "",
+                        {.msg_id = absl::StrCat(o.shard, ".genesis")}));
+      if (g.seq != 1) {
+        last_error = absl::UnavailableError(
+            absl::StrCat("stream ", stream, " changed while it was made"));
+        continue;
+      }
+      last = 1;
     }
-    last = 1;
+    std::unique_ptr<JetStreamLog> log(new JetStreamLog(o, std::make_unique<Loaded>(), last));
+    absl::StatusOr<uint64_t> marker = log->Append(
+        {.subject = log->Subject("e"), .data = absl::StrCat(o.term)});
+    if (!marker.ok()) {
+      if (!log->fenced()) return marker.status();
+      last_error = marker.status();  // another writer appended since the tip read
+      continue;
+    }
+    ROOMCAST_RETURN_IF_ERROR(log->Load(*marker));
+    log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
+    return log;
   }
-  std::unique_ptr<JetStreamLog> log(
-      new JetStreamLog(std::move(o), std::make_unique<Loaded>(), last));
-  ROOMCAST_RETURN_IF_ERROR(log->Load(last));
-  log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
-  return log;
+  return absl::UnavailableError(absl::StrCat("stream ", stream, " kept moving while opened (",
+                                             last_error.message(), "); open again"));
 }
 
 JetStreamLog::JetStreamLog(Options options, std::unique_ptr<Loaded> loaded,
@@ -139,7 +162,12 @@ absl::Status JetStreamLog::ReadFromLeader(uint64_t last_seq) {
     absl::StatusOr<cluster::StoredMessage> m = options_.js->GetLast(stream_, subject);
     if (absl::IsNotFound(m.status())) continue;  // purged since it was listed
     ROOMCAST_RETURN_IF_ERROR(m.status());
-    if (m->seq > last_seq) continue;  // after the open's fence: the first write fails
+    // Nothing lands after the term's first message but this owner's own
+    // writes, and none was made yet.
+    if (m->seq > last_seq) {
+      return absl::UnavailableError(absl::StrCat(subject, " changed after the open's fence (#",
+                                                 m->seq, " > #", last_seq, "); open again"));
+    }
     Index(*m);
   }
   return absl::OkStatus();
@@ -188,7 +216,7 @@ void JetStreamLog::Index(const cluster::StoredMessage& m) {
   } else if (t.size() == 1 && t[0] == "t" && m.data.size() == 8 &&
              DecodeBigEndian(m.data) < kMaxLsn) {
     l.trim = std::max<uint64_t>(1, DecodeBigEndian(m.data));
-  } else if (!(t.size() == 1 && t[0] == "g")) {
+  } else if (!(t.size() == 1 && (t[0] == "g" || t[0] == "e"))) {
     ROOMCAST_LOG(kWarning, "publisher", "jetstream_log_unknown_subject")
         .Kv("subject", m.subject)
         .Kv("seq", static_cast<int64_t>(m.seq));

@@ -273,6 +273,35 @@ TEST_F(JetStreamLogTest, AnOldOwnerIsFencedOnceANewOneAppended) {
   EXPECT_FALSE(b->fenced());
 }
 
+// The open itself fences: a new owner's term begins with a message written
+// before it reads anything, so an old owner still appending (its lease
+// thread late) cannot change the log under the read, and everything it had
+// acked is what the new owner replays.
+TEST_F(JetStreamLogTest, OpeningFencesTheOldOwnerBeforeReading) {
+  std::unique_ptr<JetStreamLog> a = OpenLog("openfence", 1);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(Append(*a, {Rec("lobby", "a1")}).ok());
+  log::Progress p;
+  p.set_uploaded_through_ms(1000);
+  ASSERT_TRUE(a->WriteProgress(&p, {}).ok());
+
+  std::unique_ptr<JetStreamLog> b = OpenLog("openfence", 2);  // writes nothing yet
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<uint64_t> late = Append(*a, {Rec("lobby", "a2")});
+  EXPECT_TRUE(absl::IsUnavailable(late.status())) << late.status();
+  EXPECT_TRUE(a->fenced());
+  p.set_uploaded_through_ms(2000);
+  EXPECT_FALSE(a->WriteProgress(&p, {}).ok());
+
+  const std::vector<std::pair<uint64_t, std::string>> expect = {{1, "a1"}};
+  EXPECT_EQ(Replayed(*b), expect);
+  absl::StatusOr<log::Progress> read = b->ReadProgress();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->uploaded_through_ms(), 1000);
+  EXPECT_FALSE(b->fenced());
+  ASSERT_TRUE(Append(*b, {Rec("lobby", "b1")}).ok());
+}
+
 // What the stream holds is input: a batch that does not parse, one whose
 // LSN disagrees with its subject, one overlapping another and a subject of
 // no known kind are quarantined or skipped, and the log goes on after them.

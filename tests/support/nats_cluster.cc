@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "tests/support/http_client.h"
 
 namespace roomcast::testing {
@@ -184,7 +186,84 @@ void NatsCluster::Resume(int i) {
 bool NatsCluster::Restart(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   if (n.process != nullptr) return true;
-  return Start(n);
+  return Start(n) && WaitForCaughtUp(i, 60s);
+}
+
+bool NatsCluster::WaitForCaughtUp(int i, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (CaughtUp(i)) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+const Value* Field(const Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? nullptr : &it->second;
+}
+std::string StringField(const Struct& s, const std::string& key) {
+  const Value* v = Field(s, key);
+  return v != nullptr && v->has_string_value() ? v->string_value() : "";
+}
+// A raft group's view from its leader: {"leader": "n1", "replicas":
+// [{"name": "n0", "current": true, ...}]} (the leader is not among the
+// replicas). Whether `name` is its leader or a current replica.
+bool CurrentIn(const Struct& group, const std::string& name) {
+  if (StringField(group, "leader") == name) return true;
+  const Value* replicas = Field(group, "replicas");
+  if (replicas == nullptr || !replicas->has_list_value()) return false;
+  for (const Value& r : replicas->list_value().values()) {
+    if (!r.has_struct_value() || StringField(r.struct_value(), "name") != name) continue;
+    const Value* current = Field(r.struct_value(), "current");
+    return current != nullptr && current->bool_value();
+  }
+  return false;
+}
+
+}  // namespace
+
+bool NatsCluster::CaughtUp(int i) {
+  const std::string& name = nodes_[static_cast<size_t>(i)].name;
+  bool meta_seen = false;
+  for (const Node& n : nodes_) {
+    if (n.process == nullptr) continue;
+    const HttpResponse r = Get(
+        absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz?accounts=true&streams=true"));
+    Struct jsz;
+    if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
+      return false;
+    }
+    // Each group is judged by its leader's view (a follower does not list
+    // the replicas).
+    if (const Value* meta = Field(jsz, "meta_cluster");
+        meta != nullptr && meta->has_struct_value() &&
+        StringField(meta->struct_value(), "leader") == n.name) {
+      if (!CurrentIn(meta->struct_value(), name)) return false;
+      meta_seen = true;
+    }
+    const Value* accounts = Field(jsz, "account_details");
+    if (accounts == nullptr || !accounts->has_list_value()) continue;
+    for (const Value& a : accounts->list_value().values()) {
+      if (!a.has_struct_value()) continue;
+      const Value* streams = Field(a.struct_value(), "stream_detail");
+      if (streams == nullptr || !streams->has_list_value()) continue;
+      for (const Value& st : streams->list_value().values()) {
+        if (!st.has_struct_value()) continue;
+        const Value* cluster = Field(st.struct_value(), "cluster");
+        if (cluster == nullptr || !cluster->has_struct_value()) continue;
+        const Struct& c = cluster->struct_value();
+        if (StringField(c, "leader").empty()) return false;  // an election
+        if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) return false;
+      }
+    }
+  }
+  return meta_seen;
 }
 
 }  // namespace roomcast::testing

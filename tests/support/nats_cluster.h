@@ -53,8 +53,11 @@ class NatsCluster {
   // SIGSTOP / SIGCONT: a node that stops answering without going away.
   void Pause(int i);
   void Resume(int i);
-  // Starts node i again from its store directory; false if it did not
-  // come up (its monitoring port answering) within the bound.
+  // Starts node i again from its store directory and waits until it has
+  // caught up: the meta group and every stream's leader count it current.
+  // Only then may another node be killed with a quorum left (a node that
+  // answers but is still catching up is not one of it). False if it did
+  // not get there within the bound.
   bool Restart(int i);
 
  private:
@@ -68,6 +71,9 @@ class NatsCluster {
   void WriteConfig(const Node& n) const;
   bool Start(Node& n);
   bool WaitForMetaLeader(std::chrono::milliseconds timeout);
+  bool WaitForCaughtUp(int i, std::chrono::milliseconds timeout);
+  // One look: every up node's /jsz agrees node i is current everywhere.
+  bool CaughtUp(int i);
 
   TempDir dir_;
   std::vector<Node> nodes_;
