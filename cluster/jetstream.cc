@@ -391,4 +391,14 @@ absl::Status JetStream::Purge(absl::string_view stream, absl::string_view filter
                       : absl::StrCat("purge ", filter, " of ", stream));
 }
 
+absl::Status JetStream::DeleteMsg(absl::string_view stream, uint64_t seq) {
+  const std::string st(stream);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = timeout_.count();
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  return ToStatus(js_DeleteMsg(js_, st.c_str(), seq, &o, &jerr), jerr,
+                  absl::StrCat("delete #", seq, " of ", stream));
+}
+
 }  // namespace roomcast::cluster

@@ -145,6 +145,11 @@ class JetStream {
   // newer writer needs.
   absl::Status Purge(absl::string_view stream, absl::string_view filter,
                      std::optional<uint64_t> below_seq = std::nullopt);
+  // Deletes the one message at `seq` (kNotFound if there is none). Unlike
+  // a purge, which nats-server 2.9.10 can replay onto a restarted replica
+  // as "everything below" (other subjects' messages lost; measured), a
+  // delete names its message.
+  absl::Status DeleteMsg(absl::string_view stream, uint64_t seq);
   // The largest message the servers take (their max_payload), headers
   // included.
   int64_t MaxPayload() const;

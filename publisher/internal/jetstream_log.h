@@ -143,6 +143,8 @@ class JetStreamLog : public LogStore {
   absl::Status Load(uint64_t last_seq);
   // Every subject's one message, from the stream's leader.
   absl::Status ReadFromLeader(uint64_t last_seq);
+  // GetLast of each subject, indexed (ReadFromLeader's loop).
+  absl::Status ReadSubjects(const std::vector<std::string>& subjects, uint64_t last_seq);
   void Index(const cluster::StoredMessage& m);
   std::string Subject(absl::string_view rest) const;
 

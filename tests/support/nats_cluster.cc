@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -191,10 +192,12 @@ bool NatsCluster::Restart(int i) {
 
 bool NatsCluster::WaitForCaughtUp(int i, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string why;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (CaughtUp(i)) return true;
+    if (CaughtUp(i, &why)) return true;
     std::this_thread::sleep_for(100ms);
   }
+  std::cerr << "nats node " << name(i) << " did not catch up: " << why << "\n";
   return false;
 }
 
@@ -228,7 +231,7 @@ bool CurrentIn(const Struct& group, const std::string& name) {
 
 }  // namespace
 
-bool NatsCluster::CaughtUp(int i) {
+bool NatsCluster::CaughtUp(int i, std::string* why) {
   const std::string& name = nodes_[static_cast<size_t>(i)].name;
   bool meta_seen = false;
   for (const Node& n : nodes_) {
@@ -237,6 +240,7 @@ bool NatsCluster::CaughtUp(int i) {
         absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz?accounts=true&streams=true"));
     Struct jsz;
     if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
+      *why = absl::StrCat(n.name, "'s /jsz did not answer");
       return false;
     }
     // Each group is judged by its leader's view (a follower does not list
@@ -244,7 +248,10 @@ bool NatsCluster::CaughtUp(int i) {
     if (const Value* meta = Field(jsz, "meta_cluster");
         meta != nullptr && meta->has_struct_value() &&
         StringField(meta->struct_value(), "leader") == n.name) {
-      if (!CurrentIn(meta->struct_value(), name)) return false;
+      if (!CurrentIn(meta->struct_value(), name)) {
+        *why = absl::StrCat("not current in the meta group (leader ", n.name, ")");
+        return false;
+      }
       meta_seen = true;
     }
     const Value* accounts = Field(jsz, "account_details");
@@ -258,11 +265,19 @@ bool NatsCluster::CaughtUp(int i) {
         const Value* cluster = Field(st.struct_value(), "cluster");
         if (cluster == nullptr || !cluster->has_struct_value()) continue;
         const Struct& c = cluster->struct_value();
-        if (StringField(c, "leader").empty()) return false;  // an election
-        if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) return false;
+        const std::string stream = StringField(st.struct_value(), "name");
+        if (StringField(c, "leader").empty()) {  // an election
+          *why = absl::StrCat(stream, " has no leader (as ", n.name, " sees it)");
+          return false;
+        }
+        if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) {
+          *why = absl::StrCat("not current in ", stream, " (leader ", n.name, ")");
+          return false;
+        }
       }
     }
   }
+  if (!meta_seen) *why = "no meta leader";
   return meta_seen;
 }
 

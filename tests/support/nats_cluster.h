@@ -72,8 +72,9 @@ class NatsCluster {
   bool Start(Node& n);
   bool WaitForMetaLeader(std::chrono::milliseconds timeout);
   bool WaitForCaughtUp(int i, std::chrono::milliseconds timeout);
-  // One look: every up node's /jsz agrees node i is current everywhere.
-  bool CaughtUp(int i);
+  // One look: every up node's /jsz agrees node i is current everywhere;
+  // if not, *why says where it is not.
+  bool CaughtUp(int i, std::string* why);
 
   TempDir dir_;
   std::vector<Node> nodes_;
