@@ -238,7 +238,6 @@ absl::Status JetStreamLog::PurgeBelow(uint64_t trim_to) {
     b = batch_index_.erase(b);
   }
   purges_.fetch_add(1);
-  purges_.fetch_add(1);
   return absl::OkStatus();
 }
 
