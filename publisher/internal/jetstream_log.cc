@@ -225,8 +225,6 @@ absl::Status JetStreamLog::PurgeBelow(uint64_t trim_to) {
     if (it->second.seq == 0) break;  // its sequence is not known: no further
   }
   if (it == batch_index_.begin()) return absl::OkStatus();
-  // Batch sequences grow with their LSNs: everything up to the last batch
-  // purged, and nothing after it.
   // One delete per batch, by its sequence: a purge (filtered, with a
   // sequence or by exact subject) is replayed by nats-server 2.9.10 onto a
   // restarted replica so that other subjects' older messages go too
