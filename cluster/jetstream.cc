@@ -375,22 +375,6 @@ absl::Status JetStream::Scan(absl::string_view stream, absl::string_view filter_
   }
 }
 
-absl::Status JetStream::Purge(absl::string_view stream, absl::string_view filter,
-                              std::optional<uint64_t> below_seq) {
-  if (below_seq.has_value() && *below_seq <= 1) return absl::OkStatus();  // nothing below it
-  const std::string st(stream), f(filter);
-  jsOptions o;
-  jsOptions_Init(&o);
-  o.Wait = timeout_.count();
-  if (!f.empty()) o.Stream.Purge.Subject = f.c_str();
-  if (below_seq.has_value()) o.Stream.Purge.Sequence = *below_seq;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  return ToStatus(js_PurgeStream(js_, st.c_str(), &o, &jerr), jerr,
-                  below_seq.has_value()
-                      ? absl::StrCat("purge ", filter, " of ", stream, " below #", *below_seq)
-                      : absl::StrCat("purge ", filter, " of ", stream));
-}
-
 absl::Status JetStream::DeleteMsg(absl::string_view stream, uint64_t seq) {
   const std::string st(stream);
   jsOptions o;

@@ -138,17 +138,11 @@ class JetStream {
   // Every subject of `stream` matching `filter` that holds a message.
   absl::StatusOr<std::vector<std::string>> Subjects(absl::string_view stream,
                                                     absl::string_view filter);
-  // Removes the messages of `stream` on subjects matching `filter` (every
-  // subject if empty): all of them, or with `below_seq` only those below
-  // it (not including it; 0 or 1: none). JetStream does not fence a purge:
-  // see each caller's argument for why its purge cannot remove what a
-  // newer writer needs.
-  absl::Status Purge(absl::string_view stream, absl::string_view filter,
-                     std::optional<uint64_t> below_seq = std::nullopt);
-  // Deletes the one message at `seq` (kNotFound if there is none). Unlike
-  // a purge, which nats-server 2.9.10 can replay onto a restarted replica
-  // as "everything below" (other subjects' messages lost; measured), a
-  // delete names its message.
+  // Deletes the one message at `seq` (kNotFound if there is none). There is
+  // no purge here on purpose: nats-server 2.9.10 can replay a purge (filtered
+  // with a sequence, or of an exact subject) onto a restarted replica as
+  // "everything below", other subjects' messages lost (measured); a delete
+  // names its message.
   absl::Status DeleteMsg(absl::string_view stream, uint64_t seq);
   // The largest message the servers take (their max_payload), headers
   // included.

@@ -34,7 +34,7 @@ constexpr int kWatermarkAttempts = 8;
 constexpr uint32_t kMaxParts = 64;
 
 // Where the parts of an object at `key` go: under its room, so the room's
-// purge removes them too.
+// sweep removes them too.
 std::string PartKey(absl::string_view key, const std::string& parts_digest, uint32_t i) {
   std::vector<absl::string_view> t = absl::StrSplit(key, '/');
   const std::string room = t.size() >= 2 ? absl::StrCat(t[0], "/", t[1], "/") : "";
@@ -391,38 +391,83 @@ absl::StatusOr<std::vector<ObjectStore::QueuedPurge>> JetStreamStore::LoadPurges
 
 absl::Status JetStreamStore::DeletePurge(const std::string& key) {
   ROOMCAST_ASSIGN_OR_RETURN(std::string subject, ObjectSubject(key));
-  return js_->Purge(kObjectStream, subject);
+  return DeleteMatching(subject, "");
 }
 
-// A room whose manifest expired: its objects and takedown records go.
+// Not a purge: nats-server 2.9.10 can replay a purge onto a restarted
+// replica as "everything below its sequence", other subjects' messages
+// included (measured on the publisher's log; see JetStream::DeleteMsg). Each
+// message goes by its own sequence; one written after the scan stays (it is
+// newer than what the caller meant to remove). The messages on `last`, if
+// any, go only once the leader lists nothing else under `filter`: a scan
+// read from a replica that is behind can miss messages, and what marks the
+// room as sweepable (its manifest) must outlive them, or they would stay
+// for good.
+absl::Status JetStreamStore::DeleteMatching(const std::string& filter, const std::string& last) {
+  std::vector<uint64_t> seqs, last_seqs;
+  ROOMCAST_RETURN_IF_ERROR(
+      js_->Scan(kObjectStream, filter, 0, [&](const cluster::StoredMessage& m) {
+        (m.subject == last ? last_seqs : seqs).push_back(m.seq);
+        return absl::OkStatus();
+      }));
+  auto remove = [&](const std::vector<uint64_t>& which) -> absl::Status {
+    for (uint64_t seq : which) {
+      absl::Status s = js_->DeleteMsg(kObjectStream, seq);
+      if (!s.ok() && !absl::IsNotFound(s)) return s;  // the rest at the next sweep
+    }
+    return absl::OkStatus();
+  };
+  ROOMCAST_RETURN_IF_ERROR(remove(seqs));
+  if (last.empty()) return absl::OkStatus();
+  ROOMCAST_ASSIGN_OR_RETURN(std::vector<std::string> left, js_->Subjects(kObjectStream, filter));
+  for (const std::string& subject : left) {
+    if (subject != last) {
+      return absl::UnavailableError(
+          absl::StrCat(subject, " outlived its sweep; ", last, " stays for the next"));
+    }
+  }
+  return remove(last_seqs);
+}
+
+// A room whose manifest expired: its takedown records and objects go, the
+// manifest last.
 absl::StatusOr<bool> JetStreamStore::SweepRoom(const RoomMeta& meta, int64_t now_ms) {
   const segmenter::Scope scope =
       meta.private_room() ? segmenter::Scope::kPrivate : segmenter::Scope::kPublic;
   const std::string prefix = segmenter::RoomKeyPrefix(meta.room(), scope);
-  ROOMCAST_ASSIGN_OR_RETURN(std::optional<StoredObject> manifest,
-                            Get(absl::StrCat(prefix, "m")));
+  const std::string manifest_key = absl::StrCat(prefix, "m");
+  ROOMCAST_ASSIGN_OR_RETURN(std::optional<StoredObject> manifest, Get(manifest_key));
   if (!manifest) {
-    // Purged already, maybe by another origin: what this one keeps in
+    // Swept already, maybe by another origin: what this one keeps in
     // memory of the room goes all the same.
     cache_.ForgetPrefix(prefix);
     return false;
   }
   if (manifest->expires_ms() > now_ms) return false;
-  for (const std::string& p : {prefix, absl::StrCat("t/", prefix)}) {
+  ROOMCAST_ASSIGN_OR_RETURN(std::string manifest_subject, ObjectSubject(manifest_key));
+  for (const std::string& p : {absl::StrCat("t/", prefix), prefix}) {
     ROOMCAST_ASSIGN_OR_RETURN(std::string filter, ObjectSubject(absl::StrCat(p, "x")));
     filter.back() = '>';
-    ROOMCAST_RETURN_IF_ERROR(js_->Purge(kObjectStream, filter));
+    ROOMCAST_RETURN_IF_ERROR(DeleteMatching(filter, p == prefix ? manifest_subject : ""));
   }
   cache_.ForgetPrefix(prefix);
   return true;
 }
 
+// One room that cannot be swept now (its stream busy, a scan short) is
+// logged and tried again at the next sweep; the others go on.
 absl::StatusOr<size_t> JetStreamStore::SweepExpired(int64_t now_ms, size_t /*max*/) {
   ROOMCAST_ASSIGN_OR_RETURN(std::vector<RoomMeta> metas, LoadRoomMetas());
   size_t swept = 0;
   for (const RoomMeta& meta : metas) {
-    ROOMCAST_ASSIGN_OR_RETURN(bool gone, SweepRoom(meta, now_ms));
-    swept += gone ? 1 : 0;
+    absl::StatusOr<bool> gone = SweepRoom(meta, now_ms);
+    if (!gone.ok()) {
+      ROOMCAST_LOG(kWarning, "origin", "sweep_room_deferred")
+          .Kv("room", meta.room())
+          .Kv("status", gone.status());
+      continue;
+    }
+    swept += *gone ? 1 : 0;
   }
   return swept;
 }

@@ -30,10 +30,12 @@
 // "rcnote.{rest}"; each origin's Watch turns them into StoreEvents (the
 // publish's own headers say what it was: Rc-Kind, Rc-Meta, Rc-Watermark),
 // and forgets a replaced object from its memory cache.
-// Expiry (DESIGN §14): SweepExpired purges a room's objects and takedown
-// records by subject filter once its manifest (re-PUT while the room lives,
-// so it expires last) is past its retention. Every origin sweeps; a purge
-// is idempotent and each origin forgets the room's objects from memory.
+// Expiry (DESIGN §14): SweepExpired deletes a room's objects and takedown
+// records (by subject filter, message by message: a JetStream purge is not
+// safe on 2.9.10) once its manifest (re-PUT while the room lives, so it
+// expires last) is past its retention; the manifest goes last, so a sweep cut
+// short is finished by the next. Every origin sweeps; a delete is idempotent
+// and each origin forgets the room's objects from memory.
 //
 //   ROOMCAST_ASSIGN_OR_RETURN(auto store, JetStreamStore::Open({.urls = urls}));
 //   store->Watch([&](const StoreEvent& e) { ... });
@@ -139,6 +141,9 @@ class JetStreamStore : public ObjectStore {
   // What a fenced immutable write found stored instead.
   absl::StatusOr<PutOutcome> Resolve(const std::string& key, const std::string& digest) const;
   absl::StatusOr<bool> SweepRoom(const RoomMeta& meta, int64_t now_ms);
+  // Deletes every message on subjects matching `filter`, one by one, those
+  // on `last` after the rest are gone.
+  absl::Status DeleteMatching(const std::string& filter, const std::string& last);
   void OnNotice(const cluster::BusMessage& m);
 
   JetStreamStoreOptions options_;

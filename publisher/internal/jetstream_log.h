@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,10 +141,13 @@ class JetStreamLog : public LogStore {
   };
 
   JetStreamLog(Options options, std::unique_ptr<Loaded> loaded, uint64_t open_last_seq);
+  // Every subject's one message, from the stream's leader, up to the
+  // open's fence at `last_seq`.
   absl::Status Load(uint64_t last_seq);
-  // Every subject's one message, from the stream's leader.
-  absl::Status ReadFromLeader(uint64_t last_seq);
-  // GetLast of each subject, indexed (ReadFromLeader's loop).
+  // What the subject listing should have held and did not (Load's check).
+  absl::Status ReadUnlisted(const std::vector<std::string>& listed_subjects,
+                            const std::set<std::string>& rooms, uint64_t last_seq);
+  // GetLast of each subject, indexed.
   absl::Status ReadSubjects(const std::vector<std::string>& subjects, uint64_t last_seq);
   void Index(const cluster::StoredMessage& m);
   std::string Subject(absl::string_view rest) const;

@@ -124,18 +124,34 @@ std::string JetStreamLog::Subject(absl::string_view rest) const {
   return absl::StrCat("rclog.", options_.shard, ".", rest);
 }
 
+// Every subject's message, read from the stream's leader: the subjects it
+// lists, then the one message of each (one per subject). Not through a
+// consumer: one may sit on a replica that is behind and deliver an older
+// version of a subject, or none, while saying it is done (measured in the
+// mixed-kill test: a new owner opened with a room's stale checkpoint and
+// handed its seqs out again). One request per subject is slower (about
+// 0.3 ms each); the trim keeps their number to what is unpublished.
 absl::Status JetStreamLog::Load(uint64_t last_seq) {
-  ROOMCAST_RETURN_IF_ERROR(ReadFromLeader(last_seq));
+  ROOMCAST_ASSIGN_OR_RETURN(std::vector<std::string> subjects,
+                            options_.js->Subjects(stream_, Subject(">")));
+  ROOMCAST_RETURN_IF_ERROR(ReadSubjects(subjects, last_seq));
   Loaded& l = *loaded_;
-  uint64_t next = l.trim;
+  uint64_t next = 1;
+  std::set<std::string> rooms;  // those the batches name
   for (const auto& [first, bytes] : l.batches) {
     log::RecordBatch b;
-    const uint64_t n = ParseStored(bytes, &b) && b.first_lsn() == first
-                           ? static_cast<uint64_t>(b.records_size())
-                           : 1;  // unreadable: at least its first LSN is used
+    uint64_t n = 1;  // unreadable: at least its first LSN is used
+    if (ParseStored(bytes, &b) && b.first_lsn() == first) {
+      n = static_cast<uint64_t>(b.records_size());
+      for (const log::Record& r : b.records()) {
+        if (base::IsValidId(r.room())) rooms.insert(r.room());
+      }
+    }
     batch_index_[first].records = n;
     next = std::max(next, first + n);
   }
+  ROOMCAST_RETURN_IF_ERROR(ReadUnlisted(subjects, rooms, last_seq));
+  next = std::max(next, l.trim);
   for (const auto& [key, bytes] : l.replies) next = std::max(next, key.second + 1);
   next_lsn_ = next;
   trim_point_ = l.trim;
@@ -149,37 +165,20 @@ absl::Status JetStreamLog::Load(uint64_t last_seq) {
   return absl::OkStatus();
 }
 
-// Every subject's message, read from the stream's leader: the subjects it
-// lists, then the one message of each (one per subject). Not through a
-// consumer: one may sit on a replica that is behind and deliver an older
-// version of a subject, or none, while saying it is done (measured in the
-// mixed-kill test: a new owner opened with a room's stale checkpoint and
-// handed its seqs out again). One request per subject is slower (about
-// 0.3 ms each); the trim keeps their number to what is unpublished.
-absl::Status JetStreamLog::ReadFromLeader(uint64_t last_seq) {
-  ROOMCAST_ASSIGN_OR_RETURN(std::vector<std::string> subjects,
-                            options_.js->Subjects(stream_, Subject(">")));
-  ROOMCAST_RETURN_IF_ERROR(ReadSubjects(subjects, last_seq));
-  // The listing is checked against direct reads of what must be there: the
-  // singletons, and the checkpoint and progress of every room a batch
-  // names. nats-server 2.9's per-subject index has been seen to miss
-  // subjects after filtered purges and restarts (the mixed-kill test: a new
-  // owner opened without its rooms' checkpoints and the trim point).
-  std::set<std::string> listed(subjects.begin(), subjects.end());
+// The listing is checked against direct reads of what must be there: the
+// singletons, and the checkpoint and progress of every room a batch names.
+// nats-server 2.9's per-subject index has been seen to miss subjects after
+// filtered purges and restarts (the mixed-kill test: a new owner opened
+// without its rooms' checkpoints and the trim point).
+absl::Status JetStreamLog::ReadUnlisted(const std::vector<std::string>& listed_subjects,
+                                        const std::set<std::string>& rooms, uint64_t last_seq) {
+  const std::set<std::string> listed(listed_subjects.begin(), listed_subjects.end());
   std::vector<std::string> missed;
   auto check = [&](std::string subject) {
     if (!listed.contains(subject)) missed.push_back(std::move(subject));
   };
   check(Subject("p"));
   check(Subject("t"));
-  std::set<std::string> rooms;
-  for (const auto& [first, bytes] : loaded_->batches) {
-    log::RecordBatch b;
-    if (!ParseStored(bytes, &b)) continue;
-    for (const log::Record& r : b.records()) {
-      if (base::IsValidId(r.room())) rooms.insert(r.room());
-    }
-  }
   for (const std::string& room : rooms) {
     check(Subject(absl::StrCat("c.", room)));
     check(Subject(absl::StrCat("rp.", room)));
@@ -191,14 +190,12 @@ absl::Status JetStreamLog::ReadFromLeader(uint64_t last_seq) {
     ROOMCAST_RETURN_IF_ERROR(m.status());
     found.push_back(subject);
   }
-  if (!found.empty()) {
-    ROOMCAST_LOG(kWarning, "publisher", "jetstream_listing_incomplete")
-        .Kv("shard", options_.shard)
-        .Kv("found_unlisted", static_cast<int64_t>(found.size()))
-        .Kv("first", found.front());
-    ROOMCAST_RETURN_IF_ERROR(ReadSubjects(found, last_seq));
-  }
-  return absl::OkStatus();
+  if (found.empty()) return absl::OkStatus();
+  ROOMCAST_LOG(kWarning, "publisher", "jetstream_listing_incomplete")
+      .Kv("shard", options_.shard)
+      .Kv("found_unlisted", static_cast<int64_t>(found.size()))
+      .Kv("first", found.front());
+  return ReadSubjects(found, last_seq);
 }
 
 absl::Status JetStreamLog::ReadSubjects(const std::vector<std::string>& subjects,

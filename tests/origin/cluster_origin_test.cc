@@ -416,7 +416,8 @@ TEST_F(ClusterOriginTest, ATakedownThroughAIsServedByBAndItsRetryAnsweredByB) {
 }
 
 // DESIGN §14: once an ended room's retention is over, its objects are
-// purged from the stream and both origins answer 404 with max-age=60.
+// deleted from the stream and both origins answer 404 with max-age=60; a
+// room that lives on keeps every object.
 TEST_F(ClusterOriginTest, ARoomPastItsRetentionIsPurgedAndNotFoundOnBothOrigins) {
   ClusterOrigin a(nats_->urls(), "origin-sweeper-a", {"--retention-sweep-s", "1"});
   ClusterOrigin b(nats_->urls(), "origin-sweeper-b", {"--retention-sweep-s", "1"});
@@ -433,12 +434,23 @@ TEST_F(ClusterOriginTest, ARoomPastItsRetentionIsPurgedAndNotFoundOnBothOrigins)
   ASSERT_EQ(a.PutWatermark(PublisherOf(room), WallMs() - 5'000).status, 200);  // closed
   ASSERT_TRUE(Eventually([&] { return Get(b.url() + path).body == bytes; }));  // cached on B
   EXPECT_EQ(Get(a.url() + path).body, bytes);
+  // A living room of the same publisher, written after the expiring one.
+  const std::string kept_room = UniqueRoom("stays");
+  ASSERT_EQ(a.PutManifest(RoomManifest(kept_room, 1, opened, 1000)).status, 200);
+  const std::string kept_path = SegmentPath(kept_room, 1000, k);
+  const std::string kept_bytes = Encode(MakeSegment(kept_room, 1000, k, 3)).bytes;
+  ASSERT_EQ(a.PutObject(kept_path, kept_bytes).status, 201);
+  ASSERT_EQ(a.PutWatermark(PublisherOf(kept_room), WallMs() - 4'000).status, 200);
   for (ClusterOrigin* o : {&a, &b}) {
     ASSERT_TRUE(Eventually([&] { return Get(o->url() + path).status == 404; }, 15s))
         << "still served after its retention";
     HttpResponse gone = Get(o->url() + path);
     EXPECT_EQ(gone.header("cache-control"), "public, max-age=60");
     EXPECT_EQ(Get(o->url() + segmenter::ManifestPath(room)).status, 404);
+  }
+  for (ClusterOrigin* o : {&a, &b}) {
+    EXPECT_EQ(Get(o->url() + kept_path).body, kept_bytes);
+    EXPECT_EQ(Get(o->url() + segmenter::ManifestPath(kept_room)).status, 200);
   }
 }
 

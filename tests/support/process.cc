@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -196,7 +197,10 @@ TempDir::~TempDir() {
 }
 
 std::string BinaryPath(const std::string& name) {
-  return std::string(ROOMCAST_BIN_DIR) + "/" + name;
+  // ROOMCAST_BIN_DIR in the environment runs the tests against a frozen copy
+  // of the binaries, so that a rebuild cannot change them under a long loop.
+  const char* dir = std::getenv("ROOMCAST_BIN_DIR");
+  return std::string(dir != nullptr && *dir != '\0' ? dir : ROOMCAST_BIN_DIR) + "/" + name;
 }
 
 }  // namespace roomcast::testing
