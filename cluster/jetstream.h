@@ -71,7 +71,12 @@ struct StreamConfig {
 // What a publish must find, or it is refused with kFailedPrecondition.
 struct Fence {
   std::string msg_id;                // this message's id (deduplication)
-  std::string expected_last_msg_id;  // the stream's last message's id
+  // The stream's last message's id. On nats-server 2.9.10 each replica
+  // checks it again as it applies the message, against the id it
+  // remembers, and one restarted after the stream was quiet for a whole
+  // duplicate window remembers none: it drops what the leader stored.
+  // Fence a replicated log on expected_last_seq, one message at a time.
+  std::string expected_last_msg_id;
   std::optional<uint64_t> expected_last_seq;  // the stream's last sequence
   // The sequence of the last message on the publish's subject; 0 (sent as
   // such, unlike expected_last_seq): the subject must have no message, so

@@ -297,8 +297,7 @@ std::optional<JetStreamLog::TipSays> JetStreamLog::Classify(const std::string& i
   if (!t.ok()) return std::nullopt;
   *tip = *t;
   if (t->id == id) return TipSays::kStored;
-  const bool head = last_id_.empty() ? t->seq == open_last_seq_ : t->id == last_id_;
-  return head ? TipSays::kHead : TipSays::kOther;
+  return t->seq == last_seq_ ? TipSays::kHead : TipSays::kOther;
 }
 
 // Before another attempt of an in-doubt publish; false once it has been
@@ -314,7 +313,7 @@ bool JetStreamLog::WaitToRetry(std::optional<std::chrono::steady_clock::time_poi
 }
 
 absl::StatusOr<uint64_t> JetStreamLog::Resolved(const std::string& id, uint64_t seq, bool doubt) {
-  last_id_ = id;
+  last_seq_ = seq;
   if (doubt) {
     recoveries_.fetch_add(1);
     in_doubt_ = false;
@@ -325,27 +324,31 @@ absl::StatusOr<uint64_t> JetStreamLog::Resolved(const std::string& id, uint64_t 
   return seq;
 }
 
-// One message on the fence chain. An answer that does not come (kUnavailable)
-// leaves it in doubt: the same message, same id, same fence, is published
-// again until JetStream answers (a duplicate means stored); past the
-// duplicate window's margin, the stream's last message decides. A failed
-// fence is checked against the last message: ours (stored after all), the
-// chain's head (the server forgot the last id, as after every node was
-// killed at once: fence on its sequence instead, once), or another
-// writer's (fenced for good).
+// One message on the fence chain: it expects the stream's last sequence to
+// be that of this writer's previous message (for a term's first, the one
+// Open read). Not the previous message's id (Nats-Expected-Last-Msg-Id):
+// nats-server 2.9.10 checks a publish's expectations again on each replica
+// as it applies it, and a replica restarted after the stream was quiet for
+// longer than the duplicate window no longer knows the last id; it refuses
+// what the leader stored and acked, and silently holds less (measured:
+// JetStreamLogNodeTest). Every replica knows its last sequence from its
+// store; one that disagrees is reset by the server from the leader. This
+// writer has one message in flight at a time, so the sequence is a fence.
+//
+// An answer that does not come (kUnavailable) leaves the message in doubt:
+// the same message, same id, same fence, is published again until
+// JetStream answers (a duplicate means stored; past the duplicate window's
+// margin, the stream's last message decides). A failed fence is checked
+// against the last message: ours (stored after all) or another writer's
+// (fenced for good); if it is still our previous one, the refusal was not
+// the fence's (a limit).
 absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
   const std::string id = absl::StrCat(options_.shard, ".", options_.term, ".", ++msg_n_);
-  cluster::Fence fence{.msg_id = id};
-  if (last_id_.empty()) {
-    fence.expected_last_seq = open_last_seq_;
-  } else {
-    fence.expected_last_msg_id = last_id_;
-  }
+  const cluster::Fence fence{.msg_id = id, .expected_last_seq = last_seq_};
   static const std::map<std::string, std::string> kTombstone = {{"Rc-Deleted", "1"}}, kValue;
   const std::map<std::string, std::string>& headers = out.deleted ? kTombstone : kValue;
   const auto start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> stop_since;
-  uint64_t seq_fence_tried = 0;
   bool doubt = false;
   Tip tip;
   for (;;) {
@@ -356,13 +359,20 @@ absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
         if (!says) continue;
         if (*says == TipSays::kStored) return Resolved(id, tip.seq, doubt);
         if (*says == TipSays::kOther) return Die(true, "another writer appended while in doubt");
-        fence = {.msg_id = id, .expected_last_seq = tip.seq};
       }
     }
     absl::StatusOr<cluster::Acked> a =
         options_.js->PublishWithHeaders(out.subject, out.data, headers, fence);
     if (a.ok()) {
       ROOMCAST_ASSIGN_OR_RETURN(uint64_t seq, Stored(*a, id, out.subject));
+      if (seq == 0) {  // a duplicate whose sequence did not come back: the tip's
+        std::optional<TipSays> says = Classify(id, &tip);
+        if (says == TipSays::kStored) {
+          seq = tip.seq;
+        } else {
+          return Die(says == TipSays::kOther, "a stored message's sequence is not known");
+        }
+      }
       return Resolved(id, seq, doubt);
     }
     failed_writes_.fetch_add(1);
@@ -370,11 +380,6 @@ absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
       std::optional<TipSays> says = Classify(id, &tip);
       if (says == TipSays::kStored) return Resolved(id, tip.seq, doubt);
       if (says == TipSays::kOther) return Die(true, a.status().message());
-      if (says == TipSays::kHead && seq_fence_tried != tip.seq) {
-        seq_fence_tried = tip.seq;
-        fence = {.msg_id = id, .expected_last_seq = tip.seq};
-        continue;
-      }
       // Refused, and not by a fence (a limit): not stored, unless unread.
       if (says == TipSays::kHead) return Refused(doubt, a.status());
     } else if (!absl::IsUnavailable(a.status())) {

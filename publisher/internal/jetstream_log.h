@@ -17,12 +17,16 @@
 // A deletion is an empty message with header "Rc-Deleted: 1" on the same
 // subject.
 //
-// Fencing: every message is published by one writer thread, in order, with
-// msg_id "<shard>.<term>.<n>" and the previous message's id as
-// Nats-Expected-Last-Msg-Id; a term's first message (subject "e", written
-// by Open before it reads anything) expects instead the stream sequence
-// read just before (the last id does not survive every node being killed
-// at once), so the open reads a log no older owner can still change. A failed fence whose cause is a newer writer makes
+// Fencing: every message is published by one writer thread, one at a time,
+// with msg_id "<shard>.<term>.<n>" and the stream sequence of this writer's
+// previous message as Nats-Expected-Last-Sequence; a term's first message
+// (subject "e", written by Open before it reads anything) expects the
+// sequence Open read just before, so the open reads a log no older owner
+// can still change. Not the previous id (Nats-Expected-Last-Msg-Id): on
+// nats-server 2.9.10 each replica checks it again against what it
+// remembers, and one restarted after a quiet duplicate window has
+// forgotten it and silently drops what the others stored (see Append). A
+// failed fence whose cause is a newer writer makes
 // the log permanently unwritable: fenced(), and every job fails kUnavailable
 // saying the shard moved. A publish without an answer (an election: 5-6 s)
 // is in doubt: it is re-published, same id and fence, until stored (a
@@ -70,8 +74,11 @@ class JetStreamLog : public LogStore {
     size_t max_batch_jobs = 4096;
     // Between attempts of an in-doubt publish.
     std::chrono::milliseconds retry_interval{250};
+    // The stream's duplicate window (a retried publish within it is
+    // answered as a duplicate), set when the stream is made.
+    std::chrono::milliseconds duplicate_window{std::chrono::minutes(2)};
     // Past this, an in-doubt publish is resolved by reading the stream's
-    // last message, not by a duplicate (JetStream's window is 2 min).
+    // last message, not by a duplicate; below duplicate_window.
     std::chrono::milliseconds resolve_by_reading_after{std::chrono::seconds(90)};
     // At shutdown, how long an in-doubt publish is still retried.
     std::chrono::milliseconds stop_bound{std::chrono::seconds(10)};
@@ -180,9 +187,10 @@ class JetStreamLog : public LogStore {
   const std::string stream_;
   std::unique_ptr<Loaded> loaded_;
   // Writer thread only (after start-up).
-  const uint64_t open_last_seq_;
   uint64_t msg_n_ = 0;
-  std::string last_id_;  // "" until the term's first message is stored
+  // The stream sequence of this writer's last message; at first the one
+  // Open read.
+  uint64_t last_seq_;
   std::map<uint64_t, BatchInfo> batch_index_;  // by first_lsn
   absl::flat_hash_map<std::string, std::map<uint64_t, int64_t>> replies_;  // lsn -> max ts
   absl::flat_hash_set<std::string> room_progress_;

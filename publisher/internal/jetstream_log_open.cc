@@ -50,11 +50,14 @@ absl::StatusOr<std::unique_ptr<JetStreamLog>> JetStreamLog::Open(Options o) {
     return absl::InvalidArgumentError("shard must be [A-Za-z0-9_-]{1,64}");
   }
   if (o.term == 0) return absl::InvalidArgumentError("term must be > 0");
+  if (o.resolve_by_reading_after >= o.duplicate_window) {
+    return absl::InvalidArgumentError("resolve_by_reading_after must be below duplicate_window");
+  }
   const std::string stream = StreamName(o.shard);
   absl::Status made = o.js->EnsureStream({.name = stream,
                                           .subjects = {absl::StrCat("rclog.", o.shard, ".>")},
                                           .replicas = o.replicas,
-                                          .duplicate_window = std::chrono::minutes(2),
+                                          .duplicate_window = o.duplicate_window,
                                           .max_msgs_per_subject = 1});
   // JetStream error 10005: fewer servers than replicas are known now (a
   // cluster still forming, a node down): retryable, not a bad config.
@@ -109,7 +112,7 @@ JetStreamLog::JetStreamLog(Options options, std::unique_ptr<Loaded> loaded,
     : options_(std::move(options)),
       stream_(StreamName(options_.shard)),
       loaded_(std::move(loaded)),
-      open_last_seq_(open_last_seq) {}
+      last_seq_(open_last_seq) {}
 
 // Here, where Loaded is complete.
 JetStreamLog::~JetStreamLog() {

@@ -414,5 +414,69 @@ TEST_F(JetStreamLogTest, ANewOwnersEngineRepublishesByteIdenticalObjects) {
   EXPECT_EQ(r->results(0).seq(), 1u);
 }
 
+// nats-server 2.9.10 checks a publish's expectations again on every
+// replica as it applies it, against that replica's own state. A replica
+// restarted after the stream was quiet for longer than its duplicate
+// window has forgotten the last message id (it rebuilds it only from
+// messages inside the window), so a fence on the last id would be refused
+// there and accepted by the leader: the replica would silently hold less
+// than what was acked, and lose it if it were elected. The log fences on
+// the stream sequence, which every replica knows from its store: each
+// replica ends up holding every append.
+TEST(JetStreamLogNodeTest, AReplicaRestartedAfterAQuietWindowStoresEveryLaterAppend) {
+  NatsCluster nats;
+  ASSERT_TRUE(nats.ready()) << "the 3-node cluster did not elect a meta leader";
+  auto js = cluster::JetStream::Connect({.urls = nats.urls(), .timeout = 2000ms});
+  ASSERT_TRUE(js.ok()) << js.status();
+  const std::string stream = JetStreamLog::StreamName("quiet");
+  auto open = [&](uint64_t term) {
+    auto log = WhileUnavailable([&] {
+      return JetStreamLog::Open({.js = js->get(),
+                                 .shard = "quiet",
+                                 .term = term,
+                                 .duplicate_window = 1500ms,
+                                 .resolve_by_reading_after = 1000ms});
+    });
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? *std::move(log) : nullptr;
+  };
+  std::unique_ptr<JetStreamLog> a = open(1);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(Append(*a, {Rec("lobby", "before")}).ok());
+  absl::StatusOr<cluster::StreamState> st = (*js)->State(stream);
+  ASSERT_TRUE(st.ok()) << st.status();
+  const int leader = nats.IndexOf(st->leader);
+  ASSERT_GE(leader, 0) << st->leader;
+  const int follower = (leader + 1) % nats.size();
+  // Quiet for longer than the duplicate window, then a follower restarts.
+  std::this_thread::sleep_for(2500ms);
+  nats.Kill(follower);
+  ASSERT_TRUE(nats.Restart(follower));
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<uint64_t> lsn =
+        WhileUnavailable([&] { return Append(*a, {Rec("lobby", absl::StrCat("after", i))}); });
+    ASSERT_TRUE(lsn.ok()) << lsn.status();
+  }
+  st = (*js)->State(stream);
+  ASSERT_TRUE(st.ok()) << st.status();
+  const NatsCluster::ReplicaState want{.messages = st->messages, .last_seq = st->last_seq};
+  std::optional<NatsCluster::ReplicaState> got;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    got = nats.StreamStateOn(follower, stream);
+    if (got == want) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->last_seq, want.last_seq) << "the restarted replica did not store every append";
+  EXPECT_EQ(got->messages, want.messages);
+  // The other two hold the same.
+  for (int i = 0; i < nats.size(); ++i) {
+    if (i != follower) {
+      EXPECT_EQ(nats.StreamStateOn(i, stream), want) << nats.name(i);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace roomcast::publisher::internal
