@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -115,6 +117,10 @@ void NatsCluster::WriteConfig(const Node& n) const {
     if (&other != &n) routes.push_back(absl::StrCat("nats-route://127.0.0.1:", other.route_port));
   }
   std::ofstream f(n.dir + ".conf");
+  // ROOMCAST_NATS_DEBUG=1 turns on the servers' debug log (replication's
+  // apply errors are logged only there).
+  const char* debug = std::getenv("ROOMCAST_NATS_DEBUG");
+  if (debug != nullptr && std::string(debug) == "1") f << "debug: true\n";
   f << "server_name: " << n.name << "\n"
     << "listen: 127.0.0.1:" << n.client_port << "\n"
     << "http: 127.0.0.1:" << n.http_port << "\n"
@@ -187,6 +193,14 @@ void NatsCluster::Resume(int i) {
 bool NatsCluster::Restart(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   if (n.process != nullptr) return true;
+  if (!Start(n)) return false;
+  if (WaitForCaughtUp(i, 30s)) return true;
+  // nats-server 2.9.10 now and then leaves one stream's replica on a node
+  // just restarted silent: its leader hears nothing from it (the replica's
+  // "active" grows, its lag never falls) and it never catches up. What an
+  // operator does (README, cluster mode): restart that node once more.
+  std::cerr << "nats node " << n.name << " stuck after its restart: restarting it again\n";
+  Kill(i);
   return Start(n) && WaitForCaughtUp(i, 60s);
 }
 
@@ -198,6 +212,25 @@ bool NatsCluster::WaitForCaughtUp(int i, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(100ms);
   }
   std::cerr << "nats node " << name(i) << " did not catch up: " << why << "\n";
+  // What the servers said about it: their warnings and errors, and what
+  // they logged of the stream in question, the last few.
+  const size_t in = why.find("not current in ");
+  const std::string stream =
+      in == std::string::npos ? "" : why.substr(in + 15, why.find(' ', in + 15) - in - 15);
+  for (const Node& n : nodes_) {
+    std::ifstream log(n.dir + ".log");
+    std::deque<std::string> said;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("[WRN]") == std::string::npos && line.find("[ERR]") == std::string::npos &&
+          (stream.empty() || line.find(stream) == std::string::npos)) {
+        continue;
+      }
+      said.push_back(std::move(line));
+      if (said.size() > 40) said.pop_front();
+    }
+    std::cerr << "--- " << n.name << " warnings and errors (last " << said.size() << "):\n";
+    for (const std::string& line : said) std::cerr << line << "\n";
+  }
   return false;
 }
 
@@ -229,7 +262,43 @@ bool CurrentIn(const Struct& group, const std::string& name) {
   return false;
 }
 
+std::string JsonOf(const Struct& s) {
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(s, &out);
+  return out;
+}
+
 }  // namespace
+
+std::optional<NatsCluster::ReplicaState> NatsCluster::StreamStateOn(int i,
+                                                                   const std::string& stream) {
+  const Node& n = nodes_[static_cast<size_t>(i)];
+  if (n.process == nullptr) return std::nullopt;
+  const HttpResponse r =
+      Get(absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz?accounts=true&streams=true"));
+  Struct jsz;
+  if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
+    return std::nullopt;
+  }
+  const Value* accounts = Field(jsz, "account_details");
+  if (accounts == nullptr || !accounts->has_list_value()) return std::nullopt;
+  for (const Value& a : accounts->list_value().values()) {
+    if (!a.has_struct_value()) continue;
+    const Value* streams = Field(a.struct_value(), "stream_detail");
+    if (streams == nullptr || !streams->has_list_value()) continue;
+    for (const Value& st : streams->list_value().values()) {
+      if (!st.has_struct_value() || StringField(st.struct_value(), "name") != stream) continue;
+      const Value* state = Field(st.struct_value(), "state");
+      if (state == nullptr || !state->has_struct_value()) return std::nullopt;
+      const Value* msgs = Field(state->struct_value(), "messages");
+      const Value* last = Field(state->struct_value(), "last_seq");
+      return ReplicaState{
+          .messages = msgs != nullptr ? static_cast<uint64_t>(msgs->number_value()) : 0,
+          .last_seq = last != nullptr ? static_cast<uint64_t>(last->number_value()) : 0};
+    }
+  }
+  return std::nullopt;
+}
 
 bool NatsCluster::CaughtUp(int i, std::string* why) {
   const std::string& name = nodes_[static_cast<size_t>(i)].name;
@@ -271,7 +340,8 @@ bool NatsCluster::CaughtUp(int i, std::string* why) {
           return false;
         }
         if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) {
-          *why = absl::StrCat("not current in ", stream, " (leader ", n.name, ")");
+          *why = absl::StrCat("not current in ", stream, " (leader ", n.name,
+                              "); its view: ", JsonOf(st.struct_value()));
           return false;
         }
       }

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,8 +58,17 @@ class NatsCluster {
   // caught up: the meta group and every stream's leader count it current.
   // Only then may another node be killed with a quorum left (a node that
   // answers but is still catching up is not one of it). False if it did
-  // not get there within the bound.
+  // not get there within the bound. A node stuck after its restart (a
+  // nats-server 2.9.10 fault, see the .cc) is restarted once more, saying so.
   bool Restart(int i);
+  // What node i itself stores of `stream` (its own replica, not the
+  // leader's): the last sequence and message count; nullopt if it does not
+  // answer or hold the stream.
+  struct ReplicaState {
+    uint64_t messages = 0, last_seq = 0;
+    bool operator==(const ReplicaState&) const = default;
+  };
+  std::optional<ReplicaState> StreamStateOn(int i, const std::string& stream);
 
  private:
   struct Node {
