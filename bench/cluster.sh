@@ -28,7 +28,9 @@
 #
 # Knobs (environment): DURATION (10s), BATCH (100), BATCH_CONNS (16 per
 # publisher), ACK_CONNS (16), ROOMS (16), SHARDS (16), FOLLOWERS (500),
-# RESULTS_DIR (bench/results).
+# ORIGIN_THREADS (1),
+# RESULTS_DIR (bench/results), PERF_OUT (a file: perf record -g of the
+# server core during the batched ingest).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +43,9 @@ ACK_CONNS=${ACK_CONNS:-16}
 ROOMS=${ROOMS:-16}
 SHARDS=${SHARDS:-16}
 FOLLOWERS=${FOLLOWERS:-500}
+# Serving threads per origin (its store writes run on threads of their
+# own): one, as everything here shares one core.
+ORIGIN_THREADS=${ORIGIN_THREADS:-1}
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 SERVER_CORE=0
 CLIENT_CORE=1
@@ -96,7 +101,7 @@ done
 declare -a ORIGIN_URL PUB_URL PUB_PID
 for i in 0 1; do
   taskset -c "$SERVER_CORE" "$ORIGIN_BIN" --listen 127.0.0.1:0 --nats "$NATS_URLS" \
-    --origin-id "origin-$i" --threads 1 >"$TMP/origin-$i.out" 2>"$TMP/origin-$i.err" &
+    --origin-id "origin-$i" --threads "$ORIGIN_THREADS" >"$TMP/origin-$i.out" 2>"$TMP/origin-$i.err" &
   PIDS+=("$!")
   ORIGIN_URL[$i]=$(wait_listening "$TMP/origin-$i.out" "$!" "origin-$i")
   [[ -n ${ORIGIN_URL[$i]} ]] || die "origin $i did not listen: $(tail -5 "$TMP/origin-$i.err")"
@@ -186,8 +191,12 @@ field() { grep '^RESULT ' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print
 wrk_run "${PUB_URL[0]}" "$TMP/batch.json" 4 2s "$TMP/warm.wrk"
 wrk_run "${PUB_URL[0]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch0.wrk" &
 w0=$!
+if [[ -n ${PERF_OUT:-} ]]; then  # a call-graph profile of the server core during the ingest
+  perf record -q -C "$SERVER_CORE" -g -o "$PERF_OUT" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+fi
 wrk_run "${PUB_URL[1]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch1.wrk"
 wait "$w0"
+[[ -z ${PERF_OUT:-} ]] || wait "$!" || true
 for f in batch0 batch1; do
   [[ $(field "$TMP/$f.wrk" errors) == 0 ]] || die "$f: errors: $(cat "$TMP/$f.wrk")"
   grep -q Non-2xx "$TMP/$f.wrk" && die "$f: non-2xx answers: $(cat "$TMP/$f.wrk")"
@@ -199,6 +208,20 @@ grep -q Non-2xx "$TMP/ack.wrk" && die "ack: non-2xx answers: $(cat "$TMP/ack.wrk
 ACK_RPS=$(awk -v r="$(field "$TMP/ack.wrk" requests)" -v s="$(field "$TMP/ack.wrk" seconds)" 'BEGIN {printf "%d", r / s}')
 ACK_P50=$(awk -v u="$(field "$TMP/ack.wrk" p50_us)" 'BEGIN {printf "%.2f", u / 1000}')
 ACK_P99=$(awk -v u="$(field "$TMP/ack.wrk" p99_us)" 'BEGIN {printf "%.2f", u / 1000}')
+
+# --- the ingest's upload backlog ------------------------------------------------------
+# The e2e room is measured once the publishers have uploaded what the ingest
+# left queued, not while its segments still crowd the origins' shared core.
+outbox() { curl -sf --max-time 2 "$1/metrics" | awk '$1 ~ /^roomcast_publisher_outbox_objects/ {n += $2} END {print n + 0}'; }
+t0=$(now_ms)
+DRAIN="not drained within 120 s"
+while (($(now_ms) - t0 < 120000)); do
+  if [[ $(outbox "${PUB_URL[0]}") == 0 && $(outbox "${PUB_URL[1]}") == 0 ]]; then
+    DRAIN="$(($(now_ms) - t0)) ms"
+    break
+  fi
+  sleep 0.2
+done
 
 # --- end to end through Varnish ----------------------------------------------------
 taskset -c "$CLIENT_CORE" "$FOLLOWERS_BIN" --base "$VARNISH_URL" --publisher "${PUB_URL[1]}" \
@@ -274,12 +297,14 @@ out=$RESULTS_DIR/cluster-$(date -u +%F).md
   echo "## bench/cluster.sh, $(date -u '+%F %H:%M') UTC, commit $(git -C "$ROOT" rev-parse --short HEAD)"
   echo
   echo "3 nats-server $(nats-server --version | awk '{print $2}') nodes (R3 file streams), 2 origins, 2 publishers"
-  echo "($SHARDS shards), Varnish in front of both origins; every server on core 0, load on core 1."
+  echo "($SHARDS shards), origins with --threads $ORIGIN_THREADS, Varnish in front of both origins;"
+  echo "every server on core 0, load on core 1."
   echo
   echo "| measure | value |"
   echo "|---|---|"
   echo "| batched ingest (2 publishers, $BATCH per POST, $ROOMS rooms) | $INGEST messages/s |"
   echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms |"
+  echo "| upload backlog after the ingest and acks → drained | $DRAIN |"
   echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS |"
   echo "| log leader kill -9 → first 2xx | $LEADER_MS |"
   echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | $E2E |"

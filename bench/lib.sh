@@ -1,7 +1,8 @@
 # Shared by the bench scripts (source it): a scratch directory and the
 # processes a script starts in it, ended by their PIDs when it exits, and
 # the helpers every script needs to talk to the servers.
-#   bench_scratch NAME [GRACE]   # sets TMP and PIDS; GRACE in 0.1 s (50)
+#   bench_scratch NAME [GRACE]   # sets TMP and PIDS; GRACE in 0.1 s (50);
+#                                # BENCH_KEEP=1 keeps TMP (logs) at the end
 #   some_server >OUT 2>OUT.err & PIDS+=("$!")
 #   URL=$(wait_listening OUT PID NAME)
 #   TOKEN=$(jwt SUB ROLE ROOM)   # HS256 with $ROOMCAST_JWT_SECRET
@@ -28,7 +29,7 @@ bench_cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$TMP"
+  if [[ -n ${BENCH_KEEP:-} ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 
 # Waits for "listening on URL" in $1 (stdout file) of PID $2; prints URL.

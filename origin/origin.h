@@ -24,9 +24,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "boost/asio/co_spawn.hpp"
+#include "boost/asio/thread_pool.hpp"
+#include "boost/asio/use_awaitable.hpp"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
@@ -263,6 +267,17 @@ class Origin {
   // notices missed while disconnected; run with each retention sweep.
   void Resync();
 
+  // Runs `f` (a store call) on the store threads and resumes on the
+  // caller's executor: in cluster mode a write waits a JetStream round
+  // trip, and a serving thread does not wait with it.
+  template <typename F>
+  boost::asio::awaitable<std::invoke_result_t<F&>> OnStoreThread(F f) {
+    co_return co_await boost::asio::co_spawn(
+        store_threads_,
+        [&f]() -> boost::asio::awaitable<std::invoke_result_t<F&>> { co_return f(); },
+        boost::asio::use_awaitable);
+  }
+
   std::optional<RoomMeta> FindRoom(const std::string& room) const;
   int64_t WatermarkOf(const std::string& publisher) const;
   // Every bucket of the room ending at or before this is closed: its
@@ -304,6 +319,9 @@ class Origin {
   std::unique_ptr<cluster::Bus::Subscription> relay_sub_;
   // Last: stopped before the store and the metrics it uses go.
   std::unique_ptr<Purger> purger_;
+  // Store writes off the serving threads (OnStoreThread); joined first.
+  boost::asio::thread_pool store_threads_{kStoreThreads};
+  static constexpr int kStoreThreads = 8;
 };
 
 }  // namespace roomcast::origin

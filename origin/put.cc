@@ -166,7 +166,10 @@ boost::asio::awaitable<http::Response> Origin::PutManifest(Call call) {
   }
   const int64_t retention = m->config().retention_s() > 0 ? m->config().retention_s()
                                                           : options_.default_retention_s;
-  if (absl::Status st = StoreManifest(call, MetaOf(*m, retention)); !st.ok()) {
+  const RoomMeta stored_meta = MetaOf(*m, retention);
+  if (absl::Status st =
+          co_await OnStoreThread([&] { return StoreManifest(call, stored_meta); });
+      !st.ok()) {
     co_return StoreRefused(call.req, st);
   }
   holds_.NotifyManifest(call.ref.room, m->version());
@@ -221,8 +224,10 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
   }
   const int64_t retention = meta && meta->retention_s() > 0 ? meta->retention_s()
                                                             : options_.default_retention_s;
-  auto put = store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention,
-                                  StreamedEncodings(call.ref, call.req.body()));
+  auto put = co_await OnStoreThread([&] {
+    return store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention,
+                                StreamedEncodings(call.ref, call.req.body()));
+  });
   if (absl::IsAlreadyExists(put.status())) {
     conflicts_.Add();
     ROOMCAST_LOG(kWarning, "origin", "put_refused")

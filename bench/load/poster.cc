@@ -73,11 +73,18 @@ asio::awaitable<absl::Status> OpenRoom(HttpConnection& conn, const std::string& 
   HttpConnection::Headers headers;
   headers.emplace_back("Content-Type", "application/json");
   headers.emplace_back("Authorization", "Bearer " + token);
-  absl::StatusOr<HttpReply> r = co_await conn.Post(
-      RoomPath(room), absl::StrCat(R"({"bucket_ms":)", bucket_ms, "}"), headers);
-  if (!r.ok()) co_return r.status();
-  if (r->status != 200) co_return Refused("open room", *r);
-  co_return absl::OkStatus();
+  // A 503 (a shard between owners: Retry-After 1) is retried for 30 s, as a
+  // careful client would.
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<HttpReply> r = co_await conn.Post(
+        RoomPath(room), absl::StrCat(R"({"bucket_ms":)", bucket_ms, "}"), headers);
+    if (!r.ok()) co_return r.status();
+    if (r->status == 200) co_return absl::OkStatus();
+    if (r->status != 503 || attempt == 30) co_return Refused("open room", *r);
+    wait.expires_after(std::chrono::seconds(1));
+    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 asio::awaitable<void> PostAtRate(asio::any_io_executor ex, asio::ip::tcp::endpoint ep,
