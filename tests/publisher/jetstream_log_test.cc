@@ -72,6 +72,15 @@ std::vector<std::pair<uint64_t, std::string>> Replayed(LogStore& log) {
   return out;
 }
 
+// An old owner's append, after a newer owner's term began: refused as
+// fenced (the shard moved), and the log says so.
+void ExpectFenced(JetStreamLog& old_owner, const std::string& id) {
+  absl::StatusOr<uint64_t> late = Append(old_owner, {Rec("lobby", id)});
+  EXPECT_TRUE(absl::IsUnavailable(late.status())) << late.status();
+  EXPECT_TRUE(absl::StrContains(late.status().message(), "moved")) << late.status();
+  EXPECT_TRUE(old_owner.fenced());
+}
+
 class JetStreamLogTest : public ::testing::Test {
  protected:
   // One cluster for the suite: these tests kill no node.
@@ -251,10 +260,7 @@ TEST_F(JetStreamLogTest, AnOldOwnerIsFencedOnceANewOneAppended) {
   ASSERT_EQ(Replayed(*b).size(), 1u);
   ASSERT_TRUE(Append(*b, {Rec("lobby", "b1")}).ok());
   // A's next write fails, and so does every later one, of any kind.
-  absl::StatusOr<uint64_t> late = Append(*a, {Rec("lobby", "a2")});
-  EXPECT_TRUE(absl::IsUnavailable(late.status())) << late.status();
-  EXPECT_TRUE(absl::StrContains(late.status().message(), "moved")) << late.status();
-  EXPECT_TRUE(a->fenced());
+  ExpectFenced(*a, "a2");
   EXPECT_FALSE(a->writable());
   log::Progress p;
   EXPECT_TRUE(absl::IsUnavailable(a->WriteProgress(&p, {})));
@@ -287,9 +293,7 @@ TEST_F(JetStreamLogTest, OpeningFencesTheOldOwnerBeforeReading) {
 
   std::unique_ptr<JetStreamLog> b = OpenLog("openfence", 2);  // writes nothing yet
   ASSERT_NE(b, nullptr);
-  absl::StatusOr<uint64_t> late = Append(*a, {Rec("lobby", "a2")});
-  EXPECT_TRUE(absl::IsUnavailable(late.status())) << late.status();
-  EXPECT_TRUE(a->fenced());
+  ExpectFenced(*a, "a2");
   p.set_uploaded_through_ms(2000);
   EXPECT_FALSE(a->WriteProgress(&p, {}).ok());
 
