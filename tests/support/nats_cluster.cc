@@ -197,8 +197,10 @@ bool NatsCluster::Restart(int i) {
   if (WaitForCaughtUp(i, 30s)) return true;
   // nats-server 2.9.10 now and then leaves one stream's replica on a node
   // just restarted silent: its leader hears nothing from it (the replica's
-  // "active" grows, its lag never falls) and it never catches up. What an
-  // operator does (README, cluster mode): restart that node once more.
+  // "active" grows, its lag never falls) and it never catches up. Seen on a
+  // node killed again seconds after it had caught up from its previous
+  // restart (the mixed-kill test's round 4). What an operator does (README,
+  // cluster mode): restart that node once more; it then catches up.
   std::cerr << "nats node " << n.name << " stuck after its restart: restarting it again\n";
   Kill(i);
   return Start(n) && WaitForCaughtUp(i, 60s);
