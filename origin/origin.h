@@ -27,10 +27,11 @@
 #include <type_traits>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "absl/container/flat_hash_map.h"
-#include "boost/asio/co_spawn.hpp"
-#include "boost/asio/thread_pool.hpp"
-#include "boost/asio/use_awaitable.hpp"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"

@@ -208,17 +208,15 @@ bool NatsCluster::Restart(int i) {
 
 bool NatsCluster::WaitForCaughtUp(int i, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string why;
+  std::string why, stream;  // stream: the one it lags in, if that is why
   while (std::chrono::steady_clock::now() < deadline) {
-    if (CaughtUp(i, &why)) return true;
+    stream.clear();
+    if (CaughtUp(i, &why, &stream)) return true;
     std::this_thread::sleep_for(100ms);
   }
   std::cerr << "nats node " << name(i) << " did not catch up: " << why << "\n";
   // What the servers said about it: their warnings and errors, and what
   // they logged of the stream in question, the last few.
-  const size_t in = why.find("not current in ");
-  const std::string stream =
-      in == std::string::npos ? "" : why.substr(in + 15, why.find(' ', in + 15) - in - 15);
   for (const Node& n : nodes_) {
     std::ifstream log(n.dir + ".log");
     std::deque<std::string> said;
@@ -264,6 +262,33 @@ bool CurrentIn(const Struct& group, const std::string& name) {
   return false;
 }
 
+// A node's /jsz with every account's streams; nullopt if it does not answer.
+std::optional<Struct> Jsz(int http_port) {
+  const HttpResponse r =
+      Get(absl::StrCat("http://127.0.0.1:", http_port, "/jsz?accounts=true&streams=true"));
+  Struct jsz;
+  if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
+    return std::nullopt;
+  }
+  return jsz;
+}
+
+// Every stream a /jsz lists, over all its accounts.
+std::vector<const Struct*> StreamDetails(const Struct& jsz) {
+  std::vector<const Struct*> out;
+  const Value* accounts = Field(jsz, "account_details");
+  if (accounts == nullptr || !accounts->has_list_value()) return out;
+  for (const Value& a : accounts->list_value().values()) {
+    if (!a.has_struct_value()) continue;
+    const Value* streams = Field(a.struct_value(), "stream_detail");
+    if (streams == nullptr || !streams->has_list_value()) continue;
+    for (const Value& st : streams->list_value().values()) {
+      if (st.has_struct_value()) out.push_back(&st.struct_value());
+    }
+  }
+  return out;
+}
+
 std::string JsonOf(const Struct& s) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(s, &out);
@@ -276,47 +301,34 @@ std::optional<NatsCluster::ReplicaState> NatsCluster::StreamStateOn(int i,
                                                                    const std::string& stream) {
   const Node& n = nodes_[static_cast<size_t>(i)];
   if (n.process == nullptr) return std::nullopt;
-  const HttpResponse r =
-      Get(absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz?accounts=true&streams=true"));
-  Struct jsz;
-  if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
-    return std::nullopt;
-  }
-  const Value* accounts = Field(jsz, "account_details");
-  if (accounts == nullptr || !accounts->has_list_value()) return std::nullopt;
-  for (const Value& a : accounts->list_value().values()) {
-    if (!a.has_struct_value()) continue;
-    const Value* streams = Field(a.struct_value(), "stream_detail");
-    if (streams == nullptr || !streams->has_list_value()) continue;
-    for (const Value& st : streams->list_value().values()) {
-      if (!st.has_struct_value() || StringField(st.struct_value(), "name") != stream) continue;
-      const Value* state = Field(st.struct_value(), "state");
-      if (state == nullptr || !state->has_struct_value()) return std::nullopt;
-      const Value* msgs = Field(state->struct_value(), "messages");
-      const Value* last = Field(state->struct_value(), "last_seq");
-      return ReplicaState{
-          .messages = msgs != nullptr ? static_cast<uint64_t>(msgs->number_value()) : 0,
-          .last_seq = last != nullptr ? static_cast<uint64_t>(last->number_value()) : 0};
-    }
+  const std::optional<Struct> jsz = Jsz(n.http_port);
+  if (!jsz) return std::nullopt;
+  for (const Struct* st : StreamDetails(*jsz)) {
+    if (StringField(*st, "name") != stream) continue;
+    const Value* state = Field(*st, "state");
+    if (state == nullptr || !state->has_struct_value()) return std::nullopt;
+    const Value* msgs = Field(state->struct_value(), "messages");
+    const Value* last = Field(state->struct_value(), "last_seq");
+    return ReplicaState{
+        .messages = msgs != nullptr ? static_cast<uint64_t>(msgs->number_value()) : 0,
+        .last_seq = last != nullptr ? static_cast<uint64_t>(last->number_value()) : 0};
   }
   return std::nullopt;
 }
 
-bool NatsCluster::CaughtUp(int i, std::string* why) {
+bool NatsCluster::CaughtUp(int i, std::string* why, std::string* lagging_stream) {
   const std::string& name = nodes_[static_cast<size_t>(i)].name;
   bool meta_seen = false;
   for (const Node& n : nodes_) {
     if (n.process == nullptr) continue;
-    const HttpResponse r = Get(
-        absl::StrCat("http://127.0.0.1:", n.http_port, "/jsz?accounts=true&streams=true"));
-    Struct jsz;
-    if (r.status != 200 || !google::protobuf::util::JsonStringToMessage(r.body, &jsz).ok()) {
+    const std::optional<Struct> jsz = Jsz(n.http_port);
+    if (!jsz) {
       *why = absl::StrCat(n.name, "'s /jsz did not answer");
       return false;
     }
     // Each group is judged by its leader's view (a follower does not list
     // the replicas).
-    if (const Value* meta = Field(jsz, "meta_cluster");
+    if (const Value* meta = Field(*jsz, "meta_cluster");
         meta != nullptr && meta->has_struct_value() &&
         StringField(meta->struct_value(), "leader") == n.name) {
       if (!CurrentIn(meta->struct_value(), name)) {
@@ -325,27 +337,20 @@ bool NatsCluster::CaughtUp(int i, std::string* why) {
       }
       meta_seen = true;
     }
-    const Value* accounts = Field(jsz, "account_details");
-    if (accounts == nullptr || !accounts->has_list_value()) continue;
-    for (const Value& a : accounts->list_value().values()) {
-      if (!a.has_struct_value()) continue;
-      const Value* streams = Field(a.struct_value(), "stream_detail");
-      if (streams == nullptr || !streams->has_list_value()) continue;
-      for (const Value& st : streams->list_value().values()) {
-        if (!st.has_struct_value()) continue;
-        const Value* cluster = Field(st.struct_value(), "cluster");
-        if (cluster == nullptr || !cluster->has_struct_value()) continue;
-        const Struct& c = cluster->struct_value();
-        const std::string stream = StringField(st.struct_value(), "name");
-        if (StringField(c, "leader").empty()) {  // an election
-          *why = absl::StrCat(stream, " has no leader (as ", n.name, " sees it)");
-          return false;
-        }
-        if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) {
-          *why = absl::StrCat("not current in ", stream, " (leader ", n.name,
-                              "); its view: ", JsonOf(st.struct_value()));
-          return false;
-        }
+    for (const Struct* st : StreamDetails(*jsz)) {
+      const Value* cluster = Field(*st, "cluster");
+      if (cluster == nullptr || !cluster->has_struct_value()) continue;
+      const Struct& c = cluster->struct_value();
+      const std::string stream = StringField(*st, "name");
+      if (StringField(c, "leader").empty()) {  // an election
+        *why = absl::StrCat(stream, " has no leader (as ", n.name, " sees it)");
+        return false;
+      }
+      if (StringField(c, "leader") == n.name && !CurrentIn(c, name)) {
+        *why = absl::StrCat("not current in ", stream, " (leader ", n.name,
+                            "); its view: ", JsonOf(*st));
+        *lagging_stream = stream;
+        return false;
       }
     }
   }

@@ -84,7 +84,9 @@ class NatsCluster {
   bool WaitForCaughtUp(int i, std::chrono::milliseconds timeout);
   // One look: every up node's /jsz agrees node i is current everywhere;
   // if not, *why says where it is not.
-  bool CaughtUp(int i, std::string* why);
+  // Whether node i is current everywhere; if not, why, and the stream it
+  // lags in (left alone if that is not the reason).
+  bool CaughtUp(int i, std::string* why, std::string* lagging_stream);
 
   TempDir dir_;
   std::vector<Node> nodes_;
