@@ -62,6 +62,7 @@ for t in nats-server varnishd wrk taskset curl python3; do
   command -v "$t" >/dev/null || die "needs $t on PATH"
 done
 [[ $(nproc) -ge 2 ]] || die "needs 2 cores"
+[[ -z ${PERF_OUT:-} ]] || command -v perf >/dev/null || die "PERF_OUT needs perf on PATH"
 
 source "$ROOT/bench/lib.sh"
 bench_scratch cluster
