@@ -55,15 +55,18 @@ absl::Status LiveBucket::AddRecordLocked(std::string record) {
 
 // Appends the chunks of records [from, end) to a made form.
 absl::Status LiveBucket::ExtendLocked(Form f, Made& m, size_t from) {
-  for (size_t i = from; i < records_.size(); ++i) {
-    std::string text;
-    if (f.rendition == Rendition::kJson) {
-      auto json = segmenter::JsonRecordFromBytes(records_[i], i == 0);
-      if (!json.ok()) return json.status();
-      text = *std::move(json);
-    } else {
-      text = records_[i];
-    }
+  if (from >= records_.size()) return absl::OkStatus();
+  std::vector<std::string> lines;
+  if (f.rendition == Rendition::kJson) {
+    const std::vector<absl::string_view> records(records_.begin() + static_cast<std::ptrdiff_t>(from),
+                                                 records_.end());
+    auto json = segmenter::JsonRecordLines(records, from);
+    if (!json.ok()) return json.status();
+    lines = *std::move(json);
+  } else {
+    lines.assign(records_.begin() + static_cast<std::ptrdiff_t>(from), records_.end());
+  }
+  for (std::string& text : lines) {
     m.chunks.push_back(MakeChunk(f.gzip ? m.gz->Add(text) : std::move(text)));
   }
   return absl::OkStatus();

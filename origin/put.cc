@@ -3,11 +3,13 @@
 #include "origin/origin.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/status_macros.h"
 #include "origin/internal/respond.h"
 #include "origin/internal/takedown.h"
 #include "roomcast/v1/manifest.pb.h"
@@ -144,6 +146,27 @@ absl::Status CheckRenderable(const ObjectRef& ref, absl::string_view body) {
   return absl::OkStatus();
 }
 
+// CheckRenderable and StreamedEncodings in one: an action segment in the
+// streamed layout is printed once (its .json chunks, gzipped for the store,
+// prove the rendition), anything else is checked as before.
+absl::StatusOr<std::optional<Encodings>> RenderableEncodings(const ObjectRef& ref,
+                                                             absl::string_view body) {
+  if (ref.cls == ObjectClass::kActions) {
+    auto pb_chunks = segmenter::SegmentChunks(body, segmenter::Rendition::kPb);
+    if (pb_chunks.ok()) {
+      auto json_chunks = segmenter::SegmentChunks(body, segmenter::Rendition::kJson);
+      if (!json_chunks.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("the object has no .json rendition: ",
+                                                       json_chunks.status().message()));
+      }
+      return Encodings{.gzip = segmenter::GzipSegment(*pb_chunks),
+                       .json_gzip = segmenter::GzipSegment(*json_chunks)};
+    }
+  }
+  ROOMCAST_RETURN_IF_ERROR(CheckRenderable(ref, body));
+  return std::nullopt;
+}
+
 }  // namespace
 
 boost::asio::awaitable<http::Response> Origin::PutManifest(Call call) {
@@ -204,9 +227,10 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
   if (absl::Status st = CheckMatches(call.ref, call.req.body()); !st.ok()) {
     co_return BadBody(call.req, st);
   }
-  if (absl::Status st = CheckRenderable(call.ref, call.req.body()); !st.ok()) {
-    co_return BadBody(call.req, st);
-  }
+  // Printing a segment's .json takes a while: off the serving thread.
+  absl::StatusOr<std::optional<Encodings>> encodings =
+      co_await OnStoreThread([&] { return RenderableEncodings(call.ref, call.req.body()); });
+  if (!encodings.ok()) co_return BadBody(call.req, encodings.status());
   const std::string key = segmenter::StorageKey(call.ref);
   std::optional<RoomMeta> meta = FindRoom(call.ref.room);
   if (meta && meta->private_room() != (call.ref.scope == segmenter::Scope::kPrivate)) {
@@ -226,7 +250,7 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
                                                             : options_.default_retention_s;
   auto put = co_await OnStoreThread([&] {
     return store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention,
-                                StreamedEncodings(call.ref, call.req.body()));
+                                *std::move(encodings));
   });
   if (absl::IsAlreadyExists(put.status())) {
     conflicts_.Add();

@@ -99,8 +99,13 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m) {
   // order of a plain serialization, i.e. protobuf's per-process random
   // map order; printing from the deterministic bytes sorts them by key, so
   // a rendition is the same bytes every time it is made.
+  return BytesToJson(*m.GetDescriptor(), SerializeFieldOrder(m));
+}
+
+absl::StatusOr<std::string> BytesToJson(const google::protobuf::Descriptor& type,
+                                        absl::string_view bytes) {
   namespace util = google::protobuf::util;
-  const google::protobuf::DescriptorPool* pool = m.GetDescriptor()->file()->pool();
+  const google::protobuf::DescriptorPool* pool = type.file()->pool();
   static util::TypeResolver* const generated = util::NewTypeResolverForDescriptorPool(
       kTypeUrlPrefix, google::protobuf::DescriptorPool::generated_pool());
   std::unique_ptr<util::TypeResolver> own;
@@ -111,10 +116,15 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m) {
   }
   util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
+  if (bytes.size() > INT_MAX) return absl::InvalidArgumentError("too large to print");
   std::string out;
-  auto st = util::BinaryToJsonString(
-      resolver, absl::StrCat(kTypeUrlPrefix, "/", m.GetDescriptor()->full_name()),
-      SerializeFieldOrder(m), &out, opts);
+  google::protobuf::io::ArrayInputStream in(bytes.data(), static_cast<int>(bytes.size()));
+  util::Status st;
+  {
+    google::protobuf::io::StringOutputStream sink(&out);
+    st = util::BinaryToJsonStream(
+        resolver, absl::StrCat(kTypeUrlPrefix, "/", type.full_name()), &in, &sink, opts);
+  }
   if (!st.ok()) return absl::InternalError(st.ToString());
   return out;
 }

@@ -44,6 +44,10 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
 
 // protobuf's JSON mapping with the proto field names (ts_ms, not tsMs).
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m);
+// The same printer on bytes of `type` (ToJson prints SerializeFieldOrder's):
+// for callers that already hold such bytes, or join several into one call.
+absl::StatusOr<std::string> BytesToJson(const google::protobuf::Descriptor& type,
+                                        absl::string_view bytes);
 // Decode + ToJson: the origin's .json rendition of stored bytes. For
 // kActions it is RenderSegmentJson (one record a line, live.h); bytes of an
 // action segment stored before that layout keep the rendition they had.

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -161,6 +162,88 @@ absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record,
   return JsonRecord(m, first);
 }
 
+namespace {
+
+// The array elements of `json` (protobuf's printer output: no whitespace,
+// strings escaped), each a view into it; false unless it is exactly
+// `{"messages":[e1,e2,...]}` with at least one element.
+bool SplitMessagesArray(absl::string_view json, std::vector<absl::string_view>* out) {
+  constexpr absl::string_view kOpen = "{\"messages\":[";
+  if (!absl::ConsumePrefix(&json, kOpen) || !absl::ConsumeSuffix(&json, "]}")) return false;
+  int depth = 0;
+  bool in_string = false;
+  size_t begin = 0;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '{': case '[': ++depth; break;
+      case '}': case ']':
+        if (--depth < 0) return false;
+        break;
+      case ',':
+        if (depth == 0) {
+          out->push_back(json.substr(begin, i - begin));
+          begin = i + 1;
+        }
+        break;
+      default: break;
+    }
+  }
+  if (depth != 0 || in_string || begin >= json.size()) return false;
+  out->push_back(json.substr(begin));
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> JsonRecordLines(
+    const std::vector<absl::string_view>& records, size_t first_index) {
+  std::vector<std::string> lines;
+  lines.reserve(records.size());
+  if (records.empty()) return lines;
+  // Each record as ToJson would print it (its field-order bytes), all in
+  // one ActionSegment: the printer's set-up per call (resolving every type
+  // the message uses) costs more than printing a short record.
+  std::string joint;
+  {
+    google::protobuf::io::StringOutputStream raw(&joint);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    for (absl::string_view r : records) {
+      ROOMCAST_ASSIGN_OR_RETURN(v1::Message m, ParseRecord(r));
+      const std::string bytes = SerializeFieldOrder(m);
+      coded.WriteTag(kRecordTag);
+      coded.WriteVarint32(static_cast<uint32_t>(bytes.size()));
+      coded.WriteString(bytes);
+    }
+  }
+  std::vector<absl::string_view> each;
+  absl::StatusOr<std::string> json = BytesToJson(*v1::ActionSegment::descriptor(), joint);
+  if (json.ok() && SplitMessagesArray(*json, &each) && each.size() == records.size()) {
+    for (size_t i = 0; i < each.size(); ++i) {
+      lines.push_back(absl::StrCat(first_index + i == 0 ? "" : ",", each[i], "\n"));
+    }
+    return lines;
+  }
+  // One the joint print refuses (nesting one level too deep, say): one by
+  // one, with each record's own answer.
+  lines.clear();
+  for (size_t i = 0; i < records.size(); ++i) {
+    ROOMCAST_ASSIGN_OR_RETURN(std::string line,
+                              JsonRecordFromBytes(records[i], first_index + i == 0));
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
 absl::StatusOr<std::string> JsonTail(absl::string_view summary_pb) {
   v1::ActionSegment summary;
   if (summary_pb.size() > INT_MAX ||
@@ -195,11 +278,8 @@ absl::StatusOr<std::vector<std::string>> SegmentChunks(absl::string_view pb,
     return chunks;
   }
   chunks.emplace_back(JsonHead());
-  for (size_t i = 0; i < parts.records.size(); ++i) {
-    ROOMCAST_ASSIGN_OR_RETURN(std::string line,
-                              JsonRecordFromBytes(parts.records[i], i == 0));
-    chunks.push_back(std::move(line));
-  }
+  ROOMCAST_ASSIGN_OR_RETURN(std::vector<std::string> lines, JsonRecordLines(parts.records, 0));
+  for (std::string& line : lines) chunks.push_back(std::move(line));
   ROOMCAST_ASSIGN_OR_RETURN(std::string tail, JsonTail(parts.summary));
   chunks.push_back(std::move(tail));
   return chunks;

@@ -54,6 +54,11 @@ absl::string_view JsonHead();
 absl::StatusOr<std::string> JsonRecord(const v1::Message& m, bool first);
 // As JsonRecord, from one EncodeRecord span.
 absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record, bool first);
+// JsonRecordFromBytes of each record, the first of them at position
+// `first_index` of its segment, printed in one call where it can be: the
+// same lines, an error for the first record that has none.
+absl::StatusOr<std::vector<std::string>> JsonRecordLines(
+    const std::vector<absl::string_view>& records, size_t first_index);
 // "]" + "," + the summary's JSON fields + "}" (or "]}" if none).
 absl::StatusOr<std::string> JsonTail(absl::string_view summary_pb);
 // The whole .json rendition of stored .pb bytes.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "segmenter/codec.h"
@@ -220,6 +221,69 @@ TEST(LiveTest, JsonParsesAsTheSegmentWithOneRecordPerLine) {
   }
   EXPECT_EQ(lines.back().substr(0, 2), "],");
   EXPECT_EQ(RenderJson(ObjectClass::kActions, EncodeSegment(s)).value(), *json);
+}
+
+// A Custom record whose data nests `depth` Structs, each under a key of
+// awkward characters: the joint print of JsonRecordLines must split back
+// exactly where the record ends.
+v1::Message NestedRecord(uint64_t seq, int depth) {
+  v1::Message m = Action(seq, 1764290000000 + static_cast<int64_t>(seq), "nester");
+  m.mutable_custom()->set_name("nest");
+  google::protobuf::Struct* at = m.mutable_custom()->mutable_data();
+  for (int i = 0; i < depth; ++i) {
+    auto& f = *at->mutable_fields();
+    f["s"].set_string_value("a,b}]\\\",{\"x\":[1,2]}\u2028<\x01");
+    f["l"].mutable_list_value()->add_values()->set_string_value("],[");
+    at = f["k,}{" + std::to_string(i)].mutable_struct_value();
+  }
+  return m;
+}
+
+TEST(LiveTest, JsonRecordLinesAreEachRecordsOwnLine) {
+  const v1::ActionSegment s = FullSegment();
+  std::vector<std::string> spans;
+  for (const v1::Message& m : s.messages()) spans.push_back(EncodeRecord(m));
+  for (uint64_t d : {1, 3, 7}) spans.push_back(EncodeRecord(NestedRecord(200 + d, static_cast<int>(d))));
+  const std::vector<absl::string_view> views(spans.begin(), spans.end());
+  for (size_t first : {size_t{0}, size_t{5}}) {
+    absl::StatusOr<std::vector<std::string>> lines = JsonRecordLines(views, first);
+    ASSERT_TRUE(lines.ok()) << lines.status();
+    ASSERT_EQ(lines->size(), spans.size());
+    for (size_t i = 0; i < spans.size(); ++i) {
+      EXPECT_EQ((*lines)[i], JsonRecordFromBytes(spans[i], first + i == 0).value()) << i;
+    }
+  }
+  EXPECT_TRUE(JsonRecordLines({}, 0)->empty());
+  // A span that is no record fails as JsonRecordFromBytes does.
+  std::vector<absl::string_view> bad = views;
+  const std::string not_a_record = "\x0a\x01x";
+  bad.insert(bad.begin() + 2, not_a_record);
+  EXPECT_FALSE(JsonRecordLines(bad, 0).ok());
+}
+
+// Nesting near the printer's depth limit: a record at one level deeper in
+// the joint print than alone gets the line (or the error) it has alone.
+TEST(LiveTest, JsonRecordLinesOfDeepRecordsMatchOneByOne) {
+  int printed_alone = 0;
+  int refused_alone = 0;
+  for (int depth = 20; depth <= 40; ++depth) {
+    const std::string deep = EncodeRecord(NestedRecord(1, depth));
+    const std::string plain = EncodeRecord(Action(2, 2));
+    const std::vector<absl::string_view> views = {plain, deep, plain};
+    absl::StatusOr<std::string> alone = JsonRecordFromBytes(deep, false);
+    absl::StatusOr<std::vector<std::string>> lines = JsonRecordLines(views, 3);
+    ASSERT_EQ(lines.ok(), alone.ok()) << depth << " " << lines.status();
+    if (!alone.ok()) {
+      ++refused_alone;
+      continue;
+    }
+    ++printed_alone;
+    EXPECT_EQ((*lines)[1], *alone) << depth;
+    EXPECT_EQ((*lines)[0], JsonRecordFromBytes(plain, false).value());
+  }
+  // The range holds the limit: some depths print, some do not.
+  EXPECT_GT(printed_alone, 0);
+  EXPECT_GT(refused_alone, 0);
 }
 
 TEST(LiveTest, EmptySegmentJsonHasNoRecordLine) {
