@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "segmenter/codec.h"
+#include "segmenter/live.h"
 #include "segmenter/messages.h"
 #include "segmenter/segment.h"
 
@@ -103,6 +104,40 @@ void BM_Decode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_Decode)->Arg(10)->Arg(100)->Arg(1000);
+
+// The origin's work on a stored segment's PUT (origin/put.cc): its .json
+// records printed one printer call each (as before JsonRecordLines), in
+// one call, and a rendition gzipped with a flush after every chunk.
+void BM_JsonRecordOneByOne(benchmark::State& state) {
+  const std::string pb =
+      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const SegmentParts parts = SplitSegment(pb).value();
+  for (auto _ : state) {
+    for (size_t i = 0; i < parts.records.size(); ++i) {
+      benchmark::DoNotOptimize(JsonRecordFromBytes(parts.records[i], i == 0));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_JsonRecordOneByOne)->Arg(10)->Arg(100)->Arg(1000);
+
+void BM_JsonRecordLines(benchmark::State& state) {
+  const std::string pb =
+      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const SegmentParts parts = SplitSegment(pb).value();
+  for (auto _ : state) benchmark::DoNotOptimize(JsonRecordLines(parts.records, 0));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_JsonRecordLines)->Arg(10)->Arg(100)->Arg(1000);
+
+void BM_GzipSegmentJson(benchmark::State& state) {
+  const std::string pb =
+      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const std::vector<std::string> chunks = SegmentChunks(pb, Rendition::kJson).value();
+  for (auto _ : state) benchmark::DoNotOptimize(GzipSegment(chunks));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_GzipSegmentJson)->Arg(100)->Arg(1000);
 
 // Bytes per comment as served (gzip), against gzipped JSON lines of the same
 // messages. Reported as counters; the timing is incidental.
