@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/util/json_util.h"
 #include "segmenter/naming.h"
 
 namespace roomcast::segmenter {
@@ -48,6 +49,10 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m);
 // for callers that already hold such bytes, or join several into one call.
 absl::StatusOr<std::string> BytesToJson(const google::protobuf::Descriptor& type,
                                         absl::string_view bytes);
+// protobuf's JsonStringToMessage on the same cached type resolution as
+// ToJson's; the same answers, errors included.
+absl::Status FromJson(absl::string_view json, google::protobuf::Message* m,
+                      const google::protobuf::util::JsonParseOptions& options);
 // Decode + ToJson: the origin's .json rendition of stored bytes. For
 // kActions it is RenderSegmentJson (one record a line, live.h); bytes of an
 // action segment stored before that layout keep the rendition they had.

@@ -8,6 +8,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
 #include "publisher/internal/validation.h"
+#include "segmenter/codec.h"
 
 namespace roomcast::publisher::internal {
 namespace {
@@ -51,7 +52,7 @@ absl::Status ParseBody(absl::string_view body, bool proto, const IngestLimits& l
   }
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = false;
-  auto s = google::protobuf::util::JsonStringToMessage(std::string(body), m, o);
+  absl::Status s = segmenter::FromJson(body, m, o);
   if (!s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad JSON body: ", std::string(s.message())));
