@@ -58,8 +58,8 @@ absl::Status LiveBucket::ExtendLocked(Form f, Made& m, size_t from) {
   if (from >= records_.size()) return absl::OkStatus();
   std::vector<std::string> lines;
   if (f.rendition == Rendition::kJson) {
-    const std::vector<absl::string_view> records(records_.begin() + static_cast<std::ptrdiff_t>(from),
-                                                 records_.end());
+    const std::vector<absl::string_view> records(
+        records_.begin() + static_cast<std::ptrdiff_t>(from), records_.end());
     auto json = segmenter::JsonRecordLines(records, from);
     if (!json.ok()) return json.status();
     lines = *std::move(json);

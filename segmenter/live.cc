@@ -81,6 +81,45 @@ absl::Status SplitField(google::protobuf::io::CodedInputStream& in,
   return absl::OkStatus();
 }
 
+// The array elements of `json` (protobuf's printer output: no whitespace,
+// strings escaped), each a view into it; false unless it is exactly
+// `{"messages":[e1,e2,...]}` with at least one element.
+bool SplitMessagesArray(absl::string_view json, std::vector<absl::string_view>* out) {
+  constexpr absl::string_view kOpen = "{\"messages\":[";
+  if (!absl::ConsumePrefix(&json, kOpen) || !absl::ConsumeSuffix(&json, "]}")) return false;
+  int depth = 0;
+  bool in_string = false;
+  size_t begin = 0;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '{': case '[': ++depth; break;
+      case '}': case ']':
+        if (--depth < 0) return false;
+        break;
+      case ',':
+        if (depth == 0) {
+          out->push_back(json.substr(begin, i - begin));
+          begin = i + 1;
+        }
+        break;
+      default: break;
+    }
+  }
+  if (depth != 0 || in_string || begin >= json.size()) return false;
+  out->push_back(json.substr(begin));
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeRecord(const v1::Message& m) {
@@ -161,49 +200,6 @@ absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record,
   ROOMCAST_ASSIGN_OR_RETURN(v1::Message m, ParseRecord(record));
   return JsonRecord(m, first);
 }
-
-namespace {
-
-// The array elements of `json` (protobuf's printer output: no whitespace,
-// strings escaped), each a view into it; false unless it is exactly
-// `{"messages":[e1,e2,...]}` with at least one element.
-bool SplitMessagesArray(absl::string_view json, std::vector<absl::string_view>* out) {
-  constexpr absl::string_view kOpen = "{\"messages\":[";
-  if (!absl::ConsumePrefix(&json, kOpen) || !absl::ConsumeSuffix(&json, "]}")) return false;
-  int depth = 0;
-  bool in_string = false;
-  size_t begin = 0;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; break;
-      case '{': case '[': ++depth; break;
-      case '}': case ']':
-        if (--depth < 0) return false;
-        break;
-      case ',':
-        if (depth == 0) {
-          out->push_back(json.substr(begin, i - begin));
-          begin = i + 1;
-        }
-        break;
-      default: break;
-    }
-  }
-  if (depth != 0 || in_string || begin >= json.size()) return false;
-  out->push_back(json.substr(begin));
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<std::string>> JsonRecordLines(
     const std::vector<absl::string_view>& records, size_t first_index) {

@@ -243,7 +243,9 @@ TEST(LiveTest, JsonRecordLinesAreEachRecordsOwnLine) {
   const v1::ActionSegment s = FullSegment();
   std::vector<std::string> spans;
   for (const v1::Message& m : s.messages()) spans.push_back(EncodeRecord(m));
-  for (uint64_t d : {1, 3, 7}) spans.push_back(EncodeRecord(NestedRecord(200 + d, static_cast<int>(d))));
+  for (int d : {1, 3, 7}) {
+    spans.push_back(EncodeRecord(NestedRecord(200 + static_cast<uint64_t>(d), d)));
+  }
   const std::vector<absl::string_view> views(spans.begin(), spans.end());
   for (size_t first : {size_t{0}, size_t{5}}) {
     absl::StatusOr<std::vector<std::string>> lines = JsonRecordLines(views, first);
