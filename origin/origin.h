@@ -234,12 +234,15 @@ class Origin {
   boost::asio::awaitable<http::Response> PutWatermark(Call call);
   // takedown.cc: DESIGN §11's takedown PUT (PutObject hands it over when
   // the request carries Roomcast-Takedown-* headers) and the records.
-  boost::asio::awaitable<http::Response> PutTakedown(Call call);
+  // `encodings`: the new body's gzip copies (put.cc's check made them).
+  boost::asio::awaitable<http::Response> PutTakedown(Call call,
+                                                     std::optional<Encodings> encodings);
   http::Response AnswerRetriedTakedown(const http::Request& req, const std::string& key,
                                        const TakedownHeaders& h,
                                        const std::string& new_digest);
   http::Response StoreTakedown(const Call& call, const std::string& key,
-                               const TakedownHeaders& h, const std::string& new_digest);
+                               const TakedownHeaders& h, const std::string& new_digest,
+                               std::optional<Encodings> encodings);
   http::Response GetTakedowns(const http::Request& req, const std::string& room,
                               segmenter::Scope scope);
   http::Response ListTakedowns(const http::Request& req, const std::string& room,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -146,11 +148,18 @@ absl::Status CheckRenderable(const ObjectRef& ref, absl::string_view body) {
   return absl::OkStatus();
 }
 
-// CheckRenderable and StreamedEncodings in one: an action segment in the
-// streamed layout is printed once (its .json chunks, gzipped for the store,
-// prove the rendition), anything else is checked as before.
-absl::StatusOr<std::optional<Encodings>> RenderableEncodings(const ObjectRef& ref,
-                                                             absl::string_view body) {
+// An action segment's two renditions, chunk by chunk (what its streams
+// sent), for the store's gzip copies.
+struct Renditions {
+  std::vector<std::string> pb;
+  std::vector<std::string> json;
+};
+
+// CheckRenderable, printing an action segment in the streamed layout once:
+// its .json chunks prove the rendition and are kept for the gzip copies.
+// nullopt for anything else (checked as before; the store's own gzip).
+absl::StatusOr<std::optional<Renditions>> CheckRenditions(const ObjectRef& ref,
+                                                          absl::string_view body) {
   if (ref.cls == ObjectClass::kActions) {
     auto pb_chunks = segmenter::SegmentChunks(body, segmenter::Rendition::kPb);
     if (pb_chunks.ok()) {
@@ -159,12 +168,18 @@ absl::StatusOr<std::optional<Encodings>> RenderableEncodings(const ObjectRef& re
         return absl::InvalidArgumentError(absl::StrCat("the object has no .json rendition: ",
                                                        json_chunks.status().message()));
       }
-      return Encodings{.gzip = segmenter::GzipSegment(*pb_chunks),
-                       .json_gzip = segmenter::GzipSegment(*json_chunks)};
+      return Renditions{.pb = *std::move(pb_chunks), .json = *std::move(json_chunks)};
     }
   }
   ROOMCAST_RETURN_IF_ERROR(CheckRenderable(ref, body));
   return std::nullopt;
+}
+
+// StreamedEncodings from the chunks CheckRenditions made.
+std::optional<Encodings> Gzipped(const std::optional<Renditions>& r) {
+  if (!r) return std::nullopt;
+  return Encodings{.gzip = segmenter::GzipSegment(r->pb),
+                   .json_gzip = segmenter::GzipSegment(r->json)};
 }
 
 }  // namespace
@@ -228,9 +243,9 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
     co_return BadBody(call.req, st);
   }
   // Printing a segment's .json takes a while: off the serving thread.
-  absl::StatusOr<std::optional<Encodings>> encodings =
-      co_await OnStoreThread([&] { return RenderableEncodings(call.ref, call.req.body()); });
-  if (!encodings.ok()) co_return BadBody(call.req, encodings.status());
+  absl::StatusOr<std::optional<Renditions>> renditions =
+      co_await OnStoreThread([&] { return CheckRenditions(call.ref, call.req.body()); });
+  if (!renditions.ok()) co_return BadBody(call.req, renditions.status());
   const std::string key = segmenter::StorageKey(call.ref);
   std::optional<RoomMeta> meta = FindRoom(call.ref.room);
   if (meta && meta->private_room() != (call.ref.scope == segmenter::Scope::kPrivate)) {
@@ -238,7 +253,7 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
                                     "the room's objects live under the other prefix"));
   }
   // The one way an immutable object's bytes change (DESIGN §11).
-  if (IsTakedown(call.req)) co_return co_await PutTakedown(call);
+  if (IsTakedown(call.req)) co_return co_await PutTakedown(call, Gzipped(*renditions));
   if (meta && ClosedAndNeverStored(call.ref, key, *meta)) {
     conflicts_.Add();
     ROOMCAST_LOG(kWarning, "origin", "put_refused")
@@ -250,7 +265,7 @@ boost::asio::awaitable<http::Response> Origin::PutObject(Call call) {
                                                             : options_.default_retention_s;
   auto put = co_await OnStoreThread([&] {
     return store_->PutImmutable(key, std::string(call.req.body()), NowMs(), retention,
-                                *std::move(encodings));
+                                Gzipped(*renditions));
   });
   if (absl::IsAlreadyExists(put.status())) {
     conflicts_.Add();

@@ -4,6 +4,9 @@
 // stored ones with exactly the listed messages stubbed, stores them with a
 // TakedownRecord and the cache purges they owe in one write, and answers
 // before the caches are purged (origin/internal/purger.h sends those).
+#include <optional>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/crypto.h"
@@ -57,7 +60,8 @@ TakedownRecord RecordOf(const segmenter::ObjectRef& ref, const TakedownHeaders& 
 
 }  // namespace
 
-boost::asio::awaitable<http::Response> Origin::PutTakedown(Call call) {
+boost::asio::awaitable<http::Response> Origin::PutTakedown(Call call,
+                                                           std::optional<Encodings> encodings) {
   const http::Request& req = call.req;
   if (call.ref.cls != ObjectClass::kActions) {
     co_return BadTakedown(req, "only action segments and rollups are taken down");
@@ -81,7 +85,7 @@ boost::asio::awaitable<http::Response> Origin::PutTakedown(Call call) {
   if (absl::Status s = CheckStubbed((*stored)->body(), body, h->seqs); !s.ok()) {
     co_return BadTakedown(req, s.message());
   }
-  co_return StoreTakedown(call, key, *h, new_digest);
+  co_return StoreTakedown(call, key, *h, new_digest, std::move(encodings));
 }
 
 // The stored bytes already are the new ones: 200 if this takedown made
@@ -98,7 +102,8 @@ http::Response Origin::AnswerRetriedTakedown(const http::Request& req, const std
 }
 
 http::Response Origin::StoreTakedown(const Call& call, const std::string& key,
-                                     const TakedownHeaders& h, const std::string& new_digest) {
+                                     const TakedownHeaders& h, const std::string& new_digest,
+                                     std::optional<Encodings> encodings) {
   const http::Request& req = call.req;
   const int64_t now = NowMs();
   std::vector<ObjectStore::QueuedPurge> owed;
@@ -110,7 +115,7 @@ http::Response Origin::StoreTakedown(const Call& call, const std::string& key,
   }
   const TakedownRecord record = RecordOf(call.ref, h, new_digest, now);
   absl::Status s = store_->ReplaceForTakedown(key, h.old_digest, std::string(req.body()),
-                                              record, owed, StreamedEncodings(call.ref, req.body()));
+                                              record, owed, std::move(encodings));
   if (absl::IsAborted(s)) return AnswerRetriedTakedown(req, key, h, new_digest);
   if (absl::IsNotFound(s)) {
     return http::Error(req, bh::status::not_found, "not_found", s.message());

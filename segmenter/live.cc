@@ -81,45 +81,6 @@ absl::Status SplitField(google::protobuf::io::CodedInputStream& in,
   return absl::OkStatus();
 }
 
-// The array elements of `json` (protobuf's printer output: no whitespace,
-// strings escaped), each a view into it; false unless it is exactly
-// `{"messages":[e1,e2,...]}` with at least one element.
-bool SplitMessagesArray(absl::string_view json, std::vector<absl::string_view>* out) {
-  constexpr absl::string_view kOpen = "{\"messages\":[";
-  if (!absl::ConsumePrefix(&json, kOpen) || !absl::ConsumeSuffix(&json, "]}")) return false;
-  int depth = 0;
-  bool in_string = false;
-  size_t begin = 0;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; break;
-      case '{': case '[': ++depth; break;
-      case '}': case ']':
-        if (--depth < 0) return false;
-        break;
-      case ',':
-        if (depth == 0) {
-          out->push_back(json.substr(begin, i - begin));
-          begin = i + 1;
-        }
-        break;
-      default: break;
-    }
-  }
-  if (depth != 0 || in_string || begin >= json.size()) return false;
-  out->push_back(json.substr(begin));
-  return true;
-}
-
 }  // namespace
 
 std::string EncodeRecord(const v1::Message& m) {
@@ -201,6 +162,42 @@ absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record,
   return JsonRecord(m, first);
 }
 
+bool SplitJsonMessages(absl::string_view json, std::vector<absl::string_view>* out) {
+  constexpr absl::string_view kOpen = "{\"messages\":[";
+  if (!absl::ConsumePrefix(&json, kOpen) || !absl::ConsumeSuffix(&json, "]}")) return false;
+  int depth = 0;
+  bool in_string = false;
+  size_t begin = 0;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '{': case '[': ++depth; break;
+      case '}': case ']':
+        if (--depth < 0) return false;
+        break;
+      case ',':
+        if (depth == 0) {
+          out->push_back(json.substr(begin, i - begin));
+          begin = i + 1;
+        }
+        break;
+      default: break;
+    }
+  }
+  if (depth != 0 || in_string || begin >= json.size()) return false;
+  out->push_back(json.substr(begin));
+  return true;
+}
+
 absl::StatusOr<std::vector<std::string>> JsonRecordLines(
     const std::vector<absl::string_view>& records, size_t first_index) {
   std::vector<std::string> lines;
@@ -210,20 +207,27 @@ absl::StatusOr<std::vector<std::string>> JsonRecordLines(
   // one ActionSegment: the printer's set-up per call (resolving every type
   // the message uses) costs more than printing a short record.
   std::string joint;
+  bool parsed = true;
   {
     google::protobuf::io::StringOutputStream raw(&joint);
     google::protobuf::io::CodedOutputStream coded(&raw);
     for (absl::string_view r : records) {
-      ROOMCAST_ASSIGN_OR_RETURN(v1::Message m, ParseRecord(r));
-      const std::string bytes = SerializeFieldOrder(m);
+      absl::StatusOr<v1::Message> m = ParseRecord(r);
+      if (!m.ok()) {
+        parsed = false;  // one by one finds the first record with no line
+        break;
+      }
+      const std::string bytes = SerializeFieldOrder(*m);
       coded.WriteTag(kRecordTag);
       coded.WriteVarint32(static_cast<uint32_t>(bytes.size()));
       coded.WriteString(bytes);
     }
   }
   std::vector<absl::string_view> each;
-  absl::StatusOr<std::string> json = BytesToJson(*v1::ActionSegment::descriptor(), joint);
-  if (json.ok() && SplitMessagesArray(*json, &each) && each.size() == records.size()) {
+  absl::StatusOr<std::string> json =
+      parsed ? BytesToJson(*v1::ActionSegment::descriptor(), joint)
+             : absl::StatusOr<std::string>(absl::InvalidArgumentError("a record does not parse"));
+  if (json.ok() && SplitJsonMessages(*json, &each) && each.size() == records.size()) {
     for (size_t i = 0; i < each.size(); ++i) {
       lines.push_back(absl::StrCat(first_index + i == 0 ? "" : ",", each[i], "\n"));
     }

@@ -54,6 +54,11 @@ absl::string_view JsonHead();
 absl::StatusOr<std::string> JsonRecord(const v1::Message& m, bool first);
 // As JsonRecord, from one EncodeRecord span.
 absl::StatusOr<std::string> JsonRecordFromBytes(absl::string_view record, bool first);
+// The array elements of protobuf's printer output (no whitespace, strings
+// escaped) for an ActionSegment of records only, each a view into `json`;
+// false unless it is exactly `{"messages":[e1,e2,...]}` with at least one
+// element. JsonRecordLines' splitter.
+bool SplitJsonMessages(absl::string_view json, std::vector<absl::string_view>* out);
 // JsonRecordFromBytes of each record, the first of them at position
 // `first_index` of its segment, printed in one call where it can be: the
 // same lines, an error for the first record that has none.

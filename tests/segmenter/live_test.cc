@@ -260,7 +260,32 @@ TEST(LiveTest, JsonRecordLinesAreEachRecordsOwnLine) {
   std::vector<absl::string_view> bad = views;
   const std::string not_a_record = "\x0a\x01x";
   bad.insert(bad.begin() + 2, not_a_record);
-  EXPECT_FALSE(JsonRecordLines(bad, 0).ok());
+  EXPECT_EQ(JsonRecordLines(bad, 0).status(), JsonRecordFromBytes(not_a_record, false).status());
+}
+
+// The joint print splits back into exactly each record's own print.
+TEST(LiveTest, SplitJsonMessagesGivesEachRecordOfAJointPrint) {
+  const v1::ActionSegment s = FullSegment();
+  v1::ActionSegment records_only;
+  *records_only.mutable_messages() = s.messages();
+  records_only.add_messages()->CopyFrom(NestedRecord(300, 4));
+  records_only.add_messages();  // all defaults: prints as {}
+  absl::StatusOr<std::string> joint = ToJson(records_only);
+  ASSERT_TRUE(joint.ok()) << joint.status();
+  std::vector<absl::string_view> each;
+  ASSERT_TRUE(SplitJsonMessages(*joint, &each)) << *joint;
+  ASSERT_EQ(each.size(), static_cast<size_t>(records_only.messages_size()));
+  for (int i = 0; i < records_only.messages_size(); ++i) {
+    EXPECT_EQ(each[static_cast<size_t>(i)], ToJson(records_only.messages(i)).value()) << i;
+  }
+  EXPECT_EQ(each.back(), "{}");
+  for (absl::string_view not_split :
+       {"", "{}", "{\"messages\":[]}", "{\"messages\":[{}]", "{\"messages\":[{}]}x",
+        "{\"messages\":[{\"a\":\"]}\"]}", "{\"messages\":[{}]],[{}]}",
+        "{\"messages\":[{\"a\":\"\\\"}]}", "{\"room\":\"r\",\"messages\":[{}]}"}) {
+    std::vector<absl::string_view> out;
+    EXPECT_FALSE(SplitJsonMessages(not_split, &out)) << not_split;
+  }
 }
 
 // Nesting near the printer's depth limit: a record at one level deeper in
