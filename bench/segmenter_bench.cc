@@ -94,9 +94,13 @@ void BM_Encode(benchmark::State& state) {
 }
 BENCHMARK(BM_Encode)->Arg(10)->Arg(100)->Arg(1000);
 
+// The stored bytes of a segment of `n` comments.
+std::string SegmentBytes(int64_t n) {
+  return Encode(BuildSegment(Params(), Comments(static_cast<int>(n)))).bytes;
+}
+
 void BM_Decode(benchmark::State& state) {
-  const std::string bytes =
-      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const std::string bytes = SegmentBytes(state.range(0));
   for (auto _ : state) {
     v1::ActionSegment seg;
     benchmark::DoNotOptimize(seg.ParseFromString(bytes));
@@ -109,8 +113,7 @@ BENCHMARK(BM_Decode)->Arg(10)->Arg(100)->Arg(1000);
 // records printed one printer call each (as before JsonRecordLines), in
 // one call, and a rendition gzipped with a flush after every chunk.
 void BM_JsonRecordOneByOne(benchmark::State& state) {
-  const std::string pb =
-      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const std::string pb = SegmentBytes(state.range(0));
   const SegmentParts parts = SplitSegment(pb).value();
   for (auto _ : state) {
     for (size_t i = 0; i < parts.records.size(); ++i) {
@@ -122,8 +125,7 @@ void BM_JsonRecordOneByOne(benchmark::State& state) {
 BENCHMARK(BM_JsonRecordOneByOne)->Arg(10)->Arg(100)->Arg(1000);
 
 void BM_JsonRecordLines(benchmark::State& state) {
-  const std::string pb =
-      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const std::string pb = SegmentBytes(state.range(0));
   const SegmentParts parts = SplitSegment(pb).value();
   for (auto _ : state) benchmark::DoNotOptimize(JsonRecordLines(parts.records, 0));
   state.SetItemsProcessed(state.iterations() * state.range(0));
@@ -131,8 +133,7 @@ void BM_JsonRecordLines(benchmark::State& state) {
 BENCHMARK(BM_JsonRecordLines)->Arg(10)->Arg(100)->Arg(1000);
 
 void BM_GzipSegmentJson(benchmark::State& state) {
-  const std::string pb =
-      Encode(BuildSegment(Params(), Comments(static_cast<int>(state.range(0))))).bytes;
+  const std::string pb = SegmentBytes(state.range(0));
   const std::vector<std::string> chunks = SegmentChunks(pb, Rendition::kJson).value();
   for (auto _ : state) benchmark::DoNotOptimize(GzipSegment(chunks));
   state.SetItemsProcessed(state.iterations() * state.range(0));

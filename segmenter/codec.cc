@@ -166,11 +166,11 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& m) {
 
 absl::StatusOr<std::string> BytesToJson(const google::protobuf::Descriptor& type,
                                         absl::string_view bytes) {
+  if (bytes.size() > INT_MAX) return absl::InvalidArgumentError("too large to print");
   std::unique_ptr<util::TypeResolver> own;
   util::TypeResolver* resolver = ResolverFor(type.file()->pool(), &own);
   util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
-  if (bytes.size() > INT_MAX) return absl::InvalidArgumentError("too large to print");
   std::string out;
   google::protobuf::io::ArrayInputStream in(bytes.data(), static_cast<int>(bytes.size()));
   util::Status st;

@@ -223,19 +223,18 @@ absl::StatusOr<std::vector<std::string>> JsonRecordLines(
       coded.WriteString(bytes);
     }
   }
-  std::vector<absl::string_view> each;
-  absl::StatusOr<std::string> json =
-      parsed ? BytesToJson(*v1::ActionSegment::descriptor(), joint)
-             : absl::StatusOr<std::string>(absl::InvalidArgumentError("a record does not parse"));
-  if (json.ok() && SplitJsonMessages(*json, &each) && each.size() == records.size()) {
-    for (size_t i = 0; i < each.size(); ++i) {
-      lines.push_back(absl::StrCat(first_index + i == 0 ? "" : ",", each[i], "\n"));
+  if (parsed) {
+    absl::StatusOr<std::string> json = BytesToJson(*v1::ActionSegment::descriptor(), joint);
+    std::vector<absl::string_view> each;
+    if (json.ok() && SplitJsonMessages(*json, &each) && each.size() == records.size()) {
+      for (size_t i = 0; i < each.size(); ++i) {
+        lines.push_back(absl::StrCat(first_index + i == 0 ? "" : ",", each[i], "\n"));
+      }
+      return lines;
     }
-    return lines;
   }
   // One the joint print refuses (nesting one level too deep, say): one by
   // one, with each record's own answer.
-  lines.clear();
   for (size_t i = 0; i < records.size(); ++i) {
     ROOMCAST_ASSIGN_OR_RETURN(std::string line,
                               JsonRecordFromBytes(records[i], first_index + i == 0));
