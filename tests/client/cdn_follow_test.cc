@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "client/client.h"
 #include "segmenter/bucketer.h"
 #include "tests/client/recorder.h"
@@ -60,6 +61,10 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
     return true;
   };
   ASSERT_TRUE(c.RunUntil(all_joined, Clock::now() + 5s));
+  // Every follower joined by now, so its first action is at the latest the
+  // next one posted. (Exactly which: the first stamped at or after its
+  // join, checked below; a Post stamped before the last join may return
+  // after this read.)
   const uint64_t first_after_join = last_posted + 1;
   const double requests_before = OriginActionGets();
   const int64_t bucket_before = segmenter::BucketIndex(WallMs(), kBucketMs);
@@ -80,15 +85,30 @@ TEST_P(CdnFollowTest, EveryFollowerGetsEveryActionOnceInOrderAtAboutOneOriginReq
   const double requests = OriginActionGets() - requests_before;
   c.Run(Clock::now() + 300ms);  // a repeat would show now
 
+  const std::vector<v1::Message> posted = pub.posted();
+  // The first action stamped at or after join_ms: what a follower that
+  // joined then delivers first (client.h, JoinInfo).
+  auto first_stamped_from = [&](int64_t join_ms) -> uint64_t {
+    for (const v1::Message& m : posted) {
+      if (m.ts_ms() >= join_ms) return m.seq();
+    }
+    return 0;
+  };
   int complete = 0;
   for (int i = 0; i < kFollowers; ++i) {
-    std::vector<uint64_t> seqs = recs[i].Seqs();
+    const Recorder& r = recs[i];
+    std::vector<uint64_t> seqs = r.Seqs();
     ASSERT_FALSE(seqs.empty()) << "follower " << i;
-    bool ok = seqs.front() <= first_after_join && seqs.back() == last &&
-              recs[i].gaps.empty();
+    const uint64_t first = first_stamped_from(r.joins.front().join_ms);
+    bool ok = r.joins.size() == 1 && seqs.front() == first &&
+              first <= first_after_join && seqs.back() == last && r.gaps.empty();
     for (size_t j = 1; j < seqs.size(); ++j) ok = ok && seqs[j] == seqs[j - 1] + 1;
     EXPECT_TRUE(ok) << "follower " << i << ": " << seqs.size() << " actions, "
-                    << seqs.front() << ".." << seqs.back() << ", expected .." << last;
+                    << seqs.front() << ".." << seqs.back() << ", expected " << first << ".."
+                    << last << " (next posted after the joins " << first_after_join << "); "
+                    << r.joins.size() << " joins (first at " << r.joins.front().join_ms
+                    << " ms, bucket " << r.joins.front().first_bucket << "), " << r.gaps.size()
+                    << " gaps, errors: " << absl::StrJoin(r.errors, "; ");
     complete += ok;
   }
   EXPECT_EQ(complete, kFollowers);
