@@ -65,8 +65,17 @@ rocksdb::Options DbOptions() {
   rocksdb::Options o;
   o.create_if_missing = true;
   o.max_background_jobs = 2;
-  // What a kill -9 leaves to replay at open is at most this much WAL.
+  // What a kill -9 leaves to replay at open is at most this much WAL per
+  // memtable not yet flushed.
   o.write_buffer_size = 16 << 20;
+  // Room for memtables waiting on a flush. With RocksDB's two, a burst of
+  // batched ingest fills the second while the first is still flushing (and
+  // the compactor's CompactRange forces a flush of its own), and RocksDB
+  // stops every write, every room's ack with it, for as long as the flush
+  // takes: bench/ingest.sh logged "Stopping writes because we have 2
+  // immutable memtables" and ack p99 of 0.45-0.9 s. Four leave a flush
+  // three buffers of slack; the WAL a restart replays grows to at most that.
+  o.max_write_buffer_number = 4;
   o.info_log = std::make_shared<RocksLogger>();
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   o.listeners.push_back(std::make_shared<ManualRecovery>());
