@@ -422,13 +422,24 @@ def main():
     steps = [l.split("\t") for l in read(os.path.join(work, "steps.tsv")).splitlines() if l]
     load_note = ""
     try:
-        # Only the load before the run says whether something else was
+        # Only the state before the run says whether something else was
         # running: the runs' own threads (thousands of followers, a Varnish
-        # worker per stream) push the load average after far above 2.
-        if float(m.get("LOAD_BEFORE", "0").split()[0]) > 2:
+        # worker per stream) push the load average after far above 2. The
+        # cores' busy share just before (BUSY_BEFORE) says it best: the load
+        # average trails by minutes, so an earlier bench's threads show in it
+        # on an idle machine.
+        busy = m.get("BUSY_BEFORE", "")
+        if busy and float(busy) > 25:
+            load_note = (f" **The machine was shared during this run** (its cores {busy}% busy just "
+                         "before it started), so throughput figures and latency tails are noisy; "
+                         "CPU-per-request figures hold up better than rates.")
+        elif not busy and float(m.get("LOAD_BEFORE", "0").split()[0]) > 2:
             load_note = (" **The machine was shared during this run** (load average above its 2 cores "
                          "before it started), so throughput figures and latency tails are noisy; "
                          "CPU-per-request figures hold up better than rates.")
+        elif busy and float(m.get("LOAD_BEFORE", "0").split()[0]) > 2:
+            load_note = (f" Nothing else ran (cores {busy}% busy just before the start): the load "
+                         "average before is what an earlier run's threads left in it.")
         elif float(m.get("LOAD_AFTER", "0").split()[0]) > 2:
             load_note = (" Nothing else ran: the load average after the run comes from its own threads "
                          "(followers, and a Varnish worker thread per open stream).")
@@ -442,6 +453,7 @@ def main():
            f"| CPU | {m.get('CPU', '?')} |", f"| cores (nproc) | {m.get('NPROC', '?')} |",
            f"| memory | {m.get('MEM', '?')} |", f"| kernel | {m.get('KERNEL', '?')} |",
            f"| load average before / after | {m.get('LOAD_BEFORE', '?')} / {m.get('LOAD_AFTER', '?')} |",
+           *([f"| cores busy just before (3 s) | {m['BUSY_BEFORE']}% |"] if m.get("BUSY_BEFORE") else []),
            "", "## Summary", "", load_note.strip(), "",
            s.markdown(), "", plot,
            "| step | status | seconds |", "|---|---|---:|"]
