@@ -260,6 +260,7 @@ snapshot() {  # PREFIX CACHE
 
 ROWS=()
 DETAILS=()
+SPLIT_ROWS=()
 FAILED_RUNS=()
 run() {  # CACHE MODE COUNT
   local cache=$1 mode=$2 n=$3 out=$TMP/run.out room load_before load_after rc=0
@@ -314,6 +315,8 @@ run() {  # CACHE MODE COUNT
   # Origin answers in the window by class and status (PUTs included).
   DETAILS+=("$cache $mode $n: $(join -a2 -e0 -o 2.1,1.2,2.2 <(sort "$TMP/metrics-A") <(sort "$TMP/metrics-B") |
     awk '{d = $3 - $2; if (d > 0) {sub(/roomcast_origin_requests_total/, "", $1); printf "%s %d, ", $1, d}}' | sed 's/, $//')")
+  [[ -n ${R[LATENCY_EARLY_P50_MS]:-} ]] &&
+    SPLIT_ROWS+=("| $cache | $n | ${R[LATENCY_EARLY_N]} | ${R[LATENCY_EARLY_P50_MS]} | ${R[LATENCY_EARLY_P99_MS]} | ${R[LATENCY_LATER_N]} | ${R[LATENCY_LATER_P50_MS]} | ${R[LATENCY_LATER_P99_MS]} |")
   ROWS+=("$cache|$mode|$n|${R[POSTED]}|${R[FOLLOWERS_EXACT]}|${R[LATENCY_P50_MS]}|${R[LATENCY_P90_MS]}|${R[LATENCY_P99_MS]}|${R[LATENCY_MAX_MS]}|${R[AFTER_CLOSE_P50_MS]}|${R[AFTER_CLOSE_P99_MS]}|${R[ACK_P50_MS]}|${R[ACK_P99_MS]}|$gets_rps|$be_rps|$srv_s|$srv_us|$cache_s|$cache_us|${R[CLIENT_CPU_S]}|${R[NOT_YET]}|${R[ERRORS]}|$load_before → $load_after|$per_bucket|$per_viewer_h|${R[RESTARTS]:-0}")
   printf '%-8s %-9s %5s followers: p50 %s p90 %s p99 %s max %s ms; exact %s/%s; origin %s GET/s (%s a bucket); CDN %s req/viewer-h; server %s µs/msg, cache %s µs/msg; load %s→%s\n' \
     "$cache" "$mode" "$n" "${R[LATENCY_P50_MS]}" "${R[LATENCY_P90_MS]}" "${R[LATENCY_P99_MS]}" \
@@ -439,6 +442,12 @@ REPORT=$RESULTS_DIR/e2e-$(date +%F).md
   printf '\n<details><summary>Origin answers in each posting window by class and status (GETs from the cache and the publisher'"'"'s PUTs)</summary>\n\n'
   for d in "${DETAILS[@]}"; do printf -- '- %s\n' "$d"; done
   printf '\n</details>\n\n'
+  if ((${#SPLIT_ROWS[@]} > 0)); then
+    printf 'Stream latency by when in its bucket a record was stamped: in the first 200 ms (while the next bucket'"'"'s requests and the stream starts crowd the cache) or later.\n\n'
+    printf '| cache | followers | first 200 ms: records | p50 ms | p99 ms | later: records | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf '%s\n' "${SPLIT_ROWS[@]}"
+    printf '\n'
+  fi
   if ((${#FAILED_RUNS[@]} > 0)); then
     printf '\n**Runs with delivery faults:** %s\n' "${FAILED_RUNS[*]}"
   else

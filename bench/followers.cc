@@ -283,6 +283,10 @@ int Run(const Options& o) {
   const size_t exact = PrintDelivery(posted, views);
   PrintLatency("LATENCY", all.latency);
   PrintLatency("AFTER_CLOSE", all.after_close);
+  if (o.follow.stream) {
+    PrintLatency("LATENCY_EARLY", all.latency_early);
+    PrintLatency("LATENCY_LATER", all.latency_later);
+  }
   PrintLatency("ACK", posted.ack);
   std::cout << "DELIVERED=" << all.messages << "\nSEGMENTS=" << all.segments
             << "\nEMPTY_SEGMENTS=" << all.empty_segments << "\nMANIFESTS=" << all.manifests

@@ -51,7 +51,8 @@ class FollowerRun {
   // a stream cut short; false once the run stops or on a "never" 404.
   asio::awaitable<bool> StreamBucket(HttpConnection& conn, int64_t d, int64_t k);
   // Counts one streamed record unless its bucket's stream gave it before.
-  void SeeStreamed(const v1::Message& m, int64_t recv_ns, uint64_t* last_in_bucket);
+  void SeeStreamed(const v1::Message& m, int64_t recv_ns, int64_t bucket_start_ms,
+                   uint64_t* last_in_bucket);
   void Completed(int64_t k);
   // Every bucket up to the run's last is read: the follower is finished.
   void CheckFinished();
@@ -198,7 +199,7 @@ void FollowerRun::LogError(const std::string& target, const absl::Status& st) {
   if (stats_.errors++ < 3) std::cerr << "followers: GET " << target << ": " << st << "\n";
 }
 
-void FollowerRun::SeeStreamed(const v1::Message& m, int64_t recv_ns,
+void FollowerRun::SeeStreamed(const v1::Message& m, int64_t recv_ns, int64_t bucket_start_ms,
                               uint64_t* last_in_bucket) {
   if (m.seq() == 0) return;  // a notice (DESIGN §10): not a message
   // A stream asked again starts from the bucket's first record.
@@ -207,7 +208,11 @@ void FollowerRun::SeeStreamed(const v1::Message& m, int64_t recv_ns,
     return;
   }
   *last_in_bucket = m.seq();
-  stats_.latency.Record(std::chrono::nanoseconds(recv_ns - m.ts_ms() * 1'000'000));
+  const std::chrono::nanoseconds latency(recv_ns - m.ts_ms() * 1'000'000);
+  stats_.latency.Record(latency);
+  (m.ts_ms() - bucket_start_ms < FollowStats::kEarlyMs ? stats_.latency_early
+                                                       : stats_.latency_later)
+      .Record(latency);
   ++stats_.messages;
   // Two buckets may stream at once, so seqs can arrive across buckets out
   // of order: each is counted once (by bucket), the run checks the range.
@@ -243,7 +248,7 @@ asio::awaitable<bool> FollowerRun::StreamBucket(HttpConnection& conn, int64_t d,
     client::internal::SegmentStream reader;  // the client's own progressive reader
     const auto on_body = [&](absl::string_view bytes) {
       return reader.Feed(bytes, [&](const v1::Message& m) {
-        SeeStreamed(m, WallNowNs(), &last_in_bucket);
+        SeeStreamed(m, WallNowNs(), segmenter::BucketStart(k, d), &last_in_bucket);
       });
     };
     absl::StatusOr<HttpReply> r = co_await conn.Stream(target, on_body);
@@ -352,6 +357,8 @@ asio::awaitable<void> FollowerRun::Run() {
 
 void FollowStats::Merge(const FollowStats& o) {
   latency.Merge(o.latency);
+  latency_early.Merge(o.latency_early);
+  latency_later.Merge(o.latency_later);
   after_close.Merge(o.after_close);
   messages += o.messages;
   segments += o.segments;

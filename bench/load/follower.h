@@ -62,6 +62,12 @@ struct RunControl {
 // Counters of every follower on one thread.
 struct FollowStats {
   LatencyHistogram latency;      // per message: decoded - ts_ms
+  // Stream mode, the same split by when in its bucket a record was stamped:
+  // in the first kEarlyMs (while the bucket's requests and stream starts
+  // crowd the cache), or later.
+  static constexpr int64_t kEarlyMs = 200;
+  LatencyHistogram latency_early;
+  LatencyHistogram latency_later;
   // Per segment, bucket-hold only: decoded - the bucket's end. What the
   // pipeline (close, upload, hold wake-up, cache) adds to waiting for the
   // bucket to end.
