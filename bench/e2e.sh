@@ -135,7 +135,8 @@ PUBLISHER_PID=$!
 PIDS+=("$PUBLISHER_PID")
 PUBLISHER_URL=$(listening "$PUBLISHER_PID" "$TMP/publisher.out" "$TMP/publisher.err")
 
-declare -A CACHE_URL CACHE_PID VARNISH_POOL
+declare -A CACHE_URL CACHE_PID
+VARNISH_FOR=  # the follower count the running varnishd was started for
 
 # start_varnish DIR PORT COUNT: varnishd on PORT for COUNT followers. A
 # streamed bucket keeps a worker thread per client for its whole length,
@@ -152,8 +153,8 @@ start_varnish() {
   if [[ $MODE == stream ]]; then
     per_pool=$((n + 100))
     params=(-p "thread_pool_max=$((per_pool > 5000 ? per_pool : 5000))" -p "thread_pool_min=$per_pool")
-    VARNISH_POOL[$n]=$per_pool
   fi
+  VARNISH_FOR=$n
   # -F: foreground, so its PID is ours to stop; -j none: no jail setup.
   "${CDN[@]}" varnishd -F -j none -n "$dir/work" -a "127.0.0.1:$port" \
     -f "$dir/roomcast.vcl" -s malloc,256m "${params[@]}" >"$dir/stderr.log" 2>&1 &
@@ -161,17 +162,6 @@ start_varnish() {
   PIDS+=("$!")
   CACHE_URL[varnish]=http://127.0.0.1:$port
   wait_port "$port" "$!" "$dir/stderr.log"
-}
-
-# stop_varnish: ends the varnishd start_varnish started (by its PID).
-stop_varnish() {
-  local pid=${CACHE_PID[varnish]} kept=() p
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-  PIDS=("${kept[@]}")
 }
 
 for cache in $CACHES; do
@@ -329,8 +319,8 @@ START=$(date +%s)
 for cache in $CACHES; do
   for n in $COUNTS; do
     # A fresh varnishd whose pools fit this count (start_varnish).
-    if [[ $MODE == stream && $cache == varnish && -z ${VARNISH_POOL[$n]:-} ]]; then
-      stop_varnish
+    if [[ $MODE == stream && $cache == varnish && $VARNISH_FOR != "$n" ]]; then
+      bench_stop "${CACHE_PID[varnish]}"
       start_varnish "$VARNISH_DIR" "$VARNISH_PORT" "$n"
     fi
     run "$cache" "$MODE" "$n"

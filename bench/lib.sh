@@ -8,6 +8,7 @@
 #   TOKEN=$(jwt SUB ROLE ROOM)   # HS256 with $ROOMCAST_JWT_SECRET
 #   CPU=$(cpu_s PID)             # its CPU seconds so far, children included
 #   wait_port PORT PID LOG       # until /healthz on PORT answers (bounded)
+#   bench_stop PID               # end one of PIDS early (TERM, grace, KILL)
 
 bench_scratch() {
   TMP=$(mktemp -d "/tmp/roomcast-$1-bench.XXXXXX")
@@ -20,15 +21,29 @@ bench_scratch() {
   trap 'exit 130' INT TERM
 }
 
+# Waits out the grace for PID (already sent TERM), then KILLs it if it is
+# still there, and reaps it.
+bench_reap() {
+  for _ in $(seq "$BENCH_GRACE"); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# Ends one of PIDS before the script does (TERM, grace, KILL) and drops it
+# from PIDS, so the cleanup never signals a number the system may reuse.
+bench_stop() {
+  local kept=() p
+  kill -TERM "$1" 2>/dev/null || true
+  bench_reap "$1"
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
+
 # TERM each process, KILL what is still there after the grace, remove TMP.
 bench_cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq "$BENCH_GRACE"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  for pid in "${PIDS[@]}"; do bench_reap "$pid"; done
   if [[ -n ${BENCH_KEEP:-} ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 

@@ -429,15 +429,15 @@ def main():
         # average trails by minutes, so an earlier bench's threads show in it
         # on an idle machine.
         busy = m.get("BUSY_BEFORE", "")
-        if busy and float(busy) > 25:
-            load_note = (f" **The machine was shared during this run** (its cores {busy}% busy just "
-                         "before it started), so throughput figures and latency tails are noisy; "
-                         "CPU-per-request figures hold up better than rates.")
-        elif not busy and float(m.get("LOAD_BEFORE", "0").split()[0]) > 2:
-            load_note = (" **The machine was shared during this run** (load average above its 2 cores "
-                         "before it started), so throughput figures and latency tails are noisy; "
-                         "CPU-per-request figures hold up better than rates.")
-        elif busy and float(m.get("LOAD_BEFORE", "0").split()[0]) > 2:
+        load_before = float(m.get("LOAD_BEFORE", "0").split()[0])
+        shared = (f"its cores {busy}% busy just before it started" if busy and float(busy) > 25
+                  else "load average above its 2 cores before it started" if not busy and load_before > 2
+                  else "")
+        if shared:
+            load_note = (f" **The machine was shared during this run** ({shared}), so throughput "
+                         "figures and latency tails are noisy; CPU-per-request figures hold up better "
+                         "than rates.")
+        elif busy and load_before > 2:
             load_note = (f" Nothing else ran (cores {busy}% busy just before the start): the load "
                          "average before is what an earlier run's threads left in it.")
         elif float(m.get("LOAD_AFTER", "0").split()[0]) > 2:
