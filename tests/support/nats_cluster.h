@@ -18,6 +18,7 @@
 #define ROOMCAST_TESTS_SUPPORT_NATS_CLUSTER_H_
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,10 +56,11 @@ class NatsCluster {
   void Pause(int i);
   void Resume(int i);
   // Starts node i again from its store directory and waits until it has
-  // caught up: the meta group and every stream's leader count it current.
-  // Only then may another node be killed with a quorum left (a node that
-  // answers but is still catching up is not one of it). False if it did
-  // not get there within the bound. A node stuck after its restart (a
+  // caught up: the meta group and every stream's leader count it current,
+  // and its own store of each stream holds what the leader had stored.
+  // Only then may it or another node be killed with a quorum left (a node
+  // that answers but is still catching up is not one of it). False if it
+  // did not get there within the bound. A node stuck after its restart (a
   // nats-server 2.9.10 fault, see the .cc) is restarted once more, saying so.
   bool Restart(int i);
   // What node i itself stores of `stream` (its own replica, not the
@@ -82,11 +84,14 @@ class NatsCluster {
   bool Start(Node& n);
   bool WaitForMetaLeader(std::chrono::milliseconds timeout);
   bool WaitForCaughtUp(int i, std::chrono::milliseconds timeout);
-  // One look: every up node's /jsz agrees node i is current everywhere;
-  // if not, *why says where it is not.
-  // Whether node i is current everywhere; if not, why, and the stream it
-  // lags in (left alone if that is not the reason).
-  bool CaughtUp(int i, std::string* why, std::string* lagging_stream);
+  // One look: whether node i is current everywhere (every up node's /jsz
+  // agrees, and its own store reached each leader's); if not, why, and the
+  // stream it lags in (left alone if that is not the reason).
+  // *targets: the last sequence each stream's leader had when node i was
+  // first seen current there (kept from look to look), which its own store
+  // must reach.
+  bool CaughtUp(int i, std::map<std::string, uint64_t>* targets, std::string* why,
+                std::string* lagging_stream);
 
   TempDir dir_;
   std::vector<Node> nodes_;
