@@ -25,26 +25,18 @@ void Bus::Subscription::OnMessage(natsConnection*, natsSubscription*, natsMsg* m
   self->cb_(m);
 }
 
-Bus::Subscription::~Subscription() {
-  if (sub_ == nullptr) return;
-  // Drain: the callback in progress (if any) finishes, no other starts.
-  if (natsSubscription_Drain(sub_) == NATS_OK) {
-    natsSubscription_WaitForDrainCompletion(sub_, 5000);
-  } else {
-    natsSubscription_Unsubscribe(sub_);
-  }
-  natsSubscription_Destroy(sub_);
-}
+// Drain: what was received is handled (for up to 5 s), then no callback
+// runs again.
+Bus::Subscription::~Subscription() { sub_.Close(5000); }
 
 absl::StatusOr<std::unique_ptr<Bus::Subscription>> Bus::Subscribe(const std::string& subject,
                                                                  Callback cb) {
   std::unique_ptr<Subscription> s(new Subscription(std::move(cb)));
-  natsStatus st = natsConnection_Subscribe(&s->sub_, js_.connection(), subject.c_str(),
+  natsSubscription* sub = nullptr;
+  natsStatus st = natsConnection_Subscribe(&sub, js_.connection(), subject.c_str(),
                                            &Subscription::OnMessage, s.get());
-  if (st != NATS_OK) {
-    s->sub_ = nullptr;
-    return ToStatus(st, absl::StrCat("subscribe to ", subject));
-  }
+  if (st != NATS_OK) return ToStatus(st, absl::StrCat("subscribe to ", subject));
+  s->sub_.Adopt(sub);
   // The server knows of the subscription once this returns, so a message
   // published after Subscribe is heard.
   if (st = natsConnection_FlushTimeout(js_.connection(), kFlushTimeoutMs); st != NATS_OK) {

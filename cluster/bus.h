@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "cluster/async_subscription.h"
 #include "cluster/jetstream.h"
 
 struct __natsConnection;
@@ -52,7 +53,7 @@ class Bus {
     static void OnMessage(__natsConnection*, __natsSubscription*, __natsMsg* msg,
                           void* closure);
     Callback cb_;
-    __natsSubscription* sub_ = nullptr;
+    AsyncSubscription sub_;
   };
 
   // `js` must outlive the Bus and its subscriptions.

@@ -14,20 +14,16 @@ namespace roomcast::cluster {
 absl::StatusOr<std::unique_ptr<Responder>> Responder::Serve(JetStream& js, std::string subject,
                                                             std::string queue, Handler handler) {
   std::unique_ptr<Responder> r(new Responder(js, std::move(handler)));
-  natsStatus s = natsConnection_QueueSubscribe(&r->sub_, js.connection(), subject.c_str(),
+  natsSubscription* sub = nullptr;
+  natsStatus s = natsConnection_QueueSubscribe(&sub, js.connection(), subject.c_str(),
                                                queue.c_str(), &Responder::OnMessage, r.get());
   if (s != NATS_OK) return ToStatus(s, absl::StrCat("serve ", subject));
+  r->sub_.Adopt(sub);
   return r;
 }
 
-Responder::~Responder() {
-  if (sub_ == nullptr) return;
-  // Drain: no new request is taken, those taken are delivered first.
-  if (natsSubscription_Drain(sub_) == NATS_OK) {
-    (void)natsSubscription_WaitForDrainCompletion(sub_, 5000);
-  }
-  natsSubscription_Destroy(sub_);
-}
+// Drain: no new request is taken, those taken are delivered first.
+Responder::~Responder() { sub_.Close(5000); }
 
 void Responder::OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
   auto* r = static_cast<Responder*>(self);
@@ -51,9 +47,10 @@ absl::StatusOr<std::unique_ptr<Requester>> Requester::Open(JetStream& js) {
   r->inbox_ = inbox;
   natsInbox_Destroy(inbox);
   const std::string all = r->inbox_ + ".*";
-  s = natsConnection_Subscribe(&r->sub_, js.connection(), all.c_str(), &Requester::OnReply,
-                               r.get());
+  natsSubscription* sub = nullptr;
+  s = natsConnection_Subscribe(&sub, js.connection(), all.c_str(), &Requester::OnReply, r.get());
   if (s != NATS_OK) return ToStatus(s, "reply subscription");
+  r->sub_.Adopt(sub);
   r->reaper_ = std::thread([p = r.get()] { p->Reap(); });
   return r;
 }
@@ -64,10 +61,7 @@ Requester::~Requester() {
     stopping_ = true;
   }
   if (reaper_.joinable()) reaper_.join();
-  if (sub_ != nullptr) {
-    (void)natsSubscription_Unsubscribe(sub_);
-    natsSubscription_Destroy(sub_);  // no callback runs after this
-  }
+  sub_.Close(0);  // no callback runs after this
   std::map<uint64_t, Pending> left;
   {
     absl::MutexLock l(&mu_);

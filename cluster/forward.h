@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "cluster/async_subscription.h"
 #include "cluster/jetstream.h"
 
 struct __natsSubscription;
@@ -57,7 +58,7 @@ class Responder {
 
   JetStream& js_;
   Handler handler_;
-  __natsSubscription* sub_ = nullptr;
+  AsyncSubscription sub_;  // closed in the destructor, before handler_ goes
 };
 
 class Requester {
@@ -91,7 +92,7 @@ class Requester {
   };
   JetStream& js_;
   std::string inbox_;  // replies come to "<inbox_>.<id>"
-  __natsSubscription* sub_ = nullptr;
+  AsyncSubscription sub_;
   absl::Mutex mu_;
   std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -5,12 +5,15 @@
 // silent loss; chaining Nats-Expected-Last-Msg-Id fences an old writer.
 #include "cluster/jetstream.h"
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "cluster/bus.h"
 #include "gtest/gtest.h"
 #include "tests/support/nats_cluster.h"
 
@@ -124,6 +127,30 @@ TEST_F(JetStreamTest, MissingThingsAreNotFound) {
   EXPECT_TRUE(absl::IsNotFound(js_->Get("LOG", 999).status())) << js_->Get("LOG", 999).status();
   EXPECT_TRUE(absl::IsNotFound(js_->State("NO_SUCH").status()));
   EXPECT_TRUE(absl::IsNotFound(js_->GetLast("LOG", "log.nothing").status()));
+}
+
+// The crash this guards against: an origin stopped while its NATS nodes
+// stopped too had its notice callback still blocked in a read when the
+// subscription's end (a drain waited 5 s) returned, then freed what the
+// callback went on to use. The end of a subscription must come after the
+// callback's last return, however long that takes and whatever the servers do.
+TEST_F(JetStreamTest, ASubscriptionEndsOnlyAfterItsCallbackReturnedWithItsServersGone) {
+  Bus bus(*js_);
+  absl::Notification entered;
+  std::atomic<bool> returned{false};
+  auto sub = bus.Subscribe("note.1", [&](const BusMessage&) {
+    if (entered.HasBeenNotified()) return;
+    entered.Notify();
+    // Longer than the drain the subscription's end allows (5 s).
+    std::this_thread::sleep_for(6500ms);
+    returned = true;
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_TRUE(bus.Publish("note.1", "x").ok());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  for (int i = 0; i < nats_.size(); ++i) nats_.Kill(i);
+  sub->reset();
+  EXPECT_TRUE(returned.load()) << "the subscription ended while its callback still ran";
 }
 
 TEST(JetStreamConnectTest, NoServerIsUnavailableAndNoUrlInvalid) {
