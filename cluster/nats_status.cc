@@ -9,7 +9,12 @@ namespace roomcast::cluster {
 
 absl::Status ToStatus(natsStatus s, jsErrCode jerr, absl::string_view what) {
   if (s == NATS_OK) return absl::OkStatus();
-  const char* last = nats_GetLastError(nullptr);
+  // libnats keeps a thread's last error until the next one: text left by an
+  // earlier failure of another kind is not this one's (seen: "Payload ...
+  // greater than maximum" on every later "No responders" of that thread).
+  natsStatus last_status = NATS_OK;
+  const char* last = nats_GetLastError(&last_status);
+  if (last_status != s) last = nullptr;
   // The KV API answers a failed condition with NATS_ERR and this text.
   if (s == NATS_ERR && last != nullptr && absl::StrContains(last, "wrong last sequence")) {
     return absl::FailedPreconditionError(absl::StrCat(what, ": ", last));

@@ -4,6 +4,8 @@
 // jetstream_log_open.cc.
 #include "publisher/internal/jetstream_log.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <iterator>
 #include <optional>
@@ -21,6 +23,9 @@ namespace {
 // JetStream's default max payload is 1 MiB; headers and framing need a
 // little of it.
 constexpr size_t kMaxPayload = (1 << 20) - 4096;
+// A value in parts, at most (a room's checkpoint is bounded by its rollup
+// window's 4 MiB and its state's own limits).
+constexpr size_t kMaxValueBytes = 64 << 20;
 
 }  // namespace
 
@@ -166,12 +171,10 @@ absl::Status JetStreamLog::WriteCheckpoint(const CheckpointWrite& w) {
 // the same rooms (a checkpoint without its trim only means replay skips
 // the records it covers).
 absl::Status JetStreamLog::CheckpointOnWriter(const CheckpointWrite& w) {
-  auto put = [this](std::string subject, std::string data) {
-    return Append({.subject = std::move(subject), .data = std::move(data)}).status();
+  auto put = [this](const std::string& subject, std::string data) {
+    return PutValue(subject, std::move(data));
   };
-  auto del = [this](std::string subject) {
-    return Append({.subject = std::move(subject), .deleted = true}).status();
-  };
+  auto del = [this](const std::string& subject) { return DeleteValue(subject); };
   for (const CheckpointWrite::Replies& r : w.replies) {
     ROOMCAST_RETURN_IF_ERROR(put(Subject(absl::StrCat("y.", r.room, ".", r.lsn)),
                                  r.chunk.SerializeAsString()));
@@ -207,6 +210,71 @@ absl::Status JetStreamLog::CheckpointOnWriter(const CheckpointWrite& w) {
     ROOMCAST_LOG(kWarning, "publisher", "log_purge_failed").Kv("status", s);
   }
   return absl::OkStatus();
+}
+
+absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data) {
+  if (data.size() <= kMaxPayload) {
+    ROOMCAST_RETURN_IF_ERROR(Append({.subject = subject, .data = std::move(data)}).status());
+    DropParts(subject);
+    return absl::OkStatus();
+  }
+  if (data.size() > kMaxValueBytes) {
+    return absl::OutOfRangeError(absl::StrCat(subject, ": a value of ", data.size(),
+                                              " bytes is over the log's ", kMaxValueBytes));
+  }
+  const std::string id = absl::StrCat(options_.term, "_", ++parts_n_);
+  const size_t n = (data.size() + kMaxPayload - 1) / kMaxPayload;
+  std::vector<uint64_t> seqs;
+  auto cut_short = [&](const absl::Status& s) {
+    stray_parts_.insert(stray_parts_.end(), seqs.begin(), seqs.end());
+    return s;
+  };
+  for (size_t k = 1; k < n; ++k) {
+    absl::StatusOr<uint64_t> seq =
+        Append({.subject = Subject(absl::StrCat("x.", id, ".", k)),
+                .data = data.substr(k * kMaxPayload, kMaxPayload)});
+    if (!seq.ok()) return cut_short(seq.status());
+    if (*seq != 0) seqs.push_back(*seq);
+  }
+  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(data.data()),
+                          static_cast<uInt>(data.size()));
+  Out head{.subject = subject,
+           .data = data.substr(0, kMaxPayload),
+           .headers = {{"Rc-Parts", absl::StrCat(n)},
+                       {"Rc-Parts-Id", id},
+                       {"Rc-Size", absl::StrCat(data.size())},
+                       {"Rc-Crc32", absl::StrCat(crc)}}};
+  if (absl::Status s = Append(head).status(); !s.ok()) return cut_short(s);
+  DropParts(subject);
+  parts_[subject] = std::move(seqs);
+  return absl::OkStatus();
+}
+
+absl::Status JetStreamLog::DeleteValue(const std::string& subject) {
+  ROOMCAST_RETURN_IF_ERROR(Append({.subject = subject, .deleted = true}).status());
+  DropParts(subject);
+  return absl::OkStatus();
+}
+
+// Deletes by sequence, as PurgeBelow does (and safe for the same reason: a
+// part this writer stored, or one no head named when it opened, so never
+// a newer owner's).
+void JetStreamLog::DropParts(const std::string& subject) {
+  if (auto it = parts_.find(subject); it != parts_.end()) {
+    stray_parts_.insert(stray_parts_.end(), it->second.begin(), it->second.end());
+    parts_.erase(it);
+  }
+  while (!stray_parts_.empty()) {
+    absl::Status s = options_.js->DeleteMsg(stream_, stray_parts_.back());
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      ROOMCAST_LOG(kWarning, "publisher", "log_part_delete_failed")
+          .Kv("shard", options_.shard)
+          .Kv("seq", static_cast<int64_t>(stray_parts_.back()))
+          .Kv("status", s);
+      return;  // the rest after the next value
+    }
+    stray_parts_.pop_back();
+  }
 }
 
 // JetStream does not fence a purge, and a paused old owner may purge after
@@ -345,8 +413,8 @@ absl::StatusOr<uint64_t> JetStreamLog::Resolved(const std::string& id, uint64_t 
 absl::StatusOr<uint64_t> JetStreamLog::Append(const Out& out) {
   const std::string id = absl::StrCat(options_.shard, ".", options_.term, ".", ++msg_n_);
   const cluster::Fence fence{.msg_id = id, .expected_last_seq = last_seq_};
-  static const std::map<std::string, std::string> kTombstone = {{"Rc-Deleted", "1"}}, kValue;
-  const std::map<std::string, std::string>& headers = out.deleted ? kTombstone : kValue;
+  static const std::map<std::string, std::string> kTombstone = {{"Rc-Deleted", "1"}};
+  const std::map<std::string, std::string>& headers = out.deleted ? kTombstone : out.headers;
   const auto start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> stop_since;
   bool doubt = false;

@@ -14,8 +14,20 @@
 //   t                 the trim point, 8 bytes big-endian
 //   g                 genesis: the first message of a new stream, so that
 //                     even a term's first write has a sequence to fence on
+//   x.<id>.<k>        part k (1..n-1) of a value over one message (below)
 // A deletion is an empty message with header "Rc-Deleted: 1" on the same
 // subject.
+//
+// A value over one JetStream message (a busy room's checkpoint holds its
+// rollup window's segments: up to 4 MiB, against NATS' 1 MiB) is stored as
+// n parts: parts 1..n-1 first, each at x.<id>.<k> with an id of its own
+// (<term>_<n>, never reused), then the value's own subject with part 0 and
+// headers Rc-Parts (n), Rc-Parts-Id, Rc-Size and Rc-Crc32 of the whole.
+// The value is its head: a write cut short before it leaves the old value
+// and its parts whole. Once the head is stored, the old value's parts are
+// deleted by sequence; parts no head names (a write cut short) are
+// deleted after the next open. A head whose parts are missing or whose
+// size or CRC differ reads as a value that does not parse (quarantined).
 //
 // Fencing: every message is published by one writer thread, one at a time,
 // with msg_id "<shard>.<term>.<n>" and the stream sequence of this writer's
@@ -135,6 +147,7 @@ class JetStreamLog : public LogStore {
     std::string subject;
     std::string data;
     bool deleted = false;
+    std::map<std::string, std::string> headers;  // not with `deleted`
   };
   // A queued job, or a write run on the writer thread (`run` set).
   struct Item {
@@ -166,6 +179,16 @@ class JetStreamLog : public LogStore {
   // Runs fn on the writer thread, in order with the jobs; its status.
   absl::Status OnWriter(absl::AnyInvocable<absl::Status()> fn);
   absl::Status CheckpointOnWriter(const CheckpointWrite& w);
+  // A value at `subject` (in parts if over one message; see the top), and
+  // its deletion; either drops the parts of the value it replaces.
+  absl::Status PutValue(const std::string& subject, std::string data);
+  absl::Status DeleteValue(const std::string& subject);
+  // Deletes the parts of `subject`'s value, and stray ones (failures are
+  // tried again after the next value written).
+  void DropParts(const std::string& subject);
+  // The whole value of a head read at open (its parts read and checked);
+  // m->data cleared if they do not make it whole.
+  absl::Status JoinParts(cluster::StoredMessage* m, uint64_t last_seq);
   absl::Status PurgeBelow(uint64_t trim_to);
   // Publishes one message fenced on the chain, resolving doubt; its
   // stream sequence (0 if not known).
@@ -194,6 +217,14 @@ class JetStreamLog : public LogStore {
   std::map<uint64_t, BatchInfo> batch_index_;  // by first_lsn
   absl::flat_hash_map<std::string, std::map<uint64_t, int64_t>> replies_;  // lsn -> max ts
   absl::flat_hash_set<std::string> room_progress_;
+  // Each value's parts (stream sequences), and parts to delete: no head
+  // names them, or deleting them failed.
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> parts_;
+  std::vector<uint64_t> stray_parts_;
+  uint64_t parts_n_ = 0;
+  // Open only: the parts the listing named, and those a value read named.
+  std::vector<std::string> listed_parts_;
+  std::set<std::string> named_parts_;
   std::atomic<uint64_t> next_lsn_{1};
   std::atomic<uint64_t> trim_point_{1};
   std::atomic<bool> dead_{false};

@@ -1,6 +1,8 @@
 // JetStreamLog's start: the stream made or found, read whole once (one
 // bounded scan), and what the start-up reads (checkpoints, replies,
 // records, progress) served from that. The write path is jetstream_log.cc.
+#include <zlib.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -41,6 +43,20 @@ bool IsTombstone(const cluster::StoredMessage& m) {
   auto it = m.headers.find("Rc-Deleted");
   return it != m.headers.end() && it->second == "1";
 }
+
+std::string HeaderOf(const cluster::StoredMessage& m, const char* name) {
+  auto it = m.headers.find(name);
+  return it == m.headers.end() ? std::string() : it->second;
+}
+
+// What a value in parts that cannot be made whole reads as: no message
+// parses from it (field number 0), so it is quarantined like any value
+// that does not parse.
+constexpr absl::string_view kUnjoinable = "\x07";
+
+// As the write side's (jetstream_log.cc).
+constexpr size_t kPartBytes = (1 << 20) - 4096;
+constexpr size_t kMaxValueBytes = 64 << 20;
 
 }  // namespace
 
@@ -154,6 +170,18 @@ absl::Status JetStreamLog::Load(uint64_t last_seq) {
     next = std::max(next, first + n);
   }
   ROOMCAST_RETURN_IF_ERROR(ReadUnlisted(subjects, rooms, last_seq));
+  // Parts no value names (a write cut short), known only once every value
+  // was read (the listing can miss one): deleted after the first value
+  // this owner writes.
+  for (const std::string& subject : listed_parts_) {
+    if (named_parts_.contains(subject)) continue;
+    absl::StatusOr<cluster::StoredMessage> m = options_.js->GetLast(stream_, subject);
+    if (absl::IsNotFound(m.status())) continue;
+    ROOMCAST_RETURN_IF_ERROR(m.status());
+    if (m->seq <= last_seq) stray_parts_.push_back(m->seq);
+  }
+  listed_parts_.clear();
+  named_parts_.clear();
   next = std::max(next, l.trim);
   for (const auto& [key, bytes] : l.replies) next = std::max(next, key.second + 1);
   next_lsn_ = next;
@@ -203,7 +231,12 @@ absl::Status JetStreamLog::ReadUnlisted(const std::vector<std::string>& listed_s
 
 absl::Status JetStreamLog::ReadSubjects(const std::vector<std::string>& subjects,
                                         uint64_t last_seq) {
+  const std::string parts = Subject("x.");
   for (const std::string& subject : subjects) {
+    if (absl::StartsWith(subject, parts)) {  // read with its value
+      listed_parts_.push_back(subject);
+      continue;
+    }
     absl::StatusOr<cluster::StoredMessage> m = options_.js->GetLast(stream_, subject);
     if (absl::IsNotFound(m.status())) continue;  // purged since it was listed
     ROOMCAST_RETURN_IF_ERROR(m.status());
@@ -213,8 +246,49 @@ absl::Status JetStreamLog::ReadSubjects(const std::vector<std::string>& subjects
       return absl::UnavailableError(absl::StrCat(subject, " changed after the open's fence (#",
                                                  m->seq, " > #", last_seq, "); open again"));
     }
+    if (!HeaderOf(*m, "Rc-Parts").empty()) ROOMCAST_RETURN_IF_ERROR(JoinParts(&*m, last_seq));
     Index(*m);
   }
+  return absl::OkStatus();
+}
+
+absl::Status JetStreamLog::JoinParts(cluster::StoredMessage* m, uint64_t last_seq) {
+  auto broken = [&](absl::string_view why) {
+    ROOMCAST_LOG(kError, "publisher", "log_value_parts_broken")
+        .Kv("shard", options_.shard)
+        .Kv("subject", m->subject)
+        .Kv("why", why);
+    m->data = std::string(kUnjoinable);
+    return absl::OkStatus();
+  };
+  uint64_t n = 0, size = 0, crc = 0;
+  const std::string id = HeaderOf(*m, "Rc-Parts-Id");
+  if (!absl::SimpleAtoi(HeaderOf(*m, "Rc-Parts"), &n) || n < 2 ||
+      n > kMaxValueBytes / kPartBytes + 1 || !absl::SimpleAtoi(HeaderOf(*m, "Rc-Size"), &size) ||
+      size > kMaxValueBytes || !absl::SimpleAtoi(HeaderOf(*m, "Rc-Crc32"), &crc) ||
+      !base::IsValidId(id)) {
+    return broken("its parts headers do not parse");
+  }
+  std::string whole = std::move(m->data);
+  std::vector<uint64_t>& seqs = parts_[m->subject];  // dropped with the value
+  for (uint64_t k = 1; k < n; ++k) {
+    const std::string subject = Subject(absl::StrCat("x.", id, ".", k));
+    absl::StatusOr<cluster::StoredMessage> p = options_.js->GetLast(stream_, subject);
+    if (absl::IsNotFound(p.status())) return broken(absl::StrCat("part ", k, " is missing"));
+    ROOMCAST_RETURN_IF_ERROR(p.status());
+    if (p->seq > last_seq) {
+      return absl::UnavailableError(absl::StrCat(subject, " changed after the open's fence (#",
+                                                 p->seq, " > #", last_seq, "); open again"));
+    }
+    seqs.push_back(p->seq);
+    named_parts_.insert(subject);
+    if (whole.size() + p->data.size() > size) return broken("its parts are over its size");
+    whole += p->data;
+  }
+  const uLong got = crc32(0L, reinterpret_cast<const Bytef*>(whole.data()),
+                          static_cast<uInt>(whole.size()));
+  if (whole.size() != size || got != crc) return broken("its size or CRC differ");
+  m->data = std::move(whole);
   return absl::OkStatus();
 }
 

@@ -218,6 +218,86 @@ TEST_F(JetStreamLogTest, CheckpointsProgressAndRepliesRoundTrip) {
   EXPECT_EQ(replies->at("lobby").at(0).client_msg_id(), "x");
 }
 
+// A busy room's checkpoint holds its rollup window's segments (up to 4 MiB),
+// over NATS' 1 MiB message: its publish was refused, every checkpoint round
+// of the shard failed with it, and the log never trimmed (bench/cluster.sh).
+// Such a value is stored in parts and read back whole by the next owner;
+// the parts of a value replaced go, and parts no value names (a write cut
+// short) go after the next owner's first write.
+TEST_F(JetStreamLogTest, ACheckpointOverOneMessageIsStoredInPartsAndReadBackWhole) {
+  auto checkpoint = [](uint64_t lsn, size_t bytes) {
+    LogStore::CheckpointWrite w;
+    log::RoomCheckpoint& c = w.checkpoints.emplace_back();
+    c.set_room("busy");
+    c.set_lsn(lsn);
+    // Bytes that do not compress away and differ per part.
+    std::string segment(bytes, '\0');
+    for (size_t i = 0; i < bytes; ++i) segment[i] = static_cast<char>((i * 2654435761u) >> 13);
+    c.mutable_closer()->add_rollup_parts()->set_segment(segment);
+    return w;
+  };
+  const LogStore::CheckpointWrite big = checkpoint(1, 3 << 20);
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("big", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("busy", "x")}).ok());
+    absl::Status s = a->WriteCheckpoint(big);
+    ASSERT_TRUE(s.ok()) << s;
+    // A write cut short after its first part: a part no head names.
+    ASSERT_TRUE(js_->Publish("rclog.big.x.9_9.1", "stray", {}).ok());
+  }
+  EXPECT_EQ(Messages("big", "x.>").size(), 4u) << "3 parts of the value, 1 stray";
+  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  {
+    std::unique_ptr<JetStreamLog> b = OpenLog("big", 2);
+    ASSERT_NE(b, nullptr);
+    auto cps = b->ReadCheckpoints(none);
+    ASSERT_TRUE(cps.ok()) << cps.status();
+    ASSERT_EQ(cps->size(), 1u);
+    EXPECT_EQ((*cps)[0].SerializeAsString(), big.checkpoints[0].SerializeAsString());
+    EXPECT_EQ(b->quarantined(), 0u);
+    // A smaller one replaces it: the old parts and the stray go.
+    ASSERT_TRUE(b->WriteCheckpoint(checkpoint(1, 1000)).ok());
+  }
+  EXPECT_EQ(Messages("big", "x.>").size(), 0u);
+  std::unique_ptr<JetStreamLog> c = OpenLog("big", 3);
+  ASSERT_NE(c, nullptr);
+  auto cps = c->ReadCheckpoints(none);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  ASSERT_EQ(cps->size(), 1u);
+  EXPECT_EQ((*cps)[0].closer().rollup_parts(0).segment().size(), 1000u);
+}
+
+// A value whose parts do not make it whole (one lost) is quarantined like
+// any value that does not parse; the log opens and goes on.
+TEST_F(JetStreamLogTest, AValueMissingAPartIsQuarantined) {
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("torn", 1);
+    ASSERT_NE(a, nullptr);
+    LogStore::CheckpointWrite w;
+    log::RoomCheckpoint& c = w.checkpoints.emplace_back();
+    c.set_room("busy");
+    std::string segment(2 << 20, 'a');
+    for (size_t i = 0; i < segment.size(); ++i) segment[i] = static_cast<char>(i * 31 + (i >> 9));
+    c.mutable_closer()->add_rollup_parts()->set_segment(segment);
+    ASSERT_TRUE(a->WriteCheckpoint(w).ok());
+  }
+  std::vector<cluster::StoredMessage> parts = Messages("torn", "x.>");
+  ASSERT_EQ(parts.size(), 2u);
+  ASSERT_TRUE(js_->DeleteMsg(JetStreamLog::StreamName("torn"), parts[0].seq).ok());
+  std::unique_ptr<JetStreamLog> b = OpenLog("torn", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::string> quarantined;
+  auto note = [&](const std::string& room, const std::string&, const std::string&) {
+    quarantined.push_back(room);
+  };
+  auto cps = b->ReadCheckpoints(note);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  EXPECT_TRUE(cps->empty());
+  EXPECT_EQ(quarantined, std::vector<std::string>{"busy"});
+  EXPECT_TRUE(Append(*b, {Rec("busy", "y")}).ok()) << "the log goes on";
+}
+
 TEST_F(JetStreamLogTest, TrimPurgesBatchesBelowItAndReplayStartsPastIt) {
   uint64_t keep_from = 0;
   {
