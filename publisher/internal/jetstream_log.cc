@@ -205,6 +205,7 @@ absl::Status JetStreamLog::CheckpointOnWriter(const CheckpointWrite& w) {
     ROOMCAST_RETURN_IF_ERROR(put(Subject("t"), EncodeBigEndian(w.trim_to)));
     trim_point_ = w.trim_to;
   }
+  DeleteStrayParts();
   // A purge that fails is tried again after the next checkpoint.
   if (absl::Status s = PurgeBelow(trim_point_.load()); !s.ok()) {
     ROOMCAST_LOG(kWarning, "publisher", "log_purge_failed").Kv("status", s);
@@ -256,14 +257,18 @@ absl::Status JetStreamLog::DeleteValue(const std::string& subject) {
   return absl::OkStatus();
 }
 
-// Deletes by sequence, as PurgeBelow does (and safe for the same reason: a
-// part this writer stored, or one no head named when it opened, so never
-// a newer owner's).
 void JetStreamLog::DropParts(const std::string& subject) {
   if (auto it = parts_.find(subject); it != parts_.end()) {
     stray_parts_.insert(stray_parts_.end(), it->second.begin(), it->second.end());
     parts_.erase(it);
   }
+}
+
+// Deletes by sequence, as PurgeBelow does (and safe for the same reason: a
+// part this writer stored, or one no head named when it opened, so never
+// a newer owner's). Once per checkpoint round: a delete that fails is
+// tried again in the next.
+void JetStreamLog::DeleteStrayParts() {
   while (!stray_parts_.empty()) {
     absl::Status s = options_.js->DeleteMsg(stream_, stray_parts_.back());
     if (!s.ok() && !absl::IsNotFound(s)) {
@@ -271,7 +276,7 @@ void JetStreamLog::DropParts(const std::string& subject) {
           .Kv("shard", options_.shard)
           .Kv("seq", static_cast<int64_t>(stray_parts_.back()))
           .Kv("status", s);
-      return;  // the rest after the next value
+      return;
     }
     stray_parts_.pop_back();
   }

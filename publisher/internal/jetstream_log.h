@@ -183,9 +183,10 @@ class JetStreamLog : public LogStore {
   // its deletion; either drops the parts of the value it replaces.
   absl::Status PutValue(const std::string& subject, std::string data);
   absl::Status DeleteValue(const std::string& subject);
-  // Deletes the parts of `subject`'s value, and stray ones (failures are
-  // tried again after the next value written).
+  // The parts of `subject`'s value become stray; DeleteStrayParts deletes
+  // stray parts (what fails, the next round).
   void DropParts(const std::string& subject);
+  void DeleteStrayParts();
   // The whole value of a head read at open (its parts read and checked);
   // m->data cleared if they do not make it whole.
   absl::Status JoinParts(cluster::StoredMessage* m, uint64_t last_seq);
