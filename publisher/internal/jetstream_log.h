@@ -175,6 +175,9 @@ class JetStreamLog : public LogStore {
   void WriterLoop();
   bool TakeItems(std::vector<Item>* items);
   void CommitJobs(std::vector<Job>& jobs);
+  // Commits the jobs queued ahead of any other direct write (a direct
+  // write's own messages let them through between them).
+  void CommitQueuedJobs();
   absl::Status PublishBatches(std::vector<log::Record>& records);
   // Runs fn on the writer thread, in order with the jobs; its status.
   absl::Status OnWriter(absl::AnyInvocable<absl::Status()> fn);
