@@ -9,6 +9,7 @@
 #   CPU=$(cpu_s PID)             # its CPU seconds so far, children included
 #   wait_port PORT PID LOG       # until /healthz on PORT answers (bounded)
 #   bench_stop PID               # end one of PIDS early (TERM, grace, KILL)
+#   BUSY=$(cpu_busy_percent SECONDS [CORE])  # busy share, all cores or one
 
 bench_scratch() {
   TMP=$(mktemp -d "/tmp/roomcast-$1-bench.XXXXXX")
@@ -91,4 +92,17 @@ wait_port() {
   done
   echo "nothing listens on port $1: $(cat "$3")" >&2
   exit 1
+}
+
+# The share of the time the cores (or core CORE) spent busy over the next
+# SECONDS, in percent (whole number), from /proc/stat's cpu (cpuN) line:
+# "total idle" jiffies, user … steal against idle + iowait.
+cpu_busy_percent() {
+  local line="cpu${2:-}" a b
+  cpu_times() { awk -v l="$line" '$1 == l {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6}' /proc/stat; }
+  a=$(cpu_times)
+  sleep "$1"
+  b=$(cpu_times)
+  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); dt = y[1] - x[1];
+    printf "%.0f", (dt > 0 ? 100 * (dt - (y[2] - x[2])) / dt : 0)}'
 }
