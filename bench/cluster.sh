@@ -251,20 +251,11 @@ while (($(now_ms) - t0 < 120000)); do
   sleep 0.2
 done
 
-# The checkpoints the ingest left (every busy room's, up to 4 MiB, R3) and
-# the log writes behind them keep the servers' core busy after the outbox
-# is empty: the e2e room is measured once that core is quiet (under 30 %
-# busy over a second), not behind them. Bounded; the row says how long.
-t0=$(now_ms)
-QUIET="not quiet within 60 s"
-while (($(now_ms) - t0 < 60000)); do
-  if (($(cpu_busy_percent 1 "$SERVER_CORE") < 30)); then
-    QUIET="$(($(now_ms) - t0)) ms"
-    break
-  fi
-done
-
 # --- end to end through Varnish ----------------------------------------------------
+# Right after the drain. When its ~20 s span a minute's end, the ingest
+# rooms' 60 s rollups (up to 4 MiB each) are being uploaded meanwhile, and
+# on this one shared core they do not get through (see the 2026-12-04
+# results): the row then says how the e2e run failed.
 taskset -c "$CLIENT_CORE" "$FOLLOWERS_BIN" --base "$VARNISH_URL" --publisher "${PUB_URL[1]}" \
   --origin "${ORIGIN_URL[0]}" --room bench-e2e --open-room --bucket-ms 1000 \
   --followers "$FOLLOWERS" --mode stream --rate 20 --duration-ms 15000 >"$TMP/e2e.out" 2>"$TMP/e2e.err" &&
@@ -346,7 +337,6 @@ out=$RESULTS_DIR/cluster-$(date -u +%F).md
   echo "| batched ingest (2 publishers, $BATCH per POST, $ROOMS rooms) | $INGEST messages/s$INGEST_REFUSED |"
   echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms$ACK_REFUSED |"
   echo "| upload backlog after the ingest and acks → drained | $DRAIN |"
-  echo "| then the servers' core quiet (< 30 % busy over 1 s) | $QUIET |"
   echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS |"
   echo "| log leader kill -9 → first 2xx | $LEADER_MS |"
   echo "| e2e through Varnish, $FOLLOWERS streaming followers, D = 1000 ms | $E2E |"
