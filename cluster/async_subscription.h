@@ -33,7 +33,6 @@ class AsyncSubscription {
 
   // Takes a subscription just made with a message handler.
   void Adopt(__natsSubscription* sub);
-  bool empty() const { return sub_ == nullptr; }
 
   // Stops delivery and waits until the handler has returned for the last
   // time. With drain_ms > 0, messages already received are handled first,

@@ -18,16 +18,9 @@
 #include "publisher/internal/log_keys.h"
 
 namespace roomcast::publisher::internal {
-namespace {
-
-// JetStream's default max payload is 1 MiB; headers and framing need a
-// little of it.
-constexpr size_t kMaxPayload = (1 << 20) - 4096;
-// A value in parts, at most (a room's checkpoint is bounded by its rollup
-// window's 4 MiB and its state's own limits).
-constexpr size_t kMaxValueBytes = 64 << 20;
-
-}  // namespace
+uint64_t JetStreamLog::Crc32(absl::string_view bytes) {
+  return crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
+}
 
 void JetStreamLog::Submit(Job job) {
   absl::MutexLock l(&mu_);
@@ -267,14 +260,12 @@ absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data
     if (*seq != 0) seqs.push_back(*seq);
     CommitQueuedJobs();
   }
-  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(data.data()),
-                          static_cast<uInt>(data.size()));
   Out head{.subject = subject,
            .data = data.substr(0, kMaxPayload),
            .headers = {{"Rc-Parts", absl::StrCat(n)},
                        {"Rc-Parts-Id", id},
                        {"Rc-Size", absl::StrCat(data.size())},
-                       {"Rc-Crc32", absl::StrCat(crc)}}};
+                       {"Rc-Crc32", absl::StrCat(Crc32(data))}}};
   if (absl::Status s = Append(head).status(); !s.ok()) return cut_short(s);
   DropParts(subject);
   parts_[subject] = std::move(seqs);

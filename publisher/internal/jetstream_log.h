@@ -193,6 +193,14 @@ class JetStreamLog : public LogStore {
   // The whole value of a head read at open (its parts read and checked);
   // m->data cleared if they do not make it whole.
   absl::Status JoinParts(cluster::StoredMessage* m, uint64_t last_seq);
+  // JetStream's default max payload is 1 MiB; headers and framing need a
+  // little of it. A part of a value is at most this.
+  static constexpr size_t kMaxPayload = (1 << 20) - 4096;
+  // A value in parts, at most (a room's checkpoint is bounded by its
+  // rollup window's 4 MiB and its state's own limits).
+  static constexpr size_t kMaxValueBytes = 64 << 20;
+  // Rc-Crc32 of a value in parts (zlib's CRC-32).
+  static uint64_t Crc32(absl::string_view bytes);
   absl::Status PurgeBelow(uint64_t trim_to);
   // Publishes one message fenced on the chain, resolving doubt; its
   // stream sequence (0 if not known).

@@ -1,8 +1,6 @@
 // JetStreamLog's start: the stream made or found, read whole once (one
 // bounded scan), and what the start-up reads (checkpoints, replies,
 // records, progress) served from that. The write path is jetstream_log.cc.
-#include <zlib.h>
-
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -53,10 +51,6 @@ std::string HeaderOf(const cluster::StoredMessage& m, const char* name) {
 // parses from it (field number 0), so it is quarantined like any value
 // that does not parse.
 constexpr absl::string_view kUnjoinable = "\x07";
-
-// As the write side's (jetstream_log.cc).
-constexpr size_t kPartBytes = (1 << 20) - 4096;
-constexpr size_t kMaxValueBytes = 64 << 20;
 
 }  // namespace
 
@@ -264,7 +258,7 @@ absl::Status JetStreamLog::JoinParts(cluster::StoredMessage* m, uint64_t last_se
   uint64_t n = 0, size = 0, crc = 0;
   const std::string id = HeaderOf(*m, "Rc-Parts-Id");
   if (!absl::SimpleAtoi(HeaderOf(*m, "Rc-Parts"), &n) || n < 2 ||
-      n > kMaxValueBytes / kPartBytes + 1 || !absl::SimpleAtoi(HeaderOf(*m, "Rc-Size"), &size) ||
+      n > kMaxValueBytes / kMaxPayload + 1 || !absl::SimpleAtoi(HeaderOf(*m, "Rc-Size"), &size) ||
       size > kMaxValueBytes || !absl::SimpleAtoi(HeaderOf(*m, "Rc-Crc32"), &crc) ||
       !base::IsValidId(id)) {
     return broken("its parts headers do not parse");
@@ -285,9 +279,7 @@ absl::Status JetStreamLog::JoinParts(cluster::StoredMessage* m, uint64_t last_se
     if (whole.size() + p->data.size() > size) return broken("its parts are over its size");
     whole += p->data;
   }
-  const uLong got = crc32(0L, reinterpret_cast<const Bytef*>(whole.data()),
-                          static_cast<uInt>(whole.size()));
-  if (whole.size() != size || got != crc) return broken("its size or CRC differ");
+  if (whole.size() != size || Crc32(whole) != crc) return broken("its size or CRC differ");
   m->data = std::move(whole);
   return absl::OkStatus();
 }

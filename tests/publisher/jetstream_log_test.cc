@@ -238,18 +238,18 @@ TEST_F(JetStreamLogTest, ACheckpointOverOneMessageIsStoredInPartsAndReadBackWhol
   };
   const LogStore::CheckpointWrite big = checkpoint(1, 3 << 20);
   {
-    std::unique_ptr<JetStreamLog> a = OpenLog("big", 1);
+    std::unique_ptr<JetStreamLog> a = OpenLog("parts", 1);
     ASSERT_NE(a, nullptr);
     ASSERT_TRUE(Append(*a, {Rec("busy", "x")}).ok());
     absl::Status s = a->WriteCheckpoint(big);
     ASSERT_TRUE(s.ok()) << s;
     // A write cut short after its first part: a part no head names.
-    ASSERT_TRUE(js_->Publish("rclog.big.x.9_9.1", "stray", {}).ok());
+    ASSERT_TRUE(js_->Publish("rclog.parts.x.9_9.1", "stray", {}).ok());
   }
-  EXPECT_EQ(Messages("big", "x.>").size(), 4u) << "3 parts of the value, 1 stray";
+  EXPECT_EQ(Messages("parts", "x.>").size(), 4u) << "3 parts of the value, 1 stray";
   auto none = [](const std::string&, const std::string&, const std::string&) {};
   {
-    std::unique_ptr<JetStreamLog> b = OpenLog("big", 2);
+    std::unique_ptr<JetStreamLog> b = OpenLog("parts", 2);
     ASSERT_NE(b, nullptr);
     auto cps = b->ReadCheckpoints(none);
     ASSERT_TRUE(cps.ok()) << cps.status();
@@ -259,8 +259,8 @@ TEST_F(JetStreamLogTest, ACheckpointOverOneMessageIsStoredInPartsAndReadBackWhol
     // A smaller one replaces it: the old parts and the stray go.
     ASSERT_TRUE(b->WriteCheckpoint(checkpoint(1, 1000)).ok());
   }
-  EXPECT_EQ(Messages("big", "x.>").size(), 0u);
-  std::unique_ptr<JetStreamLog> c = OpenLog("big", 3);
+  EXPECT_EQ(Messages("parts", "x.>").size(), 0u);
+  std::unique_ptr<JetStreamLog> c = OpenLog("parts", 3);
   ASSERT_NE(c, nullptr);
   auto cps = c->ReadCheckpoints(none);
   ASSERT_TRUE(cps.ok()) << cps.status();
