@@ -109,13 +109,18 @@ void CurlUploader::SleepUntil(Clock::time_point wake) {
 }
 
 absl::StatusOr<http::ClientReply> CurlUploader::Perform(
-    http::ClientRequest request, Clock::time_point deadline) {
-  const milliseconds left =
-      std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-  if (left.count() <= 0) {
+    http::ClientRequest request, Clock::time_point call_deadline) {
+  if (Clock::now() >= Deadline(call_deadline)) {
     return absl::DeadlineExceededError(
         absl::StrCat(request.method, " ", request.url, ": no time left"));
   }
+  // libcurl's own timeouts come from the call's budget only. The moving
+  // bound (shutdown, lease) is not frozen into them when the attempt
+  // starts: the transfer reads it through its progress callback, so a lease
+  // renewed while a big object is on its way lets it finish, and one that
+  // lapses aborts it within about a second.
+  const milliseconds left =
+      std::chrono::duration_cast<milliseconds>(call_deadline - Clock::now());
   http::CurlEasy easy = Borrow();
   if (easy == nullptr) return absl::InternalError("curl_easy_init failed");
   request.connect_timeout = std::min(options_.connect_timeout, left);
@@ -188,7 +193,7 @@ absl::StatusOr<http::ClientReply> CurlUploader::Send(const http::ClientRequest& 
   for (int n = 1;; ++n) {
     attempts_.fetch_add(1);
     absl::StatusOr<http::ClientReply> got =
-        Perform(request, Deadline(call_deadline));
+        Perform(request, call_deadline);
     const absl::Status s = got.ok() ? FromHttp(*got, what) : got.status();
     if (!IsRetryableUploadError(s)) return got;
     absl::StatusOr<milliseconds> wait = NextWait(got, *backoff, call_deadline);

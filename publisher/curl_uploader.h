@@ -93,10 +93,11 @@ class CurlUploader : public Uploader {
   absl::StatusOr<http::ClientReply> Send(const http::ClientRequest& request);
   http::CurlEasy Borrow();
   void Return(http::CurlEasy easy);
-  // One attempt of `request` on a pooled handle, bounded by `deadline`.
+  // One attempt of `request` on a pooled handle, within `call_deadline`
+  // and the moving bound.
   absl::StatusOr<http::ClientReply> Perform(
       http::ClientRequest request,
-      std::chrono::steady_clock::time_point deadline);
+      std::chrono::steady_clock::time_point call_deadline);
   // The wait before the next attempt after `got`, or (as the error's
   // message) why there is none.
   absl::StatusOr<std::chrono::milliseconds> NextWait(

@@ -363,6 +363,55 @@ TEST_F(CurlUploaderTest, PastItsValidUntilNothingReachesTheOrigin) {
   EXPECT_EQ(server_.requests().size(), 1u);
 }
 
+// A lease renewed while a slow transfer runs (a big rollup through a busy
+// origin) lets that one attempt finish: the bound an attempt started under
+// is not its timeout.
+TEST_F(CurlUploaderTest, ALeaseRenewedDuringATransferLetsItFinish) {
+  Reply slow = Reply::Respond(200);
+  slow.delay = milliseconds(1500);
+  server_.SetDefault(slow);
+  UploadOptions o = Options();
+  o.request_timeout = milliseconds(10000);
+  o.max_total = milliseconds(10000);
+  CurlUploader up(o);
+  up.SetValidUntil(Clock::now() + milliseconds(500));
+  std::atomic<bool> done{false};
+  std::thread renewals([&] {
+    while (!done.load()) {
+      up.SetValidUntil(Clock::now() + milliseconds(500));
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  });
+
+  const absl::Status s = up.Put(kPath, BinaryBody(), kProto);
+  done.store(true);
+  renewals.join();
+
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(server_.requests().size(), 1u) << "the first attempt was not cut short";
+  EXPECT_EQ(up.attempts(), 1u);
+}
+
+// A lease that lapses while a transfer runs aborts it (within about a
+// second: the progress callback), long before the request's own timeout,
+// and nothing is sent again.
+TEST_F(CurlUploaderTest, ALeaseLapsingDuringATransferAbortsIt) {
+  server_.SetDefault(Reply::Of(Kind::kHang));
+  UploadOptions o = Options();
+  o.request_timeout = milliseconds(30000);
+  o.max_total = milliseconds(30000);
+  CurlUploader up(o);
+  const auto start = Clock::now();
+  up.SetValidUntil(start + milliseconds(300));
+
+  const absl::Status s = up.Put(kPath, "body", kProto);
+
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_LT(Clock::now() - start, milliseconds(15000)) << "waited for the request timeout";
+  EXPECT_EQ(server_.requests().size(), 1u);
+  EXPECT_EQ(up.attempts(), 1u);
+}
+
 TEST_F(CurlUploaderTest, LivePostsAreOneAttemptEachOnOneKeptAliveConnection) {
   server_.Script({Reply::Respond(503), Reply::Respond(200, "acks"), Reply::Respond(200, "acks")});
   CurlUploader up(Options());

@@ -183,6 +183,7 @@ void ScriptedServer::Serve(int fd, int id) {
       }
       return;
     }
+    if (reply.delay.count() > 0) std::this_thread::sleep_for(reply.delay);
     const std::string out = Render(reply);
     if (write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size()) ||
         reply.kind == Reply::Kind::kRespondThenClose) {

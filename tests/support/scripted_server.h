@@ -14,6 +14,7 @@
 #define ROOMCAST_TESTS_SUPPORT_SCRIPTED_SERVER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -40,6 +41,9 @@ class ScriptedServer {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body = "ok";
+    // kRespond: how long to wait, once the request is read, before answering
+    // (a slow origin).
+    std::chrono::milliseconds delay{0};
 
     static Reply Respond(int status, std::string body = "");
     static Reply Of(Kind kind);
