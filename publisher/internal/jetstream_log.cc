@@ -227,7 +227,7 @@ absl::Status JetStreamLog::CheckpointOnWriter(const CheckpointWrite& w) {
     ROOMCAST_RETURN_IF_ERROR(put(Subject("t"), EncodeBigEndian(w.trim_to)));
     trim_point_ = w.trim_to;
   }
-  DeleteStrayParts();
+  DeleteUnread();
   // A purge that fails is tried again after the next checkpoint.
   if (absl::Status s = PurgeBelow(trim_point_.load()); !s.ok()) {
     ROOMCAST_LOG(kWarning, "publisher", "log_purge_failed").Kv("status", s);
@@ -249,7 +249,7 @@ absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data
   const size_t n = (data.size() + kMaxPayload - 1) / kMaxPayload;
   std::vector<uint64_t> seqs;
   auto cut_short = [&](const absl::Status& s) {
-    stray_parts_.insert(stray_parts_.end(), seqs.begin(), seqs.end());
+    unread_.insert(unread_.end(), seqs.begin(), seqs.end());
     return s;
   };
   for (size_t k = 1; k < n; ++k) {
@@ -273,34 +273,44 @@ absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data
 }
 
 absl::Status JetStreamLog::DeleteValue(const std::string& subject) {
-  ROOMCAST_RETURN_IF_ERROR(Append({.subject = subject, .deleted = true}).status());
+  ROOMCAST_ASSIGN_OR_RETURN(const uint64_t seq, Append({.subject = subject, .deleted = true}));
+  if (seq != 0) unread_.push_back(seq);
   DropParts(subject);
   return absl::OkStatus();
 }
 
 void JetStreamLog::DropParts(const std::string& subject) {
   if (auto it = parts_.find(subject); it != parts_.end()) {
-    stray_parts_.insert(stray_parts_.end(), it->second.begin(), it->second.end());
+    unread_.insert(unread_.end(), it->second.begin(), it->second.end());
     parts_.erase(it);
   }
 }
 
-// Deletes by sequence, as PurgeBelow does (and safe for the same reason: a
-// part this writer stored, or one no head named when it opened, so never
-// a newer owner's). Once per checkpoint round: a delete that fails is
-// tried again in the next.
-void JetStreamLog::DeleteStrayParts() {
-  while (!stray_parts_.empty()) {
-    absl::Status s = options_.js->DeleteMsg(stream_, stray_parts_.back());
-    if (!s.ok() && !absl::IsNotFound(s)) {
-      ROOMCAST_LOG(kWarning, "publisher", "log_part_delete_failed")
-          .Kv("shard", options_.shard)
-          .Kv("seq", static_cast<int64_t>(stray_parts_.back()))
-          .Kv("status", s);
-      return;
+// Deletes by sequence, as PurgeBelow does (and safe for the same reason:
+// a message this writer stored, or one it read at its open, so never a
+// newer owner's; and a tombstone means what its absence means). Never the
+// stream's last message: Classify reads it to resolve a publish in doubt
+// (it goes in a later round). Once per checkpoint round: a delete that
+// fails is tried again in the next.
+void JetStreamLog::DeleteUnread() {
+  std::vector<uint64_t> later;
+  for (size_t i = 0; i < unread_.size(); ++i) {
+    const uint64_t seq = unread_[i];
+    if (seq >= last_seq_) {
+      later.push_back(seq);
+      continue;
     }
-    stray_parts_.pop_back();
+    absl::Status s = options_.js->DeleteMsg(stream_, seq);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      ROOMCAST_LOG(kWarning, "publisher", "log_delete_failed")
+          .Kv("shard", options_.shard)
+          .Kv("seq", static_cast<int64_t>(seq))
+          .Kv("status", s);
+      later.insert(later.end(), unread_.begin() + static_cast<ptrdiff_t>(i), unread_.end());
+      break;
+    }
   }
+  unread_ = std::move(later);
 }
 
 // JetStream does not fence a purge, and a paused old owner may purge after

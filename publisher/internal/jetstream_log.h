@@ -16,7 +16,10 @@
 //                     even a term's first write has a sequence to fence on
 //   x.<id>.<k>        part k (1..n-1) of a value over one message (below)
 // A deletion is an empty message with header "Rc-Deleted: 1" on the same
-// subject.
+// subject (fenced and in order, as every write), itself deleted by
+// sequence in a later checkpoint round: a tombstone is read as absence,
+// and gone it leaves no subject behind (rooms' reply chunks and ended
+// rooms' checkpoints would otherwise pile up in the stream for ever).
 //
 // A value over one JetStream message (a busy room's checkpoint holds its
 // rollup window's segments: up to 4 MiB, against NATS' 1 MiB) is stored as
@@ -186,10 +189,10 @@ class JetStreamLog : public LogStore {
   // its deletion; either drops the parts of the value it replaces.
   absl::Status PutValue(const std::string& subject, std::string data);
   absl::Status DeleteValue(const std::string& subject);
-  // The parts of `subject`'s value become stray; DeleteStrayParts deletes
-  // stray parts (what fails, the next round).
+  // The parts of `subject`'s value become stray; DeleteUnread deletes stray
+  // parts and tombstones (what fails, the next round).
   void DropParts(const std::string& subject);
-  void DeleteStrayParts();
+  void DeleteUnread();
   // The whole value of a head read at open (its parts read and checked);
   // m->data cleared if they do not make it whole.
   absl::Status JoinParts(cluster::StoredMessage* m, uint64_t last_seq);
@@ -229,10 +232,10 @@ class JetStreamLog : public LogStore {
   std::map<uint64_t, BatchInfo> batch_index_;  // by first_lsn
   absl::flat_hash_map<std::string, std::map<uint64_t, int64_t>> replies_;  // lsn -> max ts
   absl::flat_hash_set<std::string> room_progress_;
-  // Each value's parts (stream sequences), and parts to delete: no head
-  // names them, or deleting them failed.
+  // Each value's parts (stream sequences), and the messages nothing reads
+  // any more, to delete by sequence: parts no head names, and tombstones.
   absl::flat_hash_map<std::string, std::vector<uint64_t>> parts_;
-  std::vector<uint64_t> stray_parts_;
+  std::vector<uint64_t> unread_;
   uint64_t parts_n_ = 0;
   // Open only: the parts the listing named, and those a value read named.
   std::vector<std::string> listed_parts_;

@@ -172,7 +172,7 @@ absl::Status JetStreamLog::Load(uint64_t last_seq) {
     absl::StatusOr<cluster::StoredMessage> m = options_.js->GetLast(stream_, subject);
     if (absl::IsNotFound(m.status())) continue;
     ROOMCAST_RETURN_IF_ERROR(m.status());
-    if (m->seq <= last_seq) stray_parts_.push_back(m->seq);
+    if (m->seq <= last_seq) unread_.push_back(m->seq);
   }
   listed_parts_.clear();
   named_parts_.clear();
@@ -293,6 +293,7 @@ void JetStreamLog::Index(const cluster::StoredMessage& m) {
     t = absl::StrSplit(m.subject.substr(prefix.size()), '.');
   }
   const bool del = IsTombstone(m);
+  if (del) unread_.push_back(m.seq);  // an older owner's, not yet deleted
   Loaded& l = *loaded_;
   uint64_t n = 0;
   if (t.size() == 2 && t[0] == "b" && absl::SimpleAtoi(t[1], &n) && n > 0 && n < kMaxLsn) {

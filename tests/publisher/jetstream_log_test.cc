@@ -6,6 +6,7 @@
 // Publisher engine failing over to a new owner byte-identically.
 #include "publisher/internal/jetstream_log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -216,6 +217,67 @@ TEST_F(JetStreamLogTest, CheckpointsProgressAndRepliesRoundTrip) {
   ASSERT_TRUE(replies.ok());
   ASSERT_EQ(replies->size(), 1u);
   EXPECT_EQ(replies->at("lobby").at(0).client_msg_id(), "x");
+}
+
+// A deletion (expired reply chunks, a forgotten room's progress and
+// checkpoint) is a fenced tombstone, then deleted itself: nothing of the
+// room is left in the stream, where a subject per reply chunk would pile
+// up for as long as the shard lives. A tombstone an older owner left is
+// deleted by the next one.
+TEST_F(JetStreamLogTest, DeletionsLeaveNoSubjectBehind) {
+  const std::string stream = JetStreamLog::StreamName("tomb");
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("tomb", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "x"), Rec("gone", "y")}).ok());
+    log::RoomProgress rp;
+    rp.set_manifest_intent(1);
+    ASSERT_TRUE(a->WriteProgress(nullptr, {{"gone", rp}}).ok());
+    LogStore::CheckpointWrite w;
+    for (const char* room : {"lobby", "gone"}) {
+      log::RoomCheckpoint& c = w.checkpoints.emplace_back();
+      c.set_room(room);
+      c.set_lsn(2);
+      LogStore::CheckpointWrite::Replies& r = w.replies.emplace_back();
+      r.room = room;
+      r.lsn = 2;
+      r.max_ts_ms = 500;
+      r.chunk.add_replies()->set_client_msg_id("x");
+    }
+    ASSERT_TRUE(a->WriteCheckpoint(w).ok());
+    ASSERT_EQ(Messages("tomb", "y.>").size(), 2u);
+    LogStore::CheckpointWrite drop;
+    drop.expire_replies.emplace_back("lobby", 1000);
+    drop.forget.push_back("gone");
+    drop.erase_checkpoints.push_back("gone");
+    ASSERT_TRUE(a->WriteCheckpoint(drop).ok());
+    ASSERT_TRUE(Append(*a, {Rec("lobby", "z")}).ok());  // the tombstones are not the tip now
+    ASSERT_TRUE(a->WriteCheckpoint({}).ok());
+    std::vector<std::string> subjects;
+    for (const cluster::StoredMessage& m : Messages("tomb")) subjects.push_back(m.subject);
+    for (const std::string& subject : subjects) {
+      EXPECT_FALSE(absl::StartsWith(subject, "rclog.tomb.y.") || subject == "rclog.tomb.c.gone" ||
+                   subject == "rclog.tomb.rp.gone")
+          << subject << " is left";
+    }
+    EXPECT_EQ(std::count(subjects.begin(), subjects.end(), "rclog.tomb.c.lobby"), 1);
+  }
+  // As an owner cut short before deleting its tombstone leaves it.
+  ASSERT_TRUE(js_->PublishWithHeaders("rclog.tomb.c.old", "", {{"Rc-Deleted", "1"}}).ok());
+  std::unique_ptr<JetStreamLog> b = OpenLog("tomb", 2);
+  ASSERT_NE(b, nullptr);
+  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  auto cps = b->ReadCheckpoints(none);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  ASSERT_EQ(cps->size(), 1u);
+  EXPECT_EQ((*cps)[0].room(), "lobby");
+  auto replies = b->ReadReplies(none);
+  ASSERT_TRUE(replies.ok());
+  EXPECT_TRUE(replies->empty());
+  ASSERT_TRUE(b->WriteCheckpoint({}).ok());
+  for (const cluster::StoredMessage& m : Messages("tomb")) {
+    EXPECT_NE(m.subject, "rclog.tomb.c.old") << "an older owner's tombstone is left";
+  }
 }
 
 // A busy room's checkpoint holds its rollup window's segments (up to 4 MiB),
