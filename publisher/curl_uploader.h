@@ -5,7 +5,9 @@
 // one and gives it back, so sequential calls reuse one TCP connection and
 // concurrent calls use one connection each. Every attempt is bounded by
 // connect_timeout and request_timeout, clipped to what is left of the
-// call's budget (max_total) and of the shutdown deadline (SetDeadline).
+// call's budget (max_total); the moving bound (SetDeadline, SetValidUntil)
+// refuses a start and aborts a running attempt once it passes, read as it
+// is then (a lease renewed meanwhile lets a big upload finish).
 // Retryable failures (connect errors, resets, timeouts, 5xx but 501, 408,
 // 429) are retried after a full-jitter backoff, or after Retry-After when
 // the server sends one; 4xx never are. See uploader.h for the codes.
