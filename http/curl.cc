@@ -27,7 +27,7 @@ absl::Status CurlStatus(CURLcode rc, absl::string_view what,
       return absl::DeadlineExceededError(msg);
     case CURLE_ABORTED_BY_CALLBACK:
       return absl::DeadlineExceededError(
-          absl::StrCat(what, ": aborted, shutdown deadline passed"));
+          absl::StrCat(what, ": aborted, the caller's deadline passed (shutdown, or a lease)"));
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return absl::InvalidArgumentError(msg);
