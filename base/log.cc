@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "absl/base/const_init.h"
 #include "absl/synchronization/mutex.h"
 
@@ -132,8 +135,11 @@ LogLine::~LogLine() {
     (*sink)(line_);
     return;
   }
-  line_.push_back('\n');
-  WriteAll(line_);
+  // The wall clock, not an injected one: this is when the line was written.
+  std::string out = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ ", absl::Now(),
+                                     absl::UTCTimeZone());
+  absl::StrAppend(&out, line_, "\n");
+  WriteAll(out);
 }
 
 }  // namespace roomcast::base

@@ -1,11 +1,13 @@
 // One logging facility for every library and binary: a line per event on
-// stderr, `level component event key=value ...` (logfmt values: quoted when
-// they hold spaces, quotes or '='), so an operator can filter by level and
-// component and a program can parse the rest.
+// stderr, `time level component event key=value ...` (time in UTC to the
+// millisecond, RFC 3339; logfmt values: quoted when they hold spaces, quotes
+// or '='), so an operator can line up what several processes said, filter
+// by level and component, and a program can parse the rest.
 //
 //   ROOMCAST_LOG(kError, "publisher", "upload_refused")
 //       .Kv("room", room).Kv("path", path).Kv("status", status);
-//   // error publisher upload_refused room=lobby path=/v1/... status="..."
+//   // 2026-12-04T20:05:01.123Z error publisher upload_refused room=lobby
+//   //     path=/v1/... status="..."
 //
 // Lines below the minimum level (ROOMCAST_LOG_LEVEL, default info) cost one
 // comparison. Each line is written with one write(2), so lines from several
@@ -36,8 +38,8 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name);
 void SetMinLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 
-// Receives every line (without its newline) instead of stderr; null restores
-// stderr. For tests.
+// Receives every line (without its time and newline) instead of stderr;
+// null restores stderr. For tests.
 using LogSink = std::function<void(absl::string_view line)>;
 void SetLogSink(LogSink sink);
 

@@ -1,8 +1,13 @@
 #include "base/log.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace roomcast::base {
@@ -56,6 +61,37 @@ TEST_F(LogTest, LinesBelowTheMinimumLevelAreNotEvaluated) {
   ROOMCAST_LOG(kDebug, "x", "loud").Kv("n", count());
   EXPECT_EQ(lines_.size(), 1u);
   EXPECT_EQ(evaluated, 1);
+}
+
+// On stderr a line starts with the time it was written, UTC, to the
+// millisecond, so lines from several processes can be put in order.
+TEST_F(LogTest, StderrLinesStartWithTheirUtcTime) {
+  SetLogSink(nullptr);
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  ASSERT_GE(saved, 0);
+  ASSERT_GE(::dup2(::fileno(file), STDERR_FILENO), 0);
+  const absl::Time before = absl::Now();
+  ROOMCAST_LOG(kInfo, "origin", "started").Kv("port", 8080);
+  const absl::Time after = absl::Now();
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::rewind(file);
+  char buf[256] = {};
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, file);
+  std::fclose(file);
+  const std::string out(buf, n);
+  ASSERT_EQ(out.size(), 25u + std::string("info origin started port=8080\n").size())
+      << out;
+  EXPECT_EQ(out.substr(24), " info origin started port=8080\n");
+  absl::Time t;
+  std::string err;
+  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E3SZ", out.substr(0, 24), &t, &err))
+      << out.substr(0, 24) << ": " << err;
+  EXPECT_GE(t, absl::FromUnixMillis(absl::ToUnixMillis(before)));
+  EXPECT_LE(t, after);
 }
 
 TEST_F(LogTest, ParseLogLevelTakesTheFourNamesOnly) {
