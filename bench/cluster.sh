@@ -30,7 +30,8 @@
 # publisher), ACK_CONNS (16), ROOMS (16), SHARDS (16), FOLLOWERS (500),
 # ORIGIN_THREADS (1),
 # RESULTS_DIR (bench/results), PERF_OUT (a file: perf record -g of the
-# server core during the batched ingest).
+# server core during the batched ingest), PERF_ARGS (instead of -g; e.g.
+# "--call-graph dwarf -F 200": our binaries have no frame pointers).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -99,10 +100,11 @@ for i in 0 1 2; do
 done
 
 # --- origins and publishers ------------------------------------------------------
-declare -a ORIGIN_URL PUB_URL PUB_PID
+declare -a ORIGIN_URL ORIGIN_PID PUB_URL PUB_PID
 for i in 0 1; do
   taskset -c "$SERVER_CORE" "$ORIGIN_BIN" --listen 127.0.0.1:0 --nats "$NATS_URLS" \
     --origin-id "origin-$i" --threads "$ORIGIN_THREADS" >"$TMP/origin-$i.out" 2>"$TMP/origin-$i.err" &
+  ORIGIN_PID[$i]=$!
   PIDS+=("$!")
   ORIGIN_URL[$i]=$(wait_listening "$TMP/origin-$i.out" "$!" "origin-$i")
   [[ -n ${ORIGIN_URL[$i]} ]] || die "origin $i did not listen: $(tail -5 "$TMP/origin-$i.err")"
@@ -131,6 +133,7 @@ awk -v o="${ORIGIN_URL[0]#http://} ${ORIGIN_URL[1]#http://}" '/^[^#]*@I@/ { n = 
 taskset -c "$SERVER_CORE" varnishd -F -j none -n "$TMP/varnish/work" -a "127.0.0.1:$VARNISH_PORT" \
   -f "$TMP/varnish/roomcast.vcl" -s malloc,256m -p thread_pool_min=$((FOLLOWERS + 100)) \
   >"$TMP/varnish/stderr.log" 2>&1 &
+VARNISH_PID=$!
 PIDS+=("$!")
 wait_port "$VARNISH_PORT" "$!" "$TMP/varnish/stderr.log"
 VARNISH_URL=http://127.0.0.1:$VARNISH_PORT
@@ -153,26 +156,46 @@ open_room() {  # ROOM: through publisher 0, retried while the shards are first t
 for r in $(seq 0 $((ROOMS - 1))); do open_room "bench-$r"; done
 
 # --- ingest and ack latency ------------------------------------------------------
-{
-  printf '{"messages":['
-  for i in $(seq "$BATCH"); do
-    [[ $i -gt 1 ]] && printf ','
-    printf '{"type":"comment","text":"hello from the cluster benchmark, comment %d of the batch"}' "$i"
-  done
-  printf ']}'
-} >"$TMP/batch.json"
+# A batch is BATCH comments of 6-18 words drawn from 124 (DESIGN §9's
+# "in batches"), made afresh for every POST by the Lua below: the log and
+# the checkpoints store them compressed, and one body repeated would
+# compress as no chat does.
+echo "$BATCH" >"$TMP/batch.json"
 printf '{"type":"comment","text":"hello from the cluster benchmark, a single comment"}' >"$TMP/single.json"
 cat >"$TMP/post.lua" <<'EOF'
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 local body = f:read("*a")
 f:close()
+-- A file holding only a number N: a fresh batch of N comments per request.
+local batch = tonumber(body:match("^%s*(%d+)%s*$"))
+local words = {}
+for w in ([[the a to and of i you it is in that this for on my so be with
+  not have are what just was but like me all your they we at get can lol
+  haha wow omg yes no love nice good great cool when how why who where
+  song stream game play win gg hype gift thanks hello hi hey bye today
+  night again more please now next first last best ever really very much
+  look watch listen chat mod rules live music dance fire heart cute fun
+  time day week year new old big small from here there berlin paris tokyo
+  seoul rio lagos sydney toronto mumbai cairo let us go see do make know
+  think want need feel say tell]]):gmatch("%S+") do table.insert(words, w) end
+math.randomseed(tonumber(os.getenv("SEED") or "1") + os.time())
+local function comment(i)
+  local t = {}
+  for k = 1, math.random(6, 18) do t[k] = words[math.random(#words)] end
+  return '{"type":"comment","text":"' .. table.concat(t, " ") .. " #" .. i .. '"}'
+end
+local function fresh_batch()
+  local parts = {}
+  for i = 1, batch do parts[i] = comment(i) end
+  return '{"messages":[' .. table.concat(parts, ",") .. ']}'
+end
 local rooms = tonumber(os.getenv("ROOMS"))
 local n = 0
 request = function()
   n = n + 1
   return wrk.format("POST", "/v1/rooms/bench-" .. (n % rooms) .. "/messages",
     {["Content-Type"] = "application/json",
-     ["Authorization"] = "Bearer " .. os.getenv("TOKEN")}, body)
+     ["Authorization"] = "Bearer " .. os.getenv("TOKEN")}, batch and fresh_batch() or body)
 end
 -- Answers other than 2xx, by status ("503:12 429:2"): reported, not hidden.
 local threads = {}
@@ -208,14 +231,47 @@ wrk_run() {  # URL BODY CONNS DURATION OUT
 }
 field() { grep '^RESULT ' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
+# CPU seconds of each kind of server process, so a run says where the one
+# server core went (per ingested message, below).
+cpu_of() { local t=0 p; for p in "$@"; do t=$(awk -v a="$t" -v b="$(cpu_s "$p")" 'BEGIN {printf "%.3f", a + b}'); done; echo "$t"; }
+cpu_kinds() {  # PREFIX: sets PREFIX_NATS, PREFIX_PUB, PREFIX_ORIGIN, PREFIX_VARNISH
+  printf -v "${1}_NATS" '%s' "$(cpu_of "${NATS_PID[@]}")"
+  printf -v "${1}_PUB" '%s' "$(cpu_of "${PUB_PID[@]}")"
+  printf -v "${1}_ORIGIN" '%s' "$(cpu_of "${ORIGIN_PID[@]}")"
+  printf -v "${1}_VARNISH" '%s' "$(cpu_of "$VARNISH_PID")"
+}
+# Bytes the publishers' and the origins' NATS connections sent the cluster
+# (each node's /connz, summed): what replication multiplies.
+nats_in_bytes() {  # -> "PUBLISHERS ORIGINS"
+  python3 - "${NATS_HTTP[@]}" <<'PY'
+import json, sys, urllib.request
+pub = org = 0
+for port in sys.argv[1:]:
+    try:
+        j = json.load(urllib.request.urlopen(
+            "http://127.0.0.1:%s/connz?limit=1000" % port, timeout=5))
+    except Exception:
+        continue
+    for c in j.get("connections", []):
+        name = c.get("name", "")
+        if name.startswith("roomcast-publisher"): pub += c.get("in_bytes", 0)
+        elif name.startswith("roomcast-origin"): org += c.get("in_bytes", 0)
+print(pub, org)
+PY
+}
 wrk_run "${PUB_URL[0]}" "$TMP/batch.json" 4 2s "$TMP/warm.wrk"
+read -r NATS0_PUB NATS0_ORIGIN < <(nats_in_bytes)
+cpu_kinds CPU0
 wrk_run "${PUB_URL[0]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch0.wrk" &
 w0=$!
 if [[ -n ${PERF_OUT:-} ]]; then  # a call-graph profile of the server core during the ingest
-  perf record -q -C "$SERVER_CORE" -g -o "$PERF_OUT" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+  # shellcheck disable=SC2086  # PERF_ARGS is words
+  perf record -q -C "$SERVER_CORE" ${PERF_ARGS:--g} -o "$PERF_OUT" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
 fi
 wrk_run "${PUB_URL[1]}" "$TMP/batch.json" "$BATCH_CONNS" "$DURATION" "$TMP/batch1.wrk"
 wait "$w0"
+cpu_kinds CPU1
+read -r NATS1_PUB NATS1_ORIGIN < <(nats_in_bytes)
 [[ -z ${PERF_OUT:-} ]] || wait "$!" || true
 wrk_run "${PUB_URL[0]}" "$TMP/single.json" "$ACK_CONNS" "$DURATION" "$TMP/ack.wrk"
 # Connection errors end the run (the figures would be the client's);
@@ -231,6 +287,14 @@ refused() {  # wrk output -> "" or ", N answered non-2xx (503:N)"
 ok2xx() { echo $(($(field "$1" requests) - $(field "$1" non2xx))); }  # acked answers
 INGEST=$(awk -v a="$(ok2xx "$TMP/batch0.wrk")" -v b="$(ok2xx "$TMP/batch1.wrk")" \
   -v s="$(field "$TMP/batch0.wrk" seconds)" -v n="$BATCH" 'BEGIN {printf "%d", (a + b) * n / s}')
+# Server CPU per acked message of the ingest, by kind (µs): what each kind
+# spent in the ingest's window, work it left for later (uploads, rollups,
+# checkpoints) not included.
+INGESTED=$(awk -v a="$(ok2xx "$TMP/batch0.wrk")" -v b="$(ok2xx "$TMP/batch1.wrk")" -v n="$BATCH" 'BEGIN {print (a + b) * n}')
+per_msg() { awk -v a="$1" -v b="$2" -v n="$INGESTED" 'BEGIN {printf "%.1f", (n > 0 ? (b - a) * 1e6 / n : 0)}'; }
+INGEST_CPU="nats-server $(per_msg "$CPU0_NATS" "$CPU1_NATS"), publishers $(per_msg "$CPU0_PUB" "$CPU1_PUB"), origins $(per_msg "$CPU0_ORIGIN" "$CPU1_ORIGIN"), Varnish $(per_msg "$CPU0_VARNISH" "$CPU1_VARNISH") µs"
+bytes_per_msg() { awk -v a="$1" -v b="$2" -v n="$INGESTED" 'BEGIN {printf "%d", (n > 0 ? (b - a) / n : 0)}'; }
+INGEST_NATS_BYTES="publishers $(bytes_per_msg "$NATS0_PUB" "$NATS1_PUB"), origins $(bytes_per_msg "$NATS0_ORIGIN" "$NATS1_ORIGIN") B"
 INGEST_REFUSED="$(refused "$TMP/batch0.wrk")$(refused "$TMP/batch1.wrk")"
 ACK_REFUSED=$(refused "$TMP/ack.wrk")
 ACK_RPS=$(awk -v r="$(ok2xx "$TMP/ack.wrk")" -v s="$(field "$TMP/ack.wrk" seconds)" 'BEGIN {printf "%d", r / s}')
@@ -335,6 +399,8 @@ out=$RESULTS_DIR/cluster-$(date -u +%F).md
   echo "| measure | value |"
   echo "|---|---|"
   echo "| batched ingest (2 publishers, $BATCH per POST, $ROOMS rooms) | $INGEST messages/s$INGEST_REFUSED |"
+  echo "| server CPU per ingested message, in the ingest's window | $INGEST_CPU |"
+  echo "| bytes sent to NATS per ingested message, in the ingest's window | $INGEST_NATS_BYTES |"
   echo "| ack latency, single comments at $ACK_CONNS connections ($ACK_RPS/s) | p50 $ACK_P50 ms, p99 $ACK_P99 ms$ACK_REFUSED |"
   echo "| upload backlog after the ingest and acks → drained | $DRAIN |"
   echo "| owner kill -9 → first 2xx through the other publisher | $OWNER_MS |"

@@ -5,6 +5,7 @@
 #include "publisher/internal/jetstream_log.h"
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <iterator>
@@ -20,6 +21,21 @@
 namespace roomcast::publisher::internal {
 uint64_t JetStreamLog::Crc32(absl::string_view bytes) {
   return crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
+}
+
+void JetStreamLog::FreeCctx::operator()(ZSTD_CCtx_s* c) const { ZSTD_freeCCtx(c); }
+
+std::string JetStreamLog::Encode(std::string data, std::map<std::string, std::string>* headers) {
+  if (data.size() < kCompressFrom) return data;
+  if (cctx_ == nullptr) cctx_.reset(ZSTD_createCCtx());
+  if (cctx_ == nullptr) return data;  // no memory for it: stored as it is
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  const size_t n = ZSTD_compressCCtx(cctx_.get(), out.data(), out.size(), data.data(),
+                                     data.size(), 1);
+  if (ZSTD_isError(n) || n > data.size() - data.size() / 8) return data;
+  out.resize(n);
+  (*headers)["Rc-Encoding"] = "zstd";
+  return out;
 }
 
 void JetStreamLog::Submit(Job job) {
@@ -128,9 +144,9 @@ absl::Status JetStreamLog::PublishBatches(std::vector<log::Record>& records) {
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     const log::RecordBatch& b = parts[i];
-    absl::StatusOr<uint64_t> seq =
-        Append({.subject = Subject(absl::StrCat("b.", b.first_lsn())),
-                .data = b.SerializeAsString()});
+    Out out{.subject = Subject(absl::StrCat("b.", b.first_lsn()))};
+    out.data = Encode(b.SerializeAsString(), &out.headers);
+    absl::StatusOr<uint64_t> seq = Append(out);
     if (!seq.ok()) {
       // A part already stored would hold LSNs the next write reuses: stop
       // writing (the shard is reopened) rather than leave that behind.
@@ -235,15 +251,18 @@ absl::Status JetStreamLog::CheckpointOnWriter(const CheckpointWrite& w) {
   return absl::OkStatus();
 }
 
-absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data) {
+absl::Status JetStreamLog::PutValue(const std::string& subject, std::string value) {
+  if (value.size() > kMaxValueBytes) {
+    return absl::OutOfRangeError(absl::StrCat(subject, ": a value of ", value.size(),
+                                              " bytes is over the log's ", kMaxValueBytes));
+  }
+  std::map<std::string, std::string> encoding;
+  const std::string data = Encode(std::move(value), &encoding);
   if (data.size() <= kMaxPayload) {
-    ROOMCAST_RETURN_IF_ERROR(Append({.subject = subject, .data = std::move(data)}).status());
+    ROOMCAST_RETURN_IF_ERROR(
+        Append({.subject = subject, .data = data, .headers = encoding}).status());
     DropParts(subject);
     return absl::OkStatus();
-  }
-  if (data.size() > kMaxValueBytes) {
-    return absl::OutOfRangeError(absl::StrCat(subject, ": a value of ", data.size(),
-                                              " bytes is over the log's ", kMaxValueBytes));
   }
   const std::string id = absl::StrCat(options_.term, "_", ++parts_n_);
   const size_t n = (data.size() + kMaxPayload - 1) / kMaxPayload;
@@ -266,6 +285,7 @@ absl::Status JetStreamLog::PutValue(const std::string& subject, std::string data
                        {"Rc-Parts-Id", id},
                        {"Rc-Size", absl::StrCat(data.size())},
                        {"Rc-Crc32", absl::StrCat(Crc32(data))}}};
+  head.headers.insert(encoding.begin(), encoding.end());
   if (absl::Status s = Append(head).status(); !s.ok()) return cut_short(s);
   DropParts(subject);
   parts_[subject] = std::move(seqs);

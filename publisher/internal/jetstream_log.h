@@ -15,6 +15,14 @@
 //   g                 genesis: the first message of a new stream, so that
 //                     even a term's first write has a sequence to fence on
 //   x.<id>.<k>        part k (1..n-1) of a value over one message (below)
+// A batch or value of 1 KiB or more is stored zstd-compressed (level 1)
+// when that saves an eighth of it, with header "Rc-Encoding: zstd": chat
+// records and the segments a checkpoint carries are text, and every byte
+// is stored and replicated three times. A message without the header is
+// the bytes themselves (what this log wrote before). Reads are bounded:
+// the frame must say its size, at most kMaxValueBytes, and decompress to
+// exactly that; one that does not, or an encoding not known, reads as a
+// value that does not parse (quarantined).
 // A deletion is an empty message with header "Rc-Deleted: 1" on the same
 // subject (fenced and in order, as every write), itself deleted by
 // sequence in a later checkpoint round: a tombstone is read as absence,
@@ -75,6 +83,8 @@
 #include "absl/synchronization/mutex.h"
 #include "cluster/jetstream.h"
 #include "publisher/internal/log_store.h"
+
+struct ZSTD_CCtx_s;
 
 namespace roomcast::publisher::internal {
 
@@ -202,8 +212,16 @@ class JetStreamLog : public LogStore {
   // A value in parts, at most (a room's checkpoint is bounded by its
   // rollup window's 4 MiB and its state's own limits).
   static constexpr size_t kMaxValueBytes = 64 << 20;
+  // Smaller batches and values are stored as they are.
+  static constexpr size_t kCompressFrom = 1024;
   // Rc-Crc32 of a value in parts (zlib's CRC-32).
   static uint64_t Crc32(absl::string_view bytes);
+  // `data` as it is stored: compressed, with "Rc-Encoding" in `headers`,
+  // when that pays (see the overview). Writer thread only.
+  std::string Encode(std::string data, std::map<std::string, std::string>* headers);
+  // A message read at open back to its bytes (joined first, if in parts);
+  // m->data made unparseable, and logged, if it cannot be.
+  void Decode(cluster::StoredMessage* m);
   absl::Status PurgeBelow(uint64_t trim_to);
   // Publishes one message fenced on the chain, resolving doubt; its
   // stream sequence (0 if not known).
@@ -224,6 +242,10 @@ class JetStreamLog : public LogStore {
   const Options options_;
   const std::string stream_;
   std::unique_ptr<Loaded> loaded_;
+  struct FreeCctx {
+    void operator()(ZSTD_CCtx_s* c) const;
+  };
+  std::unique_ptr<ZSTD_CCtx_s, FreeCctx> cctx_;  // Encode's, writer thread only
   // Writer thread only (after start-up).
   uint64_t msg_n_ = 0;
   // The stream sequence of this writer's last message; at first the one

@@ -1,6 +1,8 @@
 // JetStreamLog's start: the stream made or found, read whole once (one
 // bounded scan), and what the start-up reads (checkpoints, replies,
 // records, progress) served from that. The write path is jetstream_log.cc.
+#include <zstd.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -241,6 +243,7 @@ absl::Status JetStreamLog::ReadSubjects(const std::vector<std::string>& subjects
                                                  m->seq, " > #", last_seq, "); open again"));
     }
     if (!HeaderOf(*m, "Rc-Parts").empty()) ROOMCAST_RETURN_IF_ERROR(JoinParts(&*m, last_seq));
+    Decode(&*m);
     Index(*m);
   }
   return absl::OkStatus();
@@ -282,6 +285,31 @@ absl::Status JetStreamLog::JoinParts(cluster::StoredMessage* m, uint64_t last_se
   if (whole.size() != size || Crc32(whole) != crc) return broken("its size or CRC differ");
   m->data = std::move(whole);
   return absl::OkStatus();
+}
+
+void JetStreamLog::Decode(cluster::StoredMessage* m) {
+  const std::string encoding = HeaderOf(*m, "Rc-Encoding");
+  if (encoding.empty() || m->data == kUnjoinable) return;
+  auto broken = [&](absl::string_view why) {
+    ROOMCAST_LOG(kError, "publisher", "log_value_undecodable")
+        .Kv("shard", options_.shard)
+        .Kv("subject", m->subject)
+        .Kv("encoding", encoding)
+        .Kv("why", why);
+    m->data = std::string(kUnjoinable);
+  };
+  if (encoding != "zstd") return broken("the encoding is not known");
+  // Bounded before anything is allocated: the frame says its size.
+  const unsigned long long size = ZSTD_getFrameContentSize(m->data.data(), m->data.size());
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR) {
+    return broken("the frame does not say its size");
+  }
+  if (size > kMaxValueBytes) return broken("its size is over the log's limit");
+  std::string out(static_cast<size_t>(size), '\0');
+  const size_t n = ZSTD_decompress(out.data(), out.size(), m->data.data(), m->data.size());
+  if (ZSTD_isError(n)) return broken(ZSTD_getErrorName(n));
+  if (n != out.size()) return broken("it is shorter than its frame says");
+  m->data = std::move(out);
 }
 
 // One stored message into the start-up state. Subjects not of this

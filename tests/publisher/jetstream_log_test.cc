@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,15 @@ log::Record Rec(const std::string& room, const std::string& id) {
   r.set_room(room);
   r.mutable_action()->set_client_msg_id(id);
   return r;
+}
+
+// Pseudo-random bytes: zstd cannot make them smaller, so they are stored
+// as they are (in parts, when over one message).
+std::string Incompressible(size_t bytes) {
+  std::mt19937_64 rng(bytes);
+  std::string out(bytes, '\0');
+  for (char& c : out) c = static_cast<char>(rng() >> 56);
+  return out;
 }
 
 // Submits one job of `records` and waits for it; the first LSN it got.
@@ -293,8 +303,7 @@ TEST_F(JetStreamLogTest, ACheckpointOverOneMessageIsStoredInPartsAndReadBackWhol
     c.set_room("busy");
     c.set_lsn(lsn);
     // Bytes that do not compress away and differ per part.
-    std::string segment(bytes, '\0');
-    for (size_t i = 0; i < bytes; ++i) segment[i] = static_cast<char>((i * 2654435761u) >> 13);
+    const std::string segment = Incompressible(bytes);
     c.mutable_closer()->add_rollup_parts()->set_segment(segment);
     return w;
   };
@@ -339,8 +348,8 @@ TEST_F(JetStreamLogTest, AValueMissingAPartIsQuarantined) {
     LogStore::CheckpointWrite w;
     log::RoomCheckpoint& c = w.checkpoints.emplace_back();
     c.set_room("busy");
-    std::string segment(2 << 20, 'a');
-    for (size_t i = 0; i < segment.size(); ++i) segment[i] = static_cast<char>(i * 31 + (i >> 9));
+    // Bytes that do not compress away: stored in two parts.
+    const std::string segment = Incompressible(2 << 20);
     c.mutable_closer()->add_rollup_parts()->set_segment(segment);
     ASSERT_TRUE(a->WriteCheckpoint(w).ok());
   }
@@ -358,6 +367,148 @@ TEST_F(JetStreamLogTest, AValueMissingAPartIsQuarantined) {
   EXPECT_TRUE(cps->empty());
   EXPECT_EQ(quarantined, std::vector<std::string>{"busy"});
   EXPECT_TRUE(Append(*b, {Rec("busy", "y")}).ok()) << "the log goes on";
+}
+
+// Chat text compresses: batches and a busy room's checkpoint (its rollup
+// segments) are stored zstd-compressed, a 3 MiB checkpoint in one message
+// instead of four parts, and the next owner reads back the very same
+// records and bytes.
+std::string ChatText(uint64_t* state, int words) {
+  static const char* kWords[] = {"hello", "gift", "wow", "this", "stream", "is", "so",
+                                 "good", "lol", "when", "next", "song", "please", "hi",
+                                 "from", "berlin", "love", "it", "again", "nice"};
+  std::string out;
+  for (int w = 0; w < words; ++w) {
+    *state = *state * 6364136223846793005u + 1442695040888963407u;
+    absl::StrAppend(&out, w ? " " : "", kWords[(*state >> 33) % 20]);
+  }
+  return out;
+}
+
+TEST_F(JetStreamLogTest, BatchesAndCheckpointsAreStoredCompressedAndReadBackTheSame) {
+  uint64_t rng = 7;
+  std::vector<log::Record> records;
+  for (int i = 0; i < 200; ++i) {
+    log::Record r = Rec("busy", absl::StrCat("id-", i));
+    r.mutable_action()->mutable_message()->mutable_comment()->set_text(ChatText(&rng, 12));
+    records.push_back(std::move(r));
+  }
+  LogStore::CheckpointWrite w;
+  log::RoomCheckpoint& c = w.checkpoints.emplace_back();
+  c.set_room("busy");
+  c.set_lsn(1);
+  std::string segment;
+  while (segment.size() < (3u << 20)) absl::StrAppend(&segment, ChatText(&rng, 10), "\n");
+  c.mutable_closer()->add_rollup_parts()->set_segment(segment);
+  // One that compresses, but not below one message: compressed, then parts.
+  log::RoomCheckpoint& mixed = w.checkpoints.emplace_back();
+  mixed.set_room("mixed");
+  mixed.set_lsn(1);
+  mixed.mutable_closer()->add_rollup_parts()->set_segment(Incompressible(2 << 20));
+  mixed.mutable_closer()->add_rollup_parts()->set_segment(segment);
+  std::string raw_batch;
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("zstd", 1);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(Append(*a, records).ok());
+    absl::Status s = a->WriteCheckpoint(w);
+    ASSERT_TRUE(s.ok()) << s;
+    log::RecordBatch b;
+    b.set_first_lsn(1);
+    for (const log::Record& r : records) *b.add_records() = r;
+    raw_batch = b.SerializeAsString();
+  }
+  std::vector<cluster::StoredMessage> batches = Messages("zstd", "b.>");
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].headers["Rc-Encoding"], "zstd");
+  EXPECT_LT(batches[0].data.size(), raw_batch.size() / 2);
+  std::vector<cluster::StoredMessage> checkpoints = Messages("zstd", "c.>");
+  ASSERT_EQ(checkpoints.size(), 2u);
+  for (const cluster::StoredMessage& m : checkpoints) {
+    EXPECT_EQ(m.headers.at("Rc-Encoding"), "zstd") << m.subject;
+  }
+  EXPECT_EQ(checkpoints[0].subject, "rclog.zstd.c.busy");
+  EXPECT_EQ(checkpoints[0].headers.count("Rc-Parts"), 0u) << "one message holds it";
+  EXPECT_EQ(checkpoints[1].headers.at("Rc-Parts"), "3");
+  EXPECT_EQ(Messages("zstd", "x.>").size(), 2u) << "the mixed one's parts only";
+
+  std::unique_ptr<JetStreamLog> b = OpenLog("zstd", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::pair<uint64_t, std::string>> texts;
+  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  ASSERT_TRUE(b->Replay(
+                   [&](uint64_t lsn, const log::Record& r) {
+                     texts.emplace_back(lsn, r.SerializeAsString());
+                     return absl::OkStatus();
+                   },
+                   none)
+                  .ok());
+  ASSERT_EQ(texts.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(texts[i].first, 1 + i);
+    EXPECT_EQ(texts[i].second, records[i].SerializeAsString()) << i;
+  }
+  auto cps = b->ReadCheckpoints(none);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  ASSERT_EQ(cps->size(), 2u);
+  std::map<std::string, std::string> read;
+  for (const log::RoomCheckpoint& r : *cps) read[r.room()] = r.SerializeAsString();
+  EXPECT_EQ(read["busy"], w.checkpoints[0].SerializeAsString());
+  EXPECT_EQ(read["mixed"], w.checkpoints[1].SerializeAsString());
+  EXPECT_EQ(b->quarantined(), 0u);
+}
+
+// What a reader cannot decode (bytes that are not a frame, a frame cut
+// short, an encoding it does not know) is quarantined like any value that
+// does not parse, and the log goes on.
+TEST_F(JetStreamLogTest, ValuesThatDoNotDecodeAreQuarantined) {
+  {
+    std::unique_ptr<JetStreamLog> a = OpenLog("undec", 1);
+    ASSERT_NE(a, nullptr);
+    uint64_t rng = 3;
+    log::Record r = Rec("lobby", "good");
+    r.mutable_action()->mutable_message()->mutable_comment()->set_text(ChatText(&rng, 400));
+    ASSERT_TRUE(Append(*a, {r}).ok());
+  }
+  std::vector<cluster::StoredMessage> good = Messages("undec", "b.>");
+  ASSERT_EQ(good.size(), 1u);
+  ASSERT_EQ(good[0].headers["Rc-Encoding"], "zstd") << "a 2 KiB record is stored compressed";
+  const std::string cut = good[0].data.substr(0, good[0].data.size() / 2);
+  log::RoomCheckpoint cp;
+  cp.set_room("lobby");
+  for (const auto& [subject, data, encoding] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"rclog.undec.b.2", "not a frame", "zstd"},
+           {"rclog.undec.b.3", cut, "zstd"},
+           {"rclog.undec.c.lobby", cp.SerializeAsString(), "brotli"}}) {
+    ASSERT_TRUE(js_->PublishWithHeaders(subject, data, {{"Rc-Encoding", encoding}}).ok())
+        << subject;
+  }
+  std::unique_ptr<JetStreamLog> b = OpenLog("undec", 2);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::string> keys;
+  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
+    keys.push_back(key);
+  };
+  std::vector<uint64_t> lsns;
+  ASSERT_TRUE(b->Replay(
+                   [&](uint64_t lsn, const log::Record&) {
+                     lsns.push_back(lsn);
+                     return absl::OkStatus();
+                   },
+                   collect)
+                  .ok());
+  EXPECT_EQ(lsns, std::vector<uint64_t>{1});
+  EXPECT_EQ(keys, (std::vector<std::string>{LogKey(2), LogKey(3)}));
+  std::vector<std::string> rooms;
+  auto note = [&](const std::string& room, const std::string&, const std::string&) {
+    rooms.push_back(room);
+  };
+  auto cps = b->ReadCheckpoints(note);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  EXPECT_TRUE(cps->empty());
+  EXPECT_EQ(rooms, std::vector<std::string>{"lobby"});
+  EXPECT_TRUE(Append(*b, {Rec("lobby", "next")}).ok()) << "the log goes on";
 }
 
 TEST_F(JetStreamLogTest, TrimPurgesBatchesBelowItAndReplayStartsPastIt) {
