@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -90,6 +91,11 @@ absl::StatusOr<std::vector<std::string>> Kv::Keys() {
   if (s != NATS_OK) return ToStatus(s, "keys");
   std::vector<std::string> out(list.Keys, list.Keys + list.Count);
   kvKeysList_Destroy(&list);
+  // Each key once, in order: the listing is a consumer's delivery, which
+  // a reset under load can repeat (a publisher counting members must not
+  // count one twice).
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/log.h"
 
 namespace roomcast::cluster {
@@ -118,7 +119,14 @@ std::chrono::steady_clock::time_point ShardOwner::ValidUntil(
 int ShardOwner::FairShare() {
   absl::StatusOr<std::vector<std::string>> members = members_.Keys();
   if (members.ok()) {
-    members_seen_ = std::max<int>(1, static_cast<int>(members->size()));
+    const int seen = std::max<int>(1, static_cast<int>(members->size()));
+    if (seen != members_seen_) {
+      // What the fair share follows: said when it changes, with the names.
+      ROOMCAST_LOG(kInfo, "shards", "members_changed")
+          .Kv("members", seen)
+          .Kv("names", absl::StrJoin(*members, ","));
+    }
+    members_seen_ = seen;
   } else {
     // A listing can fail while keys expire under it (libnats' listing
     // waits for every key it counted at the start): keep the last count.
