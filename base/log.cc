@@ -5,11 +5,10 @@
 
 #include <cstdlib>
 
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
-
 #include "absl/base/const_init.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace roomcast::base {
 namespace {

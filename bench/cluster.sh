@@ -285,16 +285,16 @@ refused() {  # wrk output -> "" or ", N answered non-2xx (503:N)"
   [[ $n == 0 ]] || echo ", $n answered non-2xx ($(field "$1" codes))"
 }
 ok2xx() { echo $(($(field "$1" requests) - $(field "$1" non2xx))); }  # acked answers
-INGEST=$(awk -v a="$(ok2xx "$TMP/batch0.wrk")" -v b="$(ok2xx "$TMP/batch1.wrk")" \
-  -v s="$(field "$TMP/batch0.wrk" seconds)" -v n="$BATCH" 'BEGIN {printf "%d", (a + b) * n / s}')
-# Server CPU per acked message of the ingest, by kind (µs): what each kind
-# spent in the ingest's window, work it left for later (uploads, rollups,
-# checkpoints) not included.
-INGESTED=$(awk -v a="$(ok2xx "$TMP/batch0.wrk")" -v b="$(ok2xx "$TMP/batch1.wrk")" -v n="$BATCH" 'BEGIN {print (a + b) * n}')
-per_msg() { awk -v a="$1" -v b="$2" -v n="$INGESTED" 'BEGIN {printf "%.1f", (n > 0 ? (b - a) * 1e6 / n : 0)}'; }
-INGEST_CPU="nats-server $(per_msg "$CPU0_NATS" "$CPU1_NATS"), publishers $(per_msg "$CPU0_PUB" "$CPU1_PUB"), origins $(per_msg "$CPU0_ORIGIN" "$CPU1_ORIGIN"), Varnish $(per_msg "$CPU0_VARNISH" "$CPU1_VARNISH") µs"
-bytes_per_msg() { awk -v a="$1" -v b="$2" -v n="$INGESTED" 'BEGIN {printf "%d", (n > 0 ? (b - a) / n : 0)}'; }
-INGEST_NATS_BYTES="publishers $(bytes_per_msg "$NATS0_PUB" "$NATS1_PUB"), origins $(bytes_per_msg "$NATS0_ORIGIN" "$NATS1_ORIGIN") B"
+INGESTED=$(($(ok2xx "$TMP/batch0.wrk") + $(ok2xx "$TMP/batch1.wrk")))
+INGESTED=$((INGESTED * BATCH))  # acked messages
+INGEST=$(awk -v n="$INGESTED" -v s="$(field "$TMP/batch0.wrk" seconds)" 'BEGIN {printf "%d", n / s}')
+# Per acked message of the ingest, by kind: what each kind spent (CPU, µs)
+# or sent (bytes) in the ingest's window; work left for later (uploads,
+# rollups, checkpoints) not included. per_msg BEFORE AFTER SCALE FORMAT.
+per_msg() { awk -v a="$1" -v b="$2" -v k="$3" -v n="$INGESTED" "BEGIN {printf \"$4\", (n > 0 ? (b - a) * k / n : 0)}"; }
+cpu_us() { per_msg "$1" "$2" 1e6 %.1f; }
+INGEST_CPU="nats-server $(cpu_us "$CPU0_NATS" "$CPU1_NATS"), publishers $(cpu_us "$CPU0_PUB" "$CPU1_PUB"), origins $(cpu_us "$CPU0_ORIGIN" "$CPU1_ORIGIN"), Varnish $(cpu_us "$CPU0_VARNISH" "$CPU1_VARNISH") µs"
+INGEST_NATS_BYTES="publishers $(per_msg "$NATS0_PUB" "$NATS1_PUB" 1 %d), origins $(per_msg "$NATS0_ORIGIN" "$NATS1_ORIGIN" 1 %d) B"
 INGEST_REFUSED="$(refused "$TMP/batch0.wrk")$(refused "$TMP/batch1.wrk")"
 ACK_REFUSED=$(refused "$TMP/ack.wrk")
 ACK_RPS=$(awk -v r="$(ok2xx "$TMP/ack.wrk")" -v s="$(field "$TMP/ack.wrk" seconds)" 'BEGIN {printf "%d", r / s}')

@@ -163,18 +163,15 @@ absl::StatusOr<std::shared_ptr<LiveBucket>> Origin::LiveBucketFor(const std::str
   if (expires <= now) return absl::OutOfRangeError("the bucket's hold limit has passed");
   if (end <= ClosedThrough(*meta)) return absl::FailedPreconditionError("the bucket is closed");
   *key = segmenter::StorageKey(ref);
+  ROOMCAST_RETURN_IF_ERROR(CheckRecords(a));
   // Open already: not stored as far as this origin knows (a stored object
   // closes it), so the store is not asked again. In cluster mode that
   // question is a JetStream read, and it used to be asked for every
   // append, on the serving thread: under load the pushes timed out.
-  if (std::shared_ptr<LiveBucket> open = live_.Find(*key); open != nullptr) {
-    ROOMCAST_RETURN_IF_ERROR(CheckRecords(a));
-    return open;
-  }
+  if (std::shared_ptr<LiveBucket> open = live_.Find(*key); open != nullptr) return open;
   auto stored = store_->GetImmutable(*key);
   if (!stored.ok()) return absl::UnavailableError("the origin's store failed");
   if (*stored != nullptr) return absl::FailedPreconditionError("the bucket is stored already");
-  ROOMCAST_RETURN_IF_ERROR(CheckRecords(a));
   bool created = false;
   std::shared_ptr<LiveBucket> bucket = live_.FindOrCreate(*key, end, expires, &created);
   if (bucket == nullptr) {

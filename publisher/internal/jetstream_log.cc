@@ -257,10 +257,11 @@ absl::Status JetStreamLog::PutValue(const std::string& subject, std::string valu
                                               " bytes is over the log's ", kMaxValueBytes));
   }
   std::map<std::string, std::string> encoding;
-  const std::string data = Encode(std::move(value), &encoding);
+  std::string data = Encode(std::move(value), &encoding);
   if (data.size() <= kMaxPayload) {
     ROOMCAST_RETURN_IF_ERROR(
-        Append({.subject = subject, .data = data, .headers = encoding}).status());
+        Append({.subject = subject, .data = std::move(data), .headers = std::move(encoding)})
+            .status());
     DropParts(subject);
     return absl::OkStatus();
   }

@@ -69,16 +69,20 @@ absl::StatusOr<uint64_t> Append(LogStore& log, std::vector<log::Record> records)
   return first;
 }
 
-// (lsn, client_msg_id) of every record a replay gives.
-std::vector<std::pair<uint64_t, std::string>> Replayed(LogStore& log) {
+// (lsn, client_msg_id) of every record a replay gives; the keys it
+// quarantined into `quarantined`, if given.
+std::vector<std::pair<uint64_t, std::string>> Replayed(
+    LogStore& log, std::vector<std::string>* quarantined = nullptr) {
   std::vector<std::pair<uint64_t, std::string>> out;
-  auto none = [](const std::string&, const std::string&, const std::string&) {};
+  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
+    if (quarantined != nullptr) quarantined->push_back(key);
+  };
   EXPECT_TRUE(log.Replay(
                      [&](uint64_t lsn, const log::Record& r) {
                        out.emplace_back(lsn, r.action().client_msg_id());
                        return absl::OkStatus();
                      },
-                     none)
+                     collect)
                   .ok());
   return out;
 }
@@ -487,18 +491,8 @@ TEST_F(JetStreamLogTest, ValuesThatDoNotDecodeAreQuarantined) {
   std::unique_ptr<JetStreamLog> b = OpenLog("undec", 2);
   ASSERT_NE(b, nullptr);
   std::vector<std::string> keys;
-  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
-    keys.push_back(key);
-  };
-  std::vector<uint64_t> lsns;
-  ASSERT_TRUE(b->Replay(
-                   [&](uint64_t lsn, const log::Record&) {
-                     lsns.push_back(lsn);
-                     return absl::OkStatus();
-                   },
-                   collect)
-                  .ok());
-  EXPECT_EQ(lsns, std::vector<uint64_t>{1});
+  const std::vector<std::pair<uint64_t, std::string>> good_only = {{1, "good"}};
+  EXPECT_EQ(Replayed(*b, &keys), good_only);
   EXPECT_EQ(keys, (std::vector<std::string>{LogKey(2), LogKey(3)}));
   std::vector<std::string> rooms;
   auto note = [&](const std::string& room, const std::string&, const std::string&) {
@@ -629,20 +623,9 @@ TEST_F(JetStreamLogTest, UnreadableBatchesAreQuarantinedAndTheLogGoesOn) {
   std::unique_ptr<JetStreamLog> b = OpenLog("bad", 2);
   ASSERT_NE(b, nullptr);
   std::vector<std::string> keys;
-  auto collect = [&](const std::string&, const std::string& key, const std::string&) {
-    keys.push_back(key);
-  };
-  std::vector<std::pair<uint64_t, std::string>> got;
-  ASSERT_TRUE(b->Replay(
-                   [&](uint64_t lsn, const log::Record& r) {
-                     got.emplace_back(lsn, r.action().client_msg_id());
-                     return absl::OkStatus();
-                   },
-                   collect)
-                  .ok());
   const std::vector<std::pair<uint64_t, std::string>> expect = {
       {1, "good"}, {4, "o1"}, {5, "o2"}};
-  EXPECT_EQ(got, expect);
+  EXPECT_EQ(Replayed(*b, &keys), expect);
   EXPECT_EQ(keys, (std::vector<std::string>{LogKey(2), LogKey(3), LogKey(5)}));
   EXPECT_EQ(b->quarantined(), 3u);
   absl::StatusOr<uint64_t> next = Append(*b, {Rec("lobby", "next")});
